@@ -1,0 +1,111 @@
+# vigil — build, test, benchmark. `make V=1` shows the commands.
+# Targets: all (default) demo test unit e2e asan fuzz bench docs clean
+
+CC      ?= cc
+CLANG   ?= clang
+PYTHON  ?= /usr/bin/python3
+BUILD   ?= build
+SAN     ?=
+OPT     ?= -O2
+FUZZ_SECONDS ?= 15
+
+REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g \
+           -DVIGIL_REVISION='"$(REVISION)"' $(EXTRA_CFLAGS)
+LDLIBS  := -lmicrohttpd -lpthread -lm
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+MAKEFLAGS += --no-print-directory
+endif
+
+# Sources in data-flow order: core, then exporters; main last.
+LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
+            agent/core/buf.c agent/core/metrics.c agent/core/self_metrics.c \
+            exporters/prometheus/render.c exporters/prometheus/server.c \
+            agent/serve.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+.PHONY: all demo test unit e2e asan fuzz bench docs deps clean
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/vigil
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libvigil.a: $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/vigil: $(BUILD)/obj/agent/main.o $(BUILD)/libvigil.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvigil.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libvigil.a $(LDLIBS) -lcmocka
+
+# Install missing Debian packages (fast when everything is there).
+deps:
+	$(Q)sh packaging/deps.sh
+
+unit: deps $(UNIT_BINS)
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+e2e: deps $(BUILD)/vigil
+	$(Q)VIGIL=$(abspath $(BUILD)/vigil) SANITIZED=$(SAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+test: unit e2e
+
+# The whole suite with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	$(Q)$(MAKE) BUILD=build/asan SAN=1 OPT=-O1 unit e2e
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $<")
+	$(Q)$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		-DVIGIL_REVISION='"fuzz"' -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+# A short run of every libFuzzer harness, each from its seed corpus.
+fuzz: deps $(FUZZ_BINS)
+	$(Q)set -e; for f in $(FUZZ_BINS); do \
+		n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "== $$n ($(FUZZ_SECONDS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			$(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | tail -n 2; \
+	done
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libvigil.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libvigil.a $(LDLIBS)
+
+bench: deps $(BUILD)/vigil $(BUILD)/bench/render_bench
+	$(Q)BUILD=$(BUILD) sh bench/run.sh
+
+docs: $(BUILD)/vigil
+	$(Q)$(BUILD)/vigil config doc > docs/configuration.md
+
+demo: deps $(BUILD)/vigil
+	$(Q)sh packaging/demo.sh $(BUILD)/vigil
+
+clean:
+	$(Q)rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,380 @@
+/* The configuration table and its three readers (defaults, file, environment). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "netaddr.h"
+
+#define KEY(field) offsetof(struct vigil_config, field)
+
+const struct config_key config_keys[] = {
+	{ "log_level", CFG_LOGLEVEL, "info", 0, 0,
+	  "Lowest level of vigil's own log lines on stderr: debug, info, warn, error or off.",
+	  KEY(log_level) },
+	{ "metrics_enabled", CFG_BOOL, "true", 0, 0,
+	  "Serve the Prometheus endpoint.", KEY(metrics_enabled) },
+	{ "metrics_listen", CFG_ADDR, "127.0.0.1:9464", 0, 0,
+	  "Address of the Prometheus endpoint (HOST:PORT, [IPv6]:PORT; port 0 picks a free one).",
+	  KEY(metrics_listen) },
+	{ "metrics_max_connections", CFG_INT, "256", 1, 65536,
+	  "Concurrent connections the Prometheus endpoint accepts; more are refused.",
+	  KEY(metrics_max_connections) },
+	{ "metrics_conn_timeout", CFG_INT, "10", 1, 3600,
+	  "Seconds an idle or slow connection to the Prometheus endpoint may stay open.",
+	  KEY(metrics_conn_timeout) },
+	{ "metrics_max_series", CFG_INT, "2000", 1, 1000000,
+	  "Cardinality cap: series one metric may have; more are refused and counted.",
+	  KEY(metrics_max_series) },
+	{ "metrics_token", CFG_SECRET, "", 0, CONFIG_STR_MAX - 1,
+	  "Bearer token required on /metrics (empty: none). Never printed.",
+	  KEY(metrics_token) },
+};
+const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
+
+static const char *type_name(enum config_type t)
+{
+	static const char *const names[] = { "bool", "integer", "string", "secret", "address",
+					     "level" };
+
+	return names[t];
+}
+
+static const struct config_key *find_key(const char *name)
+{
+	for (size_t i = 0; i < config_nkeys; i++) {
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	}
+	return NULL;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "true", "1", "yes", "on" };
+	static const char *const no[] = { "false", "0", "no", "off" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int set_key(struct vigil_config *c, const struct config_key *k, const char *value,
+		   char *err, size_t errlen)
+{
+	char *field = (char *)c + k->offset;
+	struct sockaddr_storage ss;
+	char *end;
+	long v;
+	int lvl;
+
+	switch (k->type) {
+	case CFG_BOOL:
+		if (parse_bool(value, (bool *)field) < 0) {
+			snprintf(err, errlen,
+				 "%s: '%.64s' is not a boolean (true/false, yes/no, on/off, 1/0)",
+				 k->name, value);
+			return -EINVAL;
+		}
+		return 0;
+	case CFG_INT:
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (!*value || *end || errno == ERANGE) {
+			if (*value && !*end) {
+				snprintf(err, errlen, "%s: %.64s is out of range %ld..%ld", k->name,
+					 value, k->min, k->max);
+				return -EINVAL;
+			}
+			snprintf(err, errlen, "%s: '%.64s' is not an integer (allowed: %ld..%ld)",
+				 k->name, value, k->min, k->max);
+			return -EINVAL;
+		}
+		if (v < k->min || v > k->max) {
+			snprintf(err, errlen, "%s: %ld is out of range %ld..%ld", k->name, v, k->min,
+				 k->max);
+			return -EINVAL;
+		}
+		*(long *)field = v;
+		return 0;
+	case CFG_LOGLEVEL:
+		lvl = log_level_parse(value);
+		if (lvl < 0) {
+			snprintf(err, errlen,
+				 "%s: '%.64s' is not one of debug, info, warn, error, off", k->name,
+				 value);
+			return -EINVAL;
+		}
+		*(int *)field = lvl;
+		return 0;
+	case CFG_ADDR:
+		if (strlen(value) >= CONFIG_STR_MAX || netaddr_parse(value, &ss) < 0) {
+			snprintf(err, errlen,
+				 "%s: '%.64s' is not HOST:PORT (a numeric IPv4 address, [IPv6] or "
+				 "localhost, and a port 0..65535)",
+				 k->name, value);
+			return -EINVAL;
+		}
+		break;
+	case CFG_STR:
+	case CFG_SECRET:
+		if (strlen(value) > (size_t)k->max) {
+			snprintf(err, errlen, "%s: value is %zu bytes, longer than the %ld allowed",
+				 k->name, strlen(value), k->max);
+			return -EINVAL;
+		}
+		break;
+	}
+	snprintf(field, CONFIG_STR_MAX, "%s", value);
+	return 0;
+}
+
+void config_defaults(struct vigil_config *c)
+{
+	char err[256];
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < config_nkeys; i++) {
+		/* The defaults are checked by a unit test; a failure here is a build bug. */
+		if (set_key(c, &config_keys[i], config_keys[i].def, err, sizeof(err)) < 0)
+			log_error("config", "bad default: %s", err);
+	}
+}
+
+int config_set(struct vigil_config *c, const char *key, const char *value, char *err,
+	       size_t errlen)
+{
+	const struct config_key *k = find_key(key);
+
+	if (!k) {
+		snprintf(err, errlen, "unknown key '%.64s' (see 'vigil config print')", key);
+		return -EINVAL;
+	}
+	return set_key(c, k, value, err, errlen);
+}
+
+static char *trim(char *s, char *end)
+{
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+int config_load_buffer(struct vigil_config *c, const char *name, const char *data, size_t len,
+		       char *err, size_t errlen)
+{
+	char line[CONFIG_LINE_MAX + 1], msg[512];
+	size_t pos = 0;
+	unsigned lineno = 0;
+
+	if (len > CONFIG_FILE_MAX) {
+		snprintf(err, errlen, "%s: larger than %d bytes", name, CONFIG_FILE_MAX);
+		return -EINVAL;
+	}
+	while (pos < len) {
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		size_t ll = nl ? (size_t)(nl - (data + pos)) : len - pos;
+		char *key, *value, *eq;
+
+		lineno++;
+		if (ll > CONFIG_LINE_MAX) {
+			snprintf(err, errlen, "%s:%u: line longer than %d bytes", name, lineno,
+				 CONFIG_LINE_MAX);
+			return -EINVAL;
+		}
+		memcpy(line, data + pos, ll);
+		line[ll] = '\0';
+		pos += ll + 1;
+		if (memchr(line, '\0', ll)) {
+			snprintf(err, errlen, "%s:%u: NUL byte in line", name, lineno);
+			return -EINVAL;
+		}
+		key = trim(line, line + ll);
+		if (*key == '\0' || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%u: expected 'key = value'", name, lineno);
+			return -EINVAL;
+		}
+		value = trim(eq + 1, key + strlen(key));
+		key = trim(key, eq);
+		if (strlen(value) >= 2 && value[0] == '"' && value[strlen(value) - 1] == '"') {
+			value[strlen(value) - 1] = '\0';
+			value++;
+		}
+		if (config_set(c, key, value, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "%s:%u: %s", name, lineno, msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int config_load_file(struct vigil_config *c, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char *data;
+	ssize_t n;
+	size_t got = 0;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+		snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path,
+			 CONFIG_FILE_MAX);
+		close(fd);
+		return -EINVAL;
+	}
+	data = malloc((size_t)st.st_size + 1);
+	if (!data) {
+		close(fd);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, data + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	rc = config_load_buffer(c, path, data, got, err, errlen);
+	free(data);
+	return rc;
+}
+
+int config_load_env(struct vigil_config *c, char *const *envp, char *err, size_t errlen)
+{
+	char key[64], msg[512];
+
+	for (; envp && *envp; envp++) {
+		const char *e = *envp, *eq;
+		size_t kl;
+
+		if (strncmp(e, "VIGIL_", 6) != 0)
+			continue;
+		eq = strchr(e, '=');
+		if (!eq)
+			continue;
+		kl = (size_t)(eq - e) - 6;
+		if (kl == 0 || kl >= sizeof(key)) {
+			snprintf(err, errlen, "%.*s: unknown key", (int)(eq - e > 80 ? 80 : eq - e),
+				 e);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < kl; i++)
+			key[i] = (char)tolower((unsigned char)e[6 + i]);
+		key[kl] = '\0';
+		if (config_set(c, key, eq + 1, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "%.*s: %s", (int)(eq - e), e, msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void print_value(const struct vigil_config *c, const struct config_key *k,
+			struct buf *out, int mask)
+{
+	const char *field = (const char *)c + k->offset;
+
+	switch (k->type) {
+	case CFG_BOOL:
+		buf_puts(out, *(const bool *)field ? "true" : "false");
+		break;
+	case CFG_INT:
+		buf_put_i64(out, *(const long *)field);
+		break;
+	case CFG_LOGLEVEL:
+		buf_puts(out, log_level_name((enum log_level) * (const int *)field));
+		break;
+	case CFG_SECRET:
+		if (mask) {
+			buf_puts(out, *field ? "********" : "");
+			break;
+		}
+		/* fall through */
+	case CFG_STR:
+	case CFG_ADDR:
+		buf_puts(out, field);
+		break;
+	}
+}
+
+void config_print(const struct vigil_config *c, struct buf *out)
+{
+	for (size_t i = 0; i < config_nkeys; i++) {
+		buf_puts(out, config_keys[i].name);
+		buf_puts(out, " = ");
+		print_value(c, &config_keys[i], out, 1);
+		buf_putc(out, '\n');
+	}
+}
+
+void config_markdown(struct buf *out)
+{
+	buf_puts(out, "# Configuration\n\n"
+		      "<!-- Generated by `vigil config doc` from the table in agent/config.c. "
+		      "Do not edit. -->\n\n"
+		      "Every key is read, in this order (later wins), from its default, from the "
+		      "file given with\n`vigil --config FILE` (`key = value` lines, `#` comments), "
+		      "and from the environment variable\n`VIGIL_<KEY>` (upper case). Unknown "
+		      "keys and out-of-range values are errors that name the key.\n"
+		      "`vigil config print` shows the effective values, secrets masked.\n\n"
+		      "| key | environment | type | default | allowed | meaning |\n"
+		      "|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		buf_printf(out, "| `%s` | `VIGIL_", k->name);
+		for (const char *p = k->name; *p; p++)
+			buf_putc(out, (char)toupper((unsigned char)*p));
+		buf_printf(out, "` | %s | `%s` | ", type_name(k->type), k->def);
+		switch (k->type) {
+		case CFG_INT:
+			buf_printf(out, "%ld..%ld", k->min, k->max);
+			break;
+		case CFG_BOOL:
+			buf_puts(out, "true/false, yes/no, on/off, 1/0");
+			break;
+		case CFG_LOGLEVEL:
+			buf_puts(out, "debug, info, warn, error, off");
+			break;
+		case CFG_ADDR:
+			buf_puts(out, "HOST:PORT");
+			break;
+		case CFG_STR:
+		case CFG_SECRET:
+			buf_printf(out, "up to %ld bytes", k->max);
+			break;
+		}
+		buf_printf(out, " | %s |\n", k->doc);
+	}
+}

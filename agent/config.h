@@ -1,0 +1,63 @@
+/*
+ * vigil's configuration: one table of keys (name, type, default, range, doc, offset), read
+ * from defaults, then an optional file ("key = value"), then VIGIL_<KEY> environment
+ * variables. Unknown keys and bad values are errors that name the key and what is allowed.
+ */
+#ifndef VIGIL_CONFIG_H
+#define VIGIL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+#define CONFIG_STR_MAX 256	/* string values, including the NUL */
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define CONFIG_LINE_MAX 4096
+
+struct vigil_config {
+	int log_level;			/* enum log_level */
+	bool metrics_enabled;
+	char metrics_listen[CONFIG_STR_MAX];
+	long metrics_max_connections;
+	long metrics_conn_timeout;
+	long metrics_max_series;
+	char metrics_token[CONFIG_STR_MAX];
+};
+
+enum config_type { CFG_BOOL, CFG_INT, CFG_STR, CFG_SECRET, CFG_ADDR, CFG_LOGLEVEL };
+
+struct config_key {
+	const char *name;
+	enum config_type type;
+	const char *def;	/* default, as text */
+	long min, max;		/* CFG_INT range; CFG_STR/SECRET: max length */
+	const char *doc;
+	size_t offset;
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+
+/* Fill c with the defaults. */
+void config_defaults(struct vigil_config *c);
+
+/* Set one key from text. 0, or -EINVAL with a message in err naming the key. */
+int config_set(struct vigil_config *c, const char *key, const char *value, char *err,
+	       size_t errlen);
+
+/* Read a "key = value" file (# comments). Messages start with "PATH:LINE: ". */
+int config_load_file(struct vigil_config *c, const char *path, char *err, size_t errlen);
+/* The same from a buffer; name is used in messages. */
+int config_load_buffer(struct vigil_config *c, const char *name, const char *data, size_t len,
+		       char *err, size_t errlen);
+
+/* Apply every VIGIL_* variable of envp (NULL-terminated). Unknown ones are errors. */
+int config_load_env(struct vigil_config *c, char *const *envp, char *err, size_t errlen);
+
+/* "key = value" lines of the effective values, secrets masked. */
+void config_print(const struct vigil_config *c, struct buf *out);
+/* docs/configuration.md, generated from the table. */
+void config_markdown(struct buf *out);
+
+#endif

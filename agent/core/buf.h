@@ -1,0 +1,31 @@
+/* A growable byte buffer. The caller owns the struct; buf_free() releases its memory. */
+#ifndef VIGIL_BUF_H
+#define VIGIL_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct buf {
+	char *data;	/* always NUL-terminated when len > 0 */
+	size_t len;
+	size_t cap;
+	bool failed;	/* an allocation failed: contents are incomplete */
+};
+
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+/* Hand the memory to the caller (who free()s it); the buffer becomes empty. */
+char *buf_steal(struct buf *b, size_t *len);
+void buf_reset(struct buf *b);
+
+/* Make room for n more bytes; 0 or -ENOMEM. */
+int buf_reserve(struct buf *b, size_t n);
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append an unsigned or signed decimal integer. */
+void buf_put_u64(struct buf *b, unsigned long long v);
+void buf_put_i64(struct buf *b, long long v);
+
+#endif

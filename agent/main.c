@@ -1,0 +1,155 @@
+/* vigil's command line: global options, then one subcommand. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "core/buf.h"
+#include "log.h"
+#include "serve.h"
+#include "version.h"
+
+extern char **environ;
+
+static const char usage_text[] =
+	"usage: vigil [--config FILE] COMMAND [ARGS...]\n"
+	"\n"
+	"Observability and log agent for Lambda-style serverless functions.\n"
+	"\n"
+	"commands:\n"
+	"  extension      run inside Lambda as an external extension (the default when\n"
+	"                 the binary runs as /opt/extensions/vigil)   [not built yet]\n"
+	"  host           run Lambda functions locally                [not built yet]\n"
+	"  proxy          Runtime API proxy that measures invocations [not built yet]\n"
+	"  logs           read vigil's log segments                   [not built yet]\n"
+	"  serve          serve the exporters only (Prometheus on VIGIL_METRICS_LISTEN)\n"
+	"  config print   show the effective configuration, secrets masked\n"
+	"  config doc     print docs/configuration.md, generated from the key table\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   read 'key = value' settings from FILE (VIGIL_* variables win)\n"
+	"  -h, --help          show this help\n"
+	"  -V, --version       show the version\n"
+	"\n"
+	"Settings: see 'vigil config doc' or docs/configuration.md.\n";
+
+/* A usage error: one line on stderr, exit status 2. */
+static int usage_error(const char *fmt, const char *arg)
+{
+	fputs("vigil: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (try 'vigil --help')\n", stderr);
+	return 2;
+}
+
+static int write_buf(struct buf *b)
+{
+	int rc = 0;
+
+	if (b->len && fwrite(b->data, 1, b->len, stdout) != b->len)
+		rc = 1;
+	buf_free(b);
+	if (fflush(stdout) != 0)
+		rc = 1;
+	return rc;
+}
+
+static int config_main(const struct vigil_config *cfg, int argc, char **argv)
+{
+	struct buf out;
+
+	if (argc != 1)
+		return usage_error("config takes one of: print, doc%s", "");
+	buf_init(&out);
+	if (strcmp(argv[0], "print") == 0)
+		config_print(cfg, &out);
+	else if (strcmp(argv[0], "doc") == 0)
+		config_markdown(&out);
+	else
+		return usage_error("unknown config command '%s'", argv[0]);
+	return write_buf(&out);
+}
+
+/* The name Lambda starts an extension by: a file directly in an "extensions" folder. */
+static int started_as_extension(const char *argv0)
+{
+	const char *slash = strrchr(argv0, '/');
+	size_t dir_len;
+
+	if (!slash)
+		return 0;
+	dir_len = (size_t)(slash - argv0);
+	return dir_len >= 10 && memcmp(slash - 10, "extensions", 10) == 0 &&
+	       (dir_len == 10 || slash[-11] == '/');
+}
+
+static int not_built(const char *cmd)
+{
+	fprintf(stderr, "vigil: '%s' is not in this build yet\n", cmd);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_file = NULL, *cmd = NULL;
+	struct vigil_config cfg;
+	char err[600];
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("vigil %s (%s)\n", VIGIL_VERSION, VIGIL_REVISION);
+			return 0;
+		}
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 >= argc)
+				return usage_error("%s needs a FILE", a);
+			config_file = argv[++i];
+			continue;
+		}
+		if (strncmp(a, "--config=", 9) == 0) {
+			config_file = a + 9;
+			continue;
+		}
+		if (a[0] == '-')
+			return usage_error("unknown option '%s'", a);
+		cmd = a;
+		i++;
+		break;
+	}
+	if (!cmd && started_as_extension(argv[0]))
+		cmd = "extension";
+	if (!cmd)
+		return usage_error("missing command%s", "");
+
+	config_defaults(&cfg);
+	if (config_file && config_load_file(&cfg, config_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vigil: config: %s\n", err);
+		return 2;
+	}
+	if (config_load_env(&cfg, environ, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vigil: config: %s\n", err);
+		return 2;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+
+	if (strcmp(cmd, "serve") == 0) {
+		if (i < argc)
+			return usage_error("serve takes no arguments, got '%s'", argv[i]);
+		return serve_main(&cfg);
+	}
+	if (strcmp(cmd, "config") == 0)
+		return config_main(&cfg, argc - i, argv + i);
+	if (strcmp(cmd, "extension") == 0 || strcmp(cmd, "host") == 0 ||
+	    strcmp(cmd, "proxy") == 0 || strcmp(cmd, "logs") == 0)
+		return not_built(cmd);
+	return usage_error("unknown command '%s'", cmd);
+}

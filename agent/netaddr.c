@@ -1,0 +1,72 @@
+/* Numeric socket addresses, parsed without DNS (no getaddrinfo on the start path). */
+#include "netaddr.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_port(const char *s, unsigned short *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > 65535)
+		return -EINVAL;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+int netaddr_parse(const char *text, struct sockaddr_storage *out)
+{
+	char host[64];
+	const char *colon, *hs = text;
+	size_t hl;
+	unsigned short port;
+
+	memset(out, 0, sizeof(*out));
+	if (!text)
+		return -EINVAL;
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		hs = text + 1;
+		hl = (size_t)(close - hs);
+		colon = close + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			return -EINVAL;
+		hl = (size_t)(colon - text);
+	}
+	if (hl >= sizeof(host) || parse_port(colon + 1, &port) < 0)
+		return -EINVAL;
+	memcpy(host, hs, hl);
+	host[hl] = '\0';
+	if (hl == 0 || strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	if (text[0] == '[') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+			return -EINVAL;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		return 0;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return -EINVAL;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		return 0;
+	}
+}

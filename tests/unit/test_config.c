@@ -1,0 +1,224 @@
+/* Unit tests of the configuration table and readers (agent/config.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../agent/config.h"
+#include "../../agent/log.h"
+
+static char err[600];
+
+static void expect_error(const char *key, const char *value, const char *message)
+{
+	struct vigil_config c;
+
+	config_defaults(&c);
+	err[0] = '\0';
+	assert_int_equal(config_set(&c, key, value, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, message);
+}
+
+static void test_defaults_are_valid(void **state)
+{
+	struct vigil_config c;
+
+	(void)state;
+	for (size_t i = 0; i < config_nkeys; i++) {
+		config_defaults(&c);
+		assert_int_equal(config_set(&c, config_keys[i].name, config_keys[i].def, err,
+					    sizeof(err)), 0);
+		assert_non_null(config_keys[i].doc);
+	}
+	config_defaults(&c);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9464");
+	assert_int_equal(c.metrics_max_series, 2000);
+	assert_true(c.metrics_enabled);
+	assert_int_equal(c.log_level, LOG_INFO);
+}
+
+static void test_every_error_message(void **state)
+{
+	(void)state;
+	expect_error("nope", "1", "unknown key 'nope' (see 'vigil config print')");
+	expect_error("metrics_max_connections", "0",
+		     "metrics_max_connections: 0 is out of range 1..65536");
+	expect_error("metrics_max_connections", "65537",
+		     "metrics_max_connections: 65537 is out of range 1..65536");
+	expect_error("metrics_max_connections", "99999999999999999999999",
+		     "metrics_max_connections: 99999999999999999999999 is out of range 1..65536");
+	expect_error("metrics_conn_timeout", "ten",
+		     "metrics_conn_timeout: 'ten' is not an integer (allowed: 1..3600)");
+	expect_error("metrics_conn_timeout", "",
+		     "metrics_conn_timeout: '' is not an integer (allowed: 1..3600)");
+	expect_error("metrics_max_series", "5x",
+		     "metrics_max_series: '5x' is not an integer (allowed: 1..1000000)");
+	expect_error("metrics_enabled", "maybe",
+		     "metrics_enabled: 'maybe' is not a boolean (true/false, yes/no, on/off, 1/0)");
+	expect_error("log_level", "loud",
+		     "log_level: 'loud' is not one of debug, info, warn, error, off");
+	expect_error("metrics_listen", "9464",
+		     "metrics_listen: '9464' is not HOST:PORT (a numeric IPv4 address, [IPv6] or "
+		     "localhost, and a port 0..65535)");
+	expect_error("metrics_listen", "127.0.0.1:70000",
+		     "metrics_listen: '127.0.0.1:70000' is not HOST:PORT (a numeric IPv4 address, "
+		     "[IPv6] or localhost, and a port 0..65535)");
+	expect_error("metrics_listen", "example.com:80",
+		     "metrics_listen: 'example.com:80' is not HOST:PORT (a numeric IPv4 address, "
+		     "[IPv6] or localhost, and a port 0..65535)");
+	{
+		char big[400];
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		expect_error("metrics_token", big,
+			     "metrics_token: value is 399 bytes, longer than the 255 allowed");
+	}
+}
+
+static void test_valid_values(void **state)
+{
+	struct vigil_config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_set(&c, "metrics_listen", "[::1]:0", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "metrics_listen", "localhost:80", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "metrics_enabled", "OFF", err, sizeof(err)), 0);
+	assert_false(c.metrics_enabled);
+	assert_int_equal(config_set(&c, "log_level", "DEBUG", err, sizeof(err)), 0);
+	assert_int_equal(c.log_level, LOG_DEBUG);
+	assert_int_equal(config_set(&c, "metrics_max_series", "1", err, sizeof(err)), 0);
+	assert_int_equal(c.metrics_max_series, 1);
+}
+
+static int load(struct vigil_config *c, const char *text)
+{
+	config_defaults(c);
+	err[0] = '\0';
+	return config_load_buffer(c, "f.conf", text, strlen(text), err, sizeof(err));
+}
+
+static void test_file_format(void **state)
+{
+	struct vigil_config c;
+
+	(void)state;
+	assert_int_equal(load(&c, "# comment\n\n  metrics_listen = 127.0.0.1:1234  \n"
+				  "metrics_token=\"s3cret\"\r\nlog_level = warn"), 0);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:1234");
+	assert_string_equal(c.metrics_token, "s3cret");
+	assert_int_equal(c.log_level, LOG_WARN);
+
+	assert_int_equal(load(&c, "metrics_listen\n"), -EINVAL);
+	assert_string_equal(err, "f.conf:1: expected 'key = value'");
+	assert_int_equal(load(&c, "\n\nbogus = 1\n"), -EINVAL);
+	assert_string_equal(err, "f.conf:3: unknown key 'bogus' (see 'vigil config print')");
+	assert_int_equal(load(&c, "metrics_max_series = 0\n"), -EINVAL);
+	assert_string_equal(err, "f.conf:1: metrics_max_series: 0 is out of range 1..1000000");
+	{
+		char line[CONFIG_LINE_MAX + 10];
+
+		memset(line, 'a', sizeof(line) - 1);
+		line[sizeof(line) - 1] = '\0';
+		assert_int_equal(load(&c, line), -EINVAL);
+		assert_string_equal(err, "f.conf:1: line longer than 4096 bytes");
+	}
+	config_defaults(&c);
+	assert_int_equal(config_load_buffer(&c, "f.conf", "a\0b = 1", 7, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "f.conf:1: NUL byte in line");
+}
+
+static void test_missing_file(void **state)
+{
+	struct vigil_config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_true(config_load_file(&c, "/nonexistent/vigil.conf", err, sizeof(err)) < 0);
+	assert_string_equal(err, "/nonexistent/vigil.conf: No such file or directory");
+	assert_true(config_load_file(&c, "/tmp", err, sizeof(err)) < 0);
+	assert_string_equal(err, "/tmp: not a regular file of at most 1048576 bytes");
+}
+
+static void test_environment(void **state)
+{
+	char *good[] = { "PATH=/bin", "VIGIL_METRICS_LISTEN=127.0.0.1:1", "VIGIL_LOG_LEVEL=error",
+			 NULL };
+	char *unknown[] = { "VIGIL_COLOUR=blue", NULL };
+	char *bad[] = { "VIGIL_METRICS_MAX_SERIES=-4", NULL };
+	char *empty[] = { "VIGIL_=x", NULL };
+	struct vigil_config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load_env(&c, good, err, sizeof(err)), 0);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:1");
+	assert_int_equal(c.log_level, LOG_ERROR);
+	assert_int_equal(config_load_env(&c, unknown, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "VIGIL_COLOUR: unknown key 'colour' (see 'vigil config print')");
+	assert_int_equal(config_load_env(&c, bad, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err,
+			    "VIGIL_METRICS_MAX_SERIES: metrics_max_series: -4 is out of range 1..1000000");
+	assert_int_equal(config_load_env(&c, empty, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "VIGIL_: unknown key");
+}
+
+static void test_print_masks_secrets(void **state)
+{
+	struct vigil_config c;
+	struct buf b;
+
+	(void)state;
+	config_defaults(&c);
+	buf_init(&b);
+	config_print(&c, &b);
+	assert_non_null(strstr(b.data, "metrics_token = \n"));
+	buf_reset(&b);
+	assert_int_equal(config_set(&c, "metrics_token", "hunter2", err, sizeof(err)), 0);
+	config_print(&c, &b);
+	assert_null(strstr(b.data, "hunter2"));
+	assert_non_null(strstr(b.data, "metrics_token = ********\n"));
+	assert_non_null(strstr(b.data, "metrics_listen = 127.0.0.1:9464\n"));
+	buf_free(&b);
+}
+
+static void test_markdown_lists_every_key(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	config_markdown(&b);
+	for (size_t i = 0; i < config_nkeys; i++) {
+		char needle[128];
+
+		snprintf(needle, sizeof(needle), "| `%s` | `VIGIL_", config_keys[i].name);
+		assert_non_null(strstr(b.data, needle));
+	}
+	buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_are_valid),
+		cmocka_unit_test(test_every_error_message),
+		cmocka_unit_test(test_valid_values),
+		cmocka_unit_test(test_file_format),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_environment),
+		cmocka_unit_test(test_print_masks_secrets),
+		cmocka_unit_test(test_markdown_lists_every_key),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
