@@ -91,13 +91,14 @@ fuzz: deps $(FUZZ_BINS)
 			$(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | tail -n 2; \
 	done
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libvigil.a
+$(BUILD)/bench/%: bench/%.c bench/synthetic.c $(BUILD)/libvigil.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libvigil.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< bench/synthetic.c $(BUILD)/libvigil.a $(LDLIBS)
 
-bench: deps $(BUILD)/vigil $(BUILD)/bench/render_bench
-	$(Q)BUILD=$(BUILD) sh bench/run.sh
+# Every benchmark, side by side with its peer; prints a Markdown report.
+bench: deps $(BUILD)/vigil $(BUILD)/bench/render_bench $(BUILD)/bench/bench_server
+	$(Q)$(PYTHON) bench/run.py --build $(BUILD)
 
 docs: $(BUILD)/vigil
 	$(Q)$(BUILD)/vigil config doc > docs/configuration.md

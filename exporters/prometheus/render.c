@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,75 @@ void prom_escape_label(struct buf *out, const char *s)
 	escape(out, s, 1);
 }
 
+/*
+ * Shortest fixed-point digits that read back as exactly v, for 1e-4 <= |v| < 1e9 (the
+ * free-format algorithm of Steele & White on 128-bit integers). v = m / 2^k exactly; the
+ * doubles next to v are half a gap away on each side (the lower gap halves when m is a
+ * power of two). Fraction digits are generated until the rest, or its complement to the
+ * next digit, lies strictly inside that half gap, so strtod rounds the text back to v.
+ * Returns 0 outside the range (the caller uses printf).
+ */
+static int shortest_fixed(struct buf *out, double v)
+{
+	unsigned __int128 frac, one, lo, hi;
+	unsigned long long whole, m;
+	char digits[32];
+	int exp2, k, n = 0;
+	uint64_t bits;
+
+	if (!(fabs(v) >= 1e-4 && fabs(v) < 1e9))
+		return 0;
+	memcpy(&bits, &v, sizeof(bits));
+	exp2 = (int)((bits >> 52) & 0x7FF);
+	m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
+	k = 1075 - exp2;		/* |v| = m / 2^k, with 22 <= k <= 67 here */
+	if (k < 1 || k > 110)
+		return 0;
+	whole = (unsigned long long)(m >> (k < 64 ? k : 63) >> (k < 64 ? 0 : k - 63));
+	/* Work in units of 2^-(k+2): the fraction, the whole unit, and the half gaps. */
+	one = (unsigned __int128)1 << (k + 2);
+	frac = ((unsigned __int128)m << 2) & (one - 1);
+	hi = 2;
+	lo = (bits & ((1ULL << 52) - 1)) == 0 && exp2 > 1 ? 1 : 2;
+	for (;;) {
+		int low_ok, high_ok;
+
+		frac *= 10;
+		lo *= 10;
+		hi *= 10;
+		digits[n++] = (char)('0' + (int)(frac >> (k + 2)));
+		frac &= one - 1;
+		low_ok = frac < lo;
+		high_ok = frac + hi > one;
+		if (low_ok && (!high_ok || frac * 2 < one))
+			break;
+		if (high_ok) {
+			/* Round the last digit up, carrying into the whole part if need be. */
+			int i = n - 1;
+
+			while (i >= 0 && digits[i] == '9')
+				digits[i--] = '0';
+			if (i >= 0)
+				digits[i]++;
+			else
+				whole++;
+			break;
+		}
+		if (n == (int)sizeof(digits))
+			return 0;
+	}
+	while (n > 0 && digits[n - 1] == '0')
+		n--;
+	if (v < 0)
+		buf_putc(out, '-');
+	buf_put_u64(out, whole);
+	if (n > 0) {
+		buf_putc(out, '.');
+		buf_append(out, digits, (size_t)n);
+	}
+	return 1;
+}
+
 void prom_format_value(struct buf *out, double v)
 {
 	char tmp[40];
@@ -90,8 +160,10 @@ void prom_format_value(struct buf *out, double v)
 		buf_puts(out, "NaN");
 	} else if (isinf(v)) {
 		buf_puts(out, v > 0 ? "+Inf" : "-Inf");
-	} else if (v == (double)(long long)v && fabs(v) < 1e15) {
+	} else if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v) {
 		buf_put_i64(out, (long long)v);
+	} else if (shortest_fixed(out, v)) {
+		return;
 	} else {
 		snprintf(tmp, sizeof(tmp), "%.15g", v);
 		if (strtod(tmp, NULL) != v)
@@ -189,19 +261,14 @@ static void put_series_name(struct buf *out, const struct metric_family *f,
 }
 
 static void put_histogram(struct buf *out, const struct metric_family *f,
-			  const struct metric_series *s)
+			  const struct metric_series *s, char les[][32])
 {
 	uint64_t cum[METRIC_MAX_BUCKETS + 1];
-	char le[40];
 	double sum;
 
 	metric_histogram_read(s, cum, &sum);
 	for (size_t i = 0; i <= f->nbuckets; i++) {
-		if (i < f->nbuckets)
-			snprintf(le, sizeof(le), "%.15g", f->buckets[i]);
-		else
-			strcpy(le, "+Inf");
-		put_series_name(out, f, s, "_bucket", le);
+		put_series_name(out, f, s, "_bucket", les[i]);
 		buf_put_u64(out, cum[i]);
 		buf_putc(out, '\n');
 	}
@@ -213,8 +280,25 @@ static void put_histogram(struct buf *out, const struct metric_family *f,
 	buf_putc(out, '\n');
 }
 
+/* The le label values of a family's buckets, formatted once per render. */
+static void format_bounds(const struct metric_family *f, char les[][32])
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; i < f->nbuckets; i++) {
+		buf_reset(&b);
+		prom_format_value(&b, f->buckets[i]);
+		snprintf(les[i], 32, "%s", b.failed ? "NaN" : b.data);
+	}
+	snprintf(les[f->nbuckets], 32, "+Inf");
+	buf_free(&b);
+}
+
 int prom_render(struct metric_registry *r, enum prom_format fmt, struct buf *out)
 {
+	char les[METRIC_MAX_BUCKETS + 1][32];
+
 	metric_registry_begin(r);
 	for (struct metric_family *f = r->head; f; f = f->next) {
 		struct metric_series *s = metric_first(f);
@@ -223,9 +307,11 @@ int prom_render(struct metric_registry *r, enum prom_format fmt, struct buf *out
 		if (!s)
 			continue;
 		put_header(out, f, fmt);
+		if (f->type == METRIC_HISTOGRAM)
+			format_bounds(f, les);
 		for (; s; s = metric_next(s)) {
 			if (f->type == METRIC_HISTOGRAM) {
-				put_histogram(out, f, s);
+				put_histogram(out, f, s, les);
 				continue;
 			}
 			put_series_name(out, f, s, NULL, NULL);

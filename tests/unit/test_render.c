@@ -63,6 +63,54 @@ static void test_value_format(void **state)
 	assert_string_equal(value(NAN), "NaN");
 	assert_true(strtod(value(0.1 + 0.2), NULL) == 0.1 + 0.2);	/* round trip */
 	assert_string_equal(value(1e20), "1e+20");
+	assert_string_equal(value(0.0001), "0.0001");
+	assert_string_equal(value(0.00025), "0.00025");
+	assert_string_equal(value(0.3), "0.3");
+	assert_string_equal(value(0.1 + 0.2), "0.30000000000000004");
+	assert_string_equal(value(2.5), "2.5");
+	assert_string_equal(value(-13.7), "-13.7");
+	assert_string_equal(value(123456789.125), "123456789.125");
+	assert_string_equal(value(0.9999999999999999), "0.9999999999999999");
+	assert_string_equal(value(1.0 / 3.0), "0.3333333333333333");
+}
+
+/* Property: every value reads back exactly and is never longer than printf's %.17g. */
+static void test_value_round_trip(void **state)
+{
+	unsigned long long x = 88172645463325252ULL;
+	char ref[64];
+
+	(void)state;
+	for (int i = 0; i < 300000; i++) {
+		double v;
+		char *s;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		switch (i % 4) {
+		case 0: /* any bit pattern */
+			memcpy(&v, &x, sizeof(v));
+			if (isnan(v))
+				continue;
+			break;
+		case 1: /* fractions */
+			v = (double)(x % 1000003) / 1000003.0;
+			break;
+		case 2: /* durations and sums around the fixed-point range edges */
+			v = ldexp((double)(x % (1ULL << 53)), (int)(x % 90) - 66 - 53 + 30);
+			break;
+		default: /* neighbours of short decimals */
+			v = nextafter((double)(x % 100000) / 1000.0, (x & 1) ? 1e300 : -1e300);
+			break;
+		}
+		s = value(v);
+		if (strtod(s, NULL) != v)
+			fail_msg("%.17g printed as %s", v, s);
+		snprintf(ref, sizeof(ref), "%.17g", v);
+		if (fabs(v) >= 1e-4 && fabs(v) < 1e9 && strlen(s) > strlen(ref))
+			fail_msg("%s is longer than %s", s, ref);
+	}
 }
 
 static struct metric_registry *sample_registry(void)
@@ -162,6 +210,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_value_format),
+		cmocka_unit_test(test_value_round_trip),
 		cmocka_unit_test(test_text_format),
 		cmocka_unit_test(test_openmetrics_format),
 		cmocka_unit_test(test_negotiation),

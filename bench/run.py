@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""vigil's benchmarks, each beside its peer in the same run; prints a Markdown report.
+
+Run through `make bench`. Everything listens on 127.0.0.1 only.
+"""
+import argparse
+import os
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env_clean(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env.update(extra)
+    return env
+
+
+def wait_http(url, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                r.read()
+                return True
+        except OSError:
+            time.sleep(0.0005)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def shared_libs(path):
+    out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
+    return sum(1 for line in out.splitlines() if "=>" in line or "ld-linux" in line)
+
+
+class Server:
+    def __init__(self, name, argv, url, env=None):
+        self.name, self.url = name, url
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=env or env_clean())
+        wait_http(url)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def vigil_server(build):
+    port = free_port()
+    return Server("vigil serve", [f"{build}/vigil", "serve"],
+                  f"http://127.0.0.1:{port}/metrics",
+                  env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{port}", VIGIL_LOG_LEVEL="error"))
+
+
+def node_exporter():
+    port = free_port()
+    return Server("prometheus-node-exporter",
+                  ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{port}"],
+                  f"http://127.0.0.1:{port}/metrics")
+
+
+def bench_server(build, series):
+    port = free_port()
+    return Server(f"vigil exporter, {series} series",
+                  [f"{build}/bench/bench_server", str(series), f"127.0.0.1:{port}"],
+                  f"http://127.0.0.1:{port}/metrics")
+
+
+def samples(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = r.read().decode()
+    return sum(1 for l in body.splitlines() if l and not l.startswith("#")), len(body)
+
+
+def wrk(url, seconds, conns):
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, timeout=seconds + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+        return float(m.group(1)) * scale
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0
+
+
+def start_times(argv, url, env, runs):
+    """Median and p90 wall time from exec until url answers; CPU per run from rusage."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(url)
+        walls.append((time.perf_counter() - t0) * 1000)
+        p.terminate()
+        p.wait()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000)
+    walls.sort()
+    return statistics.median(walls), walls[int(len(walls) * 0.9)], statistics.median(cpus)
+
+
+def exec_time(argv, runs):
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, env=env_clean())
+        walls.append((time.perf_counter() - t0) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--seconds", type=int, default=5)
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    print(f"# vigil benchmarks — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"{os.cpu_count()} cores, `make bench`\n")
+
+    print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")
+    print("```")
+    sys.stdout.flush()
+    subprocess.run([f"{build}/bench/render_bench", "10000", "300"], check=True)
+    print("```\n")
+    sys.stdout.flush()
+
+    print(f"## Scrape latency under wrk (2 threads, 4 connections, {args.seconds} s each)\n")
+    node = node_exporter()
+    node_samples, node_bytes = samples(node.url)
+    node.stop()
+    n_match = max(100, round(node_samples / 100) * 100)
+    print("| server | samples | bytes | req/s | p50 ms | p99 ms | non-2xx |")
+    print("|---|---|---|---|---|---|---|")
+    for make in (lambda: node_exporter(), lambda: vigil_server(build),
+                 lambda: bench_server(build, n_match), lambda: bench_server(build, 10000)):
+        srv = make()
+        n, size = samples(srv.url)
+        rps, p50, p99, errors = wrk(srv.url, args.seconds, 4)
+        print(f"| {srv.name} | {n} | {size} | {rps:.0f} | {p50:.3f} | {p99:.3f} | {errors} |")
+        sys.stdout.flush()
+        srv.stop()
+
+    print("\n## Start and memory\n")
+    print("| program | shared libraries | exec → /metrics answers, median ms | p90 ms "
+          "| CPU per start ms | idle RSS kB | RSS after 100 scrapes kB |")
+    print("|---|---|---|---|---|---|---|")
+    port = free_port()
+    venv = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{port}", VIGIL_LOG_LEVEL="error")
+    vurl = f"http://127.0.0.1:{port}/healthz"
+    nport = free_port()
+    nargv = ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{nport}"]
+    nurl = f"http://127.0.0.1:{nport}/"
+    for name, argv, url, env, path in (
+            ("vigil serve", [f"{build}/vigil", "serve"], vurl, venv, f"{build}/vigil"),
+            ("prometheus-node-exporter", nargv, nurl, env_clean(),
+             "/usr/bin/prometheus-node-exporter")):
+        med, p90, cpu = start_times(argv, url, env, 30)
+        srv = Server(name, argv, url, env)
+        time.sleep(1.0)
+        idle = rss_kb(srv.proc.pid)
+        murl = url.replace("/healthz", "/metrics") if "healthz" in url else url + "metrics"
+        for _ in range(100):
+            samples(murl)
+        busy = rss_kb(srv.proc.pid)
+        srv.stop()
+        print(f"| {name} | {shared_libs(path)} | {med:.2f} | {p90:.2f} | {cpu:.2f} | {idle} "
+              f"| {busy} |")
+    wall, cpu = exec_time([f"{build}/vigil", "--version"], 50)
+    print(f"\n`vigil --version`: {wall:.2f} ms wall (median of 50, including Python's fork/exec), "
+          f"{cpu:.2f} ms CPU.")
+
+
+if __name__ == "__main__":
+    main()
