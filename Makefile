@@ -13,7 +13,7 @@ REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g \
            -DVIGIL_REVISION='"$(REVISION)"' $(EXTRA_CFLAGS)
-LDLIBS  := -lmicrohttpd -lpthread -lm
+LDLIBS  := -lmicrohttpd -lhttp_parser -ljansson -lpthread -lm
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
@@ -28,7 +28,11 @@ endif
 
 # Sources in data-flow order: core, then exporters; main last.
 LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
+            agent/lib/loop.c agent/lib/http_server.c agent/lib/ids.c agent/lib/base64.c \
+            agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c \
+            agent/host/frontdoor.c agent/host/host.c \
             agent/core/buf.c agent/core/metrics.c agent/core/self_metrics.c \
+            agent/core/lambda_lines.c \
             exporters/prometheus/render.c exporters/prometheus/server.c \
             agent/serve.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -67,7 +71,11 @@ deps:
 unit: deps $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-e2e: deps $(BUILD)/vigil
+$(BUILD)/test_runtime: tests/runtimes/test_runtime.c
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o $@ $<
+
+e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime
 	$(Q)VIGIL=$(abspath $(BUILD)/vigil) SANITIZED=$(SAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 test: unit e2e

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "host/host.h"
 #include "core/buf.h"
 #include "log.h"
 #include "serve.h"
@@ -21,7 +22,7 @@ static const char usage_text[] =
 	"commands:\n"
 	"  extension      run inside Lambda as an external extension (the default when\n"
 	"                 the binary runs as /opt/extensions/vigil)   [not built yet]\n"
-	"  host           run Lambda functions locally                [not built yet]\n"
+	"  host           run Lambda functions locally (see 'vigil host --help')\n"
 	"  proxy          Runtime API proxy that measures invocations [not built yet]\n"
 	"  logs           read vigil's log segments                   [not built yet]\n"
 	"  serve          serve the exporters only (Prometheus on VIGIL_METRICS_LISTEN)\n"
@@ -146,9 +147,11 @@ int main(int argc, char **argv)
 			return usage_error("serve takes no arguments, got '%s'", argv[i]);
 		return serve_main(&cfg);
 	}
+	if (strcmp(cmd, "host") == 0)
+		return host_main(argc - i + 1, argv + i - 1, &cfg);
 	if (strcmp(cmd, "config") == 0)
 		return config_main(&cfg, argc - i, argv + i);
-	if (strcmp(cmd, "extension") == 0 || strcmp(cmd, "host") == 0 ||
+	if (strcmp(cmd, "extension") == 0 ||
 	    strcmp(cmd, "proxy") == 0 || strcmp(cmd, "logs") == 0)
 		return not_built(cmd);
 	return usage_error("unknown command '%s'", cmd);

@@ -1,0 +1,265 @@
+/* cgroup v2 or v1 (memory + cpuacct) per execution environment. See cgroup.h. */
+#include "cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define V1_ROOT "/sys/fs/cgroup"
+
+static char v2_base[400], v1_mem_base[400], v1_cpu_base[400];
+static int probed_version = -1;
+
+static int write_file(const char *dir, const char *file, const char *value)
+{
+	char path[600];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, strlen(value)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int read_file(const char *dir, const char *file, char *out, size_t n)
+{
+	char path[600];
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = read(fd, out, n - 1);
+	close(fd);
+	if (r < 0)
+		return -errno;
+	out[r] = '\0';
+	return 0;
+}
+
+/* Our own cgroup path in the hierarchy of controller ("" = the v2 unified line). Lines of
+ * /proc/self/cgroup are "ID:CONTROLLERS:PATH", CONTROLLERS comma-separated. */
+static int own_cgroup(const char *controller, char *out, size_t n)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int found = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (found && fgets(line, sizeof(line), f)) {
+		char *list = strchr(line, ':'), *path, *save = NULL;
+
+		path = list ? strchr(list + 1, ':') : NULL;
+		if (!path)
+			continue;
+		*list++ = '\0';
+		*path++ = '\0';
+		path[strcspn(path, "\n")] = '\0';
+		if (!*controller) {
+			if (!*list) {
+				snprintf(out, n, "%s", path);
+				found = 0;
+			}
+			continue;
+		}
+		for (char *c = strtok_r(list, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+			if (strcmp(c, controller) == 0) {
+				snprintf(out, n, "%s", path);
+				found = 0;
+			}
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int dir_exists(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int cgroup_probe(char *why, size_t whylen)
+{
+	char own[300], controllers[256];
+	const char *v2_root = NULL;
+
+	if (probed_version >= 0)
+		return probed_version ? 0 : -ENOTSUP;
+	probed_version = 0;
+	/* v2: a unified hierarchy with the memory controller enabled. */
+	if (read_file(V1_ROOT, "cgroup.controllers", controllers, sizeof(controllers)) == 0)
+		v2_root = V1_ROOT;
+	else if (read_file(V1_ROOT "/unified", "cgroup.controllers", controllers,
+			   sizeof(controllers)) == 0)
+		v2_root = V1_ROOT "/unified";
+	if (v2_root && strstr(controllers, "memory") && own_cgroup("", own, sizeof(own)) == 0) {
+		snprintf(v2_base, sizeof(v2_base), "%s%s", v2_root, strcmp(own, "/") ? own : "");
+		if (access(v2_base, W_OK) == 0) {
+			probed_version = 2;
+			return 0;
+		}
+	}
+	if (dir_exists(V1_ROOT "/memory") && own_cgroup("memory", own, sizeof(own)) == 0) {
+		snprintf(v1_mem_base, sizeof(v1_mem_base), V1_ROOT "/memory%s",
+			 strcmp(own, "/") ? own : "");
+		if (access(v1_mem_base, W_OK) == 0) {
+			probed_version = 1;
+			if (dir_exists(V1_ROOT "/cpuacct") && own_cgroup("cpuacct", own, sizeof(own)) == 0)
+				snprintf(v1_cpu_base, sizeof(v1_cpu_base), V1_ROOT "/cpuacct%s",
+					 strcmp(own, "/") ? own : "");
+			return 0;
+		}
+	}
+	snprintf(why, whylen, "%s", access(V1_ROOT, W_OK) != 0 ?
+		 "no permission to write /sys/fs/cgroup" :
+		 "no cgroup v2 memory controller and no writable v1 memory hierarchy");
+	return -ENOTSUP;
+}
+
+int cgroup_create(struct cgroup *cg, const char *name, long memory_mb)
+{
+	char why[200], limit[32];
+	int rc;
+
+	memset(cg, 0, sizeof(*cg));
+	if (cgroup_probe(why, sizeof(why)) < 0)
+		return -ENOTSUP;
+	snprintf(limit, sizeof(limit), "%lld", (long long)memory_mb * 1024 * 1024);
+	if (probed_version == 2) {
+		snprintf(cg->memory, sizeof(cg->memory), "%s/%s", v2_base, name);
+		if (mkdir(cg->memory, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		cg->version = 2;
+		rc = write_file(cg->memory, "memory.max", limit);
+		write_file(cg->memory, "memory.swap.max", "0");
+		return rc;
+	}
+	snprintf(cg->memory, sizeof(cg->memory), "%s/%s", v1_mem_base, name);
+	if (mkdir(cg->memory, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	cg->version = 1;
+	rc = write_file(cg->memory, "memory.limit_in_bytes", limit);
+	/* Without swap accounting this file is absent; the limit above still holds. */
+	write_file(cg->memory, "memory.memsw.limit_in_bytes", limit);
+	if (v1_cpu_base[0]) {
+		snprintf(cg->cpuacct, sizeof(cg->cpuacct), "%s/%s", v1_cpu_base, name);
+		if (mkdir(cg->cpuacct, 0755) < 0 && errno != EEXIST)
+			cg->cpuacct[0] = '\0';
+	}
+	return rc;
+}
+
+int cgroup_enter(const struct cgroup *cg)
+{
+	char pid[24];
+	int rc;
+
+	if (!cg->version)
+		return 0;
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	rc = write_file(cg->memory, "cgroup.procs", pid);
+	if (rc == 0 && cg->cpuacct[0])
+		rc = write_file(cg->cpuacct, "cgroup.procs", pid);
+	return rc;
+}
+
+static uint64_t read_u64(const char *dir, const char *file)
+{
+	char text[64];
+
+	if (!dir[0] || read_file(dir, file, text, sizeof(text)) < 0)
+		return 0;
+	return strtoull(text, NULL, 10);
+}
+
+static uint64_t read_key(const char *dir, const char *file, const char *key)
+{
+	char text[4096], *p;
+	size_t kl = strlen(key);
+
+	if (!dir[0] || read_file(dir, file, text, sizeof(text)) < 0)
+		return 0;
+	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == ' ')
+			return strtoull(p + kl + 1, NULL, 10);
+	}
+	return 0;
+}
+
+uint64_t cgroup_peak_memory(const struct cgroup *cg)
+{
+	if (cg->version == 2)
+		return read_u64(cg->memory, "memory.peak");
+	if (cg->version == 1)
+		return read_u64(cg->memory, "memory.max_usage_in_bytes");
+	return 0;
+}
+
+uint64_t cgroup_oom_kills(const struct cgroup *cg)
+{
+	if (cg->version == 2)
+		return read_key(cg->memory, "memory.events", "oom_kill");
+	if (cg->version == 1)
+		return read_key(cg->memory, "memory.oom_control", "oom_kill");
+	return 0;
+}
+
+uint64_t cgroup_cpu_ns(const struct cgroup *cg)
+{
+	if (cg->version == 2)
+		return read_key(cg->memory, "cpu.stat", "usage_usec") * 1000;
+	if (cg->version == 1)
+		return read_u64(cg->cpuacct, "cpuacct.usage");
+	return 0;
+}
+
+int cgroup_kill_all(const struct cgroup *cg)
+{
+	char text[8192], *p, *end;
+	int n = 0;
+
+	if (!cg->version || read_file(cg->memory, "cgroup.procs", text, sizeof(text)) < 0)
+		return 0;
+	for (p = text; *p; p = end) {
+		long pid = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
+			n++;
+	}
+	return n;
+}
+
+int cgroup_empty(const struct cgroup *cg)
+{
+	char text[64];
+
+	if (!cg->version || read_file(cg->memory, "cgroup.procs", text, sizeof(text)) < 0)
+		return 1;
+	return text[0] == '\0';
+}
+
+void cgroup_destroy(struct cgroup *cg)
+{
+	if (!cg->version)
+		return;
+	rmdir(cg->memory);
+	if (cg->cpuacct[0])
+		rmdir(cg->cpuacct);
+	cg->version = 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * One cgroup per execution environment, so memory and CPU are measured and enforced:
+ * v2 where the memory controller is there, else v1's memory and cpuacct controllers.
+ */
+#ifndef VIGIL_CGROUP_H
+#define VIGIL_CGROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cgroup {
+	int version;		/* 1 or 2; 0: none could be made (per-process accounting) */
+	char memory[512];	/* v2: the one directory; v1: the memory controller's */
+	char cpuacct[512];	/* v1 only; may be empty */
+};
+
+/* 0, or a negative errno with a reason in why when cgroups cannot be used here. */
+int cgroup_probe(char *why, size_t whylen);
+
+/* Make the cgroup NAME with a memory limit. 0 or -errno. */
+int cgroup_create(struct cgroup *cg, const char *name, long memory_mb);
+/* Move the calling process into cg (call in the child between fork and exec). */
+int cgroup_enter(const struct cgroup *cg);
+/* Peak memory in bytes since creation; 0 when unknown. */
+uint64_t cgroup_peak_memory(const struct cgroup *cg);
+/* OOM kills inside cg so far. */
+uint64_t cgroup_oom_kills(const struct cgroup *cg);
+/* CPU nanoseconds used inside cg. */
+uint64_t cgroup_cpu_ns(const struct cgroup *cg);
+/* SIGKILL every process in cg; the number signalled. */
+int cgroup_kill_all(const struct cgroup *cg);
+/* 1 when no process is left in cg. */
+int cgroup_empty(const struct cgroup *cg);
+/* Remove the directories (the cgroup must be empty). */
+void cgroup_destroy(struct cgroup *cg);
+
+#endif

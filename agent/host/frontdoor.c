@@ -1,0 +1,402 @@
+/*
+ * The front door of `vigil host`: libmicrohttpd driven by the host's event loop (its epoll
+ * fd is watched; connections are suspended while their invocation runs). Any method and
+ * path becomes an API Gateway event; the emulator's invoke endpoint takes raw events.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../log.h"
+#include "../netaddr.h"
+#include "apigw.h"
+#include "host.h"
+
+#define INVOKE_PATH "/2015-03-31/functions/function/invocations"
+
+struct frontdoor {
+	struct host *host;
+	struct MHD_Daemon *daemon;
+	struct loop_watch *watch;
+	struct loop_timer *tick;
+	unsigned port;
+	bool needs_run;			/* a connection was resumed */
+};
+
+enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
+
+struct fd_request {
+	struct frontdoor *fd;
+	struct MHD_Connection *conn;
+	char *uri;			/* raw request target */
+	struct buf body;
+	bool too_large;
+	bool raw;			/* the invoke endpoint */
+	bool started;			/* the headers-only first call is past */
+	enum req_state state;
+	struct invocation *inv;
+	/* the answer, copied from the invocation */
+	enum inv_status status;
+	char error_type[128];
+	char request_id[UUID_STR_LEN];
+	char *result;
+	size_t result_len;
+};
+
+static void fd_run(struct frontdoor *f)
+{
+	MHD_run(f->daemon);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct fd_request *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->fd = cls;
+	r->conn = conn;
+	r->uri = strdup(uri);
+	buf_init(&r->body);
+	return r;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, const char *ct,
+			     const void *body, size_t len, const struct http_header *headers,
+			     size_t nheaders, const char *extra_name, const char *extra_value)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+
+	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	for (size_t i = 0; i < nheaders; i++)
+		MHD_add_response_header(resp, headers[i].name, headers[i].value);
+	if (ct && !MHD_get_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
+	if (extra_name)
+		MHD_add_response_header(resp, extra_name, extra_value);
+	rc = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static enum MHD_Result queue_json(struct MHD_Connection *c, unsigned status, const char *body)
+{
+	return queue(c, status, "application/json", body, strlen(body), NULL, 0, NULL, NULL);
+}
+
+static void on_answer(struct invocation *inv, void *arg)
+{
+	struct fd_request *r = arg;
+
+	r->status = inv->status;
+	snprintf(r->error_type, sizeof(r->error_type), "%s", inv->error_type);
+	snprintf(r->request_id, sizeof(r->request_id), "%s", inv->id);
+	if (inv->result) {
+		r->result = malloc(inv->result_len + 1);
+		if (r->result) {
+			memcpy(r->result, inv->result, inv->result_len);
+			r->result[inv->result_len] = '\0';
+			r->result_len = inv->result_len;
+		}
+	}
+	r->inv = NULL;
+	r->state = REQ_DONE;
+	MHD_resume_connection(r->conn);
+	r->fd->needs_run = true;
+}
+
+struct header_list {
+	struct http_header *h;
+	size_t n, cap;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
+{
+	struct header_list *l = cls;
+
+	(void)kind;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct http_header *h = realloc(l->h, cap * sizeof(*h));
+
+		if (!h)
+			return MHD_NO;
+		l->h = h;
+		l->cap = cap;
+	}
+	l->h[l->n].name = (char *)key;
+	l->h[l->n].value = (char *)(value ? value : "");
+	l->n++;
+	return MHD_YES;
+}
+
+static char *build_event(struct fd_request *r, const char *method, const char *version,
+			 size_t *len)
+{
+	struct header_list hl = { 0 };
+	const union MHD_ConnectionInfo *ci;
+	char ip[INET6_ADDRSTRLEN] = "127.0.0.1", rid[UUID_STR_LEN];
+	struct apigw_request ar;
+	struct timespec now;
+	char *ev;
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &hl);
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
+				  sizeof(ip));
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	uuid_v4(rid);
+	ar = (struct apigw_request){
+		.method = method,
+		.target = r->uri,
+		.protocol = version,
+		.source_ip = ip,
+		.headers = hl.h,
+		.nheaders = hl.n,
+		.body = r->body.data ? r->body.data : "",
+		.body_len = r->body.len,
+		.request_id = rid,
+		.time_epoch_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+	};
+	ev = apigw_event(&ar, r->fd->host->opt.payload_version == 1 ? APIGW_V1 : APIGW_V2, len);
+	free(hl.h);
+	return ev;
+}
+
+/* The answer to a raw invoke, as the runtime interface emulator gives it. */
+static enum MHD_Result answer_raw(struct fd_request *r)
+{
+	const char *body = r->result ? r->result : "";
+
+	if (r->status == INV_SUCCESS)
+		return queue(r->conn, 200, "application/json", body, r->result_len, NULL, 0, NULL,
+			     NULL);
+	if (r->status == INV_TIMEOUT) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "{\"errorType\":\"Sandbox.Timedout\",\"errorMessage\":"
+			 "\"RequestId: %s Error: Task timed out after %.2f seconds\"}",
+			 r->request_id, r->fd->host->opt.timeout_s);
+		return queue(r->conn, 200, "application/json", msg, strlen(msg), NULL, 0,
+			     "X-Amz-Function-Error", "Unhandled");
+	}
+	if (!r->result) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "{\"errorType\":\"%s\",\"errorMessage\":\"RequestId: %s "
+			 "Error: invocation failed\"}", r->error_type, r->request_id);
+		return queue(r->conn, 200, "application/json", msg, strlen(msg), NULL, 0,
+			     "X-Amz-Function-Error", "Unhandled");
+	}
+	return queue(r->conn, 200, "application/json", body, r->result_len, NULL, 0,
+		     "X-Amz-Function-Error", "Unhandled");
+}
+
+/* The answer through API Gateway: the function's result mapped, or API Gateway's 5xx. */
+static enum MHD_Result answer_apigw(struct fd_request *r)
+{
+	int v1 = r->fd->host->opt.payload_version == 1;
+	struct apigw_response resp;
+	enum MHD_Result rc;
+	char err[200];
+
+	if (r->status != INV_SUCCESS)
+		return v1 ? queue_json(r->conn, 502, "{\"message\": \"Internal server error\"}") :
+			    queue_json(r->conn, 500, "{\"message\":\"Internal Server Error\"}");
+	if (apigw_map_response(v1 ? APIGW_V1 : APIGW_V2, r->result ? r->result : "",
+			       r->result_len, &resp, err, sizeof(err)) < 0) {
+		log_warn("host", "request %s: malformed Lambda proxy response: %s", r->request_id,
+			 err);
+		return v1 ? queue_json(r->conn, 502, "{\"message\": \"Internal server error\"}") :
+			    queue_json(r->conn, 502, "{\"message\":\"Internal Server Error\"}");
+	}
+	rc = queue(r->conn, (unsigned)resp.status, NULL, resp.body ? resp.body : "",
+		   resp.body_len, resp.headers, resp.nheaders, NULL, NULL);
+	apigw_response_free(&resp);
+	return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload, size_t *upload_size, void **state)
+{
+	struct frontdoor *f = cls;
+	struct fd_request *r = *state;
+	char *payload;
+	size_t len;
+
+	(void)url;
+	if (!r)
+		return MHD_NO;
+	if (r->state == REQ_DONE)
+		return r->raw ? answer_raw(r) : answer_apigw(r);
+	if (r->state == REQ_WAITING)
+		return MHD_YES;
+	if (!r->started) {
+		/* First call, headers only: the body (if any) comes in the next calls. */
+		r->started = true;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (r->body.len + *upload_size > HOST_MAX_PAYLOAD)
+			r->too_large = true;
+		else
+			buf_append(&r->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!r->raw && strncmp(r->uri, INVOKE_PATH, strlen(INVOKE_PATH)) == 0 &&
+	    (r->uri[strlen(INVOKE_PATH)] == '\0' || r->uri[strlen(INVOKE_PATH)] == '?'))
+		r->raw = true;
+	if (r->too_large || r->body.failed)
+		return r->raw ? queue_json(conn, 413, "{\"errorType\":\"RequestEntityTooLarge\","
+					   "\"errorMessage\":\"Request must be smaller than 6291456 "
+					   "bytes for the InvokeFunction operation\"}") :
+				queue_json(conn, 413, "{\"message\":\"Request Entity Too Large\"}");
+	if (r->raw && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+		return queue_json(conn, 405, "{\"message\":\"use POST\"}");
+	if (r->raw) {
+		len = r->body.len;
+		payload = len ? buf_steal(&r->body, NULL) : strdup("{}");
+		if (!len)
+			len = 2;
+	} else {
+		payload = build_event(r, method, version, &len);
+	}
+	if (!payload)
+		return queue_json(conn, 500, "{\"message\":\"out of memory\"}");
+	r->state = REQ_WAITING;
+	r->inv = host_invoke(f->host, payload, len, on_answer, r);
+	if (!r->inv) {
+		r->state = REQ_DONE;
+		return queue_json(conn, 429, r->raw ? "{\"Type\":\"User\",\"message\":\"Rate "
+						      "Exceeded.\"}" :
+						      "{\"message\":\"Too Many Requests\"}");
+	}
+	if (r->state == REQ_WAITING)
+		MHD_suspend_connection(conn);
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+			 enum MHD_RequestTerminationCode code)
+{
+	struct fd_request *r = *state;
+
+	(void)cls;
+	(void)c;
+	(void)code;
+	if (!r)
+		return;
+	if (r->inv)
+		invocation_detach(r->inv);
+	buf_free(&r->body);
+	free(r->uri);
+	free(r->result);
+	free(r);
+	*state = NULL;
+}
+
+static void on_epoll(void *arg, uint32_t events)
+{
+	(void)events;
+	fd_run(arg);
+}
+
+/* MHD's own timeouts and resumed connections need a turn even without socket events. */
+static void on_hook(void *arg)
+{
+	struct frontdoor *f = arg;
+
+	if (f->needs_run) {
+		f->needs_run = false;
+		fd_run(f);
+	}
+}
+
+static void on_tick(void *arg)
+{
+	struct frontdoor *f = arg;
+
+	fd_run(f);
+	f->tick = loop_timer_at(f->host->loop, loop_now() + 1.0, on_tick, f);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_debug("frontdoor", "%s", msg);
+}
+
+struct frontdoor *frontdoor_start(struct host *h, const char *listen)
+{
+	struct sockaddr_storage ss;
+	struct frontdoor *f;
+	const union MHD_DaemonInfo *info;
+
+	if (netaddr_parse(listen, &ss) < 0)
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->host = h;
+	f->daemon = MHD_start_daemon(
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+			(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+		0, NULL, NULL, on_request, f,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, f,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+		MHD_OPTION_CONNECTION_LIMIT, 1024U,
+		MHD_OPTION_CONNECTION_TIMEOUT, 930U,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
+		MHD_OPTION_END);
+	if (!f->daemon) {
+		log_error("host", "cannot listen on %s for the front door: %s", listen,
+			  strerror(errno));
+		free(f);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(f->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	f->port = info ? info->port : 0;
+	info = MHD_get_daemon_info(f->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	f->watch = loop_watch_fd(h->loop, info->epoll_fd, EPOLLIN, on_epoll, f);
+	loop_add_hook(h->loop, on_hook, f);
+	f->tick = loop_timer_at(h->loop, loop_now() + 1.0, on_tick, f);
+	return f;
+}
+
+unsigned frontdoor_port(const struct frontdoor *f)
+{
+	return f->port;
+}
+
+void frontdoor_stop(struct frontdoor *f)
+{
+	if (!f)
+		return;
+	loop_unwatch(f->watch);
+	loop_timer_cancel(f->tick);
+	MHD_stop_daemon(f->daemon);
+	free(f);
+}

@@ -1,0 +1,708 @@
+/* `vigil host`: options, the pool of environments, the invocation queue, the lines. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../exporters/prometheus/prometheus.h"
+#include "../core/self_metrics.h"
+#include "../log.h"
+#include "../netaddr.h"
+#include "../version.h"
+#include "host.h"
+
+static const char *status_name(enum inv_status s)
+{
+	switch (s) {
+	case INV_SUCCESS: return "success";
+	case INV_ERROR: return "error";
+	case INV_TIMEOUT: return "timeout";
+	case INV_FAILURE: return "failure";
+	case INV_PENDING: break;
+	}
+	return "pending";
+}
+
+void host_output(struct buf *b)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		ssize_t n = write(STDOUT_FILENO, b->data + off, b->len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		off += (size_t)n;
+	}
+}
+
+static void invocation_free(struct invocation *inv)
+{
+	loop_timer_cancel(inv->timer);
+	free(inv->payload);
+	free(inv->result);
+	free(inv);
+}
+
+/* Free inv once the caller has its answer and the invoke phase is over. */
+static void maybe_free(struct invocation *inv)
+{
+	if (inv->answered && inv->phase_over)
+		invocation_free(inv);
+}
+
+void host_answer(struct host *h, struct invocation *inv)
+{
+	(void)h;
+	if (inv->answered)
+		return;
+	inv->answered = true;
+	if (inv->on_answer)
+		inv->on_answer(inv, inv->answer_arg);
+	inv->on_answer = NULL;
+}
+
+void invocation_detach(struct invocation *inv)
+{
+	inv->on_answer = NULL;
+	if (!inv->env && !inv->answered) {
+		/* Still queued: it will never run. */
+		struct host *h = inv->host;
+		struct invocation **pp;
+
+		for (pp = &h->queue; *pp; pp = &(*pp)->next) {
+			if (*pp == inv) {
+				*pp = inv->next;
+				if (h->queue_tail == inv) {
+					struct invocation *t = h->queue;
+
+					while (t && t->next)
+						t = t->next;
+					h->queue_tail = t;
+				}
+				h->queued--;
+				invocation_free(inv);
+				return;
+			}
+		}
+	}
+	inv->answered = true;
+	maybe_free(inv);
+}
+
+static long max_memory_mb(struct environment *env)
+{
+	uint64_t bytes = cgroup_peak_memory(&env->cg);
+
+	if (!bytes && env->pid > 0 && !env->exited) {
+		char path[64], line[256];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)env->pid);
+		f = fopen(path, "re");
+		while (f && fgets(line, sizeof(line), f)) {
+			if (strncmp(line, "VmHWM:", 6) == 0)
+				bytes = strtoull(line + 6, NULL, 10) * 1024;
+		}
+		if (f)
+			fclose(f);
+	}
+	return (long)((bytes + 1024 * 1024 - 1) / (1024 * 1024));
+}
+
+void host_finish(struct host *h, struct invocation *inv, struct environment *env)
+{
+	struct report_fields r = { 0 };
+	double duration_ms;
+	const char *fn = h->opt.function_name;
+	struct buf b;
+
+	loop_timer_cancel(inv->timer);
+	inv->timer = NULL;
+	duration_ms = inv->status == INV_TIMEOUT ? h->opt.timeout_s * 1000.0 :
+						   (loop_now() - inv->started_at) * 1000.0;
+	r.request_id = inv->id;
+	r.version = "$LATEST";
+	r.duration_ms = duration_ms;
+	r.init_duration_ms = env && env->report_init ? env->init_ms : -1;
+	r.memory_size_mb = h->opt.memory_mb;
+	r.max_memory_used_mb = env ? max_memory_mb(env) : 0;
+	r.status = status_name(inv->status);
+	r.error_type = inv->error_type;
+	if (env)
+		env->report_init = false;
+	buf_init(&b);
+	line_end(&b, h->opt.log_format, inv->id);
+	line_report(&b, h->opt.log_format, &r);
+	host_output(&b);
+	buf_free(&b);
+
+	metric_inc(metric_with(h->m.invocations, fn, r.status));
+	if (inv->status != INV_SUCCESS)
+		metric_inc(metric_with(h->m.errors, fn, inv->error_type[0] ? inv->error_type :
+									    "Unknown"));
+	metric_observe(h->m.duration, duration_ms / 1000.0);
+	metric_observe(h->m.memory, (double)r.max_memory_used_mb * 1024 * 1024);
+	inv->phase_over = true;
+	maybe_free(inv);
+}
+
+static struct invocation *dequeue(struct host *h)
+{
+	struct invocation *inv = h->queue;
+
+	if (inv) {
+		h->queue = inv->next;
+		if (!h->queue)
+			h->queue_tail = NULL;
+		inv->next = NULL;
+		h->queued--;
+	}
+	return inv;
+}
+
+/* Start environments for queued invocations while the pool has room. */
+static void grow_pool(struct host *h)
+{
+	while (h->queue && !h->shutting_down && h->nenvs < (unsigned)h->opt.concurrency) {
+		struct invocation *inv = dequeue(h);
+
+		metric_inc(h->m.cold_starts);
+		if (!env_spawn(h, inv, "init")) {
+			inv->status = INV_FAILURE;
+			snprintf(inv->error_type, sizeof(inv->error_type), "Runtime.InvalidEntrypoint");
+			host_answer(h, inv);
+			inv->phase_over = true;
+			maybe_free(inv);
+			return;
+		}
+	}
+}
+
+void host_env_ready(struct host *h, struct environment *env)
+{
+	struct invocation *inv = env->inv;
+
+	if (env->report_init && env->init_ms >= 0)
+		metric_observe(h->m.init_duration, env->init_ms / 1000.0);
+	if (inv && inv->status == INV_PENDING && !inv->answered) {
+		/* The invocation that started this environment (or a retried init). */
+		env_deliver(env, inv);
+		return;
+	}
+	env->inv = NULL;
+	if (inv)
+		invocation_detach(inv);
+	inv = dequeue(h);
+	if (inv) {
+		env_deliver(env, inv);
+		return;
+	}
+	env_arm_idle(env);
+}
+
+void host_env_gone(struct host *h, struct environment *env)
+{
+	(void)env;
+	grow_pool(h);
+	if (h->shutting_down && !h->envs->next && h->envs == env)
+		loop_stop(h->loop);
+}
+
+void host_init_failed(struct host *h, struct environment *env, const char *status,
+		      const char *error_type)
+{
+	double init_ms = (loop_now() - env->spawned_at) * 1000.0;
+	struct invocation *inv = env->inv;
+	const char *phase = env->phase;
+	struct buf b;
+
+	if (strcmp(status, "timeout") == 0)
+		init_ms = HOST_INIT_TIMEOUT * 1000.0;
+	buf_init(&b);
+	line_init_report(&b, h->opt.log_format, init_ms, phase, status, error_type);
+	host_output(&b);
+	buf_free(&b);
+	env->inv = NULL;
+	env_stop(env, "failure");
+	if (!inv)
+		return;
+	inv->env = NULL;
+	if (strcmp(phase, "init") == 0 && !h->shutting_down) {
+		/* Lambda retries a failed init inside the first invoke, under its timeout. */
+		struct timespec now;
+
+		inv->deadline = loop_now() + h->opt.timeout_s;
+		clock_gettime(CLOCK_REALTIME, &now);
+		inv->deadline_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
+				   (int64_t)(h->opt.timeout_s * 1000);
+		h->nenvs++;	/* the retry takes the failed environment's place */
+		if (env_spawn(h, inv, "invoke")) {
+			h->nenvs--;
+			return;
+		}
+		h->nenvs--;
+	}
+	inv->status = INV_ERROR;
+	snprintf(inv->error_type, sizeof(inv->error_type), "%s", error_type);
+	free(inv->result);
+	inv->result = NULL;
+	if (asprintf(&inv->result, "{\"errorType\":\"%s\",\"errorMessage\":\"RequestId: %s Error: "
+		     "init failed (%s)\"}", error_type, inv->id, status) < 0)
+		inv->result = NULL;
+	inv->result_len = inv->result ? strlen(inv->result) : 0;
+	inv->started_at = loop_now();
+	buf_init(&b);
+	line_start(&b, h->opt.log_format, inv->id, "$LATEST");
+	host_output(&b);
+	buf_free(&b);
+	host_answer(h, inv);
+	host_finish(h, inv, NULL);
+}
+
+struct invocation *host_invoke(struct host *h, char *payload, size_t len,
+			       void (*on_answer)(struct invocation *, void *), void *arg)
+{
+	struct invocation *inv;
+	char root[40], parent[20];
+
+	if (h->queued >= HOST_QUEUE_MAX || h->shutting_down) {
+		metric_inc(h->m.throttles);
+		free(payload);
+		return NULL;
+	}
+	inv = calloc(1, sizeof(*inv));
+	if (!inv) {
+		free(payload);
+		return NULL;
+	}
+	inv->host = h;
+	uuid_v4(inv->id);
+	inv->payload = payload;
+	inv->payload_len = len;
+	inv->accepted_at = loop_now();
+	inv->on_answer = on_answer;
+	inv->answer_arg = arg;
+	random_hex(root, 12);
+	random_hex(parent, 8);
+	snprintf(inv->trace_id, sizeof(inv->trace_id), "Root=1-%08lx-%s;Parent=%s;Sampled=0",
+		 (unsigned long)time(NULL), root, parent);
+	if (h->queue_tail)
+		h->queue_tail->next = inv;
+	else
+		h->queue = inv;
+	h->queue_tail = inv;
+	h->queued++;
+	/* An idle environment takes it at once; else the pool grows (a cold start). */
+	for (struct environment *env = h->envs; env; env = env->next) {
+		if (env->state == ENV_IDLE && env->next_req && !env->inv) {
+			env_deliver(env, dequeue(h));
+			return inv;
+		}
+	}
+	grow_pool(h);
+	return inv;
+}
+
+/* --- command line --------------------------------------------------------------------- */
+
+static const char host_usage[] =
+	"usage: vigil host [options] -- RUNTIME_COMMAND [ARGS...]\n"
+	"       vigil host [options] --function DIR   (DIR holds an executable bootstrap)\n"
+	"options:\n"
+	"  --listen ADDR:PORT       front door (default 127.0.0.1:8080)\n"
+	"  --runtime-api ADDR:PORT  first environment's Runtime API (default 127.0.0.1:9001)\n"
+	"  --handler NAME           _HANDLER (default function.handler)\n"
+	"  --function-name NAME     (default: DIR's name, or 'function')\n"
+	"  --memory MB              128..10240 (default 128)\n"
+	"  --timeout SECONDS        1..900 (default 3)\n"
+	"  --env KEY=VALUE          extra environment for the runtime (repeatable)\n"
+	"  --extensions DIR         extensions to start (part 2)\n"
+	"  --concurrency N          environments at most (default 1)\n"
+	"  --idle-timeout SECONDS   spin an idle environment down (default 300, 0 = never)\n"
+	"  --log-format text|json   (default text)\n"
+	"  --payload 2.0|1.0        API Gateway payload format (default 2.0)\n";
+
+static int host_usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "vigil host: %s%s%s (try 'vigil host --help')\n", msg, arg ? " " : "",
+		arg ? arg : "");
+	return 2;
+}
+
+static int parse_number(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_options(struct host_options *o, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "runtime-api", required_argument, NULL, 'r' },
+		{ "handler", required_argument, NULL, 'H' },
+		{ "function-name", required_argument, NULL, 'n' },
+		{ "function", required_argument, NULL, 'f' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "extensions", required_argument, NULL, 'x' },
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "log-format", required_argument, NULL, 'L' },
+		{ "payload", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sockaddr_storage ss;
+	double v;
+	int c;
+
+	o->listen = "127.0.0.1:8080";
+	o->runtime_api = "127.0.0.1:9001";
+	o->handler = "function.handler";
+	o->memory_mb = 128;
+	o->timeout_s = 3;
+	o->concurrency = 1;
+	o->idle_timeout_s = 300;
+	o->payload_version = 2;
+	o->env = calloc((size_t)argc + 1, sizeof(char *));
+	if (!o->env)
+		return 1;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+		case 'r':
+			if (netaddr_parse(optarg, &ss) < 0)
+				return host_usage_error("not ADDR:PORT:", optarg);
+			if (c == 'l')
+				o->listen = optarg;
+			else
+				o->runtime_api = optarg;
+			break;
+		case 'H':
+			o->handler = optarg;
+			break;
+		case 'n':
+			if (!*optarg || strlen(optarg) > 64 || strpbrk(optarg, "/ :\"\\"))
+				return host_usage_error("--function-name needs 1..64 characters "
+							"without / : space quote or backslash, got",
+							optarg);
+			o->function_name = optarg;
+			break;
+		case 'f':
+			o->function_dir = optarg;
+			break;
+		case 'm':
+			if (parse_number(optarg, 128, 10240, &v) < 0 || v != (long)v)
+				return host_usage_error("--memory takes whole MB 128..10240, got", optarg);
+			o->memory_mb = (long)v;
+			break;
+		case 't':
+			if (parse_number(optarg, 0.001, 900, &v) < 0)
+				return host_usage_error("--timeout takes seconds 1..900, got", optarg);
+			o->timeout_s = v;
+			break;
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				return host_usage_error("--env takes KEY=VALUE, got", optarg);
+			o->env[o->nenv++] = optarg;
+			break;
+		case 'x':
+			o->extensions_dir = optarg;
+			break;
+		case 'c':
+			if (parse_number(optarg, 1, 1000, &v) < 0 || v != (long)v)
+				return host_usage_error("--concurrency takes 1..1000, got", optarg);
+			o->concurrency = (long)v;
+			break;
+		case 'i':
+			if (parse_number(optarg, 0, 86400, &v) < 0)
+				return host_usage_error("--idle-timeout takes seconds 0..86400, got",
+							optarg);
+			o->idle_timeout_s = v;
+			break;
+		case 'L':
+			if (strcmp(optarg, "text") == 0)
+				o->log_format = LOG_FORMAT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				o->log_format = LOG_FORMAT_JSON;
+			else
+				return host_usage_error("--log-format is text or json, got", optarg);
+			break;
+		case 'p':
+			if (strcmp(optarg, "2.0") == 0)
+				o->payload_version = 2;
+			else if (strcmp(optarg, "1.0") == 0)
+				o->payload_version = 1;
+			else
+				return host_usage_error("--payload is 2.0 or 1.0, got", optarg);
+			break;
+		case 'h':
+			fputs(host_usage, stdout);
+			return -1;
+		default:
+			return host_usage_error("unknown or incomplete option",
+						argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		o->argv = argv + optind;
+	if (!o->argv && !o->function_dir)
+		return host_usage_error("needs --function DIR or -- RUNTIME_COMMAND", NULL);
+	if (o->argv && o->function_dir)
+		return host_usage_error("takes --function DIR or a command, not both", NULL);
+	return 0;
+}
+
+/* --- metrics ------------------------------------------------------------------------- */
+
+static void register_metrics(struct host *h)
+{
+	const char *fn[] = { h->opt.function_name };
+	struct metric_desc d;
+
+	d = (struct metric_desc){ .name = "vigil_host_environments",
+				  .help = "Execution environments alive in vigil host.",
+				  .type = METRIC_GAUGE, .labels = { "function" } };
+	h->m.environments = metric_series_get(metric_register(h->registry, &d), fn);
+	d = (struct metric_desc){ .name = "vigil_host_cold_starts_total",
+				  .help = "Environments started for an invocation (cold starts).",
+				  .type = METRIC_COUNTER, .labels = { "function" } };
+	h->m.cold_starts = metric_series_get(metric_register(h->registry, &d), fn);
+	d = (struct metric_desc){ .name = "vigil_host_throttles_total",
+				  .help = "Invocations refused because the queue was full.",
+				  .type = METRIC_COUNTER, .labels = { "function" } };
+	h->m.throttles = metric_series_get(metric_register(h->registry, &d), fn);
+	d = (struct metric_desc){ .name = "vigil_host_invocations_total",
+				  .help = "Invocations finished, by status.",
+				  .type = METRIC_COUNTER, .labels = { "function", "status" } };
+	h->m.invocations = metric_register(h->registry, &d);
+	d = (struct metric_desc){ .name = "vigil_host_errors_total",
+				  .help = "Invocations that did not succeed, by error type.",
+				  .type = METRIC_COUNTER, .labels = { "function", "error_type" },
+				  .max_series = 100 };
+	h->m.errors = metric_register(h->registry, &d);
+	d = (struct metric_desc){ .name = "vigil_host_invocation_duration_seconds",
+				  .help = "Duration of the invoke phase, as REPORT gives it.",
+				  .type = METRIC_HISTOGRAM, .unit = "seconds",
+				  .buckets = metric_buckets_duration,
+				  .nbuckets = metric_buckets_duration_len, .labels = { "function" } };
+	h->m.duration = metric_series_get(metric_register(h->registry, &d), fn);
+	d = (struct metric_desc){ .name = "vigil_host_init_duration_seconds",
+				  .help = "Init duration of environments that came up.",
+				  .type = METRIC_HISTOGRAM, .unit = "seconds",
+				  .buckets = metric_buckets_duration,
+				  .nbuckets = metric_buckets_duration_len, .labels = { "function" } };
+	h->m.init_duration = metric_series_get(metric_register(h->registry, &d), fn);
+	d = (struct metric_desc){ .name = "vigil_host_max_memory_used_bytes",
+				  .help = "Max Memory Used of each invocation's environment.",
+				  .type = METRIC_HISTOGRAM, .unit = "bytes",
+				  .buckets = metric_buckets_memory,
+				  .nbuckets = metric_buckets_memory_len, .labels = { "function" } };
+	h->m.memory = metric_series_get(metric_register(h->registry, &d), fn);
+}
+
+/* --- main ------------------------------------------------------------------------------ */
+
+struct signals {
+	struct host *host;
+	int fd;
+};
+
+static void shutdown_all(struct host *h)
+{
+	h->shutting_down = true;
+	while (h->queue) {
+		struct invocation *inv = dequeue(h);
+
+		inv->status = INV_FAILURE;
+		snprintf(inv->error_type, sizeof(inv->error_type), "Sandbox.Shutdown");
+		host_answer(h, inv);
+		inv->phase_over = true;
+		maybe_free(inv);
+	}
+	for (struct environment *env = h->envs; env; env = env->next)
+		env_stop(env, "spindown");
+	if (!h->envs)
+		loop_stop(h->loop);
+}
+
+static void on_signal(void *arg, uint32_t events)
+{
+	struct signals *s = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(s->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			pid_t pid;
+			int status;
+
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+				env_reap(s->host, pid, status);
+		} else if (!s->host->shutting_down) {
+			log_info("host", "%s: shutting down", strsignal((int)si.ssi_signo));
+			shutdown_all(s->host);
+		} else {
+			/* A second signal: do not wait for the grace period. */
+			for (struct environment *env = s->host->envs; env; env = env->next)
+				if (env->pid > 0 && !env->exited)
+					kill(-env->pid, SIGKILL);
+		}
+	}
+}
+
+static int setup_function(struct host *h, char **bootstrap_argv)
+{
+	struct host_options *o = &h->opt;
+	const char *base;
+
+	if (o->function_dir) {
+		struct stat st;
+
+		if (!realpath(o->function_dir, h->task_root)) {
+			fprintf(stderr, "vigil host: --function %s: %s\n", o->function_dir,
+				strerror(errno));
+			return 2;
+		}
+		snprintf(bootstrap_argv[0] = malloc(PATH_MAX + 16), PATH_MAX + 16, "%s/bootstrap",
+			 h->task_root);
+		bootstrap_argv[1] = NULL;
+		if (stat(bootstrap_argv[0], &st) < 0 || !(st.st_mode & S_IXUSR)) {
+			fprintf(stderr, "vigil host: %s is not an executable bootstrap\n",
+				bootstrap_argv[0]);
+			return 2;
+		}
+		o->argv = bootstrap_argv;
+	} else if (!getcwd(h->task_root, sizeof(h->task_root))) {
+		return 1;
+	}
+	if (!o->function_name) {
+		base = strrchr(h->task_root, '/');
+		o->function_name = o->function_dir && base && base[1] ? base + 1 : "function";
+	}
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+		char hex[33];
+
+		gmtime_r(&now, &tm);
+		random_hex(hex, 16);
+		snprintf(h->log_stream, sizeof(h->log_stream), "%04d/%02d/%02d/[$LATEST]%s",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, hex);
+	}
+	return 0;
+}
+
+int host_main(int argc, char **argv, const struct vigil_config *cfg)
+{
+	struct prom_server_config pc = {
+		.listen = cfg->metrics_listen,
+		.max_connections = (unsigned)cfg->metrics_max_connections,
+		.connection_timeout_s = (unsigned)cfg->metrics_conn_timeout,
+		.connection_memory = 32 * 1024,
+		.token = cfg->metrics_token,
+	};
+	struct prom_server *metrics = NULL;
+	struct host h = { 0 };
+	struct signals sig = { &h, -1 };
+	struct loop_watch *sigwatch = NULL;
+	char *bootstrap_argv[2] = { NULL, NULL }, why[200];
+	sigset_t set;
+	int rc;
+
+	rc = parse_options(&h.opt, argc, argv);
+	if (rc) {
+		free(h.opt.env);
+		return rc < 0 ? 0 : rc;
+	}
+	rc = setup_function(&h, bootstrap_argv);
+	if (rc)
+		goto out;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	rc = 1;
+	h.loop = loop_new();
+	h.registry = metric_registry_new((unsigned)cfg->metrics_max_series);
+	if (!h.loop || !h.registry ||
+	    self_metrics_register(h.registry, VIGIL_VERSION, VIGIL_REVISION) < 0)
+		goto out;
+	register_metrics(&h);
+	h.use_cgroups = cgroup_probe(why, sizeof(why)) == 0;
+	if (!h.use_cgroups)
+		log_warn("host", "cgroups unavailable (%s): memory is per-process, not enforced",
+			 why);
+	sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	sigwatch = sig.fd >= 0 ? loop_watch_fd(h.loop, sig.fd, EPOLLIN, on_signal, &sig) : NULL;
+	if (!sigwatch)
+		goto out;
+	if (cfg->metrics_enabled) {
+		metrics = prom_server_start(h.registry, &pc);
+		if (!metrics)
+			goto out;
+		log_info("prometheus", "listening on %.*s:%u",
+			 (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen),
+			 cfg->metrics_listen, prom_server_port(metrics));
+	}
+	h.frontdoor = frontdoor_start(&h, h.opt.listen);
+	if (!h.frontdoor)
+		goto out;
+	log_info("host", "function %s: front door on %.*s:%u, runtime %s, %ld MB, %.3g s timeout",
+		 h.opt.function_name, (int)(strrchr(h.opt.listen, ':') - h.opt.listen),
+		 h.opt.listen, frontdoor_port(h.frontdoor), h.opt.argv[0], h.opt.memory_mb,
+		 h.opt.timeout_s);
+	rc = loop_run(h.loop) < 0 ? 1 : 0;
+	log_info("host", "stopped");
+out:
+	frontdoor_stop(h.frontdoor);
+	prom_server_stop(metrics);
+	while (h.envs) {
+		struct environment *env = h.envs;
+
+		/* Only reached on a failed start: nothing is running. */
+		h.envs = env->next;
+		free(env);
+	}
+	loop_unwatch(sigwatch);
+	if (sig.fd >= 0)
+		close(sig.fd);
+	loop_destroy(h.loop);
+	metric_registry_destroy(h.registry);
+	free(bootstrap_argv[0]);
+	free(h.opt.env);
+	return rc;
+}

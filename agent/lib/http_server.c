@@ -1,0 +1,606 @@
+/* HTTP/1.1 server on the event loop with http-parser. See http_server.h. */
+#include "http_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../core/buf.h"
+#include "../log.h"
+#include "../netaddr.h"
+
+#define READ_CHUNK 65536
+#define URL_MAX 8192
+#define MAX_PIPELINED 8
+
+struct http_server {
+	struct loop *loop;
+	int fd;
+	struct loop_watch *watch;
+	struct loop_timer *sweep;
+	struct http_server_limits limits;
+	http_handler_fn handler;
+	void *arg;
+	unsigned port;
+	unsigned nconns;
+	struct http_conn *conns;
+};
+
+struct http_conn {
+	struct http_server *server;
+	struct http_conn *prev, *next;
+	int fd;
+	struct loop_watch *watch;
+	http_parser parser;
+	struct buf in;		/* read but not yet parsed */
+	struct buf out;		/* answer not yet written */
+	size_t out_off;
+	struct http_request *req;	/* being parsed */
+	struct http_request *pending;	/* complete, handed to the handler, awaiting its answer */
+	struct http_request *queue;	/* complete, pipelined behind pending */
+	unsigned nqueued;
+	size_t header_bytes;
+	bool last_was_value;
+	bool close_after_write;
+	bool keep_alive;
+	double last_activity;
+};
+
+static void conn_close(struct http_conn *c);
+static void conn_dispatch(struct http_conn *c);
+
+const char *http_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Unknown";
+	}
+}
+
+static void request_free(struct http_request *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->headers);
+	free(r->url);
+	free(r->body);
+	free(r);
+}
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->nheaders; i++) {
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	}
+	return NULL;
+}
+
+/* Append n bytes to a malloc'd NUL-terminated string with a length cap. */
+static int str_append(char **s, size_t *len, const char *p, size_t n, size_t cap)
+{
+	char *t;
+
+	if (*len + n > cap)
+		return -1;
+	t = realloc(*s, *len + n + 1);
+	if (!t)
+		return -1;
+	memcpy(t + *len, p, n);
+	*len += n;
+	t[*len] = '\0';
+	*s = t;
+	return 0;
+}
+
+static struct http_conn *conn_of(http_parser *p)
+{
+	return p->data;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	struct http_conn *c = conn_of(p);
+
+	request_free(c->req);
+	c->req = calloc(1, sizeof(*c->req));
+	c->header_bytes = 0;
+	c->last_was_value = false;
+	return c->req ? 0 : -1;
+}
+
+static int count_header_bytes(struct http_conn *c, size_t n)
+{
+	c->header_bytes += n;
+	return c->header_bytes > c->server->limits.max_header_bytes ? -1 : 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	size_t len = c->req->url ? strlen(c->req->url) : 0;
+
+	if (count_header_bytes(c, n) < 0)
+		return -1;
+	return str_append(&c->req->url, &len, at, n, URL_MAX);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	struct http_request *r = c->req;
+	size_t len;
+
+	if (count_header_bytes(c, n) < 0)
+		return -1;
+	if (!c->last_was_value && r->nheaders > 0) {
+		/* The field name continues from the previous read. */
+		len = strlen(r->headers[r->nheaders - 1].name);
+		return str_append(&r->headers[r->nheaders - 1].name, &len, at, n, 1024);
+	}
+	if (r->nheaders >= c->server->limits.max_headers)
+		return -1;
+	{
+		struct http_header *h = realloc(r->headers, (r->nheaders + 1) * sizeof(*h));
+
+		if (!h)
+			return -1;
+		r->headers = h;
+	}
+	r->headers[r->nheaders].name = NULL;
+	r->headers[r->nheaders].value = NULL;
+	r->nheaders++;
+	c->last_was_value = false;
+	len = 0;
+	return str_append(&r->headers[r->nheaders - 1].name, &len, at, n, 1024);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	struct http_request *r = c->req;
+	struct http_header *h = &r->headers[r->nheaders - 1];
+	size_t len = h->value ? strlen(h->value) : 0;
+
+	if (count_header_bytes(c, n) < 0)
+		return -1;
+	c->last_was_value = true;
+	return str_append(&h->value, &len, at, n, c->server->limits.max_header_bytes);
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct http_conn *c = conn_of(p);
+	struct http_request *r = c->req;
+
+	for (size_t i = 0; i < r->nheaders; i++) {
+		if (!r->headers[i].value) {
+			r->headers[i].value = strdup("");
+			if (!r->headers[i].value)
+				return -1;
+		}
+	}
+	if (!r->url)
+		r->url = strdup("/");
+	return r->url ? 0 : -1;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	struct http_request *r = c->req;
+	size_t max = c->server->limits.max_body;
+
+	r->body_seen += n;
+	/* Far past the limit: the client is not worth draining. */
+	if (r->body_seen > max * 4 + (1 << 20))
+		return -1;
+	if (r->body_too_large)
+		return 0;
+	if (r->body_seen > max) {
+		r->body_too_large = true;
+		free(r->body);
+		r->body = NULL;
+		r->body_len = 0;
+		return 0;
+	}
+	return str_append(&r->body, &r->body_len, at, n, max);
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct http_conn *c = conn_of(p);
+	struct http_request *r = c->req;
+
+	if (!r->body) {
+		r->body = strdup("");
+		if (!r->body)
+			return -1;
+	}
+	r->conn = c;
+	r->method = (int)p->method;
+	r->method_name = http_method_str((enum http_method)p->method);
+	r->received_at = loop_now();
+	r->keep_alive = http_should_keep_alive(p);
+	c->req = NULL;
+	if (c->nqueued >= MAX_PIPELINED) {
+		request_free(r);
+		return -1;
+	}
+	{
+		struct http_request **pp = &c->queue;
+
+		while (*pp)
+			pp = &(*pp)->next;
+		*pp = r;
+		c->nqueued++;
+	}
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+static void conn_flush(struct http_conn *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
+				 MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			loop_watch_modify(c->watch, EPOLLOUT | EPOLLRDHUP);
+			return;
+		}
+		if (n <= 0) {
+			conn_close(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	buf_reset(&c->out);
+	c->out_off = 0;
+	if (c->close_after_write) {
+		conn_close(c);
+		return;
+	}
+	/* Answer written: the next pipelined request, if any. */
+	loop_watch_modify(c->watch, EPOLLIN | EPOLLRDHUP);
+	conn_dispatch(c);
+}
+
+static void send_error_and_close(struct http_conn *c, int status)
+{
+	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		   status, http_status_text(status));
+	c->close_after_write = true;
+	conn_flush(c);
+}
+
+/* Hand the oldest complete request to the handler when none awaits its answer. */
+static void conn_dispatch(struct http_conn *c)
+{
+	struct http_request *r = c->queue;
+
+	if (c->pending || !r || c->out.len)
+		return;
+	c->queue = r->next;
+	c->nqueued--;
+	r->next = NULL;
+	c->pending = r;
+	c->keep_alive = r->keep_alive;
+	c->server->handler(c->server->arg, r);
+}
+
+/* Parse everything read so far; complete requests queue up for conn_dispatch. */
+static void conn_parse(struct http_conn *c)
+{
+	if (c->in.len) {
+		size_t n = http_parser_execute(&c->parser, &settings, c->in.data, c->in.len);
+		enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+
+		if (err != HPE_OK || (n != c->in.len && !c->parser.upgrade)) {
+			int status = 400;
+
+			if (err == HPE_HEADER_OVERFLOW ||
+			    c->header_bytes > c->server->limits.max_header_bytes ||
+			    (c->req && c->req->nheaders >= c->server->limits.max_headers))
+				status = 431;
+			else if (c->req && c->req->body_seen > c->server->limits.max_body)
+				status = 413;
+			log_debug("http", "bad request: %s", http_errno_name(err));
+			if (c->pending) {
+				/* Cannot answer out of order: just go. */
+				conn_close(c);
+				return;
+			}
+			send_error_and_close(c, status);
+			return;
+		}
+		buf_reset(&c->in);
+	}
+	conn_dispatch(c);
+}
+
+static void conn_readable(struct http_conn *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (buf_reserve(&c->in, READ_CHUNK) < 0) {
+			conn_close(c);
+			return;
+		}
+		n = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			/* EOF: let the parser see it (a body delimited by close), then go. */
+			conn_close(c);
+			return;
+		}
+		c->in.len += (size_t)n;
+		c->last_activity = loop_now();
+		if ((size_t)n < READ_CHUNK)
+			break;
+	}
+	conn_parse(c);
+}
+
+static void on_conn_event(void *arg, uint32_t events)
+{
+	struct http_conn *c = arg;
+
+	if ((events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) && !(events & EPOLLIN)) {
+		conn_close(c);
+		return;
+	}
+	if (events & EPOLLOUT) {
+		conn_flush(c);
+		return;
+	}
+	if (events & EPOLLIN)
+		conn_readable(c);
+}
+
+static void conn_close(struct http_conn *c)
+{
+	struct http_server *s = c->server;
+
+	if (c->fd < 0)
+		return;
+	loop_unwatch(c->watch);
+	close(c->fd);
+	c->fd = -1;
+	if (c->pending) {
+		struct http_request *r = c->pending;
+
+		c->pending = NULL;
+		r->conn = NULL;
+		if (r->on_abort)
+			r->on_abort(r, r->abort_arg);
+		request_free(r);
+	}
+	request_free(c->req);
+	while (c->queue) {
+		struct http_request *r = c->queue;
+
+		c->queue = r->next;
+		request_free(r);
+	}
+	buf_free(&c->in);
+	buf_free(&c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	free(c);
+}
+
+static void on_accept(void *arg, uint32_t events)
+{
+	struct http_server *s = arg;
+
+	(void)events;
+	for (;;) {
+		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+		struct http_conn *c;
+
+		if (fd < 0)
+			return;
+		if (s->nconns >= s->limits.max_connections) {
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->server = s;
+		c->fd = fd;
+		http_parser_init(&c->parser, HTTP_REQUEST);
+		c->parser.data = c;
+		c->last_activity = loop_now();
+		c->watch = loop_watch_fd(s->loop, fd, EPOLLIN | EPOLLRDHUP, on_conn_event, c);
+		if (!c->watch) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+	}
+}
+
+/* Close connections idle too long; a request awaiting its answer is never idle. */
+static void on_sweep(void *arg)
+{
+	struct http_server *s = arg;
+	double now = loop_now();
+	struct http_conn *c = s->conns;
+
+	while (c) {
+		struct http_conn *next = c->next;
+
+		if (!c->pending && c->out.len == 0 &&
+		    now - c->last_activity > s->limits.idle_timeout)
+			conn_close(c);
+		c = next;
+	}
+	s->sweep = loop_timer_at(s->loop, now + 0.5, on_sweep, s);
+}
+
+struct http_server *http_server_new(struct loop *l, const char *addr,
+				    const struct http_server_limits *limits,
+				    http_handler_fn handler, void *arg)
+{
+	struct sockaddr_storage ss;
+	struct http_server *s;
+	socklen_t len;
+	int one = 1;
+
+	if (netaddr_parse(addr, &ss) < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->loop = l;
+	s->limits = *limits;
+	s->handler = handler;
+	s->arg = arg;
+	s->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		goto fail;
+	setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (bind(s->fd, (struct sockaddr *)&ss, len) < 0 || listen(s->fd, 1024) < 0)
+		goto fail;
+	len = sizeof(ss);
+	getsockname(s->fd, (struct sockaddr *)&ss, &len);
+	s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+						   ((struct sockaddr_in *)&ss)->sin_port);
+	s->watch = loop_watch_fd(l, s->fd, EPOLLIN, on_accept, s);
+	if (!s->watch)
+		goto fail;
+	s->sweep = loop_timer_at(l, loop_now() + 0.5, on_sweep, s);
+	return s;
+fail:
+	{
+		int e = errno;
+
+		if (s->fd >= 0)
+			close(s->fd);
+		free(s);
+		errno = e;
+	}
+	return NULL;
+}
+
+unsigned http_server_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_server_destroy(struct http_server *s)
+{
+	if (!s)
+		return;
+	while (s->conns)
+		conn_close(s->conns);
+	loop_unwatch(s->watch);
+	loop_timer_cancel(s->sweep);
+	close(s->fd);
+	free(s);
+}
+
+int http_respond(struct http_request *req, int status, const char *const *headers,
+		 const void *body, size_t len)
+{
+	struct http_conn *c = req->conn;
+
+	if (!c) {
+		request_free(req);
+		return -ENOTCONN;
+	}
+	c->pending = NULL;
+	buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+	for (size_t i = 0; headers && headers[i]; i += 2)
+		buf_printf(&c->out, "%s: %s\r\n", headers[i], headers[i + 1]);
+	buf_printf(&c->out, "Content-Length: %zu\r\n", len);
+	if (!c->keep_alive || req->body_too_large) {
+		buf_puts(&c->out, "Connection: close\r\n");
+		c->close_after_write = true;
+	}
+	buf_puts(&c->out, "\r\n");
+	if (len)
+		buf_append(&c->out, body, len);
+	request_free(req);
+	if (c->out.failed) {
+		conn_close(c);
+		return -ENOMEM;
+	}
+	c->last_activity = loop_now();
+	conn_flush(c);
+	return 0;
+}
+
+void http_drop(struct http_request *req)
+{
+	struct http_conn *c = req->conn;
+
+	if (c) {
+		c->pending = NULL;
+		conn_close(c);
+	}
+	request_free(req);
+}

@@ -1,0 +1,74 @@
+/*
+ * A small HTTP/1.1 server on the event loop, parsing with http-parser. A handler may answer
+ * at once or keep the request and answer later (long polls). Limits: header bytes and
+ * count, body size (larger bodies are drained and flagged, then the handler decides),
+ * connections, and an idle timeout that never applies to a request awaiting its answer.
+ */
+#ifndef VIGIL_HTTP_SERVER_H
+#define VIGIL_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "loop.h"
+
+struct http_header {
+	char *name;
+	char *value;
+};
+
+struct http_request {
+	struct http_request *next;	/* pipelined requests of one connection */
+	struct http_conn *conn;		/* NULL once the client went away */
+	bool keep_alive;
+	int method;			/* enum http_method of http_parser.h */
+	const char *method_name;
+	char *url;			/* raw request target: path and query */
+	struct http_header *headers;
+	size_t nheaders;
+	char *body;			/* NUL-terminated; chunked bodies arrive decoded */
+	size_t body_len;
+	size_t body_seen;		/* bytes of body the client sent */
+	bool body_too_large;		/* body_seen > max_body: body holds nothing */
+	double received_at;		/* loop_now() when the request was complete */
+	/* Called when the client goes away before the answer; the request is freed after. */
+	void (*on_abort)(struct http_request *req, void *arg);
+	void *abort_arg;
+};
+
+struct http_server_limits {
+	size_t max_body;		/* larger bodies are drained and flagged */
+	size_t max_header_bytes;	/* request line + headers */
+	unsigned max_headers;
+	unsigned max_connections;	/* more are accepted and closed at once */
+	double idle_timeout;		/* seconds without progress (not while awaiting an answer) */
+};
+
+typedef void (*http_handler_fn)(void *arg, struct http_request *req);
+
+struct http_server;
+
+/* Listen on HOST:PORT (port 0: any). NULL with errno set on failure. */
+struct http_server *http_server_new(struct loop *l, const char *listen,
+				    const struct http_server_limits *limits,
+				    http_handler_fn handler, void *arg);
+unsigned http_server_port(const struct http_server *s);
+/* Close the listener and every connection (pending requests are aborted). */
+void http_server_destroy(struct http_server *s);
+
+/* The value of a header (case-insensitive name), or NULL. */
+const char *http_request_header(const struct http_request *req, const char *name);
+
+/*
+ * Answer req and free it. headers: name, value pairs, NULL-terminated (may be NULL).
+ * Content-Length is added. When the client went away the answer is dropped. 0 or -errno.
+ */
+int http_respond(struct http_request *req, int status, const char *const *headers,
+		 const void *body, size_t len);
+/* Close the connection of req without an answer, and free req. */
+void http_drop(struct http_request *req);
+
+/* The reason phrase of a status code. */
+const char *http_status_text(int status);
+
+#endif
