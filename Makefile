@@ -75,8 +75,18 @@ $(BUILD)/test_runtime: tests/runtimes/test_runtime.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o $@ $<
 
-e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime
-	$(Q)VIGIL=$(abspath $(BUILD)/vigil) SANITIZED=$(SAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+# AWS's Node.js runtime interface client, a real Lambda runtime for the tests. Its native
+# part builds offline in about two minutes, so it is cached in build/ric across test runs.
+RIC := build/ric/node_modules/.bin/aws-lambda-ric
+$(RIC):
+	@echo "  NPM     aws-lambda-ric@3 (builds its native client: about 2 minutes, once)"
+	$(Q)mkdir -p build/ric && cd build/ric && \
+		npm install --no-audit --no-fund --loglevel=error aws-lambda-ric@3 >npm.log 2>&1 || \
+		{ tail -n 40 npm.log; exit 1; }
+
+e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(RIC)
+	$(Q)VIGIL=$(abspath $(BUILD)/vigil) RIC=$(abspath $(RIC)) SANITIZED=$(SAN) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 test: unit e2e
 

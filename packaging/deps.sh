@@ -7,7 +7,11 @@ PKGS="build-essential pkg-config ca-certificates curl
 libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev
 libbpf-dev bpftool clang llvm libclang-rt-14-dev libelf-dev zlib1g-dev
 libjansson-dev libhttp-parser-dev libcmocka-dev
-python3 python3-pytest prometheus prometheus-node-exporter wrk procps"
+python3 python3-pytest prometheus prometheus-node-exporter wrk procps
+autoconf automake libtool cmake g++ make"
+# Node.js and npm for aws-lambda-ric: the machine's own when present (Debian's otherwise).
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
 for p in $PKGS; do

@@ -607,8 +607,14 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 	fcntl(env->err_fd, F_SETFL, O_NONBLOCK);
 	env->out_watch = loop_watch_fd(h->loop, env->out_fd, EPOLLIN, on_stdout, env);
 	env->err_watch = loop_watch_fd(h->loop, env->err_fd, EPOLLIN, on_stderr, env);
-	env->init_timer = loop_timer_at(h->loop, env->spawned_at + HOST_INIT_TIMEOUT,
-					on_init_timeout, env);
+	{
+		/* A retry inside an invoke is also bounded by the invoke's deadline. */
+		double until = env->spawned_at + HOST_INIT_TIMEOUT;
+
+		if (inv && inv->deadline > 0 && inv->deadline < until)
+			until = inv->deadline;
+		env->init_timer = loop_timer_at(h->loop, until, on_init_timeout, env);
+	}
 	env->next = h->envs;
 	h->envs = env;
 	h->nenvs++;

@@ -25,11 +25,14 @@ struct frontdoor {
 	struct loop_timer *tick;
 	unsigned port;
 	bool needs_run;			/* a connection was resumed */
+	struct fd_request *waiting;	/* suspended, awaiting an invocation */
+	struct loop_timer *soon;	/* run again at the next loop round */
 };
 
 enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
 
 struct fd_request {
+	struct fd_request *prev, *next;	/* in fd->waiting while suspended */
 	struct frontdoor *fd;
 	struct MHD_Connection *conn;
 	char *uri;			/* raw request target */
@@ -37,6 +40,7 @@ struct fd_request {
 	bool too_large;
 	bool raw;			/* the invoke endpoint */
 	bool started;			/* the headers-only first call is past */
+	bool suspended;
 	enum req_state state;
 	struct invocation *inv;
 	/* the answer, copied from the invocation */
@@ -47,9 +51,30 @@ struct fd_request {
 	size_t result_len;
 };
 
+static void on_soon(void *arg);
+
+/* Let libmicrohttpd work. With edge-triggered sockets it may stop with data left to read
+ * (its timeout is then 0): run it again, and after a while yield to the loop and come back
+ * in the after-round hook. */
 static void fd_run(struct frontdoor *f)
 {
-	MHD_run(f->daemon);
+	for (int i = 0; i < 64; i++) {
+		MHD_UNSIGNED_LONG_LONG timeout;
+
+		MHD_run(f->daemon);
+		if (MHD_get_timeout(f->daemon, &timeout) != MHD_YES || timeout > 0)
+			return;
+	}
+	if (!f->soon)
+		f->soon = loop_timer_at(f->host->loop, loop_now(), on_soon, f);
+}
+
+static void on_soon(void *arg)
+{
+	struct frontdoor *f = arg;
+
+	f->soon = NULL;
+	fd_run(f);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -91,6 +116,25 @@ static enum MHD_Result queue_json(struct MHD_Connection *c, unsigned status, con
 	return queue(c, status, "application/json", body, strlen(body), NULL, 0, NULL, NULL);
 }
 
+static void waiting_add(struct fd_request *r)
+{
+	r->next = r->fd->waiting;
+	if (r->next)
+		r->next->prev = r;
+	r->fd->waiting = r;
+}
+
+static void waiting_remove(struct fd_request *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else if (r->fd->waiting == r)
+		r->fd->waiting = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+}
+
 static void on_answer(struct invocation *inv, void *arg)
 {
 	struct fd_request *r = arg;
@@ -107,9 +151,13 @@ static void on_answer(struct invocation *inv, void *arg)
 		}
 	}
 	r->inv = NULL;
+	if (r->state == REQ_WAITING && r->suspended) {
+		waiting_remove(r);
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+		r->fd->needs_run = true;
+	}
 	r->state = REQ_DONE;
-	MHD_resume_connection(r->conn);
-	r->fd->needs_run = true;
 }
 
 struct header_list {
@@ -288,8 +336,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 						      "Exceeded.\"}" :
 						      "{\"message\":\"Too Many Requests\"}");
 	}
-	if (r->state == REQ_WAITING)
+	if (r->state == REQ_WAITING) {
 		MHD_suspend_connection(conn);
+		r->suspended = true;
+		waiting_add(r);
+	}
 	return MHD_YES;
 }
 
@@ -305,6 +356,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 		return;
 	if (r->inv)
 		invocation_detach(r->inv);
+	if (r->suspended)
+		waiting_remove(r);
 	buf_free(&r->body);
 	free(r->uri);
 	free(r->result);
@@ -395,8 +448,24 @@ void frontdoor_stop(struct frontdoor *f)
 {
 	if (!f)
 		return;
+	/* libmicrohttpd must not stop with suspended connections: answer them first. */
+	while (f->waiting) {
+		struct fd_request *r = f->waiting;
+
+		if (r->inv)
+			invocation_detach(r->inv);
+		r->inv = NULL;
+		r->status = INV_FAILURE;
+		snprintf(r->error_type, sizeof(r->error_type), "Sandbox.Shutdown");
+		waiting_remove(r);
+		r->suspended = false;
+		r->state = REQ_DONE;
+		MHD_resume_connection(r->conn);
+	}
+	MHD_run(f->daemon);
 	loop_unwatch(f->watch);
 	loop_timer_cancel(f->tick);
+	loop_timer_cancel(f->soon);
 	MHD_stop_daemon(f->daemon);
 	free(f);
 }

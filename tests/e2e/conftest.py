@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VIGIL = os.environ.get("VIGIL", os.path.join(ROOT, "build", "vigil"))
+VIGIL = os.path.abspath(os.environ.get("VIGIL", os.path.join(ROOT, "build", "vigil")))
 # ASan keeps freed memory in quarantine: memory bounds are looser for sanitized builds.
 MEMORY_SLACK = 8 if os.environ.get("SANITIZED") else 1
 
@@ -114,8 +114,137 @@ def start_vigil():
         assert rc == 0, f"vigil exited {rc} on SIGTERM: {err}"
 
 
+def sample(text, name, **labels):
+    """The value of the first sample of name in an exposition whose labels include these."""
+    for m in re.finditer(r"^(\w+)(?:\{(.*)\})? (\S+)$", text, re.M):
+        if m.group(1) != name:
+            continue
+        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        if all(have.get(k) == str(v) for k, v in labels.items()):
+            return float(m.group(3))
+    return None
+
+
 def run_vigil(args, env=None, input_text=None):
     """Run the binary to completion; return (exit code, stdout, stderr)."""
     p = subprocess.run([VIGIL] + list(args), env=clean_env(**(env or {})),
                        capture_output=True, text=True, input=input_text, timeout=30)
     return p.returncode, p.stdout, p.stderr
+
+
+TEST_RUNTIME = os.path.join(os.path.dirname(VIGIL), "test_runtime")
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+class Host:
+    """A running `vigil host`: its front door, Lambda's lines on stdout, its log on stderr."""
+
+    def __init__(self, args, env, cwd=None):
+        self.out = tempfile.NamedTemporaryFile(prefix="host-out-", delete=False)
+        self.err = tempfile.NamedTemporaryFile(prefix="host-err-", delete=False)
+        self.proc = subprocess.Popen([VIGIL, "host"] + args, env=env, cwd=cwd,
+                                     stdout=self.out, stderr=self.err,
+                                     stdin=subprocess.DEVNULL)
+
+        def started():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"vigil host exited {self.proc.returncode}: "
+                                     f"{self.stderr()}")
+            door = re.search(r"front door on [0-9.]+:(\d+)", self.stderr())
+            metrics = re.search(r"prometheus: listening on [0-9.]+:(\d+)", self.stderr())
+            return door and metrics and (int(door.group(1)), int(metrics.group(1)))
+        self.port, self.metrics_port = wait_for(started, what="vigil host to start")
+
+    def stdout(self):
+        with open(self.out.name, errors="replace") as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.err.name, errors="replace") as f:
+            return f.read()
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        """Any request to the front door; returns (status, headers, body bytes)."""
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            headers = {}
+            for k, v in r.getheaders():  # repeated headers join with ", "
+                headers[k.lower()] = headers[k.lower()] + ", " + v if k.lower() in headers else v
+            return r.status, headers, r.read()
+        finally:
+            c.close()
+
+    def invoke(self, event, timeout=30):
+        """The emulator's invoke endpoint: (status, headers, parsed JSON or raw text)."""
+        import json
+        body = event if isinstance(event, (bytes, str)) else json.dumps(event)
+        status, headers, raw = self.request(
+            "POST", "/2015-03-31/functions/function/invocations", body, timeout=timeout)
+        try:
+            return status, headers, json.loads(raw)
+        except ValueError:
+            return status, headers, raw
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name, **labels):
+        """The value of the sample of name whose labels include these, or None."""
+        return sample(self.metrics(), name, **labels)
+
+    def reports(self):
+        """REPORT lines as dicts of their fields."""
+        out = []
+        for line in self.stdout().splitlines():
+            if line.startswith("REPORT RequestId: "):
+                fields = {}
+                for part in line.rstrip("\t").split("\t"):
+                    k, _, v = part.partition(": ")
+                    fields[k.replace("REPORT ", "")] = v
+                out.append(fields)
+        return out
+
+    def wait_reports(self, n, timeout=15):
+        return wait_for(lambda: len(self.reports()) >= n and self.reports(), timeout=timeout,
+                        what=f"{n} REPORT lines")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        out, err = self.stdout(), self.stderr()
+        for f in (self.out, self.err):
+            f.close()
+            os.unlink(f.name)
+        return self.proc.returncode, out, err
+
+
+@pytest.fixture
+def start_host():
+    hosts = []
+
+    def start(*args, cwd=None, **env):
+        """Options, then the runtime; TEST_* keywords go to the runtime (--env)."""
+        env.setdefault("VIGIL_METRICS_LISTEN", "127.0.0.1:0")
+        a = ["--listen", "127.0.0.1:0", "--runtime-api", "127.0.0.1:0"]
+        for k in [k for k in env if k.startswith("TEST_")]:
+            a += ["--env", f"{k}={env.pop(k)}"]
+        a += list(args)
+        h = Host(a, clean_env(**env), cwd=cwd)
+        hosts.append(h)
+        return h
+
+    yield start
+    for h in hosts:
+        rc, out, err = h.stop()
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        assert rc == 0, f"vigil host exited {rc} on SIGTERM: {err}"

@@ -10,7 +10,8 @@
  *   {"action":"crash"}           SIGSEGV
  *   {"action":"print","text":T}  print T on stdout, then answer
  * Environment: TEST_INIT_ERROR=1 posts /init/error and exits; TEST_INIT_SLEEP_MS sleeps
- * during init; TEST_NEVER_NEXT=1 never asks for an event.
+ * during init; TEST_NEVER_NEXT=1 never asks for an event; TEST_RESPONSE=TEXT answers every
+ * event with TEXT; TEST_WRAP=1 answers {"statusCode":200,"body":"<the event as a string>"}.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -176,7 +177,23 @@ int main(void)
 
 		if (st != 200)
 			die("next did not answer 200");
-		if (strstr(ev, "\"sleep\"")) {
+		if (getenv("TEST_RESPONSE")) {
+			const char *r = getenv("TEST_RESPONSE");
+
+			post(rid, "response", r, strlen(r), NULL);
+		} else if (getenv("TEST_WRAP")) {
+			char *out = malloc(elen * 2 + 64);
+			size_t o = (size_t)sprintf(out, "{\"statusCode\":200,\"body\":\"");
+
+			for (size_t i = 0; i < elen; i++) {
+				if (ev[i] == '"' || ev[i] == '\\')
+					out[o++] = '\\';
+				out[o++] = ev[i];
+			}
+			o += (size_t)sprintf(out + o, "\"}");
+			post(rid, "response", out, o, NULL);
+			free(out);
+		} else if (strstr(ev, "\"sleep\"")) {
 			long ms = number_after(ev, "\"ms\"", 0);
 			char out[64];
 

@@ -1,0 +1,25 @@
+// Handlers for the tests that run AWS's Node.js runtime interface client under vigil host.
+'use strict';
+
+exports.router = async (event, context) => {
+  switch (event.action) {
+    case 'fail': {
+      const e = new Error('kaput');
+      e.name = 'CustomError';
+      throw e;
+    }
+    case 'slow':
+      return new Promise((resolve) => setTimeout(() => resolve('late'), 10000));
+    case 'exit':
+      process.exit(1);
+      break;
+    case 'big':
+      return 'x'.repeat(7 * 1024 * 1024);
+    case 'log':
+      console.log('hello from node', event.n);
+      return { logged: true };
+    default:
+      return { ok: true, got: event, requestId: context.awsRequestId,
+               remaining: context.getRemainingTimeInMillis() };
+  }
+};
