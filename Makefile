@@ -97,7 +97,7 @@ asan:
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $<")
-	$(Q)$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	$(Q)$(CLANG) -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 		-DVIGIL_REVISION='"fuzz"' -o $@ $< $(LIB_SRCS) $(LDLIBS)
 
 # A short run of every libFuzzer harness, each from its seed corpus.
@@ -115,8 +115,9 @@ $(BUILD)/bench/%: bench/%.c bench/synthetic.c $(BUILD)/libvigil.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $< bench/synthetic.c $(BUILD)/libvigil.a $(LDLIBS)
 
 # Every benchmark, side by side with its peer; prints a Markdown report.
-bench: deps $(BUILD)/vigil $(BUILD)/bench/render_bench $(BUILD)/bench/bench_server
-	$(Q)$(PYTHON) bench/run.py --build $(BUILD)
+bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/bench/render_bench \
+		$(BUILD)/bench/bench_server
+	$(Q)$(PYTHON) bench/run.py --build $(BUILD) $(if $(ONLY),--only $(ONLY))
 
 docs: $(BUILD)/vigil
 	$(Q)$(BUILD)/vigil config doc > docs/configuration.md

@@ -90,8 +90,11 @@ def samples(url):
     return sum(1 for l in body.splitlines() if l and not l.startswith("#")), len(body)
 
 
-def wrk(url, seconds, conns):
-    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", url],
+def wrk(url, seconds, conns, script=None):
+    argv = ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    if script:
+        argv += ["-s", script]
+    out = subprocess.run(argv + [url],
                          capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -132,14 +135,62 @@ def exec_time(argv, runs):
     return statistics.median(walls), statistics.median(cpus)
 
 
+def start_host(build, concurrency, *extra):
+    port, mport = free_port(), free_port()
+    argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
+            "127.0.0.1:0", "--concurrency", str(concurrency), "--idle-timeout", "0", *extra,
+            "--", f"{build}/test_runtime"]
+    env = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}", VIGIL_LOG_LEVEL="warn")
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(base + "/2015-03-31/functions/function/invocations",
+                                         data=b"{}", method="POST")
+            urllib.request.urlopen(req, timeout=5).read()
+            break
+        except OSError:
+            time.sleep(0.01)
+    return p, base
+
+
+def host_section(build, seconds):
+    print(f"## vigil host: front door → C test runtime → response (wrk, {seconds} s each)\n")
+    print("The runtime (tests/runtimes/test_runtime.c) answers at once, so the latency is what "
+          "the host adds: the client's HTTP hop, the event, the Runtime API round trips "
+          "and the answer.\n")
+    print("| path | environments | wrk connections | req/s | p50 µs | p99 µs | non-2xx |")
+    print("|---|---|---|---|---|---|---|")
+    script = os.path.join(ROOT, "bench", "invoke.lua")
+    for conc in (1, 2):
+        p, base = start_host(build, conc)
+        for path, url, lua in (("invoke endpoint (raw event)",
+                                base + "/2015-03-31/functions/function/invocations", script),
+                               ("API Gateway 2.0 (GET /hello?name=x)",
+                                base + "/hello?name=x", None)):
+            rps, p50, p99, errors = wrk(url, seconds, conc, lua)
+            print(f"| {path} | {conc} | {conc} | {rps:.0f} | {p50 * 1000:.0f} | "
+                  f"{p99 * 1000:.0f} | {errors} |")
+            sys.stdout.flush()
+        p.terminate()
+        p.wait(timeout=15)
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--only", choices=["foundations", "host"], default=None)
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     print(f"# vigil benchmarks — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{os.cpu_count()} cores, `make bench`\n")
+    if args.only in (None, "host"):
+        host_section(build, args.seconds)
+    if args.only == "host":
+        return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")
     print("```")

@@ -1,34 +1,43 @@
 #!/bin/sh
-# make demo: run `vigil serve` on the embedded defaults, scrape it, check it with promtool.
+# make demo: vigil host runs the Python greeting function on the embedded defaults; a cold
+# start, a warm invoke, an error and a timeout; then where to look.
 set -eu
 VIGIL=${1:-build/vigil}
-LISTEN=127.0.0.1:9464
-LOG=$(mktemp)
+DOOR=127.0.0.1:8080
+METRICS=127.0.0.1:9464
+OUT=$(mktemp)
+ERR=$(mktemp)
 
-"$VIGIL" serve 2>"$LOG" &
+"$VIGIL" host --function examples/python-greeting --handler lambda_function.lambda_handler \
+	--timeout 2 >"$OUT" 2>"$ERR" &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$LOG"' EXIT INT TERM
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$OUT" "$ERR"' EXIT INT TERM
 for _ in $(seq 100); do
-	curl -fs "http://$LISTEN/healthz" >/dev/null 2>&1 && break
+	curl -fs "http://$METRICS/healthz" >/dev/null 2>&1 && break
 	if ! kill -0 $pid 2>/dev/null; then
-		cat "$LOG" >&2
-		echo "demo: vigil did not start (is $LISTEN taken? set VIGIL_METRICS_LISTEN)" >&2
+		cat "$ERR" >&2
+		echo "demo: vigil host did not start (are $DOOR and $METRICS free?)" >&2
 		exit 1
 	fi
 	sleep 0.05
 done
 
-echo "== vigil serve is running (pid $pid); its log:"
-sed 's/^/   /' "$LOG"
-echo
-echo "== curl http://$LISTEN/metrics (first lines):"
-curl -fs "http://$LISTEN/metrics" | head -n 12 | sed 's/^/   /'
-echo
-printf '== promtool check metrics: '
-if curl -fs "http://$LISTEN/metrics" | promtool check metrics; then echo clean; fi
-echo
-echo "== OpenMetrics, as Prometheus asks for it:"
-curl -fs -H 'Accept: application/openmetrics-text;version=1.0.0' "http://$LISTEN/metrics" |
-	grep -E '^# (TYPE|UNIT) vigil_agent_cpu|^vigil_agent_cpu|^# EOF' | sed 's/^/   /'
-echo
-echo "Run it yourself: build/vigil serve   (settings: build/vigil config print)"
+say() { printf '\n== %s\n' "$*"; }
+say "cold start:  curl '$DOOR/?name=Bob'"
+curl -s "http://$DOOR/?name=Bob"; echo
+say "warm:        curl -d '{\"name\":\"Ada\"}' $DOOR/2015-03-31/functions/function/invocations"
+curl -s -d '{"name":"Ada"}' "http://$DOOR/2015-03-31/functions/function/invocations"; echo
+say "an error:    curl '$DOOR/?name=error'"
+curl -s -w '  (HTTP %{http_code})' "http://$DOOR/?name=error"; echo
+say "a timeout:   curl '$DOOR/?name=Slow&sleep=5'   (the timeout is 2 s)"
+curl -s -w '  (HTTP %{http_code})' "http://$DOOR/?name=Slow&sleep=5"; echo
+say "after the timeout, a new environment (another cold start)"
+curl -s "http://$DOOR/?name=again"; echo
+sleep 0.3
+
+say "Lambda's lines on vigil host's stdout (REPORT has Duration, Billed Duration, memory):"
+sed 's/^/   /' "$OUT"
+say "vigil's metrics: curl $METRICS/metrics | grep vigil_host_"
+curl -s "http://$METRICS/metrics" | grep -E '^vigil_host_(invocations|errors|cold_starts)_total' |
+	sed 's/^/   /'
+printf '\nRun it yourself:\n   build/vigil host --function examples/python-greeting --handler lambda_function.lambda_handler\n'

@@ -14,6 +14,9 @@ int64_t billed_duration_ms(double duration_ms, double init_duration_ms)
 		us += llround(init_duration_ms * 1000.0);
 	if (us < 0)
 		us = 0;
+	/* Lambda bills at least 1 ms for any invoke that ran at all. */
+	if (us == 0 && duration_ms > 0)
+		return 1;
 	return (us + 999) / 1000;
 }
 

@@ -679,6 +679,12 @@ static void env_free(struct environment *env)
 	struct host *h = env->host;
 	struct environment **pp;
 
+	if (env->inv) {
+		struct invocation *inv = env->inv;
+
+		env->inv = NULL;
+		host_abandon(h, inv);
+	}
 	for (pp = &h->envs; *pp; pp = &(*pp)->next) {
 		if (*pp == env) {
 			*pp = env->next;

@@ -62,6 +62,21 @@ static void maybe_free(struct invocation *inv)
 		invocation_free(inv);
 }
 
+void host_abandon(struct host *h, struct invocation *inv)
+{
+	inv->env = NULL;
+	if (!inv->answered) {
+		inv->status = INV_FAILURE;
+		snprintf(inv->error_type, sizeof(inv->error_type), "Sandbox.Shutdown");
+		free(inv->result);
+		inv->result = NULL;
+		inv->result_len = 0;
+		host_answer(h, inv);
+	}
+	inv->phase_over = true;
+	maybe_free(inv);
+}
+
 void host_answer(struct host *h, struct invocation *inv)
 {
 	(void)h;
@@ -221,13 +236,16 @@ void host_env_gone(struct host *h, struct environment *env)
 }
 
 void host_init_failed(struct host *h, struct environment *env, const char *status,
-		      const char *error_type)
+		      const char *error_type_arg)
 {
 	double init_ms = (loop_now() - env->spawned_at) * 1000.0;
+	char error_type[128];
 	struct invocation *inv = env->inv;
 	const char *phase = env->phase;
 	struct buf b;
 
+	/* error_type may live in env, which env_stop below can free. */
+	snprintf(error_type, sizeof(error_type), "%s", error_type_arg);
 	if (strcmp(status, "timeout") == 0)
 		init_ms = HOST_INIT_TIMEOUT * 1000.0;
 	buf_init(&b);

@@ -148,6 +148,8 @@ void host_env_ready(struct host *h, struct environment *env);
 void host_env_gone(struct host *h, struct environment *env);
 /* host.c: finish the invoke phase (END and REPORT lines, metrics) and free inv. */
 void host_finish(struct host *h, struct invocation *inv, struct environment *env);
+/* host.c: an environment goes away with inv unfinished: fail it (if unanswered), free it. */
+void host_abandon(struct host *h, struct invocation *inv);
 /* host.c: tell the caller (once). */
 void host_answer(struct host *h, struct invocation *inv);
 /* host.c: an init attempt failed. */

@@ -604,3 +604,28 @@ void http_drop(struct http_request *req)
 	}
 	request_free(req);
 }
+
+int http_parse_buffer(const char *data, size_t len, const struct http_server_limits *limits,
+		      unsigned *requests)
+{
+	struct http_server server = { .limits = *limits };
+	struct http_conn c = { .server = &server, .fd = -1 };
+	size_t n;
+	int rc = 0;
+
+	*requests = 0;
+	http_parser_init(&c.parser, HTTP_REQUEST);
+	c.parser.data = &c;
+	n = http_parser_execute(&c.parser, &settings, data, len);
+	if (HTTP_PARSER_ERRNO(&c.parser) != HPE_OK || n != len)
+		rc = -EINVAL;
+	request_free(c.req);
+	while (c.queue) {
+		struct http_request *r = c.queue;
+
+		c.queue = r->next;
+		(*requests)++;
+		request_free(r);
+	}
+	return rc;
+}

@@ -68,6 +68,11 @@ int http_respond(struct http_request *req, int status, const char *const *header
 /* Close the connection of req without an answer, and free req. */
 void http_drop(struct http_request *req);
 
+/* Parse data as one connection's input without a socket (tests and fuzzing): 0, or -EINVAL
+ * when the server would answer 4xx; *requests counts the complete requests. */
+int http_parse_buffer(const char *data, size_t len, const struct http_server_limits *limits,
+		      unsigned *requests);
+
 /* The reason phrase of a status code. */
 const char *http_status_text(int status);
 
