@@ -135,6 +135,26 @@ def exec_time(argv, runs):
     return statistics.median(walls), statistics.median(cpus)
 
 
+def cpu_seconds(pid):
+    """utime + stime of one process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu(pid):
+    """CPU seconds of the live child processes of pid (the runtimes)."""
+    total = 0.0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in f.read().split():
+                    total += cpu_seconds(int(child))
+        except OSError:
+            pass
+    return total
+
+
 def start_host(build, concurrency, *extra):
     port, mport = free_port(), free_port()
     argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
@@ -160,8 +180,9 @@ def host_section(build, seconds):
     print("The runtime (tests/runtimes/test_runtime.c) answers at once, so the latency is what "
           "the host adds: the client's HTTP hop, the event, the Runtime API round trips "
           "and the answer.\n")
-    print("| path | environments | wrk connections | req/s | p50 µs | p99 µs | non-2xx |")
-    print("|---|---|---|---|---|---|---|")
+    print("| path | environments | wrk connections | req/s | p50 µs | p99 µs | vigil CPU µs "
+          "per invoke | runtime CPU µs per invoke | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|")
     script = os.path.join(ROOT, "bench", "invoke.lua")
     for conc in (1, 2):
         p, base = start_host(build, conc)
@@ -169,9 +190,13 @@ def host_section(build, seconds):
                                 base + "/2015-03-31/functions/function/invocations", script),
                                ("API Gateway 2.0 (GET /hello?name=x)",
                                 base + "/hello?name=x", None)):
+            before = cpu_seconds(p.pid), children_cpu(p.pid)
             rps, p50, p99, errors = wrk(url, seconds, conc, lua)
+            after = cpu_seconds(p.pid), children_cpu(p.pid)
+            n = rps * seconds
             print(f"| {path} | {conc} | {conc} | {rps:.0f} | {p50 * 1000:.0f} | "
-                  f"{p99 * 1000:.0f} | {errors} |")
+                  f"{p99 * 1000:.0f} | {(after[0] - before[0]) / n * 1e6:.1f} | "
+                  f"{(after[1] - before[1]) / n * 1e6:.1f} | {errors} |")
             sys.stdout.flush()
         p.terminate()
         p.wait(timeout=15)

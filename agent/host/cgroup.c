@@ -130,12 +130,21 @@ int cgroup_probe(char *why, size_t whylen)
 	return -ENOTSUP;
 }
 
+static void open_peak(struct cgroup *cg, const char *file)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/%s", cg->memory, file);
+	cg->peak_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
 int cgroup_create(struct cgroup *cg, const char *name, long memory_mb)
 {
 	char why[200], limit[32];
 	int rc;
 
 	memset(cg, 0, sizeof(*cg));
+	cg->peak_fd = -1;
 	if (cgroup_probe(why, sizeof(why)) < 0)
 		return -ENOTSUP;
 	snprintf(limit, sizeof(limit), "%lld", (long long)memory_mb * 1024 * 1024);
@@ -146,6 +155,7 @@ int cgroup_create(struct cgroup *cg, const char *name, long memory_mb)
 		cg->version = 2;
 		rc = write_file(cg->memory, "memory.max", limit);
 		write_file(cg->memory, "memory.swap.max", "0");
+		open_peak(cg, "memory.peak");
 		return rc;
 	}
 	snprintf(cg->memory, sizeof(cg->memory), "%s/%s", v1_mem_base, name);
@@ -155,6 +165,7 @@ int cgroup_create(struct cgroup *cg, const char *name, long memory_mb)
 	rc = write_file(cg->memory, "memory.limit_in_bytes", limit);
 	/* Without swap accounting this file is absent; the limit above still holds. */
 	write_file(cg->memory, "memory.memsw.limit_in_bytes", limit);
+	open_peak(cg, "memory.max_usage_in_bytes");
 	if (v1_cpu_base[0]) {
 		snprintf(cg->cpuacct, sizeof(cg->cpuacct), "%s/%s", v1_cpu_base, name);
 		if (mkdir(cg->cpuacct, 0755) < 0 && errno != EEXIST)
@@ -202,6 +213,16 @@ static uint64_t read_key(const char *dir, const char *file, const char *key)
 
 uint64_t cgroup_peak_memory(const struct cgroup *cg)
 {
+	char text[32];
+	ssize_t n;
+
+	if (cg->version && cg->peak_fd >= 0) {
+		n = pread(cg->peak_fd, text, sizeof(text) - 1, 0);
+		if (n > 0) {
+			text[n] = '\0';
+			return strtoull(text, NULL, 10);
+		}
+	}
 	if (cg->version == 2)
 		return read_u64(cg->memory, "memory.peak");
 	if (cg->version == 1)
@@ -256,6 +277,9 @@ int cgroup_empty(const struct cgroup *cg)
 
 void cgroup_destroy(struct cgroup *cg)
 {
+	if (cg->version && cg->peak_fd >= 0)
+		close(cg->peak_fd);
+	cg->peak_fd = -1;
 	if (!cg->version)
 		return;
 	rmdir(cg->memory);

@@ -13,6 +13,7 @@ struct cgroup {
 	int version;		/* 1 or 2; 0: none could be made (per-process accounting) */
 	char memory[512];	/* v2: the one directory; v1: the memory controller's */
 	char cpuacct[512];	/* v1 only; may be empty */
+	int peak_fd;		/* the peak-memory file, kept open: read once per invoke */
 };
 
 /* 0, or a negative errno with a reason in why when cgroups cannot be used here. */

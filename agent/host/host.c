@@ -32,19 +32,32 @@ static const char *status_name(enum inv_status s)
 	return "pending";
 }
 
-void host_output(struct buf *b)
+/* Lines for stdout gather here and go out once per loop round (or at 64 KiB). */
+static struct buf pending_output;
+
+static void flush_output(void *arg)
 {
 	size_t off = 0;
 
-	while (off < b->len) {
-		ssize_t n = write(STDOUT_FILENO, b->data + off, b->len - off);
+	(void)arg;
+	while (off < pending_output.len) {
+		ssize_t n = write(STDOUT_FILENO, pending_output.data + off,
+				  pending_output.len - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return;
+			break;
 		off += (size_t)n;
 	}
+	buf_reset(&pending_output);
+}
+
+void host_output(struct buf *b)
+{
+	buf_append(&pending_output, b->data ? b->data : "", b->len);
+	if (pending_output.len >= 65536 || pending_output.failed)
+		flush_output(NULL);
 }
 
 static void invocation_free(struct invocation *inv)
@@ -680,6 +693,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 	    self_metrics_register(h.registry, VIGIL_VERSION, VIGIL_REVISION) < 0)
 		goto out;
 	register_metrics(&h);
+	loop_add_hook(h.loop, flush_output, NULL);
 	h.use_cgroups = cgroup_probe(why, sizeof(why)) == 0;
 	if (!h.use_cgroups)
 		log_warn("host", "cgroups unavailable (%s): memory is per-process, not enforced",
@@ -704,6 +718,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 		 h.opt.listen, frontdoor_port(h.frontdoor), h.opt.argv[0], h.opt.memory_mb,
 		 h.opt.timeout_s);
 	rc = loop_run(h.loop) < 0 ? 1 : 0;
+	flush_output(NULL);
 	log_info("host", "stopped");
 out:
 	frontdoor_stop(h.frontdoor);
@@ -722,5 +737,6 @@ out:
 	metric_registry_destroy(h.registry);
 	free(bootstrap_argv[0]);
 	free(h.opt.env);
+	buf_free(&pending_output);
 	return rc;
 }

@@ -8,7 +8,29 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* Random bytes come from a pool refilled 4 KiB at a time: one getrandom(2) per ~100 ids
+ * instead of one per id. The pool is per thread. */
+static _Thread_local uint8_t pool[4096];
+static _Thread_local size_t pool_left;
+
+static void fill_random_raw(uint8_t *p, size_t n);
+
 static void fill_random(uint8_t *p, size_t n)
+{
+	if (n > sizeof(pool)) {
+		fill_random_raw(p, n);
+		return;
+	}
+	if (pool_left < n) {
+		fill_random_raw(pool, sizeof(pool));
+		pool_left = sizeof(pool);
+	}
+	memcpy(p, pool + sizeof(pool) - pool_left, n);
+	memset(pool + sizeof(pool) - pool_left, 0, n);
+	pool_left -= n;
+}
+
+static void fill_random_raw(uint8_t *p, size_t n)
 {
 	size_t got = 0;
 

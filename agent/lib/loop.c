@@ -10,6 +10,7 @@
 struct loop_watch {
 	struct loop *loop;
 	int fd;
+	uint32_t events;	/* as registered, so an unchanged modify costs no syscall */
 	bool dead;
 	loop_fd_fn fn;
 	void *arg;
@@ -90,6 +91,7 @@ struct loop_watch *loop_watch_fd(struct loop *l, int fd, uint32_t events, loop_f
 		return NULL;
 	w->loop = l;
 	w->fd = fd;
+	w->events = events;
 	w->fn = fn;
 	w->arg = arg;
 	ev.data.ptr = w;
@@ -104,7 +106,12 @@ int loop_watch_modify(struct loop_watch *w, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
-	return epoll_ctl(w->loop->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+	if (w->events == events)
+		return 0;
+	if (epoll_ctl(w->loop->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0)
+		return -errno;
+	w->events = events;
+	return 0;
 }
 
 void loop_unwatch(struct loop_watch *w)
