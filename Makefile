@@ -29,7 +29,9 @@ endif
 # Sources in data-flow order: core, then exporters; main last.
 LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/lib/loop.c agent/lib/http_server.c agent/lib/ids.c agent/lib/base64.c \
+            agent/lib/http_post.c \
             agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c \
+            agent/host/runtime_api.c agent/host/extensions_api.c agent/host/telemetry.c \
             agent/host/frontdoor.c agent/host/host.c \
             agent/core/buf.c agent/core/metrics.c agent/core/self_metrics.c \
             agent/core/lambda_lines.c \

@@ -1,6 +1,7 @@
 /* `vigil host`: options, the pool of environments, the invocation queue, the lines. */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -133,11 +134,11 @@ static long max_memory_mb(struct environment *env)
 {
 	uint64_t bytes = cgroup_peak_memory(&env->cg);
 
-	if (!bytes && env->pid > 0 && !env->exited) {
+	if (!bytes && env->runtime.running) {
 		char path[64], line[256];
 		FILE *f;
 
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)env->pid);
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)env->runtime.pid);
 		f = fopen(path, "re");
 		while (f && fgets(line, sizeof(line), f)) {
 			if (strncmp(line, "VmHWM:", 6) == 0)
@@ -147,6 +148,34 @@ static long max_memory_mb(struct environment *env)
 			fclose(f);
 	}
 	return (long)((bytes + 1024 * 1024 - 1) / (1024 * 1024));
+}
+
+/* platform.report: the invoke phase is over (runtime and every extension back on /next). */
+static void report_event(struct environment *env, struct invocation *inv,
+			 const struct report_fields *r)
+{
+	double overhead = inv->runtime_done_at > 0 ? loop_now() - inv->runtime_done_at : 0;
+	json_t *rec, *metrics;
+	char when[32];
+
+	metrics = json_pack("{s:f,s:I,s:i,s:i}", "durationMs", r->duration_ms, "billedDurationMs",
+			    (json_int_t)billed_duration_ms(r->duration_ms, r->init_duration_ms),
+			    "memorySizeMB", (int)r->memory_size_mb, "maxMemoryUsedMB",
+			    (int)r->max_memory_used_mb);
+	if (r->init_duration_ms >= 0)
+		json_object_set_new(metrics, "initDurationMs", json_real(r->init_duration_ms));
+	rec = json_pack("{s:s,s:s,s:o}", "requestId", inv->id, "status", r->status, "metrics",
+			metrics);
+	if (strcmp(r->status, "success") != 0 && r->error_type && *r->error_type)
+		json_object_set_new(rec, "errorType", json_string(r->error_type));
+	iso_time_now(when);
+	if (env->next_ext)
+		json_object_set_new(rec, "spans",
+				    json_pack("[{s:s,s:s,s:f}]", "name", "extensionOverhead", "start",
+					      when, "durationMs", overhead * 1000.0));
+	json_object_set_new(rec, "tracing", json_pack("{s:s,s:s}", "type", "X-Amzn-Trace-Id",
+						      "value", inv->trace_id));
+	telemetry_emit(env, "platform.report", rec);
 }
 
 void host_finish(struct host *h, struct invocation *inv, struct environment *env)
@@ -175,6 +204,8 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	line_report(&b, h->opt.log_format, &r);
 	host_output(&b);
 	buf_free(&b);
+	if (env)
+		report_event(env, inv, &r);
 
 	metric_inc(metric_with(h->m.invocations, fn, r.status));
 	if (inv->status != INV_SUCCESS)
@@ -265,6 +296,13 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 	line_init_report(&b, h->opt.log_format, init_ms, phase, status, error_type);
 	host_output(&b);
 	buf_free(&b);
+	telemetry_emit(env, "platform.initRuntimeDone",
+		       json_pack("{s:s,s:s,s:s,s:s}", "initializationType", "on-demand", "phase",
+				 phase, "status", status, "errorType", error_type));
+	telemetry_emit(env, "platform.initReport",
+		       json_pack("{s:s,s:s,s:s,s:s,s:{s:f}}", "initializationType", "on-demand",
+				 "phase", phase, "status", status, "errorType", error_type,
+				 "metrics", "durationMs", init_ms));
 	env->inv = NULL;
 	env_stop(env, "failure");
 	if (!inv)
@@ -462,6 +500,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 			break;
 		case 'x':
 			o->extensions_dir = optarg;
+			o->extensions_dir_given = true;
 			break;
 		case 'c':
 			if (parse_number(optarg, 1, 1000, &v) < 0 || v != (long)v)
@@ -547,6 +586,28 @@ static void register_metrics(struct host *h)
 				  .buckets = metric_buckets_duration,
 				  .nbuckets = metric_buckets_duration_len, .labels = { "function" } };
 	h->m.init_duration = metric_series_get(metric_register(h->registry, &d), fn);
+	d = (struct metric_desc){ .name = "vigil_host_extension_init_duration_seconds",
+				  .help = "Init time of each extension: exec to its first event/next.",
+				  .type = METRIC_HISTOGRAM, .unit = "seconds",
+				  .buckets = metric_buckets_duration,
+				  .nbuckets = metric_buckets_duration_len,
+				  .labels = { "function", "extension" }, .max_series = 100 };
+	h->m.extension_init = metric_register(h->registry, &d);
+	d = (struct metric_desc){ .name = "vigil_host_post_runtime_duration_seconds",
+				  .help = "Time after the runtime's answer until the last extension "
+					  "was back on event/next (part of Duration).",
+				  .type = METRIC_HISTOGRAM, .unit = "seconds",
+				  .buckets = metric_buckets_duration,
+				  .nbuckets = metric_buckets_duration_len, .labels = { "function" } };
+	h->m.post_runtime = metric_series_get(metric_register(h->registry, &d), fn);
+	d = (struct metric_desc){ .name = "vigil_host_telemetry_batches_total",
+				  .help = "Telemetry API batches POSTed to subscribers, by result.",
+				  .type = METRIC_COUNTER, .labels = { "function", "result" } };
+	h->m.deliveries = metric_register(h->registry, &d);
+	d = (struct metric_desc){ .name = "vigil_host_telemetry_dropped_total",
+				  .help = "Telemetry events dropped: a subscriber too slow or failing.",
+				  .type = METRIC_COUNTER, .labels = { "function" } };
+	h->m.telemetry_dropped = metric_series_get(metric_register(h->registry, &d), fn);
 	d = (struct metric_desc){ .name = "vigil_host_max_memory_used_bytes",
 				  .help = "Max Memory Used of each invocation's environment.",
 				  .type = METRIC_HISTOGRAM, .unit = "bytes",
@@ -598,9 +659,13 @@ static void on_signal(void *arg, uint32_t events)
 			shutdown_all(s->host);
 		} else {
 			/* A second signal: do not wait for the grace period. */
-			for (struct environment *env = s->host->envs; env; env = env->next)
-				if (env->pid > 0 && !env->exited)
-					kill(-env->pid, SIGKILL);
+			for (struct environment *env = s->host->envs; env; env = env->next) {
+				if (env->runtime.running)
+					kill(-env->runtime.pid, SIGKILL);
+				for (unsigned i = 0; i < env->next_ext; i++)
+					if (env->ext[i].proc.running)
+						kill(-env->ext[i].proc.pid, SIGKILL);
+			}
 		}
 	}
 }
@@ -629,6 +694,26 @@ static int setup_function(struct host *h, char **bootstrap_argv)
 		o->argv = bootstrap_argv;
 	} else if (!getcwd(h->task_root, sizeof(h->task_root))) {
 		return 1;
+	}
+	/* Extensions: --extensions DIR, else DIR/extensions of --function, else /opt/extensions. */
+	{
+		char candidate[4200];
+		struct stat st;
+
+		if (o->extensions_dir_given) {
+			if (!realpath(o->extensions_dir, h->extensions_dir)) {
+				fprintf(stderr, "vigil host: --extensions %s: %s\n", o->extensions_dir,
+					strerror(errno));
+				return 2;
+			}
+		} else {
+			snprintf(candidate, sizeof(candidate), "%s/extensions", h->task_root);
+			if (o->function_dir && stat(candidate, &st) == 0 && S_ISDIR(st.st_mode))
+				snprintf(h->extensions_dir, sizeof(h->extensions_dir), "%.4095s", candidate);
+			else if (stat("/opt/extensions", &st) == 0 && S_ISDIR(st.st_mode))
+				snprintf(h->extensions_dir, sizeof(h->extensions_dir),
+					 "/opt/extensions");
+		}
 	}
 	if (!o->function_name) {
 		base = strrchr(h->task_root, '/');

@@ -28,6 +28,7 @@
 #define HOST_INIT_TIMEOUT 10.0			/* seconds, on-demand init */
 #define HOST_SHUTDOWN_GRACE 2.0			/* SIGTERM, then SIGKILL after this */
 #define HOST_QUEUE_MAX 1000
+#define HOST_MAX_EXTENSIONS 10			/* Lambda's limit */
 
 enum inv_status { INV_PENDING, INV_SUCCESS, INV_ERROR, INV_TIMEOUT, INV_FAILURE };
 
@@ -52,6 +53,9 @@ struct invocation {
 	char *result;			/* response or error body */
 	size_t result_len;
 	char content_type[128];
+	double response_started_at;	/* the runtime's /response or /error: headers in */
+	double response_done_at;	/* … and its body */
+	double runtime_done_at;		/* the runtime back on /next (or failed) */
 	bool answered;			/* the caller has been told */
 	bool phase_over;		/* END/REPORT printed */
 	void (*on_answer)(struct invocation *inv, void *arg);
@@ -60,14 +64,51 @@ struct invocation {
 
 enum env_state { ENV_STARTING, ENV_IDLE, ENV_BUSY, ENV_POST, ENV_STOPPING };
 
+/* A process of an environment: the runtime or an external extension. */
+struct proc {
+	struct environment *env;
+	struct extension *ext;		/* NULL: the runtime */
+	pid_t pid;			/* 0: never started */
+	bool running;			/* started and not reaped yet */
+	int wait_status;
+	int out_fd, err_fd;
+	struct loop_watch *out_watch, *err_watch;
+	struct buf out_line, err_line;
+};
+
+enum { EXT_INVOKE = 1, EXT_SHUTDOWN = 2 };
+
+struct subscriber;
+
+struct extension {
+	struct environment *env;
+	char name[128];
+	char id[UUID_STR_LEN];
+	bool external;			/* a file of the extensions folder, started by the host */
+	bool registered;
+	unsigned events;		/* EXT_INVOKE | EXT_SHUTDOWN */
+	struct proc proc;		/* external extensions */
+	struct http_request *next_req;	/* parked /extension/event/next */
+	bool busy;			/* holds an event, not yet back on /next */
+	bool shutdown_due;		/* SHUTDOWN to send when it is back on /next */
+	bool shutdown_sent;
+	double spawned_at;
+	double ready_at;		/* its first /next: the end of its init */
+	char error_type[128];		/* from /init/error or /exit/error */
+	struct subscriber *sub;		/* its Telemetry API subscription */
+};
+
 struct environment {
 	struct environment *next;
 	struct host *host;
 	unsigned index;
 	enum env_state state;
-	pid_t pid;
-	bool exited;
-	int wait_status;
+	struct proc runtime;
+	bool runtime_parked_first;	/* the runtime's first /next, held until init is done */
+	struct extension ext[HOST_MAX_EXTENSIONS];
+	unsigned next_ext;
+	unsigned n_external;		/* files launched from the extensions folder */
+	bool registration_open;
 	struct cgroup cg;
 	uint64_t oom_base;
 	struct http_server *api;
@@ -80,10 +121,9 @@ struct environment {
 	const char *phase;		/* "init", or "invoke" for the retry inside an invoke */
 	char init_error[128];		/* from /runtime/init/error */
 	struct loop_timer *init_timer, *idle_timer, *kill_timer;
-	int out_fd, err_fd;
-	struct loop_watch *out_watch, *err_watch;
-	struct buf out_line, err_line;
 	const char *stop_reason;
+	struct telemetry_env *tel;	/* subscriptions and init history */
+	char instance_id[40];
 };
 
 struct host_options {
@@ -102,6 +142,7 @@ struct host_options {
 	char **argv;			/* the runtime command */
 	char **env;			/* --env KEY=VALUE, NULL-terminated */
 	size_t nenv;
+	bool extensions_dir_given;
 };
 
 struct host {
@@ -117,10 +158,12 @@ struct host {
 	bool use_cgroups;
 	bool shutting_down;
 	struct metric_registry *registry;
+	char extensions_dir[4096];	/* "" when none */
 	struct {
 		struct metric_series *environments, *cold_starts, *throttles;
-		struct metric_family *invocations, *errors;
-		struct metric_series *duration, *init_duration, *memory;
+		struct metric_family *invocations, *errors, *extension_init, *deliveries;
+		struct metric_series *duration, *init_duration, *memory, *post_runtime;
+		struct metric_series *telemetry_dropped;
 	} m;
 	struct frontdoor *frontdoor;
 };
@@ -142,6 +185,42 @@ void env_stop(struct environment *env, const char *reason);
 void env_reap(struct host *h, pid_t pid, int status);
 /* (Re)start the idle timer of an environment waiting on /next. */
 void env_arm_idle(struct environment *env);
+/* Start the runtime once every external extension has registered. */
+void env_maybe_start_runtime(struct environment *env);
+/* Init is done when the runtime and every registered extension wait on /next. */
+void env_check_init_done(struct environment *env);
+/* The invoke is done when the runtime is back on /next and no extension is busy. */
+void env_check_invoke_done(struct environment *env);
+void env_emit_line(struct environment *env, struct buf *b);
+/* JSON/HTTP helpers shared by the three APIs. */
+void api_reply_json(struct http_request *req, int status, const char *body);
+void api_reply_error(struct http_request *req, int status, const char *type, const char *msg);
+void api_reply_accepted(struct http_request *req);
+
+/* runtime_api.c: /2018-06-01/runtime/… */
+void runtime_api_handle(struct environment *env, struct http_request *req, const char *path);
+/* platform.runtimeDone for inv: the runtime is back on /next, or failed. */
+void runtime_done_event(struct environment *env, struct invocation *inv);
+
+/* extensions_api.c: /2020-01-01/extension/… */
+void extensions_api_handle(struct environment *env, struct http_request *req, const char *path);
+struct extension *extension_by_id(struct environment *env, const char *id);
+/* The Extensions API's identifier checks; NULL after answering 403. */
+struct extension *extension_from_request(struct environment *env, struct http_request *req);
+void extension_deliver_invoke(struct extension *x, struct invocation *inv);
+void extension_send_shutdown(struct extension *x);
+
+/* telemetry.c: /2022-07-01/telemetry, the events and their delivery */
+struct json_t;
+void telemetry_env_init(struct environment *env);
+void telemetry_env_free(struct environment *env);
+void telemetry_handle(struct environment *env, struct http_request *req);
+/* Emit an event of type ("platform.start", "function", …) with record (reference stolen). */
+void telemetry_emit(struct environment *env, const char *type, struct json_t *record);
+/* Init is over: no more subscriptions; the init history is dropped. */
+void telemetry_init_done(struct environment *env);
+/* Deliver what is queued now (SHUTDOWN). */
+void telemetry_flush(struct environment *env);
 /* host.c: an environment has a parked /next and nothing to do. */
 void host_env_ready(struct host *h, struct environment *env);
 /* host.c: an environment is gone (its process reaped and state freed). */

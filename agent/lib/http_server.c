@@ -212,6 +212,7 @@ static int on_headers_complete(http_parser *p)
 	}
 	if (!r->url)
 		r->url = strdup("/");
+	r->headers_at = loop_now();
 	return r->url ? 0 : -1;
 }
 
@@ -577,7 +578,8 @@ int http_respond(struct http_request *req, int status, const char *const *header
 	for (size_t i = 0; headers && headers[i]; i += 2)
 		buf_printf(&c->out, "%s: %s\r\n", headers[i], headers[i + 1]);
 	buf_printf(&c->out, "Content-Length: %zu\r\n", len);
-	if (!c->keep_alive || req->body_too_large) {
+	/* An oversized body was drained in full: the connection stays usable. */
+	if (!c->keep_alive) {
 		buf_puts(&c->out, "Connection: close\r\n");
 		c->close_after_write = true;
 	}

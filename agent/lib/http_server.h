@@ -30,6 +30,7 @@ struct http_request {
 	size_t body_len;
 	size_t body_seen;		/* bytes of body the client sent */
 	bool body_too_large;		/* body_seen > max_body: body holds nothing */
+	double headers_at;		/* loop_now() when its headers were in */
 	double received_at;		/* loop_now() when the request was complete */
 	/* Called when the client goes away before the answer; the request is freed after. */
 	void (*on_abort)(struct http_request *req, void *arg);

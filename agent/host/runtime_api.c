@@ -1,0 +1,254 @@
+/* The Runtime API 2018-06-01, server side (../shared/spec/lambda-apis.md 1). */
+#include <http_parser.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "host.h"
+
+#define PREFIX "/2018-06-01/runtime/"
+
+static const char json_ct[] = "application/json";
+
+static void on_next_abort(struct http_request *req, void *arg)
+{
+	struct environment *env = arg;
+
+	if (env->next_req == req)
+		env->next_req = NULL;
+}
+
+static json_t *spans_of_runtime(const struct invocation *inv, double now)
+{
+	json_t *spans = json_array();
+	double latency = inv->response_started_at > 0 ? inv->response_started_at - inv->started_at : 0;
+	double duration = inv->response_done_at > inv->response_started_at ?
+				  inv->response_done_at - inv->response_started_at : 0;
+	double overhead = inv->response_done_at > 0 ? now - inv->response_done_at : 0;
+	char when[32];
+
+	iso_time_now(when);
+	json_array_append_new(spans, json_pack("{s:s,s:s,s:f}", "name", "responseLatency", "start",
+					       when, "durationMs", latency * 1000.0));
+	json_array_append_new(spans, json_pack("{s:s,s:s,s:f}", "name", "responseDuration", "start",
+					       when, "durationMs", duration * 1000.0));
+	json_array_append_new(spans, json_pack("{s:s,s:s,s:f}", "name", "runtimeOverhead", "start",
+					       when, "durationMs", overhead * 1000.0));
+	return spans;
+}
+
+static const char *status_text(enum inv_status s)
+{
+	switch (s) {
+	case INV_SUCCESS: return "success";
+	case INV_TIMEOUT: return "timeout";
+	case INV_FAILURE: return "failure";
+	default: return "error";
+	}
+}
+
+void runtime_done_event(struct environment *env, struct invocation *inv)
+{
+	double now = loop_now();
+	json_t *rec;
+
+	inv->runtime_done_at = now;
+	rec = json_pack("{s:s,s:s,s:{s:f,s:I}}", "requestId", inv->id, "status",
+			status_text(inv->status), "metrics", "durationMs",
+			(now - inv->started_at) * 1000.0, "producedBytes",
+			(json_int_t)(inv->status == INV_SUCCESS ? inv->result_len : 0));
+	if (inv->status != INV_SUCCESS && inv->error_type[0])
+		json_object_set_new(rec, "errorType", json_string(inv->error_type));
+	json_object_set_new(rec, "spans", spans_of_runtime(inv, now));
+	json_object_set_new(rec, "tracing", json_pack("{s:s,s:s}", "type", "X-Amzn-Trace-Id",
+						      "value", inv->trace_id));
+	telemetry_emit(env, "platform.runtimeDone", rec);
+}
+
+static void handle_next(struct environment *env, struct http_request *req)
+{
+	if (req->method != HTTP_GET) {
+		api_reply_error(req, 405, "MethodNotAllowed", "use GET");
+		return;
+	}
+	if (env->next_req || env->state == ENV_BUSY || env->state == ENV_STOPPING ||
+	    (env->state == ENV_POST && env->inv && env->inv->runtime_done_at > 0)) {
+		api_reply_error(req, 403, "InvalidStateTransition",
+				"State transition from the current state to Next is not allowed");
+		return;
+	}
+	env->next_req = req;
+	req->on_abort = on_next_abort;
+	req->abort_arg = env;
+	if (env->state == ENV_STARTING) {
+		if (!env->runtime_parked_first) {
+			env->runtime_parked_first = true;
+			/* The runtime's init is done: registration of extensions closes. */
+			env->registration_open = false;
+			telemetry_emit(env, "platform.initRuntimeDone",
+				       json_pack("{s:s,s:s,s:s}", "initializationType", "on-demand",
+						 "phase", env->phase, "status", "success"));
+		}
+		env_check_init_done(env);
+		return;
+	}
+	if (env->state == ENV_POST) {
+		runtime_done_event(env, env->inv);
+		env_check_invoke_done(env);
+		return;
+	}
+	/* IDLE: a runtime that lost its connection and came back. */
+	host_env_ready(env->host, env);
+}
+
+/* The id in PREFIX "invocation/{id}/verb". */
+static int parse_invocation_path(const char *path, char *id, size_t idlen, const char **verb)
+{
+	const char *p = path + strlen(PREFIX "invocation/"), *slash = strchr(p, '/');
+
+	if (!slash || (size_t)(slash - p) >= idlen)
+		return -1;
+	memcpy(id, p, (size_t)(slash - p));
+	id[slash - p] = '\0';
+	*verb = slash + 1;
+	return 0;
+}
+
+static void take_body(struct invocation *inv, struct http_request *req)
+{
+	const char *ct = http_request_header(req, "Content-Type");
+
+	free(inv->result);
+	inv->result = req->body;
+	inv->result_len = req->body_len;
+	req->body = NULL;
+	req->body_len = 0;
+	snprintf(inv->content_type, sizeof(inv->content_type), "%s", ct ? ct : json_ct);
+}
+
+/* The error type: errorType of a JSON body, else the header, else "Unhandled". */
+static void error_type_of(struct http_request *req, char *out, size_t n)
+{
+	const char *h = http_request_header(req, "Lambda-Runtime-Function-Error-Type");
+	json_t *root;
+
+	out[0] = '\0';
+	root = json_loadb(req->body, req->body_len, 0, NULL);
+	if (json_is_object(root) && json_is_string(json_object_get(root, "errorType")))
+		snprintf(out, n, "%s", json_string_value(json_object_get(root, "errorType")));
+	json_decref(root);
+	if (!out[0] && h && *h)
+		snprintf(out, n, "%s", h);
+	if (!out[0])
+		snprintf(out, n, "Unhandled");
+}
+
+static void too_large(struct invocation *inv, struct http_request *req)
+{
+	char msg[160];
+	struct buf b;
+
+	snprintf(msg, sizeof(msg), "Response payload size (%zu bytes) exceeded maximum allowed "
+		 "payload size (%d bytes).", req->body_seen, HOST_MAX_RESPONSE);
+	api_reply_error(req, 413, "RequestEntityTooLarge", msg);
+	inv->status = INV_ERROR;
+	snprintf(inv->error_type, sizeof(inv->error_type), "Function.ResponseSizeTooLarge");
+	buf_init(&b);
+	buf_puts(&b, "{\"errorMessage\":");
+	json_put_string(&b, msg);
+	buf_puts(&b, ",\"errorType\":\"Function.ResponseSizeTooLarge\"}");
+	free(inv->result);
+	inv->result = buf_steal(&b, &inv->result_len);
+}
+
+static void handle_invocation(struct environment *env, struct http_request *req,
+			      const char *path)
+{
+	struct invocation *inv = env->inv;
+	const char *verb;
+	char id[64];
+
+	if (parse_invocation_path(path, id, sizeof(id), &verb) < 0 ||
+	    (strcmp(verb, "response") != 0 && strcmp(verb, "error") != 0)) {
+		api_reply_error(req, 404, "NotFound", "unknown Runtime API path");
+		return;
+	}
+	if (req->method != HTTP_POST) {
+		api_reply_error(req, 405, "MethodNotAllowed", "use POST");
+		return;
+	}
+	if (!inv || strcmp(id, inv->id) != 0 || (env->state != ENV_BUSY && env->state != ENV_POST)) {
+		api_reply_error(req, 400, "InvalidRequestID", "Invalid request ID");
+		return;
+	}
+	if (env->state == ENV_POST) {
+		/* Answered already (e.g. an error after a 413): accept, change nothing. */
+		if (inv->status == INV_ERROR && strcmp(verb, "error") == 0 &&
+		    inv->runtime_done_at == 0) {
+			api_reply_accepted(req);
+			return;
+		}
+		api_reply_error(req, 400, "InvalidRequestID", "Invalid request ID: already answered");
+		return;
+	}
+	inv->response_started_at = req->headers_at;
+	inv->response_done_at = req->received_at;
+	if (strcmp(verb, "response") == 0) {
+		const char *mode = http_request_header(req, "Lambda-Runtime-Function-Response-Mode");
+
+		if (mode && strcasecmp(mode, "streaming") != 0) {
+			api_reply_error(req, 400, "InvalidFunctionResponseMode",
+					"Lambda-Runtime-Function-Response-Mode must be streaming");
+			inv->status = INV_ERROR;
+			snprintf(inv->error_type, sizeof(inv->error_type),
+				 "Runtime.InvalidResponseModeHeader");
+		} else if (req->body_too_large || req->body_len > HOST_MAX_RESPONSE) {
+			too_large(inv, req);
+		} else {
+			take_body(inv, req);
+			inv->status = INV_SUCCESS;
+			api_reply_accepted(req);
+		}
+	} else {
+		error_type_of(req, inv->error_type, sizeof(inv->error_type));
+		take_body(inv, req);
+		inv->status = INV_ERROR;
+		api_reply_accepted(req);
+	}
+	env->state = ENV_POST;
+	host_answer(env->host, inv);
+}
+
+static void handle_init_error(struct environment *env, struct http_request *req)
+{
+	if (req->method != HTTP_POST) {
+		api_reply_error(req, 405, "MethodNotAllowed", "use POST");
+		return;
+	}
+	if (env->state != ENV_STARTING) {
+		api_reply_error(req, 403, "InvalidStateTransition",
+				"init/error is only allowed during init");
+		return;
+	}
+	error_type_of(req, env->init_error, sizeof(env->init_error));
+	api_reply_accepted(req);
+	/* Lambda waits for the runtime to exit; the exit finishes the failed init. */
+}
+
+void runtime_api_handle(struct environment *env, struct http_request *req, const char *path)
+{
+	if (strcmp(path, PREFIX "invocation/next") == 0)
+		handle_next(env, req);
+	else if (strncmp(path, PREFIX "invocation/", strlen(PREFIX "invocation/")) == 0)
+		handle_invocation(env, req, path);
+	else if (strcmp(path, PREFIX "init/error") == 0)
+		handle_init_error(env, req);
+	else if (strncmp(path, PREFIX "restore/", strlen(PREFIX "restore/")) == 0)
+		api_reply_error(req, 403, "InvalidStateTransition",
+				"this function does not use SnapStart");
+	else
+		api_reply_error(req, 404, "NotFound", "unknown Runtime API path");
+}

@@ -1,0 +1,570 @@
+/*
+ * The Telemetry API 2022-07-01 (../shared/spec/lambda-apis.md 3): subscriptions, the events
+ * of an environment in record schemas 2022-07-01, 2022-12-13 and 2025-01-29, and their
+ * delivery in batches by HTTP POST with retries. Memory is bounded per subscriber: what does
+ * not fit is dropped and reported as platform.logsDropped.
+ */
+#include <errno.h>
+#include <http_parser.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../lib/http_post.h"
+#include "../log.h"
+#include "../netaddr.h"
+#include "host.h"
+
+enum { T_PLATFORM = 1, T_FUNCTION = 2, T_EXTENSION = 4 };
+enum schema { S_2022_07_01, S_2022_12_13, S_2025_01_29 };
+
+#define DELIVERY_TIMEOUT 2.0	/* seconds for one POST */
+#define DELIVERY_ATTEMPTS 3
+#define QUEUE_FACTOR 4		/* a subscriber queues at most 4 × maxBytes */
+
+struct item {
+	struct item *next;
+	size_t len;
+	char text[];
+};
+
+struct subscriber {
+	struct subscriber *next;
+	struct environment *env;
+	struct extension *ext;
+	unsigned types;
+	enum schema schema;
+	long max_items, max_bytes, timeout_ms;
+	struct sockaddr_storage addr;
+	char host[300], path[1024];
+	struct item *head, *tail;
+	size_t nitems, nbytes;
+	struct loop_timer *timer;
+	struct http_post *post;
+	char *batch;		/* in flight */
+	size_t batch_len, batch_items;
+	int attempts;
+	uint64_t dropped_records, dropped_bytes;
+};
+
+struct telemetry_env {
+	json_t *history;	/* events of the init phase, for subscribers that come later */
+	bool closed;
+	struct subscriber *subs;
+};
+
+static void schedule(struct subscriber *s);
+
+void telemetry_env_init(struct environment *env)
+{
+	env->tel = calloc(1, sizeof(*env->tel));
+	if (env->tel)
+		env->tel->history = json_array();
+}
+
+static void subscriber_free(struct subscriber *s)
+{
+	http_post_cancel(s->post);
+	loop_timer_cancel(s->timer);
+	while (s->head) {
+		struct item *it = s->head;
+
+		s->head = it->next;
+		free(it);
+	}
+	free(s->batch);
+	free(s);
+}
+
+void telemetry_env_free(struct environment *env)
+{
+	struct telemetry_env *t = env->tel;
+
+	if (!t)
+		return;
+	while (t->subs) {
+		struct subscriber *s = t->subs;
+
+		t->subs = s->next;
+		if (s->nitems || s->batch)
+			metric_add(env->host->m.telemetry_dropped, (double)(s->nitems + s->batch_items));
+		subscriber_free(s);
+	}
+	json_decref(t->history);
+	free(t);
+	env->tel = NULL;
+}
+
+void telemetry_init_done(struct environment *env)
+{
+	if (!env->tel)
+		return;
+	env->tel->closed = true;
+	json_array_clear(env->tel->history);
+}
+
+static unsigned type_bit(const char *type)
+{
+	if (strncmp(type, "platform.", 9) == 0)
+		return T_PLATFORM;
+	if (strcmp(type, "function") == 0)
+		return T_FUNCTION;
+	return T_EXTENSION;
+}
+
+/* The event as a subscriber of this schema sees it. */
+static json_t *adapt(json_t *event, enum schema schema)
+{
+	const char *type = json_string_value(json_object_get(event, "type"));
+	json_t *copy, *rec;
+
+	if (schema == S_2025_01_29)
+		return json_incref(event);
+	copy = json_deep_copy(event);
+	rec = json_object_get(copy, "record");
+	if (strcmp(type, "platform.initStart") == 0) {
+		json_object_del(rec, "functionName");
+		json_object_del(rec, "functionVersion");
+		json_object_del(rec, "instanceId");
+		json_object_del(rec, "instanceMaxMemory");
+	}
+	if (schema == S_2022_07_01) {
+		if (strcmp(type, "platform.initReport") == 0)
+			json_object_del(rec, "status");
+		/* Log records are always strings in the oldest schema. */
+		if ((strcmp(type, "function") == 0 || strcmp(type, "extension") == 0) &&
+		    json_is_object(rec)) {
+			char *text = json_dumps(rec, JSON_COMPACT);
+
+			json_object_set_new(copy, "record", json_string(text ? text : ""));
+			free(text);
+		}
+	}
+	return copy;
+}
+
+static void enqueue_text(struct subscriber *s, const char *text, size_t len, int front)
+{
+	struct item *it;
+
+	if (s->nbytes + len > (size_t)s->max_bytes * QUEUE_FACTOR) {
+		s->dropped_records++;
+		s->dropped_bytes += len;
+		metric_inc(s->env->host->m.telemetry_dropped);
+		return;
+	}
+	it = malloc(sizeof(*it) + len + 1);
+	if (!it) {
+		s->dropped_records++;
+		s->dropped_bytes += len;
+		return;
+	}
+	memcpy(it->text, text, len);
+	it->text[len] = '\0';
+	it->len = len;
+	if (front) {
+		it->next = s->head;
+		s->head = it;
+		if (!s->tail)
+			s->tail = it;
+	} else {
+		it->next = NULL;
+		if (s->tail)
+			s->tail->next = it;
+		else
+			s->head = it;
+		s->tail = it;
+	}
+	s->nitems++;
+	s->nbytes += len;
+}
+
+static void enqueue(struct subscriber *s, json_t *event)
+{
+	json_t *adapted = adapt(event, s->schema);
+	char *text = adapted ? json_dumps(adapted, JSON_COMPACT) : NULL;
+
+	json_decref(adapted);
+	if (text) {
+		enqueue_text(s, text, strlen(text), 0);
+		free(text);
+	}
+	schedule(s);
+}
+
+void telemetry_emit(struct environment *env, const char *type, json_t *record)
+{
+	struct telemetry_env *t = env->tel;
+	char now[32];
+	json_t *event;
+	unsigned bit = type_bit(type);
+
+	if (!t || !record) {
+		json_decref(record);
+		return;
+	}
+	iso_time_now(now);
+	event = json_pack("{s:s,s:s,s:o}", "time", now, "type", type, "record", record);
+	if (!event)
+		return;
+	if (!t->closed)
+		json_array_append(t->history, event);
+	for (struct subscriber *s = t->subs; s; s = s->next) {
+		/* As in Lambda, an extension subscribed to "extension" gets its own output too. */
+		if (s->types & bit)
+			enqueue(s, event);
+	}
+	json_decref(event);
+}
+
+/* --- delivery ---------------------------------------------------------------------------- */
+
+static void on_posted(void *arg, int status);
+
+static void add_dropped_record(struct subscriber *s)
+{
+	char now[32], *text;
+	json_t *ev;
+
+	if (!s->dropped_records || !(s->types & T_PLATFORM))
+		return;
+	iso_time_now(now);
+	ev = json_pack("{s:s,s:s,s:{s:I,s:I,s:s}}", "time", now, "type", "platform.logsDropped",
+		       "record", "droppedBytes", (json_int_t)s->dropped_bytes, "droppedRecords",
+		       (json_int_t)s->dropped_records, "reason",
+		       "Some logs were dropped because the downstream consumer is slower than the "
+		       "logs production rate");
+	text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (text) {
+		s->dropped_records = s->dropped_bytes = 0;
+		/* At the front, and allowed past the cap: it is what says what was lost. */
+		{
+			size_t len = strlen(text);
+			struct item *it = malloc(sizeof(*it) + len + 1);
+
+			if (it) {
+				memcpy(it->text, text, len + 1);
+				it->len = len;
+				it->next = s->head;
+				s->head = it;
+				if (!s->tail)
+					s->tail = it;
+				s->nitems++;
+				s->nbytes += len;
+			}
+		}
+		free(text);
+	}
+}
+
+static void send_batch(struct subscriber *s)
+{
+	struct buf b;
+	size_t n = 0;
+
+	loop_timer_cancel(s->timer);
+	s->timer = NULL;
+	if (s->post)
+		return;
+	if (!s->batch) {
+		add_dropped_record(s);
+		if (!s->head)
+			return;
+		buf_init(&b);
+		buf_putc(&b, '[');
+		while (s->head && n < (size_t)s->max_items &&
+		       (n == 0 || b.len + s->head->len + 1 <= (size_t)s->max_bytes)) {
+			struct item *it = s->head;
+
+			if (n)
+				buf_putc(&b, ',');
+			buf_append(&b, it->text, it->len);
+			s->head = it->next;
+			if (!s->head)
+				s->tail = NULL;
+			s->nitems--;
+			s->nbytes -= it->len;
+			free(it);
+			n++;
+		}
+		buf_putc(&b, ']');
+		s->batch = buf_steal(&b, &s->batch_len);
+		s->batch_items = n;
+		s->attempts = 0;
+		if (!s->batch)
+			return;
+	}
+	s->attempts++;
+	s->post = http_post_start(s->env->host->loop, &s->addr, s->host, s->path,
+				  "application/json", s->batch, s->batch_len, DELIVERY_TIMEOUT,
+				  on_posted, s);
+}
+
+static void on_retry(void *arg)
+{
+	struct subscriber *s = arg;
+
+	s->timer = NULL;
+	send_batch(s);
+}
+
+static void on_posted(void *arg, int status)
+{
+	struct subscriber *s = arg;
+	struct host *h = s->env->host;
+
+	s->post = NULL;
+	if (status >= 200 && status < 300) {
+		metric_inc(metric_with(h->m.deliveries, h->opt.function_name, "delivered"));
+		free(s->batch);
+		s->batch = NULL;
+		s->batch_items = 0;
+		schedule(s);
+		return;
+	}
+	metric_inc(metric_with(h->m.deliveries, h->opt.function_name, "failed"));
+	log_debug("telemetry", "delivery to %s failed (%d), attempt %d", s->ext->name, status,
+		  s->attempts);
+	if (s->attempts < DELIVERY_ATTEMPTS) {
+		s->timer = loop_timer_at(h->loop, loop_now() + 0.1 * (1 << s->attempts), on_retry, s);
+		return;
+	}
+	/* Given up: the batch is lost, and the next one says so. */
+	s->dropped_records += s->batch_items;
+	s->dropped_bytes += s->batch_len;
+	metric_add(h->m.telemetry_dropped, (double)s->batch_items);
+	free(s->batch);
+	s->batch = NULL;
+	s->batch_items = 0;
+	schedule(s);
+}
+
+static void on_batch_timer(void *arg)
+{
+	struct subscriber *s = arg;
+
+	s->timer = NULL;
+	send_batch(s);
+}
+
+/* A batch goes at the first limit reached: maxItems, maxBytes, or timeoutMs of age. */
+static void schedule(struct subscriber *s)
+{
+	if (s->post || (s->timer && s->batch))
+		return;
+	if (!s->head && !s->batch && !s->dropped_records)
+		return;
+	if (s->batch || s->nitems >= (size_t)s->max_items || s->nbytes >= (size_t)s->max_bytes) {
+		send_batch(s);
+		return;
+	}
+	if (!s->timer)
+		s->timer = loop_timer_at(s->env->host->loop, loop_now() + s->timeout_ms / 1000.0,
+					 on_batch_timer, s);
+}
+
+void telemetry_flush(struct environment *env)
+{
+	if (!env->tel)
+		return;
+	for (struct subscriber *s = env->tel->subs; s; s = s->next) {
+		if (!s->post && !(s->timer && s->batch))
+			send_batch(s);
+	}
+}
+
+/* --- subscription ------------------------------------------------------------------------- */
+
+static int validation_error(struct http_request *req, const char *msg)
+{
+	api_reply_error(req, 400, "ValidationError", msg);
+	return -1;
+}
+
+static int range(json_t *buffering, const char *key, long min, long max, long def, long *out,
+		 struct http_request *req)
+{
+	json_t *v = json_object_get(buffering, key);
+	char msg[160];
+
+	*out = def;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		snprintf(msg, sizeof(msg), "buffering.%s must be an integer in %ld..%ld", key, min,
+			 max);
+		return validation_error(req, msg);
+	}
+	*out = (long)json_integer_value(v);
+	return 0;
+}
+
+/* URI: http://sandbox.localdomain:PORT[/path] (also sandbox, localhost, 127.0.0.1). */
+static int parse_destination(struct subscriber *s, json_t *dest, struct http_request *req)
+{
+	static const char *const hosts[] = { "sandbox.localdomain", "sandbox", "localhost",
+					     "127.0.0.1" };
+	const char *proto = json_string_value(json_object_get(dest, "protocol"));
+	const char *uri = json_string_value(json_object_get(dest, "URI"));
+	const char *p, *colon, *slash;
+	char addr[64];
+	size_t hl;
+	long port;
+	int ok = 0;
+
+	if (!json_is_object(dest))
+		return validation_error(req, "destination must be an object");
+	if (!proto || strcmp(proto, "HTTP") != 0)
+		return validation_error(req, "destination.protocol must be HTTP (vigil host does not "
+					     "deliver over TCP)");
+	if (!uri || strncmp(uri, "http://", 7) != 0)
+		return validation_error(req, "destination.URI must start with http://");
+	p = uri + 7;
+	colon = strchr(p, ':');
+	slash = strchr(p, '/');
+	if (!colon || (slash && slash < colon))
+		return validation_error(req, "destination.URI needs a port");
+	hl = (size_t)(colon - p);
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+		ok |= strlen(hosts[i]) == hl && strncasecmp(p, hosts[i], hl) == 0;
+	if (!ok)
+		return validation_error(req, "destination.URI host must be sandbox.localdomain");
+	port = strtol(colon + 1, NULL, 10);
+	if (port < 1 || port > 65535 || port == 9001 || (unsigned)port == s->env->api_port)
+		return validation_error(req, "destination.URI port must be 1..65535, not the API's");
+	snprintf(addr, sizeof(addr), "127.0.0.1:%ld", port);
+	netaddr_parse(addr, &s->addr);
+	snprintf(s->host, sizeof(s->host), "%.*s:%ld", (int)hl, p, port);
+	snprintf(s->path, sizeof(s->path), "%s", slash ? slash : "/");
+	return 0;
+}
+
+static int parse_types(json_t *types, unsigned *out, struct http_request *req)
+{
+	json_t *item;
+	size_t i;
+
+	*out = 0;
+	if (!json_is_array(types) || json_array_size(types) == 0)
+		return validation_error(req, "types must be a non-empty array");
+	json_array_foreach(types, i, item) {
+		const char *t = json_string_value(item);
+
+		if (t && strcmp(t, "platform") == 0)
+			*out |= T_PLATFORM;
+		else if (t && strcmp(t, "function") == 0)
+			*out |= T_FUNCTION;
+		else if (t && strcmp(t, "extension") == 0)
+			*out |= T_EXTENSION;
+		else
+			return validation_error(req, "types may be platform, function, extension");
+	}
+	return 0;
+}
+
+static const char *types_text(unsigned types, char *out, size_t n)
+{
+	snprintf(out, n, "[%s%s%s%s%s]", types & T_PLATFORM ? "Platform" : "",
+		 (types & T_PLATFORM) && (types & (T_FUNCTION | T_EXTENSION)) ? ", " : "",
+		 types & T_FUNCTION ? "Function" : "",
+		 (types & T_FUNCTION) && (types & T_EXTENSION) ? ", " : "",
+		 types & T_EXTENSION ? "Extension" : "");
+	return out;
+}
+
+void telemetry_handle(struct environment *env, struct http_request *req)
+{
+	struct telemetry_env *t = env->tel;
+	struct subscriber *s, **pp;
+	struct extension *x;
+	json_t *body, *buffering, *types_json;
+	const char *schema;
+	char text[64];
+	struct buf line;
+	size_t i;
+	json_t *ev;
+
+	if (req->method != HTTP_PUT) {
+		api_reply_error(req, 405, "MethodNotAllowed", "use PUT");
+		return;
+	}
+	x = extension_from_request(env, req);
+	if (!x || !t)
+		return;
+	if (t->closed || env->state != ENV_STARTING) {
+		api_reply_error(req, 403, "Telemetry.SubscriptionClosed",
+				"subscriptions are only possible during init");
+		return;
+	}
+	body = json_loadb(req->body, req->body_len, 0, NULL);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		validation_error(req, "the body is not a JSON object");
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		json_decref(body);
+		api_reply_error(req, 500, "ServiceException", "out of memory");
+		return;
+	}
+	s->env = env;
+	s->ext = x;
+	schema = json_string_value(json_object_get(body, "schemaVersion"));
+	buffering = json_object_get(body, "buffering");
+	types_json = json_object_get(body, "types");
+	if (!schema || (strcmp(schema, "2022-07-01") && strcmp(schema, "2022-12-13") &&
+			strcmp(schema, "2025-01-29"))) {
+		validation_error(req, "schemaVersion must be 2022-07-01, 2022-12-13 or 2025-01-29");
+		goto bad;
+	}
+	s->schema = strcmp(schema, "2022-07-01") == 0 ? S_2022_07_01 :
+		    strcmp(schema, "2022-12-13") == 0 ? S_2022_12_13 : S_2025_01_29;
+	if (parse_types(types_json, &s->types, req) < 0)
+		goto bad;
+	if (buffering && !json_is_object(buffering) && !json_is_null(buffering)) {
+		validation_error(req, "buffering must be an object");
+		goto bad;
+	}
+	if (range(buffering, "maxItems", 1000, 10000, 10000, &s->max_items, req) < 0 ||
+	    range(buffering, "maxBytes", 262144, 1048576, 262144, &s->max_bytes, req) < 0 ||
+	    range(buffering, "timeoutMs", 25, 30000, 1000, &s->timeout_ms, req) < 0 ||
+	    parse_destination(s, json_object_get(body, "destination"), req) < 0)
+		goto bad;
+	/* Subscribing again replaces the subscription. */
+	for (pp = &t->subs; *pp; pp = &(*pp)->next) {
+		if ((*pp)->ext == x) {
+			struct subscriber *old = *pp;
+
+			*pp = old->next;
+			subscriber_free(old);
+			break;
+		}
+	}
+	s->next = t->subs;
+	t->subs = s;
+	x->sub = s;
+	api_reply_json(req, 200, "\"OK\"");
+	/* What happened before the subscription, from the start of init. */
+	json_array_foreach(t->history, i, ev) {
+		if (s->types & type_bit(json_string_value(json_object_get(ev, "type"))))
+			enqueue(s, ev);
+	}
+	buf_init(&line);
+	buf_printf(&line, "TELEMETRY\tName: %s\tState: Subscribed\tTypes: %s\n", x->name,
+		   types_text(s->types, text, sizeof(text)));
+	host_output(&line);
+	buf_free(&line);
+	telemetry_emit(env, "platform.telemetrySubscription",
+		       json_pack("{s:s,s:s,s:O}", "name", x->name, "state", "Subscribed", "types",
+				 types_json));
+	json_decref(body);
+	return;
+bad:
+	json_decref(body);
+	free(s);
+}
