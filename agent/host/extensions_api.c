@@ -101,6 +101,13 @@ static void handle_register(struct environment *env, struct http_request *req)
 				"Lambda-Extension-Name is missing, empty or too long");
 		return;
 	}
+	for (unsigned i = 0; i < env->next_ext; i++) {
+		if (env->ext[i].registered && strcmp(env->ext[i].name, name) == 0) {
+			api_reply_error(req, 403, "Extension.InvalidExtensionState",
+					"this extension is registered already");
+			return;
+		}
+	}
 	if (!env->registration_open || env->state != ENV_STARTING) {
 		api_reply_error(req, 403, "Extension.RegistrationClosed",
 				"registration is only possible during init");

@@ -221,6 +221,18 @@ void telemetry_emit(struct environment *env, const char *type, struct json_t *re
 void telemetry_init_done(struct environment *env);
 /* Deliver what is queued now (SHUTDOWN). */
 void telemetry_flush(struct environment *env);
+
+/* A Telemetry API subscription body, validated (pure: for the handler and for fuzzing). */
+struct subscription_spec {
+	unsigned types;		/* 1 platform, 2 function, 4 extension */
+	int schema;		/* 0: 2022-07-01, 1: 2022-12-13, 2: 2025-01-29 */
+	long max_items, max_bytes, timeout_ms;
+	unsigned port;
+	char host[300], path[1024];
+};
+/* 0, or -EINVAL with a message for a 400 ValidationError. */
+int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port,
+				 struct subscription_spec *spec, char *err, size_t errlen);
 /* host.c: an environment has a parked /next and nothing to do. */
 void host_env_ready(struct host *h, struct environment *env);
 /* host.c: an environment is gone (its process reaped and state freed). */

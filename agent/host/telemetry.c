@@ -379,78 +379,77 @@ void telemetry_flush(struct environment *env)
 
 /* --- subscription ------------------------------------------------------------------------- */
 
-static int validation_error(struct http_request *req, const char *msg)
+static int invalid(char *err, size_t n, const char *msg)
 {
-	api_reply_error(req, 400, "ValidationError", msg);
-	return -1;
+	snprintf(err, n, "%s", msg);
+	return -EINVAL;
 }
 
 static int range(json_t *buffering, const char *key, long min, long max, long def, long *out,
-		 struct http_request *req)
+		 char *err, size_t n)
 {
 	json_t *v = json_object_get(buffering, key);
-	char msg[160];
 
 	*out = def;
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-		snprintf(msg, sizeof(msg), "buffering.%s must be an integer in %ld..%ld", key, min,
-			 max);
-		return validation_error(req, msg);
+		snprintf(err, n, "buffering.%s must be an integer in %ld..%ld", key, min, max);
+		return -EINVAL;
 	}
 	*out = (long)json_integer_value(v);
 	return 0;
 }
 
 /* URI: http://sandbox.localdomain:PORT[/path] (also sandbox, localhost, 127.0.0.1). */
-static int parse_destination(struct subscriber *s, json_t *dest, struct http_request *req)
+static int parse_destination(struct subscription_spec *spec, json_t *dest, unsigned api_port,
+			     char *err, size_t n)
 {
 	static const char *const hosts[] = { "sandbox.localdomain", "sandbox", "localhost",
 					     "127.0.0.1" };
 	const char *proto = json_string_value(json_object_get(dest, "protocol"));
 	const char *uri = json_string_value(json_object_get(dest, "URI"));
 	const char *p, *colon, *slash;
-	char addr[64];
+	char *end;
 	size_t hl;
 	long port;
 	int ok = 0;
 
 	if (!json_is_object(dest))
-		return validation_error(req, "destination must be an object");
+		return invalid(err, n, "destination must be an object");
 	if (!proto || strcmp(proto, "HTTP") != 0)
-		return validation_error(req, "destination.protocol must be HTTP (vigil host does not "
-					     "deliver over TCP)");
-	if (!uri || strncmp(uri, "http://", 7) != 0)
-		return validation_error(req, "destination.URI must start with http://");
+		return invalid(err, n, "destination.protocol must be HTTP (vigil host does not "
+				       "deliver over TCP)");
+	if (!uri || strncmp(uri, "http://", 7) != 0 || strlen(uri) > 1000)
+		return invalid(err, n, "destination.URI must be http://… (at most 1000 bytes)");
 	p = uri + 7;
 	colon = strchr(p, ':');
 	slash = strchr(p, '/');
 	if (!colon || (slash && slash < colon))
-		return validation_error(req, "destination.URI needs a port");
+		return invalid(err, n, "destination.URI needs a port");
 	hl = (size_t)(colon - p);
 	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
 		ok |= strlen(hosts[i]) == hl && strncasecmp(p, hosts[i], hl) == 0;
 	if (!ok)
-		return validation_error(req, "destination.URI host must be sandbox.localdomain");
-	port = strtol(colon + 1, NULL, 10);
-	if (port < 1 || port > 65535 || port == 9001 || (unsigned)port == s->env->api_port)
-		return validation_error(req, "destination.URI port must be 1..65535, not the API's");
-	snprintf(addr, sizeof(addr), "127.0.0.1:%ld", port);
-	netaddr_parse(addr, &s->addr);
-	snprintf(s->host, sizeof(s->host), "%.*s:%ld", (int)hl, p, port);
-	snprintf(s->path, sizeof(s->path), "%s", slash ? slash : "/");
+		return invalid(err, n, "destination.URI host must be sandbox.localdomain");
+	port = strtol(colon + 1, &end, 10);
+	if (port < 1 || port > 65535 || port == 9001 || (unsigned)port == api_port ||
+	    (*end && *end != '/'))
+		return invalid(err, n, "destination.URI port must be 1..65535, not the API's");
+	spec->port = (unsigned)port;
+	snprintf(spec->host, sizeof(spec->host), "%.*s:%ld", (int)hl, p, port);
+	snprintf(spec->path, sizeof(spec->path), "%s", slash ? slash : "/");
 	return 0;
 }
 
-static int parse_types(json_t *types, unsigned *out, struct http_request *req)
+static int parse_types(json_t *types, unsigned *out, char *err, size_t n)
 {
 	json_t *item;
 	size_t i;
 
 	*out = 0;
 	if (!json_is_array(types) || json_array_size(types) == 0)
-		return validation_error(req, "types must be a non-empty array");
+		return invalid(err, n, "types must be a non-empty array");
 	json_array_foreach(types, i, item) {
 		const char *t = json_string_value(item);
 
@@ -461,9 +460,60 @@ static int parse_types(json_t *types, unsigned *out, struct http_request *req)
 		else if (t && strcmp(t, "extension") == 0)
 			*out |= T_EXTENSION;
 		else
-			return validation_error(req, "types may be platform, function, extension");
+			return invalid(err, n, "types may be platform, function, extension");
 	}
 	return 0;
+}
+
+int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port,
+				 struct subscription_spec *spec, char *err, size_t n)
+{
+	json_t *root = json_loadb(body, len, 0, NULL), *buffering;
+	const char *schema;
+	int rc = -EINVAL;
+
+	memset(spec, 0, sizeof(*spec));
+	if (!json_is_object(root)) {
+		invalid(err, n, "the body is not a JSON object");
+		goto out;
+	}
+	schema = json_string_value(json_object_get(root, "schemaVersion"));
+	buffering = json_object_get(root, "buffering");
+	if (!schema || (strcmp(schema, "2022-07-01") && strcmp(schema, "2022-12-13") &&
+			strcmp(schema, "2025-01-29"))) {
+		invalid(err, n, "schemaVersion must be 2022-07-01, 2022-12-13 or 2025-01-29");
+		goto out;
+	}
+	spec->schema = strcmp(schema, "2022-07-01") == 0 ? S_2022_07_01 :
+		       strcmp(schema, "2022-12-13") == 0 ? S_2022_12_13 : S_2025_01_29;
+	if (parse_types(json_object_get(root, "types"), &spec->types, err, n) < 0)
+		goto out;
+	if (buffering && !json_is_object(buffering) && !json_is_null(buffering)) {
+		invalid(err, n, "buffering must be an object");
+		goto out;
+	}
+	if (range(buffering, "maxItems", 1000, 10000, 10000, &spec->max_items, err, n) < 0 ||
+	    range(buffering, "maxBytes", 262144, 1048576, 262144, &spec->max_bytes, err, n) < 0 ||
+	    range(buffering, "timeoutMs", 25, 30000, 1000, &spec->timeout_ms, err, n) < 0 ||
+	    parse_destination(spec, json_object_get(root, "destination"), api_port, err, n) < 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+static json_t *types_json(unsigned types)
+{
+	json_t *a = json_array();
+
+	if (types & T_PLATFORM)
+		json_array_append_new(a, json_string("platform"));
+	if (types & T_FUNCTION)
+		json_array_append_new(a, json_string("function"));
+	if (types & T_EXTENSION)
+		json_array_append_new(a, json_string("extension"));
+	return a;
 }
 
 static const char *types_text(unsigned types, char *out, size_t n)
@@ -479,11 +529,10 @@ static const char *types_text(unsigned types, char *out, size_t n)
 void telemetry_handle(struct environment *env, struct http_request *req)
 {
 	struct telemetry_env *t = env->tel;
+	struct subscription_spec spec;
 	struct subscriber *s, **pp;
 	struct extension *x;
-	json_t *body, *buffering, *types_json;
-	const char *schema;
-	char text[64];
+	char text[64], err[256];
 	struct buf line;
 	size_t i;
 	json_t *ev;
@@ -500,41 +549,27 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 				"subscriptions are only possible during init");
 		return;
 	}
-	body = json_loadb(req->body, req->body_len, 0, NULL);
-	if (!json_is_object(body)) {
-		json_decref(body);
-		validation_error(req, "the body is not a JSON object");
+	if (telemetry_parse_subscription(req->body, req->body_len, env->api_port, &spec, err,
+					 sizeof(err)) < 0) {
+		api_reply_error(req, 400, "ValidationError", err);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		json_decref(body);
 		api_reply_error(req, 500, "ServiceException", "out of memory");
 		return;
 	}
 	s->env = env;
 	s->ext = x;
-	schema = json_string_value(json_object_get(body, "schemaVersion"));
-	buffering = json_object_get(body, "buffering");
-	types_json = json_object_get(body, "types");
-	if (!schema || (strcmp(schema, "2022-07-01") && strcmp(schema, "2022-12-13") &&
-			strcmp(schema, "2025-01-29"))) {
-		validation_error(req, "schemaVersion must be 2022-07-01, 2022-12-13 or 2025-01-29");
-		goto bad;
-	}
-	s->schema = strcmp(schema, "2022-07-01") == 0 ? S_2022_07_01 :
-		    strcmp(schema, "2022-12-13") == 0 ? S_2022_12_13 : S_2025_01_29;
-	if (parse_types(types_json, &s->types, req) < 0)
-		goto bad;
-	if (buffering && !json_is_object(buffering) && !json_is_null(buffering)) {
-		validation_error(req, "buffering must be an object");
-		goto bad;
-	}
-	if (range(buffering, "maxItems", 1000, 10000, 10000, &s->max_items, req) < 0 ||
-	    range(buffering, "maxBytes", 262144, 1048576, 262144, &s->max_bytes, req) < 0 ||
-	    range(buffering, "timeoutMs", 25, 30000, 1000, &s->timeout_ms, req) < 0 ||
-	    parse_destination(s, json_object_get(body, "destination"), req) < 0)
-		goto bad;
+	s->types = spec.types;
+	s->schema = (enum schema)spec.schema;
+	s->max_items = spec.max_items;
+	s->max_bytes = spec.max_bytes;
+	s->timeout_ms = spec.timeout_ms;
+	snprintf(s->host, sizeof(s->host), "%s", spec.host);
+	snprintf(s->path, sizeof(s->path), "%s", spec.path);
+	snprintf(text, sizeof(text), "127.0.0.1:%u", spec.port);
+	netaddr_parse(text, &s->addr);
 	/* Subscribing again replaces the subscription. */
 	for (pp = &t->subs; *pp; pp = &(*pp)->next) {
 		if ((*pp)->ext == x) {
@@ -560,11 +595,6 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 	host_output(&line);
 	buf_free(&line);
 	telemetry_emit(env, "platform.telemetrySubscription",
-		       json_pack("{s:s,s:s,s:O}", "name", x->name, "state", "Subscribed", "types",
-				 types_json));
-	json_decref(body);
-	return;
-bad:
-	json_decref(body);
-	free(s);
+		       json_pack("{s:s,s:s,s:o}", "name", x->name, "state", "Subscribed", "types",
+				 types_json(s->types)));
 }
