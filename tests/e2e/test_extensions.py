@@ -297,3 +297,22 @@ def test_extension_init_error(start_host, tmp_path):
     body = h.invoke({"a": 1})[2]
     assert body["errorType"] == "Extension.InitError"
     assert "\n202\n" in h.stdout()
+
+
+def test_extension_that_never_comes_back(start_host, ext_dir, tmp_path):
+    out = str(tmp_path / "ext.jsonl")
+    h = start_host("--extensions", ext_dir("py_ext"), "--timeout", "1",
+                   "--env", f"EXT_OUT={out}", "--env", "EXT_POST_MS=5000", "--", TEST_RUNTIME)
+    t0 = time.monotonic()
+    assert h.invoke({"a": 1})[2] == {"a": 1}  # the caller has its answer at once
+    assert time.monotonic() - t0 < 0.9
+    (report,) = h.wait_reports(1)
+    assert report["Status"] == "timeout" and report["Duration"] == "1000.00 ms"
+    # Busy when the environment is reset, it never sees SHUTDOWN: killed after the 2 s grace.
+    wait_for(lambda: h.metric("vigil_host_environments", function="function") == 0,
+             what="the reset")
+    time.sleep(2.5)
+    events = [r["event"] for r in read_out(out) if r["kind"] == "event"]
+    assert [e["eventType"] for e in events] == ["INVOKE"]
+    assert not any(r["kind"] == "exit" for r in read_out(out))
+    assert h.invoke({"b": 2})[2] == {"b": 2}
