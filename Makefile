@@ -34,7 +34,9 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/host/runtime_api.c agent/host/extensions_api.c agent/host/telemetry.c \
             agent/host/frontdoor.c agent/host/host.c \
             agent/core/buf.c agent/core/metrics.c agent/core/self_metrics.c \
-            agent/core/lambda_lines.c \
+            agent/core/lambda_lines.c agent/core/tracker.c agent/core/numfmt.c \
+            agent/lib/http_client.c exporters/emf/emf.c \
+            agent/extension/resources.c agent/extension/extension.c \
             exporters/prometheus/render.c exporters/prometheus/server.c \
             agent/serve.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

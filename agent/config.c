@@ -38,13 +38,67 @@ const struct config_key config_keys[] = {
 	{ "metrics_token", CFG_SECRET, "", 0, CONFIG_STR_MAX - 1,
 	  "Bearer token required on /metrics (empty: none). Never printed.",
 	  KEY(metrics_token) },
+	{ "telemetry_listen", CFG_ADDR, "0.0.0.0:4243", 0, 0,
+	  "Extension: where the Telemetry API listener binds (Lambda posts to "
+	  "sandbox.localdomain; tests use 127.0.0.1:0).",
+	  KEY(telemetry_listen) },
+	{ "telemetry_max_items", CFG_INT, "1000", 1000, 10000,
+	  "Extension: Telemetry API buffering.maxItems.", KEY(telemetry_max_items) },
+	{ "telemetry_max_bytes", CFG_INT, "262144", 262144, 1048576,
+	  "Extension: Telemetry API buffering.maxBytes.", KEY(telemetry_max_bytes) },
+	{ "telemetry_timeout_ms", CFG_INT, "25", 25, 30000,
+	  "Extension: Telemetry API buffering.timeoutMs (low: reports arrive soon).",
+	  KEY(telemetry_timeout_ms) },
+	{ "flush", CFG_FLUSH, "adaptive", 0, 0,
+	  "Extension: when reports are exported: adaptive (while thawed for the next invoke, "
+	  "batched when busy), end (before each next), or periodic,SECONDS.",
+	  KEY(flush) },
+	{ "emf_enabled", CFG_BOOL, "true", 0, 0,
+	  "Extension: CloudWatch Embedded Metric Format lines on stdout.", KEY(emf_enabled) },
+	{ "emf_namespace", CFG_STR, "vigil", 0, 255,
+	  "Extension: the EMF namespace (not starting with AWS/).", KEY(emf_namespace) },
+	{ "report_lines", CFG_BOOL, "false", 0, 0,
+	  "Extension: a Lambda-like one-line summary per invocation on stderr.",
+	  KEY(report_lines) },
+	{ "architecture", CFG_ARCH, "auto", 0, 0,
+	  "Extension: x86_64, arm64, or auto (this machine's), for the price table.",
+	  KEY(architecture) },
+	{ "price_gb_second_x86_64", CFG_DOUBLE, "0.0000166667", 0, 1,
+	  "USD per GB-second on x86_64 (us-east-1).", KEY(price_gb_second_x86_64) },
+	{ "price_gb_second_arm64", CFG_DOUBLE, "0.0000133334", 0, 1,
+	  "USD per GB-second on arm64 (us-east-1).", KEY(price_gb_second_arm64) },
+	{ "price_per_request", CFG_DOUBLE, "0.0000002", 0, 1,
+	  "USD per request.", KEY(price_per_request) },
 };
+
+int config_flush_strategy(const char *text, enum flush_kind *kind, double *period)
+{
+	char *end;
+
+	*period = 0;
+	if (strcmp(text, "adaptive") == 0) {
+		*kind = FLUSH_ADAPTIVE;
+		return 0;
+	}
+	if (strcmp(text, "end") == 0) {
+		*kind = FLUSH_END;
+		return 0;
+	}
+	if (strncmp(text, "periodic,", 9) == 0) {
+		*period = strtod(text + 9, &end);
+		if (end != text + 9 && !*end && *period >= 0.1 && *period <= 3600) {
+			*kind = FLUSH_PERIODIC;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
 static const char *type_name(enum config_type t)
 {
 	static const char *const names[] = { "bool", "integer", "string", "secret", "address",
-					     "level" };
+					     "level", "number", "strategy", "architecture" };
 
 	return names[t];
 }
@@ -124,6 +178,41 @@ static int set_key(struct vigil_config *c, const struct config_key *k, const cha
 		}
 		*(int *)field = lvl;
 		return 0;
+	case CFG_DOUBLE: {
+		double d;
+
+		errno = 0;
+		d = strtod(value, &end);
+		if (!*value || *end || errno || d != d) {
+			snprintf(err, errlen, "%s: '%.64s' is not a number (allowed: %ld..%ld)", k->name,
+				 value, k->min, k->max);
+			return -EINVAL;
+		}
+		if (d < (double)k->min || d > (double)k->max) {
+			snprintf(err, errlen, "%s: %.64s is out of range %ld..%ld", k->name, value,
+				 k->min, k->max);
+			return -EINVAL;
+		}
+		*(double *)field = d;
+		return 0;
+	}
+	case CFG_FLUSH: {
+		enum flush_kind kind;
+		double period;
+
+		if (config_flush_strategy(value, &kind, &period) < 0) {
+			snprintf(err, errlen, "%s: '%.64s' is not adaptive, end or periodic,SECONDS "
+				 "(0.1..3600)", k->name, value);
+			return -EINVAL;
+		}
+		break;
+	}
+	case CFG_ARCH:
+		if (strcmp(value, "auto") && strcmp(value, "x86_64") && strcmp(value, "arm64")) {
+			snprintf(err, errlen, "%s: '%.64s' is not x86_64, arm64 or auto", k->name, value);
+			return -EINVAL;
+		}
+		break;
 	case CFG_ADDR:
 		if (strlen(value) >= CONFIG_STR_MAX || netaddr_parse(value, &ss) < 0) {
 			snprintf(err, errlen,
@@ -315,6 +404,9 @@ static void print_value(const struct vigil_config *c, const struct config_key *k
 	case CFG_LOGLEVEL:
 		buf_puts(out, log_level_name((enum log_level) * (const int *)field));
 		break;
+	case CFG_DOUBLE:
+		buf_printf(out, "%.10g", *(const double *)field);
+		break;
 	case CFG_SECRET:
 		if (mask) {
 			buf_puts(out, *field ? "********" : "");
@@ -323,6 +415,8 @@ static void print_value(const struct vigil_config *c, const struct config_key *k
 		/* fall through */
 	case CFG_STR:
 	case CFG_ADDR:
+	case CFG_FLUSH:
+	case CFG_ARCH:
 		buf_puts(out, field);
 		break;
 	}
@@ -369,6 +463,15 @@ void config_markdown(struct buf *out)
 			break;
 		case CFG_ADDR:
 			buf_puts(out, "HOST:PORT");
+			break;
+		case CFG_DOUBLE:
+			buf_printf(out, "%ld..%ld", k->min, k->max);
+			break;
+		case CFG_FLUSH:
+			buf_puts(out, "adaptive, end, periodic,SECONDS");
+			break;
+		case CFG_ARCH:
+			buf_puts(out, "x86_64, arm64, auto");
 			break;
 		case CFG_STR:
 		case CFG_SECRET:

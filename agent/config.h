@@ -23,15 +23,33 @@ struct vigil_config {
 	long metrics_conn_timeout;
 	long metrics_max_series;
 	char metrics_token[CONFIG_STR_MAX];
+	/* extension mode */
+	char telemetry_listen[CONFIG_STR_MAX];
+	long telemetry_max_items;
+	long telemetry_max_bytes;
+	long telemetry_timeout_ms;
+	char flush[CONFIG_STR_MAX];	/* adaptive | end | periodic,SECONDS */
+	bool emf_enabled;
+	char emf_namespace[CONFIG_STR_MAX];
+	bool report_lines;
+	char architecture[CONFIG_STR_MAX];
+	double price_gb_second_x86_64;
+	double price_gb_second_arm64;
+	double price_per_request;
 };
 
-enum config_type { CFG_BOOL, CFG_INT, CFG_STR, CFG_SECRET, CFG_ADDR, CFG_LOGLEVEL };
+/* The flush strategy of `flush`: kind and, for periodic, the period in seconds. */
+enum flush_kind { FLUSH_ADAPTIVE, FLUSH_END, FLUSH_PERIODIC };
+int config_flush_strategy(const char *text, enum flush_kind *kind, double *period);
+
+enum config_type { CFG_BOOL, CFG_INT, CFG_STR, CFG_SECRET, CFG_ADDR, CFG_LOGLEVEL, CFG_DOUBLE,
+		   CFG_FLUSH, CFG_ARCH };
 
 struct config_key {
 	const char *name;
 	enum config_type type;
 	const char *def;	/* default, as text */
-	long min, max;		/* CFG_INT range; CFG_STR/SECRET: max length */
+	long min, max;		/* CFG_INT and CFG_DOUBLE range; CFG_STR/SECRET: max length */
 	const char *doc;
 	size_t offset;
 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "extension/extension.h"
 #include "host/host.h"
 #include "core/buf.h"
 #include "log.h"
@@ -21,7 +22,7 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  extension      run inside Lambda as an external extension (the default when\n"
-	"                 the binary runs as /opt/extensions/vigil)   [not built yet]\n"
+	"                 the binary runs as /opt/extensions/vigil)\n"
 	"  host           run Lambda functions locally (see 'vigil host --help')\n"
 	"  proxy          Runtime API proxy that measures invocations [not built yet]\n"
 	"  logs           read vigil's log segments                   [not built yet]\n"
@@ -151,8 +152,12 @@ int main(int argc, char **argv)
 		return host_main(argc - i + 1, argv + i - 1, &cfg);
 	if (strcmp(cmd, "config") == 0)
 		return config_main(&cfg, argc - i, argv + i);
-	if (strcmp(cmd, "extension") == 0 ||
-	    strcmp(cmd, "proxy") == 0 || strcmp(cmd, "logs") == 0)
+	if (strcmp(cmd, "extension") == 0) {
+		if (i < argc)
+			return usage_error("extension takes no arguments, got '%s'", argv[i]);
+		return extension_main(argv[0], &cfg);
+	}
+	if (strcmp(cmd, "proxy") == 0 || strcmp(cmd, "logs") == 0)
 		return not_built(cmd);
 	return usage_error("unknown command '%s'", cmd);
 }

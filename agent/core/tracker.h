@@ -1,0 +1,95 @@
+/*
+ * The invocation tracker: correlates, by request id, every event of an invocation (the
+ * Extensions API's INVOKE, the Telemetry API's platform events and log records, SHUTDOWN)
+ * into one invocation report, tolerating events out of order, twice, or never. Thread-safe:
+ * sources feed it from their threads; exporters take finished reports.
+ */
+#ifndef VIGIL_TRACKER_H
+#define VIGIL_TRACKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "metrics.h"
+
+enum report_status { REPORT_SUCCESS, REPORT_ERROR, REPORT_TIMEOUT, REPORT_FAILURE };
+enum { LEVEL_TRACE, LEVEL_DEBUG, LEVEL_INFO, LEVEL_WARN, LEVEL_ERROR, LEVEL_FATAL, LEVEL_COUNT };
+
+struct invocation_report {
+	struct invocation_report *next;
+	char request_id[64];
+	char function_name[128];
+	char version[64];
+	char trace_id[192];
+	int64_t start_ms;		/* epoch ms: INVOKE or platform.start */
+	bool cold_start;
+	char init_type[32];
+	double init_duration_ms;	/* < 0: none */
+	double duration_ms;		/* platform.report (< 0 unknown) */
+	int64_t billed_ms;
+	double runtime_ms;		/* platform.runtimeDone durationMs */
+	double post_runtime_ms;		/* extensionOverhead span, or duration - runtime */
+	long memory_size_mb;
+	long max_memory_used_mb;
+	enum report_status status;
+	char error_type[128];
+	bool oom;
+	double response_latency_ms, response_duration_ms;
+	int64_t produced_bytes;
+	uint64_t log_records[LEVEL_COUNT];
+	uint64_t log_bytes;
+	double cost_usd;
+	/* resources, from /proc, over the invocation */
+	double cpu_user_s, cpu_system_s;
+	uint64_t net_rx_bytes, net_tx_bytes, tmp_used_bytes;
+	long fds, threads;
+	bool complete;			/* platform.report arrived (else: finished at shutdown) */
+	unsigned seen;			/* which events arrived (TRACK_*) */
+	double done_at;			/* monotonic */
+};
+
+enum { TRACK_INVOKE = 1, TRACK_START = 2, TRACK_RUNTIME_DONE = 4, TRACK_REPORT = 8 };
+
+struct tracker_prices {
+	double gb_second;
+	double per_request;
+};
+
+struct tracker;
+
+/* A tracker for one function; registry may be NULL (no Prometheus families). */
+struct tracker *tracker_new(const char *function_name, const char *version, long memory_mb,
+			    const struct tracker_prices *prices, struct metric_registry *registry);
+void tracker_destroy(struct tracker *t);
+
+/* The Extensions API's INVOKE. */
+void tracker_invoke(struct tracker *t, const char *request_id, int64_t deadline_ms,
+		    const char *trace_value);
+/* One Telemetry API event: type and its record (a JSON text of the object or string).
+ * Returns 0, or -EINVAL for a record that does not fit the type (counted, ignored). */
+struct json_t;
+int tracker_event(struct tracker *t, const char *type, struct json_t *record, int64_t time_ms);
+/* SHUTDOWN: what is open finishes, as timeout or failure when the reason says so. */
+void tracker_shutdown(struct tracker *t, const char *reason);
+/* Open invocations still waiting for their report. */
+unsigned tracker_open(struct tracker *t);
+
+/* Take the finished reports (oldest first); the caller frees each with free(). */
+struct invocation_report *tracker_take(struct tracker *t);
+/* Update the registry's invocation families from a finished report. */
+void tracker_observe(struct tracker *t, const struct invocation_report *r);
+
+/* Resource sampling (/proc) for the next finished report. */
+void tracker_set_resources(struct tracker *t, double cpu_user, double cpu_system,
+			   uint64_t rx, uint64_t tx, uint64_t tmp_used, long fds, long threads);
+
+/* Counters for tests and the agent's metrics. */
+struct tracker_stats {
+	uint64_t events, rejected, duplicates, orphans, evicted;
+};
+void tracker_stats(struct tracker *t, struct tracker_stats *out);
+
+#define TRACKER_MAX_OPEN 1000
+
+#endif

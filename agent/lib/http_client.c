@@ -1,0 +1,258 @@
+/* A blocking HTTP/1.1 client on one keep-alive socket. See http_client.h. */
+#include "http_client.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "../core/buf.h"
+#include "../netaddr.h"
+
+struct parse_state {
+	struct http_response *resp;
+	struct buf body;
+	bool last_was_value;
+	bool complete;
+	bool failed;
+};
+
+int http_client_init(struct http_client *c, const char *hostport)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (netaddr_parse(hostport, &c->addr) < 0)
+		return -EINVAL;
+	snprintf(c->host, sizeof(c->host), "%s", hostport);
+	return 0;
+}
+
+void http_client_close(struct http_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static int connect_now(struct http_client *c)
+{
+	socklen_t len = c->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+							 sizeof(struct sockaddr_in);
+	int one = 1;
+
+	c->fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -errno;
+	while (connect(c->fd, (struct sockaddr *)&c->addr, len) < 0) {
+		int e = errno;
+
+		if (e == EINTR)
+			continue;
+		close(c->fd);
+		c->fd = -1;
+		return -e;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return 0;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EPIPE;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct parse_state *st = p->data;
+	struct http_response *r = st->resp;
+	struct http_header *h;
+
+	if (st->last_was_value || r->nheaders == 0) {
+		if (r->nheaders >= 100)
+			return -1;
+		h = realloc(r->headers, (r->nheaders + 1) * sizeof(*h));
+		if (!h)
+			return -1;
+		r->headers = h;
+		r->headers[r->nheaders].name = strndup(at, n);
+		r->headers[r->nheaders].value = strdup("");
+		r->nheaders++;
+	} else {
+		h = &r->headers[r->nheaders - 1];
+		size_t ol = strlen(h->name);
+		char *t = realloc(h->name, ol + n + 1);
+
+		if (!t)
+			return -1;
+		memcpy(t + ol, at, n);
+		t[ol + n] = '\0';
+		h->name = t;
+	}
+	st->last_was_value = false;
+	return r->headers[r->nheaders - 1].name ? 0 : -1;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct parse_state *st = p->data;
+	struct http_header *h = &st->resp->headers[st->resp->nheaders - 1];
+	size_t ol = strlen(h->value);
+	char *t;
+
+	if (ol + n > 16384)
+		return -1;
+	t = realloc(h->value, ol + n + 1);
+	if (!t)
+		return -1;
+	memcpy(t + ol, at, n);
+	t[ol + n] = '\0';
+	h->value = t;
+	st->last_was_value = true;
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+	struct parse_state *st = p->data;
+
+	if (st->body.len + n > HTTP_CLIENT_BODY_MAX)
+		return -1;
+	buf_append(&st->body, at, n);
+	return st->body.failed ? -1 : 0;
+}
+
+static int on_complete(http_parser *p)
+{
+	struct parse_state *st = p->data;
+
+	st->complete = true;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_body = on_body,
+	.on_message_complete = on_complete,
+};
+
+/* Read one answer. -ECONNRESET when the connection closed before any byte of it. */
+static int read_response(struct http_client *c, struct http_response *resp)
+{
+	struct parse_state st = { .resp = resp };
+	http_parser parser;
+	char chunk[16384];
+	size_t total = 0;
+
+	http_parser_init(&parser, HTTP_RESPONSE);
+	parser.data = &st;
+	buf_init(&st.body);
+	while (!st.complete) {
+		ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;	/* thawed after a freeze: keep waiting */
+		if (n < 0 || (n == 0 && total == 0)) {
+			buf_free(&st.body);
+			return n < 0 ? -errno : -ECONNRESET;
+		}
+		http_parser_execute(&parser, &settings, chunk, (size_t)n);
+		total += (size_t)n;
+		if (n == 0 && !st.complete) {
+			http_parser_execute(&parser, &settings, NULL, 0);	/* EOF ends a body */
+			if (!st.complete) {
+				buf_free(&st.body);
+				return -EPROTO;
+			}
+		}
+		if (HTTP_PARSER_ERRNO(&parser) != HPE_OK && HTTP_PARSER_ERRNO(&parser) != HPE_PAUSED) {
+			buf_free(&st.body);
+			return -EPROTO;
+		}
+	}
+	resp->status = (int)parser.status_code;
+	if (!st.body.data)
+		buf_append(&st.body, "", 0);
+	resp->body = buf_steal(&st.body, &resp->body_len);
+	if (!resp->body)
+		resp->body = calloc(1, 1);
+	if (!http_should_keep_alive(&parser))
+		http_client_close(c);
+	return resp->body ? 0 : -ENOMEM;
+}
+
+int http_client_request(struct http_client *c, const char *method, const char *path,
+			const char *const *headers, const void *body, size_t len,
+			struct http_response *resp)
+{
+	struct buf req;
+	int rc = 0;
+
+	memset(resp, 0, sizeof(*resp));
+	buf_init(&req);
+	buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, c->host);
+	for (size_t i = 0; headers && headers[i]; i += 2)
+		buf_printf(&req, "%s: %s\r\n", headers[i], headers[i + 1]);
+	buf_printf(&req, "Content-Length: %zu\r\n\r\n", len);
+	if (len)
+		buf_append(&req, body, len);
+	if (req.failed) {
+		buf_free(&req);
+		return -ENOMEM;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool reused = c->fd >= 0;
+
+		if (!reused && (rc = connect_now(c)) < 0)
+			break;
+		rc = send_all(c->fd, req.data, req.len);
+		if (rc == 0)
+			rc = read_response(c, resp);
+		if (rc == 0)
+			break;
+		http_response_free(resp);
+		http_client_close(c);
+		/* Only a kept-alive connection the server had closed is worth a second try. */
+		if (!reused || (rc != -ECONNRESET && rc != -EPIPE))
+			break;
+	}
+	buf_free(&req);
+	return rc;
+}
+
+const char *http_response_header(const struct http_response *r, const char *name)
+{
+	for (size_t i = 0; i < r->nheaders; i++) {
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	}
+	return NULL;
+}
+
+void http_response_free(struct http_response *r)
+{
+	for (size_t i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->headers);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}

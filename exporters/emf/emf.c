@@ -1,0 +1,169 @@
+/* CloudWatch Embedded Metric Format documents. See emf.h. */
+#include "emf.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "../../agent/core/lambda_lines.h"
+#include "../../agent/core/numfmt.h"
+
+enum metric_id {
+	M_DURATION, M_BILLED, M_INIT, M_POST_RUNTIME, M_MAX_MEMORY, M_UTILIZATION, M_LATENCY,
+	M_PRODUCED, M_INVOCATIONS, M_ERRORS, M_TIMEOUTS, M_COLD, M_OOM, M_CPU, M_RX, M_TX, M_TMP,
+	M_COST, M_COUNT
+};
+
+static const struct {
+	const char *name, *unit;
+} metrics[M_COUNT] = {
+	[M_DURATION] = { "Duration", "Milliseconds" },
+	[M_BILLED] = { "BilledDuration", "Milliseconds" },
+	[M_INIT] = { "InitDuration", "Milliseconds" },
+	[M_POST_RUNTIME] = { "PostRuntimeExtensionsDuration", "Milliseconds" },
+	[M_MAX_MEMORY] = { "MaxMemoryUsed", "Megabytes" },
+	[M_UTILIZATION] = { "MemoryUtilization", "Percent" },
+	[M_LATENCY] = { "ResponseLatency", "Milliseconds" },
+	[M_PRODUCED] = { "ProducedBytes", "Bytes" },
+	[M_INVOCATIONS] = { "Invocations", "Count" },
+	[M_ERRORS] = { "Errors", "Count" },
+	[M_TIMEOUTS] = { "Timeouts", "Count" },
+	[M_COLD] = { "ColdStart", "Count" },
+	[M_OOM] = { "OutOfMemory", "Count" },
+	[M_CPU] = { "CpuTotalTime", "Milliseconds" },
+	[M_RX] = { "RxBytes", "Bytes" },
+	[M_TX] = { "TxBytes", "Bytes" },
+	[M_TMP] = { "TmpUsed", "Bytes" },
+	[M_COST] = { "EstimatedCost", "None" },
+};
+
+/* The value of metric m for report r; NaN when the report does not know it. */
+static double value(const struct invocation_report *r, enum metric_id m)
+{
+	switch (m) {
+	case M_DURATION: return r->duration_ms >= 0 ? r->duration_ms : NAN;
+	case M_BILLED: return r->billed_ms >= 0 ? (double)r->billed_ms : NAN;
+	case M_INIT: return r->cold_start && r->init_duration_ms >= 0 ? r->init_duration_ms : NAN;
+	case M_POST_RUNTIME: return r->post_runtime_ms >= 0 ? r->post_runtime_ms : NAN;
+	case M_MAX_MEMORY: return r->complete ? (double)r->max_memory_used_mb : NAN;
+	case M_UTILIZATION:
+		return r->complete && r->memory_size_mb > 0 ?
+			       100.0 * (double)r->max_memory_used_mb / (double)r->memory_size_mb :
+			       NAN;
+	case M_LATENCY: return r->response_latency_ms > 0 ? r->response_latency_ms : NAN;
+	case M_PRODUCED: return r->produced_bytes >= 0 ? (double)r->produced_bytes : NAN;
+	case M_INVOCATIONS: return 1;
+	case M_ERRORS: return r->status != REPORT_SUCCESS;
+	case M_TIMEOUTS: return r->status == REPORT_TIMEOUT;
+	case M_COLD: return r->cold_start;
+	case M_OOM: return r->oom;
+	case M_CPU: return (r->cpu_user_s + r->cpu_system_s) * 1000.0;
+	case M_RX: return (double)r->net_rx_bytes;
+	case M_TX: return (double)r->net_tx_bytes;
+	case M_TMP: return (double)r->tmp_used_bytes;
+	case M_COST: return r->cost_usd;
+	case M_COUNT: break;
+	}
+	return NAN;
+}
+
+static void head(struct buf *out, const char *ns, int64_t ts, const bool *present)
+{
+	int first = 1;
+
+	buf_puts(out, "{\"_aws\":{\"Timestamp\":");
+	buf_put_i64(out, ts);
+	buf_puts(out, ",\"CloudWatchMetrics\":[{\"Namespace\":");
+	json_put_string(out, ns);
+	buf_puts(out, ",\"Dimensions\":[[\"function_name\"],[\"function_name\",\"version\"]],"
+		      "\"Metrics\":[");
+	for (int m = 0; m < M_COUNT; m++) {
+		if (!present[m])
+			continue;
+		if (!first)
+			buf_putc(out, ',');
+		first = 0;
+		buf_printf(out, "{\"Name\":\"%s\",\"Unit\":\"%s\"}", metrics[m].name,
+			   metrics[m].unit);
+	}
+	buf_puts(out, "]}]}");
+}
+
+static void dims(struct buf *out, const struct invocation_report *r)
+{
+	buf_puts(out, ",\"function_name\":");
+	json_put_string(out, r->function_name);
+	buf_puts(out, ",\"version\":");
+	json_put_string(out, r->version);
+}
+
+void emf_render_each(struct buf *out, const char *ns, struct invocation_report *const *reports,
+		     size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct invocation_report *r = reports[i];
+		bool present[M_COUNT];
+
+		for (int m = 0; m < M_COUNT; m++)
+			present[m] = isfinite(value(r, m));
+		head(out, ns, r->start_ms, present);
+		dims(out, r);
+		for (int m = 0; m < M_COUNT; m++) {
+			if (!present[m])
+				continue;
+			buf_printf(out, ",\"%s\":", metrics[m].name);
+			numfmt_double(out, value(r, m));
+		}
+		buf_puts(out, ",\"request_id\":");
+		json_put_string(out, r->request_id);
+		if (r->trace_id[0]) {
+			buf_puts(out, ",\"trace_id\":");
+			json_put_string(out, r->trace_id);
+		}
+		buf_puts(out, r->cold_start ? ",\"cold_start\":true" : ",\"cold_start\":false");
+		if (r->error_type[0]) {
+			buf_puts(out, ",\"error_type\":");
+			json_put_string(out, r->error_type);
+		}
+		buf_puts(out, "}\n");
+	}
+}
+
+void emf_render_batch(struct buf *out, const char *ns, struct invocation_report *const *reports,
+		      size_t n)
+{
+	for (size_t start = 0; start < n; start += EMF_MAX_VALUES) {
+		size_t end = start + EMF_MAX_VALUES < n ? start + EMF_MAX_VALUES : n;
+		bool present[M_COUNT] = { false };
+
+		for (size_t i = start; i < end; i++)
+			for (int m = 0; m < M_COUNT; m++)
+				present[m] |= isfinite(value(reports[i], m));
+		head(out, ns, reports[start]->start_ms, present);
+		dims(out, reports[start]);
+		for (int m = 0; m < M_COUNT; m++) {
+			int first = 1;
+
+			if (!present[m])
+				continue;
+			buf_printf(out, ",\"%s\":[", metrics[m].name);
+			for (size_t i = start; i < end; i++) {
+				double v = value(reports[i], m);
+
+				if (!isfinite(v))
+					continue;
+				if (!first)
+					buf_putc(out, ',');
+				first = 0;
+				numfmt_double(out, v);
+			}
+			buf_putc(out, ']');
+		}
+		buf_puts(out, ",\"request_ids\":[");
+		for (size_t i = start; i < end; i++) {
+			if (i > start)
+				buf_putc(out, ',');
+			json_put_string(out, reports[i]->request_id);
+		}
+		buf_puts(out, "]}\n");
+	}
+}
