@@ -36,7 +36,7 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/core/buf.c agent/core/metrics.c agent/core/self_metrics.c \
             agent/core/lambda_lines.c agent/core/tracker.c agent/core/numfmt.c \
             agent/lib/http_client.c exporters/emf/emf.c \
-            agent/extension/resources.c agent/extension/extension.c \
+            agent/extension/resources.c agent/extension/batch.c agent/extension/extension.c \
             exporters/prometheus/render.c exporters/prometheus/server.c \
             agent/serve.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -88,7 +88,15 @@ $(RIC):
 		npm install --no-audit --no-fund --loglevel=error aws-lambda-ric@3 >npm.log 2>&1 || \
 		{ tail -n 40 npm.log; exit 1; }
 
-e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(RIC)
+# aws-embedded-metrics, the reference EMF producer the EMF test compares with.
+EMF_LIB := build/emf/node_modules/aws-embedded-metrics/package.json
+$(EMF_LIB):
+	@echo "  NPM     aws-embedded-metrics@4"
+	$(Q)mkdir -p build/emf && cd build/emf && \
+		npm install --no-audit --no-fund --loglevel=error aws-embedded-metrics@4 \
+		>npm.log 2>&1 || { tail -n 40 npm.log; exit 1; }
+
+e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(RIC) $(EMF_LIB)
 	$(Q)VIGIL=$(abspath $(BUILD)/vigil) RIC=$(abspath $(RIC)) SANITIZED=$(SAN) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 

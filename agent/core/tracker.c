@@ -441,7 +441,12 @@ int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t t
 		log_record(t, record);
 		goto out;
 	}
-	if (strncmp(type, "platform.", 9) != 0 || !json_is_object(record)) {
+	if (strncmp(type, "platform.", 9) != 0) {
+		t->stats.unknown++;
+		rc = -ENOENT;
+		goto out;
+	}
+	if (!json_is_object(record)) {
 		rc = -EINVAL;
 		goto out;
 	}
@@ -457,10 +462,16 @@ int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t t
 		t->pending_init_ms = num(json_object_get(record, "metrics"), "durationMs", -1);
 		goto out;
 	}
+	if (strcmp(type, "initRuntimeDone") == 0 || strcmp(type, "extension") == 0 ||
+	    strcmp(type, "telemetrySubscription") == 0 || strcmp(type, "logsDropped") == 0 ||
+	    strncmp(type, "restore", 7) == 0 || strcmp(type, "end") == 0 ||
+	    strcmp(type, "fault") == 0 || strcmp(type, "logsSubscription") == 0) {
+		goto out;	/* nothing per invocation */
+	}
 	if (strcmp(type, "start") != 0 && strcmp(type, "runtimeDone") != 0 &&
 	    strcmp(type, "report") != 0) {
-		/* initRuntimeDone, extension, telemetrySubscription, logsDropped, restore…:
-		 * nothing per invocation. */
+		t->stats.unknown++;
+		rc = -ENOENT;	/* a type newer than this code: ignored, counted */
 		goto out;
 	}
 	id = json_string_value(json_object_get(record, "requestId"));
@@ -528,7 +539,7 @@ int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t t
 		finish_locked(t, r);
 	}
 out:
-	if (rc < 0)
+	if (rc == -EINVAL)
 		t->stats.rejected++;
 	pthread_mutex_unlock(&t->lock);
 	return rc;

@@ -66,8 +66,9 @@ void tracker_destroy(struct tracker *t);
 /* The Extensions API's INVOKE. */
 void tracker_invoke(struct tracker *t, const char *request_id, int64_t deadline_ms,
 		    const char *trace_value);
-/* One Telemetry API event: type and its record (a JSON text of the object or string).
- * Returns 0, or -EINVAL for a record that does not fit the type (counted, ignored). */
+/* One Telemetry API event: its type and record (object, or string for log records).
+ * 0; -EINVAL for a record that does not fit its type (missing or mistyped fields); -ENOENT
+ * for an unknown type. Both are ignored and counted. */
 struct json_t;
 int tracker_event(struct tracker *t, const char *type, struct json_t *record, int64_t time_ms);
 /* SHUTDOWN: what is open finishes, as timeout or failure when the reason says so. */
@@ -86,7 +87,7 @@ void tracker_set_resources(struct tracker *t, double cpu_user, double cpu_system
 
 /* Counters for tests and the agent's metrics. */
 struct tracker_stats {
-	uint64_t events, rejected, duplicates, orphans, evicted;
+	uint64_t events, rejected, unknown, duplicates, orphans, evicted;
 };
 void tracker_stats(struct tracker *t, struct tracker_stats *out);
 

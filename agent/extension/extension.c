@@ -32,6 +32,7 @@
 #include "../lib/loop.h"
 #include "../log.h"
 #include "../version.h"
+#include "batch.h"
 #include "resources.h"
 
 #define EXT "/2020-01-01/extension"
@@ -56,7 +57,8 @@ struct agent {
 	_Atomic bool stopping;
 	pthread_mutex_t export_lock;
 	bool telemetry;			/* subscribed (not a local emulator's "not supported") */
-	struct metric_series *post_runtime, *batches_ok, *batches_bad, *records_bad, *own_lines;
+	struct metric_series *post_runtime, *batches_ok, *batches_bad, *records_bad,
+		*records_unknown, *own_lines;
 	struct metric_series *reports_exported;
 };
 
@@ -156,58 +158,11 @@ static void export_now(struct agent *a)
 
 /* --- the telemetry listener ---------------------------------------------------------------- */
 
-/* vigil's own output, back through the "extension" stream: never count it (no loop). */
-static bool own_line(const struct agent *a, json_t *record)
-{
-	const char *s = json_is_string(record) ? json_string_value(record) :
-			json_string_value(json_object_get(record, "message"));
-	static const char *const levels[] = { "debug ", "info ", "warn ", "error " };
-
-	if (!s)
-		return false;
-	if (strncmp(s, "{\"_aws\":", 8) == 0 && strstr(s, a->cfg->emf_namespace))
-		return true;
-	if (strncmp(s, "VIGIL_REPORT ", 13) == 0)
-		return true;
-	for (size_t i = 0; i < 4; i++) {
-		size_t l = strlen(levels[i]);
-
-		if (strncmp(s, levels[i], l) == 0) {
-			const char *p = s + l;
-
-			while ((*p >= 'a' && *p <= 'z') || *p == '_')
-				p++;
-			if (p > s + l && p[0] == ':' && p[1] == ' ')
-				return true;
-		}
-	}
-	return false;
-}
-
-static int64_t parse_time(const char *iso)
-{
-	struct tm tm = { 0 };
-	int ms = 0;
-	const char *rest;
-
-	if (!iso)
-		return 0;
-	rest = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!rest)
-		return 0;
-	if (*rest == '.')
-		ms = (int)(strtod(rest, NULL) * 1000.0 + 0.5);
-	return (int64_t)timegm(&tm) * 1000 + ms;
-}
-
-/* One POSTed batch: a JSON array of {time, type, record}. */
+/* One POSTed batch: acknowledged first (Lambda waits for it), then taken in. */
 static void on_batch(void *arg, struct http_request *req)
 {
 	struct agent *a = arg;
-	json_error_t jerr;
-	json_t *root, *ev;
-	size_t i;
-	unsigned bad = 0;
+	struct batch_counts counts;
 
 	if (req->method != HTTP_POST) {
 		http_respond(req, 405, NULL, NULL, 0);
@@ -219,35 +174,17 @@ static void on_batch(void *arg, struct http_request *req)
 		metric_inc(a->batches_bad);
 		return;
 	}
-	root = json_loadb(req->body, req->body_len, 0, &jerr);
-	if (!json_is_array(root)) {
-		json_decref(root);
+	if (telemetry_batch_ingest(a->tracker, req->body, req->body_len, a->cfg->emf_namespace,
+				   &counts) < 0) {
 		http_respond(req, 400, NULL, NULL, 0);
 		metric_inc(a->batches_bad);
-		log_debug("telemetry", "a batch that is not a JSON array: %s", jerr.text);
 		return;
 	}
-	/* Acknowledge first: Lambda waits for this answer. */
 	http_respond(req, 200, NULL, NULL, 0);
 	metric_inc(a->batches_ok);
-	json_array_foreach(root, i, ev) {
-		const char *type = json_string_value(json_object_get(ev, "type"));
-		json_t *record = json_object_get(ev, "record");
-
-		if (!json_is_object(ev) || !type || !record) {
-			bad++;
-			continue;
-		}
-		if (strcmp(type, "extension") == 0 && own_line(a, record)) {
-			metric_inc(a->own_lines);
-			continue;
-		}
-		if (tracker_event(a->tracker, type, record,
-				  parse_time(json_string_value(json_object_get(ev, "time")))) < 0)
-			bad++;
-	}
-	json_decref(root);
-	metric_add(a->records_bad, bad);
+	metric_add(a->records_bad, counts.malformed);
+	metric_add(a->records_unknown, counts.unknown);
+	metric_add(a->own_lines, counts.own);
 	if (a->flush == FLUSH_ADAPTIVE)
 		export_now(a);
 }
@@ -422,6 +359,9 @@ static int start_listener(struct agent *a)
 		return -1;
 	}
 	a->listener_port = http_server_port(a->listener);
+	log_info("extension", "telemetry listener on %.*s:%u",
+		 (int)(strrchr(a->cfg->telemetry_listen, ':') - a->cfg->telemetry_listen),
+		 a->cfg->telemetry_listen, a->listener_port);
 	loop_watch_fd(a->loop, a->wake_fd, EPOLLIN, on_wake, a);
 	if (a->flush != FLUSH_END)
 		loop_timer_at(a->loop, loop_now() + (a->flush == FLUSH_PERIODIC ? a->period : 1.0),
@@ -450,10 +390,13 @@ static void register_agent_metrics(struct agent *a)
 	f = metric_register(a->registry, &d);
 	a->batches_ok = metric_with(f, "accepted");
 	a->batches_bad = metric_with(f, "rejected");
-	d = (struct metric_desc){ .name = "vigil_telemetry_records_rejected_total",
-				  .help = "Telemetry records ignored: unknown shape or missing fields.",
-				  .type = METRIC_COUNTER };
-	a->records_bad = metric_series_get(metric_register(a->registry, &d), NULL);
+	d = (struct metric_desc){ .name = "vigil_telemetry_records_ignored_total",
+				  .help = "Telemetry records ignored, by reason: malformed (missing or "
+					  "mistyped fields) or unknown_type.",
+				  .type = METRIC_COUNTER, .labels = { "reason" } };
+	f = metric_register(a->registry, &d);
+	a->records_bad = metric_with(f, "malformed");
+	a->records_unknown = metric_with(f, "unknown_type");
 	d = (struct metric_desc){ .name = "vigil_telemetry_own_lines_total",
 				  .help = "vigil's own output seen again in the extension stream "
 					  "(skipped).",

@@ -73,6 +73,24 @@ static void test_every_error_message(void **state)
 	expect_error("metrics_listen", "example.com:80",
 		     "metrics_listen: 'example.com:80' is not HOST:PORT (a numeric IPv4 address, "
 		     "[IPv6] or localhost, and a port 0..65535)");
+	expect_error("flush", "sometimes",
+		     "flush: 'sometimes' is not adaptive, end or periodic,SECONDS (0.1..3600)");
+	expect_error("flush", "periodic,0",
+		     "flush: 'periodic,0' is not adaptive, end or periodic,SECONDS (0.1..3600)");
+	expect_error("architecture", "mips",
+		     "architecture: 'mips' is not x86_64, arm64 or auto");
+	expect_error("price_per_request", "free",
+		     "price_per_request: 'free' is not a number (allowed: 0..1)");
+	expect_error("price_per_request", "2", "price_per_request: 2 is out of range 0..1");
+	expect_error("telemetry_max_items", "999",
+		     "telemetry_max_items: 999 is out of range 1000..10000");
+	expect_error("telemetry_timeout_ms", "30001",
+		     "telemetry_timeout_ms: 30001 is out of range 25..30000");
+	expect_error("emf_namespace", "x" "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+		     "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+		     "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+		     "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+		     "emf_namespace: value is 257 bytes, longer than the 255 allowed");
 	{
 		char big[400];
 

@@ -8,6 +8,13 @@ exports.router = async (event, context) => {
       e.name = 'CustomError';
       throw e;
     }
+    case 'sleep':
+      return new Promise((resolve) => setTimeout(() => resolve({ slept_ms: event.ms }), event.ms));
+    case 'alloc': {
+      const chunks = [];
+      for (let i = 0; i < event.mb; i++) chunks.push(Buffer.alloc(1024 * 1024, 1));
+      return { allocated_mb: chunks.length };
+    }
     case 'slow':
       return new Promise((resolve) => setTimeout(() => resolve('late'), 10000));
     case 'exit':

@@ -1,0 +1,95 @@
+/* Telemetry API batches into the invocation tracker. See batch.h. */
+#include "batch.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* vigil's own output, back through the "extension" stream. */
+static bool own_line(const char *ns, json_t *record)
+{
+	static const char *const levels[] = { "debug ", "info ", "warn ", "error " };
+	const char *s = json_is_string(record) ? json_string_value(record) :
+			json_string_value(json_object_get(record, "message"));
+
+	if (!s)
+		return false;
+	if (strncmp(s, "{\"_aws\":", 8) == 0 && strstr(s, ns))
+		return true;
+	if (strncmp(s, "VIGIL_REPORT ", 13) == 0)
+		return true;
+	for (size_t i = 0; i < 4; i++) {
+		size_t l = strlen(levels[i]);
+
+		if (strncmp(s, levels[i], l) == 0) {
+			const char *p = s + l;
+
+			while ((*p >= 'a' && *p <= 'z') || *p == '_')
+				p++;
+			if (p > s + l && p[0] == ':' && p[1] == ' ')
+				return true;
+		}
+	}
+	return false;
+}
+
+static int64_t parse_time(const char *iso)
+{
+	struct tm tm = { 0 };
+	const char *rest;
+	int ms = 0;
+
+	if (!iso)
+		return 0;
+	rest = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return 0;
+	if (*rest == '.') {
+		double frac = strtod(rest, NULL);
+
+		if (frac >= 0 && frac < 1)
+			ms = (int)(frac * 1000.0);
+	}
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+int telemetry_batch_ingest(struct tracker *t, const char *body, size_t len,
+			   const char *emf_namespace, struct batch_counts *counts)
+{
+	json_t *root = json_loadb(body, len, 0, NULL), *ev;
+	size_t i;
+
+	memset(counts, 0, sizeof(*counts));
+	if (!json_is_array(root)) {
+		json_decref(root);
+		return -EINVAL;
+	}
+	json_array_foreach(root, i, ev) {
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		json_t *record = json_object_get(ev, "record");
+
+		counts->records++;
+		if (!type || !record) {
+			counts->malformed++;
+			continue;
+		}
+		if (strcmp(type, "extension") == 0 && own_line(emf_namespace, record)) {
+			counts->own++;
+			continue;
+		}
+		switch (tracker_event(t, type, record,
+				      parse_time(json_string_value(json_object_get(ev, "time"))))) {
+		case -EINVAL:
+			counts->malformed++;
+			break;
+		case -ENOENT:
+			counts->unknown++;
+			break;
+		}
+	}
+	json_decref(root);
+	return 0;
+}

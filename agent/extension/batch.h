@@ -1,0 +1,19 @@
+/* A Telemetry API batch (a JSON array of {time, type, record}) into the tracker. */
+#ifndef VIGIL_BATCH_H
+#define VIGIL_BATCH_H
+
+#include <stddef.h>
+
+#include "../core/tracker.h"
+
+struct batch_counts {
+	unsigned records, malformed, unknown, own;
+};
+
+/* 0 (each record taken, or ignored and counted), or -EINVAL when body is not a JSON array
+ * (the listener answers 400). Records that are vigil's own output (EMF of emf_namespace,
+ * vigil's log and summary lines) are skipped: no feedback loop. */
+int telemetry_batch_ingest(struct tracker *t, const char *body, size_t len,
+			   const char *emf_namespace, struct batch_counts *counts);
+
+#endif

@@ -1,0 +1,239 @@
+"""vigil extension under vigil host: invocation reports from the Extensions and Telemetry
+APIs, as EMF lines and Prometheus metrics, with the C test runtime and aws-lambda-ric."""
+import json
+import math
+import os
+import re
+import socket
+import subprocess
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, TEST_RUNTIME, VIGIL, sample, wait_for
+from test_ric import HANDLERS, RIC
+
+EMF_LIB = os.path.join(ROOT, "build", "emf", "node_modules", "aws-embedded-metrics")
+
+
+@pytest.fixture
+def vigil_host(start_host, tmp_path):
+    """vigil host with vigil itself as the extension (extensions/vigil → the binary)."""
+    d = tmp_path / "extensions"
+    d.mkdir()
+    (d / "vigil").symlink_to(VIGIL)
+
+    def start(*args, ric=False, **vigil_env):
+        env = ["--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+               "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0"]
+        for k, v in vigil_env.items():
+            env += ["--env", f"VIGIL_{k.upper()}={v}"]
+        if ric:
+            return start_host("--function-name", "node-fn", "--handler", "index.router",
+                              "--extensions", str(d), *env, *args, "--", RIC, "index.router",
+                              cwd=HANDLERS)
+        return start_host("--function-name", "fn", "--extensions", str(d), *env, *args, "--",
+                          TEST_RUNTIME)
+    return start
+
+
+def emf_docs(h):
+    return [json.loads(l) for l in h.stdout().splitlines() if l.startswith('{"_aws"')]
+
+
+def emf_of(h, request_id):
+    docs = [d for d in emf_docs(h) if d.get("request_id") == request_id]
+    return docs
+
+
+def wait_emf(h, n, timeout=15):
+    return wait_for(lambda: len(emf_docs(h)) >= n and emf_docs(h), timeout=timeout,
+                    what=f"{n} EMF documents")
+
+
+def ext_port(h, what):
+    m = re.search(rf"info {what}: (?:telemetry )?(?:listener|listening) on 127\.0\.0\.1:(\d+)",
+                  h.stdout())
+    return int(m.group(1)) if m else None
+
+
+def ext_metrics(h):
+    port = wait_for(lambda: ext_port(h, "prometheus"), what="the extension's metrics port")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def test_duration_billing_and_cold_start(vigil_host):
+    h = vigil_host()
+    ids = []
+    for _ in range(3):
+        h.invoke({"action": "sleep", "ms": 200})
+    reports = h.wait_reports(3)
+    ids = [r["RequestId"] for r in reports]
+    docs = wait_emf(h, 2)  # the third arrives with the next invoke or at shutdown
+    cold, warm = emf_of(h, ids[0])[0], emf_of(h, ids[1])[0]
+    for d in (cold, warm):
+        assert 200 <= d["Duration"] <= 205, d
+        assert d["function_name"] == "fn" and d["version"] == "$LATEST"
+        assert d["Invocations"] == 1 and d["Errors"] == 0
+    assert cold["ColdStart"] == 1 and cold["cold_start"] is True
+    assert warm["ColdStart"] == 0 and warm["cold_start"] is False and "InitDuration" not in warm
+    assert cold["BilledDuration"] == math.ceil(cold["Duration"] + cold["InitDuration"] - 1e-9)
+    assert warm["BilledDuration"] == math.ceil(warm["Duration"] - 1e-9)
+    aws = cold["_aws"]["CloudWatchMetrics"][0]
+    assert aws["Namespace"] == "vigil"
+    assert aws["Dimensions"] == [["function_name"], ["function_name", "version"]]
+    names = {m["Name"]: m["Unit"] for m in aws["Metrics"]}
+    assert names["Duration"] == "Milliseconds" and names["MaxMemoryUsed"] == "Megabytes"
+    assert names["MemoryUtilization"] == "Percent" and names["ColdStart"] == "Count"
+    # Prometheus, from the extension's own endpoint.
+    text = ext_metrics(h)
+    assert sample(text, "vigil_cold_starts_total", function="fn") == 1
+    assert sample(text, "vigil_invocation_duration_seconds_count", function="fn",
+                  cold_start="false") >= 1
+    assert sample(text, "vigil_estimated_cost_usd_total", function="fn") > 0
+    p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_max_memory_used(vigil_host):
+    h = vigil_host("--memory", "512")
+    h.invoke({"action": "alloc", "mb": 100})
+    h.invoke({"next": 1})
+    (rid, _) = [r["RequestId"] for r in h.wait_reports(2)]
+    doc = wait_for(lambda: emf_of(h, rid), what="EMF of the alloc")[0]
+    assert 100 * 0.9 <= doc["MaxMemoryUsed"] <= 100 * 1.1, doc
+
+
+@pytest.mark.parametrize("event,error_type,counter", [
+    ({"action": "error"}, "TestError", "Errors"),
+    ({"action": "sleep", "ms": 5000}, "Sandbox.Timedout", "Timeouts"),
+    ({"action": "crash"}, "Runtime.ExitError", "Errors"),
+    ({"action": "alloc", "mb": 400}, "Runtime.OutOfMemory", "OutOfMemory"),
+])
+def test_failures_counted_once(vigil_host, event, error_type, counter):
+    h = vigil_host("--timeout", "1", "--memory", "128")
+    h.invoke(event)
+    (report,) = h.wait_reports(1)
+    rid = report["RequestId"]
+    docs = wait_for(lambda: emf_of(h, rid), timeout=15, what="the failed invocation's EMF")
+    assert len(docs) == 1, docs  # counted once
+    assert docs[0]["Errors"] == 1 and docs[0][counter] == 1
+    assert docs[0]["error_type"] == error_type
+
+
+def test_shutdown_flushes_queued_reports(vigil_host):
+    h = vigil_host("--idle-timeout", "1", flush="periodic,60")
+    for i in range(3):
+        h.invoke({"i": i})
+    ids = [r["RequestId"] for r in h.wait_reports(3)]
+    assert emf_docs(h) == []  # nothing yet: the period is a minute
+    wait_for(lambda: h.metric("vigil_host_environments", function="fn") == 0, timeout=10,
+             what="spindown")
+    docs = wait_emf(h, 1, timeout=10)
+    seen = set()
+    for d in docs:
+        seen.update(d.get("request_ids", [d.get("request_id")]))
+    assert set(ids) <= seen
+
+
+def test_end_strategy_and_post_runtime_time(vigil_host):
+    h = vigil_host(flush="end")
+    for i in range(5):
+        h.invoke({"i": i})
+    h.wait_reports(5)
+    text = ext_metrics(h)
+    count = sample(text, "vigil_agent_post_runtime_seconds_count")
+    assert count >= 4
+    under_1ms = sample(text, "vigil_agent_post_runtime_seconds_bucket", le="0.001")
+    assert under_1ms == count  # vigil's own work after INVOKE stays well under a millisecond
+
+
+def test_malformed_batches(vigil_host):
+    h = vigil_host()
+    h.invoke({"warm": 1})
+    port = wait_for(lambda: ext_port(h, "extension"), what="the telemetry listener port")
+
+    def post(body, method="POST"):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+    assert post(b"not json") == 400
+    assert post(b'{"an":"object"}') == 400
+    assert post(b"[" + b" " * (2 * 1024 * 1024) + b"]") == 413
+    assert post(b"[]", "GET") == 405
+    assert post(json.dumps([{"time": "2024-01-01T00:00:00Z", "type": "platform.newThing",
+                             "record": {}}]).encode()) == 200
+    assert post(json.dumps([{"type": "platform.report", "record": {"status": "success"}},
+                            {"type": "platform.start", "record": 42},
+                            {"type": "function", "record": 7},
+                            "not an object", {"record": {}}]).encode()) == 200
+    text = ext_metrics(h)
+    assert sample(text, "vigil_telemetry_records_ignored_total", reason="unknown_type") == 1
+    assert sample(text, "vigil_telemetry_records_ignored_total", reason="malformed") >= 3
+    assert sample(text, "vigil_telemetry_batches_total", result="rejected") == 4
+    # Still listening, still reporting.
+    h.invoke({"after": 1})
+    h.invoke({"after": 2})
+    rid = h.wait_reports(3)[1]["RequestId"]
+    wait_for(lambda: emf_of(h, rid), what="a report after the bad batches")
+
+
+def test_with_the_node_runtime(vigil_host):
+    h = vigil_host(ric=True)
+    h.invoke({"action": "sleep", "ms": 200})
+    h.invoke({"action": "fail"})
+    h.invoke({"action": "log", "n": 1})
+    ids = [r["RequestId"] for r in h.wait_reports(3)]
+    first = wait_for(lambda: emf_of(h, ids[0]), what="EMF")[0]
+    assert 200 <= first["Duration"] <= 205 and first["ColdStart"] == 1
+    second = wait_for(lambda: emf_of(h, ids[1]), what="EMF")[0]
+    assert second["error_type"] == "CustomError" and second["ColdStart"] == 0
+    text = ext_metrics(h)
+    assert sample(text, "vigil_errors_total", function="node-fn", error_type="CustomError") == 1
+    assert sample(text, "vigil_log_records_total", function="node-fn", level="info") >= 1
+
+
+def test_emf_matches_aws_embedded_metrics(vigil_host):
+    assert os.path.isdir(EMF_LIB), "make e2e installs aws-embedded-metrics into build/emf"
+    h = vigil_host()
+    h.invoke({"a": 1})
+    h.invoke({"b": 2})
+    rid = h.wait_reports(2)[0]["RequestId"]
+    ours = wait_for(lambda: emf_of(h, rid), what="EMF")[0]
+    metrics = {m["Name"]: [ours[m["Name"]], m["Unit"]]
+               for m in ours["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    props = {k: v for k, v in ours.items()
+             if k not in metrics and k not in ("_aws", "function_name", "version")}
+    script = """
+const { createMetricsLogger, Unit } = require(process.argv[1]);
+const spec = JSON.parse(process.argv[2]);
+(async () => {
+  const m = createMetricsLogger();
+  m.setNamespace(spec.ns);
+  m.setDimensions([{ function_name: spec.fn }, { function_name: spec.fn, version: spec.ver }]);
+  for (const [name, [value, unit]] of Object.entries(spec.metrics)) m.putMetric(name, value, unit);
+  for (const [k, v] of Object.entries(spec.props)) m.setProperty(k, v);
+  await m.flush();
+})();
+"""
+    spec = {"ns": "vigil", "fn": ours["function_name"], "ver": ours["version"],
+            "metrics": metrics, "props": props}
+    env = {"PATH": os.environ["PATH"], "AWS_EMF_ENVIRONMENT": "Local",
+           "AWS_EMF_NAMESPACE": "vigil"}
+    p = subprocess.run(["node", "-e", script, EMF_LIB, json.dumps(spec)], capture_output=True,
+                       text=True, env=env, timeout=30)
+    assert p.returncode == 0, p.stderr
+    theirs = json.loads(p.stdout.strip().splitlines()[-1])
+
+    def shape(doc):
+        aws = doc["_aws"]["CloudWatchMetrics"][0]
+        return (aws["Namespace"], sorted(map(tuple, aws["Dimensions"])),
+                sorted((m["Name"], m.get("Unit", "None")) for m in aws["Metrics"]),
+                {k: v for k, v in doc.items() if k != "_aws"})
+    assert shape(ours) == shape(theirs)
+    assert isinstance(theirs["_aws"]["Timestamp"], int) and isinstance(ours["_aws"]["Timestamp"], int)

@@ -1,0 +1,256 @@
+/* Unit tests of the invocation tracker (agent/core/tracker.c) and batch intake
+ * (agent/extension/batch.c): order, duplicates, missing reports, unknown ids, OOM, cost. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../agent/core/tracker.h"
+#include "../../agent/extension/batch.h"
+
+static const struct tracker_prices prices = { .gb_second = 0.0000166667, .per_request = 2e-7 };
+
+static int ev(struct tracker *t, const char *type, const char *record_json)
+{
+	json_t *rec = json_loads(record_json, JSON_DECODE_ANY, NULL);
+	int rc = tracker_event(t, type, rec, 0);
+
+	json_decref(rec);
+	return rc;
+}
+
+static int count(struct invocation_report *r)
+{
+	int n = 0;
+
+	for (; r; r = r->next)
+		n++;
+	return n;
+}
+
+static void free_reports(struct invocation_report *r)
+{
+	while (r) {
+		struct invocation_report *n = r->next;
+
+		free(r);
+		r = n;
+	}
+}
+
+static const char report_a[] =
+	"{\"requestId\":\"a\",\"status\":\"success\",\"metrics\":{\"durationMs\":200.4,"
+	"\"billedDurationMs\":450,\"memorySizeMB\":1024,\"maxMemoryUsedMB\":100,"
+	"\"initDurationMs\":249.1},\"spans\":[{\"name\":\"extensionOverhead\",\"durationMs\":1.5}]}";
+
+static void test_in_order(void **state)
+{
+	struct tracker *t = tracker_new("fn", "$LATEST", 1024, &prices, NULL);
+	struct invocation_report *r;
+
+	(void)state;
+	ev(t, "platform.initStart", "{\"initializationType\":\"on-demand\",\"phase\":\"init\"}");
+	ev(t, "platform.initReport", "{\"metrics\":{\"durationMs\":249.1}}");
+	tracker_invoke(t, "a", 0, "Root=1-x");
+	ev(t, "platform.start", "{\"requestId\":\"a\",\"version\":\"7\"}");
+	ev(t, "function", "\"2024-01-01T00:00:00.000Z\\ta\\tERROR\\tboom\"");
+	ev(t, "function", "{\"level\":\"WARN\",\"requestId\":\"a\",\"message\":\"careful\"}");
+	ev(t, "platform.runtimeDone", "{\"requestId\":\"a\",\"status\":\"success\","
+	   "\"metrics\":{\"durationMs\":198.9,\"producedBytes\":12},"
+	   "\"spans\":[{\"name\":\"responseLatency\",\"durationMs\":198.0}]}");
+	assert_int_equal(tracker_open(t), 1);
+	assert_int_equal(ev(t, "platform.report", report_a), 0);
+	assert_int_equal(tracker_open(t), 0);
+	r = tracker_take(t);
+	assert_int_equal(count(r), 1);
+	assert_string_equal(r->request_id, "a");
+	assert_string_equal(r->version, "7");
+	assert_string_equal(r->trace_id, "Root=1-x");
+	assert_true(r->cold_start && r->complete);
+	assert_true(r->duration_ms == 200.4 && r->init_duration_ms == 249.1);
+	assert_int_equal(r->billed_ms, 450);
+	assert_true(r->post_runtime_ms == 1.5 && r->runtime_ms == 198.9);
+	assert_true(r->response_latency_ms == 198.0);
+	assert_int_equal(r->produced_bytes, 12);
+	assert_int_equal(r->log_records[LEVEL_ERROR], 1);
+	assert_int_equal(r->log_records[LEVEL_WARN], 1);
+	assert_false(r->oom);
+	/* 0.45 s × 1 GB × price + one request */
+	assert_true(r->cost_usd > 0.45 * 0.0000166667 + 2e-7 - 1e-12);
+	assert_true(r->cost_usd < 0.45 * 0.0000166667 + 2e-7 + 1e-12);
+	free_reports(r);
+	tracker_destroy(t);
+}
+
+static void test_out_of_order_and_duplicates(void **state)
+{
+	struct tracker *t = tracker_new("fn", "$LATEST", 1024, &prices, NULL);
+	struct tracker_stats st;
+	struct invocation_report *r;
+
+	(void)state;
+	/* The report first, then the start and runtimeDone late, then the report again. */
+	assert_int_equal(ev(t, "platform.report", report_a), 0);
+	assert_int_equal(ev(t, "platform.start", "{\"requestId\":\"a\"}"), 0);
+	assert_int_equal(ev(t, "platform.runtimeDone", "{\"requestId\":\"a\",\"status\":\"error\"}"),
+			 0);
+	assert_int_equal(ev(t, "platform.report", report_a), 0);
+	assert_int_equal(tracker_open(t), 0);
+	r = tracker_take(t);
+	assert_int_equal(count(r), 1);	/* counted once */
+	assert_int_equal(r->status, REPORT_SUCCESS);
+	tracker_stats(t, &st);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.orphans, 2);
+	free_reports(r);
+	tracker_destroy(t);
+}
+
+static void test_report_that_never_comes(void **state)
+{
+	struct tracker *t = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+	struct invocation_report *r;
+
+	(void)state;
+	tracker_invoke(t, "b", 0, NULL);
+	ev(t, "platform.start", "{\"requestId\":\"b\"}");
+	tracker_invoke(t, "c", 0, NULL);
+	ev(t, "platform.start", "{\"requestId\":\"c\"}");
+	ev(t, "platform.runtimeDone", "{\"requestId\":\"c\",\"status\":\"error\","
+	   "\"errorType\":\"Runtime.ExitError\"}");
+	assert_null(tracker_take(t));
+	tracker_shutdown(t, "timeout");
+	r = tracker_take(t);
+	assert_int_equal(count(r), 2);
+	for (struct invocation_report *x = r; x; x = x->next) {
+		assert_false(x->complete);
+		if (strcmp(x->request_id, "b") == 0) {
+			assert_int_equal(x->status, REPORT_TIMEOUT);	/* no runtimeDone: it timed out */
+			assert_string_equal(x->error_type, "Sandbox.Timedout");
+		} else {
+			assert_int_equal(x->status, REPORT_ERROR);	/* as runtimeDone said */
+			assert_string_equal(x->error_type, "Runtime.ExitError");
+		}
+	}
+	free_reports(r);
+	tracker_destroy(t);
+}
+
+static void test_oom_three_ways_once(void **state)
+{
+	struct tracker *t = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+	struct invocation_report *r;
+
+	(void)state;
+	ev(t, "platform.report", "{\"requestId\":\"e\",\"status\":\"failure\",\"errorType\":"
+	   "\"Runtime.OutOfMemory\",\"metrics\":{\"durationMs\":5}}");
+	ev(t, "platform.report", "{\"requestId\":\"f\",\"status\":\"failure\",\"metrics\":"
+	   "{\"durationMs\":5,\"memorySizeMB\":128,\"maxMemoryUsedMB\":128}}");
+	tracker_invoke(t, "g", 0, NULL);
+	ev(t, "function", "\"FATAL ERROR: Reached heap limit - JavaScript heap out of memory\"");
+	ev(t, "function", "\"<--- JavaScript heap out of memory again\"");
+	ev(t, "platform.report", "{\"requestId\":\"g\",\"status\":\"error\",\"metrics\":"
+	   "{\"durationMs\":5}}");
+	r = tracker_take(t);
+	assert_int_equal(count(r), 3);
+	for (struct invocation_report *x = r; x; x = x->next) {
+		assert_true(x->oom);
+		assert_string_equal(x->error_type, "Runtime.OutOfMemory");
+	}
+	free_reports(r);
+	tracker_destroy(t);
+}
+
+static void test_bad_records(void **state)
+{
+	struct tracker *t = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+	struct tracker_stats st;
+
+	(void)state;
+	assert_int_equal(ev(t, "platform.report", "{\"status\":\"success\"}"), -EINVAL);
+	assert_int_equal(ev(t, "platform.report", "{\"requestId\":\"x\"}"), -EINVAL);
+	assert_int_equal(ev(t, "platform.start", "42"), -EINVAL);
+	assert_int_equal(ev(t, "function", "7"), -EINVAL);
+	assert_int_equal(ev(t, "platform.somethingNew", "{}"), -ENOENT);
+	assert_int_equal(ev(t, "weird", "{}"), -ENOENT);
+	assert_int_equal(ev(t, "platform.logsDropped", "{\"droppedRecords\":1}"), 0);
+	tracker_stats(t, &st);
+	assert_int_equal(st.rejected, 4);
+	assert_int_equal(st.unknown, 2);
+	tracker_destroy(t);
+}
+
+static void test_bounded(void **state)
+{
+	struct tracker *t = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+	struct tracker_stats st;
+	struct invocation_report *r;
+	char id[32];
+
+	(void)state;
+	for (int i = 0; i < TRACKER_MAX_OPEN + 5; i++) {
+		snprintf(id, sizeof(id), "id-%d", i);
+		tracker_invoke(t, id, 0, NULL);
+	}
+	assert_int_equal(tracker_open(t), TRACKER_MAX_OPEN);
+	tracker_stats(t, &st);
+	assert_int_equal(st.evicted, 5);
+	r = tracker_take(t);
+	assert_int_equal(count(r), 5);
+	free_reports(r);
+	tracker_destroy(t);
+}
+
+static void test_batch_intake(void **state)
+{
+	struct tracker *t = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+	struct batch_counts c;
+	const char batch[] =
+		"[{\"time\":\"2024-06-17T17:23:50.660Z\",\"type\":\"platform.start\","
+		"\"record\":{\"requestId\":\"r\"}},"
+		"{\"type\":\"extension\",\"record\":\"info extension: hello\"},"
+		"{\"type\":\"extension\",\"record\":\"{\\\"_aws\\\":{\\\"CloudWatchMetrics\\\":"
+		"[{\\\"Namespace\\\":\\\"vigil\\\"}]}}\"},"
+		"{\"type\":\"extension\",\"record\":\"another extension's line\"},"
+		"{\"type\":\"platform.report\"},"
+		"{\"type\":\"platform.future\",\"record\":{}},"
+		"17]";
+	struct invocation_report *r;
+
+	(void)state;
+	assert_int_equal(telemetry_batch_ingest(t, "{}", 2, "vigil", &c), -EINVAL);
+	assert_int_equal(telemetry_batch_ingest(t, "nope", 4, "vigil", &c), -EINVAL);
+	assert_int_equal(telemetry_batch_ingest(t, batch, strlen(batch), "vigil", &c), 0);
+	assert_int_equal(c.records, 7);
+	assert_int_equal(c.own, 2);
+	assert_int_equal(c.malformed, 2);
+	assert_int_equal(c.unknown, 1);
+	tracker_shutdown(t, "spindown");
+	r = tracker_take(t);
+	assert_int_equal(count(r), 1);
+	assert_int_equal(r->log_records[LEVEL_INFO], 1);	/* the other extension's line */
+	assert_true(r->start_ms == 1718645030660LL);
+	free_reports(r);
+	tracker_destroy(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_in_order),
+		cmocka_unit_test(test_out_of_order_and_duplicates),
+		cmocka_unit_test(test_report_that_never_comes),
+		cmocka_unit_test(test_oom_three_ways_once),
+		cmocka_unit_test(test_bad_records),
+		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_batch_intake),
+	};
+
+	return cmocka_run_group_tests_name("tracker", tests, NULL, NULL);
+}
