@@ -90,7 +90,7 @@ static void test_every_error_message(void **state)
 		     "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
 		     "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
 		     "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
-		     "emf_namespace: value is 257 bytes, longer than the 255 allowed");
+		     "emf_namespace: value is 259 bytes, longer than the 255 allowed");
 	{
 		char big[400];
 
