@@ -13,7 +13,7 @@ REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g \
            -DVIGIL_REVISION='"$(REVISION)"' $(EXTRA_CFLAGS)
-LDLIBS  := -lmicrohttpd -lhttp_parser -ljansson -lpthread -lm
+LDLIBS  := -lhttp_parser -ljansson -lpthread -lm -ldl
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
@@ -29,7 +29,7 @@ endif
 # Sources in data-flow order: core, then exporters; main last.
 LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/lib/loop.c agent/lib/http_server.c agent/lib/ids.c agent/lib/base64.c \
-            agent/lib/http_post.c \
+            agent/lib/http_post.c agent/lib/mhd.c \
             agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c \
             agent/host/runtime_api.c agent/host/extensions_api.c agent/host/telemetry.c \
             agent/host/frontdoor.c agent/host/host.c \

@@ -127,7 +127,8 @@ int main(int argc, char **argv)
 		i++;
 		break;
 	}
-	if (!cmd && started_as_extension(argv[0]))
+	/* Lambda starts extensions without arguments: as …/extensions/NAME, with the API set. */
+	if (!cmd && (started_as_extension(argv[0]) || getenv("AWS_LAMBDA_RUNTIME_API")))
 		cmd = "extension";
 	if (!cmd)
 		return usage_error("missing command%s", "");

@@ -203,18 +203,124 @@ def host_section(build, seconds):
     print()
 
 
+def find_pid(marker):
+    """The pid of a live process whose command line contains marker."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    return int(pid)
+        except OSError:
+            pass
+    return None
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def run_extension(build, tmp, name, source, cold_starts, warm_invokes):
+    """vigil host with this one extension: cold starts, then warm invokes. Returns the host's
+    own measurements (from its debug log): init and post-runtime times in ms, and the
+    extension's RSS in kB after a second idle."""
+    ext_dir = os.path.join(tmp, name, "extensions")
+    os.makedirs(ext_dir, exist_ok=True)
+    target = os.path.join(ext_dir, name)
+    os.symlink(source, target)
+    logs = []
+
+    def host(idle):
+        port, mport = free_port(), free_port()
+        log = os.path.join(tmp, f"{name}-{len(logs)}.log")
+        logs.append(log)
+        argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
+                "127.0.0.1:0", "--idle-timeout", str(idle), "--extensions", ext_dir,
+                "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+                "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0", "--env", "VIGIL_LOG_LEVEL=warn",
+                "--", f"{build}/test_runtime"]
+        env = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}", VIGIL_LOG_LEVEL="debug")
+        with open(log, "w") as f:
+            p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=f)
+        return p, f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+
+    def invoke(url):
+        for _ in range(500):
+            try:
+                req = urllib.request.Request(url, data=b'{"a":1}', method="POST")
+                return urllib.request.urlopen(req, timeout=10).read()
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("vigil host did not answer")
+
+    p, url = host(0.3)
+    for _ in range(cold_starts):
+        invoke(url)
+        time.sleep(0.7)  # past the idle timeout: the next invoke is a cold start
+    p.terminate()
+    p.wait(timeout=15)
+    p, url = host(0)
+    invoke(url)
+    time.sleep(1.0)
+    pid = find_pid(target)
+    rss = rss_kb(pid) if pid else None
+    for _ in range(warm_invokes):
+        invoke(url)
+    p.terminate()
+    p.wait(timeout=15)
+    text = ""
+    for log in logs:
+        with open(log) as f:
+            text += f.read()
+    inits = [float(x) for x in re.findall(r"extension \S+: init ([\d.]+) ms", text)]
+    posts = [float(x) for x in re.findall(r"post-runtime ([\d.]+) ms", text)]
+    return inits, posts, rss
+
+
+def extension_section(build, cold_starts=20, warm_invokes=1000):
+    import tempfile
+    print("## vigil extension beside a reference Node.js extension, under vigil host\n")
+    print("Both register for INVOKE and SHUTDOWN, listen for and subscribe to the Telemetry "
+          "API (platform, function, extension; timeoutMs 25), then loop on event/next; vigil "
+          "also tracks every invocation and writes EMF. vigil host measures: init = exec → "
+          "first event/next; post-runtime = the runtime back on next → the extension back "
+          f"on next. {cold_starts} cold starts, then {warm_invokes} warm invokes each.\n")
+    print("| extension | init median ms | init p90 ms | RSS idle kB | post-runtime p50 ms | "
+          "post-runtime p99 ms |")
+    print("|---|---|---|---|---|---|")
+    found = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, source in (("vigil", f"{build}/vigil"),
+                             ("ref_extension.js",
+                              os.path.join(ROOT, "bench", "ref_extension.js"))):
+            inits, posts, rss = run_extension(build, tmp, name, source, cold_starts,
+                                              warm_invokes)
+            found[name] = (statistics.median(inits), statistics.median(posts), rss,
+                           pct(posts, 0.99))
+            print(f"| {name} | {statistics.median(inits):.2f} | {pct(inits, 0.9):.2f} | {rss} | "
+                  f"{statistics.median(posts):.3f} | {pct(posts, 0.99):.3f} |")
+            sys.stdout.flush()
+    v, n = found["vigil"], found["ref_extension.js"]
+    print(f"\nRatios (reference ÷ vigil): init {n[0] / v[0]:.0f}×, RSS {n[2] / v[2]:.1f}×, "
+          f"post-runtime p99 {n[3] / v[3]:.1f}×.\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", choices=["foundations", "host"], default=None)
+    ap.add_argument("--only", choices=["foundations", "host", "extension"], default=None)
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     print(f"# vigil benchmarks — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{os.cpu_count()} cores, `make bench`\n")
     if args.only in (None, "host"):
         host_section(build, args.seconds)
-    if args.only == "host":
+    if args.only in (None, "extension"):
+        extension_section(build)
+    if args.only in ("host", "extension"):
         return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")

@@ -579,6 +579,16 @@ unsigned tracker_open(struct tracker *t)
 	return n;
 }
 
+bool tracker_has_done(struct tracker *t)
+{
+	bool has;
+
+	pthread_mutex_lock(&t->lock);
+	has = t->done != NULL;
+	pthread_mutex_unlock(&t->lock);
+	return has;
+}
+
 struct invocation_report *tracker_take(struct tracker *t)
 {
 	struct invocation_report *r;

@@ -76,6 +76,8 @@ void tracker_shutdown(struct tracker *t, const char *reason);
 /* Open invocations still waiting for their report. */
 unsigned tracker_open(struct tracker *t);
 
+/* Whether finished reports wait to be taken. */
+bool tracker_has_done(struct tracker *t);
 /* Take the finished reports (oldest first); the caller frees each with free(). */
 struct invocation_report *tracker_take(struct tracker *t);
 /* Update the registry's invocation families from a finished report. */

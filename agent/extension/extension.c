@@ -60,6 +60,8 @@ struct agent {
 	struct metric_series *post_runtime, *batches_ok, *batches_bad, *records_bad,
 		*records_unknown, *own_lines;
 	struct metric_series *reports_exported;
+	struct prom_server *metrics;	/* started by the listener thread, after init */
+	_Atomic bool metrics_due;
 };
 
 static double now_s(void)
@@ -121,6 +123,10 @@ static void export_now(struct agent *a)
 	size_t n = 0;
 
 	pthread_mutex_lock(&a->export_lock);
+	if (!tracker_has_done(a->tracker)) {
+		pthread_mutex_unlock(&a->export_lock);
+		return;
+	}
 	resources_sample(&res);
 	tracker_set_resources(a->tracker, res.cpu_user_s, res.cpu_system_s, res.net_rx_bytes,
 			      res.net_tx_bytes, res.tmp_used_bytes, res.fds, res.threads);
@@ -189,6 +195,26 @@ static void on_batch(void *arg, struct http_request *req)
 		export_now(a);
 }
 
+/* The Prometheus endpoint: loading libmicrohttpd costs about 2 ms, so it happens here, in
+ * the listener thread, once the main thread waits on its first event/next (init is over). */
+static void start_metrics(struct agent *a)
+{
+	const struct vigil_config *cfg = a->cfg;
+	struct prom_server_config pc = {
+		.listen = cfg->metrics_listen,
+		.max_connections = (unsigned)cfg->metrics_max_connections,
+		.connection_timeout_s = (unsigned)cfg->metrics_conn_timeout,
+		.connection_memory = 32 * 1024,
+		.token = cfg->metrics_token,
+	};
+
+	a->metrics = prom_server_start(a->registry, &pc);
+	if (a->metrics)
+		log_info("prometheus", "listening on %.*s:%u",
+			 (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen),
+			 cfg->metrics_listen, prom_server_port(a->metrics));
+}
+
 static void on_wake(void *arg, uint32_t events)
 {
 	struct agent *a = arg;
@@ -197,6 +223,10 @@ static void on_wake(void *arg, uint32_t events)
 	(void)events;
 	if (read(a->wake_fd, &v, sizeof(v)) < 0)
 		return;
+	if (a->metrics_due) {
+		a->metrics_due = false;
+		start_metrics(a);
+	}
 	if (a->stopping)
 		loop_stop(a->loop);
 	else if (a->flush == FLUSH_ADAPTIVE)
@@ -441,7 +471,6 @@ static void shut_down(struct agent *a, json_t *event)
 int extension_main(const char *argv0, const struct vigil_config *cfg)
 {
 	struct agent a = { .cfg = cfg, .wake_fd = -1 };
-	struct prom_server *metrics = NULL;
 	struct tracker_prices prices;
 	const char *api = getenv("AWS_LAMBDA_RUNTIME_API"), *slash = strrchr(argv0, '/');
 	const char *mem = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
@@ -481,19 +510,8 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		goto out;
 	}
 	if (cfg->metrics_enabled) {
-		struct prom_server_config pc = {
-			.listen = cfg->metrics_listen,
-			.max_connections = (unsigned)cfg->metrics_max_connections,
-			.connection_timeout_s = (unsigned)cfg->metrics_conn_timeout,
-			.connection_memory = 32 * 1024,
-			.token = cfg->metrics_token,
-		};
-
-		metrics = prom_server_start(a.registry, &pc);
-		if (metrics)
-			log_info("prometheus", "listening on %.*s:%u",
-				 (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen),
-				 cfg->metrics_listen, prom_server_port(metrics));
+		a.metrics_due = true;
+		wake(&a);
 	}
 	for (;;) {
 		struct http_response resp;
@@ -531,10 +549,10 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 				tracker_invoke(a.tracker, id,
 					       json_is_number(dl) ? (int64_t)json_number_value(dl) : 0,
 					       trace);
+			/* adaptive: N's report arrives (and is exported) while N+1 runs, from the
+			 * listener thread; nothing to do here. end: export before /next. */
 			if (a.flush == FLUSH_END)
 				export_now(&a);
-			else
-				wake(&a);
 		}
 		json_decref(ev);
 		metric_observe(a.post_runtime, now_s() - t0);
@@ -545,7 +563,7 @@ out:
 		wake(&a);
 		pthread_join(a.thread, NULL);
 	}
-	prom_server_stop(metrics);
+	prom_server_stop(a.metrics);
 	http_server_destroy(a.listener);
 	loop_destroy(a.loop);
 	if (a.wake_fd >= 0)

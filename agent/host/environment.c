@@ -152,8 +152,28 @@ static void on_stderr(void *arg, uint32_t events)
 	drain(p, &p->err_fd, &p->err_watch, &p->err_line);
 }
 
+static void on_exec(void *arg, uint32_t events)
+{
+	struct proc *p = arg;
+
+	(void)events;
+	/* EOF: the write end closed at exec (or at exit, when exec failed). */
+	if (p->exec_at == 0)
+		p->exec_at = loop_now();
+	loop_unwatch(p->exec_watch);
+	p->exec_watch = NULL;
+	close(p->exec_fd);
+	p->exec_fd = -1;
+}
+
 static void proc_close_output(struct proc *p)
 {
+	if (p->exec_fd >= 0) {
+		loop_unwatch(p->exec_watch);
+		p->exec_watch = NULL;
+		close(p->exec_fd);
+		p->exec_fd = -1;
+	}
 	if (p->out_fd >= 0)
 		drain(p, &p->out_fd, &p->out_watch, &p->out_line);
 	if (p->err_fd >= 0)
@@ -279,11 +299,11 @@ static void child_exec(struct environment *env, char *const *argv, char **envp, 
 static int proc_start(struct proc *p, struct environment *env, char *const *argv, char **envp,
 		      const char *dir)
 {
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, ex[2] = { -1, -1 };
 
 	p->env = env;
-	p->out_fd = p->err_fd = -1;
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+	p->out_fd = p->err_fd = p->exec_fd = -1;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(ex, O_CLOEXEC) < 0)
 		goto fail;
 	p->pid = fork();
 	if (p->pid < 0)
@@ -294,6 +314,9 @@ static int proc_start(struct proc *p, struct environment *env, char *const *argv
 	p->running = true;
 	close(out[1]);
 	close(err[1]);
+	close(ex[1]);
+	p->exec_fd = ex[0];
+	p->exec_watch = loop_watch_fd(env->host->loop, p->exec_fd, EPOLLIN, on_exec, p);
 	p->out_fd = out[0];
 	p->err_fd = err[0];
 	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
@@ -310,6 +333,8 @@ fail:
 				close(out[i]);
 			if (err[i] >= 0)
 				close(err[i]);
+			if (ex[i] >= 0)
+				close(ex[i]);
 		}
 		p->pid = 0;
 		return -e;
@@ -494,6 +519,9 @@ void env_check_invoke_done(struct environment *env)
 	}
 	env->inv = NULL;
 	metric_observe(env->host->m.post_runtime, loop_now() - inv->runtime_done_at);
+	if (env->next_ext)
+		log_debug("host", "invoke %s: post-runtime %.3f ms", inv->id,
+			  (loop_now() - inv->runtime_done_at) * 1000.0);
 	host_finish(env->host, inv, env);
 	env->state = ENV_IDLE;
 	host_env_ready(env->host, env);
@@ -548,9 +576,16 @@ void env_check_init_done(struct environment *env)
 	for (unsigned i = 0; i < env->next_ext; i++) {
 		struct extension *x = &env->ext[i];
 
-		if (x->registered && x->external)
+		if (x->registered && x->external) {
+			/* exec → first event/next: the extension's own init (the fork and the
+			 * cgroup move before the exec are the host's). */
+			double from = x->proc.exec_at > 0 ? x->proc.exec_at : x->spawned_at;
+
 			metric_observe(metric_with(h->m.extension_init, h->opt.function_name, x->name),
-				       x->ready_at - x->spawned_at);
+				       x->ready_at - from);
+			log_debug("host", "extension %s: init %.3f ms", x->name,
+				  (x->ready_at - from) * 1000.0);
+		}
 	}
 	telemetry_emit(env, "platform.initReport",
 		       json_pack("{s:s,s:s,s:s,s:{s:f}}", "initializationType", "on-demand",
@@ -634,7 +669,7 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 		return NULL;
 	env->host = h;
 	env->index = h->next_index++;
-	env->runtime.out_fd = env->runtime.err_fd = -1;
+	env->runtime.out_fd = env->runtime.err_fd = env->runtime.exec_fd = -1;
 	env->runtime.env = env;
 	env->init_ms = -1;
 	env->phase = phase;

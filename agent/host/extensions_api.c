@@ -164,7 +164,7 @@ static void handle_register(struct environment *env, struct http_request *req)
 		/* A name with no file in the extensions folder: an internal extension. */
 		memset(x, 0, sizeof(*x));
 		x->env = env;
-		x->proc.out_fd = x->proc.err_fd = -1;
+		x->proc.out_fd = x->proc.err_fd = x->proc.exec_fd = -1;
 		snprintf(x->name, sizeof(x->name), "%s", name);
 		x->spawned_at = loop_now();
 		env->next_ext++;

@@ -5,12 +5,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../lib/mhd.h"
 #include "../log.h"
 #include "../netaddr.h"
 #include "apigw.h"
@@ -405,7 +405,7 @@ struct frontdoor *frontdoor_start(struct host *h, const char *listen)
 	struct frontdoor *f;
 	const union MHD_DaemonInfo *info;
 
-	if (netaddr_parse(listen, &ss) < 0)
+	if (netaddr_parse(listen, &ss) < 0 || mhd_load() < 0)
 		return NULL;
 	f = calloc(1, sizeof(*f));
 	if (!f)

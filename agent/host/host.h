@@ -74,6 +74,9 @@ struct proc {
 	int out_fd, err_fd;
 	struct loop_watch *out_watch, *err_watch;
 	struct buf out_line, err_line;
+	int exec_fd;			/* CLOEXEC pipe: EOF when the child has exec'd */
+	struct loop_watch *exec_watch;
+	double exec_at;			/* loop_now() at the exec (0 until then) */
 };
 
 enum { EXT_INVOKE = 1, EXT_SHUTDOWN = 2 };

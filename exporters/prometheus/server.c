@@ -6,7 +6,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../agent/lib/mhd.h"
 #include "../../agent/log.h"
 #include "../../agent/netaddr.h"
 
@@ -224,6 +224,8 @@ struct prom_server *prom_server_start(struct metric_registry *r,
 	const union MHD_DaemonInfo *info;
 	int rc;
 
+	if (mhd_load() < 0)
+		return NULL;
 	rc = netaddr_parse(cfg->listen, &ss);
 	if (rc < 0) {
 		log_error("prometheus", "cannot listen on '%s': not HOST:PORT", cfg->listen);
