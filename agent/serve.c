@@ -11,8 +11,7 @@
 #include "log.h"
 #include "version.h"
 
-/* Many concurrent scrapers need descriptors: lift the soft limit to the hard one. */
-static void raise_fd_limit(void)
+void raise_fd_limit(void)
 {
 	struct rlimit rl;
 
@@ -22,7 +21,8 @@ static void raise_fd_limit(void)
 	}
 }
 
-int serve_main(const struct vigil_config *cfg)
+struct prom_server *metrics_endpoint_start(const struct vigil_config *cfg,
+					   struct metric_registry *r)
 {
 	struct prom_server_config pc = {
 		.listen = cfg->metrics_listen,
@@ -31,6 +31,17 @@ int serve_main(const struct vigil_config *cfg)
 		.connection_memory = 32 * 1024,
 		.token = cfg->metrics_token,
 	};
+	const char *colon = strrchr(cfg->metrics_listen, ':');
+	struct prom_server *server = prom_server_start(r, &pc);
+
+	if (server)
+		log_info("prometheus", "listening on %.*s:%u", (int)(colon - cfg->metrics_listen),
+			 cfg->metrics_listen, prom_server_port(server));
+	return server;
+}
+
+int serve_main(const struct vigil_config *cfg)
+{
 	struct prom_server *server = NULL;
 	struct metric_registry *registry;
 	sigset_t set;
@@ -52,16 +63,11 @@ int serve_main(const struct vigil_config *cfg)
 		return 1;
 	}
 	if (cfg->metrics_enabled) {
-		server = prom_server_start(registry, &pc);
+		server = metrics_endpoint_start(cfg, registry);
 		if (!server) {
 			metric_registry_destroy(registry);
 			return 1;
 		}
-		const char *colon = strrchr(cfg->metrics_listen, ':');
-
-		log_info("prometheus", "listening on %.*s:%u",
-			 (int)(colon - cfg->metrics_listen), cfg->metrics_listen,
-			 prom_server_port(server));
 	}
 	log_info("serve", "ready");
 	if (sigwait(&set, &sig) != 0)

@@ -31,6 +31,7 @@
 #include "../lib/http_server.h"
 #include "../lib/loop.h"
 #include "../log.h"
+#include "../serve.h"
 #include "../version.h"
 #include "batch.h"
 #include "resources.h"
@@ -199,20 +200,7 @@ static void on_batch(void *arg, struct http_request *req)
  * the listener thread, once the main thread waits on its first event/next (init is over). */
 static void start_metrics(struct agent *a)
 {
-	const struct vigil_config *cfg = a->cfg;
-	struct prom_server_config pc = {
-		.listen = cfg->metrics_listen,
-		.max_connections = (unsigned)cfg->metrics_max_connections,
-		.connection_timeout_s = (unsigned)cfg->metrics_conn_timeout,
-		.connection_memory = 32 * 1024,
-		.token = cfg->metrics_token,
-	};
-
-	a->metrics = prom_server_start(a->registry, &pc);
-	if (a->metrics)
-		log_info("prometheus", "listening on %.*s:%u",
-			 (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen),
-			 cfg->metrics_listen, prom_server_port(a->metrics));
+	a->metrics = metrics_endpoint_start(a->cfg, a->registry);
 }
 
 static void on_wake(void *arg, uint32_t events)

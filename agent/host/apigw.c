@@ -526,11 +526,7 @@ int apigw_map_response(enum apigw_payload v, const char *result, size_t len,
 
 void apigw_response_free(struct apigw_response *r)
 {
-	for (size_t i = 0; i < r->nheaders; i++) {
-		free(r->headers[i].name);
-		free(r->headers[i].value);
-	}
-	free(r->headers);
+	http_headers_free(r->headers, r->nheaders);
 	free(r->body);
 	memset(r, 0, sizeof(*r));
 }

@@ -18,6 +18,7 @@
 #include "../core/self_metrics.h"
 #include "../log.h"
 #include "../netaddr.h"
+#include "../serve.h"
 #include "../version.h"
 #include "host.h"
 
@@ -734,13 +735,6 @@ static int setup_function(struct host *h, char **bootstrap_argv)
 
 int host_main(int argc, char **argv, const struct vigil_config *cfg)
 {
-	struct prom_server_config pc = {
-		.listen = cfg->metrics_listen,
-		.max_connections = (unsigned)cfg->metrics_max_connections,
-		.connection_timeout_s = (unsigned)cfg->metrics_conn_timeout,
-		.connection_memory = 32 * 1024,
-		.token = cfg->metrics_token,
-	};
 	struct prom_server *metrics = NULL;
 	struct host h = { 0 };
 	struct signals sig = { &h, -1 };
@@ -763,14 +757,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 	sigaddset(&set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	{
-		struct rlimit rl;
-
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &rl);
-		}
-	}
+	raise_fd_limit();
 	rc = 1;
 	h.loop = loop_new();
 	h.registry = metric_registry_new((unsigned)cfg->metrics_max_series);
@@ -788,12 +775,9 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 	if (!sigwatch)
 		goto out;
 	if (cfg->metrics_enabled) {
-		metrics = prom_server_start(h.registry, &pc);
+		metrics = metrics_endpoint_start(cfg, h.registry);
 		if (!metrics)
 			goto out;
-		log_info("prometheus", "listening on %.*s:%u",
-			 (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen),
-			 cfg->metrics_listen, prom_server_port(metrics));
 	}
 	h.frontdoor = frontdoor_start(&h, h.opt.listen);
 	if (!h.frontdoor)

@@ -248,11 +248,7 @@ const char *http_response_header(const struct http_response *r, const char *name
 
 void http_response_free(struct http_response *r)
 {
-	for (size_t i = 0; i < r->nheaders; i++) {
-		free(r->headers[i].name);
-		free(r->headers[i].value);
-	}
-	free(r->headers);
+	http_headers_free(r->headers, r->nheaders);
 	free(r->body);
 	memset(r, 0, sizeof(*r));
 }

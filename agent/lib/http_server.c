@@ -83,15 +83,20 @@ const char *http_status_text(int status)
 	}
 }
 
+void http_headers_free(struct http_header *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(h[i].name);
+		free(h[i].value);
+	}
+	free(h);
+}
+
 static void request_free(struct http_request *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->nheaders; i++) {
-		free(r->headers[i].name);
-		free(r->headers[i].value);
-	}
-	free(r->headers);
+	http_headers_free(r->headers, r->nheaders);
 	free(r->url);
 	free(r->body);
 	free(r);

@@ -57,6 +57,9 @@ unsigned http_server_port(const struct http_server *s);
 /* Close the listener and every connection (pending requests are aborted). */
 void http_server_destroy(struct http_server *s);
 
+/* Free n malloc'd headers (names and values) and the array. */
+void http_headers_free(struct http_header *h, size_t n);
+
 /* The value of a header (case-insensitive name), or NULL. */
 const char *http_request_header(const struct http_request *req, const char *name);
 
