@@ -10,7 +10,7 @@
 enum metric_id {
 	M_DURATION, M_BILLED, M_INIT, M_POST_RUNTIME, M_MAX_MEMORY, M_UTILIZATION, M_LATENCY,
 	M_PRODUCED, M_INVOCATIONS, M_ERRORS, M_TIMEOUTS, M_COLD, M_OOM, M_CPU, M_RX, M_TX, M_TMP,
-	M_COST, M_COUNT
+	M_FDS, M_THREADS, M_COST, M_COUNT
 };
 
 static const struct {
@@ -33,6 +33,8 @@ static const struct {
 	[M_RX] = { "RxBytes", "Bytes" },
 	[M_TX] = { "TxBytes", "Bytes" },
 	[M_TMP] = { "TmpUsed", "Bytes" },
+	[M_FDS] = { "FdUse", "Count" },
+	[M_THREADS] = { "Threads", "Count" },
 	[M_COST] = { "EstimatedCost", "None" },
 };
 
@@ -60,6 +62,8 @@ static double value(const struct invocation_report *r, enum metric_id m)
 	case M_RX: return (double)r->net_rx_bytes;
 	case M_TX: return (double)r->net_tx_bytes;
 	case M_TMP: return (double)r->tmp_used_bytes;
+	case M_FDS: return r->fds > 0 ? (double)r->fds : NAN;
+	case M_THREADS: return r->threads > 0 ? (double)r->threads : NAN;
 	case M_COST: return r->cost_usd;
 	case M_COUNT: break;
 	}
