@@ -1,28 +1,35 @@
 #!/bin/sh
-# make demo: vigil host runs the Python greeting function on the embedded defaults; a cold
-# start, a warm invoke, an error and a timeout; then where to look.
+# make demo: vigil host runs the Python greeting function on the embedded defaults, with vigil
+# itself as its extension; a cold start, a warm invoke, an error and a timeout; then where
+# to look: Lambda's lines, vigil's summary and EMF lines, and both metrics endpoints.
 set -eu
 VIGIL=${1:-build/vigil}
 DOOR=127.0.0.1:8080
 METRICS=127.0.0.1:9464
+EXT_METRICS=127.0.0.1:9465
 OUT=$(mktemp)
 ERR=$(mktemp)
+EXT_DIR=build/demo/extensions
+mkdir -p "$EXT_DIR"
+ln -sf "$(realpath "$VIGIL")" "$EXT_DIR/vigil"
 
 "$VIGIL" host --function examples/python-greeting --handler lambda_function.lambda_handler \
-	--timeout 2 >"$OUT" 2>"$ERR" &
+	--timeout 2 --extensions "$EXT_DIR" --env VIGIL_TELEMETRY_LISTEN=127.0.0.1:0 \
+	--env VIGIL_METRICS_LISTEN=$EXT_METRICS --env VIGIL_REPORT_LINES=1 >"$OUT" 2>"$ERR" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$OUT" "$ERR"' EXIT INT TERM
 for _ in $(seq 100); do
 	curl -fs "http://$METRICS/healthz" >/dev/null 2>&1 && break
 	if ! kill -0 $pid 2>/dev/null; then
 		cat "$ERR" >&2
-		echo "demo: vigil host did not start (are $DOOR and $METRICS free?)" >&2
+		echo "demo: vigil host did not start (are $DOOR, $METRICS and $EXT_METRICS free?)" >&2
 		exit 1
 	fi
 	sleep 0.05
 done
 
 say() { printf '\n== %s\n' "$*"; }
+indent() { cut -c1-220 | sed 's/^/   /'; }
 say "cold start:  curl '$DOOR/?name=Bob'"
 curl -s "http://$DOOR/?name=Bob"; echo
 say "warm:        curl -d '{\"name\":\"Ada\"}' $DOOR/2015-03-31/functions/function/invocations"
@@ -33,11 +40,16 @@ say "a timeout:   curl '$DOOR/?name=Slow&sleep=5'   (the timeout is 2 s)"
 curl -s -w '  (HTTP %{http_code})' "http://$DOOR/?name=Slow&sleep=5"; echo
 say "after the timeout, a new environment (another cold start)"
 curl -s "http://$DOOR/?name=again"; echo
-sleep 0.3
+sleep 0.5
 
-say "Lambda's lines on vigil host's stdout (REPORT has Duration, Billed Duration, memory):"
-sed 's/^/   /' "$OUT"
-say "vigil's metrics: curl $METRICS/metrics | grep vigil_host_"
-curl -s "http://$METRICS/metrics" | grep -E '^vigil_host_(invocations|errors|cold_starts)_total' |
-	sed 's/^/   /'
+say "Lambda's lines on vigil host's stdout (REPORT: Duration, Billed Duration, memory):"
+grep -E '^(INIT_START|START|END|REPORT|EXTENSION|TELEMETRY|INIT_REPORT)|Task timed out' "$OUT" | indent
+say "vigil as the extension: one summary line per invocation (VIGIL_REPORT_LINES=1)"
+grep '^VIGIL_REPORT' "$OUT" | indent
+say "vigil as the extension: CloudWatch EMF documents on stdout ($(grep -c '^{"_aws"' "$OUT") so far; the first:)"
+grep -m1 '^{"_aws"' "$OUT" | indent
+say "vigil host's metrics: curl $METRICS/metrics | grep vigil_host_"
+curl -s "http://$METRICS/metrics" | grep -E '^vigil_host_(invocations|errors|cold_starts)_total' | indent
+say "the extension's metrics: curl $EXT_METRICS/metrics | grep -E '^vigil_(invocations|errors)_total'"
+curl -s "http://$EXT_METRICS/metrics" | grep -E '^vigil_(invocations|errors)_total' | indent
 printf '\nRun it yourself:\n   build/vigil host --function examples/python-greeting --handler lambda_function.lambda_handler\n'
