@@ -1,6 +1,8 @@
 /* The invocation tracker. See tracker.h. */
 #include "tracker.h"
 
+#include "../lib/clock.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -39,22 +41,6 @@ struct tracker {
 	struct families f;
 	bool has_families;
 };
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct metric_family *fam(struct metric_registry *r, const char *name, const char *help,
 				 enum metric_type type, const char *unit, const char *l1,
@@ -207,7 +193,7 @@ static struct invocation_report *entry(struct tracker *t, const char *id)
 	r->billed_ms = -1;
 	r->memory_size_mb = t->memory_mb;
 	r->produced_bytes = -1;
-	r->start_ms = now_ms();
+	r->start_ms = clock_epoch_ms();
 	snprintf(r->init_type, sizeof(r->init_type), "%s", t->init_type[0] ? t->init_type :
 			 "on-demand");
 	r->next = t->open;
@@ -251,7 +237,7 @@ static void finish_locked(struct tracker *t, struct invocation_report *r)
 	if (r->billed_ms > 0)
 		r->cost_usd += (double)r->billed_ms / 1000.0 * (double)r->memory_size_mb / 1024.0 *
 			       t->prices.gb_second;
-	r->done_at = now_mono();
+	r->done_at = clock_mono_s();
 	snprintf(t->recent[t->recent_next], sizeof(t->recent[0]), "%s", r->request_id);
 	t->recent_next = (t->recent_next + 1) % RECENT;
 	if (strcmp(t->current, r->request_id) == 0)

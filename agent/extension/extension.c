@@ -27,6 +27,7 @@
 #include "../core/metrics.h"
 #include "../core/self_metrics.h"
 #include "../core/tracker.h"
+#include "../lib/clock.h"
 #include "../lib/http_client.h"
 #include "../lib/http_server.h"
 #include "../lib/loop.h"
@@ -64,22 +65,6 @@ struct agent {
 	struct prom_server *metrics;	/* started by the listener thread, after init */
 	_Atomic bool metrics_due;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t epoch_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- export ------------------------------------------------------------------------------ */
 
@@ -278,7 +263,7 @@ static int do_register(struct agent *a, char *function_name, size_t fn_len, char
 				"Lambda-Extension-Accept-Feature", "accountId",
 				"Content-Type", "application/json", NULL };
 	struct http_response resp;
-	const char *id;
+	const char *id, *fn, *ver;
 	json_t *root;
 
 	if (api_call(a, "POST", EXT "/register", "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}", &resp,
@@ -292,14 +277,12 @@ static int do_register(struct agent *a, char *function_name, size_t fn_len, char
 	}
 	snprintf(a->id, sizeof(a->id), "%s", id);
 	root = json_loadb(resp.body, resp.body_len, 0, NULL);
-	snprintf(function_name, fn_len, "%s",
-		 json_string_value(json_object_get(root, "functionName")) ?
-			 json_string_value(json_object_get(root, "functionName")) :
-			 (getenv("AWS_LAMBDA_FUNCTION_NAME") ? getenv("AWS_LAMBDA_FUNCTION_NAME") :
-							       "unknown"));
-	snprintf(version, v_len, "%s",
-		 json_string_value(json_object_get(root, "functionVersion")) ?
-			 json_string_value(json_object_get(root, "functionVersion")) : "$LATEST");
+	fn = json_string_value(json_object_get(root, "functionName"));
+	ver = json_string_value(json_object_get(root, "functionVersion"));
+	if (!fn)
+		fn = getenv("AWS_LAMBDA_FUNCTION_NAME") ? getenv("AWS_LAMBDA_FUNCTION_NAME") : "unknown";
+	snprintf(function_name, fn_len, "%s", fn);
+	snprintf(version, v_len, "%s", ver ? ver : "$LATEST");
 	json_decref(root);
 	http_response_free(&resp);
 	return 0;
@@ -441,11 +424,11 @@ static void shut_down(struct agent *a, json_t *event)
 {
 	const char *reason = json_string_value(json_object_get(event, "shutdownReason"));
 	json_t *dl = json_object_get(event, "deadlineMs");
-	int64_t deadline = json_is_number(dl) ? (int64_t)json_number_value(dl) : epoch_ms() + 2000;
+	int64_t deadline = json_is_number(dl) ? (int64_t)json_number_value(dl) : clock_epoch_ms() + 2000;
 
 	log_debug("extension", "SHUTDOWN (%s)", reason ? reason : "?");
 	while (a->telemetry && tracker_open(a->tracker) > 0 &&
-	       epoch_ms() < deadline - SHUTDOWN_MARGIN_MS)
+	       clock_epoch_ms() < deadline - SHUTDOWN_MARGIN_MS)
 		usleep(2000);
 	a->stopping = true;
 	wake(a);
@@ -509,7 +492,7 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 
 		if (api_call(&a, "GET", EXT "/event/next", NULL, &resp, NULL) < 0)
 			goto out;
-		t0 = now_s();
+		t0 = clock_mono_s();
 		if (resp.status != 200) {
 			log_error("extension", "event/next answered %d: %.200s", resp.status,
 				  resp.body);
@@ -543,7 +526,7 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 				export_now(&a);
 		}
 		json_decref(ev);
-		metric_observe(a.post_runtime, now_s() - t0);
+		metric_observe(a.post_runtime, clock_mono_s() - t0);
 	}
 out:
 	if (a.thread_started) {

@@ -1,6 +1,8 @@
 /* The event loop: epoll, a sorted timer list, after-round hooks. See loop.h. */
 #include "loop.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -36,10 +38,7 @@ struct loop {
 
 double loop_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_mono_s();
 }
 
 struct loop *loop_new(void)
