@@ -37,6 +37,7 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/core/lambda_lines.c agent/core/tracker.c agent/core/numfmt.c \
             agent/lib/http_client.c exporters/emf/emf.c \
             agent/extension/resources.c agent/extension/batch.c agent/extension/extension.c \
+            agent/proxy/proxy.c \
             exporters/prometheus/render.c exporters/prometheus/server.c \
             agent/serve.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -63,6 +63,10 @@ const struct config_key config_keys[] = {
 	{ "architecture", CFG_ARCH, "auto", 0, 0,
 	  "Extension: x86_64, arm64, or auto (this machine's), for the price table.",
 	  KEY(architecture) },
+	{ "proxy_listen", CFG_ADDR, "127.0.0.1:9009", 0, 0,
+	  "Extension: where its Runtime API proxy listens when AWS_LAMBDA_EXEC_WRAPPER is "
+	  "vigil-wrapper (the wrapper points the runtime there).",
+	  KEY(proxy_listen) },
 	{ "price_gb_second_x86_64", CFG_DOUBLE, "0.0000166667", 0, 1,
 	  "USD per GB-second on x86_64 (us-east-1).", KEY(price_gb_second_x86_64) },
 	{ "price_gb_second_arm64", CFG_DOUBLE, "0.0000133334", 0, 1,

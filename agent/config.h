@@ -33,6 +33,7 @@ struct vigil_config {
 	char emf_namespace[CONFIG_STR_MAX];
 	bool report_lines;
 	char architecture[CONFIG_STR_MAX];
+	char proxy_listen[CONFIG_STR_MAX];
 	double price_gb_second_x86_64;
 	double price_gb_second_arm64;
 	double price_per_request;

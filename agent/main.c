@@ -8,6 +8,7 @@
 #include "config.h"
 #include "extension/extension.h"
 #include "host/host.h"
+#include "proxy/proxy.h"
 #include "core/buf.h"
 #include "log.h"
 #include "serve.h"
@@ -24,7 +25,7 @@ static const char usage_text[] =
 	"  extension      run inside Lambda as an external extension (the default when\n"
 	"                 the binary runs as /opt/extensions/vigil)\n"
 	"  host           run Lambda functions locally (see 'vigil host --help')\n"
-	"  proxy          Runtime API proxy that measures invocations [not built yet]\n"
+	"  proxy          Runtime API proxy that measures invocations\n"
 	"  logs           read vigil's log segments                   [not built yet]\n"
 	"  serve          serve the exporters only (Prometheus on VIGIL_METRICS_LISTEN)\n"
 	"  config print   show the effective configuration, secrets masked\n"
@@ -158,7 +159,9 @@ int main(int argc, char **argv)
 			return usage_error("extension takes no arguments, got '%s'", argv[i]);
 		return extension_main(argv[0], &cfg);
 	}
-	if (strcmp(cmd, "proxy") == 0 || strcmp(cmd, "logs") == 0)
+	if (strcmp(cmd, "proxy") == 0)
+		return proxy_main(argc - i + 1, argv + i - 1, &cfg);
+	if (strcmp(cmd, "logs") == 0)
 		return not_built(cmd);
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -307,11 +307,63 @@ def extension_section(build, cold_starts=20, warm_invokes=1000):
           f"post-runtime p99 {n[3] / v[3]:.1f}×.\n")
 
 
+def proxy_section(build, seconds):
+    print(f"## vigil proxy: added latency per invoke (wrk, 1 connection, {seconds} s each)\n")
+    print("vigil host with the C test runtime; the runtime talks to the Runtime API directly, "
+          "through `vigil proxy`, or through the reference Node.js proxy (bench/ref_proxy.js, "
+          "plain http module). Same run, one at a time.\n")
+    print("| path | req/s | p50 µs | p99 µs | added p50 µs | added p99 µs |")
+    print("|---|---|---|---|---|---|")
+    script = os.path.join(ROOT, "bench", "invoke.lua")
+    base = None
+    for name in ("direct", "vigil proxy", "ref_proxy.js"):
+        api, door, listen = free_port(), free_port(), free_port()
+        px = None
+        if name == "vigil proxy":
+            px = subprocess.Popen([f"{build}/vigil", "proxy", "--upstream", f"127.0.0.1:{api}",
+                                   "--listen", f"127.0.0.1:{listen}"],
+                                  env=env_clean(VIGIL_METRICS_ENABLED="false"),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elif name == "ref_proxy.js":
+            px = subprocess.Popen(["node", os.path.join(ROOT, "bench", "ref_proxy.js"),
+                                   str(listen), f"127.0.0.1:{api}"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        target = api if name == "direct" else listen
+        argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{door}", "--runtime-api",
+                f"127.0.0.1:{api}", "--idle-timeout", "0", "--env",
+                f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{target}", "--", f"{build}/test_runtime"]
+        h = subprocess.Popen(argv, env=env_clean(VIGIL_METRICS_ENABLED="false",
+                                                 VIGIL_LOG_LEVEL="warn"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{door}/2015-03-31/functions/function/invocations"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"),
+                                       timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.02)
+        rps, p50, p99, errors = wrk(url, seconds, 1, script)
+        if base is None:
+            base = (p50, p99)
+        print(f"| {name} | {rps:.0f} | {p50 * 1000:.0f} | {p99 * 1000:.0f} | "
+              f"{(p50 - base[0]) * 1000:.0f} | {(p99 - base[1]) * 1000:.0f} |")
+        sys.stdout.flush()
+        h.terminate()
+        h.wait(timeout=15)
+        if px:
+            px.terminate()
+            px.wait(timeout=15)
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", choices=["foundations", "host", "extension"], default=None)
+    ap.add_argument("--only", choices=["foundations", "host", "extension", "proxy"],
+                    default=None)
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     print(f"# vigil benchmarks — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
@@ -320,7 +372,9 @@ def main():
         host_section(build, args.seconds)
     if args.only in (None, "extension"):
         extension_section(build)
-    if args.only in ("host", "extension"):
+    if args.only in (None, "proxy"):
+        proxy_section(build, args.seconds)
+    if args.only in ("host", "extension", "proxy"):
         return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")

@@ -193,6 +193,8 @@ static struct invocation_report *entry(struct tracker *t, const char *id)
 	r->billed_ms = -1;
 	r->memory_size_mb = t->memory_mb;
 	r->produced_bytes = -1;
+	r->handler_ms = -1;
+	r->answer_bytes = -1;
 	r->start_ms = clock_epoch_ms();
 	snprintf(r->init_type, sizeof(r->init_type), "%s", t->init_type[0] ? t->init_type :
 			 "on-demand");
@@ -274,6 +276,26 @@ void tracker_invoke(struct tracker *t, const char *request_id, int64_t deadline_
 		if (trace_value && !r->trace_id[0])
 			snprintf(r->trace_id, sizeof(r->trace_id), "%s", trace_value);
 		snprintf(t->current, sizeof(t->current), "%s", request_id);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void tracker_proxy(struct tracker *t, const char *request_id, double handler_ms,
+		   uint64_t answer_bytes, const char *error_type, const char *message)
+{
+	struct invocation_report *r;
+
+	pthread_mutex_lock(&t->lock);
+	r = entry(t, request_id);
+	if (r) {
+		r->handler_ms = handler_ms;
+		r->answer_bytes = (int64_t)answer_bytes;
+		if (error_type && !r->error_type[0])
+			snprintf(r->error_type, sizeof(r->error_type), "%s", error_type);
+		if (message)
+			snprintf(r->error_message, sizeof(r->error_message), "%s", message);
+	} else {
+		t->stats.orphans++;
 	}
 	pthread_mutex_unlock(&t->lock);
 }

@@ -44,6 +44,10 @@ struct invocation_report {
 	double cpu_user_s, cpu_system_s;
 	uint64_t net_rx_bytes, net_tx_bytes, tmp_used_bytes;
 	long fds, threads;
+	/* from the Runtime API proxy, when it runs */
+	double handler_ms;		/* /next delivery → the runtime's answer (< 0 unknown) */
+	int64_t answer_bytes;		/* < 0 unknown */
+	char error_message[257];
 	bool complete;			/* platform.report arrived (else: finished at shutdown) */
 	unsigned seen;			/* which events arrived (TRACK_*) */
 	double done_at;			/* monotonic */
@@ -71,6 +75,9 @@ void tracker_invoke(struct tracker *t, const char *request_id, int64_t deadline_
  * for an unknown type. Both are ignored and counted. */
 struct json_t;
 int tracker_event(struct tracker *t, const char *type, struct json_t *record, int64_t time_ms);
+/* The proxy's figures for an invocation (error_type and message NULL on a response). */
+void tracker_proxy(struct tracker *t, const char *request_id, double handler_ms,
+		   uint64_t answer_bytes, const char *error_type, const char *message);
 /* SHUTDOWN: what is open finishes, as timeout or failure when the reason says so. */
 void tracker_shutdown(struct tracker *t, const char *reason);
 /* Open invocations still waiting for their report. */

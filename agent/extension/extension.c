@@ -35,6 +35,7 @@
 #include "../serve.h"
 #include "../version.h"
 #include "batch.h"
+#include "../proxy/proxy.h"
 #include "resources.h"
 
 #define EXT "/2020-01-01/extension"
@@ -63,6 +64,7 @@ struct agent {
 		*records_unknown, *own_lines;
 	struct metric_series *reports_exported;
 	struct prom_server *metrics;	/* started by the listener thread, after init */
+	struct proxy *proxy;		/* when the runtime runs through vigil-wrapper */
 	_Atomic bool metrics_due;
 };
 
@@ -349,7 +351,8 @@ static int start_listener(struct agent *a)
 		.idle_timeout = 600,
 	};
 
-	a->loop = loop_new();
+	if (!a->loop)
+		a->loop = loop_new();
 	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!a->loop || a->wake_fd < 0)
 		return -1;
@@ -408,6 +411,17 @@ static void register_agent_metrics(struct agent *a)
 	a->reports_exported = metric_series_get(metric_register(a->registry, &d), NULL);
 }
 
+/* AWS_LAMBDA_EXEC_WRAPPER names vigil-wrapper: the runtime expects vigil's proxy. */
+static bool wants_proxy(void)
+{
+	const char *w = getenv("AWS_LAMBDA_EXEC_WRAPPER"), *base;
+
+	if (!w)
+		return false;
+	base = strrchr(w, '/');
+	return strcmp(base ? base + 1 : w, "vigil-wrapper") == 0;
+}
+
 static double price_per_gb_second(const struct vigil_config *c)
 {
 	struct utsname u;
@@ -456,14 +470,24 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		log_error("extension", "AWS_LAMBDA_RUNTIME_API is missing or not HOST:PORT");
 		return 1;
 	}
+	a.registry = metric_registry_new((unsigned)cfg->metrics_max_series);
+	a.loop = loop_new();
+	if (!a.registry || !a.loop)
+		goto out;
+	/* The proxy listens before registering: the runtime starts once every extension has
+	 * registered, and connects to it at once. */
+	if (wants_proxy()) {
+		struct proxy_options po = { .listen = cfg->proxy_listen, .upstream = api };
+
+		a.proxy = proxy_start(a.loop, &po, a.registry, NULL);
+	}
 	if (do_register(&a, function_name, sizeof(function_name), version, sizeof(version)) < 0)
 		goto out;
-	a.registry = metric_registry_new((unsigned)cfg->metrics_max_series);
 	prices.gb_second = price_per_gb_second(cfg);
 	prices.per_request = cfg->price_per_request;
-	if (!a.registry)
-		goto out;
 	a.tracker = tracker_new(function_name, version, mem ? atol(mem) : 128, &prices, a.registry);
+	if (a.proxy && a.tracker)
+		proxy_set_tracker(a.proxy, a.tracker);
 	self_metrics_register(a.registry, VIGIL_VERSION, VIGIL_REVISION);
 	register_agent_metrics(&a);
 	if (!a.tracker || start_listener(&a) < 0) {
@@ -535,6 +559,7 @@ out:
 		pthread_join(a.thread, NULL);
 	}
 	prom_server_stop(a.metrics);
+	proxy_stop(a.proxy);
 	http_server_destroy(a.listener);
 	loop_destroy(a.loop);
 	if (a.wake_fd >= 0)

@@ -551,7 +551,26 @@ void env_maybe_start_runtime(struct environment *env)
 		return;
 	}
 	env->runtime.ext = NULL;
-	rc = proc_start(&env->runtime, env, h->opt.argv, envp, runtime_argv0_dir(h));
+	{
+		/* AWS_LAMBDA_EXEC_WRAPPER (from --env): Lambda starts the runtime through it. */
+		const char *wrapper = NULL;
+		char **argv = h->opt.argv, *wrapped[256];
+
+		for (size_t i = 0; i < h->opt.nenv; i++) {
+			if (strncmp(h->opt.env[i], "AWS_LAMBDA_EXEC_WRAPPER=", 24) == 0)
+				wrapper = h->opt.env[i] + 24;
+		}
+		if (wrapper && *wrapper) {
+			size_t n = 0;
+
+			wrapped[n++] = (char *)wrapper;
+			for (size_t i = 0; h->opt.argv[i] && n < 255; i++)
+				wrapped[n++] = h->opt.argv[i];
+			wrapped[n] = NULL;
+			argv = wrapped;
+		}
+		rc = proc_start(&env->runtime, env, argv, envp, runtime_argv0_dir(h));
+	}
 	free_strv(envp);
 	if (rc < 0) {
 		log_error("host", "cannot start the runtime: %s", strerror(-rc));

@@ -10,7 +10,7 @@
 enum metric_id {
 	M_DURATION, M_BILLED, M_INIT, M_POST_RUNTIME, M_MAX_MEMORY, M_UTILIZATION, M_LATENCY,
 	M_PRODUCED, M_INVOCATIONS, M_ERRORS, M_TIMEOUTS, M_COLD, M_OOM, M_CPU, M_RX, M_TX, M_TMP,
-	M_FDS, M_THREADS, M_COST, M_COUNT
+	M_FDS, M_THREADS, M_HANDLER, M_COST, M_COUNT
 };
 
 static const struct {
@@ -35,6 +35,7 @@ static const struct {
 	[M_TMP] = { "TmpUsed", "Bytes" },
 	[M_FDS] = { "FdUse", "Count" },
 	[M_THREADS] = { "Threads", "Count" },
+	[M_HANDLER] = { "HandlerDuration", "Milliseconds" },
 	[M_COST] = { "EstimatedCost", "None" },
 };
 
@@ -64,6 +65,7 @@ static double value(const struct invocation_report *r, enum metric_id m)
 	case M_TMP: return (double)r->tmp_used_bytes;
 	case M_FDS: return r->fds > 0 ? (double)r->fds : NAN;
 	case M_THREADS: return r->threads > 0 ? (double)r->threads : NAN;
+	case M_HANDLER: return r->handler_ms >= 0 ? r->handler_ms : NAN;
 	case M_COST: return r->cost_usd;
 	case M_COUNT: break;
 	}
@@ -127,6 +129,10 @@ void emf_render_each(struct buf *out, const char *ns, struct invocation_report *
 		if (r->error_type[0]) {
 			buf_puts(out, ",\"error_type\":");
 			json_put_string(out, r->error_type);
+		}
+		if (r->error_message[0]) {
+			buf_puts(out, ",\"error_message\":");
+			json_put_string(out, r->error_message);
 		}
 		buf_puts(out, "}\n");
 	}

@@ -30,3 +30,13 @@ exports.router = async (event, context) => {
                remaining: context.getRemainingTimeInMillis() };
   }
 };
+
+// Big answers on either side of the 6 MB limit, and a streamed one.
+exports.sized = async (event) => 'y'.repeat(event.bytes);
+exports.stream = awslambda.streamifyResponse(async (event, responseStream) => {
+  for (let i = 0; i < 3; i++) {
+    responseStream.write(`chunk ${i};`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  responseStream.end();
+});
