@@ -11,6 +11,7 @@
 
 struct loop_watch {
 	struct loop *loop;
+	struct loop_watch *prev, *next;	/* every live watch, so destroy frees them */
 	int fd;
 	uint32_t events;	/* as registered, so an unchanged modify costs no syscall */
 	bool dead;
@@ -32,6 +33,7 @@ struct loop {
 	bool stop;
 	struct loop_timer *timers;	/* ascending by at */
 	struct loop_watch *dead;	/* unwatched during a round, freed after it */
+	struct loop_watch *live;
 	struct { loop_timer_fn fn; void *arg; } hooks[4];
 	int nhooks;
 };
@@ -76,6 +78,12 @@ void loop_destroy(struct loop *l)
 		free(t);
 	}
 	free_dead(l);
+	while (l->live) {
+		struct loop_watch *w = l->live;
+
+		l->live = w->next;
+		free(w);
+	}
 	close(l->epfd);
 	free(l);
 }
@@ -98,6 +106,10 @@ struct loop_watch *loop_watch_fd(struct loop *l, int fd, uint32_t events, loop_f
 		free(w);
 		return NULL;
 	}
+	w->next = l->live;
+	if (l->live)
+		l->live->prev = w;
+	l->live = w;
 	return w;
 }
 
@@ -118,6 +130,12 @@ void loop_unwatch(struct loop_watch *w)
 	if (!w || w->dead)
 		return;
 	epoll_ctl(w->loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		w->loop->live = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
 	w->dead = true;
 	w->next_dead = w->loop->dead;
 	w->loop->dead = w;
