@@ -12,8 +12,8 @@ FUZZ_SECONDS ?= 15
 REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g \
-           -DVIGIL_REVISION='"$(REVISION)"' $(EXTRA_CFLAGS)
-LDLIBS  := -lhttp_parser -ljansson -lpthread -lm -ldl
+           -DVIGIL_REVISION='"$(REVISION)"' -I$(BUILD)/gen $(EXTRA_CFLAGS)
+LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -lpthread -lm -ldl
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
@@ -38,9 +38,11 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/lib/http_client.c exporters/emf/emf.c \
             agent/extension/resources.c agent/extension/batch.c agent/extension/extension.c \
             agent/proxy/proxy.c \
+            agent/core/crc32c.c agent/core/segment.c \
             exporters/prometheus/render.c exporters/prometheus/server.c \
             agent/serve.c
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+GEN_SRCS := $(BUILD)/gen/vigil/v1/log.pb-c.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/log.pb-c.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -50,6 +52,19 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/vigil
+
+# protobuf-c code is generated into build/, never committed.
+$(BUILD)/gen/vigil/v1/log.pb-c.c $(BUILD)/gen/vigil/v1/log.pb-c.h: proto/vigil/v1/log.proto
+	@mkdir -p $(BUILD)/gen
+	@$(if $(Q),echo "  PROTOC  $<")
+	$(Q)protoc-c --c_out=$(BUILD)/gen -Iproto $<
+
+$(BUILD)/obj/gen/log.pb-c.o: $(BUILD)/gen/vigil/v1/log.pb-c.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(filter-out -Werror,$(CFLAGS)) -Wno-unused-parameter -c $< -o $@
+
+$(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/agent/main.o: $(BUILD)/gen/vigil/v1/log.pb-c.h
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -107,11 +122,11 @@ test: unit e2e
 asan:
 	$(Q)$(MAKE) BUILD=build/asan SAN=1 OPT=-O1 unit e2e
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(GEN_SRCS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $<")
 	$(Q)$(CLANG) -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-		-DVIGIL_REVISION='"fuzz"' -o $@ $< $(LIB_SRCS) $(LDLIBS)
+		-DVIGIL_REVISION='"fuzz"' -I$(BUILD)/gen -o $@ $< $(LIB_SRCS) $(GEN_SRCS) $(LDLIBS)
 
 # A short run of every libFuzzer harness, each from its seed corpus.
 fuzz: deps $(FUZZ_BINS)

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config ca-certificates curl
 libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev
 libbpf-dev bpftool clang llvm libclang-rt-14-dev libelf-dev zlib1g-dev
-libjansson-dev libhttp-parser-dev libcmocka-dev
+libjansson-dev libhttp-parser-dev libcmocka-dev zstd gzip
 python3 python3-pytest prometheus prometheus-node-exporter wrk procps
 autoconf automake libtool cmake g++ make"
 # Node.js and npm for aws-lambda-ric: the machine's own when present (Debian's otherwise).

@@ -1,0 +1,725 @@
+/* Log segments: writer and reader. See segment.h. */
+#include "segment.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "../lib/clock.h"
+#include "../log.h"
+#include "crc32c.h"
+
+#define FILE_MAGIC "VIGILSEG"
+#define END_MAGIC "VIGILEND"
+#define BLOCK_MAGIC 0x314B4C42u	/* "BLK1" */
+#define INDEX_MAGIC 0x31584449u	/* "IDX1" */
+#define FRAME_HEADER 36
+#define BLOCK_MAX (64u << 20)	/* a block, raw or compressed, is never larger */
+
+static const char *const levels[] = { "", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL" };
+#define NLEVELS (sizeof(levels) / sizeof(levels[0]))
+
+struct segment_writer {
+	struct segment_writer_options o;
+	char dir[4096];
+	char identity[256];
+	int fd;
+	char path[4200];
+	uint64_t offset;
+	double opened_at;
+	ZSTD_CCtx *cctx;
+	ZSTD_CDict *cdict;
+	/* the block being built, by column */
+	size_t n, cap;
+	int64_t base, prev, tmin, tmax;
+	int64_t *delta;
+	uint32_t *req_index, *level, *source;
+	char **message;
+	ProtobufCBinaryData *rest;
+	char **ids;
+	size_t nids, ids_cap;
+	size_t raw;
+	/* the index */
+	Vigil__V1__SegmentIndex__Entry **entries;
+	size_t nentries, entries_cap;
+	uint64_t total_records, total_raw, total_compressed;
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static int write_all(int fd, const void *data, size_t n)
+{
+	const char *p = data;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* --- retention ---------------------------------------------------------------------------- */
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Delete the oldest segments past the size and age limits (never the one being written). */
+static void apply_retention(struct segment_writer *w)
+{
+	char *names[4096], path[4400];
+	uint64_t total = 0, sizes[4096];
+	size_t n = 0;
+	struct dirent *e;
+	DIR *d;
+	int64_t now = clock_epoch_ms();
+
+	if (!w->o.retention_bytes && w->o.retention_age_s <= 0)
+		return;
+	d = opendir(w->dir);
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL && n < 4096) {
+		size_t l = strlen(e->d_name);
+
+		if (l > 5 && strcmp(e->d_name + l - 5, SEGMENT_SUFFIX) == 0)
+			names[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", w->dir, names[i] ? names[i] : "");
+		sizes[i] = names[i] && stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+		total += sizes[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		bool old;
+
+		if (!names[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", w->dir, names[i]);
+		if (strcmp(path, w->path) == 0)
+			break;
+		old = w->o.retention_age_s > 0 && stat(path, &st) == 0 &&
+		      (double)(now / 1000 - st.st_mtime) > w->o.retention_age_s;
+		if (old || (w->o.retention_bytes && total > w->o.retention_bytes)) {
+			if (unlink(path) == 0)
+				total -= sizes[i];
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+}
+
+/* --- writer ------------------------------------------------------------------------------- */
+
+static int open_segment(struct segment_writer *w)
+{
+	Vigil__V1__SegmentHeader h = VIGIL__V1__SEGMENT_HEADER__INIT;
+	uint8_t head[12 + 512];
+	struct timespec ts;
+	size_t len;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* Names sort in time order: nanoseconds since the epoch, zero-padded. */
+	snprintf(w->path, sizeof(w->path), "%s/%019lld-%d%s", w->dir,
+		 (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)getpid(), SEGMENT_SUFFIX);
+	w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		log_error("logs", "cannot create %s: %s", w->path, strerror(errno));
+		return -errno;
+	}
+	h.format_version = SEGMENT_FORMAT_VERSION;
+	h.identity = w->identity;
+	h.dictionary_id = w->o.dict_id;
+	h.created_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	len = vigil__v1__segment_header__get_packed_size(&h);
+	if (len > 512)
+		return -EINVAL;
+	memcpy(head, FILE_MAGIC, 8);
+	put32(head + 8, (uint32_t)len);
+	vigil__v1__segment_header__pack(&h, head + 12);
+	put32(head + 12 + len, crc32c(0, head + 12, len));
+	w->offset = 16 + len;
+	w->opened_at = clock_mono_s();
+	w->nentries = 0;
+	apply_retention(w);
+	return write_all(w->fd, head, 16 + len);
+}
+
+static void write_index(struct segment_writer *w)
+{
+	Vigil__V1__SegmentIndex idx = VIGIL__V1__SEGMENT_INDEX__INIT;
+	uint8_t frame[12], trailer[16];
+	size_t len;
+	uint8_t *body;
+
+	idx.n_blocks = w->nentries;
+	idx.blocks = w->entries;
+	len = vigil__v1__segment_index__get_packed_size(&idx);
+	body = malloc(len ? len : 1);
+	if (!body)
+		return;
+	vigil__v1__segment_index__pack(&idx, body);
+	put32(frame, INDEX_MAGIC);
+	put32(frame + 4, (uint32_t)len);
+	put32(frame + 8, crc32c(0, body, len));
+	put64(trailer, w->offset);
+	memcpy(trailer + 8, END_MAGIC, 8);
+	if (write_all(w->fd, frame, 12) == 0 && write_all(w->fd, body, len) == 0)
+		write_all(w->fd, trailer, 16);
+	free(body);
+}
+
+static void free_entries(struct segment_writer *w)
+{
+	for (size_t i = 0; i < w->nentries; i++) {
+		for (size_t k = 0; k < w->entries[i]->n_request_ids; k++)
+			free(w->entries[i]->request_ids[k]);
+		free(w->entries[i]->request_ids);
+		free(w->entries[i]);
+	}
+	w->nentries = 0;
+}
+
+static void close_segment(struct segment_writer *w)
+{
+	if (w->fd < 0)
+		return;
+	write_index(w);
+	if (w->o.fsync)
+		fsync(w->fd);
+	close(w->fd);
+	w->fd = -1;
+	free_entries(w);
+}
+
+struct segment_writer *segment_writer_open(const struct segment_writer_options *o)
+{
+	struct segment_writer *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->o = *o;
+	w->fd = -1;
+	if (!w->o.block_records)
+		w->o.block_records = 4096;
+	if (!w->o.block_bytes)
+		w->o.block_bytes = 1 << 20;
+	if (!w->o.segment_bytes)
+		w->o.segment_bytes = 64ull << 20;
+	if (w->o.segment_age_s <= 0)
+		w->o.segment_age_s = 3600;
+	if (!w->o.level)
+		w->o.level = 3;
+	snprintf(w->dir, sizeof(w->dir), "%s", o->dir);
+	snprintf(w->identity, sizeof(w->identity), "%s", o->identity ? o->identity : "");
+	if (mkdir(w->dir, 0755) < 0 && errno != EEXIST) {
+		log_error("logs", "cannot create %s: %s", w->dir, strerror(errno));
+		free(w);
+		return NULL;
+	}
+	w->cctx = ZSTD_createCCtx();
+	if (o->dict && o->dict_len)
+		w->cdict = ZSTD_createCDict(o->dict, o->dict_len, w->o.level);
+	if (!w->cctx || open_segment(w) < 0) {
+		segment_writer_close(w);
+		return NULL;
+	}
+	return w;
+}
+
+static int grow(struct segment_writer *w)
+{
+	size_t cap = w->cap ? w->cap * 2 : 256;
+
+#define GROW(field)                                                        \
+	do {                                                               \
+		void *p = realloc(w->field, cap * sizeof(*w->field));      \
+		if (!p)                                                    \
+			return -ENOMEM;                                    \
+		w->field = p;                                              \
+	} while (0)
+	GROW(delta);
+	GROW(req_index);
+	GROW(level);
+	GROW(source);
+	GROW(message);
+	GROW(rest);
+#undef GROW
+	w->cap = cap;
+	return 0;
+}
+
+static uint32_t id_index(struct segment_writer *w, const char *id)
+{
+	if (!id || !*id)
+		return 0;
+	/* Blocks hold few distinct ids; the most recent one is the usual hit. */
+	for (size_t i = w->nids; i > 0; i--) {
+		if (strcmp(w->ids[i - 1], id) == 0)
+			return (uint32_t)i;
+	}
+	if (w->nids == w->ids_cap) {
+		size_t cap = w->ids_cap ? w->ids_cap * 2 : 16;
+		char **p = realloc(w->ids, cap * sizeof(*p));
+
+		if (!p)
+			return 0;
+		w->ids = p;
+		w->ids_cap = cap;
+	}
+	w->ids[w->nids] = strdup(id);
+	if (!w->ids[w->nids])
+		return 0;
+	return (uint32_t)++w->nids;
+}
+
+static uint32_t level_index(const char *level)
+{
+	if (!level)
+		return 0;
+	for (size_t i = 1; i < NLEVELS; i++) {
+		if (strcmp(level, levels[i]) == 0)
+			return (uint32_t)i;
+	}
+	return 0;
+}
+
+int segment_writer_add(struct segment_writer *w, const log_record *r)
+{
+	log_record rest = *r;
+	size_t len;
+	uint32_t lv;
+
+	if (w->n == w->cap && grow(w) < 0)
+		return -ENOMEM;
+	if (w->n == 0) {
+		w->base = w->prev = r->time_ns;
+		w->tmin = w->tmax = r->time_ns;
+	}
+	w->delta[w->n] = r->time_ns - w->prev;
+	w->prev = r->time_ns;
+	if (r->time_ns < w->tmin)
+		w->tmin = r->time_ns;
+	if (r->time_ns > w->tmax)
+		w->tmax = r->time_ns;
+	w->req_index[w->n] = id_index(w, r->request_id);
+	lv = level_index(r->level);
+	w->level[w->n] = lv;
+	w->source[w->n] = (uint32_t)r->source;
+	w->message[w->n] = strdup(r->message ? r->message : "");
+	/* The rest of the record, without what the columns hold. */
+	rest.time_ns = 0;
+	rest.source = 0;
+	rest.request_id = (char *)"";
+	rest.message = (char *)"";
+	if (lv)
+		rest.level = (char *)"";
+	len = vigil__v1__log_record__get_packed_size(&rest);
+	w->rest[w->n].data = malloc(len ? len : 1);
+	w->rest[w->n].len = len;
+	if (!w->message[w->n] || !w->rest[w->n].data) {
+		free(w->message[w->n]);
+		free(w->rest[w->n].data);
+		return -ENOMEM;
+	}
+	vigil__v1__log_record__pack(&rest, w->rest[w->n].data);
+	w->raw += strlen(w->message[w->n]) + len + 16;
+	w->n++;
+	w->total_records++;
+	if (w->n >= w->o.block_records || w->raw >= w->o.block_bytes)
+		return segment_writer_flush(w);
+	return 0;
+}
+
+static void reset_block(struct segment_writer *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->message[i]);
+		free(w->rest[i].data);
+	}
+	for (size_t i = 0; i < w->nids; i++)
+		free(w->ids[i]);
+	w->n = 0;
+	w->nids = 0;
+	w->raw = 0;
+}
+
+static int add_entry(struct segment_writer *w, uint64_t offset, uint32_t count)
+{
+	Vigil__V1__SegmentIndex__Entry *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	vigil__v1__segment_index__entry__init(e);
+	e->offset = offset;
+	e->min_time_ns = w->tmin;
+	e->max_time_ns = w->tmax;
+	e->records = count;
+	e->request_ids = calloc(w->nids ? w->nids : 1, sizeof(char *));
+	for (size_t i = 0; e->request_ids && i < w->nids; i++)
+		e->request_ids[e->n_request_ids++] = strdup(w->ids[i]);
+	if (w->nentries == w->entries_cap) {
+		size_t cap = w->entries_cap ? w->entries_cap * 2 : 64;
+		void *p = realloc(w->entries, cap * sizeof(*w->entries));
+
+		if (!p) {
+			free(e->request_ids);
+			free(e);
+			return -ENOMEM;
+		}
+		w->entries = p;
+		w->entries_cap = cap;
+	}
+	w->entries[w->nentries++] = e;
+	return 0;
+}
+
+int segment_writer_flush(struct segment_writer *w)
+{
+	Vigil__V1__Block b = VIGIL__V1__BLOCK__INIT;
+	uint8_t frame[FRAME_HEADER], *raw = NULL, *comp = NULL;
+	size_t raw_len, bound, comp_len;
+	struct iovec iov[2];
+	ssize_t wrote;
+	int rc = 0;
+
+	if (w->n == 0 || w->fd < 0)
+		return 0;
+	b.base_time_ns = w->base;
+	b.n_time_delta_ns = w->n;
+	b.time_delta_ns = w->delta;
+	b.n_request_ids = w->nids;
+	b.request_ids = w->ids;
+	b.n_request_index = w->n;
+	b.request_index = w->req_index;
+	b.n_level = w->n;
+	b.level = w->level;
+	b.n_source = w->n;
+	b.source = w->source;
+	b.n_message = w->n;
+	b.message = w->message;
+	b.n_rest = w->n;
+	b.rest = w->rest;
+	raw_len = vigil__v1__block__get_packed_size(&b);
+	bound = ZSTD_compressBound(raw_len);
+	raw = malloc(raw_len ? raw_len : 1);
+	comp = malloc(bound);
+	if (!raw || !comp || raw_len > BLOCK_MAX) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	vigil__v1__block__pack(&b, raw);
+	comp_len = w->cdict ? ZSTD_compress_usingCDict(w->cctx, comp, bound, raw, raw_len, w->cdict) :
+			      ZSTD_compressCCtx(w->cctx, comp, bound, raw, raw_len, w->o.level);
+	if (ZSTD_isError(comp_len)) {
+		rc = -EIO;
+		goto out;
+	}
+	put32(frame, BLOCK_MAGIC);
+	put32(frame + 4, (uint32_t)comp_len);
+	put32(frame + 8, (uint32_t)raw_len);
+	put32(frame + 12, crc32c(0, comp, comp_len));
+	put32(frame + 16, (uint32_t)w->n);
+	put64(frame + 20, (uint64_t)w->tmin);
+	put64(frame + 28, (uint64_t)w->tmax);
+	iov[0] = (struct iovec){ frame, FRAME_HEADER };
+	iov[1] = (struct iovec){ comp, comp_len };
+	/* One writev: a crash leaves at most this block torn, never an earlier one. */
+	wrote = writev(w->fd, iov, 2);
+	if (wrote != (ssize_t)(FRAME_HEADER + comp_len)) {
+		rc = wrote < 0 ? -errno : -EIO;
+		goto out;
+	}
+	add_entry(w, w->offset, (uint32_t)w->n);
+	w->offset += FRAME_HEADER + comp_len;
+	w->total_raw += raw_len;
+	w->total_compressed += comp_len;
+	if (w->o.fsync == 1)
+		fdatasync(w->fd);
+	reset_block(w);
+	if (w->offset >= w->o.segment_bytes ||
+	    clock_mono_s() - w->opened_at >= w->o.segment_age_s) {
+		close_segment(w);
+		rc = open_segment(w);
+	}
+out:
+	free(raw);
+	free(comp);
+	return rc;
+}
+
+void segment_writer_close(struct segment_writer *w)
+{
+	if (!w)
+		return;
+	segment_writer_flush(w);
+	close_segment(w);
+	reset_block(w);
+	free(w->delta);
+	free(w->req_index);
+	free(w->level);
+	free(w->source);
+	free(w->message);
+	free(w->rest);
+	free(w->ids);
+	free(w->entries);
+	ZSTD_freeCCtx(w->cctx);
+	ZSTD_freeCDict(w->cdict);
+	free(w);
+}
+
+void segment_writer_stats(const struct segment_writer *w, uint64_t *records, uint64_t *raw,
+			  uint64_t *compressed)
+{
+	*records = w->total_records;
+	*raw = w->total_raw;
+	*compressed = w->total_compressed;
+}
+
+/* --- reader ------------------------------------------------------------------------------- */
+
+static int read_file(const char *path, uint8_t **data, size_t *len)
+{
+	struct stat st;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || st.st_size > (off_t)(4ull << 30)) {
+		close(fd);
+		return -EFBIG;
+	}
+	*data = malloc((size_t)st.st_size + 1);
+	if (!*data) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, *data + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+/* Decode one block and hand its records to fn. 0, 1 when fn stopped, -1 when damaged. */
+static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, void *arg,
+		      struct segment_read_result *res)
+{
+	Vigil__V1__Block *b = vigil__v1__block__unpack(NULL, raw_len, raw);
+	int64_t t;
+	int rc = 0;
+
+	if (!b)
+		return -1;
+	if (b->n_time_delta_ns != b->n_message || b->n_rest != b->n_message ||
+	    b->n_request_index != b->n_message || b->n_level != b->n_message ||
+	    b->n_source != b->n_message) {
+		vigil__v1__block__free_unpacked(b, NULL);
+		return -1;
+	}
+	t = b->base_time_ns;
+	for (size_t i = 0; i < b->n_message && !rc; i++) {
+		log_record *r = vigil__v1__log_record__unpack(NULL, b->rest[i].len, b->rest[i].data);
+
+		if (!r) {
+			res->damaged_blocks++;
+			continue;
+		}
+		t += b->time_delta_ns[i];
+		r->time_ns = t;
+		r->source = (Vigil__V1__Source)b->source[i];
+		if (b->request_index[i] && b->request_index[i] <= b->n_request_ids) {
+			if (r->request_id != protobuf_c_empty_string)
+				free(r->request_id);
+			r->request_id = strdup(b->request_ids[b->request_index[i] - 1]);
+		}
+		if (b->level[i] && b->level[i] < NLEVELS) {
+			if (r->level != protobuf_c_empty_string)
+				free(r->level);
+			r->level = strdup(levels[b->level[i]]);
+		}
+		if (r->message != protobuf_c_empty_string)
+			free(r->message);
+		r->message = strdup(b->message[i]);
+		res->records++;
+		rc = fn ? fn(arg, r) : 0;
+		vigil__v1__log_record__free_unpacked(r, NULL);
+	}
+	vigil__v1__block__free_unpacked(b, NULL);
+	return rc ? 1 : 0;
+}
+
+int segment_read_file(const char *path, const void *dict, size_t dict_len, segment_record_fn fn,
+		      void *arg, struct segment_read_result *res)
+{
+	Vigil__V1__SegmentHeader *h;
+	ZSTD_DCtx *dctx = NULL;
+	ZSTD_DDict *ddict = NULL;
+	uint8_t *data = NULL, *raw = NULL;
+	size_t len = 0, pos, hl, end;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = read_file(path, &data, &len);
+	if (rc < 0)
+		return rc;
+	res->file_bytes = len;
+	if (len < 16 || memcmp(data, FILE_MAGIC, 8) != 0) {
+		snprintf(res->warning, sizeof(res->warning), "not a vigil segment");
+		free(data);
+		return -EINVAL;
+	}
+	hl = get32(data + 8);
+	if (hl > 512 || 16 + hl > len || crc32c(0, data + 12, hl) != get32(data + 12 + hl)) {
+		snprintf(res->warning, sizeof(res->warning), "damaged segment header");
+		free(data);
+		return -EINVAL;
+	}
+	h = vigil__v1__segment_header__unpack(NULL, hl, data + 12);
+	if (h) {
+		res->dict_id = h->dictionary_id;
+		vigil__v1__segment_header__free_unpacked(h, NULL);
+	}
+	if (res->dict_id && !dict) {
+		snprintf(res->warning, sizeof(res->warning), "needs zstd dictionary %u",
+			 res->dict_id);
+		free(data);
+		return -ENOENT;
+	}
+	dctx = ZSTD_createDCtx();
+	if (dict && dict_len)
+		ddict = ZSTD_createDDict(dict, dict_len);
+	end = len;
+	/* A closed segment ends with its index: blocks stop where it starts. */
+	if (len >= 16 + hl + 16 && memcmp(data + len - 8, END_MAGIC, 8) == 0) {
+		uint64_t idx = get64(data + len - 16);
+
+		if (idx >= 16 + hl && idx < len - 16) {
+			end = (size_t)idx;
+			res->has_index = true;
+		}
+	}
+	pos = 16 + hl;
+	while (pos < end) {
+		uint32_t comp_len, raw_len;
+		size_t got;
+
+		if (end - pos < FRAME_HEADER || get32(data + pos) != BLOCK_MAGIC) {
+			/* Not a block here: a torn tail, or damage to skip past. */
+			size_t next = pos + 1;
+
+			while (next + 4 <= end && get32(data + next) != BLOCK_MAGIC)
+				next++;
+			if (next + FRAME_HEADER > end) {
+				res->torn_tail = !res->has_index;
+				snprintf(res->warning, sizeof(res->warning),
+					 "%zu bytes after the last complete block%s", end - pos,
+					 res->has_index ? " (damaged)" : ": a torn tail");
+				break;
+			}
+			res->damaged_blocks++;
+			pos = next;
+			continue;
+		}
+		comp_len = get32(data + pos + 4);
+		raw_len = get32(data + pos + 8);
+		if (comp_len > BLOCK_MAX || raw_len > BLOCK_MAX || end - pos - FRAME_HEADER < comp_len) {
+			if (end - pos - FRAME_HEADER < comp_len) {
+				res->torn_tail = true;
+				snprintf(res->warning, sizeof(res->warning),
+					 "the last block is incomplete (%zu of %u bytes): a torn tail",
+					 end - pos - FRAME_HEADER, comp_len);
+				break;
+			}
+			res->damaged_blocks++;
+			pos++;
+			continue;
+		}
+		if (crc32c(0, data + pos + FRAME_HEADER, comp_len) != get32(data + pos + 12)) {
+			res->damaged_blocks++;
+			snprintf(res->warning, sizeof(res->warning), "a block failed its CRC-32C");
+			pos++;
+			continue;
+		}
+		free(raw);
+		raw = malloc(raw_len ? raw_len : 1);
+		if (!raw) {
+			rc = -ENOMEM;
+			break;
+		}
+		got = ddict ? ZSTD_decompress_usingDDict(dctx, raw, raw_len, data + pos + FRAME_HEADER,
+							 comp_len, ddict) :
+			      ZSTD_decompressDCtx(dctx, raw, raw_len, data + pos + FRAME_HEADER, comp_len);
+		if (ZSTD_isError(got) || got != raw_len) {
+			res->damaged_blocks++;
+			snprintf(res->warning, sizeof(res->warning), "a block did not decompress");
+			pos += FRAME_HEADER + comp_len;
+			continue;
+		}
+		res->blocks++;
+		res->raw_bytes += raw_len;
+		res->compressed_bytes += comp_len;
+		pos += FRAME_HEADER + comp_len;
+		rc = read_block(raw, raw_len, fn, arg, res);
+		if (rc < 0) {
+			res->damaged_blocks++;
+			rc = 0;
+		} else if (rc > 0) {
+			rc = 0;
+			break;
+		}
+	}
+	free(raw);
+	free(data);
+	ZSTD_freeDCtx(dctx);
+	ZSTD_freeDDict(ddict);
+	return rc;
+}

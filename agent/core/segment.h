@@ -1,0 +1,67 @@
+/*
+ * Log segments: a header, then blocks of log records (protobuf, laid out by column,
+ * compressed with zstd, each with a CRC-32C, a record count and a time range), then on close
+ * an index of the blocks. A reader recovers every complete block of a file cut anywhere.
+ */
+#ifndef VIGIL_SEGMENT_H
+#define VIGIL_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/v1/log.pb-c.h"
+
+#define SEGMENT_FORMAT_VERSION 1
+#define SEGMENT_SUFFIX ".vseg"
+
+typedef Vigil__V1__LogRecord log_record;
+
+struct segment_writer_options {
+	const char *dir;
+	const char *identity;
+	size_t block_records;		/* records per block (default 4096) */
+	size_t block_bytes;		/* raw bytes per block (default 1 MiB) */
+	uint64_t segment_bytes;		/* rotate past this size (default 64 MiB) */
+	double segment_age_s;		/* rotate past this age (default 3600) */
+	uint64_t retention_bytes;	/* delete oldest segments past this total (0: keep) */
+	double retention_age_s;		/* delete segments older than this (0: keep) */
+	int fsync;			/* 0 never, 1 every block, 2 on close */
+	int level;			/* zstd level (default 3) */
+	const void *dict;		/* zstd dictionary, or NULL */
+	size_t dict_len;
+	uint32_t dict_id;
+};
+
+struct segment_writer;
+
+/* NULL (errno set, logged) when the directory cannot be used. */
+struct segment_writer *segment_writer_open(const struct segment_writer_options *o);
+/* Add a copy of r; writes a block when one is full. 0 or -errno. */
+int segment_writer_add(struct segment_writer *w, const log_record *r);
+/* Write the block being built, if any. */
+int segment_writer_flush(struct segment_writer *w);
+/* Flush, write the index, close. */
+void segment_writer_close(struct segment_writer *w);
+/* Bytes in and out so far (raw protobuf, compressed). */
+void segment_writer_stats(const struct segment_writer *w, uint64_t *records, uint64_t *raw,
+			  uint64_t *compressed);
+
+/* Called for each record, in file order; r is freed after the call. Non-zero stops. */
+typedef int (*segment_record_fn)(void *arg, const log_record *r);
+
+struct segment_read_result {
+	uint32_t blocks, records, damaged_blocks;
+	uint32_t dict_id;
+	bool torn_tail;			/* the file ends inside a block (a crash while writing) */
+	bool has_index;
+	uint64_t raw_bytes, compressed_bytes, file_bytes;
+	char warning[256];
+};
+
+/* Read a segment file. dict: the dictionary the header names (NULL if none is at hand).
+ * 0 (warnings in res), or -errno when the file cannot be read or is not a segment. */
+int segment_read_file(const char *path, const void *dict, size_t dict_len, segment_record_fn fn,
+		      void *arg, struct segment_read_result *res);
+
+#endif

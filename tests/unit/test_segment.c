@@ -1,0 +1,302 @@
+/* Unit tests of log segments (agent/core/segment.c): round trip of random records, torn
+ * tails at every cut, damaged bytes, rotation and retention. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../agent/core/segment.h"
+#include "../../agent/log.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+
+static uint64_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static char *random_text(size_t max)
+{
+	static const char *const words[] = { "héllo", "wörld", "ERROR", "\t", " ", "ü", "日本",
+					     "{\"k\":1}", "\\", "\"", "\n", "x" };
+	size_t n = next() % max, len = 0;
+	char *s = malloc(n * 8 + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *w = words[next() % (sizeof(words) / sizeof(words[0]))];
+
+		memcpy(s + len, w, strlen(w));
+		len += strlen(w);
+	}
+	s[len] = '\0';
+	return s;
+}
+
+static void make_dir(char *out)
+{
+	strcpy(out, "/tmp/vigil-seg-XXXXXX");
+	assert_non_null(mkdtemp(out));
+}
+
+static const char *only_segment(const char *dir, char *path, size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	path[0] = '\0';
+	while ((e = readdir(d)) != NULL) {
+		if (strstr(e->d_name, SEGMENT_SUFFIX))
+			snprintf(path, n, "%s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	return path;
+}
+
+#define N 3000
+
+struct expect {
+	log_record *recs;
+	size_t i;
+	int mismatches;
+};
+
+static int check(void *arg, const log_record *r)
+{
+	struct expect *e = arg;
+	const log_record *w = &e->recs[e->i++];
+
+	if (r->time_ns != w->time_ns || r->source != w->source || strcmp(r->request_id, w->request_id) ||
+	    strcmp(r->level, w->level) || strcmp(r->message, w->message) ||
+	    strcmp(r->trace_id, w->trace_id) || r->cold_start != w->cold_start ||
+	    r->truncated != w->truncated || r->n_fields != w->n_fields)
+		e->mismatches++;
+	for (size_t k = 0; k < r->n_fields && k < w->n_fields; k++) {
+		if (strcmp(r->fields[k]->key, w->fields[k]->key) ||
+		    r->fields[k]->value_case != w->fields[k]->value_case)
+			e->mismatches++;
+	}
+	return 0;
+}
+
+static log_record *random_records(void)
+{
+	static const char *const levels[] = { "INFO", "ERROR", "", "WARN", "custom", "DEBUG" };
+	log_record *recs = calloc(N, sizeof(*recs));
+	int64_t t = 1718645030000000000LL;
+
+	for (int i = 0; i < N; i++) {
+		log_record *r = &recs[i];
+		char id[40];
+
+		vigil__v1__log_record__init(r);
+		t += (int64_t)(next() % 5000000) - 1000000;	/* sometimes backwards */
+		r->time_ns = t;
+		r->source = (Vigil__V1__Source)(next() % 4);
+		snprintf(id, sizeof(id), "req-%llu", (unsigned long long)(next() % 40));
+		r->request_id = strdup(next() % 5 ? id : "");
+		r->level = strdup(levels[next() % 6]);
+		r->message = i % 997 == 0 ? calloc(1, 300 * 1024) : random_text(40);
+		if (i % 997 == 0)
+			memset(r->message, 'z', 300 * 1024 - 1);	/* a huge line */
+		r->trace_id = strdup(next() % 2 ? "Root=1-abc" : "");
+		r->cold_start = next() % 2;
+		r->truncated = i % 997 == 0;
+		if (next() % 3 == 0) {
+			r->n_fields = 2;
+			r->fields = calloc(2, sizeof(*r->fields));
+			for (int k = 0; k < 2; k++) {
+				r->fields[k] = calloc(1, sizeof(Vigil__V1__Field));
+				vigil__v1__field__init(r->fields[k]);
+				r->fields[k]->key = strdup(k ? "count" : "service");
+				if (k) {
+					r->fields[k]->value_case = VIGIL__V1__FIELD__VALUE_INTEGER;
+					r->fields[k]->integer = (int64_t)next();
+				} else {
+					r->fields[k]->value_case = VIGIL__V1__FIELD__VALUE_TEXT;
+					r->fields[k]->text = strdup("orders");
+				}
+			}
+		}
+	}
+	return recs;
+}
+
+static void free_records(log_record *recs)
+{
+	for (int i = 0; i < N; i++) {
+		log_record *r = &recs[i];
+
+		free(r->request_id);
+		free(r->level);
+		free(r->message);
+		free(r->trace_id);
+		for (size_t k = 0; k < r->n_fields; k++) {
+			free(r->fields[k]->key);
+			if (r->fields[k]->value_case == VIGIL__V1__FIELD__VALUE_TEXT)
+				free(r->fields[k]->text);
+			free(r->fields[k]);
+		}
+		free(r->fields);
+	}
+	free(recs);
+}
+
+static void test_round_trip(void **state)
+{
+	struct segment_writer_options o = { .identity = "test", .block_records = 256 };
+	struct segment_read_result res;
+	struct expect e = { 0 };
+	char dir[64], path[600];
+	struct segment_writer *w;
+
+	(void)state;
+	make_dir(dir);
+	o.dir = dir;
+	e.recs = random_records();
+	w = segment_writer_open(&o);
+	assert_non_null(w);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(segment_writer_add(w, &e.recs[i]), 0);
+	segment_writer_close(w);
+	assert_int_equal(segment_read_file(only_segment(dir, path, sizeof(path)), NULL, 0, check, &e,
+					   &res), 0);
+	assert_int_equal(e.i, N);
+	assert_int_equal(e.mismatches, 0);
+	assert_true(res.has_index);
+	assert_false(res.torn_tail);
+	assert_int_equal(res.records, N);
+	assert_int_equal(res.damaged_blocks, 0);
+	free_records(e.recs);
+	unlink(path);
+	rmdir(dir);
+}
+
+static int count(void *arg, const log_record *r)
+{
+	(void)r;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Cut the file at every offset (in steps): never a crash, every complete block is there. */
+static void test_torn_tails_and_damage(void **state)
+{
+	struct segment_writer_options o = { .identity = "test", .block_records = 100 };
+	struct segment_read_result res;
+	char dir[64], path[600], cut[700];
+	struct segment_writer *w;
+	log_record *recs = random_records();
+	uint8_t *data;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	log_set_level(LOG_OFF);
+	make_dir(dir);
+	o.dir = dir;
+	w = segment_writer_open(&o);
+	for (int i = 0; i < N; i++)
+		segment_writer_add(w, &recs[i]);
+	segment_writer_flush(w);
+	/* No close: the file has no index, as after a SIGKILL. */
+	only_segment(dir, path, sizeof(path));
+	stat(path, &st);
+	data = malloc((size_t)st.st_size);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(read(fd, data, (size_t)st.st_size), st.st_size);
+	close(fd);
+	snprintf(cut, sizeof(cut), "%s/cut", dir);
+	for (off_t at = 0; at <= st.st_size; at += st.st_size / 97 + 1) {
+		int n = 0, rc;
+
+		fd = open(cut, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_int_equal(write(fd, data, (size_t)at), at);
+		close(fd);
+		rc = segment_read_file(cut, NULL, 0, count, &n, &res);
+		if (rc == 0) {
+			assert_int_equal(n % 100, 0);	/* whole blocks only */
+			assert_int_equal((uint32_t)n, res.blocks * 100);
+		}
+	}
+	/* Flip bytes inside: damaged blocks are skipped, the others read. */
+	for (int k = 0; k < 50; k++) {
+		int n = 0;
+
+		data[200 + next() % ((size_t)st.st_size - 200)] ^= 0x5A;
+		fd = open(cut, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_int_equal(write(fd, data, (size_t)st.st_size), st.st_size);
+		close(fd);
+		segment_read_file(cut, NULL, 0, count, &n, &res);
+		assert_true(n <= N);
+	}
+	segment_writer_close(w);
+	free(data);
+	free_records(recs);
+	unlink(cut);
+	unlink(path);
+	rmdir(dir);
+	log_set_level(LOG_INFO);
+}
+
+static void test_rotation_and_retention(void **state)
+{
+	struct segment_writer_options o = { .identity = "test", .block_records = 50,
+					    .segment_bytes = 20000, .retention_bytes = 60000 };
+	char dir[64];
+	struct segment_writer *w;
+	log_record *recs = random_records();
+	struct dirent *e;
+	uint64_t total = 0;
+	int files = 0;
+	DIR *d;
+
+	(void)state;
+	make_dir(dir);
+	o.dir = dir;
+	w = segment_writer_open(&o);
+	for (int i = 0; i < N; i++)
+		if (i % 997)	/* without the huge lines */
+			segment_writer_add(w, &recs[i]);
+	segment_writer_close(w);
+	d = opendir(dir);
+	while ((e = readdir(d)) != NULL) {
+		char p[600];
+		struct stat st;
+
+		if (!strstr(e->d_name, SEGMENT_SUFFIX))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		stat(p, &st);
+		total += (uint64_t)st.st_size;
+		files++;
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+	assert_true(files >= 2);		/* rotated */
+	assert_true(total <= 60000 + 30000);	/* retention (plus the segment being written) */
+	free_records(recs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_torn_tails_and_damage),
+		cmocka_unit_test(test_rotation_and_retention),
+	};
+
+	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);
+}
