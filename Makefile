@@ -37,8 +37,8 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/core/lambda_lines.c agent/core/tracker.c agent/core/numfmt.c \
             agent/lib/http_client.c exporters/emf/emf.c \
             agent/extension/resources.c agent/extension/batch.c agent/extension/extension.c \
-            agent/proxy/proxy.c \
-            agent/core/crc32c.c agent/core/segment.c \
+            agent/proxy/proxy.c agent/logs/logs_cli.c \
+            agent/core/crc32c.c agent/core/segment.c agent/core/logparse.c agent/core/logpipe.c \
             exporters/prometheus/render.c exporters/prometheus/server.c \
             agent/serve.c
 GEN_SRCS := $(BUILD)/gen/vigil/v1/log.pb-c.c

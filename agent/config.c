@@ -67,6 +67,22 @@ const struct config_key config_keys[] = {
 	  "Extension: where its Runtime API proxy listens when AWS_LAMBDA_EXEC_WRAPPER is "
 	  "vigil-wrapper (the wrapper points the runtime there).",
 	  KEY(proxy_listen) },
+	{ "logs_enabled", CFG_BOOL, "true", 0, 0,
+	  "Keep the function's, extensions' and platform's log lines as segments in log_dir "
+	  "(vigil host and vigil extension).", KEY(logs_enabled) },
+	{ "log_dir", CFG_STR, "/tmp/vigil/logs", 0, 255,
+	  "Where log segments go (/tmp is the only writable place in Lambda); "
+	  "`vigil logs` reads it.", KEY(log_dir) },
+	{ "log_segment_mb", CFG_INT, "64", 1, 4096,
+	  "A segment is closed past this size (or an hour).", KEY(log_segment_mb) },
+	{ "log_retention_mb", CFG_INT, "256", 1, 1048576,
+	  "Oldest segments are deleted past this total.", KEY(log_retention_mb) },
+	{ "log_retention_hours", CFG_INT, "168", 1, 87600,
+	  "Segments older than this are deleted.", KEY(log_retention_hours) },
+	{ "log_fsync", CFG_INT, "0", 0, 2,
+	  "0: never fsync, 1: after every block, 2: when a segment closes.", KEY(log_fsync) },
+	{ "log_queue_mb", CFG_INT, "8", 1, 1024,
+	  "Lines waiting for the writer past this are dropped and counted.", KEY(log_queue_mb) },
 	{ "price_gb_second_x86_64", CFG_DOUBLE, "0.0000166667", 0, 1,
 	  "USD per GB-second on x86_64 (us-east-1).", KEY(price_gb_second_x86_64) },
 	{ "price_gb_second_arm64", CFG_DOUBLE, "0.0000133334", 0, 1,

@@ -34,6 +34,13 @@ struct vigil_config {
 	bool report_lines;
 	char architecture[CONFIG_STR_MAX];
 	char proxy_listen[CONFIG_STR_MAX];
+	bool logs_enabled;
+	char log_dir[CONFIG_STR_MAX];
+	long log_segment_mb;
+	long log_retention_mb;
+	long log_retention_hours;
+	long log_fsync;
+	long log_queue_mb;
 	double price_gb_second_x86_64;
 	double price_gb_second_arm64;
 	double price_per_request;

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "extension/extension.h"
 #include "host/host.h"
+#include "logs/logs_cli.h"
 #include "proxy/proxy.h"
 #include "core/buf.h"
 #include "log.h"
@@ -26,7 +27,7 @@ static const char usage_text[] =
 	"                 the binary runs as /opt/extensions/vigil)\n"
 	"  host           run Lambda functions locally (see 'vigil host --help')\n"
 	"  proxy          Runtime API proxy that measures invocations\n"
-	"  logs           read vigil's log segments                   [not built yet]\n"
+	"  logs           read vigil's log segments (cat, tail -f, grep, stats, train)\n"
 	"  serve          serve the exporters only (Prometheus on VIGIL_METRICS_LISTEN)\n"
 	"  config print   show the effective configuration, secrets masked\n"
 	"  config doc     print docs/configuration.md, generated from the key table\n"
@@ -86,12 +87,6 @@ static int started_as_extension(const char *argv0)
 	dir_len = (size_t)(slash - argv0);
 	return dir_len >= 10 && memcmp(slash - 10, "extensions", 10) == 0 &&
 	       (dir_len == 10 || slash[-11] == '/');
-}
-
-static int not_built(const char *cmd)
-{
-	fprintf(stderr, "vigil: '%s' is not in this build yet\n", cmd);
-	return 1;
 }
 
 int main(int argc, char **argv)
@@ -162,6 +157,6 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "proxy") == 0)
 		return proxy_main(argc - i + 1, argv + i - 1, &cfg);
 	if (strcmp(cmd, "logs") == 0)
-		return not_built(cmd);
+		return logs_main(argc - i + 1, argv + i - 1, &cfg);
 	return usage_error("unknown command '%s'", cmd);
 }

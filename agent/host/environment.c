@@ -99,6 +99,20 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 	}
 	host_output(&b);
 	buf_free(&b);
+	if (env->host->logs) {
+		struct log_line meta = {
+			.stream = 1 + (env->index % 4096) * (HOST_MAX_EXTENSIONS + 1) +
+				  (p->ext ? (unsigned)(p->ext - env->ext) + 1 : 0),
+			.source = p->ext ? VIGIL__V1__SOURCE__SOURCE_EXTENSION :
+					   VIGIL__V1__SOURCE__SOURCE_FUNCTION,
+			.extension = p->ext ? p->ext->name : NULL,
+			.request_id = current_request(env),
+			.function_name = env->host->opt.function_name,
+			.function_version = "$LATEST",
+		};
+
+		log_pipe_line(env->host->logs, &meta, line, n);
+	}
 	if (record)
 		telemetry_emit(env, p->ext ? "extension" : "function", record);
 }
@@ -443,7 +457,7 @@ static void on_invoke_timeout(void *arg)
 	snprintf(inv->error_type, sizeof(inv->error_type), "Sandbox.Timedout");
 	buf_init(&b);
 	line_timeout(&b, env->host->opt.log_format, inv->id, env->host->opt.timeout_s);
-	host_output(&b);
+	host_platform_output(env->host, &b, inv->id);
 	buf_free(&b);
 	host_answer(env->host, inv);
 	if (inv->runtime_done_at == 0)
@@ -480,7 +494,7 @@ void env_deliver(struct environment *env, struct invocation *inv)
 		inv->timer = loop_timer_at(env->host->loop, inv->deadline, on_invoke_timeout, inv);
 	buf_init(&b);
 	line_start(&b, env->host->opt.log_format, inv->id, "$LATEST");
-	host_output(&b);
+	host_platform_output(env->host, &b, inv->id);
 	buf_free(&b);
 	telemetry_emit(env, "platform.start",
 		       json_pack("{s:s,s:s,s:{s:s,s:s}}", "requestId", inv->id, "version",
@@ -715,7 +729,7 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 	buf_init(&b);
 	line_init_start(&b, h->opt.log_format, "vigil-host:" VIGIL_HOST_RUNTIME_VERSION,
 			h->opt.function_name, "$LATEST");
-	host_output(&b);
+	host_platform_output(h, &b, NULL);
 	buf_free(&b);
 	telemetry_emit(env, "platform.initStart",
 		       json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "initializationType",
@@ -879,7 +893,7 @@ static void fail_invocation(struct environment *env, const char *type, const cha
 	buf_init(&b);
 	buf_printf(&b, "RequestId: %s Error: %s exited with error: %s\n%s\n", inv->id,
 		   strncmp(type, "Extension.", 10) == 0 ? "Extension" : "Runtime", how, type);
-	host_output(&b);
+	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
 	if (!inv->answered) {
 		free(inv->result);
@@ -940,7 +954,7 @@ static void extension_exited(struct environment *env, struct extension *x, const
 		buf_init(&b);
 		buf_printf(&b, "EXTENSION\tName: %s\tState: %s\tEvents: []\n", x->name,
 			   strcmp(type, "Extension.Crash") == 0 ? "Crashed" : "Failed");
-		host_output(&b);
+		host_platform_output(h, &b, NULL);
 		buf_free(&b);
 		telemetry_emit(env, "platform.extension",
 			       json_pack("{s:s,s:s,s:[],s:s}", "name", x->name, "state", "Failed",

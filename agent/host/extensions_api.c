@@ -189,7 +189,7 @@ static void handle_register(struct environment *env, struct http_request *req)
 	buf_init(&line);
 	buf_printf(&line, "EXTENSION\tName: %s\tState: Ready\tEvents: %s\n", x->name,
 		   events_text(events));
-	host_output(&line);
+	host_platform_output(env->host, &line, NULL);
 	buf_free(&line);
 	telemetry_emit(env, "platform.extension",
 		       json_pack("{s:s,s:s,s:o}", "name", x->name, "state", "Ready", "events",

@@ -18,6 +18,7 @@
 #include "../core/self_metrics.h"
 #include "../log.h"
 #include "../netaddr.h"
+#include "../logs/logs_cli.h"
 #include "../serve.h"
 #include "../version.h"
 #include "host.h"
@@ -53,6 +54,24 @@ static void flush_output(void *arg)
 		off += (size_t)n;
 	}
 	buf_reset(&pending_output);
+}
+
+void host_platform_output(struct host *h, struct buf *b, const char *request_id)
+{
+	struct log_line meta = { .stream = 0, .source = VIGIL__V1__SOURCE__SOURCE_PLATFORM,
+				 .request_id = request_id, .function_name = h->opt.function_name,
+				 .function_version = "$LATEST" };
+	size_t start = 0;
+
+	host_output(b);
+	if (!h->logs)
+		return;
+	for (size_t i = 0; i < b->len; i++) {
+		if (b->data[i] == '\n') {
+			log_pipe_line(h->logs, &meta, b->data + start, i - start);
+			start = i + 1;
+		}
+	}
 }
 
 void host_output(struct buf *b)
@@ -203,7 +222,7 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	buf_init(&b);
 	line_end(&b, h->opt.log_format, inv->id);
 	line_report(&b, h->opt.log_format, &r);
-	host_output(&b);
+	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
 	if (env)
 		report_event(env, inv, &r);
@@ -295,7 +314,7 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 		init_ms = HOST_INIT_TIMEOUT * 1000.0;
 	buf_init(&b);
 	line_init_report(&b, h->opt.log_format, init_ms, phase, status, error_type);
-	host_output(&b);
+	host_platform_output(h, &b, inv ? inv->id : NULL);
 	buf_free(&b);
 	telemetry_emit(env, "platform.initRuntimeDone",
 		       json_pack("{s:s,s:s,s:s,s:s}", "initializationType", "on-demand", "phase",
@@ -335,7 +354,7 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 	inv->started_at = loop_now();
 	buf_init(&b);
 	line_start(&b, h->opt.log_format, inv->id, "$LATEST");
-	host_output(&b);
+	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
 	host_answer(h, inv);
 	host_finish(h, inv, NULL);
@@ -779,6 +798,25 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 		if (!metrics)
 			goto out;
 	}
+	if (cfg->logs_enabled) {
+		struct segment_writer_options so = {
+			.dir = cfg->log_dir,
+			.identity = h.opt.function_name,
+			.segment_bytes = (uint64_t)cfg->log_segment_mb << 20,
+			.retention_bytes = (uint64_t)cfg->log_retention_mb << 20,
+			.retention_age_s = (double)cfg->log_retention_hours * 3600.0,
+			.fsync = (int)cfg->log_fsync,
+		};
+		size_t dict_len = 0;
+		void *dict = logs_load_dictionary(cfg->log_dir, 0, &dict_len, &so.dict_id);
+
+		so.dict = dict;
+		so.dict_len = dict_len;
+		h.logs = log_pipe_new(&so, (size_t)cfg->log_queue_mb << 20, h.registry);
+		free(dict);
+		if (!h.logs)
+			log_warn("host", "log segments are off: cannot write to %s", cfg->log_dir);
+	}
 	h.frontdoor = frontdoor_start(&h, h.opt.listen);
 	if (!h.frontdoor)
 		goto out;
@@ -788,9 +826,12 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 		 h.opt.timeout_s);
 	rc = loop_run(h.loop) < 0 ? 1 : 0;
 	flush_output(NULL);
+	log_pipe_close(h.logs);
+	h.logs = NULL;
 	log_info("host", "stopped");
 out:
 	frontdoor_stop(h.frontdoor);
+	log_pipe_close(h.logs);
 	prom_server_stop(metrics);
 	while (h.envs) {
 		struct environment *env = h.envs;

@@ -13,6 +13,7 @@
 
 #include "../core/buf.h"
 #include "../core/lambda_lines.h"
+#include "../core/logpipe.h"
 #include "../core/metrics.h"
 #include "../lib/http_server.h"
 #include "../lib/ids.h"
@@ -169,6 +170,7 @@ struct host {
 		struct metric_series *telemetry_dropped;
 	} m;
 	struct frontdoor *frontdoor;
+	struct log_pipe *logs;		/* NULL when logs are off */
 };
 
 /* Hand in an invocation (payload ownership passes to the host). on_answer is called once,
@@ -180,6 +182,8 @@ void invocation_detach(struct invocation *inv);
 
 /* Write a buffer to the host's stdout (Lambda lines and the runtime's output). */
 void host_output(struct buf *b);
+/* Lambda's own lines: to stdout, and to the log segments as platform records. */
+void host_platform_output(struct host *h, struct buf *b, const char *request_id);
 
 /* environment.c */
 struct environment *env_spawn(struct host *h, struct invocation *inv, const char *phase);

@@ -592,7 +592,7 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 	buf_init(&line);
 	buf_printf(&line, "TELEMETRY\tName: %s\tState: Subscribed\tTypes: %s\n", x->name,
 		   types_text(s->types, text, sizeof(text)));
-	host_output(&line);
+	host_platform_output(env->host, &line, NULL);
 	buf_free(&line);
 	telemetry_emit(env, "platform.telemetrySubscription",
 		       json_pack("{s:s,s:s,s:o}", "name", x->name, "state", "Subscribed", "types",

@@ -1,0 +1,266 @@
+/* The log pipeline. See logpipe.h. */
+#include "logpipe.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../log.h"
+#include "logparse.h"
+
+#define JOIN_STREAMS 64
+#define IDLE_FLUSH_S 1.0	/* a partial block is written after this long without lines */
+
+struct item {
+	struct item *next;
+	struct log_line meta;
+	char *extension, *request_id, *function_name, *function_version;
+	size_t n;
+	char text[];
+};
+
+struct pending {
+	bool used;
+	unsigned stream;
+	log_record rec;
+	size_t len;
+};
+
+struct log_pipe {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool stop;
+	struct item *head, *tail;
+	size_t queued, limit;
+	struct segment_writer *writer;
+	struct pending pend[JOIN_STREAMS];
+	struct metric_series *dropped_full, *dropped_long, *records, *repaired;
+};
+
+static char *dupz(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static void emit(struct log_pipe *p, struct pending *pe)
+{
+	if (!pe->used)
+		return;
+	segment_writer_add(p->writer, &pe->rec);
+	metric_inc(p->records);
+	if (pe->rec.utf8_repaired)
+		metric_inc(p->repaired);
+	logparse_free(&pe->rec);
+	pe->used = false;
+}
+
+static void take(struct log_pipe *p, struct item *it)
+{
+	struct pending *pe = &p->pend[it->meta.stream % JOIN_STREAMS];
+	struct timespec ts;
+
+	/* A continuation line (a stack trace) joins the record before it. */
+	if (pe->used && pe->stream == it->meta.stream &&
+	    logparse_is_continuation(it->text, it->n) && pe->len + it->n < LOG_LINE_MAX) {
+		size_t ml = strlen(pe->rec.message);
+		bool rep, trunc;
+		char *add = logparse_clean(it->text, it->n, LOG_LINE_MAX - ml, &rep, &trunc);
+		char *m = add ? realloc(pe->rec.message, ml + strlen(add) + 2) : NULL;
+
+		if (m) {
+			m[ml] = '\n';
+			strcpy(m + ml + 1, add);
+			pe->rec.message = m;
+			pe->len += it->n + 1;
+			pe->rec.utf8_repaired |= rep;
+		}
+		free(add);
+		return;
+	}
+	emit(p, pe);
+	logparse_line(it->text, it->n, it->request_id[0] ? it->request_id : NULL, &pe->rec);
+	if (!pe->rec.time_ns) {
+		if (it->meta.time_ns) {
+			pe->rec.time_ns = it->meta.time_ns;
+		} else {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			pe->rec.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+		}
+	}
+	pe->rec.source = it->meta.source;
+	free(pe->rec.extension);
+	pe->rec.extension = dupz(it->extension);
+	if (!pe->rec.function_name[0]) {
+		free(pe->rec.function_name);
+		pe->rec.function_name = dupz(it->function_name);
+	}
+	if (!pe->rec.function_version[0]) {
+		free(pe->rec.function_version);
+		pe->rec.function_version = dupz(it->function_version);
+	}
+	if (pe->rec.truncated)
+		metric_inc(p->dropped_long);
+	pe->used = true;
+	pe->stream = it->meta.stream;
+	pe->len = it->n;
+}
+
+static void free_item(struct item *it)
+{
+	free(it->extension);
+	free(it->request_id);
+	free(it->function_name);
+	free(it->function_version);
+	free(it);
+}
+
+static void *writer_thread(void *arg)
+{
+	struct log_pipe *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct item *batch;
+
+		while (!p->head && !p->stop) {
+			struct timespec until;
+			int rc;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += (time_t)IDLE_FLUSH_S;
+			rc = pthread_cond_timedwait(&p->cond, &p->lock, &until);
+			if (rc == ETIMEDOUT && !p->head) {
+				/* Quiet: what is pending goes to disk, readable by tail -f. */
+				pthread_mutex_unlock(&p->lock);
+				for (int i = 0; i < JOIN_STREAMS; i++)
+					emit(p, &p->pend[i]);
+				segment_writer_flush(p->writer);
+				pthread_mutex_lock(&p->lock);
+			}
+		}
+		if (!p->head && p->stop)
+			break;
+		batch = p->head;
+		p->head = p->tail = NULL;
+		p->queued = 0;
+		pthread_mutex_unlock(&p->lock);
+		while (batch) {
+			struct item *it = batch;
+
+			batch = it->next;
+			take(p, it);
+			free_item(it);
+		}
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < JOIN_STREAMS; i++)
+		emit(p, &p->pend[i]);
+	return NULL;
+}
+
+struct log_pipe *log_pipe_new(const struct segment_writer_options *o, size_t queue_bytes,
+			      struct metric_registry *registry)
+{
+	struct log_pipe *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->writer = segment_writer_open(o);
+	if (!p->writer) {
+		free(p);
+		return NULL;
+	}
+	p->limit = queue_bytes ? queue_bytes : 8u << 20;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	if (registry) {
+		struct metric_desc d = { .name = "vigil_logs_dropped_total",
+					 .help = "Log lines dropped (queue_full: the writer fell "
+						 "behind) or cut (too_long: over 256 KiB).",
+					 .type = METRIC_COUNTER, .labels = { "reason" } };
+		struct metric_family *f = metric_register(registry, &d);
+
+		p->dropped_full = metric_with(f, "queue_full");
+		p->dropped_long = metric_with(f, "too_long");
+		d = (struct metric_desc){ .name = "vigil_logs_records_total",
+					  .help = "Log records written to segments.",
+					  .type = METRIC_COUNTER };
+		p->records = metric_series_get(metric_register(registry, &d), NULL);
+		d = (struct metric_desc){ .name = "vigil_logs_utf8_repaired_total",
+					  .help = "Log records whose invalid UTF-8 was repaired.",
+					  .type = METRIC_COUNTER };
+		p->repaired = metric_series_get(metric_register(registry, &d), NULL);
+	}
+	if (pthread_create(&p->thread, NULL, writer_thread, p) != 0) {
+		segment_writer_close(p->writer);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n)
+{
+	size_t keep = n > LOG_LINE_MAX + 1 ? LOG_LINE_MAX + 1 : n;
+	struct item *it;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->queued + keep > p->limit) {
+		pthread_mutex_unlock(&p->lock);
+		metric_inc(p->dropped_full);
+		return;
+	}
+	p->queued += keep + sizeof(*it);
+	pthread_mutex_unlock(&p->lock);
+	it = malloc(sizeof(*it) + keep + 1);
+	if (!it) {
+		metric_inc(p->dropped_full);
+		return;
+	}
+	it->next = NULL;
+	it->meta = *meta;
+	if (!it->meta.time_ns) {
+		struct timespec ts;
+
+		/* Stamped on arrival, not when the writer gets to it. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		it->meta.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	}
+	it->extension = dupz(meta->extension);
+	it->request_id = dupz(meta->request_id);
+	it->function_name = dupz(meta->function_name);
+	it->function_version = dupz(meta->function_version);
+	memcpy(it->text, text, keep);
+	it->text[keep] = '\0';
+	it->n = keep;
+	pthread_mutex_lock(&p->lock);
+	if (p->tail)
+		p->tail->next = it;
+	else
+		p->head = it;
+	p->tail = it;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void log_pipe_close(struct log_pipe *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	segment_writer_close(p->writer);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}

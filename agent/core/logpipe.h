@@ -1,0 +1,33 @@
+/*
+ * The log pipeline: sources hand in lines (or whole records); a writer thread joins
+ * multi-line messages, parses, and writes segments. Memory is bounded: past the queue's
+ * limit lines are dropped and counted (vigil_logs_dropped_total{reason}).
+ */
+#ifndef VIGIL_LOGPIPE_H
+#define VIGIL_LOGPIPE_H
+
+#include <stdint.h>
+
+#include "metrics.h"
+#include "segment.h"
+
+struct log_pipe;
+
+struct log_line {
+	unsigned stream;		/* lines of one stream join into multi-line records */
+	Vigil__V1__Source source;
+	const char *extension;		/* name, for SOURCE_EXTENSION */
+	const char *request_id;		/* the request in flight, if any */
+	const char *function_name, *function_version;
+	int64_t time_ns;		/* 0: now */
+};
+
+/* NULL (logged) when the log directory cannot be used. */
+struct log_pipe *log_pipe_new(const struct segment_writer_options *o, size_t queue_bytes,
+			      struct metric_registry *registry);
+/* Hand in one line (copied). Never blocks: drops and counts when the queue is full. */
+void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n);
+/* Write everything queued, then stop the thread and close the segment. */
+void log_pipe_close(struct log_pipe *p);
+
+#endif

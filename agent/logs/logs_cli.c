@@ -1,0 +1,591 @@
+/* `vigil logs`. See logs_cli.h. */
+#include "logs_cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <regex.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zdict.h>
+
+#include "../core/buf.h"
+#include "../core/lambda_lines.h"
+#include "../core/numfmt.h"
+#include "../core/segment.h"
+#include "../lib/clock.h"
+
+struct query {
+	const char *request_id, *level, *source;
+	int64_t since_ns, until_ns;
+	bool json;
+	regex_t re;
+	bool has_re;
+	long tail_n;		/* tail: the last N records first */
+	/* output */
+	struct buf out;
+	long matched;
+};
+
+static const char *source_name(Vigil__V1__Source s)
+{
+	switch (s) {
+	case VIGIL__V1__SOURCE__SOURCE_FUNCTION: return "function";
+	case VIGIL__V1__SOURCE__SOURCE_EXTENSION: return "extension";
+	case VIGIL__V1__SOURCE__SOURCE_PLATFORM: return "platform";
+	default: return "unknown";
+	}
+}
+
+static void iso_ns(int64_t ns, char out[40])
+{
+	time_t s = (time_t)(ns / 1000000000LL);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
+		 (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+		 tm.tm_sec % 100, (int)((ns / 1000000) % 1000 + 1000) % 1000);
+}
+
+static void print_json(struct buf *b, const log_record *r)
+{
+	char when[40];
+
+	iso_ns(r->time_ns, when);
+	buf_printf(b, "{\"time\":\"%s\",\"time_ns\":%lld,\"source\":\"%s\"", when,
+		   (long long)r->time_ns, source_name(r->source));
+	buf_puts(b, ",\"extension\":");
+	json_put_string(b, r->extension);
+	buf_puts(b, ",\"request_id\":");
+	json_put_string(b, r->request_id);
+	buf_puts(b, ",\"level\":");
+	json_put_string(b, r->level);
+	buf_puts(b, ",\"message\":");
+	json_put_string(b, r->message);
+	buf_puts(b, ",\"fields\":{");
+	for (size_t i = 0; i < r->n_fields; i++) {
+		const Vigil__V1__Field *f = r->fields[i];
+
+		if (i)
+			buf_putc(b, ',');
+		json_put_string(b, f->key);
+		buf_putc(b, ':');
+		switch (f->value_case) {
+		case VIGIL__V1__FIELD__VALUE_INTEGER:
+			buf_put_i64(b, f->integer);
+			break;
+		case VIGIL__V1__FIELD__VALUE_NUMBER:
+			if (f->number == f->number && f->number - f->number == 0)
+				numfmt_double(b, f->number);
+			else
+				buf_puts(b, "null");
+			break;
+		case VIGIL__V1__FIELD__VALUE_FLAG:
+			buf_puts(b, f->flag ? "true" : "false");
+			break;
+		case VIGIL__V1__FIELD__VALUE_TEXT:
+			json_put_string(b, f->text);
+			break;
+		default:
+			buf_puts(b, "null");
+		}
+	}
+	buf_puts(b, "},\"trace_id\":");
+	json_put_string(b, r->trace_id);
+	buf_printf(b, ",\"cold_start\":%s,\"function_name\":", r->cold_start ? "true" : "false");
+	json_put_string(b, r->function_name);
+	buf_puts(b, ",\"function_version\":");
+	json_put_string(b, r->function_version);
+	buf_printf(b, ",\"truncated\":%s,\"utf8_repaired\":%s}\n", r->truncated ? "true" : "false",
+		   r->utf8_repaired ? "true" : "false");
+}
+
+static void print_text(struct buf *b, const log_record *r)
+{
+	char when[40];
+
+	iso_ns(r->time_ns, when);
+	buf_printf(b, "%s\t%s\t%s\t%s\n", when, r->request_id[0] ? r->request_id : "-",
+		   r->level[0] ? r->level : "-", r->message);
+}
+
+static bool matches(const struct query *q, const log_record *r)
+{
+	if (q->request_id && strcmp(r->request_id, q->request_id) != 0)
+		return false;
+	if (q->level && strcasecmp(r->level, q->level) != 0)
+		return false;
+	if (q->source && strcmp(source_name(r->source), q->source) != 0)
+		return false;
+	if (q->since_ns && r->time_ns < q->since_ns)
+		return false;
+	if (q->until_ns && r->time_ns > q->until_ns)
+		return false;
+	if (q->has_re && regexec(&q->re, r->message, 0, NULL, 0) != 0)
+		return false;
+	return true;
+}
+
+static void flush_out(struct buf *b)
+{
+	if (b->len && fwrite(b->data, 1, b->len, stdout) != b->len)
+		exit(1);
+	buf_reset(b);
+	fflush(stdout);
+}
+
+static int on_record(void *arg, const log_record *r)
+{
+	struct query *q = arg;
+
+	if (!matches(q, r))
+		return 0;
+	q->matched++;
+	if (q->json)
+		print_json(&q->out, r);
+	else
+		print_text(&q->out, r);
+	if (q->out.len > 1 << 20)
+		flush_out(&q->out);
+	return 0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The segment files of dir, oldest first (names sort in time order). */
+static char **list_segments(const char *dir, size_t *n)
+{
+	char **names = NULL;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	*n = 0;
+	if (!d)
+		return NULL;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		char **p;
+
+		if (l <= 5 || strcmp(e->d_name + l - 5, SEGMENT_SUFFIX) != 0)
+			continue;
+		p = realloc(names, (*n + 1) * sizeof(*names));
+		if (!p)
+			break;
+		names = p;
+		if (asprintf(&names[*n], "%s/%s", dir, e->d_name) >= 0)
+			(*n)++;
+	}
+	closedir(d);
+	qsort(names, *n, sizeof(*names), cmp);
+	return names;
+}
+
+void *logs_load_dictionary(const char *dir, uint32_t want_id, size_t *len, uint32_t *id)
+{
+	char path[4400], best[4400] = "";
+	unsigned long best_id = 0;
+	struct dirent *e;
+	struct stat st;
+	void *data;
+	int fd;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return NULL;
+	while ((e = readdir(d)) != NULL) {
+		unsigned long v;
+		char *end;
+
+		v = strtoul(e->d_name, &end, 10);
+		if (end == e->d_name || strcmp(end, ".zdict") != 0)
+			continue;
+		if ((want_id && v == want_id) || (!want_id && v > best_id)) {
+			snprintf(best, sizeof(best), "%.4000s/%.255s", dir, e->d_name);
+			best_id = v;
+		}
+	}
+	closedir(d);
+	if (!best[0])
+		return NULL;
+	snprintf(path, sizeof(path), "%s", best);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (16 << 20)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	data = malloc((size_t)st.st_size);
+	if (!data || read(fd, data, (size_t)st.st_size) != st.st_size) {
+		free(data);
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	*len = (size_t)st.st_size;
+	*id = (uint32_t)best_id;
+	return data;
+}
+
+static int read_one(const char *dir, const char *path, segment_record_fn fn, void *arg,
+		    struct segment_read_result *res)
+{
+	int rc = segment_read_file(path, NULL, 0, fn, arg, res);
+
+	if (rc == -ENOENT && res->dict_id) {
+		size_t len;
+		uint32_t id;
+		void *dict = logs_load_dictionary(dir, res->dict_id, &len, &id);
+
+		if (dict)
+			rc = segment_read_file(path, dict, len, fn, arg, res);
+		free(dict);
+	}
+	if (res->warning[0])
+		fprintf(stderr, "vigil logs: %s: %s\n", path, res->warning);
+	return rc;
+}
+
+static int64_t parse_when(const char *s)
+{
+	struct tm tm = { 0 };
+	char *end;
+	double v = strtod(s, &end);
+	int64_t now = clock_epoch_ms() * 1000000LL;
+
+	if (end != s && (*end == 's' || *end == 'm' || *end == 'h' || *end == 'd') && !end[1])
+		return now - (int64_t)(v * (*end == 's' ? 1e9 : *end == 'm' ? 60e9 :
+					    *end == 'h' ? 3600e9 : 86400e9));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end && (*end == '\0' || *end == 'Z' || *end == '.'))
+		return (int64_t)timegm(&tm) * 1000000000LL;
+	return -1;
+}
+
+static int cmd_stats(const char *dir)
+{
+	uint64_t rec = 0, raw = 0, comp = 0, file = 0;
+	size_t n;
+	char **names = list_segments(dir, &n);
+
+	printf("%-60s %10s %12s %12s %7s\n", "segment", "records", "raw bytes", "compressed",
+	       "ratio");
+	for (size_t i = 0; i < n; i++) {
+		struct segment_read_result res;
+
+		if (read_one(dir, names[i], NULL, NULL, &res) == 0 || res.records) {
+			printf("%-60s %10u %12llu %12llu %6.2fx%s\n", strrchr(names[i], '/') + 1,
+			       res.records, (unsigned long long)res.raw_bytes,
+			       (unsigned long long)res.file_bytes,
+			       res.file_bytes ? (double)res.raw_bytes / (double)res.file_bytes : 0,
+			       res.torn_tail ? "  (torn tail)" : "");
+			rec += res.records;
+			raw += res.raw_bytes;
+			comp += res.file_bytes;
+			file++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	printf("%-60s %10llu %12llu %12llu %6.2fx\n", "total", (unsigned long long)rec,
+	       (unsigned long long)raw, (unsigned long long)comp,
+	       comp ? (double)raw / (double)comp : 0);
+	(void)file;
+	return 0;
+}
+
+struct sample_buf {
+	struct buf data;
+	size_t *sizes;
+	size_t n, cap;
+};
+
+static int collect_sample(void *arg, const log_record *r)
+{
+	struct sample_buf *s = arg;
+	size_t l = strlen(r->message);
+
+	if (s->data.len > (64u << 20) || l == 0)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4096;
+		size_t *p = realloc(s->sizes, cap * sizeof(*p));
+
+		if (!p)
+			return 1;
+		s->sizes = p;
+		s->cap = cap;
+	}
+	buf_append(&s->data, r->message, l);
+	s->sizes[s->n++] = l;
+	return 0;
+}
+
+static int cmd_train(const char *dir)
+{
+	struct sample_buf s = { 0 };
+	size_t n, cap = 112 * 1024, got;
+	char **names = list_segments(dir, &n), path[4400];
+	void *dict = malloc(cap);
+	unsigned id;
+	int fd;
+
+	for (size_t i = 0; i < n; i++) {
+		struct segment_read_result res;
+
+		read_one(dir, names[i], collect_sample, &s, &res);
+		free(names[i]);
+	}
+	free(names);
+	if (s.n < 100 || !dict) {
+		fprintf(stderr, "vigil logs: train needs more records (%zu in %s)\n", s.n, dir);
+		free(dict);
+		buf_free(&s.data);
+		free(s.sizes);
+		return 1;
+	}
+	got = ZDICT_trainFromBuffer(dict, cap, s.data.data, s.sizes, (unsigned)s.n);
+	if (ZDICT_isError(got)) {
+		fprintf(stderr, "vigil logs: training failed: %s\n", ZDICT_getErrorName(got));
+		free(dict);
+		buf_free(&s.data);
+		free(s.sizes);
+		return 1;
+	}
+	id = ZDICT_getDictID(dict, got);
+	snprintf(path, sizeof(path), "%s/%u.zdict", dir, id);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, dict, got) != (ssize_t)got) {
+		fprintf(stderr, "vigil logs: cannot write %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(dict);
+		buf_free(&s.data);
+		free(s.sizes);
+		return 1;
+	}
+	close(fd);
+	printf("%s: dictionary %u, %zu bytes, from %zu records; new segments use it\n", path, id,
+	       got, s.n);
+	free(dict);
+	buf_free(&s.data);
+	free(s.sizes);
+	return 0;
+}
+
+/* Reading with two skips: skip_all records of the file (already shown by tail -f), then
+ * skip_match matching records (tail -n). */
+struct reader {
+	struct query *q;
+	long skip_all, skip_match, all;
+};
+
+static int on_read(void *arg, const log_record *r)
+{
+	struct reader *rd = arg;
+
+	rd->all++;
+	if (rd->skip_all > 0) {
+		rd->skip_all--;
+		return 0;
+	}
+	if (!matches(rd->q, r))
+		return 0;
+	if (rd->skip_match > 0) {
+		rd->skip_match--;
+		return 0;
+	}
+	return on_record(rd->q, r);
+}
+
+static int count_matching(void *arg, const log_record *r)
+{
+	struct reader *rd = arg;
+
+	rd->all += matches(rd->q, r);
+	return 0;
+}
+
+static int cmd_read(const char *dir, struct query *q, bool follow)
+{
+	size_t n;
+	char **names = list_segments(dir, &n), *last = NULL;
+	long skip_match = 0, done_in_last = 0;
+	struct segment_read_result res;
+
+	if (q->tail_n >= 0) {
+		struct reader counter = { .q = q };
+
+		for (size_t i = 0; i < n; i++)
+			read_one(dir, names[i], count_matching, &counter, &res);
+		skip_match = counter.all > q->tail_n ? counter.all - q->tail_n : 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct reader rd = { .q = q, .skip_match = skip_match };
+
+		read_one(dir, names[i], on_read, &rd, &res);
+		skip_match = rd.skip_match;
+		free(last);
+		last = strdup(names[i]);
+		done_in_last = rd.all;
+		free(names[i]);
+	}
+	free(names);
+	flush_out(&q->out);
+	/* -f: segments grow by whole blocks; new ones sort after the old. Poll and print what
+	 * is past what was shown. */
+	while (follow) {
+		usleep(200000);
+		names = list_segments(dir, &n);
+		for (size_t i = 0; i < n; i++) {
+			struct reader rd = { .q = q };
+			int c = last ? strcmp(names[i], last) : 1;
+
+			if (c >= 0) {
+				rd.skip_all = c == 0 ? done_in_last : 0;
+				segment_read_file(names[i], NULL, 0, on_read, &rd, &res);
+				flush_out(&q->out);
+				free(last);
+				last = strdup(names[i]);
+				done_in_last = rd.all;
+			}
+			free(names[i]);
+		}
+		free(names);
+	}
+	free(last);
+	return 0;
+}
+
+static const char logs_usage[] =
+	"usage: vigil logs [--dir DIR] COMMAND [filters]\n"
+	"commands:\n"
+	"  cat                 every record, oldest first\n"
+	"  tail [-f] [-n N]    the last N (10) records; -f: then follow new ones\n"
+	"  grep PATTERN        records whose message matches PATTERN (extended regex)\n"
+	"  stats               records, raw and compressed bytes and ratio per segment\n"
+	"  train               train a zstd dictionary on the messages; new segments use it\n"
+	"filters: --request-id ID  --level LEVEL  --source function|extension|platform\n"
+	"         --since WHEN  --until WHEN   (ISO 8601 UTC, or 30s, 15m, 2h, 1d ago)\n"
+	"         --json       one JSON object per record instead of Lambda-like text\n"
+	"DIR defaults to VIGIL_LOG_DIR (/tmp/vigil/logs).\n";
+
+static int usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "vigil logs: %s%s%s (try 'vigil logs --help')\n", msg, arg ? " " : "",
+		arg ? arg : "");
+	return 2;
+}
+
+int logs_main(int argc, char **argv, const struct vigil_config *cfg)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "request-id", required_argument, NULL, 'r' },
+		{ "level", required_argument, NULL, 'l' },
+		{ "source", required_argument, NULL, 's' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "lines", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct query q = { .tail_n = -1 };
+	const char *dir = cfg->log_dir, *cmd = NULL, *pattern = NULL;
+	bool follow = false;
+	long lines = 10;
+	struct stat st;
+	int c, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "hfn:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'j':
+			q.json = true;
+			break;
+		case 'r':
+			q.request_id = optarg;
+			break;
+		case 'l':
+			q.level = optarg;
+			break;
+		case 's':
+			if (strcmp(optarg, "function") && strcmp(optarg, "extension") &&
+			    strcmp(optarg, "platform"))
+				return usage_error("--source is function, extension or platform, got",
+						   optarg);
+			q.source = optarg;
+			break;
+		case 'S':
+		case 'U':
+			if (parse_when(optarg) < 0)
+				return usage_error("not a time (ISO 8601 or 30s/15m/2h/1d):", optarg);
+			*(c == 'S' ? &q.since_ns : &q.until_ns) = parse_when(optarg);
+			break;
+		case 'f':
+			follow = true;
+			break;
+		case 'n':
+			lines = strtol(optarg, NULL, 10);
+			if (lines < 0)
+				return usage_error("-n takes a count, got", optarg);
+			break;
+		case 'h':
+			fputs(logs_usage, stdout);
+			return 0;
+		default:
+			return usage_error("unknown or incomplete option", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("needs a command: cat, tail, grep, stats or train", NULL);
+	cmd = argv[optind++];
+	if (strcmp(cmd, "grep") == 0) {
+		if (optind >= argc)
+			return usage_error("grep needs a PATTERN", NULL);
+		pattern = argv[optind++];
+		if (regcomp(&q.re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+			return usage_error("not a regular expression:", pattern);
+		q.has_re = true;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument", argv[optind]);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "vigil logs: %s: no such directory\n", dir);
+		return 1;
+	}
+	buf_init(&q.out);
+	if (strcmp(cmd, "cat") == 0 || strcmp(cmd, "grep") == 0) {
+		rc = cmd_read(dir, &q, false);
+	} else if (strcmp(cmd, "tail") == 0) {
+		q.tail_n = lines;
+		rc = cmd_read(dir, &q, follow);
+	} else if (strcmp(cmd, "stats") == 0) {
+		rc = cmd_stats(dir);
+	} else if (strcmp(cmd, "train") == 0) {
+		rc = cmd_train(dir);
+	} else {
+		buf_free(&q.out);
+		return usage_error("unknown command", cmd);
+	}
+	buf_free(&q.out);
+	if (q.has_re)
+		regfree(&q.re);
+	return rc;
+}

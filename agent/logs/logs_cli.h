@@ -1,0 +1,15 @@
+/* `vigil logs`: read the log segments of a directory (cat, tail -f, grep, stats, train). */
+#ifndef VIGIL_LOGS_CLI_H
+#define VIGIL_LOGS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../config.h"
+
+int logs_main(int argc, char **argv, const struct vigil_config *cfg);
+
+/* The newest trained dictionary of dir ("<id>.zdict"): malloc'd bytes and its id, or NULL. */
+void *logs_load_dictionary(const char *dir, uint32_t want_id, size_t *len, uint32_t *id);
+
+#endif
