@@ -24,11 +24,13 @@ def test_usage_errors_are_one_line_and_exit_2():
         assert err.count("\n") == 1 and err.startswith("vigil: "), (args, err)
 
 
-def test_unbuilt_commands_say_so():
-    for cmd in ("logs",):
-        rc, _, err = run_vigil([cmd])
-        assert rc == 1
-        assert "not in this build yet" in err
+def test_subcommand_usage_errors():
+    for args in (["logs"], ["logs", "bogus"], ["logs", "--level"], ["logs", "grep"],
+                 ["logs", "--since", "yesterday-ish", "cat"], ["proxy"], ["proxy", "--bogus"],
+                 ["extension", "extra"]):
+        rc, out, err = run_vigil(args)
+        assert rc == 2, (args, err)
+        assert err.count("\n") == 1, (args, err)
 
 
 def test_config_errors_name_the_key(tmp_path):
