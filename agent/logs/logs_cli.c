@@ -556,6 +556,9 @@ int logs_main(int argc, char **argv, const struct vigil_config *cfg)
 	if (optind >= argc)
 		return usage_error("needs a command: cat, tail, grep, stats or train", NULL);
 	cmd = argv[optind++];
+	if (strcmp(cmd, "cat") && strcmp(cmd, "tail") && strcmp(cmd, "grep") && strcmp(cmd, "stats") &&
+	    strcmp(cmd, "train"))
+		return usage_error("unknown command", cmd);
 	if (strcmp(cmd, "grep") == 0) {
 		if (optind >= argc)
 			return usage_error("grep needs a PATTERN", NULL);
