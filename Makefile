@@ -112,7 +112,11 @@ $(EMF_LIB):
 		npm install --no-audit --no-fund --loglevel=error aws-embedded-metrics@4 \
 		>npm.log 2>&1 || { tail -n 40 npm.log; exit 1; }
 
-e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(RIC) $(EMF_LIB)
+$(BUILD)/log_writer: tests/runtimes/log_writer.c $(BUILD)/libvigil.a
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libvigil.a $(LDLIBS)
+
+e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_LIB)
 	$(Q)VIGIL=$(abspath $(BUILD)/vigil) RIC=$(abspath $(RIC)) SANITIZED=$(SAN) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 

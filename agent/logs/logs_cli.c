@@ -55,7 +55,7 @@ static void iso_ns(int64_t ns, char out[40])
 		 tm.tm_sec % 100, (int)((ns / 1000000) % 1000 + 1000) % 1000);
 }
 
-static void print_json(struct buf *b, const log_record *r)
+void logs_print_json(struct buf *b, const log_record *r)
 {
 	char when[40];
 
@@ -150,7 +150,7 @@ static int on_record(void *arg, const log_record *r)
 		return 0;
 	q->matched++;
 	if (q->json)
-		print_json(&q->out, r);
+		logs_print_json(&q->out, r);
 	else
 		print_text(&q->out, r);
 	if (q->out.len > 1 << 20)

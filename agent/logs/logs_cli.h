@@ -6,8 +6,13 @@
 #include <stdint.h>
 
 #include "../config.h"
+#include "../core/segment.h"
 
 int logs_main(int argc, char **argv, const struct vigil_config *cfg);
+
+/* A record as one JSON line (what `vigil logs cat --json` prints). */
+struct buf;
+void logs_print_json(struct buf *b, const Vigil__V1__LogRecord *r);
 
 /* The newest trained dictionary of dir ("<id>.zdict"): malloc'd bytes and its id, or NULL. */
 void *logs_load_dictionary(const char *dir, uint32_t want_id, size_t *len, uint32_t *id);
