@@ -577,6 +577,13 @@ void tracker_shutdown(struct tracker *t, const char *reason)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void tracker_current(struct tracker *t, char *out, size_t n)
+{
+	pthread_mutex_lock(&t->lock);
+	snprintf(out, n, "%s", t->current);
+	pthread_mutex_unlock(&t->lock);
+}
+
 unsigned tracker_open(struct tracker *t)
 {
 	unsigned n;

@@ -80,6 +80,8 @@ void tracker_proxy(struct tracker *t, const char *request_id, double handler_ms,
 		   uint64_t answer_bytes, const char *error_type, const char *message);
 /* SHUTDOWN: what is open finishes, as timeout or failure when the reason says so. */
 void tracker_shutdown(struct tracker *t, const char *reason);
+/* The request in flight (for log lines that do not name theirs), "" when none. */
+void tracker_current(struct tracker *t, char *out, size_t n);
 /* Open invocations still waiting for their report. */
 unsigned tracker_open(struct tracker *t);
 

@@ -93,3 +93,61 @@ int telemetry_batch_ingest(struct tracker *t, const char *body, size_t len,
 	json_decref(root);
 	return 0;
 }
+
+void telemetry_batch_log(struct log_pipe *logs, struct tracker *t, const char *body, size_t len,
+			 const char *emf_namespace, const char *function_name, const char *version)
+{
+	json_t *root, *ev;
+	char current[64];
+	size_t i;
+
+	if (!logs)
+		return;
+	root = json_loadb(body, len, 0, NULL);
+	tracker_current(t, current, sizeof(current));
+	json_array_foreach(root, i, ev) {
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		json_t *record = json_object_get(ev, "record");
+		struct log_line meta = { .function_name = function_name, .function_version = version,
+					 .request_id = current };
+		char *text = NULL;
+
+		if (!type || !record)
+			continue;
+		meta.time_ns = parse_time(json_string_value(json_object_get(ev, "time"))) * 1000000LL;
+		if (strcmp(type, "function") == 0 || strcmp(type, "extension") == 0) {
+			if (strcmp(type, "extension") == 0 && own_line(emf_namespace, record))
+				continue;
+			meta.source = type[0] == 'f' ? VIGIL__V1__SOURCE__SOURCE_FUNCTION :
+						       VIGIL__V1__SOURCE__SOURCE_EXTENSION;
+			meta.stream = type[0] == 'f' ? 1 : 2;
+			if (json_is_string(record)) {
+				log_pipe_line(logs, &meta, json_string_value(record),
+					      json_string_length(record));
+				continue;
+			}
+			text = json_dumps(record, JSON_COMPACT);
+		} else if (strncmp(type, "platform.", 9) == 0 && json_is_object(record)) {
+			/* The platform's part of the story: its type as the message, the record's
+			 * members as fields (requestId becomes the request id). */
+			json_t *copy = json_deep_copy(record);
+			const char *rid = json_string_value(json_object_get(record, "requestId"));
+
+			/* Log lines after a start belong to it (the tracker may have closed it). */
+			if (rid && strcmp(type, "platform.start") == 0)
+				snprintf(current, sizeof(current), "%s", rid);
+
+			json_object_set_new(copy, "message", json_string(type));
+			meta.source = VIGIL__V1__SOURCE__SOURCE_PLATFORM;
+			meta.stream = 0;
+			meta.request_id = NULL;
+			text = json_dumps(copy, JSON_COMPACT);
+			json_decref(copy);
+		}
+		if (text) {
+			log_pipe_line(logs, &meta, text, strlen(text));
+			free(text);
+		}
+	}
+	json_decref(root);
+}

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "../core/logpipe.h"
 #include "../core/tracker.h"
 
 struct batch_counts {
@@ -15,5 +16,8 @@ struct batch_counts {
  * vigil's log and summary lines) are skipped: no feedback loop. */
 int telemetry_batch_ingest(struct tracker *t, const char *body, size_t len,
 			   const char *emf_namespace, struct batch_counts *counts);
+/* The same records, kept as log records (function, extension, platform) in logs. */
+void telemetry_batch_log(struct log_pipe *logs, struct tracker *t, const char *body, size_t len,
+			 const char *emf_namespace, const char *function_name, const char *version);
 
 #endif

@@ -32,6 +32,7 @@
 #include "../lib/http_server.h"
 #include "../lib/loop.h"
 #include "../log.h"
+#include "../logs/logs_cli.h"
 #include "../serve.h"
 #include "../version.h"
 #include "batch.h"
@@ -65,6 +66,8 @@ struct agent {
 	struct metric_series *reports_exported;
 	struct prom_server *metrics;	/* started by the listener thread, after init */
 	struct proxy *proxy;		/* when the runtime runs through vigil-wrapper */
+	struct log_pipe *logs;		/* the records of the telemetry, as segments */
+	char function_name[128], version[64];
 	_Atomic bool metrics_due;
 };
 
@@ -174,6 +177,9 @@ static void on_batch(void *arg, struct http_request *req)
 		metric_inc(a->batches_bad);
 		return;
 	}
+	/* Before answering: http_respond frees the request and its body. */
+	telemetry_batch_log(a->logs, a->tracker, req->body, req->body_len, a->cfg->emf_namespace,
+			    a->function_name, a->version);
 	http_respond(req, 200, NULL, NULL, 0);
 	metric_inc(a->batches_ok);
 	metric_add(a->records_bad, counts.malformed);
@@ -486,6 +492,25 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	prices.gb_second = price_per_gb_second(cfg);
 	prices.per_request = cfg->price_per_request;
 	a.tracker = tracker_new(function_name, version, mem ? atol(mem) : 128, &prices, a.registry);
+	snprintf(a.function_name, sizeof(a.function_name), "%s", function_name);
+	snprintf(a.version, sizeof(a.version), "%s", version);
+	if (cfg->logs_enabled) {
+		struct segment_writer_options so = {
+			.dir = cfg->log_dir,
+			.identity = function_name,
+			.segment_bytes = (uint64_t)cfg->log_segment_mb << 20,
+			.retention_bytes = (uint64_t)cfg->log_retention_mb << 20,
+			.retention_age_s = (double)cfg->log_retention_hours * 3600.0,
+			.fsync = (int)cfg->log_fsync,
+		};
+		size_t dict_len = 0;
+		void *dict = logs_load_dictionary(cfg->log_dir, 0, &dict_len, &so.dict_id);
+
+		so.dict = dict;
+		so.dict_len = dict_len;
+		a.logs = log_pipe_new(&so, (size_t)cfg->log_queue_mb << 20, a.registry);
+		free(dict);
+	}
 	if (a.proxy && a.tracker)
 		proxy_set_tracker(a.proxy, a.tracker);
 	self_metrics_register(a.registry, VIGIL_VERSION, VIGIL_REVISION);
@@ -560,6 +585,7 @@ out:
 	}
 	prom_server_stop(a.metrics);
 	proxy_stop(a.proxy);
+	log_pipe_close(a.logs);
 	http_server_destroy(a.listener);
 	loop_destroy(a.loop);
 	if (a.wake_fd >= 0)

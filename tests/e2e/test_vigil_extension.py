@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -237,3 +238,24 @@ const spec = JSON.parse(process.argv[2]);
                 {k: v for k, v in doc.items() if k != "_aws"})
     assert shape(ours) == shape(theirs)
     assert isinstance(theirs["_aws"]["Timestamp"], int) and isinstance(ours["_aws"]["Timestamp"], int)
+
+
+def test_extension_keeps_logs(vigil_host, tmp_path):
+    from conftest import run_vigil
+    logdir = tmp_path / "extlogs"
+    h = vigil_host("--idle-timeout", "1", log_dir=str(logdir))
+    h.invoke({"action": "print", "text": "kept by the extension"})
+    h.invoke({"b": 2})
+    rid = h.wait_reports(2)[0]["RequestId"]
+    wait_for(lambda: h.metric("vigil_host_environments", function="fn") == 0, timeout=10,
+             what="spindown")
+    time.sleep(0.5)
+    rc, out, err = run_vigil(["logs", "--dir", str(logdir), "--json", "--request-id", rid, "cat"])
+    assert rc == 0, err
+    recs = [json.loads(l) for l in out.splitlines()]
+    line = next(r for r in recs if r["message"] == "kept by the extension")
+    assert line["source"] == "function"
+    types = {r["message"] for r in recs if r["source"] == "platform"}
+    assert {"platform.start", "platform.runtimeDone", "platform.report"} <= types
+    report = next(r for r in recs if r["message"] == "platform.report")
+    assert "metrics" in report["fields"]
