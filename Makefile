@@ -147,7 +147,7 @@ $(BUILD)/bench/%: bench/%.c bench/synthetic.c $(BUILD)/libvigil.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $< bench/synthetic.c $(BUILD)/libvigil.a $(LDLIBS)
 
 # Every benchmark, side by side with its peer; prints a Markdown report.
-bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/bench/render_bench \
+bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/bench/render_bench $(BUILD)/bench/ingest_bench \
 		$(BUILD)/bench/bench_server
 	$(Q)$(PYTHON) bench/run.py --build $(BUILD) $(if $(ONLY),--only $(ONLY))
 

@@ -358,12 +358,52 @@ def proxy_section(build, seconds):
     print()
 
 
+def logs_section(build, megabytes):
+    import shutil
+    import tempfile
+    print(f"## Logs: ingest and compression of a {megabytes} MB corpus (seed 1)\n")
+    print("bench/gen_corpus.py writes Telemetry API batches (one JSON array per line) and the "
+          "same events as NDJSON. bench/ingest_bench.c takes the batches through the vigil "
+          "extension's code (telemetry_batch_log → log pipeline → segments); zstd and gzip "
+          "compress the NDJSON. Same run, one at a time.\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = os.path.join(tmp, "corpus")
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_corpus.py"), corpus,
+                        str(megabytes), "1"], check=True)
+        nd = corpus + ".ndjson"
+        nd_size = os.path.getsize(nd)
+        out = subprocess.run([f"{build}/bench/ingest_bench", corpus + ".batches",
+                              os.path.join(tmp, "segments")], capture_output=True, text=True,
+                             check=True).stdout
+        fields = dict(kv.split("=") for kv in out.split())
+        seg = sum(os.path.getsize(os.path.join(tmp, "segments", f))
+                  for f in os.listdir(os.path.join(tmp, "segments")))
+        print("| what | compressed bytes | × NDJSON | × zstd -3 | MB/s |")
+        print("|---|---|---|---|---|")
+        rows = []
+        for name, argv in (("zstd -3", ["zstd", "-q", "-3", "-c", nd]),
+                           ("zstd -19", ["zstd", "-q", "-19", "-c", nd]),
+                           ("gzip -6", ["gzip", "-6", "-c", nd])):
+            t0 = time.perf_counter()
+            size = len(subprocess.run(argv, capture_output=True, check=True).stdout)
+            rows.append((name, size, nd_size / 1048576 / (time.perf_counter() - t0)))
+        z3 = rows[0][1]
+        print(f"| NDJSON (input) | {nd_size} | 1.00 | {nd_size / z3:.2f} | |")
+        for name, size, mbs in rows:
+            print(f"| {name} | {size} | {size / nd_size:.3f} | {size / z3:.2f} | {mbs:.0f} |")
+        print(f"| vigil segments | {seg} | {seg / nd_size:.3f} | {seg / z3:.2f} | "
+              f"{float(fields['mb_per_cpu_s']):.0f} per CPU-second "
+              f"({float(fields['mb_per_wall_s']):.0f} wall, 2 threads) |")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", choices=["foundations", "host", "extension", "proxy"],
+    ap.add_argument("--only", choices=["foundations", "host", "extension", "proxy", "logs"],
                     default=None)
+    ap.add_argument("--logs-mb", type=int, default=200)
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     print(f"# vigil benchmarks — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
@@ -374,7 +414,9 @@ def main():
         extension_section(build)
     if args.only in (None, "proxy"):
         proxy_section(build, args.seconds)
-    if args.only in ("host", "extension", "proxy"):
+    if args.only in (None, "logs"):
+        logs_section(build, args.logs_mb)
+    if args.only in ("host", "extension", "proxy", "logs"):
         return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")

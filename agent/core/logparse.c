@@ -137,11 +137,16 @@ static bool is_uuidish(const char *s, size_t n)
 	return n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-';
 }
 
+/* Strings taken from a line are cleaned too; a repair anywhere marks the record. */
+static _Thread_local bool dup_repaired;
+
 static char *dupn(const char *s, size_t n)
 {
 	bool rep, trunc;
+	char *out = logparse_clean(s, n, LOG_LINE_MAX, &rep, &trunc);
 
-	return logparse_clean(s, n, LOG_LINE_MAX, &rep, &trunc);
+	dup_repaired |= rep;
+	return out;
 }
 
 static void add_field(log_record *r, const char *key, json_t *v)
@@ -270,6 +275,7 @@ void logparse_line(const char *line, size_t n, const char *default_request_id, l
 	bool repaired = false, truncated = false;
 
 	vigil__v1__log_record__init(r);
+	dup_repaired = false;
 	r->request_id = strdup("");
 	r->level = strdup("");
 	r->message = strdup("");
@@ -293,15 +299,7 @@ void logparse_line(const char *line, size_t n, const char *default_request_id, l
 	}
 	if (n > LOG_LINE_MAX)
 		truncated = true;
-	if (!repaired && r->message) {
-		bool rep2, tr2;
-		char *check = logparse_clean(line, n < LOG_LINE_MAX ? n : LOG_LINE_MAX, LOG_LINE_MAX,
-					     &rep2, &tr2);
-
-		repaired = rep2;
-		free(check);
-	}
-	r->utf8_repaired = repaired;
+	r->utf8_repaired = repaired || dup_repaired;
 	r->truncated = truncated;
 	if (!r->request_id[0] && default_request_id)
 		set(&r->request_id, default_request_id, strlen(default_request_id));
