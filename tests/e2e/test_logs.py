@@ -32,7 +32,10 @@ def test_kill_9_mid_block_100_times(tmp_path):
     rng = random.Random(42)
     for i in range(100):
         p = subprocess.Popen([WRITER, str(tmp_path), str(i + 1), "forever"])
-        time.sleep(rng.uniform(0.002, 0.03))
+        # Once its segment exists, kill it at a random moment of its writing.
+        wait_for(lambda: len([f for f in os.listdir(tmp_path) if f.endswith(".vseg")]) == i + 1,
+                 interval=0.001, what="the writer's segment")
+        time.sleep(rng.uniform(0.0, 0.03))
         p.send_signal(signal.SIGKILL)
         p.wait()
         rc, out, err = logs(tmp_path, "stats")
