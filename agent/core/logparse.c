@@ -1,40 +1,14 @@
 /* Log lines into records. See logparse.h. */
 #include "logparse.h"
 
+#include "utf8.h"
+
 #include <ctype.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		len = 2, cp = p[0] & 0x1F;
-	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-		len = 3, cp = p[0] & 0x0F;
-	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-		len = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3F);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return len;
-}
 
 char *logparse_clean(const char *s, size_t n, size_t max, bool *repaired, bool *truncated)
 {
@@ -47,7 +21,7 @@ char *logparse_clean(const char *s, size_t n, size_t max, bool *repaired, bool *
 	if (!out)
 		return NULL;
 	while (i < n) {
-		size_t l = p[i] == 0 ? 0 : utf8_len(p + i, n - i);
+		size_t l = p[i] == 0 ? 0 : utf8_char_len(p + i, n - i);
 
 		if (o + (l ? l : 3) > max) {
 			*truncated = true;

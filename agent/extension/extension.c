@@ -494,23 +494,7 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	a.tracker = tracker_new(function_name, version, mem ? atol(mem) : 128, &prices, a.registry);
 	snprintf(a.function_name, sizeof(a.function_name), "%s", function_name);
 	snprintf(a.version, sizeof(a.version), "%s", version);
-	if (cfg->logs_enabled) {
-		struct segment_writer_options so = {
-			.dir = cfg->log_dir,
-			.identity = function_name,
-			.segment_bytes = (uint64_t)cfg->log_segment_mb << 20,
-			.retention_bytes = (uint64_t)cfg->log_retention_mb << 20,
-			.retention_age_s = (double)cfg->log_retention_hours * 3600.0,
-			.fsync = (int)cfg->log_fsync,
-		};
-		size_t dict_len = 0;
-		void *dict = logs_load_dictionary(cfg->log_dir, 0, &dict_len, &so.dict_id);
-
-		so.dict = dict;
-		so.dict_len = dict_len;
-		a.logs = log_pipe_new(&so, (size_t)cfg->log_queue_mb << 20, a.registry);
-		free(dict);
-	}
+	a.logs = logs_open_pipe(cfg, function_name, a.registry);
 	if (a.proxy && a.tracker)
 		proxy_set_tracker(a.proxy, a.tracker);
 	self_metrics_register(a.registry, VIGIL_VERSION, VIGIL_REVISION);

@@ -10,35 +10,17 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../core/utf8.h"
 #include "../lib/base64.h"
 
 static int utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
 
-	while (i < n) {
-		size_t len;
-
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (p[i] >= 0xC2 && p[i] <= 0xDF)
-			len = 2;
-		else if (p[i] >= 0xE0 && p[i] <= 0xEF)
-			len = 3;
-		else if (p[i] >= 0xF0 && p[i] <= 0xF4)
-			len = 4;
-		else
+	for (size_t i = 0, l; i < n; i += l) {
+		l = utf8_char_len(p + i, n - i);
+		if (!l)
 			return 0;
-		if (i + len > n)
-			return 0;
-		for (size_t k = 1; k < len; k++) {
-			if ((p[i + k] & 0xC0) != 0x80)
-				return 0;
-		}
-		i += len;
 	}
 	return 1;
 }

@@ -798,25 +798,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 		if (!metrics)
 			goto out;
 	}
-	if (cfg->logs_enabled) {
-		struct segment_writer_options so = {
-			.dir = cfg->log_dir,
-			.identity = h.opt.function_name,
-			.segment_bytes = (uint64_t)cfg->log_segment_mb << 20,
-			.retention_bytes = (uint64_t)cfg->log_retention_mb << 20,
-			.retention_age_s = (double)cfg->log_retention_hours * 3600.0,
-			.fsync = (int)cfg->log_fsync,
-		};
-		size_t dict_len = 0;
-		void *dict = logs_load_dictionary(cfg->log_dir, 0, &dict_len, &so.dict_id);
-
-		so.dict = dict;
-		so.dict_len = dict_len;
-		h.logs = log_pipe_new(&so, (size_t)cfg->log_queue_mb << 20, h.registry);
-		free(dict);
-		if (!h.logs)
-			log_warn("host", "log segments are off: cannot write to %s", cfg->log_dir);
-	}
+	h.logs = logs_open_pipe(cfg, h.opt.function_name, h.registry);
 	h.frontdoor = frontdoor_start(&h, h.opt.listen);
 	if (!h.frontdoor)
 		goto out;

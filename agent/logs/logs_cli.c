@@ -18,9 +18,11 @@
 
 #include "../core/buf.h"
 #include "../core/lambda_lines.h"
+#include "../core/logpipe.h"
 #include "../core/numfmt.h"
 #include "../core/segment.h"
 #include "../lib/clock.h"
+#include "../log.h"
 
 struct query {
 	const char *request_id, *level, *source;
@@ -235,6 +237,33 @@ void *logs_load_dictionary(const char *dir, uint32_t want_id, size_t *len, uint3
 	*len = (size_t)st.st_size;
 	*id = (uint32_t)best_id;
 	return data;
+}
+
+struct log_pipe *logs_open_pipe(const struct vigil_config *cfg, const char *identity,
+				struct metric_registry *registry)
+{
+	struct segment_writer_options so = {
+		.dir = cfg->log_dir,
+		.identity = identity,
+		.segment_bytes = (uint64_t)cfg->log_segment_mb << 20,
+		.retention_bytes = (uint64_t)cfg->log_retention_mb << 20,
+		.retention_age_s = (double)cfg->log_retention_hours * 3600.0,
+		.fsync = (int)cfg->log_fsync,
+	};
+	struct log_pipe *p;
+	size_t dict_len = 0;
+	void *dict;
+
+	if (!cfg->logs_enabled)
+		return NULL;
+	dict = logs_load_dictionary(cfg->log_dir, 0, &dict_len, &so.dict_id);
+	so.dict = dict;
+	so.dict_len = dict_len;
+	p = log_pipe_new(&so, (size_t)cfg->log_queue_mb << 20, registry);
+	free(dict);
+	if (!p)
+		log_warn("logs", "log segments are off: cannot write to %s", cfg->log_dir);
+	return p;
 }
 
 static int read_one(const char *dir, const char *path, segment_record_fn fn, void *arg,

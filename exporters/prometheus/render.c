@@ -2,6 +2,7 @@
 #include "prometheus.h"
 
 #include "../../agent/core/numfmt.h"
+#include "../../agent/core/utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,35 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t len;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		len = 2, cp = p[0] & 0x1F;
-	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-		len = 3, cp = p[0] & 0x0F;
-	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-		len = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3F);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return len;
-}
 
 /* Escape s; quote additionally escapes '"' (label values, OpenMetrics help). */
 static void escape(struct buf *out, const char *s, int quote)
@@ -69,7 +41,7 @@ static void escape(struct buf *out, const char *s, int quote)
 		} else if (*p < 0x80) {
 			buf_putc(out, (char)*p);	/* other control bytes are legal */
 			len = 1;
-		} else if ((len = utf8_seq(p, n)) > 0) {
+		} else if ((len = utf8_char_len(p, n)) > 0) {
 			buf_append(out, p, len);
 		} else {
 			buf_append(out, "\xEF\xBF\xBD", 3);
