@@ -10,12 +10,16 @@ EXT_METRICS=127.0.0.1:9465
 OUT=$(mktemp)
 ERR=$(mktemp)
 EXT_DIR=build/demo/extensions
+LOGS=build/demo/logs
+rm -rf "$LOGS"
 mkdir -p "$EXT_DIR"
 ln -sf "$(realpath "$VIGIL")" "$EXT_DIR/vigil"
 
-"$VIGIL" host --function examples/python-greeting --handler lambda_function.lambda_handler \
-	--timeout 2 --extensions "$EXT_DIR" --env VIGIL_TELEMETRY_LISTEN=127.0.0.1:0 \
-	--env VIGIL_METRICS_LISTEN=$EXT_METRICS --env VIGIL_REPORT_LINES=1 >"$OUT" 2>"$ERR" &
+# vigil host keeps the log segments here (the extension's own copy is off: one is enough).
+VIGIL_LOG_DIR=$LOGS "$VIGIL" host --function examples/python-greeting \
+	--handler lambda_function.lambda_handler --timeout 2 --extensions "$EXT_DIR" \
+	--env VIGIL_TELEMETRY_LISTEN=127.0.0.1:0 --env VIGIL_METRICS_LISTEN=$EXT_METRICS \
+	--env VIGIL_REPORT_LINES=1 --env VIGIL_LOGS_ENABLED=false >"$OUT" 2>"$ERR" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$OUT" "$ERR"' EXIT INT TERM
 for _ in $(seq 100); do
@@ -52,4 +56,10 @@ say "vigil host's metrics: curl $METRICS/metrics | grep vigil_host_"
 curl -s "http://$METRICS/metrics" | grep -E '^vigil_host_(invocations|errors|cold_starts)_total' | indent
 say "the extension's metrics: curl $EXT_METRICS/metrics | grep -E '^vigil_(invocations|errors)_total'"
 curl -s "http://$EXT_METRICS/metrics" | grep -E '^vigil_(invocations|errors)_total' | indent
+sleep 1.2
+say "the failed request's whole story from the log segments: vigil logs --dir $LOGS --request-id ID cat"
+FAILED_ID=$(grep -m1 'Error Type: ValueError' "$OUT" | sed 's/.*RequestId: \([^\t]*\).*/\1/')
+"$VIGIL" logs --dir "$LOGS" --request-id "$FAILED_ID" cat | indent
+say "vigil logs --dir $LOGS stats"
+"$VIGIL" logs --dir "$LOGS" stats | indent
 printf '\nRun it yourself:\n   build/vigil host --function examples/python-greeting --handler lambda_function.lambda_handler\n'
