@@ -147,8 +147,9 @@ def test_end_strategy_and_post_runtime_time(vigil_host):
     text = ext_metrics(h)
     count = sample(text, "vigil_agent_post_runtime_seconds_count")
     assert count >= 4
-    under_1ms = sample(text, "vigil_agent_post_runtime_seconds_bucket", le="0.001")
-    assert under_1ms == count  # vigil's own work after INVOKE stays well under a millisecond
+    # vigil's own work after INVOKE stays under a millisecond (one slow scheduling allowed).
+    assert sample(text, "vigil_agent_post_runtime_seconds_bucket", le="0.001") >= count - 1
+    assert sample(text, "vigil_agent_post_runtime_seconds_bucket", le="0.01") == count
 
 
 def test_malformed_batches(vigil_host):
