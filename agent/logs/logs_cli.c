@@ -34,6 +34,9 @@ struct query {
 	/* output */
 	struct buf out;
 	long matched;
+	/* --request-id: one request's story, put in time order before printing */
+	struct held { int64_t t; long seq; char *text; } *held;
+	size_t nheld, held_cap;
 };
 
 static const char *source_name(Vigil__V1__Source s)
@@ -151,6 +154,28 @@ static int on_record(void *arg, const log_record *r)
 	if (!matches(q, r))
 		return 0;
 	q->matched++;
+	if (q->request_id && q->tail_n < 0) {
+		struct buf one;
+
+		if (q->nheld == q->held_cap) {
+			size_t cap = q->held_cap ? q->held_cap * 2 : 64;
+			struct held *h = realloc(q->held, cap * sizeof(*h));
+
+			if (!h)
+				return 1;
+			q->held = h;
+			q->held_cap = cap;
+		}
+		buf_init(&one);
+		if (q->json)
+			logs_print_json(&one, r);
+		else
+			print_text(&one, r);
+		q->held[q->nheld].t = r->time_ns;
+		q->held[q->nheld].seq = (long)q->nheld;
+		q->held[q->nheld++].text = buf_steal(&one, NULL);
+		return 0;
+	}
 	if (q->json)
 		logs_print_json(&q->out, r);
 	else
@@ -158,6 +183,30 @@ static int on_record(void *arg, const log_record *r)
 	if (q->out.len > 1 << 20)
 		flush_out(&q->out);
 	return 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+	const struct held *x = a, *y = b;
+
+	if (x->t != y->t)
+		return x->t < y->t ? -1 : 1;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Print what --request-id held back, in time order (the lines of one request come from
+ * several streams and may sit in the file in another order). */
+static void print_held(struct query *q)
+{
+	qsort(q->held, q->nheld, sizeof(*q->held), by_time);
+	for (size_t i = 0; i < q->nheld; i++) {
+		buf_puts(&q->out, q->held[i].text ? q->held[i].text : "");
+		free(q->held[i].text);
+	}
+	free(q->held);
+	q->held = NULL;
+	q->nheld = q->held_cap = 0;
+	flush_out(&q->out);
 }
 
 static int cmp(const void *a, const void *b)
@@ -470,6 +519,7 @@ static int cmd_read(const char *dir, struct query *q, bool follow)
 		free(names[i]);
 	}
 	free(names);
+	print_held(q);
 	flush_out(&q->out);
 	/* -f: segments grow by whole blocks; new ones sort after the old. Poll and print what
 	 * is past what was shown. */

@@ -80,6 +80,9 @@ def test_host_keeps_the_whole_story(start_host, tmp_path):
     messages = [r["message"] for r in recs]
     assert any(m.startswith("START RequestId: " + failed) for m in messages)
     assert any(m.startswith("REPORT RequestId: " + failed) for m in messages)
+    # In time order: START, the function's line, END, REPORT.
+    assert [r["time_ns"] for r in recs] == sorted(r["time_ns"] for r in recs)
+    assert messages[0].startswith("START") and messages[-1].startswith("REPORT")
     err = next(r for r in recs if "cannot greet" in r["message"])
     assert err["level"] == "ERROR" and err["source"] == "function"
     assert err["function_name"] == "python-greeting"
