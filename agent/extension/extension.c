@@ -177,14 +177,15 @@ static void on_batch(void *arg, struct http_request *req)
 		metric_inc(a->batches_bad);
 		return;
 	}
-	/* Before answering: http_respond frees the request and its body. */
+	/* All of it before answering: http_respond frees the request and its body, and what
+	 * the sender sees answered must already be counted. */
 	telemetry_batch_log(a->logs, a->tracker, req->body, req->body_len, a->cfg->emf_namespace,
 			    a->function_name, a->version);
-	http_respond(req, 200, NULL, NULL, 0);
 	metric_inc(a->batches_ok);
 	metric_add(a->records_bad, counts.malformed);
 	metric_add(a->records_unknown, counts.unknown);
 	metric_add(a->own_lines, counts.own);
+	http_respond(req, 200, NULL, NULL, 0);
 	if (a->flush == FLUSH_ADAPTIVE)
 		export_now(a);
 }
