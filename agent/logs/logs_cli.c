@@ -198,7 +198,8 @@ static int by_time(const void *a, const void *b)
  * several streams and may sit in the file in another order). */
 static void print_held(struct query *q)
 {
-	qsort(q->held, q->nheld, sizeof(*q->held), by_time);
+	if (q->nheld)
+		qsort(q->held, q->nheld, sizeof(*q->held), by_time);
 	for (size_t i = 0; i < q->nheld; i++) {
 		buf_puts(&q->out, q->held[i].text ? q->held[i].text : "");
 		free(q->held[i].text);

@@ -13,6 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 VIGIL = os.path.abspath(os.environ.get("VIGIL", os.path.join(ROOT, "build", "vigil")))
 # ASan keeps freed memory in quarantine: memory bounds are looser for sanitized builds.
 MEMORY_SLACK = 8 if os.environ.get("SANITIZED") else 1
+# …and runs slower: timing bounds get this many milliseconds more.
+TIME_SLACK_MS = 20 if os.environ.get("SANITIZED") else 0
 
 
 def clean_env(**extra):

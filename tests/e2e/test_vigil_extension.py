@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, TEST_RUNTIME, VIGIL, sample, wait_for
+from conftest import ROOT, TEST_RUNTIME, TIME_SLACK_MS, VIGIL, sample, wait_for
 from test_ric import HANDLERS, RIC
 
 EMF_LIB = os.path.join(ROOT, "build", "emf", "node_modules", "aws-embedded-metrics")
@@ -74,7 +74,7 @@ def test_duration_billing_and_cold_start(vigil_host):
     docs = wait_emf(h, 2)  # the third arrives with the next invoke or at shutdown
     cold, warm = emf_of(h, ids[0])[0], emf_of(h, ids[1])[0]
     for d in (cold, warm):
-        assert 200 <= d["Duration"] <= 205, d
+        assert 200 <= d["Duration"] <= 205 + TIME_SLACK_MS, d
         assert d["function_name"] == "fn" and d["version"] == "$LATEST"
         assert d["Invocations"] == 1 and d["Errors"] == 0
     assert cold["ColdStart"] == 1 and cold["cold_start"] is True
@@ -192,7 +192,7 @@ def test_with_the_node_runtime(vigil_host):
     h.invoke({"action": "log", "n": 1})
     ids = [r["RequestId"] for r in h.wait_reports(3)]
     first = wait_for(lambda: emf_of(h, ids[0]), what="EMF")[0]
-    assert 200 <= first["Duration"] <= 205 and first["ColdStart"] == 1
+    assert 200 <= first["Duration"] <= 205 + TIME_SLACK_MS and first["ColdStart"] == 1
     second = wait_for(lambda: emf_of(h, ids[1]), what="EMF")[0]
     assert second["error_type"] == "CustomError" and second["ColdStart"] == 0
     text = ext_metrics(h)
