@@ -51,12 +51,6 @@ void api_reply_accepted(struct http_request *req)
 	api_reply_json(req, 202, "{\"status\":\"OK\"}");
 }
 
-void env_emit_line(struct environment *env, struct buf *b)
-{
-	(void)env;
-	host_output(b);
-}
-
 /* --- output of the processes ---------------------------------------------------------- */
 
 static const char *current_request(const struct environment *env)
@@ -71,6 +65,7 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 {
 	struct environment *env = p->env;
 	int json_line = n > 0 && line[0] == '{';
+	bool tel = telemetry_active(env);
 	json_t *record = NULL;
 	struct buf b;
 
@@ -87,14 +82,15 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 		buf_puts(&b, ",\"message\":");
 		json_put_stringn(&b, line, n);
 		buf_puts(&b, "}");
-		record = json_loadb(b.data, b.len, 0, NULL);
+		if (tel)
+			record = json_loadb(b.data, b.len, 0, NULL);
 		buf_putc(&b, '\n');
 	} else {
 		buf_append(&b, line, n);
 		buf_putc(&b, '\n');
-		if (env->host->opt.log_format == LOG_FORMAT_JSON && json_line)
+		if (tel && env->host->opt.log_format == LOG_FORMAT_JSON && json_line)
 			record = json_loadb(line, n, 0, NULL);
-		if (!record)
+		if (tel && !record)
 			record = json_stringn_nocheck(line, n);
 	}
 	host_output(&b);
@@ -496,7 +492,8 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	line_start(&b, env->host->opt.log_format, inv->id, "$LATEST");
 	host_platform_output(env->host, &b, inv->id);
 	buf_free(&b);
-	telemetry_emit(env, "platform.start",
+	if (telemetry_active(env))
+		telemetry_emit(env, "platform.start",
 		       json_pack("{s:s,s:s,s:{s:s,s:s}}", "requestId", inv->id, "version",
 				 "$LATEST", "tracing", "type", "X-Amzn-Trace-Id", "value",
 				 inv->trace_id));
@@ -541,11 +538,6 @@ void env_check_invoke_done(struct environment *env)
 	host_env_ready(env->host, env);
 }
 
-static char *runtime_argv0_dir(struct host *h)
-{
-	return h->task_root;
-}
-
 void env_maybe_start_runtime(struct environment *env)
 {
 	struct host *h = env->host;
@@ -583,7 +575,7 @@ void env_maybe_start_runtime(struct environment *env)
 			wrapped[n] = NULL;
 			argv = wrapped;
 		}
-		rc = proc_start(&env->runtime, env, argv, envp, runtime_argv0_dir(h));
+		rc = proc_start(&env->runtime, env, argv, envp, h->task_root);
 	}
 	free_strv(envp);
 	if (rc < 0) {
@@ -896,12 +888,10 @@ static void fail_invocation(struct environment *env, const char *type, const cha
 	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
 	if (!inv->answered) {
-		free(inv->result);
-		inv->result = NULL;
-		if (asprintf(&inv->result, "{\"errorType\":\"%s\",\"errorMessage\":\"RequestId: %s "
-			     "Error: exited with error: %s\"}", type, inv->id, how) < 0)
-			inv->result = NULL;
-		inv->result_len = inv->result ? strlen(inv->result) : 0;
+		char detail[96];
+
+		snprintf(detail, sizeof(detail), "exited with error: %s", how);
+		invocation_error_result(inv, type, detail);
 	}
 	/* An error the caller already has (a 413, a function error) stays the reported one. */
 	if (!inv->answered || inv->status == INV_SUCCESS) {

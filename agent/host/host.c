@@ -111,6 +111,21 @@ void host_abandon(struct host *h, struct invocation *inv)
 	maybe_free(inv);
 }
 
+void invocation_error_result(struct invocation *inv, const char *type, const char *detail)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_puts(&b, "{\"errorType\":");
+	json_put_string(&b, type);
+	buf_printf(&b, ",\"errorMessage\":\"RequestId: %s Error: ", inv->id);
+	/* detail is ours (an exit status, an init status): no escaping needed */
+	buf_puts(&b, detail);
+	buf_puts(&b, "\"}");
+	free(inv->result);
+	inv->result = buf_steal(&b, &inv->result_len);
+}
+
 void host_answer(struct host *h, struct invocation *inv)
 {
 	(void)h;
@@ -224,7 +239,7 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	line_report(&b, h->opt.log_format, &r);
 	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
-	if (env)
+	if (env && telemetry_active(env))
 		report_event(env, inv, &r);
 
 	metric_inc(metric_with(h->m.invocations, fn, r.status));
@@ -345,12 +360,12 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 	}
 	inv->status = INV_ERROR;
 	snprintf(inv->error_type, sizeof(inv->error_type), "%s", error_type);
-	free(inv->result);
-	inv->result = NULL;
-	if (asprintf(&inv->result, "{\"errorType\":\"%s\",\"errorMessage\":\"RequestId: %s Error: "
-		     "init failed (%s)\"}", error_type, inv->id, status) < 0)
-		inv->result = NULL;
-	inv->result_len = inv->result ? strlen(inv->result) : 0;
+	{
+		char detail[64];
+
+		snprintf(detail, sizeof(detail), "init failed (%s)", status);
+		invocation_error_result(inv, error_type, detail);
+	}
 	inv->started_at = loop_now();
 	buf_init(&b);
 	line_start(&b, h->opt.log_format, inv->id, "$LATEST");

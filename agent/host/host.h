@@ -198,7 +198,6 @@ void env_maybe_start_runtime(struct environment *env);
 void env_check_init_done(struct environment *env);
 /* The invoke is done when the runtime is back on /next and no extension is busy. */
 void env_check_invoke_done(struct environment *env);
-void env_emit_line(struct environment *env, struct buf *b);
 /* JSON/HTTP helpers shared by the three APIs. */
 void api_reply_json(struct http_request *req, int status, const char *body);
 void api_reply_error(struct http_request *req, int status, const char *type, const char *msg);
@@ -226,6 +225,9 @@ void telemetry_handle(struct environment *env, struct http_request *req);
 void telemetry_emit(struct environment *env, const char *type, struct json_t *record);
 /* Init is over: no more subscriptions; the init history is dropped. */
 void telemetry_init_done(struct environment *env);
+/* Whether an event would go anywhere (init is open or someone subscribed): callers on the
+ * per-invoke path build events only then. */
+bool telemetry_active(const struct environment *env);
 /* Deliver what is queued now (SHUTDOWN). */
 void telemetry_flush(struct environment *env);
 
@@ -248,6 +250,9 @@ void host_env_gone(struct host *h, struct environment *env);
 void host_finish(struct host *h, struct invocation *inv, struct environment *env);
 /* host.c: an environment goes away with inv unfinished: fail it (if unanswered), free it. */
 void host_abandon(struct host *h, struct invocation *inv);
+/* host.c: the error body the caller gets: {"errorType":TYPE,"errorMessage":"RequestId: ID
+ * Error: DETAIL"}, escaped (TYPE may come from the runtime). */
+void invocation_error_result(struct invocation *inv, const char *type, const char *detail);
 /* host.c: tell the caller (once). */
 void host_answer(struct host *h, struct invocation *inv);
 /* host.c: an init attempt failed. */

@@ -56,6 +56,8 @@ void runtime_done_event(struct environment *env, struct invocation *inv)
 	json_t *rec;
 
 	inv->runtime_done_at = now;
+	if (!telemetry_active(env))
+		return;
 	rec = json_pack("{s:s,s:s,s:{s:f,s:I}}", "requestId", inv->id, "status",
 			status_text(inv->status), "metrics", "durationMs",
 			(now - inv->started_at) * 1000.0, "producedBytes",

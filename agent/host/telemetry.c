@@ -195,6 +195,11 @@ static void enqueue(struct subscriber *s, json_t *event)
 	schedule(s);
 }
 
+bool telemetry_active(const struct environment *env)
+{
+	return env->tel && (!env->tel->closed || env->tel->subs);
+}
+
 void telemetry_emit(struct environment *env, const char *type, json_t *record)
 {
 	struct telemetry_env *t = env->tel;
