@@ -14,6 +14,15 @@ REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g \
            -DVIGIL_REVISION='"$(REVISION)"' -I$(BUILD)/gen $(EXTRA_CFLAGS)
 LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -lpthread -lm -ldl
+# STATIC=1: the layer binary. Fully static (glibc included); libmicrohttpd (without HTTPS) and
+# http-parser built from Debian's source packages (packaging/static-deps.sh) and linked in;
+# unused sections dropped. HOST_TRIPLE=aarch64-linux-gnu CC=aarch64-linux-gnu-gcc cross-builds.
+ifneq ($(STATIC),)
+DEPS_DIR := $(BUILD)/deps
+CFLAGS  += -DVIGIL_MHD_STATIC -I$(DEPS_DIR)/include -ffunction-sections -fdata-sections
+LDFLAGS += -static -Wl,--gc-sections
+LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd $(LDLIBS)
+endif
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
@@ -48,7 +57,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all demo test unit e2e asan fuzz bench docs deps clean
+.PHONY: all demo test unit e2e asan fuzz bench docs deps clean layer deb package-test
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/vigil
@@ -66,6 +75,12 @@ $(BUILD)/obj/gen/log.pb-c.o: $(BUILD)/gen/vigil/v1/log.pb-c.c
 
 $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/agent/main.o: $(BUILD)/gen/vigil/v1/log.pb-c.h
 
+ifneq ($(STATIC),)
+$(DEPS_DIR)/lib/libmicrohttpd.a:
+	$(Q)CC=$(CC) sh packaging/static-deps.sh $(DEPS_DIR) $(HOST_TRIPLE)
+$(LIB_OBJS) $(BUILD)/obj/agent/main.o: | $(DEPS_DIR)/lib/libmicrohttpd.a
+endif
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
@@ -73,7 +88,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/libvigil.a: $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/vigil: $(BUILD)/obj/agent/main.o $(BUILD)/libvigil.a
 	@$(if $(Q),echo "  LD      $@")
@@ -116,7 +131,8 @@ $(BUILD)/log_writer: tests/runtimes/log_writer.c $(BUILD)/libvigil.a
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libvigil.a $(LDLIBS)
 
-e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_LIB)
+e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_LIB) \
+		layer deb $(CHROOT_BASE)
 	$(Q)VIGIL=$(abspath $(BUILD)/vigil) RIC=$(abspath $(RIC)) SANITIZED=$(SAN) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
@@ -148,8 +164,38 @@ $(BUILD)/bench/%: bench/%.c bench/synthetic.c $(BUILD)/libvigil.a
 
 # Every benchmark, side by side with its peer; prints a Markdown report.
 bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/bench/render_bench $(BUILD)/bench/ingest_bench \
-		$(BUILD)/bench/bench_server
+		$(BUILD)/bench/bench_server layer deb
 	$(Q)$(PYTHON) bench/run.py --build $(BUILD) $(if $(ONLY),--only $(ONLY))
+
+# --- packaging -------------------------------------------------------------------------
+# make layer: static binaries for x86_64 and arm64 (cross-built) in Lambda layer zips.
+LAYER_ZIPS := build/vigil-layer-x86_64.zip build/vigil-layer-arm64.zip
+layer: deps $(LAYER_ZIPS)
+# (SAN, OPT and EXTRA_CFLAGS are reset: `make asan` must not reach these builds.)
+PKG_MAKE   := $(MAKE) SAN= OPT=-O2 EXTRA_CFLAGS= LDFLAGS=
+STATIC_X86 := $(PKG_MAKE) BUILD=build/static-x86_64 STATIC=1
+STATIC_ARM := $(PKG_MAKE) BUILD=build/static-arm64 STATIC=1 HOST_TRIPLE=aarch64-linux-gnu \
+	CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar
+build/vigil-layer-x86_64.zip: FORCE
+	$(Q)$(STATIC_X86) build/static-x86_64/vigil
+	$(Q)sh packaging/layer.sh x86_64 build/static-x86_64/vigil strip build
+build/vigil-layer-arm64.zip: FORCE
+	$(Q)$(STATIC_ARM) build/static-arm64/vigil
+	$(Q)sh packaging/layer.sh arm64 build/static-arm64/vigil aarch64-linux-gnu-strip build
+
+# make deb: build/vigil_VERSION_ARCH.deb from a build with Debian's hardening flags.
+DEB_FLAGS := EXTRA_CFLAGS="-fstack-protector-strong -Wformat -Werror=format-security \
+	-D_FORTIFY_SOURCE=2 -ffile-prefix-map=$(CURDIR)=." LDFLAGS="-Wl,-z,relro -Wl,-z,now"
+deb: deps FORCE
+	$(Q)$(PKG_MAKE) BUILD=build/deb-bin $(DEB_FLAGS) build/deb-bin/vigil
+	$(Q)sh packaging/deb.sh build/deb-bin/vigil build
+
+FORCE:
+
+# A minimal Debian root for the packaging tests (debootstrap, once).
+CHROOT_BASE := build/chroot/base/.vigil-ok
+$(CHROOT_BASE):
+	$(Q)sh packaging/chroot.sh build/chroot/base
 
 docs: $(BUILD)/vigil
 	$(Q)$(BUILD)/vigil config doc > docs/configuration.md

@@ -452,6 +452,38 @@ void config_print(const struct vigil_config *c, struct buf *out)
 	}
 }
 
+/* What a key accepts, in words. */
+static void put_allowed(struct buf *out, const struct config_key *k)
+{
+	switch (k->type) {
+	case CFG_INT:
+		buf_printf(out, "%ld..%ld", k->min, k->max);
+		break;
+	case CFG_BOOL:
+		buf_puts(out, "true/false, yes/no, on/off, 1/0");
+		break;
+	case CFG_LOGLEVEL:
+		buf_puts(out, "debug, info, warn, error, off");
+		break;
+	case CFG_ADDR:
+		buf_puts(out, "HOST:PORT");
+		break;
+	case CFG_DOUBLE:
+		buf_printf(out, "%ld..%ld", k->min, k->max);
+		break;
+	case CFG_FLUSH:
+		buf_puts(out, "adaptive, end, periodic,SECONDS");
+		break;
+	case CFG_ARCH:
+		buf_puts(out, "x86_64, arm64, auto");
+		break;
+	case CFG_STR:
+	case CFG_SECRET:
+		buf_printf(out, "up to %ld bytes", k->max);
+		break;
+	}
+}
+
 void config_markdown(struct buf *out)
 {
 	buf_puts(out, "# Configuration\n\n"
@@ -471,33 +503,22 @@ void config_markdown(struct buf *out)
 		for (const char *p = k->name; *p; p++)
 			buf_putc(out, (char)toupper((unsigned char)*p));
 		buf_printf(out, "` | %s | `%s` | ", type_name(k->type), k->def);
-		switch (k->type) {
-		case CFG_INT:
-			buf_printf(out, "%ld..%ld", k->min, k->max);
-			break;
-		case CFG_BOOL:
-			buf_puts(out, "true/false, yes/no, on/off, 1/0");
-			break;
-		case CFG_LOGLEVEL:
-			buf_puts(out, "debug, info, warn, error, off");
-			break;
-		case CFG_ADDR:
-			buf_puts(out, "HOST:PORT");
-			break;
-		case CFG_DOUBLE:
-			buf_printf(out, "%ld..%ld", k->min, k->max);
-			break;
-		case CFG_FLUSH:
-			buf_puts(out, "adaptive, end, periodic,SECONDS");
-			break;
-		case CFG_ARCH:
-			buf_puts(out, "x86_64, arm64, auto");
-			break;
-		case CFG_STR:
-		case CFG_SECRET:
-			buf_printf(out, "up to %ld bytes", k->max);
-			break;
-		}
+		put_allowed(out, k);
 		buf_printf(out, " | %s |\n", k->doc);
+	}
+}
+
+/* A configuration file with every key commented out at its default: /etc/vigil/vigil.conf. */
+void config_sample(struct buf *out)
+{
+	buf_puts(out, "# vigil configuration: 'key = value' lines, '#' comments.\n"
+		      "# Every key is listed at its default, commented out. VIGIL_<KEY> environment\n"
+		      "# variables win over this file. Reference: man vigil, 'vigil config doc'.\n");
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		buf_printf(out, "\n# %s (", k->doc);
+		put_allowed(out, k);
+		buf_printf(out, ")\n#%s = %s\n", k->name, k->def);
 	}
 }

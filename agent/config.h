@@ -85,5 +85,6 @@ int config_load_env(struct vigil_config *c, char *const *envp, char *err, size_t
 void config_print(const struct vigil_config *c, struct buf *out);
 /* docs/configuration.md, generated from the table. */
 void config_markdown(struct buf *out);
+void config_sample(struct buf *out);
 
 #endif

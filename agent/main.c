@@ -31,6 +31,7 @@ static const char usage_text[] =
 	"  serve          serve the exporters only (Prometheus on VIGIL_METRICS_LISTEN)\n"
 	"  config print   show the effective configuration, secrets masked\n"
 	"  config doc     print docs/configuration.md, generated from the key table\n"
+	"  config sample  print a config file, every key commented out at its default\n"
 	"\n"
 	"options:\n"
 	"  -c, --config FILE   read 'key = value' settings from FILE (VIGIL_* variables win)\n"
@@ -71,6 +72,8 @@ static int config_main(const struct vigil_config *cfg, int argc, char **argv)
 		config_print(cfg, &out);
 	else if (strcmp(argv[0], "doc") == 0)
 		config_markdown(&out);
+	else if (strcmp(argv[0], "sample") == 0)
+		config_sample(&out);
 	else
 		return usage_error("unknown config command '%s'", argv[0]);
 	return write_buf(&out);

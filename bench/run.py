@@ -307,6 +307,42 @@ def extension_section(build, cold_starts=20, warm_invokes=1000):
           f"post-runtime p99 {n[3] / v[3]:.1f}×.\n")
 
 
+def layer_section(build, cold_starts=20, warm_invokes=1000):
+    """make layer / make deb: what ships, and the static layer binary as the extension beside
+    the dynamic build (same run)."""
+    import glob
+    import tempfile
+    top = os.path.join(ROOT, "build")
+    print("## Packaging: sizes, and the layer's static binary as the extension\n")
+    print("| artifact | binary bytes (stripped) | archive bytes |")
+    print("|---|---|---|")
+    for arch in ("x86_64", "arm64"):
+        binary = os.path.join(top, f"layer-{arch}", "extensions", "vigil")
+        z = os.path.join(top, f"vigil-layer-{arch}.zip")
+        print(f"| vigil-layer-{arch}.zip | {os.path.getsize(binary)} | {os.path.getsize(z)} |")
+    for deb in glob.glob(os.path.join(top, "vigil_*.deb")):
+        binary = os.path.join(top, "deb", "root", "usr", "bin", "vigil")
+        print(f"| {os.path.basename(deb)} | {os.path.getsize(binary)} | {os.path.getsize(deb)} |")
+    print(f"\nExtension under vigil host, {cold_starts} cold starts then {warm_invokes} warm "
+          "invokes each (as in the extension section):\n")
+    print("| extension binary | shared libraries | init median ms | init p90 ms | RSS idle kB | "
+          "post-runtime p99 ms |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (label, source) in enumerate((
+                ("build/vigil (dynamic)", f"{build}/vigil"),
+                ("layer x86_64 (static)",
+                 os.path.join(top, "layer-x86_64", "extensions", "vigil")))):
+            sub = os.path.join(tmp, str(i))
+            os.makedirs(sub)
+            inits, posts, rss = run_extension(build, sub, "vigil", source, cold_starts,
+                                              warm_invokes)
+            print(f"| {label} | {shared_libs(source)} | {statistics.median(inits):.2f} | "
+                  f"{pct(inits, 0.9):.2f} | {rss} | {pct(posts, 0.99):.3f} |")
+            sys.stdout.flush()
+    print()
+
+
 def proxy_section(build, seconds):
     print(f"## vigil proxy: added latency per invoke (wrk, 1 connection, {seconds} s each)\n")
     print("vigil host with the C test runtime; the runtime talks to the Runtime API directly, "
@@ -401,7 +437,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", choices=["foundations", "host", "extension", "proxy", "logs"],
+    ap.add_argument("--only", choices=["foundations", "host", "extension", "proxy", "logs",
+                                       "layer"],
                     default=None)
     ap.add_argument("--logs-mb", type=int, default=200)
     args = ap.parse_args()
@@ -416,7 +453,9 @@ def main():
         proxy_section(build, args.seconds)
     if args.only in (None, "logs"):
         logs_section(build, args.logs_mb)
-    if args.only in ("host", "extension", "proxy", "logs"):
+    if args.only in (None, "layer"):
+        layer_section(build)
+    if args.only in ("host", "extension", "proxy", "logs", "layer"):
         return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")

@@ -8,20 +8,27 @@ libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev
 libbpf-dev bpftool clang llvm libclang-rt-14-dev libelf-dev zlib1g-dev
 libjansson-dev libhttp-parser-dev libcmocka-dev zstd gzip
 python3 python3-pytest prometheus prometheus-node-exporter wrk procps
-autoconf automake libtool cmake g++ make"
+autoconf automake libtool cmake g++ make
+debootstrap lintian dpkg-dev man-db systemd zip unzip qemu-user-static
+gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross"
+# arm64 libraries for the cross-built layer (make layer). Not libhttp-parser-dev: it is not
+# Multi-Arch, and its arm64 copy would replace the native one (packaging/static-deps.sh
+# builds it from source instead).
+ARM64_PKGS="libzstd-dev:arm64 libjansson-dev:arm64 libprotobuf-c-dev:arm64"
 # Node.js and npm for aws-lambda-ric: the machine's own when present (Debian's otherwise).
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
-for p in $PKGS; do
-	case "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" in
-	installed) ;;
-	*) missing="$missing $p" ;;
-	esac
+for p in $PKGS $ARM64_PKGS; do
+	# A package installed for two architectures prints two lines.
+	dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed ||
+		missing="$missing $p"
 done
+need_arch=""
+dpkg --print-foreign-architectures | grep -qx arm64 || need_arch=arm64
 
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && [ -z "$need_arch" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps: missing packages:$missing (run as root to install them)" >&2
@@ -29,6 +36,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+[ -n "$need_arch" ] && dpkg --add-architecture arm64
 apt-get update -qq
 # --no-install-recommends keeps prometheus from pulling a web UI stack.
 # shellcheck disable=SC2086

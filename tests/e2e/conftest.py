@@ -141,10 +141,10 @@ EXAMPLES = os.path.join(ROOT, "examples")
 class Host:
     """A running `vigil host`: its front door, Lambda's lines on stdout, its log on stderr."""
 
-    def __init__(self, args, env, cwd=None):
+    def __init__(self, args, env, cwd=None, binary=VIGIL):
         self.out = tempfile.NamedTemporaryFile(prefix="host-out-", delete=False)
         self.err = tempfile.NamedTemporaryFile(prefix="host-err-", delete=False)
-        self.proc = subprocess.Popen([VIGIL, "host"] + args, env=env, cwd=cwd,
+        self.proc = subprocess.Popen([binary, "host"] + args, env=env, cwd=cwd,
                                      stdout=self.out, stderr=self.err,
                                      stdin=subprocess.DEVNULL)
 
@@ -234,14 +234,14 @@ class Host:
 def start_host():
     hosts = []
 
-    def start(*args, cwd=None, **env):
+    def start(*args, cwd=None, binary=VIGIL, **env):
         """Options, then the runtime; TEST_* keywords go to the runtime (--env)."""
         env.setdefault("VIGIL_METRICS_LISTEN", "127.0.0.1:0")
         a = ["--listen", "127.0.0.1:0", "--runtime-api", "127.0.0.1:0"]
         for k in [k for k in env if k.startswith("TEST_")]:
             a += ["--env", f"{k}={env.pop(k)}"]
         a += list(args)
-        h = Host(a, clean_env(**env), cwd=cwd)
+        h = Host(a, clean_env(**env), cwd=cwd, binary=binary)
         hosts.append(h)
         return h
 

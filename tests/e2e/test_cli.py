@@ -68,6 +68,22 @@ def test_config_print_layers_and_masks(tmp_path):
     assert rc == 0, err
 
 
+def test_config_sample_lists_every_key_at_its_default(tmp_path):
+    """/etc/vigil/vigil.conf of the Debian package: commented out it changes nothing, and with
+    every line uncommented it gives the defaults."""
+    rc, sample_text, _ = run_vigil(["config", "sample"])
+    assert rc == 0
+    _, defaults, _ = run_vigil(["config", "print"])
+    for line in defaults.splitlines():
+        assert f"\n#{line.split(' = ')[0]} = " in sample_text, line
+    conf = tmp_path / "sample.conf"
+    conf.write_text(sample_text)
+    assert run_vigil(["--config", str(conf), "config", "print"])[1] == defaults
+    conf.write_text(re.sub(r"(?m)^#(\w+ = )", r"\1", sample_text))
+    rc, out, err = run_vigil(["--config", str(conf), "config", "print"])
+    assert rc == 0 and out == defaults, err
+
+
 def test_configuration_doc_is_generated_and_current():
     rc, out, _ = run_vigil(["config", "doc"])
     assert rc == 0

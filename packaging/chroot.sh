@@ -1,0 +1,12 @@
+#!/bin/sh
+# A minimal Debian 12 root (debootstrap --variant=minbase) for the packaging tests: the layer's
+# static binary runs in a copy of it, the .deb is installed in another copy. Made once.
+# Usage: chroot.sh DIR
+set -eu
+dir=$(realpath -m "$1")
+[ -f "$dir/.vigil-ok" ] && exit 0
+rm -rf "$dir" && mkdir -p "$(dirname "$dir")"
+echo "  CHROOT  $dir (debootstrap minbase bookworm: about two minutes, once)"
+debootstrap --variant=minbase bookworm "$dir" http://deb.debian.org/debian >"$dir.log" 2>&1 ||
+	{ tail -n 20 "$dir.log"; exit 1; }
+touch "$dir/.vigil-ok"

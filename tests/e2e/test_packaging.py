@@ -1,0 +1,193 @@
+"""Packaging (make layer, make deb): the layer's static binaries for x86_64 and arm64 run as
+vigil's extension under vigil host — unpacked into an /opt-like folder, inside a minimal Debian
+chroot with none of vigil's libraries, and under qemu-user for arm64 — and the Debian package
+installs with its dependencies in a chroot. Root is needed (chroot); CI runs as root."""
+import glob
+import json
+import os
+import shutil
+import stat
+import subprocess
+import zipfile
+
+import pytest
+
+from conftest import ROOT, TEST_RUNTIME, free_port, wait_for
+
+BUILD = os.path.join(ROOT, "build")
+CHROOT_BASE = os.path.join(BUILD, "chroot", "base")
+LAYER_FILES = {"extensions/vigil", "vigil-wrapper", "vigil/NOTICE"}
+# Shared libraries the dynamic build links or loads: the layer binary needs none of them.
+VIGIL_LIBS = ("libjansson.so", "libprotobuf-c.so", "libhttp_parser.so", "libmicrohttpd.so",
+              "libzstd.so")
+ARCHS = {"x86_64": "X86-64", "arm64": "AArch64"}
+
+
+def need(path, made_by):
+    assert os.path.exists(path), f"{path} is missing: '{made_by}' makes it (make test does)"
+    return path
+
+
+def run(cmd, **kw):
+    kw.setdefault("timeout", 300)
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def unpack_layer(arch, dest):
+    """The layer as Lambda lays it out: its zip unpacked into an /opt-like folder."""
+    z = need(os.path.join(BUILD, f"vigil-layer-{arch}.zip"), "make layer")
+    with zipfile.ZipFile(z) as zf:
+        names = {i.filename for i in zf.infolist() if not i.is_dir()}
+        assert names == LAYER_FILES, names
+        for info in zf.infolist():
+            zf.extract(info, dest)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:  # zipfile does not restore Unix modes
+                os.chmod(os.path.join(dest, info.filename), mode)
+    return dest
+
+
+@pytest.fixture
+def chroot_copy(tmp_path):
+    """A private copy of the minimal Debian root (the base is made once by packaging/chroot.sh)."""
+    assert os.geteuid() == 0, "the packaging tests need root (chroot); CI runs as root"
+    need(os.path.join(CHROOT_BASE, ".vigil-ok"), "sh packaging/chroot.sh build/chroot/base")
+    root = tmp_path / "root"
+    r = run(["cp", "-a", CHROOT_BASE, str(root)])
+    assert r.returncode == 0, r.stderr
+    return root
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_layer_holds_a_static_binary_under_2mb(arch, tmp_path):
+    opt = unpack_layer(arch, tmp_path)
+    binary = opt / "extensions" / "vigil"
+    for f in (binary, opt / "vigil-wrapper"):
+        assert os.stat(f).st_mode & stat.S_IXUSR, f"{f} is not executable"
+    size = os.path.getsize(binary)
+    assert size <= 2_000_000, f"{arch} binary is {size} bytes"
+    header = run(["readelf", "-hldW", str(binary)]).stdout
+    assert ARCHS[arch] in header, header[:400]
+    assert "INTERP" not in header, "the binary asks for a dynamic loader"
+    assert "NEEDED" not in header, "the binary needs shared libraries"
+    # Nothing for Amazon Linux's glibc to resolve: no dynamic symbols, so no GLIBC_2.x versions.
+    syms = run(["objdump", "-T", str(binary)])
+    assert "GLIBC_" not in syms.stdout, syms.stdout[:400]
+    cmd = [str(binary), "--version"]
+    if arch == "arm64":
+        cmd = ["qemu-aarch64-static"] + cmd
+    r = run(cmd)
+    assert r.returncode == 0 and r.stdout.startswith("vigil "), (r.stdout, r.stderr)
+
+
+def run_as_extension(start_host, ext_dir, *extra, **kw):
+    """vigil host with ext_dir's extensions; two invokes; the extension's EMF for both."""
+    h = start_host("--function-name", "fn", "--extensions", str(ext_dir),
+                   "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+                   "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0", *extra, "--", TEST_RUNTIME,
+                   **kw)
+    assert h.invoke({"a": 1})[2] == {"a": 1}
+    assert h.invoke({"action": "error"})[0] == 200
+    ids = [r["RequestId"] for r in h.wait_reports(2)]
+    h.invoke({"b": 2})  # the adaptive flush sends the second report with this one
+
+    def emf():
+        docs = [json.loads(l) for l in h.stdout().splitlines() if l.startswith('{"_aws"')]
+        return len(docs) >= 2 and docs
+    docs = wait_for(emf, timeout=30, what="the layer extension's EMF lines")
+    by_id = {d["request_id"]: d for d in docs}
+    assert by_id[ids[0]]["function_name"] == "fn" and by_id[ids[0]]["Errors"] == 0
+    assert by_id[ids[1]]["Errors"] == 1
+    assert "Extension.InitError" not in h.stdout() + h.stderr()
+    return h
+
+
+def test_layer_unpacked_into_opt_runs_under_vigil_host(start_host, tmp_path):
+    """The container layout (packaging/container/Dockerfile.host): the layer in an /opt folder,
+    its binary as vigil host with --extensions from the same folder, the runtime started
+    through /opt/vigil-wrapper (the proxy's figures reach the EMF)."""
+    opt = unpack_layer("x86_64", tmp_path / "opt")
+    h = run_as_extension(start_host, opt / "extensions",
+                         "--env", f"AWS_LAMBDA_EXEC_WRAPPER={opt / 'vigil-wrapper'}",
+                         "--env", f"VIGIL_PROXY_LISTEN=127.0.0.1:{free_port()}",
+                         binary=str(opt / "extensions" / "vigil"))
+    docs = [json.loads(l) for l in h.stdout().splitlines() if l.startswith('{"_aws"')]
+    assert any("HandlerDuration" in d for d in docs), docs
+
+
+def test_layer_runs_in_a_chroot_with_only_libc(start_host, chroot_copy, tmp_path):
+    """Amazon Linux stand-in: a minimal Debian root without any library vigil uses, the
+    extension started inside it by vigil host running outside."""
+    root = chroot_copy
+    for lib in VIGIL_LIBS:
+        for f in glob.glob(str(root / "usr" / "lib" / "*" / (lib + "*"))):
+            os.unlink(f)  # libzstd comes with dpkg; nothing in this root runs dpkg
+    left = [f for lib in VIGIL_LIBS for f in glob.glob(str(root / "**" / (lib + "*")),
+                                                       recursive=True)]
+    assert not left, left
+    assert glob.glob(str(root / "usr" / "lib" / "*" / "libc.so.6"))
+    unpack_layer("x86_64", root / "opt")
+    ext = tmp_path / "extensions"
+    ext.mkdir()
+    launcher = ext / "vigil"
+    launcher.write_text(f"#!/bin/sh\nexec chroot {root} /opt/extensions/vigil\n")
+    launcher.chmod(0o755)
+    run_as_extension(start_host, ext)
+    r = run(["chroot", str(root), "/opt/vigil-wrapper", "/usr/bin/env"])
+    assert "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9009" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_layer_arm64_under_qemu_runs_under_vigil_host(start_host, tmp_path):
+    opt = unpack_layer("arm64", tmp_path / "opt")
+    ext = tmp_path / "extensions"
+    ext.mkdir()
+    launcher = ext / "vigil"
+    # -0 keeps argv[0] .../extensions/vigil, the name the extension registers with.
+    launcher.write_text(f'#!/bin/sh\nexec qemu-aarch64-static -0 "$0" {opt}/extensions/vigil\n')
+    launcher.chmod(0o755)
+    run_as_extension(start_host, ext)
+
+
+def deb_path():
+    debs = glob.glob(os.path.join(BUILD, "vigil_*_amd64.deb"))
+    assert len(debs) == 1, f"want one build/vigil_*_amd64.deb (make deb), have {debs}"
+    return debs[0]
+
+
+def test_deb_has_no_lintian_errors():
+    r = run(["lintian", "--tag-display-limit", "0", deb_path()])
+    errors = [l for l in r.stdout.splitlines() if l.startswith("E:")]
+    assert not errors, r.stdout
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_deb_installs_in_a_chroot_and_its_units_verify(chroot_copy):
+    root = chroot_copy
+    shutil.copy(deb_path(), root / "tmp" / "vigil.deb")
+    # dpkg -i stops at the missing dependencies; apt-get -f install brings them from Debian.
+    first = run(["chroot", str(root), "dpkg", "-i", "/tmp/vigil.deb"])
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "-qq", "update"], ["apt-get", "-qq", "-y", "-f", "install"]):
+        r = run(["chroot", str(root)] + cmd, env=env, timeout=600)
+        assert r.returncode == 0, (first.stdout, first.stderr, r.stdout, r.stderr)
+    r = run(["chroot", str(root), "dpkg-query", "-W", "-f=${Status}", "vigil"])
+    assert r.stdout == "install ok installed", r.stdout
+    r = run(["chroot", str(root), "vigil", "--version"])
+    assert r.returncode == 0 and r.stdout.startswith("vigil 0."), (r.stdout, r.stderr)
+    # /etc/vigil/vigil.conf: every key, commented out, and it parses.
+    conf = (root / "etc" / "vigil" / "vigil.conf").read_text()
+    keys = run(["chroot", str(root), "vigil", "config", "print"]).stdout.splitlines()
+    assert keys and all(f"\n#{k.split(' = ')[0]} = " in conf for k in keys)
+    r = run(["chroot", str(root), "vigil", "--config", "/etc/vigil/vigil.conf", "config", "print"])
+    assert r.returncode == 0, r.stderr
+    # systemd and man, for the units' verification and their Documentation=man:vigil(1).
+    r = run(["chroot", str(root), "apt-get", "-qq", "-y", "--no-install-recommends", "install",
+             "systemd", "man-db"], env=env, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run(["chroot", str(root), "man", "-w", "vigil"])
+    assert r.stdout.strip() == "/usr/share/man/man1/vigil.1.gz", (r.stdout, r.stderr)
+    (root / "etc" / "vigil" / "functions" / "example.conf").write_text(
+        "FUNCTION_DIR=/srv/functions/example\nHOST_ARGS=--memory 256\n")
+    r = run(["chroot", str(root), "systemd-analyze", "verify", "vigil.service",
+             "vigil-host@example.service"])
+    assert r.returncode == 0 and not r.stderr.strip(), r.stdout + r.stderr
