@@ -9,6 +9,7 @@ SAN     ?=
 OPT     ?= -O2
 FUZZ_SECONDS ?= 15
 
+CHROOT_BASE := build/chroot/base/.vigil-ok
 REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g \
@@ -20,9 +21,25 @@ LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -lpthread -lm -ldl
 ifneq ($(STATIC),)
 DEPS_DIR := $(BUILD)/deps
 CFLAGS  += -DVIGIL_MHD_STATIC -I$(DEPS_DIR)/include -ffunction-sections -fdata-sections
-LDFLAGS += -static -Wl,--gc-sections
+LINK_STATIC := -static -Wl,--gc-sections
 LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd $(LDLIBS)
 endif
+# eBPF probes (agent/probes): BPF objects built with clang for this machine's architecture,
+# CO-RE against a vmlinux.h generated from this machine's kernel BTF (not pinned: every
+# machine that builds vigil here has /sys/kernel/btf/vmlinux, and CO-RE relocates at load),
+# embedded as bpftool skeletons. libbpf and libelf are linked statically (two shared
+# libraries fewer on the start path). The static layer build has no probes.
+PROBE_NAMES := lifecycle usage
+BPF_ARCH    := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+ifeq ($(STATIC),)
+PROBE_SRCS  := agent/probes/probes.c agent/probes/lifecycle.c agent/probes/usage.c
+PROBE_SKELS := $(PROBE_NAMES:%=$(BUILD)/gen/probes/%.skel.h)
+LDLIBS      += -Wl,-Bstatic -lbpf -lelf -Wl,-Bdynamic -lz
+else
+PROBE_SRCS  := agent/probes/none.c
+PROBE_SKELS :=
+endif
+
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
@@ -41,7 +58,7 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/lib/http_post.c agent/lib/mhd.c \
             agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c \
             agent/host/runtime_api.c agent/host/extensions_api.c agent/host/telemetry.c \
-            agent/host/frontdoor.c agent/host/host.c \
+            agent/host/frontdoor.c agent/host/host.c agent/host/probing.c \
             agent/core/buf.c agent/core/metrics.c agent/core/self_metrics.c \
             agent/core/lambda_lines.c agent/core/tracker.c agent/core/numfmt.c \
             agent/lib/http_client.c exporters/emf/emf.c \
@@ -49,7 +66,7 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/proxy/proxy.c agent/logs/logs_cli.c \
             agent/core/crc32c.c agent/core/segment.c agent/core/logparse.c agent/core/logpipe.c \
             exporters/prometheus/render.c exporters/prometheus/server.c \
-            agent/serve.c
+            agent/serve.c agent/probes/probe_cli.c $(PROBE_SRCS)
 GEN_SRCS := $(BUILD)/gen/vigil/v1/log.pb-c.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/log.pb-c.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -67,6 +84,24 @@ $(BUILD)/gen/vigil/v1/log.pb-c.c $(BUILD)/gen/vigil/v1/log.pb-c.h: proto/vigil/v
 	@mkdir -p $(BUILD)/gen
 	@$(if $(Q),echo "  PROTOC  $<")
 	$(Q)protoc-c --c_out=$(BUILD)/gen -Iproto $<
+
+$(BUILD)/gen/vmlinux.h:
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BTF     $@")
+	$(Q)bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/probes/%.bpf.o: agent/probes/%.bpf.c agent/probes/probe_maps.h $(wildcard agent/probes/*.body.h) $(BUILD)/gen/vmlinux.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(BUILD)/gen -Iagent/probes \
+		-c $< -o $@ && llvm-strip -g $@
+
+$(BUILD)/gen/probes/%.skel.h: $(BUILD)/gen/probes/%.bpf.o
+	@$(if $(Q),echo "  SKEL    $@")
+	$(Q)bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+$(PROBE_SRCS:%.c=$(BUILD)/obj/%.o): $(PROBE_SKELS)
+.SECONDARY: $(PROBE_NAMES:%=$(BUILD)/gen/probes/%.bpf.o)
 
 $(BUILD)/obj/gen/log.pb-c.o: $(BUILD)/gen/vigil/v1/log.pb-c.c
 	@mkdir -p $(dir $@)
@@ -92,7 +127,7 @@ $(BUILD)/libvigil.a: $(LIB_OBJS)
 
 $(BUILD)/vigil: $(BUILD)/obj/agent/main.o $(BUILD)/libvigil.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) $(LINK_STATIC) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvigil.a
 	@mkdir -p $(dir $@)
@@ -142,7 +177,7 @@ test: unit e2e
 asan:
 	$(Q)$(MAKE) BUILD=build/asan SAN=1 OPT=-O1 unit e2e
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(GEN_SRCS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(GEN_SRCS) $(PROBE_SKELS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $<")
 	$(Q)$(CLANG) -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -162,9 +197,16 @@ $(BUILD)/bench/%: bench/%.c bench/synthetic.c $(BUILD)/libvigil.a
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< bench/synthetic.c $(BUILD)/libvigil.a $(LDLIBS)
 
+$(BUILD)/bench/proc_loop: bench/proc_loop.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -Wall -Werror -o $@ $<
+$(BUILD)/bench/nop: bench/nop.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -static -o $@ $<
+
 # Every benchmark, side by side with its peer; prints a Markdown report.
 bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/bench/render_bench $(BUILD)/bench/ingest_bench \
-		$(BUILD)/bench/bench_server layer deb
+		$(BUILD)/bench/bench_server $(BUILD)/bench/proc_loop $(BUILD)/bench/nop layer deb
 	$(Q)$(PYTHON) bench/run.py --build $(BUILD) $(if $(ONLY),--only $(ONLY))
 
 # --- packaging -------------------------------------------------------------------------
@@ -172,7 +214,7 @@ bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/bench/render_bench $(B
 LAYER_ZIPS := build/vigil-layer-x86_64.zip build/vigil-layer-arm64.zip
 layer: deps $(LAYER_ZIPS)
 # (SAN, OPT and EXTRA_CFLAGS are reset: `make asan` must not reach these builds.)
-PKG_MAKE   := $(MAKE) SAN= OPT=-O2 EXTRA_CFLAGS= LDFLAGS=
+PKG_MAKE   := $(MAKE) SAN= OPT=-O2 EXTRA_CFLAGS=
 STATIC_X86 := $(PKG_MAKE) BUILD=build/static-x86_64 STATIC=1
 STATIC_ARM := $(PKG_MAKE) BUILD=build/static-arm64 STATIC=1 HOST_TRIPLE=aarch64-linux-gnu \
 	CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar
@@ -193,7 +235,6 @@ deb: deps FORCE
 FORCE:
 
 # A minimal Debian root for the packaging tests (debootstrap, once).
-CHROOT_BASE := build/chroot/base/.vigil-ok
 $(CHROOT_BASE):
 	$(Q)sh packaging/chroot.sh build/chroot/base
 

@@ -83,6 +83,16 @@ const struct config_key config_keys[] = {
 	  "0: never fsync, 1: after every block, 2: when a segment closes.", KEY(log_fsync) },
 	{ "log_queue_mb", CFG_INT, "8", 1, 1024,
 	  "Lines waiting for the writer past this are dropped and counted.", KEY(log_queue_mb) },
+	{ "probes_enabled", CFG_BOOL, "true", 0, 0,
+	  "vigil host: eBPF probes on each environment's processes (needs root or CAP_BPF and "
+	  "CAP_PERFMON, and kernel BTF; without them vigil says why once and uses /proc and "
+	  "cgroup files).", KEY(probes_enabled) },
+	{ "probes_attach", CFG_ATTACH, "auto", 0, 0,
+	  "How the probes attach: auto (tp_btf, else raw_tp), tp_btf or raw_tp.",
+	  KEY(probes_attach) },
+	{ "probes_ring_kb", CFG_INT, "1024", 64, 262144,
+	  "Ring buffer of probe events, KiB (rounded up to a power of two); a full buffer "
+	  "drops events and counts them.", KEY(probes_ring_kb) },
 	{ "price_gb_second_x86_64", CFG_DOUBLE, "0.0000166667", 0, 1,
 	  "USD per GB-second on x86_64 (us-east-1).", KEY(price_gb_second_x86_64) },
 	{ "price_gb_second_arm64", CFG_DOUBLE, "0.0000133334", 0, 1,
@@ -230,6 +240,13 @@ static int set_key(struct vigil_config *c, const struct config_key *k, const cha
 	case CFG_ARCH:
 		if (strcmp(value, "auto") && strcmp(value, "x86_64") && strcmp(value, "arm64")) {
 			snprintf(err, errlen, "%s: '%.64s' is not x86_64, arm64 or auto", k->name, value);
+			return -EINVAL;
+		}
+		break;
+	case CFG_ATTACH:
+		if (strcmp(value, "auto") && strcmp(value, "tp_btf") && strcmp(value, "raw_tp")) {
+			snprintf(err, errlen, "%s: '%.64s' is not auto, tp_btf or raw_tp", k->name,
+				 value);
 			return -EINVAL;
 		}
 		break;
@@ -437,6 +454,7 @@ static void print_value(const struct vigil_config *c, const struct config_key *k
 	case CFG_ADDR:
 	case CFG_FLUSH:
 	case CFG_ARCH:
+	case CFG_ATTACH:
 		buf_puts(out, field);
 		break;
 	}
@@ -476,6 +494,9 @@ static void put_allowed(struct buf *out, const struct config_key *k)
 		break;
 	case CFG_ARCH:
 		buf_puts(out, "x86_64, arm64, auto");
+		break;
+	case CFG_ATTACH:
+		buf_puts(out, "auto, tp_btf, raw_tp");
 		break;
 	case CFG_STR:
 	case CFG_SECRET:

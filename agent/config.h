@@ -41,6 +41,9 @@ struct vigil_config {
 	long log_retention_hours;
 	long log_fsync;
 	long log_queue_mb;
+	bool probes_enabled;
+	char probes_attach[CONFIG_STR_MAX];
+	long probes_ring_kb;
 	double price_gb_second_x86_64;
 	double price_gb_second_arm64;
 	double price_per_request;
@@ -51,7 +54,7 @@ enum flush_kind { FLUSH_ADAPTIVE, FLUSH_END, FLUSH_PERIODIC };
 int config_flush_strategy(const char *text, enum flush_kind *kind, double *period);
 
 enum config_type { CFG_BOOL, CFG_INT, CFG_STR, CFG_SECRET, CFG_ADDR, CFG_LOGLEVEL, CFG_DOUBLE,
-		   CFG_FLUSH, CFG_ARCH };
+		   CFG_FLUSH, CFG_ARCH, CFG_ATTACH };
 
 struct config_key {
 	const char *name;

@@ -9,6 +9,7 @@
 #include "extension/extension.h"
 #include "host/host.h"
 #include "logs/logs_cli.h"
+#include "probes/probe_cli.h"
 #include "proxy/proxy.h"
 #include "core/buf.h"
 #include "log.h"
@@ -28,6 +29,7 @@ static const char usage_text[] =
 	"  host           run Lambda functions locally (see 'vigil host --help')\n"
 	"  proxy          Runtime API proxy that measures invocations\n"
 	"  logs           read vigil's log segments (cat, tail -f, grep, stats, train)\n"
+	"  probe          run a command with the eBPF probes on it and print what it did\n"
 	"  serve          serve the exporters only (Prometheus on VIGIL_METRICS_LISTEN)\n"
 	"  config print   show the effective configuration, secrets masked\n"
 	"  config doc     print docs/configuration.md, generated from the key table\n"
@@ -161,5 +163,7 @@ int main(int argc, char **argv)
 		return proxy_main(argc - i + 1, argv + i - 1, &cfg);
 	if (strcmp(cmd, "logs") == 0)
 		return logs_main(argc - i + 1, argv + i - 1, &cfg);
+	if (strcmp(cmd, "probe") == 0)
+		return probe_main(argc - i + 1, argv + i - 1, &cfg);
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -343,6 +343,58 @@ def layer_section(build, cold_starts=20, warm_invokes=1000):
     print()
 
 
+def probes_section(build, rounds=5):
+    """vigil probe around an exec/fork-heavy loop and an allocation-heavy loop, against the
+    same loops without probes, interleaved; lost events; each program's cost."""
+    import json as _json
+    loop, nop = f"{build}/bench/proc_loop", f"{build}/bench/nop"
+    workloads = (("exec/fork loop (2 workers, 20,000 × vfork+exec of a static no-op)",
+                  [loop, "exec", "20000", nop, "2"], "execs/s"),
+                 ("allocation loop (150 × mmap 64 MiB, touch every page, munmap)",
+                  [loop, "alloc", "150", "64"], "rounds/s"))
+    print("## eBPF probes: overhead, probes on against off (same run, interleaved)\n")
+    print(f"`vigil probe --json -- LOOP` (probes on the loop's process tree, tp_btf) against "
+          f"LOOP alone, {rounds} rounds each, alternating; medians.\n")
+    print("| workload | off | on | overhead | lost events | events in the ring |")
+    print("|---|---|---|---|---|---|")
+    for name, argv, unit in workloads:
+        off, on, lost, events = [], [], 0, 0
+        for _ in range(rounds):
+            off.append(float(subprocess.run(argv, capture_output=True, text=True,
+                                            check=True).stdout))
+            r = subprocess.run([f"{build}/vigil", "probe", "--json", "--"] + argv,
+                               capture_output=True, text=True, check=True,
+                               env=env_clean(VIGIL_LOG_LEVEL="error"))
+            on.append(float(r.stdout))
+            facts = _json.loads(r.stderr.strip().splitlines()[-1])
+            lost += facts["lostEvents"]
+            events += facts["execs"] + facts["exits"]
+        mo, mn = statistics.median(off), statistics.median(on)
+        print(f"| {name} | {mo:.1f} {unit} | {mn:.1f} {unit} | {(1 - mn / mo) * 100:.1f} % | "
+              f"{lost} | {events} |")
+        sys.stdout.flush()
+    # What each program costs (the kernel's own BPF statistics, one more run).
+    stats = "/proc/sys/kernel/bpf_stats_enabled"
+    try:
+        with open(stats, "w") as f:
+            f.write("1")
+        r = subprocess.run([f"{build}/vigil", "probe", "--", "sh", "-c",
+                            " ".join(workloads[0][1]) + " >/dev/null; bpftool prog show"],
+                           capture_output=True, text=True, env=env_clean(VIGIL_LOG_LEVEL="error"))
+    finally:
+        with open(stats, "w") as f:
+            f.write("0")
+    print("\nPer program, during one exec/fork loop (kernel.bpf_stats_enabled, which adds its "
+          "own ~20 ns a run):\n")
+    print("| program | runs | ns per run | total ms |")
+    print("|---|---|---|---|")
+    for m in re.finditer(r"name (\w+)\s+tag \w+\s+gpl run_time_ns (\d+) run_cnt (\d+)",
+                         r.stdout):
+        ns, cnt = int(m.group(2)), int(m.group(3))
+        print(f"| {m.group(1)} | {cnt} | {ns / max(cnt, 1):.0f} | {ns / 1e6:.1f} |")
+    print()
+
+
 def proxy_section(build, seconds):
     print(f"## vigil proxy: added latency per invoke (wrk, 1 connection, {seconds} s each)\n")
     print("vigil host with the C test runtime; the runtime talks to the Runtime API directly, "
@@ -438,7 +490,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--only", choices=["foundations", "host", "extension", "proxy", "logs",
-                                       "layer"],
+                                       "layer", "probes"],
                     default=None)
     ap.add_argument("--logs-mb", type=int, default=200)
     args = ap.parse_args()
@@ -455,7 +507,9 @@ def main():
         logs_section(build, args.logs_mb)
     if args.only in (None, "layer"):
         layer_section(build)
-    if args.only in ("host", "extension", "proxy", "logs", "layer"):
+    if args.only in (None, "probes"):
+        probes_section(build)
+    if args.only in ("host", "extension", "proxy", "logs", "layer", "probes"):
         return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")

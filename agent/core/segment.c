@@ -232,6 +232,23 @@ static void close_segment(struct segment_writer *w)
 	free_entries(w);
 }
 
+/* mkdir -p: the default /tmp/vigil/logs needs /tmp/vigil first. */
+static int mkdir_parents(const char *dir)
+{
+	char path[sizeof(((struct segment_writer *)0)->dir)];
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 struct segment_writer *segment_writer_open(const struct segment_writer_options *o)
 {
 	struct segment_writer *w = calloc(1, sizeof(*w));
@@ -252,7 +269,7 @@ struct segment_writer *segment_writer_open(const struct segment_writer_options *
 		w->o.level = 3;
 	snprintf(w->dir, sizeof(w->dir), "%s", o->dir);
 	snprintf(w->identity, sizeof(w->identity), "%s", o->identity ? o->identity : "");
-	if (mkdir(w->dir, 0755) < 0 && errno != EEXIST) {
+	if (mkdir_parents(w->dir) < 0) {
 		log_error("logs", "cannot create %s: %s", w->dir, strerror(errno));
 		free(w);
 		return NULL;

@@ -293,6 +293,7 @@ static void child_exec(struct environment *env, char *const *argv, char **envp, 
 	setpgid(0, 0);
 	if (cgroup_enter(&env->cg) < 0)
 		_exit(126);
+	host_probes_child(env);
 	dup2(out_w, STDOUT_FILENO);
 	dup2(err_w, STDERR_FILENO);
 	if (chdir(dir) < 0)
@@ -478,6 +479,7 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	env->inv = inv;
 	inv->env = env;
 	env->state = ENV_BUSY;
+	host_probes_invoke_start(env);
 	inv->started_at = loop_now();
 	/* A retried init inside the invoke already set the deadline when it began. */
 	if (inv->deadline == 0) {
@@ -596,6 +598,7 @@ void env_check_init_done(struct environment *env)
 	}
 	env->init_ms = (loop_now() - env->spawned_at) * 1000.0;
 	env->report_init = true;
+	host_probes_init_done(env);
 	loop_timer_cancel(env->init_timer);
 	env->init_timer = NULL;
 	for (unsigned i = 0; i < env->next_ext; i++) {
@@ -816,6 +819,7 @@ static void env_free(struct environment *env)
 static void finish_if_gone(struct environment *env)
 {
 	if (env->state == ENV_STOPPING && all_gone(env)) {
+		host_probes_env_gone(env);
 		host_env_gone(env->host, env);
 		env_free(env);
 	}
@@ -860,6 +864,8 @@ void env_stop(struct environment *env, const char *reason)
 static const char *exit_error_type(struct environment *env)
 {
 	if (env->cg.version && cgroup_oom_kills(&env->cg) > env->oom_base)
+		return "Runtime.OutOfMemory";
+	if (env->probe_verdict_oom)
 		return "Runtime.OutOfMemory";
 	return "Runtime.ExitError";
 }
@@ -999,8 +1005,15 @@ void env_reap(struct host *h, pid_t pid, int status)
 	kill(-pid, SIGKILL);
 	proc_close_output(p);
 	describe_exit(status, how, sizeof(how));
-	if (p->ext)
+	if (p->ext) {
 		extension_exited(env, p->ext, how);
-	else
+	} else {
+		/* A fatal signal or an OOM kill the probes saw in the environment says more
+		 * than the wait status of a shell in front of the real runtime. */
+		const char *type = host_probes_verdict(env, how, sizeof(how));
+
+		if (type && strcmp(type, "Runtime.OutOfMemory") == 0)
+			env->probe_verdict_oom = true;
 		runtime_exited(env, how);
+	}
 }

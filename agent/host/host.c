@@ -239,6 +239,7 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	line_report(&b, h->opt.log_format, &r);
 	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
+	host_probes_invoke_end(h, inv, env);
 	if (env && telemetry_active(env))
 		report_event(env, inv, &r);
 
@@ -800,6 +801,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 		goto out;
 	register_metrics(&h);
 	loop_add_hook(h.loop, flush_output, NULL);
+	host_probes_start(&h, cfg);
 	h.use_cgroups = cgroup_probe(why, sizeof(why)) == 0;
 	if (!h.use_cgroups)
 		log_warn("host", "cgroups unavailable (%s): memory is per-process, not enforced",
@@ -827,6 +829,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 	h.logs = NULL;
 	log_info("host", "stopped");
 out:
+	host_probes_stop(&h);
 	frontdoor_stop(h.frontdoor);
 	log_pipe_close(h.logs);
 	prom_server_stop(metrics);

@@ -20,6 +20,7 @@
 #include "../lib/loop.h"
 #include "../config.h"
 #include "../version.h"
+#include "../probes/probes.h"
 #include "cgroup.h"
 
 #define VIGIL_HOST_RUNTIME_VERSION VIGIL_VERSION
@@ -128,6 +129,13 @@ struct environment {
 	const char *stop_reason;
 	struct telemetry_env *tel;	/* subscriptions and init history */
 	char instance_id[40];
+	/* eBPF probe facts (probing.c) */
+	struct probe_totals probe_mark;	/* totals at the start of the invocation */
+	int probe_signal;		/* a process of it died of this signal (0: none) */
+	pid_t probe_signal_pid;
+	char probe_signal_comm[17];
+	pid_t probe_oom_pid;		/* an OOM-kill victim of it (0: none) */
+	bool probe_verdict_oom;		/* the probes say its runtime was OOM-killed */
 };
 
 struct host_options {
@@ -171,6 +179,16 @@ struct host {
 	} m;
 	struct frontdoor *frontdoor;
 	struct log_pipe *logs;		/* NULL when logs are off */
+	struct probes *probes;		/* NULL when off */
+	struct loop_watch *probes_watch;
+	struct loop_timer *probes_timer;
+	uint64_t probes_lost_seen;
+	struct {
+		struct metric_series *enabled, *lost, *execs, *ooms, *init_opens, *init_read;
+		struct metric_series *cpu_init, *cpu_invoke, *minflt, *majflt, *tcp_tx, *tcp_rx;
+		struct metric_series *peak_rss;
+		struct metric_family *exits;
+	} pm;
 };
 
 /* Hand in an invocation (payload ownership passes to the host). on_answer is called once,
@@ -258,6 +276,19 @@ void host_answer(struct host *h, struct invocation *inv);
 /* host.c: an init attempt failed. */
 void host_init_failed(struct host *h, struct environment *env, const char *status,
 		      const char *error_type);
+
+/* probing.c: eBPF probe facts into lines, metrics and the host's verdicts. */
+void host_probes_start(struct host *h, const struct vigil_config *cfg);
+void host_probes_stop(struct host *h);
+void host_probes_child(struct environment *env);	/* in the child, before exec */
+void host_probes_init_done(struct environment *env);
+void host_probes_invoke_start(struct environment *env);
+void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env);
+void host_probes_env_gone(struct environment *env);
+/* How the runtime ended, when the probes know better than the wait status (a grandchild's
+ * fatal signal behind a shell, an OOM kill without a cgroup): writes how, returns the error
+ * type, or NULL when they know nothing more. */
+const char *host_probes_verdict(struct environment *env, char *how, size_t how_len);
 
 /* frontdoor.c */
 struct frontdoor *frontdoor_start(struct host *h, const char *listen);

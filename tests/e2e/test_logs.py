@@ -82,12 +82,14 @@ def test_host_keeps_the_whole_story(start_host, tmp_path):
     assert any(m.startswith("REPORT RequestId: " + failed) for m in messages)
     # In time order: START, the function's line, END, REPORT.
     assert [r["time_ns"] for r in recs] == sorted(r["time_ns"] for r in recs)
-    assert messages[0].startswith("START") and messages[-1].startswith("REPORT")
+    # (The probes' PROBES line follows REPORT when they are on.)
+    story = [m for m in messages if not m.startswith("PROBES")]
+    assert story[0].startswith("START") and story[-1].startswith("REPORT")
     err = next(r for r in recs if "cannot greet" in r["message"])
     assert err["level"] == "ERROR" and err["source"] == "function"
     assert err["function_name"] == "python-greeting"
     rc, out, _ = logs(tmp_path, "--source", "platform", "--request-id", ok, "cat")
-    assert out.count("\n") == 3  # START, END, REPORT
+    assert len([l for l in out.splitlines() if "\tPROBES\t" not in l]) == 3  # START, END, REPORT
     rc, out, _ = logs(tmp_path, "--level", "ERROR", "cat")
     assert "cannot greet" in out and "greeting Bob" not in out
     rc, out, _ = logs(tmp_path, "--since", "1h", "--until", "2099-01-01T00:00:00Z", "grep",

@@ -9,6 +9,7 @@
  *   {"action":"exit","code":1}   exit without answering
  *   {"action":"crash"}           SIGSEGV
  *   {"action":"print","text":T}  print T on stdout, then answer
+ *   {"action":"run","cmd":PATH}  run PATH (no arguments) as a child, then answer its status
  * Environment: TEST_INIT_ERROR=1 posts /init/error and exits; TEST_INIT_SLEEP_MS sleeps
  * during init; TEST_NEVER_NEXT=1 never asks for an event; TEST_RESPONSE=TEXT answers every
  * event with TEXT; TEST_WRAP=1 answers {"statusCode":200,"body":"<the event as a string>"}.
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -229,6 +231,23 @@ int main(void)
 			exit((int)number_after(ev, "\"code\"", 1));
 		} else if (strstr(ev, "\"crash\"")) {
 			raise(SIGSEGV);
+		} else if (strstr(ev, "\"run\"")) {
+			const char *t = strstr(ev, "\"cmd\"");
+			char path[256] = "", out[320];
+			int status = -1;
+			pid_t pid;
+
+			if (t && (t = strchr(t + 5, '"')))
+				snprintf(path, sizeof(path), "%.*s", (int)strcspn(t + 1, "\""), t + 1);
+			pid = fork();
+			if (pid == 0) {
+				execl(path, path, (char *)NULL);
+				_exit(127);
+			}
+			if (pid > 0)
+				waitpid(pid, &status, 0);
+			snprintf(out, sizeof(out), "{\"ran\":\"%s\",\"status\":%d}", path, status);
+			post(rid, "response", out, strlen(out), NULL);
 		} else if (strstr(ev, "\"print\"")) {
 			const char *t = strstr(ev, "\"text\"");
 

@@ -1,0 +1,367 @@
+/*
+ * vigil host and its eBPF probes: each environment's processes are tracked from their exec
+ * (the child tracks itself between fork and exec, so nothing it does is missed); at the end
+ * of init and of each invocation the host prints what they did (a PROBES line after Lambda's
+ * REPORT) and counts it in metrics; fatal signals and OOM kills are printed when they happen
+ * and inform the host's verdict on a runtime that ended. See probes.h.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <jansson.h>
+
+#include "../log.h"
+#include "host.h"
+
+static struct environment *env_by_index(struct host *h, unsigned index)
+{
+	for (struct environment *env = h->envs; env; env = env->next)
+		if (env->index == index)
+			return env;
+	return NULL;
+}
+
+static const char *signal_label(int sig, char *buf, size_t n)
+{
+	const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+
+	if (sig == 0)
+		return "none";
+	if (abbrev)
+		snprintf(buf, n, "SIG%s", abbrev);
+	else
+		snprintf(buf, n, "%d", sig);
+	return buf;
+}
+
+/* A platform line of vigil's own, text or JSON like Lambda's lines. */
+static void put_line(struct host *h, const char *request_id, const char *text, json_t *record,
+		     const char *type)
+{
+	struct buf b;
+
+	buf_init(&b);
+	if (h->opt.log_format == LOG_FORMAT_JSON) {
+		char when[32], *rec = json_dumps(record, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+		iso_time_now(when);
+		buf_printf(&b, "{\"time\":\"%s\",\"type\":\"%s\",\"record\":%s}\n", when, type,
+			   rec ? rec : "{}");
+		free(rec);
+	} else {
+		buf_puts(&b, text);
+	}
+	host_platform_output(h, &b, request_id);
+	buf_free(&b);
+	json_decref(record);
+}
+
+static void on_fact(void *arg, const struct probe_fact *f)
+{
+	struct host *h = arg;
+	struct environment *env = env_by_index(h, f->env);
+	const char *fn = h->opt.function_name;
+	char text[512], label[32];
+	int sig;
+
+	switch (f->type) {
+	case PROBE_EXEC:
+		metric_inc(h->pm.execs);
+		log_debug("probes", "environment %u: exec %s (pid %d)", f->env, f->file, f->pid);
+		break;
+	case PROBE_EXIT:
+		sig = WIFSIGNALED(f->status) ? WTERMSIG(f->status) : 0;
+		metric_inc(metric_with(h->pm.exits, fn, signal_label(sig, label, sizeof(label))));
+		/* A fatal signal the process did not ask for (not the host's SIGTERM/SIGKILL of
+		 * an environment it stops) is news. */
+		if (sig == 0 || !env || env->state == ENV_STOPPING)
+			break;
+		env->probe_signal = sig;
+		env->probe_signal_pid = f->pid;
+		snprintf(env->probe_signal_comm, sizeof(env->probe_signal_comm), "%s", f->comm);
+		snprintf(text, sizeof(text), "PROBES EXIT\tPid: %d\tCommand: %s\tSignal: %d (%s)%s\n",
+			 f->pid, f->comm, sig, strsignal(sig),
+			 WCOREDUMP(f->status) ? "\tCore Dumped: yes" : "");
+		put_line(h, env->inv ? env->inv->id : NULL, text,
+			 json_pack("{s:s,s:i,s:s,s:i,s:s,s:b}", "event", "exit", "pid", f->pid,
+				   "command", f->comm, "signal", sig, "signalName", label,
+				   "coreDumped", WCOREDUMP(f->status) != 0),
+			 "vigil.probes");
+		break;
+	case PROBE_OOM:
+		metric_inc(h->pm.ooms);
+		if (!env)
+			break;
+		env->probe_oom_pid = f->pid;
+		snprintf(text, sizeof(text), "PROBES OOM\tPid: %d\tCommand: %s\n", f->pid, f->comm);
+		put_line(h, env->inv ? env->inv->id : NULL, text,
+			 json_pack("{s:s,s:i,s:s}", "event", "oomKill", "pid", f->pid, "command",
+				   f->comm),
+			 "vigil.probes");
+		break;
+	}
+}
+
+static void on_readable(void *arg, uint32_t events)
+{
+	struct host *h = arg;
+
+	(void)events;
+	probes_poll(h->probes);
+}
+
+/* Routine events do not wake the host (see lifecycle.bpf.c): it collects them every 100 ms,
+ * and before it reads any totals. */
+static void on_poll_timer(void *arg)
+{
+	struct host *h = arg;
+
+	probes_poll(h->probes);
+	h->probes_timer = loop_timer_at(h->loop, loop_now() + 0.1, on_poll_timer, h);
+}
+
+static void register_probe_metrics(struct host *h)
+{
+	const char *fn[] = { h->opt.function_name };
+	struct metric_desc d;
+
+#define SERIES(field, n, t, u, hlp, ...)                                                    \
+	do {                                                                                \
+		d = (struct metric_desc){ .name = n, .help = hlp, .type = t, .unit = u,     \
+					  .labels = { "function", ##__VA_ARGS__ } };        \
+		h->pm.field = metric_series_get(metric_register(h->registry, &d), fn);      \
+	} while (0)
+
+	d = (struct metric_desc){ .name = "vigil_probes_enabled",
+				  .help = "1 when vigil host's eBPF probes are loaded, else 0.",
+				  .type = METRIC_GAUGE };
+	h->pm.enabled = metric_series_get(metric_register(h->registry, &d), NULL);
+	d = (struct metric_desc){ .name = "vigil_probe_events_lost_total",
+				  .help = "Probe events dropped because the ring buffer was full.",
+				  .type = METRIC_COUNTER };
+	h->pm.lost = metric_series_get(metric_register(h->registry, &d), NULL);
+	SERIES(execs, "vigil_process_execs_total", METRIC_COUNTER, NULL,
+	       "Programs executed by the function's processes (probes).");
+	SERIES(ooms, "vigil_oom_kills_total", METRIC_COUNTER, NULL,
+	       "Processes of the function killed by the OOM killer (probes).");
+	SERIES(init_opens, "vigil_init_files_opened_total", METRIC_COUNTER, NULL,
+	       "Files opened by the function's processes during init (probes).");
+	SERIES(init_read, "vigil_init_read_bytes_total", METRIC_COUNTER, "bytes",
+	       "Bytes read by the function's processes during init (probes).");
+	SERIES(tcp_tx, "vigil_tcp_sent_bytes_total", METRIC_COUNTER, "bytes",
+	       "TCP payload bytes sent by the function's processes (probes).");
+	SERIES(tcp_rx, "vigil_tcp_received_bytes_total", METRIC_COUNTER, "bytes",
+	       "TCP payload bytes received by the function's processes (probes).");
+	d = (struct metric_desc){ .name = "vigil_cpu_seconds_total",
+				  .help = "On-CPU time of the function's processes by phase (probes).",
+				  .type = METRIC_COUNTER, .unit = "seconds",
+				  .labels = { "function", "phase" } };
+	h->pm.cpu_init = metric_with(metric_register(h->registry, &d), h->opt.function_name,
+				     "init");
+	h->pm.cpu_invoke = metric_with(metric_find(h->registry, d.name), h->opt.function_name,
+				       "invoke");
+	d = (struct metric_desc){ .name = "vigil_page_faults_total",
+				  .help = "Page faults of the function's processes (probes).",
+				  .type = METRIC_COUNTER, .labels = { "function", "kind" } };
+	h->pm.minflt = metric_with(metric_register(h->registry, &d), h->opt.function_name,
+				   "minor");
+	h->pm.majflt = metric_with(metric_find(h->registry, d.name), h->opt.function_name,
+				   "major");
+	d = (struct metric_desc){ .name = "vigil_invocation_peak_rss_bytes",
+				  .help = "Peak resident memory of the function's processes during "
+					  "each invocation (probes).",
+				  .type = METRIC_HISTOGRAM, .unit = "bytes",
+				  .buckets = metric_buckets_memory,
+				  .nbuckets = metric_buckets_memory_len, .labels = { "function" } };
+	h->pm.peak_rss = metric_series_get(metric_register(h->registry, &d), fn);
+	d = (struct metric_desc){ .name = "vigil_process_exits_total",
+				  .help = "Processes of the function that ended, by fatal signal "
+					  "(\"none\": they exited) (probes).",
+				  .type = METRIC_COUNTER, .labels = { "function", "signal" },
+				  .max_series = 70 };
+	h->pm.exits = metric_register(h->registry, &d);
+#undef SERIES
+}
+
+void host_probes_start(struct host *h, const struct vigil_config *cfg)
+{
+	unsigned ring_kb = 64;
+	enum probe_attach how = PROBE_ATTACH_AUTO;
+	char why[300];
+
+	register_probe_metrics(h);
+	if (strcmp(cfg->probes_attach, "tp_btf") == 0)
+		how = PROBE_ATTACH_TP_BTF;
+	else if (strcmp(cfg->probes_attach, "raw_tp") == 0)
+		how = PROBE_ATTACH_RAW_TP;
+	if (!cfg->probes_enabled) {
+		log_info("probes", "off (probes_enabled = false): memory and CPU from cgroup files");
+		return;
+	}
+	while (ring_kb < (unsigned long)cfg->probes_ring_kb)
+		ring_kb *= 2;
+	h->probes = probes_start(how, ring_kb, on_fact, h, why, sizeof(why));
+	if (!h->probes) {
+		log_warn("probes", "off: %s; memory and CPU from /proc and cgroup files", why);
+		return;
+	}
+	h->probes_watch = loop_watch_fd(h->loop, probes_fd(h->probes), EPOLLIN, on_readable, h);
+	h->probes_timer = loop_timer_at(h->loop, loop_now() + 0.1, on_poll_timer, h);
+	metric_set(h->pm.enabled, 1);
+	if (*probes_off(h->probes))
+		log_warn("probes", "this kernel has no tracepoint for: %s (those facts stay 0)",
+			 probes_off(h->probes));
+	/* Loaded and attached: what loading needed is not needed any more. */
+	if (probes_drop_caps() < 0)
+		log_warn("probes", "cannot drop CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN: %s",
+			 strerror(errno));
+	log_info("probes", "on (%s, ring buffer %u KiB)", probes_mode(h->probes), ring_kb);
+}
+
+void host_probes_stop(struct host *h)
+{
+	if (!h->probes)
+		return;
+	loop_unwatch(h->probes_watch);
+	h->probes_watch = NULL;
+	loop_timer_cancel(h->probes_timer);
+	h->probes_timer = NULL;
+	probes_stop(h->probes);
+	h->probes = NULL;
+}
+
+void host_probes_child(struct environment *env)
+{
+	if (env->host->probes)
+		probes_track_self(env->host->probes, env->index);
+}
+
+static void count_lost(struct host *h)
+{
+	uint64_t lost = probes_lost(h->probes);
+
+	if (lost > h->probes_lost_seen) {
+		metric_add(h->pm.lost, (double)(lost - h->probes_lost_seen));
+		h->probes_lost_seen = lost;
+	}
+}
+
+void host_probes_init_done(struct environment *env)
+{
+	struct host *h = env->host;
+	struct probe_totals t;
+	char text[512];
+
+	if (!h->probes)
+		return;
+	probes_env_totals(h->probes, env->index, &t);
+	env->probe_mark = t;
+	metric_add(h->pm.cpu_init, (double)t.cpu_ns / 1e9);
+	metric_add(h->pm.init_opens, (double)t.opens);
+	metric_add(h->pm.init_read, (double)t.read_bytes);
+	metric_add(h->pm.minflt, (double)t.min_flt);
+	metric_add(h->pm.majflt, (double)t.maj_flt);
+	metric_add(h->pm.tcp_tx, (double)t.tcp_tx);
+	metric_add(h->pm.tcp_rx, (double)t.tcp_rx);
+	count_lost(h);
+	snprintf(text, sizeof(text),
+		 "PROBES INIT\tEnvironment: %u\tCPU: %.2f ms\tPeak RSS: %.1f MB\t"
+		 "Page Faults: %llu minor, %llu major\tFiles Opened: %llu\tBytes Read: %llu\t"
+		 "Execs: %llu\n",
+		 env->index, (double)t.cpu_ns / 1e6, (double)t.peak_rss / (1024.0 * 1024.0),
+		 (unsigned long long)t.min_flt, (unsigned long long)t.maj_flt,
+		 (unsigned long long)t.opens, (unsigned long long)t.read_bytes,
+		 (unsigned long long)t.execs);
+	put_line(h, NULL, text,
+		 json_pack("{s:s,s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "event", "init", "environment",
+			   (int)env->index, "cpuMs", (double)t.cpu_ns / 1e6, "peakRssBytes",
+			   (json_int_t)t.peak_rss, "minorFaults", (json_int_t)t.min_flt,
+			   "majorFaults", (json_int_t)t.maj_flt, "filesOpened", (json_int_t)t.opens,
+			   "bytesRead", (json_int_t)t.read_bytes, "execs", (json_int_t)t.execs),
+		 "vigil.probes");
+}
+
+void host_probes_invoke_start(struct environment *env)
+{
+	struct host *h = env->host;
+
+	if (!h->probes)
+		return;
+	probes_env_totals(h->probes, env->index, &env->probe_mark);
+	probes_env_reset_peak(h->probes, env->index);
+	env->probe_signal = 0;
+	env->probe_oom_pid = 0;
+}
+
+void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env)
+{
+	struct probe_totals t, m;
+	uint64_t cpu, minflt, majflt, tx, rx, execs, opens, rd;
+	char text[600];
+
+	if (!h->probes || !env)
+		return;
+	probes_env_totals(h->probes, env->index, &t);
+	m = env->probe_mark;
+	cpu = t.cpu_ns - m.cpu_ns;
+	minflt = t.min_flt - m.min_flt;
+	majflt = t.maj_flt - m.maj_flt;
+	tx = t.tcp_tx - m.tcp_tx;
+	rx = t.tcp_rx - m.tcp_rx;
+	execs = t.execs - m.execs;
+	opens = t.opens - m.opens;
+	rd = t.read_bytes - m.read_bytes;
+	env->probe_mark = t;
+	metric_add(h->pm.cpu_invoke, (double)cpu / 1e9);
+	metric_add(h->pm.minflt, (double)minflt);
+	metric_add(h->pm.majflt, (double)majflt);
+	metric_add(h->pm.tcp_tx, (double)tx);
+	metric_add(h->pm.tcp_rx, (double)rx);
+	metric_observe(h->pm.peak_rss, (double)t.peak_rss);
+	count_lost(h);
+	snprintf(text, sizeof(text),
+		 "PROBES\tRequestId: %s\tCPU: %.2f ms\tPeak RSS: %.1f MB\t"
+		 "Page Faults: %llu minor, %llu major\tFiles Opened: %llu\tBytes Read: %llu\t"
+		 "TCP: %llu B sent, %llu B received\tExecs: %llu\n",
+		 inv->id, (double)cpu / 1e6, (double)t.peak_rss / (1024.0 * 1024.0),
+		 (unsigned long long)minflt, (unsigned long long)majflt, (unsigned long long)opens,
+		 (unsigned long long)rd, (unsigned long long)tx, (unsigned long long)rx,
+		 (unsigned long long)execs);
+	put_line(h, inv->id, text,
+		 json_pack("{s:s,s:s,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "event", "invoke",
+			   "requestId", inv->id, "cpuMs", (double)cpu / 1e6, "peakRssBytes",
+			   (json_int_t)t.peak_rss, "minorFaults", (json_int_t)minflt, "majorFaults",
+			   (json_int_t)majflt, "filesOpened", (json_int_t)opens, "bytesRead",
+			   (json_int_t)rd, "tcpSentBytes", (json_int_t)tx, "tcpReceivedBytes",
+			   (json_int_t)rx, "execs", (json_int_t)execs),
+		 "vigil.probes");
+}
+
+void host_probes_env_gone(struct environment *env)
+{
+	if (env->host->probes)
+		probes_env_forget(env->host->probes, env->index);
+}
+
+const char *host_probes_verdict(struct environment *env, char *how, size_t how_len)
+{
+	struct host *h = env->host;
+
+	if (!h->probes)
+		return NULL;
+	probes_poll(h->probes);	/* the exit event is in the ring before the parent hears */
+	if (env->probe_oom_pid) {
+		snprintf(how, how_len, "signal: Killed (OOM killer, pid %d)", env->probe_oom_pid);
+		return "Runtime.OutOfMemory";
+	}
+	if (env->probe_signal) {
+		snprintf(how, how_len, "signal: %s (pid %d, %s)", strsignal(env->probe_signal),
+			 env->probe_signal_pid, env->probe_signal_comm);
+		return "Runtime.ExitError";
+	}
+	return NULL;
+}

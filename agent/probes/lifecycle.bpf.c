@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Process lifecycle of the tracked execution environments: fork (children join their parent's
+ * environment; counted, not sent), exec (file name), exit (wait status, peak RSS, final
+ * totals) and OOM-kill victims. Each program comes twice: tp_btf (BTF-typed arguments, read
+ * directly) and raw_tp (the fallback vigil chooses at run time when the kernel cannot attach
+ * tp_btf; CO-RE relocated probe reads); the bodies are in lifecycle.body.h.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "probe_maps.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROBE_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct probe_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);	/* vigil sets it from probes_ring_kb */
+} events SEC(".maps");
+
+const volatile __u32 page_kb = 4;	/* set by vigil before load */
+__u64 lost_events;	/* the ring buffer was full */
+__u64 untracked_ooms;	/* OOM victims outside every environment */
+
+/* Waking the consumer costs more than everything else a probe does (an irq_work, then a
+ * context switch on a busy machine), so routine events wait for vigil's next poll (it polls
+ * every 100 ms, and before it reads any totals); a fatal signal or an OOM kill wakes it now,
+ * and so does a ring buffer a quarter full. */
+static __always_inline void submit(struct probe_event *e, bool urgent)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (urgent ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+		    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline struct probe_event *reserve(__u32 type, __u32 env, __s32 pid)
+{
+	struct probe_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->env = env;
+	e->pid = pid;
+	return e;
+}
+
+#define RD(p, ...) ((p)->__VA_ARGS__)
+#define RD2(p, a, b) ((p)->a->b)
+#define FN(name) name##_btf
+#include "lifecycle.body.h"
+#undef RD
+#undef RD2
+#undef FN
+#define RD BPF_CORE_READ
+#define RD2 BPF_CORE_READ
+#define FN(name) name##_raw
+#include "lifecycle.body.h"
+#undef RD
+#undef RD2
+#undef FN
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(fork_btf, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork_btf(parent, child);
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(fork_raw, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork_raw(parent, child);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_btf, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec_btf(task, bprm);
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(exec_raw, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec_raw(task, bprm);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_btf, struct task_struct *task)
+{
+	return on_exit_btf(task);
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(exit_raw, struct task_struct *task)
+{
+	return on_exit_raw(task);
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(oom_btf, struct task_struct *task)
+{
+	return on_oom_victim_btf(task);
+}
+
+SEC("raw_tp/mark_victim")
+int BPF_PROG(oom_raw, struct task_struct *task)
+{
+	return on_oom_victim_raw(task);
+}

@@ -1,0 +1,64 @@
+/*
+ * eBPF probes on the processes of vigil host's execution environments (libbpf, CO-RE):
+ * exec, fork, exit (status, fatal signal, peak RSS), OOM-kill victims, on-CPU time, page
+ * faults, RSS and its peak, files opened and bytes read, TCP bytes. One probe per concern
+ * (lifecycle.bpf.c, usage.bpf.c); this is what the host sees of them. A process is tracked
+ * from the moment it (or an ancestor) is tracked; children join their parent's environment.
+ * Without BTF or privileges probes_start() says why and the host uses /proc and cgroup files.
+ */
+#ifndef VIGIL_PROBES_H
+#define VIGIL_PROBES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct probes;
+
+/* What an environment's processes did: counters since the environment's first process,
+ * peak_rss since the last probes_env_reset_peak(). */
+struct probe_totals {
+	uint64_t cpu_ns, min_flt, maj_flt;
+	uint64_t opens, read_bytes, tcp_tx, tcp_rx;
+	uint64_t peak_rss;		/* bytes */
+	uint64_t forks, execs, exits, signaled, ooms;
+};
+
+enum probe_fact_type { PROBE_EXEC = 2, PROBE_EXIT, PROBE_OOM };	/* forks: only counted */
+
+struct probe_fact {
+	enum probe_fact_type type;
+	unsigned env;
+	pid_t pid, ppid;
+	int status;			/* EXIT: the wait status */
+	uint64_t maxrss_kb;		/* EXIT: the process's peak */
+	const char *comm;
+	const char *file;		/* EXEC */
+};
+
+typedef void (*probe_fact_fn)(void *arg, const struct probe_fact *f);
+
+enum probe_attach { PROBE_ATTACH_AUTO, PROBE_ATTACH_TP_BTF, PROBE_ATTACH_RAW_TP };
+
+/* Load and attach every probe (auto: tp_btf, else the raw_tp fallback). NULL with why filled
+ * when the kernel or the privileges do not allow it. fn gets each fact from probes_poll(). */
+struct probes *probes_start(enum probe_attach how, unsigned ring_kb, probe_fact_fn fn,
+			    void *arg, char *why, size_t why_len);
+const char *probes_mode(const struct probes *p);	/* "tp_btf" or "raw_tp" */
+const char *probes_off(const struct probes *p);	/* facts this kernel cannot give, or "" */
+int probes_fd(const struct probes *p);		/* readable when facts are waiting */
+void probes_poll(struct probes *p);
+/* Track the calling process: for a child between fork and exec (only a system call). */
+int probes_track_self(const struct probes *p, unsigned env);
+void probes_env_totals(struct probes *p, unsigned env, struct probe_totals *t);
+void probes_env_reset_peak(struct probes *p, unsigned env);
+void probes_env_forget(struct probes *p, unsigned env);
+uint64_t probes_lost(const struct probes *p);
+void probes_stop(struct probes *p);
+
+/* Drop the capabilities only loading needed (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) from the
+ * effective, permitted and inheritable sets. 0, or -1 with errno. */
+int probes_drop_caps(void);
+
+#endif
