@@ -20,7 +20,8 @@ LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -lpthread -lm -ldl
 # unused sections dropped. HOST_TRIPLE=aarch64-linux-gnu CC=aarch64-linux-gnu-gcc cross-builds.
 ifneq ($(STATIC),)
 DEPS_DIR := $(BUILD)/deps
-CFLAGS  += -DVIGIL_MHD_STATIC -I$(DEPS_DIR)/include -ffunction-sections -fdata-sections
+CFLAGS  += -DVIGIL_STATIC -DVIGIL_MHD_STATIC -I$(DEPS_DIR)/include -ffunction-sections \
+           -fdata-sections
 LINK_STATIC := -static -Wl,--gc-sections
 LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd $(LDLIBS)
 endif
@@ -66,9 +67,11 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/proxy/proxy.c agent/logs/logs_cli.c \
             agent/core/crc32c.c agent/core/segment.c agent/core/logparse.c agent/core/logpipe.c \
             exporters/prometheus/render.c exporters/prometheus/server.c \
+            exporters/remote_write/remote_write.c \
             agent/serve.c agent/probes/probe_cli.c $(PROBE_SRCS)
-GEN_SRCS := $(BUILD)/gen/vigil/v1/log.pb-c.c
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/log.pb-c.o
+GEN_SRCS := $(BUILD)/gen/vigil/v1/log.pb-c.c $(BUILD)/gen/prometheus/remote.pb-c.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/log.pb-c.o \
+            $(BUILD)/obj/gen/remote.pb-c.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -103,12 +106,23 @@ $(BUILD)/gen/probes/%.skel.h: $(BUILD)/gen/probes/%.bpf.o
 $(PROBE_SRCS:%.c=$(BUILD)/obj/%.o): $(PROBE_SKELS)
 .SECONDARY: $(PROBE_NAMES:%=$(BUILD)/gen/probes/%.bpf.o)
 
+$(BUILD)/gen/prometheus/remote.pb-c.c $(BUILD)/gen/prometheus/remote.pb-c.h: proto/prometheus/remote.proto
+	@mkdir -p $(BUILD)/gen
+	@$(if $(Q),echo "  PROTOC  $<")
+	$(Q)protoc-c --c_out=$(BUILD)/gen -Iproto $<
+
 $(BUILD)/obj/gen/log.pb-c.o: $(BUILD)/gen/vigil/v1/log.pb-c.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(filter-out -Werror,$(CFLAGS)) -Wno-unused-parameter -c $< -o $@
 
-$(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/agent/main.o: $(BUILD)/gen/vigil/v1/log.pb-c.h
+$(BUILD)/obj/gen/remote.pb-c.o: $(BUILD)/gen/prometheus/remote.pb-c.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(filter-out -Werror,$(CFLAGS)) -Wno-unused-parameter -c $< -o $@
+
+$(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/agent/main.o: $(BUILD)/gen/vigil/v1/log.pb-c.h \
+	$(BUILD)/gen/prometheus/remote.pb-c.h
 
 ifneq ($(STATIC),)
 $(DEPS_DIR)/lib/libmicrohttpd.a:

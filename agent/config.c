@@ -83,6 +83,23 @@ const struct config_key config_keys[] = {
 	  "0: never fsync, 1: after every block, 2: when a segment closes.", KEY(log_fsync) },
 	{ "log_queue_mb", CFG_INT, "8", 1, 1024,
 	  "Lines waiting for the writer past this are dropped and counted.", KEY(log_queue_mb) },
+	{ "remote_write_url", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
+	  "Prometheus remote_write endpoint (http://HOST:PORT/PATH, numeric HOST or localhost); "
+	  "empty: no push. vigil extension pushes at every export.", KEY(remote_write_url) },
+	{ "remote_write_username", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
+	  "Basic auth user for remote_write.", KEY(remote_write_username) },
+	{ "remote_write_password", CFG_SECRET, "", 0, CONFIG_STR_MAX - 1,
+	  "Basic auth password for remote_write.", KEY(remote_write_password) },
+	{ "remote_write_bearer_token", CFG_SECRET, "", 0, CONFIG_STR_MAX - 1,
+	  "Bearer token for remote_write (wins over basic auth).", KEY(remote_write_bearer_token) },
+	{ "remote_write_timeout_ms", CFG_INT, "2000", 50, 60000,
+	  "Connect, send and receive timeout of each push.", KEY(remote_write_timeout_ms) },
+	{ "remote_write_retries", CFG_INT, "3", 0, 10,
+	  "Retries of a push answered 5xx or 429 or not answered (backoff 0.1 s doubling, at most "
+	  "2 s).", KEY(remote_write_retries) },
+	{ "remote_write_queue", CFG_INT, "8", 1, 1000,
+	  "Snapshots waiting to be pushed; when full the oldest is dropped and counted.",
+	  KEY(remote_write_queue) },
 	{ "probes_enabled", CFG_BOOL, "true", 0, 0,
 	  "vigil host: eBPF probes on each environment's processes (needs root or CAP_BPF and "
 	  "CAP_PERFMON, and kernel BTF; without them vigil says why once and uses /proc and "
@@ -127,8 +144,14 @@ const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
 static const char *type_name(enum config_type t)
 {
-	static const char *const names[] = { "bool", "integer", "string", "secret", "address",
-					     "level", "number", "strategy", "architecture" };
+	static const char *const names[] = {
+		[CFG_BOOL] = "bool", [CFG_INT] = "integer", [CFG_STR] = "string",
+		[CFG_SECRET] = "secret", [CFG_ADDR] = "address", [CFG_LOGLEVEL] = "level",
+		[CFG_DOUBLE] = "number", [CFG_FLUSH] = "strategy", [CFG_ARCH] = "architecture",
+		[CFG_ATTACH] = "attach mode",
+	};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == CFG_ATTACH + 1,
+		       "a name for every config type");
 
 	return names[t];
 }

@@ -41,6 +41,13 @@ struct vigil_config {
 	long log_retention_hours;
 	long log_fsync;
 	long log_queue_mb;
+	char remote_write_url[CONFIG_STR_MAX];
+	char remote_write_username[CONFIG_STR_MAX];
+	char remote_write_password[CONFIG_STR_MAX];
+	char remote_write_bearer_token[CONFIG_STR_MAX];
+	long remote_write_timeout_ms;
+	long remote_write_retries;
+	long remote_write_queue;
 	bool probes_enabled;
 	char probes_attach[CONFIG_STR_MAX];
 	long probes_ring_kb;

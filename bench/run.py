@@ -2,6 +2,8 @@
 """vigil's benchmarks, each beside its peer in the same run; prints a Markdown report.
 
 Run through `make bench`. Everything listens on 127.0.0.1 only.
+BENCH_PROBES=false runs vigil host without its eBPF probes (on by default as root);
+BENCH_EXT_LOGS=false runs the vigil extension without log segments (on by default).
 """
 import argparse
 import os
@@ -160,7 +162,8 @@ def start_host(build, concurrency, *extra):
     argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
             "127.0.0.1:0", "--concurrency", str(concurrency), "--idle-timeout", "0", *extra,
             "--", f"{build}/test_runtime"]
-    env = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}", VIGIL_LOG_LEVEL="warn")
+    env = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}", VIGIL_LOG_LEVEL="warn",
+                    VIGIL_PROBES_ENABLED=os.environ.get("BENCH_PROBES", "true"))
     p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 10
@@ -222,7 +225,7 @@ def pct(values, p):
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-def run_extension(build, tmp, name, source, cold_starts, warm_invokes):
+def run_extension(build, tmp, name, source, cold_starts, warm_invokes, extra_env=()):
     """vigil host with this one extension: cold starts, then warm invokes. Returns the host's
     own measurements (from its debug log): init and post-runtime times in ms, and the
     extension's RSS in kB after a second idle."""
@@ -240,8 +243,12 @@ def run_extension(build, tmp, name, source, cold_starts, warm_invokes):
                 "127.0.0.1:0", "--idle-timeout", str(idle), "--extensions", ext_dir,
                 "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
                 "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0", "--env", "VIGIL_LOG_LEVEL=warn",
-                "--", f"{build}/test_runtime"]
-        env = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}", VIGIL_LOG_LEVEL="debug")
+                # A fresh /tmp as in a new sandbox: the extension's log segments go here.
+                "--env", f"VIGIL_LOG_DIR={tmp}/{name}-logs-{len(logs)}",
+                "--env", f"VIGIL_LOGS_ENABLED={os.environ.get('BENCH_EXT_LOGS', 'true')}",
+                *[a for kv in extra_env for a in ("--env", kv)], "--", f"{build}/test_runtime"]
+        env = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}", VIGIL_LOG_LEVEL="debug",
+                        VIGIL_PROBES_ENABLED=os.environ.get("BENCH_PROBES", "true"))
         with open(log, "w") as f:
             p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=f)
         return p, f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
@@ -395,6 +402,48 @@ def probes_section(build, rounds=5):
     print()
 
 
+def remote_write_section(build, cold_starts=20, warm_invokes=1000):
+    """vigil extension without and with a remote_write endpoint (a real Prometheus receiver):
+    init, RSS, post-runtime, and what the pushes cost."""
+    import tempfile
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        prom = subprocess.Popen(
+            ["prometheus", f"--config.file={ROOT}/bench/prometheus-empty.yml",
+             f"--storage.tsdb.path={tmp}/tsdb", f"--web.listen-address=127.0.0.1:{port}",
+             "--web.enable-remote-write-receiver", "--log.level=error"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30)
+            print("## remote_write: the extension without and with a push endpoint\n")
+            print(f"vigil as the extension under vigil host, {cold_starts} cold starts then "
+                  f"{warm_invokes} warm invokes each; with a push, every export (adaptive "
+                  "flush) queues a snapshot that its own thread POSTs to a real Prometheus "
+                  "(--web.enable-remote-write-receiver) on 127.0.0.1.\n")
+            print("| extension | init median ms | init p90 ms | RSS idle kB | "
+                  "post-runtime p50 ms | post-runtime p99 ms |")
+            print("|---|---|---|---|---|---|")
+            for i, (label, env) in enumerate((
+                    ("no push", ()),
+                    ("remote_write", (f"VIGIL_REMOTE_WRITE_URL=http://127.0.0.1:{port}"
+                                      "/api/v1/write",)))):
+                sub = os.path.join(tmp, str(i))
+                os.makedirs(sub)
+                inits, posts, rss = run_extension(build, sub, "vigil", f"{build}/vigil",
+                                                  cold_starts, warm_invokes, env)
+                print(f"| {label} | {statistics.median(inits):.2f} | {pct(inits, 0.9):.2f} | "
+                      f"{rss} | {statistics.median(posts):.3f} | {pct(posts, 0.99):.3f} |")
+                sys.stdout.flush()
+            url = f"http://127.0.0.1:{port}/api/v1/query?query=count(%7Bjob%3D%22vigil%22%7D)"
+            with urllib.request.urlopen(url, timeout=5) as r:
+                import json as _json
+                n = _json.load(r)["data"]["result"]
+            print(f"\nSeries Prometheus holds from the pushes: {n[0]['value'][1] if n else 0}.\n")
+        finally:
+            prom.terminate()
+            prom.wait(timeout=30)
+
+
 def proxy_section(build, seconds):
     print(f"## vigil proxy: added latency per invoke (wrk, 1 connection, {seconds} s each)\n")
     print("vigil host with the C test runtime; the runtime talks to the Runtime API directly, "
@@ -490,7 +539,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--only", choices=["foundations", "host", "extension", "proxy", "logs",
-                                       "layer", "probes"],
+                                       "layer", "probes", "remote_write"],
                     default=None)
     ap.add_argument("--logs-mb", type=int, default=200)
     args = ap.parse_args()
@@ -509,7 +558,9 @@ def main():
         layer_section(build)
     if args.only in (None, "probes"):
         probes_section(build)
-    if args.only in ("host", "extension", "proxy", "logs", "layer", "probes"):
+    if args.only in (None, "remote_write"):
+        remote_write_section(build)
+    if args.only in ("host", "extension", "proxy", "logs", "layer", "probes", "remote_write"):
         return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config ca-certificates curl
 libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev
 libbpf-dev bpftool clang llvm libclang-rt-14-dev libelf-dev zlib1g-dev
-libjansson-dev libhttp-parser-dev libcmocka-dev zstd gzip
+libjansson-dev libhttp-parser-dev libcmocka-dev zstd gzip libsnappy-dev
 python3 python3-pytest prometheus prometheus-node-exporter wrk procps
 autoconf automake libtool cmake g++ make
 debootstrap lintian dpkg-dev man-db systemd zip unzip qemu-user-static

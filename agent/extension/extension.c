@@ -23,6 +23,7 @@
 
 #include "../../exporters/emf/emf.h"
 #include "../../exporters/prometheus/prometheus.h"
+#include "../../exporters/remote_write/remote_write.h"
 #include "../core/lambda_lines.h"
 #include "../core/metrics.h"
 #include "../core/self_metrics.h"
@@ -67,9 +68,23 @@ struct agent {
 	struct prom_server *metrics;	/* started by the listener thread, after init */
 	struct proxy *proxy;		/* when the runtime runs through vigil-wrapper */
 	struct log_pipe *logs;		/* the records of the telemetry, as segments */
+	struct remote_write *rw;	/* started at the first export (never on the init path) */
+	bool rw_tried;
 	char function_name[128], version[64];
 	_Atomic bool metrics_due;
+	_Atomic bool logs_due;		/* open the log pipe on the listener thread */
 };
+
+/* The log pipe looks through the log folder (a dictionary, retention): not on the init path.
+ * The listener thread opens it after the main thread's first event/next, or at the first
+ * batch, whichever comes first (both run on that thread). */
+static void open_logs_if_due(struct agent *a)
+{
+	if (a->logs_due) {
+		a->logs_due = false;
+		a->logs = logs_open_pipe(a->cfg, a->function_name, a->registry);
+	}
+}
 
 /* --- export ------------------------------------------------------------------------------ */
 
@@ -150,6 +165,17 @@ static void export_now(struct agent *a)
 		write_all(STDERR_FILENO, lines.data, lines.len);
 	buf_free(&emf);
 	buf_free(&lines);
+	/* remote_write: started at the first export, so it costs the init nothing; a push only
+	 * queues a snapshot for its own thread. */
+	if (a->cfg->remote_write_url[0] && !a->rw_tried) {
+		char err[300];
+
+		a->rw_tried = true;
+		a->rw = remote_write_start(a->cfg, a->registry, err, sizeof(err));
+		if (!a->rw)
+			log_warn("extension", "no remote_write push: %s", err);
+	}
+	remote_write_push(a->rw);
 	pthread_mutex_unlock(&a->export_lock);
 }
 
@@ -179,6 +205,7 @@ static void on_batch(void *arg, struct http_request *req)
 	}
 	/* All of it before answering: http_respond frees the request and its body, and what
 	 * the sender sees answered must already be counted. */
+	open_logs_if_due(a);
 	telemetry_batch_log(a->logs, a->tracker, req->body, req->body_len, a->cfg->emf_namespace,
 			    a->function_name, a->version);
 	metric_inc(a->batches_ok);
@@ -205,6 +232,7 @@ static void on_wake(void *arg, uint32_t events)
 	(void)events;
 	if (read(a->wake_fd, &v, sizeof(v)) < 0)
 		return;
+	open_logs_if_due(a);
 	if (a->metrics_due) {
 		a->metrics_due = false;
 		start_metrics(a);
@@ -458,6 +486,9 @@ static void shut_down(struct agent *a, json_t *event)
 	a->thread_started = false;
 	tracker_shutdown(a->tracker, reason);
 	export_now(a);
+	/* What is queued goes out while the budget allows. */
+	remote_write_stop(a->rw, (double)(deadline - SHUTDOWN_MARGIN_MS - clock_epoch_ms()) / 1000.0);
+	a->rw = NULL;
 }
 
 int extension_main(const char *argv0, const struct vigil_config *cfg)
@@ -495,7 +526,7 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	a.tracker = tracker_new(function_name, version, mem ? atol(mem) : 128, &prices, a.registry);
 	snprintf(a.function_name, sizeof(a.function_name), "%s", function_name);
 	snprintf(a.version, sizeof(a.version), "%s", version);
-	a.logs = logs_open_pipe(cfg, function_name, a.registry);
+	a.logs_due = cfg->logs_enabled;
 	if (a.proxy && a.tracker)
 		proxy_set_tracker(a.proxy, a.tracker);
 	self_metrics_register(a.registry, VIGIL_VERSION, VIGIL_REVISION);
@@ -514,10 +545,10 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		report_init_error(&a, "Extension.SubscriptionFailed");
 		goto out;
 	}
-	if (cfg->metrics_enabled) {
+	if (cfg->metrics_enabled)
 		a.metrics_due = true;
+	if (a.metrics_due || a.logs_due)
 		wake(&a);
-	}
 	for (;;) {
 		struct http_response resp;
 		const char *type;
@@ -568,6 +599,7 @@ out:
 		wake(&a);
 		pthread_join(a.thread, NULL);
 	}
+	remote_write_stop(a.rw, 0.2);
 	prom_server_stop(a.metrics);
 	proxy_stop(a.proxy);
 	log_pipe_close(a.logs);

@@ -479,7 +479,6 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	env->inv = inv;
 	inv->env = env;
 	env->state = ENV_BUSY;
-	host_probes_invoke_start(env);
 	inv->started_at = loop_now();
 	/* A retried init inside the invoke already set the deadline when it began. */
 	if (inv->deadline == 0) {
@@ -518,6 +517,8 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	headers[n++] = inv->trace_id;
 	headers[n] = NULL;
 	http_respond(req, 200, headers, inv->payload, inv->payload_len);
+	/* After the event is on its way: the probes' bookkeeping is not on the invoke path. */
+	host_probes_invoke_start(env);
 }
 
 void env_check_invoke_done(struct environment *env)

@@ -156,7 +156,7 @@ static void register_probe_metrics(struct host *h)
 	       "TCP payload bytes sent by the function's processes (probes).");
 	SERIES(tcp_rx, "vigil_tcp_received_bytes_total", METRIC_COUNTER, "bytes",
 	       "TCP payload bytes received by the function's processes (probes).");
-	d = (struct metric_desc){ .name = "vigil_cpu_seconds_total",
+	d = (struct metric_desc){ .name = "vigil_process_cpu_seconds_total",
 				  .help = "On-CPU time of the function's processes by phase (probes).",
 				  .type = METRIC_COUNTER, .unit = "seconds",
 				  .labels = { "function", "phase" } };
@@ -285,27 +285,46 @@ void host_probes_init_done(struct environment *env)
 		 "vigil.probes");
 }
 
+/* The environment's own processes: its runtime and external extensions. */
+static size_t env_pids(const struct environment *env, pid_t *pids)
+{
+	size_t n = 0;
+
+	if (env->runtime.running)
+		pids[n++] = env->runtime.pid;
+	for (unsigned i = 0; i < env->next_ext; i++)
+		if (env->ext[i].external && env->ext[i].proc.running)
+			pids[n++] = env->ext[i].proc.pid;
+	return n;
+}
+
 void host_probes_invoke_start(struct environment *env)
 {
 	struct host *h = env->host;
+	pid_t pids[1 + HOST_MAX_EXTENSIONS];
+	size_t n = 0;
 
 	if (!h->probes)
 		return;
-	probes_env_totals(h->probes, env->index, &env->probe_mark);
-	probes_env_reset_peak(h->probes, env->index);
+	/* Cleared first: what follows collects events, maybe this invocation's own. The
+	 * counters' starting point is the end of the previous invocation (or of init): between
+	 * the two the environment is frozen, as in Lambda. */
 	env->probe_signal = 0;
 	env->probe_oom_pid = 0;
+	n = env_pids(env, pids);
+	probes_env_new_window(h->probes, env->index, pids, n);
 }
 
 void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env)
 {
 	struct probe_totals t, m;
 	uint64_t cpu, minflt, majflt, tx, rx, execs, opens, rd;
+	pid_t pids[1 + HOST_MAX_EXTENSIONS];
 	char text[600];
 
 	if (!h->probes || !env)
 		return;
-	probes_env_totals(h->probes, env->index, &t);
+	probes_env_totals_of(h->probes, env->index, pids, env_pids(env, pids), &t);
 	m = env->probe_mark;
 	cpu = t.cpu_ns - m.cpu_ns;
 	minflt = t.min_flt - m.min_flt;

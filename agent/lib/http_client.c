@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "../core/buf.h"
@@ -49,11 +50,21 @@ static int connect_now(struct http_client *c)
 	c->fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -errno;
+	if (c->timeout_s > 0) {
+		/* Linux applies SO_SNDTIMEO to connect() too. */
+		struct timeval tv = { .tv_sec = (time_t)c->timeout_s,
+				      .tv_usec = (suseconds_t)((c->timeout_s - (double)(time_t)c->timeout_s) * 1e6) };
+
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
 	while (connect(c->fd, (struct sockaddr *)&c->addr, len) < 0) {
 		int e = errno;
 
 		if (e == EINTR)
 			continue;
+		if (e == EINPROGRESS || e == EAGAIN)	/* SO_SNDTIMEO ran out */
+			e = ETIMEDOUT;
 		close(c->fd);
 		c->fd = -1;
 		return -e;
@@ -70,7 +81,7 @@ static int send_all(int fd, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return w < 0 ? -errno : -EPIPE;
+			return w < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : -EPIPE;
 		p += w;
 		n -= (size_t)w;
 	}
@@ -170,8 +181,10 @@ static int read_response(struct http_client *c, struct http_response *resp)
 		if (n < 0 && errno == EINTR)
 			continue;	/* thawed after a freeze: keep waiting */
 		if (n < 0 || (n == 0 && total == 0)) {
+			int e = n < 0 ? (errno == EAGAIN ? ETIMEDOUT : errno) : ECONNRESET;
+
 			buf_free(&st.body);
-			return n < 0 ? -errno : -ECONNRESET;
+			return -e;
 		}
 		http_parser_execute(&parser, &settings, chunk, (size_t)n);
 		total += (size_t)n;

@@ -17,6 +17,7 @@ struct http_client {
 	struct sockaddr_storage addr;
 	char host[128];		/* the Host header */
 	int fd;
+	double timeout_s;	/* 0: none (the default); else for connect, each send and recv */
 };
 
 struct http_response {

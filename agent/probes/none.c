@@ -27,6 +27,20 @@ void probes_env_totals(struct probes *p, unsigned env, struct probe_totals *t)
 	*t = (struct probe_totals){ 0 };
 }
 void probes_env_reset_peak(struct probes *p, unsigned env) { (void)p; (void)env; }
+void probes_env_totals_of(struct probes *p, unsigned env, const pid_t *pids, size_t n,
+			  struct probe_totals *t)
+{
+	(void)pids;
+	(void)n;
+	probes_env_totals(p, env, t);
+}
+void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n)
+{
+	(void)p;
+	(void)env;
+	(void)pids;
+	(void)n;
+}
 void probes_env_forget(struct probes *p, unsigned env) { (void)p; (void)env; }
 uint64_t probes_lost(const struct probes *p) { (void)p; return 0; }
 void probes_stop(struct probes *p) { (void)p; }

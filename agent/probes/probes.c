@@ -320,9 +320,15 @@ static void reset_hwm(struct probes *p, __u32 tgid, const struct probe_proc *v, 
 	}
 }
 
+struct live_sum {
+	struct probe_totals t;
+	bool read_peak;		/* VmHWM of each (else: reset it) */
+};
+
 static void add_live(struct probes *p, __u32 tgid, const struct probe_proc *v, void *arg)
 {
-	struct probe_totals *t = arg;
+	struct live_sum *ls = arg;
+	struct probe_totals *t = &ls->t;
 
 	t->cpu_ns += v->cpu_ns;
 	t->min_flt += v->min_flt;
@@ -332,21 +338,49 @@ static void add_live(struct probes *p, __u32 tgid, const struct probe_proc *v, v
 	t->tcp_tx += v->tcp_tx;
 	t->tcp_rx += v->tcp_rx;
 	t->forks += v->forks;
-	t->peak_rss += hwm_bytes(tgid);
-	(void)p;
+	if (ls->read_peak)
+		t->peak_rss += hwm_bytes(tgid);
+	else
+		reset_hwm(p, tgid, v, NULL);
 }
 
-void probes_env_totals(struct probes *p, unsigned env, struct probe_totals *t)
+static void env_pass(struct probes *p, unsigned env, struct probe_totals *t, bool read_peak,
+		     const pid_t *pids, size_t npids)
 {
-	struct probe_totals live = { 0 };
+	struct live_sum ls = { .read_peak = read_peak };	/* false: reset each one's peak */
+	struct probe_totals live;
 	struct env_acc *a;
 
 	probes_poll(p);	/* first: it may add (and move) the accumulators */
 	a = acc_of(p, env, false);
 	memset(t, 0, sizeof(*t));
-	if (a)
+	if (a) {
 		*t = a->gone;
-	each_live(p, env, add_live, &live);
+		if (!read_peak)
+			a->gone.peak_rss = 0;	/* a new window */
+	}
+	if (pids) {
+		/* Only the known processes, unless one of them ever forked (a child may live). */
+		uint64_t forks = 0;
+
+		for (size_t i = 0; i < npids; i++) {
+			__u32 tgid = (__u32)pids[i];
+			struct probe_proc v;
+
+			if (pids[i] > 0 && bpf_map_lookup_elem(p->procs_fd, &tgid, &v) == 0 &&
+			    v.env == env) {
+				add_live(p, tgid, &v, &ls);
+				forks += v.forks;
+			}
+		}
+		if (forks || (a && a->gone.forks)) {
+			ls.t = (struct probe_totals){ 0 };
+			each_live(p, env, add_live, &ls);
+		}
+	} else {
+		each_live(p, env, add_live, &ls);
+	}
+	live = ls.t;
 	t->cpu_ns += live.cpu_ns;
 	t->min_flt += live.min_flt;
 	t->maj_flt += live.maj_flt;
@@ -359,6 +393,30 @@ void probes_env_totals(struct probes *p, unsigned env, struct probe_totals *t)
 	 * moments), or the largest process that ended, whichever is more. */
 	if (live.peak_rss > t->peak_rss)
 		t->peak_rss = live.peak_rss;
+}
+
+void probes_env_totals(struct probes *p, unsigned env, struct probe_totals *t)
+{
+	env_pass(p, env, t, true, NULL, 0);
+}
+
+void probes_env_totals_of(struct probes *p, unsigned env, const pid_t *pids, size_t n,
+			  struct probe_totals *t)
+{
+	env_pass(p, env, t, true, pids, n);
+}
+
+void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n)
+{
+	struct env_acc *a;
+
+	probes_poll(p);
+	a = acc_of(p, env, false);
+	if (a)
+		a->gone.peak_rss = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] > 0)
+			reset_hwm(p, (__u32)pids[i], NULL, NULL);
 }
 
 void probes_env_reset_peak(struct probes *p, unsigned env)

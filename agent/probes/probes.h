@@ -52,7 +52,15 @@ void probes_poll(struct probes *p);
 /* Track the calling process: for a child between fork and exec (only a system call). */
 int probes_track_self(const struct probes *p, unsigned env);
 void probes_env_totals(struct probes *p, unsigned env, struct probe_totals *t);
+/* The same, faster when the environment's processes are these (its runtime and extensions)
+ * and none of them ever forked: then only their entries are read, not the whole table. */
+void probes_env_totals_of(struct probes *p, unsigned env, const pid_t *pids, size_t n,
+			  struct probe_totals *t);
 void probes_env_reset_peak(struct probes *p, unsigned env);
+/* A new peak window for env without walking the process table (the start of an invocation:
+ * nothing here may cost the invoke path): the high-water marks of the given processes (the
+ * environment's runtime and extensions) restart; processes started later begin at zero. */
+void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n);
 void probes_env_forget(struct probes *p, unsigned env);
 uint64_t probes_lost(const struct probes *p);
 void probes_stop(struct probes *p);

@@ -1,0 +1,607 @@
+/* Prometheus remote_write sender. See remote_write.h. */
+#include "remote_write.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../agent/core/numfmt.h"
+#include "../../agent/lib/base64.h"
+#include "../../agent/lib/http_client.h"
+#include "../../agent/log.h"
+#include "../../agent/version.h"
+#include "prometheus/remote.pb-c.h"
+
+#ifndef VIGIL_STATIC
+#include <dlfcn.h>
+#endif
+
+#define RW_MAX_LABELS (METRIC_MAX_LABELS + 4)
+
+/* snappy's C API (snappy-c.h), loaded when a push endpoint is configured: libsnappy is C++
+ * and would bring libstdc++ into every start otherwise. */
+typedef int (*snappy_compress_fn)(const char *in, size_t in_len, char *out, size_t *out_len);
+typedef size_t (*snappy_max_fn)(size_t source_length);
+
+struct snapshot {
+	unsigned char *body;	/* snappy-compressed WriteRequest */
+	size_t len;
+	size_t samples;
+};
+
+struct remote_write {
+	struct metric_registry *registry;
+	struct http_client client;
+	char path[256];
+	char auth[1024];	/* the Authorization header's value, or "" */
+	unsigned retries;
+	snappy_compress_fn compress;
+	snappy_max_fn max_len;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct snapshot *queue;	/* ring of cap */
+	size_t cap, head, count;
+	bool stopping;
+	double deadline;	/* monotonic, once stopping */
+	struct {
+		struct metric_family *requests, *samples;
+		struct metric_series *queue, *bytes, *duration;
+	} m;
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- encoding ----------------------------------------------------------------------------- */
+
+struct series_buf {
+	Prometheus__TimeSeries *ts;
+	size_t n, cap;
+	Prometheus__Label *labels;	/* n * RW_MAX_LABELS */
+	Prometheus__Label **label_ptrs;
+	Prometheus__Sample *samples;
+	Prometheus__Sample **sample_ptrs;
+	Prometheus__TimeSeries **ts_ptrs;
+	char **strings;			/* owned copies (bucket bounds, names with suffixes) */
+	size_t nstrings, cap_strings;
+	bool failed;
+};
+
+static char *keep(struct series_buf *sb, const char *s)
+{
+	char *c;
+
+	if (sb->nstrings == sb->cap_strings) {
+		size_t cap = sb->cap_strings ? sb->cap_strings * 2 : 256;
+		char **n = realloc(sb->strings, cap * sizeof(*n));
+
+		if (!n) {
+			sb->failed = true;
+			return (char *)"";
+		}
+		sb->strings = n;
+		sb->cap_strings = cap;
+	}
+	c = strdup(s);
+	if (!c) {
+		sb->failed = true;
+		return (char *)"";
+	}
+	sb->strings[sb->nstrings++] = c;
+	return c;
+}
+
+static int grow(struct series_buf *sb)
+{
+	size_t cap = sb->cap ? sb->cap * 2 : 256;
+	void *a = realloc(sb->ts, cap * sizeof(*sb->ts));
+	void *b = a ? realloc(sb->labels, cap * RW_MAX_LABELS * sizeof(*sb->labels)) : NULL;
+	void *c = b ? realloc(sb->samples, cap * sizeof(*sb->samples)) : NULL;
+
+	if (a)
+		sb->ts = a;
+	if (b)
+		sb->labels = b;
+	if (c)
+		sb->samples = c;
+	if (!a || !b || !c) {
+		sb->failed = true;
+		return -1;
+	}
+	sb->cap = cap;
+	return 0;
+}
+
+static int label_cmp(const void *a, const void *b)
+{
+	const Prometheus__Label *x = *(Prometheus__Label *const *)a;
+	const Prometheus__Label *y = *(Prometheus__Label *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/* One series: name (with suffix), the series' labels, one optional (le) label, extra. */
+static void add_series(struct series_buf *sb, const struct metric_family *f,
+		       const struct metric_series *s, const char *suffix, const char *le,
+		       const char *const *extra, double value, long long ms)
+{
+	char name[256];
+	size_t i, nl = 0, base;
+
+	if (sb->failed || (sb->n == sb->cap && grow(sb) < 0))
+		return;
+	base = sb->n * RW_MAX_LABELS;
+	snprintf(name, sizeof(name), "%s%s", f->name, suffix);
+	prometheus__time_series__init(&sb->ts[sb->n]);
+	prometheus__label__init(&sb->labels[base + nl]);
+	sb->labels[base + nl].name = (char *)"__name__";
+	sb->labels[base + nl++].value = keep(sb, name);
+	for (i = 0; i < f->nlabels && nl < RW_MAX_LABELS; i++) {
+		if (!s->values[i] || !*s->values[i])
+			continue;	/* an empty label is no label */
+		prometheus__label__init(&sb->labels[base + nl]);
+		sb->labels[base + nl].name = f->labels[i];
+		sb->labels[base + nl++].value = (char *)s->values[i];
+	}
+	if (le && nl < RW_MAX_LABELS) {
+		prometheus__label__init(&sb->labels[base + nl]);
+		sb->labels[base + nl].name = (char *)"le";
+		sb->labels[base + nl++].value = keep(sb, le);
+	}
+	for (i = 0; extra && extra[i] && extra[i + 1] && nl < RW_MAX_LABELS; i += 2) {
+		prometheus__label__init(&sb->labels[base + nl]);
+		sb->labels[base + nl].name = (char *)extra[i];
+		sb->labels[base + nl++].value = (char *)extra[i + 1];
+	}
+	prometheus__sample__init(&sb->samples[sb->n]);
+	sb->samples[sb->n].value = value;
+	sb->samples[sb->n].timestamp = ms;
+	sb->ts[sb->n].n_labels = nl;
+	sb->n++;
+}
+
+static void series_free(struct series_buf *sb)
+{
+	for (size_t i = 0; i < sb->nstrings; i++)
+		free(sb->strings[i]);
+	free(sb->strings);
+	free(sb->ts);
+	free(sb->labels);
+	free(sb->label_ptrs);
+	free(sb->samples);
+	free(sb->sample_ptrs);
+	free(sb->ts_ptrs);
+}
+
+unsigned char *remote_write_encode(struct metric_registry *r, long long ms,
+				   const char *const *extra, size_t *len)
+{
+	struct series_buf sb = { 0 };
+	Prometheus__WriteRequest req = PROMETHEUS__WRITE_REQUEST__INIT;
+	unsigned char *out = NULL;
+	struct buf b;
+
+	buf_init(&b);
+	metric_registry_begin(r);
+	for (struct metric_family *f = r->head; f; f = f->next) {
+		for (struct metric_series *s = metric_first(f); s; s = metric_next(s)) {
+			if (f->type == METRIC_HISTOGRAM) {
+				uint64_t cum[METRIC_MAX_BUCKETS + 1];
+				double sum;
+
+				metric_histogram_read(s, cum, &sum);
+				for (size_t i = 0; i <= f->nbuckets; i++) {
+					buf_reset(&b);
+					if (i == f->nbuckets)
+						buf_puts(&b, "+Inf");
+					else
+						numfmt_double(&b, f->buckets[i]);
+					add_series(&sb, f, s, "_bucket", b.data ? b.data : "", extra,
+						   (double)cum[i], ms);
+				}
+				add_series(&sb, f, s, "_sum", NULL, extra, sum, ms);
+				add_series(&sb, f, s, "_count", NULL, extra,
+					   (double)cum[f->nbuckets], ms);
+			} else {
+				add_series(&sb, f, s, "", NULL, extra,
+					   f->type == METRIC_INFO ? 1.0 : metric_value(s), ms);
+			}
+		}
+	}
+	metric_registry_end(r);
+	buf_free(&b);
+	/* Pointers only now: the arrays above moved while they grew. */
+	if (!sb.failed && sb.n) {
+		sb.ts_ptrs = malloc(sb.n * sizeof(*sb.ts_ptrs));
+		sb.label_ptrs = malloc(sb.n * RW_MAX_LABELS * sizeof(*sb.label_ptrs));
+		sb.sample_ptrs = malloc(sb.n * sizeof(*sb.sample_ptrs));
+		if (!sb.ts_ptrs || !sb.label_ptrs || !sb.sample_ptrs)
+			sb.failed = true;
+	}
+	if (!sb.failed) {
+		for (size_t i = 0; i < sb.n; i++) {
+			Prometheus__Label **lp = &sb.label_ptrs[i * RW_MAX_LABELS];
+
+			for (size_t j = 0; j < sb.ts[i].n_labels; j++)
+				lp[j] = &sb.labels[i * RW_MAX_LABELS + j];
+			qsort(lp, sb.ts[i].n_labels, sizeof(*lp), label_cmp);
+			sb.ts[i].labels = lp;
+			sb.sample_ptrs[i] = &sb.samples[i];
+			sb.ts[i].samples = &sb.sample_ptrs[i];
+			sb.ts[i].n_samples = 1;
+			sb.ts_ptrs[i] = &sb.ts[i];
+		}
+		req.timeseries = sb.ts_ptrs;
+		req.n_timeseries = sb.n;
+		*len = prometheus__write_request__get_packed_size(&req);
+		out = malloc(*len ? *len : 1);
+		if (out)
+			prometheus__write_request__pack(&req, out);
+	}
+	series_free(&sb);
+	return out;
+}
+
+/* --- the sender ----------------------------------------------------------------------------- */
+
+static void count(struct remote_write *w, const char *result, size_t samples)
+{
+	metric_inc(metric_with(w->m.requests, result));
+	if (samples)
+		metric_add(metric_with(w->m.samples, strcmp(result, "sent") == 0 ? "sent" :
+										       "dropped"),
+			   (double)samples);
+}
+
+/* 2xx: 0; retry: 1; give up on this one: -1. */
+static int post_once(struct remote_write *w, const struct snapshot *s)
+{
+	const char *headers[12];
+	struct http_response resp;
+	double t0 = mono();
+	int n = 0, rc;
+
+	headers[n++] = "Content-Type";
+	headers[n++] = "application/x-protobuf";
+	headers[n++] = "Content-Encoding";
+	headers[n++] = "snappy";
+	headers[n++] = "X-Prometheus-Remote-Write-Version";
+	headers[n++] = "0.1.0";
+	headers[n++] = "User-Agent";
+	headers[n++] = "vigil/" VIGIL_VERSION;
+	if (w->auth[0]) {
+		headers[n++] = "Authorization";
+		headers[n++] = w->auth;
+	}
+	headers[n] = NULL;
+	rc = http_client_request(&w->client, "POST", w->path, headers, s->body, s->len, &resp);
+	metric_observe(w->m.duration, mono() - t0);
+	if (rc < 0) {
+		log_debug("remote_write", "POST: %s", strerror(-rc));
+		return 1;
+	}
+	rc = resp.status;
+	if (rc / 100 != 2)
+		log_debug("remote_write", "answered %d: %.200s", rc, resp.body);
+	http_response_free(&resp);
+	if (rc / 100 == 2) {
+		metric_add(w->m.bytes, (double)s->len);
+		return 0;
+	}
+	if (rc / 100 == 5 || rc == 429)
+		return 1;
+	return -1;
+}
+
+static void *sender(void *arg)
+{
+	struct remote_write *w = arg;
+
+	/* Cancellable only inside a POST (remote_write_stop), never holding the lock. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct snapshot s;
+		int result = 1;
+
+		while (!w->count && !w->stopping)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->count)
+			break;
+		if (w->stopping && mono() > w->deadline)
+			break;
+		s = w->queue[w->head];
+		w->head = (w->head + 1) % w->cap;
+		w->count--;
+		metric_set(w->m.queue, (double)w->count);
+		pthread_mutex_unlock(&w->lock);
+		for (unsigned attempt = 0; attempt <= w->retries; attempt++) {
+			double backoff = 0.1 * (double)(1u << attempt);
+
+			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+			result = post_once(w, &s);
+			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+			if (result <= 0)
+				break;
+			if (attempt == w->retries)
+				break;
+			count(w, "retried", 0);
+			/* Wait, unless stopping: then only while the deadline allows. */
+			pthread_mutex_lock(&w->lock);
+			if (w->stopping && mono() + backoff > w->deadline) {
+				pthread_mutex_unlock(&w->lock);
+				break;
+			}
+			{
+				struct timespec until;
+				double t;
+
+				clock_gettime(CLOCK_REALTIME, &until);
+				t = (double)until.tv_nsec / 1e9 + (backoff > 2.0 ? 2.0 : backoff);
+				until.tv_sec += (time_t)t;
+				until.tv_nsec = (long)((t - floor(t)) * 1e9);
+				pthread_cond_timedwait(&w->cond, &w->lock, &until);
+			}
+			pthread_mutex_unlock(&w->lock);
+		}
+		count(w, result == 0 ? "sent" : result < 0 ? "rejected" : "failed", s.samples);
+		free(s.body);
+		pthread_mutex_lock(&w->lock);
+	}
+	/* Whatever is left when the deadline passed is dropped, and counted. */
+	while (w->count) {
+		struct snapshot *s = &w->queue[w->head];
+
+		count(w, "dropped", s->samples);
+		free(s->body);
+		w->head = (w->head + 1) % w->cap;
+		w->count--;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+void remote_write_push(struct remote_write *w)
+{
+	static const char *const extra[] = { "job", "vigil", NULL };
+	struct snapshot s = { 0 };
+	struct timespec now;
+	unsigned char *raw;
+	size_t raw_len = 0, max;
+
+	if (!w)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	raw = remote_write_encode(w->registry,
+				  (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, extra,
+				  &raw_len);
+	if (!raw) {
+		count(w, "dropped", 0);
+		return;
+	}
+	max = w->max_len(raw_len);
+	s.body = malloc(max ? max : 1);
+	s.len = max;
+	if (!s.body || w->compress((const char *)raw, raw_len, (char *)s.body, &s.len) != 0) {
+		free(raw);
+		free(s.body);
+		count(w, "dropped", 0);
+		return;
+	}
+	free(raw);
+	/* Series in this push: every sample is one series here. */
+	{
+		size_t n = 0;
+
+		metric_registry_begin(w->registry);
+		for (struct metric_family *f = w->registry->head; f; f = f->next)
+			for (struct metric_series *x = metric_first(f); x; x = metric_next(x))
+				n += f->type == METRIC_HISTOGRAM ? f->nbuckets + 3 : 1;
+		metric_registry_end(w->registry);
+		s.samples = n;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (w->stopping) {
+		pthread_mutex_unlock(&w->lock);
+		count(w, "dropped", s.samples);
+		free(s.body);
+		return;
+	}
+	if (w->count == w->cap) {	/* full: the oldest goes */
+		struct snapshot *old = &w->queue[w->head];
+
+		count(w, "dropped", old->samples);
+		free(old->body);
+		w->head = (w->head + 1) % w->cap;
+		w->count--;
+	}
+	w->queue[(w->head + w->count) % w->cap] = s;
+	w->count++;
+	metric_set(w->m.queue, (double)w->count);
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* --- setup ---------------------------------------------------------------------------------- */
+
+/* http://HOST:PORT/PATH with a numeric HOST (or localhost). */
+static int parse_url(const char *url, char *hostport, size_t hp_len, char *path, size_t p_len,
+		     char *err, size_t err_len)
+{
+	const char *rest, *slash;
+
+	if (strncmp(url, "https://", 8) == 0) {
+		snprintf(err, err_len, "remote_write_url: HTTPS is not built into vigil yet (%s)",
+			 url);
+		return -1;
+	}
+	if (strncmp(url, "http://", 7) != 0) {
+		snprintf(err, err_len, "remote_write_url: '%s' is not http://HOST:PORT/PATH", url);
+		return -1;
+	}
+	rest = url + 7;
+	slash = strchr(rest, '/');
+	snprintf(hostport, hp_len, "%.*s", (int)(slash ? (size_t)(slash - rest) : strlen(rest)),
+		 rest);
+	snprintf(path, p_len, "%s", slash ? slash : "/");
+	if (!strchr(hostport, ':'))
+		strncat(hostport, ":80", hp_len - strlen(hostport) - 1);
+	return 0;
+}
+
+static int load_snappy(struct remote_write *w, char *err, size_t err_len)
+{
+#ifdef VIGIL_STATIC
+	(void)w;
+	snprintf(err, err_len, "remote_write: snappy is not in the static layer build yet");
+	return -1;
+#else
+	void *h = dlopen("libsnappy.so.1", RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		snprintf(err, err_len, "remote_write: cannot load libsnappy.so.1: %s", dlerror());
+		return -1;
+	}
+	*(void **)&w->compress = dlsym(h, "snappy_compress");
+	*(void **)&w->max_len = dlsym(h, "snappy_max_compressed_length");
+	if (!w->compress || !w->max_len) {
+		snprintf(err, err_len, "remote_write: libsnappy.so.1 has no C API");
+		return -1;
+	}
+	return 0;
+#endif
+}
+
+static void register_metrics(struct remote_write *w)
+{
+	struct metric_desc d;
+
+	d = (struct metric_desc){ .name = "vigil_remote_write_requests_total",
+				  .help = "remote_write pushes by result: sent, retried (each "
+					  "retry), rejected (4xx), failed (retries exhausted), "
+					  "dropped (queue full or stopping).",
+				  .type = METRIC_COUNTER, .labels = { "result" } };
+	w->m.requests = metric_register(w->registry, &d);
+	d = (struct metric_desc){ .name = "vigil_remote_write_samples_total",
+				  .help = "Samples pushed (sent) or lost (dropped).",
+				  .type = METRIC_COUNTER, .labels = { "result" } };
+	w->m.samples = metric_register(w->registry, &d);
+	d = (struct metric_desc){ .name = "vigil_remote_write_queue",
+				  .help = "Snapshots waiting to be pushed.", .type = METRIC_GAUGE };
+	w->m.queue = metric_series_get(metric_register(w->registry, &d), NULL);
+	d = (struct metric_desc){ .name = "vigil_remote_write_sent_bytes_total",
+				  .help = "Compressed bytes accepted by the endpoint.",
+				  .type = METRIC_COUNTER, .unit = "bytes" };
+	w->m.bytes = metric_series_get(metric_register(w->registry, &d), NULL);
+	d = (struct metric_desc){ .name = "vigil_remote_write_duration_seconds",
+				  .help = "Time of each POST to the endpoint, answered or not.",
+				  .type = METRIC_HISTOGRAM, .unit = "seconds",
+				  .buckets = metric_buckets_duration,
+				  .nbuckets = metric_buckets_duration_len };
+	w->m.duration = metric_series_get(metric_register(w->registry, &d), NULL);
+}
+
+struct remote_write *remote_write_start(const struct vigil_config *cfg,
+					struct metric_registry *r, char *err, size_t err_len)
+{
+	struct remote_write *w;
+	char hostport[256];
+
+	err[0] = '\0';
+	if (!cfg->remote_write_url[0])
+		return NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		snprintf(err, err_len, "remote_write: out of memory");
+		return NULL;
+	}
+	if (parse_url(cfg->remote_write_url, hostport, sizeof(hostport), w->path,
+		      sizeof(w->path), err, err_len) < 0 ||
+	    load_snappy(w, err, err_len) < 0)
+		goto fail;
+	if (http_client_init(&w->client, hostport) < 0) {
+		snprintf(err, err_len, "remote_write_url: '%s': the host must be a numeric address "
+			 "or localhost for now", hostport);
+		goto fail;
+	}
+	w->client.timeout_s = (double)cfg->remote_write_timeout_ms / 1000.0;
+	if (cfg->remote_write_bearer_token[0]) {
+		snprintf(w->auth, sizeof(w->auth), "Bearer %s", cfg->remote_write_bearer_token);
+	} else if (cfg->remote_write_username[0]) {
+		char plain[2 * CONFIG_STR_MAX + 2], *enc;
+
+		snprintf(plain, sizeof(plain), "%s:%s", cfg->remote_write_username,
+			 cfg->remote_write_password);
+		enc = base64_encode(plain, strlen(plain), NULL);
+		if (enc)
+			snprintf(w->auth, sizeof(w->auth), "Basic %s", enc);
+		free(enc);
+	}
+	w->retries = (unsigned)cfg->remote_write_retries;
+	w->cap = (size_t)cfg->remote_write_queue;
+	w->queue = calloc(w->cap, sizeof(*w->queue));
+	w->registry = r;
+	if (!w->queue) {
+		snprintf(err, err_len, "remote_write: out of memory");
+		goto fail;
+	}
+	register_metrics(w);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (pthread_create(&w->thread, NULL, sender, w) != 0) {
+		snprintf(err, err_len, "remote_write: cannot start its thread");
+		goto fail;
+	}
+	log_info("remote_write", "pushing to %s", cfg->remote_write_url);
+	return w;
+fail:
+	free(w->queue);
+	free(w);
+	return NULL;
+}
+
+void remote_write_stop(struct remote_write *w, double deadline_s)
+{
+	if (!w)
+		return;
+	if (deadline_s < 0)
+		deadline_s = 0;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	w->deadline = mono() + deadline_s;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	{
+		/* A POST in flight may block for the whole timeout: past the deadline (and a
+		 * little), cancel the thread in its recv/send/connect instead of waiting. */
+		struct timespec until;
+		double t;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		t = (double)until.tv_nsec / 1e9 + deadline_s + 0.1;
+		until.tv_sec += (time_t)t;
+		until.tv_nsec = (long)((t - floor(t)) * 1e9);
+		if (pthread_timedjoin_np(w->thread, NULL, &until) != 0) {
+			log_warn("remote_write", "the endpoint is still busy at the deadline: "
+				 "a push is abandoned");
+			pthread_cancel(w->thread);
+			pthread_join(w->thread, NULL);
+		}
+	}
+	http_client_close(&w->client);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w->queue);
+	free(w);
+}

@@ -1,0 +1,33 @@
+/*
+ * Prometheus remote_write 1.0: the registry's series pushed as a protobuf WriteRequest
+ * (protobuf-c), snappy-compressed, by HTTP POST with Content-Encoding: snappy and
+ * X-Prometheus-Remote-Write-Version: 0.1.0, basic or bearer auth. Pushes never block the
+ * caller: remote_write_push() takes a snapshot and queues it for a sender thread (bounded;
+ * the oldest snapshot is dropped and counted when full); the thread retries 5xx, 429 and
+ * network errors with backoff, drops 4xx answers, and counts everything in the registry.
+ * An exporter: it knows the registry, not where the metrics come from.
+ */
+#ifndef VIGIL_REMOTE_WRITE_H
+#define VIGIL_REMOTE_WRITE_H
+
+#include <stddef.h>
+
+#include "../../agent/config.h"
+#include "../../agent/core/metrics.h"
+
+struct remote_write;
+
+/* NULL without a remote_write_url (err ""), or with err saying why it cannot push. */
+struct remote_write *remote_write_start(const struct vigil_config *cfg,
+					struct metric_registry *r, char *err, size_t err_len);
+/* Snapshot every series now and queue the push. Any thread. */
+void remote_write_push(struct remote_write *w);
+/* Push what is queued for at most deadline_s more seconds, then stop and free. */
+void remote_write_stop(struct remote_write *w, double deadline_s);
+
+/* For tests and fuzzing: the encoded, uncompressed WriteRequest of the registry now, with
+ * timestamp ms and the extra label pairs (NULL-terminated). malloc'ed; NULL on ENOMEM. */
+unsigned char *remote_write_encode(struct metric_registry *r, long long ms,
+				   const char *const *extra, size_t *len);
+
+#endif

@@ -1,0 +1,129 @@
+"""remote_write: vigil extension under vigil host pushes to a real Prometheus (its remote-write
+receiver); a dead, slow, failing or refusing endpoint costs the function nothing."""
+import http.server
+import re
+import socketserver
+import threading
+import time
+
+import pytest
+
+from conftest import free_port, sample, wait_for
+from test_prometheus import prometheus, query  # noqa: F401 (a fixture)
+from test_vigil_extension import ext_metrics, vigil_host  # noqa: F401 (a fixture)
+
+FAMILIES = ("vigil_invocations_total", "vigil_cold_starts_total", "vigil_errors_total",
+            "vigil_invocation_duration_seconds_count", "vigil_invocation_duration_seconds_sum",
+            "vigil_billed_duration_seconds_bucket")
+
+
+def run_workload(h):
+    h.invoke({"action": "sleep", "ms": 20})
+    h.invoke({"action": "error"})
+    h.invoke({"x": 1})
+    return h.wait_reports(3)
+
+
+def exported(h, n):
+    return wait_for(lambda: (sample(ext_metrics(h), "vigil_reports_exported_total") or 0) >= n,
+                    timeout=20, what=f"{n} reports exported")
+
+
+def series_of(text, family):
+    """{frozenset(labels): value} of one family in an exposition."""
+    out = {}
+    for m in re.finditer(r"^(\w+)(?:\{(.*)\})? (\S+)$", text, re.M):
+        if m.group(1) == family:
+            labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+            out[labels] = float(m.group(3))
+    return out
+
+
+def test_prometheus_receives_what_metrics_says(vigil_host, prometheus):  # noqa: F811
+    base = prometheus([], extra_args=["--web.enable-remote-write-receiver"])
+    h = vigil_host(remote_write_url=f"{base}/api/v1/write", flush="periodic,0.5")
+    run_workload(h)
+    exported(h, 3)
+    text = ext_metrics(h)
+    for family in FAMILIES:
+        want = series_of(text, family)
+        assert want, family
+
+        def pushed():
+            got = {frozenset((k, v) for k, v in r["metric"].items()
+                             if k not in ("__name__", "job")): float(r["value"][1])
+                   for r in query(base, family)}
+            return got == want and got
+        wait_for(pushed, timeout=20, what=f"{family} in Prometheus equal to /metrics")
+    # Every pushed series carries job="vigil"; the push itself is counted.
+    assert all(r["metric"]["job"] == "vigil" for r in query(base, "vigil_invocations_total"))
+    assert sample(ext_metrics(h), "vigil_remote_write_requests_total", result="sent") >= 1
+
+
+class Endpoint(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+def endpoint(behaviour):
+    """A remote_write endpoint on 127.0.0.1 that answers `status` after `delay` seconds."""
+    status, delay = behaviour
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hits.append((dict(self.headers), body))
+            time.sleep(delay)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    srv = Endpoint(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, hits
+
+
+@pytest.mark.parametrize("case", ["down", "slow", "500", "400"])
+def test_a_bad_endpoint_costs_the_function_nothing(vigil_host, case):  # noqa: F811
+    srv, hits = None, []
+    if case == "down":
+        url = f"http://127.0.0.1:{free_port()}/api/v1/write"  # nothing listens
+    else:
+        srv, hits = endpoint({"slow": (204, 10), "500": (500, 0), "400": (400, 0)}[case])
+        url = f"http://127.0.0.1:{srv.server_address[1]}/api/v1/write"
+    h = vigil_host(remote_write_url=url, remote_write_timeout_ms=300, remote_write_retries=1,
+                   flush="periodic,0.2")
+    started = time.monotonic()
+    for _ in range(6):
+        assert h.invoke({"action": "sleep", "ms": 10})[0] == 200
+    reports = h.wait_reports(6)
+    # Durations as without a push endpoint: the push happens on vigil's own thread.
+    for r in reports:
+        assert float(r["Duration"].split()[0]) < 100, r
+    assert time.monotonic() - started < 10
+    exported(h, 5)
+
+    def results():
+        return {dict(k)["result"]: v for k, v in
+                series_of(ext_metrics(h), "vigil_remote_write_requests_total").items()}
+    want = "rejected" if case == "400" else "failed"
+    wait_for(lambda: results().get(want), timeout=15, what=f"a push counted as {want}")
+    results, text = results(), ext_metrics(h)
+    if case == "400":
+        assert results.get("rejected", 0) >= 1, results
+        assert hits and hits[0][0]["Content-Encoding"] == "snappy"
+        assert hits[0][0]["X-Prometheus-Remote-Write-Version"] == "0.1.0"
+        assert hits[0][0]["Content-Type"] == "application/x-protobuf"
+    else:
+        assert results.get("failed", 0) + results.get("dropped", 0) >= 1, results
+        assert results.get("retried", 0) >= 1, results
+    assert not results.get("sent"), results
+    assert sample(text, "vigil_remote_write_samples_total", result="dropped") > 0
+    if srv:
+        srv.shutdown()
