@@ -93,7 +93,8 @@ $(BUILD)/gen/vmlinux.h:
 	@$(if $(Q),echo "  BTF     $@")
 	$(Q)bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/probes/%.bpf.o: agent/probes/%.bpf.c agent/probes/probe_maps.h $(wildcard agent/probes/*.body.h) $(BUILD)/gen/vmlinux.h
+$(BUILD)/gen/probes/%.bpf.o: agent/probes/%.bpf.c $(wildcard agent/probes/*.body.h agent/probes/*.bpf.h) \
+		agent/probes/probe_maps.h $(BUILD)/gen/vmlinux.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BPF     $<")
 	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(BUILD)/gen -Iagent/probes \

@@ -97,9 +97,6 @@ const struct config_key config_keys[] = {
 	{ "remote_write_retries", CFG_INT, "3", 0, 10,
 	  "Retries of a push answered 5xx or 429 or not answered (backoff 0.1 s doubling, at most "
 	  "2 s).", KEY(remote_write_retries) },
-	{ "remote_write_queue", CFG_INT, "8", 1, 1000,
-	  "Snapshots waiting to be pushed; when full the oldest is dropped and counted.",
-	  KEY(remote_write_queue) },
 	{ "probes_enabled", CFG_BOOL, "true", 0, 0,
 	  "vigil host: eBPF probes on each environment's processes (needs root or CAP_BPF and "
 	  "CAP_PERFMON, and kernel BTF; without them vigil says why once and uses /proc and "

@@ -47,7 +47,6 @@ struct vigil_config {
 	char remote_write_bearer_token[CONFIG_STR_MAX];
 	long remote_write_timeout_ms;
 	long remote_write_retries;
-	long remote_write_queue;
 	bool probes_enabled;
 	char probes_attach[CONFIG_STR_MAX];
 	long probes_ring_kb;

@@ -56,7 +56,13 @@ int main(int argc, char **argv)
 	w0 = wall_s();
 	while ((n = getline(&line, &cap, f)) > 0) {
 		bytes += (size_t)n;
-		telemetry_batch_log(p, t, line, (size_t)n, "vigil", "orders-api", "$LATEST");
+		{
+			char current[64];
+
+			tracker_current(t, current, sizeof(current));
+			telemetry_batch_log(p, current, line, (size_t)n, "vigil", "orders-api",
+					    "$LATEST");
+		}
 	}
 	log_pipe_close(p);
 	printf("input_bytes=%zu cpu_s=%.3f wall_s=%.3f mb_per_cpu_s=%.1f mb_per_wall_s=%.1f\n", bytes,

@@ -23,6 +23,8 @@
 
 struct item {
 	struct item *next;
+	void (*fn)(void *arg);		/* deferred work (log_pipe_defer) instead of a line */
+	void *arg;
 	struct log_line meta;
 	char *extension, *request_id, *function_name, *function_version;
 	size_t n;
@@ -184,7 +186,10 @@ static void *writer_thread(void *arg)
 			struct item *it = batch;
 
 			batch = it->next;
-			take(p, it);
+			if (it->fn)
+				it->fn(it->arg);
+			else
+				take(p, it);
 			free_item(it);
 		}
 		pthread_mutex_lock(&p->lock);
@@ -257,6 +262,7 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 		return;
 	}
 	it->next = NULL;
+	it->fn = NULL;
 	it->meta = *meta;
 	if (!it->meta.time_ns) {
 		struct timespec ts;
@@ -281,6 +287,39 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 	if (p->queued >= WAKE_BYTES)
 		pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+}
+
+int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes)
+{
+	struct item *it;
+
+	if (!p)
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	if (p->queued + bytes > p->limit) {
+		pthread_mutex_unlock(&p->lock);
+		metric_inc(p->dropped_full);
+		return -1;
+	}
+	p->queued += bytes + sizeof(*it);
+	pthread_mutex_unlock(&p->lock);
+	it = calloc(1, sizeof(*it) + 1);
+	if (!it) {
+		metric_inc(p->dropped_full);
+		return -1;
+	}
+	it->fn = fn;
+	it->arg = arg;
+	pthread_mutex_lock(&p->lock);
+	if (p->tail)
+		p->tail->next = it;
+	else
+		p->head = it;
+	p->tail = it;
+	if (p->queued >= WAKE_BYTES)
+		pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
 }
 
 void log_pipe_close(struct log_pipe *p)

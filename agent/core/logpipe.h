@@ -27,6 +27,10 @@ struct log_pipe *log_pipe_new(const struct segment_writer_options *o, size_t que
 			      struct metric_registry *registry);
 /* Hand in one line (copied). Never blocks: drops and counts when the queue is full. */
 void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n);
+/* Run fn(arg) on the writer thread, in order with the lines (bytes: what it weighs in the
+ * queue). -1, fn not called, when the queue is full (counted as dropped): the caller frees
+ * arg. For work that can wait, such as parsing a batch into lines. */
+int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes);
 /* Write everything queued, then stop the thread and close the segment. */
 void log_pipe_close(struct log_pipe *p);
 

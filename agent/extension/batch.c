@@ -94,8 +94,9 @@ int telemetry_batch_ingest(struct tracker *t, const char *body, size_t len,
 	return 0;
 }
 
-void telemetry_batch_log(struct log_pipe *logs, struct tracker *t, const char *body, size_t len,
-			 const char *emf_namespace, const char *function_name, const char *version)
+void telemetry_batch_log(struct log_pipe *logs, const char *in_flight, const char *body,
+			 size_t len, const char *emf_namespace, const char *function_name,
+			 const char *version)
 {
 	json_t *root, *ev;
 	char current[64];
@@ -104,7 +105,7 @@ void telemetry_batch_log(struct log_pipe *logs, struct tracker *t, const char *b
 	if (!logs)
 		return;
 	root = json_loadb(body, len, 0, NULL);
-	tracker_current(t, current, sizeof(current));
+	snprintf(current, sizeof(current), "%s", in_flight ? in_flight : "");
 	json_array_foreach(root, i, ev) {
 		const char *type = json_string_value(json_object_get(ev, "type"));
 		json_t *record = json_object_get(ev, "record");

@@ -16,8 +16,11 @@ struct batch_counts {
  * vigil's log and summary lines) are skipped: no feedback loop. */
 int telemetry_batch_ingest(struct tracker *t, const char *body, size_t len,
 			   const char *emf_namespace, struct batch_counts *counts);
-/* The same records, kept as log records (function, extension, platform) in logs. */
-void telemetry_batch_log(struct log_pipe *logs, struct tracker *t, const char *body, size_t len,
-			 const char *emf_namespace, const char *function_name, const char *version);
+/* The same records, kept as log records (function, extension, platform) in logs; lines
+ * before the batch's first platform.start belong to current (the request in flight when the
+ * batch arrived, "" for none). */
+void telemetry_batch_log(struct log_pipe *logs, const char *current, const char *body,
+			 size_t len, const char *emf_namespace, const char *function_name,
+			 const char *version);
 
 #endif

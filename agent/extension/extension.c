@@ -181,6 +181,42 @@ static void export_now(struct agent *a)
 
 /* --- the telemetry listener ---------------------------------------------------------------- */
 
+/* A batch's records as log records: parsed on the log pipe's writer thread (which runs when
+ * a CPU is idle), not here on the listener thread, whose time counts in the invocation. */
+struct deferred_batch {
+	struct agent *a;
+	char current[64];	/* the request in flight when the batch arrived */
+	size_t len;
+	char body[];
+};
+
+static void run_batch_log(void *arg)
+{
+	struct deferred_batch *d = arg;
+
+	telemetry_batch_log(d->a->logs, d->current, d->body, d->len, d->a->cfg->emf_namespace,
+			    d->a->function_name, d->a->version);
+	free(d);
+}
+
+static void defer_batch_log(struct agent *a, const char *body, size_t len)
+{
+	struct deferred_batch *d;
+
+	if (!a->logs)
+		return;
+	d = malloc(sizeof(*d) + len + 1);
+	if (!d)
+		return;
+	d->a = a;
+	tracker_current(a->tracker, d->current, sizeof(d->current));
+	d->len = len;
+	memcpy(d->body, body, len);
+	d->body[len] = '\0';
+	if (log_pipe_defer(a->logs, run_batch_log, d, len) < 0)
+		free(d);
+}
+
 /* One POSTed batch: acknowledged first (Lambda waits for it), then taken in. */
 static void on_batch(void *arg, struct http_request *req)
 {
@@ -206,8 +242,7 @@ static void on_batch(void *arg, struct http_request *req)
 	/* All of it before answering: http_respond frees the request and its body, and what
 	 * the sender sees answered must already be counted. */
 	open_logs_if_due(a);
-	telemetry_batch_log(a->logs, a->tracker, req->body, req->body_len, a->cfg->emf_namespace,
-			    a->function_name, a->version);
+	defer_batch_log(a, req->body, req->body_len);
 	metric_inc(a->batches_ok);
 	metric_add(a->records_bad, counts.malformed);
 	metric_add(a->records_unknown, counts.unknown);

@@ -250,6 +250,31 @@ static void count_lost(struct host *h)
 	}
 }
 
+/* What a window added: t - m, counter by counter (peak_rss is t's: a window's own). */
+static struct probe_totals window_of(const struct probe_totals *t, const struct probe_totals *m)
+{
+	return (struct probe_totals){
+		.cpu_ns = t->cpu_ns - m->cpu_ns, .min_flt = t->min_flt - m->min_flt,
+		.maj_flt = t->maj_flt - m->maj_flt, .opens = t->opens - m->opens,
+		.read_bytes = t->read_bytes - m->read_bytes, .tcp_tx = t->tcp_tx - m->tcp_tx,
+		.tcp_rx = t->tcp_rx - m->tcp_rx, .peak_rss = t->peak_rss,
+		.forks = t->forks - m->forks, .execs = t->execs - m->execs,
+		.exits = t->exits - m->exits, .signaled = t->signaled - m->signaled,
+		.ooms = t->ooms - m->ooms,
+	};
+}
+
+/* The counters every window adds to (cpu: the phase's series). */
+static void count_window(struct host *h, const struct probe_totals *d, struct metric_series *cpu)
+{
+	metric_add(cpu, (double)d->cpu_ns / 1e9);
+	metric_add(h->pm.minflt, (double)d->min_flt);
+	metric_add(h->pm.majflt, (double)d->maj_flt);
+	metric_add(h->pm.tcp_tx, (double)d->tcp_tx);
+	metric_add(h->pm.tcp_rx, (double)d->tcp_rx);
+	count_lost(h);
+}
+
 void host_probes_init_done(struct environment *env)
 {
 	struct host *h = env->host;
@@ -260,14 +285,9 @@ void host_probes_init_done(struct environment *env)
 		return;
 	probes_env_totals(h->probes, env->index, &t);
 	env->probe_mark = t;
-	metric_add(h->pm.cpu_init, (double)t.cpu_ns / 1e9);
+	count_window(h, &t, h->pm.cpu_init);
 	metric_add(h->pm.init_opens, (double)t.opens);
 	metric_add(h->pm.init_read, (double)t.read_bytes);
-	metric_add(h->pm.minflt, (double)t.min_flt);
-	metric_add(h->pm.majflt, (double)t.maj_flt);
-	metric_add(h->pm.tcp_tx, (double)t.tcp_tx);
-	metric_add(h->pm.tcp_rx, (double)t.tcp_rx);
-	count_lost(h);
 	snprintf(text, sizeof(text),
 		 "PROBES INIT\tEnvironment: %u\tCPU: %.2f ms\tPeak RSS: %.1f MB\t"
 		 "Page Faults: %llu minor, %llu major\tFiles Opened: %llu\tBytes Read: %llu\t"
@@ -317,46 +337,33 @@ void host_probes_invoke_start(struct environment *env)
 
 void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env)
 {
-	struct probe_totals t, m;
-	uint64_t cpu, minflt, majflt, tx, rx, execs, opens, rd;
+	struct probe_totals t, d;
 	pid_t pids[1 + HOST_MAX_EXTENSIONS];
 	char text[600];
 
 	if (!h->probes || !env)
 		return;
 	probes_env_totals_of(h->probes, env->index, pids, env_pids(env, pids), &t);
-	m = env->probe_mark;
-	cpu = t.cpu_ns - m.cpu_ns;
-	minflt = t.min_flt - m.min_flt;
-	majflt = t.maj_flt - m.maj_flt;
-	tx = t.tcp_tx - m.tcp_tx;
-	rx = t.tcp_rx - m.tcp_rx;
-	execs = t.execs - m.execs;
-	opens = t.opens - m.opens;
-	rd = t.read_bytes - m.read_bytes;
+	d = window_of(&t, &env->probe_mark);
 	env->probe_mark = t;
-	metric_add(h->pm.cpu_invoke, (double)cpu / 1e9);
-	metric_add(h->pm.minflt, (double)minflt);
-	metric_add(h->pm.majflt, (double)majflt);
-	metric_add(h->pm.tcp_tx, (double)tx);
-	metric_add(h->pm.tcp_rx, (double)rx);
-	metric_observe(h->pm.peak_rss, (double)t.peak_rss);
-	count_lost(h);
+	count_window(h, &d, h->pm.cpu_invoke);
+	metric_observe(h->pm.peak_rss, (double)d.peak_rss);
 	snprintf(text, sizeof(text),
 		 "PROBES\tRequestId: %s\tCPU: %.2f ms\tPeak RSS: %.1f MB\t"
 		 "Page Faults: %llu minor, %llu major\tFiles Opened: %llu\tBytes Read: %llu\t"
 		 "TCP: %llu B sent, %llu B received\tExecs: %llu\n",
-		 inv->id, (double)cpu / 1e6, (double)t.peak_rss / (1024.0 * 1024.0),
-		 (unsigned long long)minflt, (unsigned long long)majflt, (unsigned long long)opens,
-		 (unsigned long long)rd, (unsigned long long)tx, (unsigned long long)rx,
-		 (unsigned long long)execs);
+		 inv->id, (double)d.cpu_ns / 1e6, (double)d.peak_rss / (1024.0 * 1024.0),
+		 (unsigned long long)d.min_flt, (unsigned long long)d.maj_flt,
+		 (unsigned long long)d.opens, (unsigned long long)d.read_bytes,
+		 (unsigned long long)d.tcp_tx, (unsigned long long)d.tcp_rx,
+		 (unsigned long long)d.execs);
 	put_line(h, inv->id, text,
 		 json_pack("{s:s,s:s,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "event", "invoke",
-			   "requestId", inv->id, "cpuMs", (double)cpu / 1e6, "peakRssBytes",
-			   (json_int_t)t.peak_rss, "minorFaults", (json_int_t)minflt, "majorFaults",
-			   (json_int_t)majflt, "filesOpened", (json_int_t)opens, "bytesRead",
-			   (json_int_t)rd, "tcpSentBytes", (json_int_t)tx, "tcpReceivedBytes",
-			   (json_int_t)rx, "execs", (json_int_t)execs),
+			   "requestId", inv->id, "cpuMs", (double)d.cpu_ns / 1e6, "peakRssBytes",
+			   (json_int_t)d.peak_rss, "minorFaults", (json_int_t)d.min_flt,
+			   "majorFaults", (json_int_t)d.maj_flt, "filesOpened", (json_int_t)d.opens,
+			   "bytesRead", (json_int_t)d.read_bytes, "tcpSentBytes", (json_int_t)d.tcp_tx,
+			   "tcpReceivedBytes", (json_int_t)d.tcp_rx, "execs", (json_int_t)d.execs),
 		 "vigil.probes");
 }
 

@@ -12,15 +12,11 @@
 #include <bpf/bpf_tracing.h>
 
 #include "probe_maps.h"
+#include "twins.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PROBE_MAX_PROCS);
-	__type(key, __u32);
-	__type(value, struct probe_proc);
-} procs SEC(".maps");
+PROCS_MAP;	/* the lifecycle probe's, shared with the usage probe (bpf_map__reuse_fd) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -76,50 +72,9 @@ static __always_inline struct probe_event *reserve(__u32 type, __u32 env, __s32 
 #undef RD2
 #undef FN
 
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(fork_btf, struct task_struct *parent, struct task_struct *child)
-{
-	return on_fork_btf(parent, child);
-}
-
-SEC("raw_tp/sched_process_fork")
-int BPF_PROG(fork_raw, struct task_struct *parent, struct task_struct *child)
-{
-	return on_fork_raw(parent, child);
-}
-
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(exec_btf, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
-{
-	return on_exec_btf(task, bprm);
-}
-
-SEC("raw_tp/sched_process_exec")
-int BPF_PROG(exec_raw, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
-{
-	return on_exec_raw(task, bprm);
-}
-
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(exit_btf, struct task_struct *task)
-{
-	return on_exit_btf(task);
-}
-
-SEC("raw_tp/sched_process_exit")
-int BPF_PROG(exit_raw, struct task_struct *task)
-{
-	return on_exit_raw(task);
-}
-
-SEC("tp_btf/mark_victim")
-int BPF_PROG(oom_btf, struct task_struct *task)
-{
-	return on_oom_victim_btf(task);
-}
-
-SEC("raw_tp/mark_victim")
-int BPF_PROG(oom_raw, struct task_struct *task)
-{
-	return on_oom_victim_raw(task);
-}
+TWINS(sched_process_fork, fork, on_fork, (parent, child),
+      struct task_struct *parent, struct task_struct *child)
+TWINS(sched_process_exec, exec, on_exec, (task, bprm),
+      struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+TWINS(sched_process_exit, exit, on_exit, (task), struct task_struct *task)
+TWINS(mark_victim, oom, on_oom_victim, (task), struct task_struct *task)

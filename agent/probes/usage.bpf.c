@@ -15,15 +15,11 @@
 #include <bpf/bpf_tracing.h>
 
 #include "probe_maps.h"
+#include "twins.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PROBE_MAX_PROCS);
-	__type(key, __u32);
-	__type(value, struct probe_proc);
-} procs SEC(".maps");
+PROCS_MAP;	/* the lifecycle probe's, shared with the usage probe (bpf_map__reuse_fd) */
 
 /* Per thread: its counters when last accounted. */
 struct thread_mark {
@@ -60,62 +56,9 @@ const volatile int nr_read = -1, nr_pread64 = -1, nr_readv = -1, nr_preadv = -1,
 #undef FN
 #undef CURRENT
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return on_switch_btf(prev);
-}
-
-SEC("raw_tp/sched_switch")
-int BPF_PROG(switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return on_switch_raw(prev);
-}
-
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(texit_btf, struct task_struct *task)
-{
-	return on_thread_exit_btf(task);
-}
-
-SEC("raw_tp/sched_process_exit")
-int BPF_PROG(texit_raw, struct task_struct *task)
-{
-	return on_thread_exit_raw(task);
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sysexit_btf, struct pt_regs *regs, long ret)
-{
-	return on_sys_exit_btf(regs, ret);
-}
-
-SEC("raw_tp/sys_exit")
-int BPF_PROG(sysexit_raw, struct pt_regs *regs, long ret)
-{
-	return on_sys_exit_raw(regs, ret);
-}
-
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(send_btf, struct sock *sk, int ret, int flags)
-{
-	return on_sock_btf(sk, ret, true);
-}
-
-SEC("raw_tp/sock_send_length")
-int BPF_PROG(send_raw, struct sock *sk, int ret, int flags)
-{
-	return on_sock_raw(sk, ret, true);
-}
-
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(recv_btf, struct sock *sk, int ret, int flags)
-{
-	return on_sock_btf(sk, ret, false);
-}
-
-SEC("raw_tp/sock_recv_length")
-int BPF_PROG(recv_raw, struct sock *sk, int ret, int flags)
-{
-	return on_sock_raw(sk, ret, false);
-}
+TWINS(sched_switch, switch, on_switch, (prev),
+      bool preempt, struct task_struct *prev, struct task_struct *next)
+TWINS(sched_process_exit, texit, on_thread_exit, (task), struct task_struct *task)
+TWINS(sys_exit, sysexit, on_sys_exit, (regs, ret), struct pt_regs *regs, long ret)
+TWINS(sock_send_length, send, on_sock, (sk, ret, true), struct sock *sk, int ret, int flags)
+TWINS(sock_recv_length, recv, on_sock, (sk, ret, false), struct sock *sk, int ret, int flags)

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../../agent/core/numfmt.h"
 #include "../../agent/lib/base64.h"
@@ -45,8 +48,7 @@ struct remote_write {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct snapshot *queue;	/* ring of cap */
-	size_t cap, head, count;
+	unsigned pending;	/* pushes asked for since the sender last took a snapshot */
 	bool stopping;
 	double deadline;	/* monotonic, once stopping */
 	struct {
@@ -304,37 +306,84 @@ static int post_once(struct remote_write *w, const struct snapshot *s)
 	return -1;
 }
 
+/* The registry now as a compressed WriteRequest; false on failure (counted). */
+static bool take_snapshot(struct remote_write *w, struct snapshot *s)
+{
+	static const char *const extra[] = { "job", "vigil", NULL };
+	struct timespec now;
+	unsigned char *raw;
+	size_t raw_len = 0, max, n = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	raw = remote_write_encode(w->registry,
+				  (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, extra,
+				  &raw_len);
+	if (!raw)
+		return false;
+	max = w->max_len(raw_len);
+	s->body = malloc(max ? max : 1);
+	s->len = max;
+	if (!s->body || w->compress((const char *)raw, raw_len, (char *)s->body, &s->len) != 0) {
+		free(raw);
+		free(s->body);
+		return false;
+	}
+	free(raw);
+	metric_registry_begin(w->registry);
+	for (struct metric_family *f = w->registry->head; f; f = f->next)
+		for (struct metric_series *x = metric_first(f); x; x = metric_next(x))
+			n += f->type == METRIC_HISTOGRAM ? f->nbuckets + 3 : 1;
+	metric_registry_end(w->registry);
+	s->samples = n;
+	return true;
+}
+
+/*
+ * The sender: takes the snapshot itself (encoding and compressing cost the pusher nothing),
+ * and when pushes come faster than the endpoint takes them they coalesce into one (every
+ * series is cumulative: the latest snapshot carries what the skipped ones would have).
+ */
 static void *sender(void *arg)
 {
 	struct remote_write *w = arg;
 
 	/* Cancellable only inside a POST (remote_write_stop), never holding the lock. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	/* Below the invocation's threads (nice is per thread on Linux), not idle-only: in
+	 * Lambda the sandbox is frozen between invocations, so pushes must get CPU while it runs. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+		log_debug("remote_write", "sender priority: %s", strerror(errno));
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		struct snapshot s;
+		struct snapshot s = { 0 };
 		int result = 1;
 
-		while (!w->count && !w->stopping)
+		while (!w->pending && !w->stopping)
 			pthread_cond_wait(&w->cond, &w->lock);
-		if (!w->count)
+		if (!w->pending)
 			break;
-		if (w->stopping && mono() > w->deadline)
+		if (w->stopping && mono() > w->deadline) {
+			w->pending = 0;
+			pthread_mutex_unlock(&w->lock);
+			count(w, "dropped", 0);
+			pthread_mutex_lock(&w->lock);
 			break;
-		s = w->queue[w->head];
-		w->head = (w->head + 1) % w->cap;
-		w->count--;
-		metric_set(w->m.queue, (double)w->count);
+		}
+		w->pending = 0;
+		metric_set(w->m.queue, 0);
 		pthread_mutex_unlock(&w->lock);
+		if (!take_snapshot(w, &s)) {
+			count(w, "dropped", 0);
+			pthread_mutex_lock(&w->lock);
+			continue;
+		}
 		for (unsigned attempt = 0; attempt <= w->retries; attempt++) {
 			double backoff = 0.1 * (double)(1u << attempt);
 
 			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 			result = post_once(w, &s);
 			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-			if (result <= 0)
-				break;
-			if (attempt == w->retries)
+			if (result <= 0 || attempt == w->retries)
 				break;
 			count(w, "retried", 0);
 			/* Wait, unless stopping: then only while the deadline allows. */
@@ -359,77 +408,20 @@ static void *sender(void *arg)
 		free(s.body);
 		pthread_mutex_lock(&w->lock);
 	}
-	/* Whatever is left when the deadline passed is dropped, and counted. */
-	while (w->count) {
-		struct snapshot *s = &w->queue[w->head];
-
-		count(w, "dropped", s->samples);
-		free(s->body);
-		w->head = (w->head + 1) % w->cap;
-		w->count--;
-	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
 void remote_write_push(struct remote_write *w)
 {
-	static const char *const extra[] = { "job", "vigil", NULL };
-	struct snapshot s = { 0 };
-	struct timespec now;
-	unsigned char *raw;
-	size_t raw_len = 0, max;
-
 	if (!w)
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	raw = remote_write_encode(w->registry,
-				  (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, extra,
-				  &raw_len);
-	if (!raw) {
-		count(w, "dropped", 0);
-		return;
-	}
-	max = w->max_len(raw_len);
-	s.body = malloc(max ? max : 1);
-	s.len = max;
-	if (!s.body || w->compress((const char *)raw, raw_len, (char *)s.body, &s.len) != 0) {
-		free(raw);
-		free(s.body);
-		count(w, "dropped", 0);
-		return;
-	}
-	free(raw);
-	/* Series in this push: every sample is one series here. */
-	{
-		size_t n = 0;
-
-		metric_registry_begin(w->registry);
-		for (struct metric_family *f = w->registry->head; f; f = f->next)
-			for (struct metric_series *x = metric_first(f); x; x = metric_next(x))
-				n += f->type == METRIC_HISTOGRAM ? f->nbuckets + 3 : 1;
-		metric_registry_end(w->registry);
-		s.samples = n;
-	}
 	pthread_mutex_lock(&w->lock);
-	if (w->stopping) {
-		pthread_mutex_unlock(&w->lock);
-		count(w, "dropped", s.samples);
-		free(s.body);
-		return;
+	if (!w->stopping) {
+		w->pending++;
+		metric_set(w->m.queue, (double)w->pending);
+		pthread_cond_signal(&w->cond);
 	}
-	if (w->count == w->cap) {	/* full: the oldest goes */
-		struct snapshot *old = &w->queue[w->head];
-
-		count(w, "dropped", old->samples);
-		free(old->body);
-		w->head = (w->head + 1) % w->cap;
-		w->count--;
-	}
-	w->queue[(w->head + w->count) % w->cap] = s;
-	w->count++;
-	metric_set(w->m.queue, (double)w->count);
-	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -498,7 +490,8 @@ static void register_metrics(struct remote_write *w)
 				  .type = METRIC_COUNTER, .labels = { "result" } };
 	w->m.samples = metric_register(w->registry, &d);
 	d = (struct metric_desc){ .name = "vigil_remote_write_queue",
-				  .help = "Snapshots waiting to be pushed.", .type = METRIC_GAUGE };
+				  .help = "Pushes asked for and not yet taken by the sender (they "
+					  "coalesce into one snapshot).", .type = METRIC_GAUGE };
 	w->m.queue = metric_series_get(metric_register(w->registry, &d), NULL);
 	d = (struct metric_desc){ .name = "vigil_remote_write_sent_bytes_total",
 				  .help = "Compressed bytes accepted by the endpoint.",
@@ -549,13 +542,7 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 		free(enc);
 	}
 	w->retries = (unsigned)cfg->remote_write_retries;
-	w->cap = (size_t)cfg->remote_write_queue;
-	w->queue = calloc(w->cap, sizeof(*w->queue));
 	w->registry = r;
-	if (!w->queue) {
-		snprintf(err, err_len, "remote_write: out of memory");
-		goto fail;
-	}
 	register_metrics(w);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
@@ -566,7 +553,6 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 	log_info("remote_write", "pushing to %s", cfg->remote_write_url);
 	return w;
 fail:
-	free(w->queue);
 	free(w);
 	return NULL;
 }
@@ -602,6 +588,5 @@ void remote_write_stop(struct remote_write *w, double deadline_s)
 	http_client_close(&w->client);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
-	free(w->queue);
 	free(w);
 }

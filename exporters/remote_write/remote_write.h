@@ -2,9 +2,10 @@
  * Prometheus remote_write 1.0: the registry's series pushed as a protobuf WriteRequest
  * (protobuf-c), snappy-compressed, by HTTP POST with Content-Encoding: snappy and
  * X-Prometheus-Remote-Write-Version: 0.1.0, basic or bearer auth. Pushes never block the
- * caller: remote_write_push() takes a snapshot and queues it for a sender thread (bounded;
- * the oldest snapshot is dropped and counted when full); the thread retries 5xx, 429 and
- * network errors with backoff, drops 4xx answers, and counts everything in the registry.
+ * caller: remote_write_push() only asks; a sender thread takes the snapshot, encodes and
+ * sends it (pushes asked for meanwhile coalesce into its next one: the series are
+ * cumulative), retries 5xx, 429 and network errors with backoff, drops 4xx answers, and
+ * counts everything in the registry.
  * An exporter: it knows the registry, not where the metrics come from.
  */
 #ifndef VIGIL_REMOTE_WRITE_H
@@ -20,7 +21,7 @@ struct remote_write;
 /* NULL without a remote_write_url (err ""), or with err saying why it cannot push. */
 struct remote_write *remote_write_start(const struct vigil_config *cfg,
 					struct metric_registry *r, char *err, size_t err_len);
-/* Snapshot every series now and queue the push. Any thread. */
+/* Ask for a push of every series (taken by the sender thread). Any thread; never blocks. */
 void remote_write_push(struct remote_write *w);
 /* Push what is queued for at most deadline_s more seconds, then stop and free. */
 void remote_write_stop(struct remote_write *w, double deadline_s);
