@@ -77,7 +77,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all demo test unit e2e asan fuzz bench docs deps clean layer deb package-test
+.PHONY: all demo test unit e2e asan fuzz bench docs deps clean layer deb dashboard-pngs
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/vigil
@@ -177,12 +177,20 @@ $(EMF_LIB):
 		npm install --no-audit --no-fund --loglevel=error aws-embedded-metrics@4 \
 		>npm.log 2>&1 || { tail -n 40 npm.log; exit 1; }
 
+# TypeScript and Grafana's own schema types: the dashboards are type-checked against them.
+GRAFANA_TSC := build/grafana/node_modules/.bin/tsc
+$(GRAFANA_TSC):
+	@echo "  NPM     typescript@5 @grafana/schema@13.2.3"
+	$(Q)mkdir -p build/grafana && cd build/grafana && \
+		npm install --no-audit --no-fund --loglevel=error typescript@5 @grafana/schema@13.2.3 \
+		>npm.log 2>&1 || { tail -n 40 npm.log; exit 1; }
+
 $(BUILD)/log_writer: tests/runtimes/log_writer.c $(BUILD)/libvigil.a
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libvigil.a $(LDLIBS)
 
 e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_LIB) \
-		layer deb $(CHROOT_BASE)
+		layer deb $(CHROOT_BASE) $(GRAFANA_TSC)
 	$(Q)VIGIL=$(abspath $(BUILD)/vigil) RIC=$(abspath $(RIC)) SANITIZED=$(SAN) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
@@ -252,6 +260,14 @@ FORCE:
 # A minimal Debian root for the packaging tests (debootstrap, once).
 $(CHROOT_BASE):
 	$(Q)sh packaging/chroot.sh build/chroot/base
+
+# The README's dashboard pictures (docs/img/): the dashboards e2e test's workload, drawn from a
+# real Prometheus' answers and photographed by headless Chromium.
+dashboard-pngs: deps $(BUILD)/vigil $(BUILD)/test_runtime $(GRAFANA_TSC)
+	$(Q)python3 dashboards/gen.py
+	$(Q)VIGIL=$(abspath $(BUILD)/vigil) DASHBOARD_PNG_DIR=$(CURDIR)/docs/img $(PYTHON) -m pytest \
+		-q -p no:cacheprovider tests/e2e/test_dashboards.py -k promql
+	$(Q)rm -f docs/img/*.html
 
 docs: $(BUILD)/vigil
 	$(Q)$(BUILD)/vigil config doc > docs/configuration.md

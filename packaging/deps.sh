@@ -9,7 +9,7 @@ libbpf-dev bpftool clang llvm libclang-rt-14-dev libelf-dev zlib1g-dev
 libjansson-dev libhttp-parser-dev libcmocka-dev zstd gzip libsnappy-dev
 python3 python3-pytest prometheus prometheus-node-exporter wrk procps
 autoconf automake libtool cmake g++ make
-debootstrap lintian dpkg-dev man-db systemd zip unzip qemu-user-static
+debootstrap lintian dpkg-dev man-db systemd zip unzip qemu-user-static chromium fonts-dejavu-core
 gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross"
 # arm64 libraries for the cross-built layer (make layer). Not libhttp-parser-dev: it is not
 # Multi-Arch, and its arm64 copy would replace the native one (packaging/static-deps.sh

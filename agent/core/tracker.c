@@ -123,8 +123,17 @@ struct tracker *tracker_new(const char *function_name, const char *version, long
 	t->memory_mb = memory_mb;
 	t->prices = *prices;
 	t->pending_init_ms = -1;
-	if (registry)
+	if (registry) {
 		register_families(t, registry);
+		/* Counters of rare events exist at 0 from the start: an environment that times out
+		 * or runs out of memory ends right after, and a counter first seen at 1 in its
+		 * last scrape or push would show no increase at all. */
+		if (t->has_families) {
+			metric_add(metric_with(t->f.timeouts, t->function_name, t->version), 0);
+			metric_add(metric_with(t->f.oom, t->function_name, t->version), 0);
+			metric_add(metric_with(t->f.cold_starts, t->function_name, t->version), 0);
+		}
+	}
 	return t;
 }
 

@@ -49,6 +49,7 @@ struct remote_write {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned pending;	/* pushes asked for since the sender last took a snapshot */
+	char instance[200];	/* this environment: its series must not mix with another's */
 	bool stopping;
 	double deadline;	/* monotonic, once stopping */
 	struct {
@@ -309,7 +310,7 @@ static int post_once(struct remote_write *w, const struct snapshot *s)
 /* The registry now as a compressed WriteRequest; false on failure (counted). */
 static bool take_snapshot(struct remote_write *w, struct snapshot *s)
 {
-	static const char *const extra[] = { "job", "vigil", NULL };
+	const char *const extra[] = { "job", "vigil", "instance", w->instance, NULL };
 	struct timespec now;
 	unsigned char *raw;
 	size_t raw_len = 0, max, n = 0;
@@ -543,6 +544,16 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 	}
 	w->retries = (unsigned)cfg->remote_write_retries;
 	w->registry = r;
+	/* instance: Lambda's log stream names one execution environment; elsewhere host:pid. */
+	if (getenv("AWS_LAMBDA_LOG_STREAM_NAME") && *getenv("AWS_LAMBDA_LOG_STREAM_NAME")) {
+		snprintf(w->instance, sizeof(w->instance), "%s",
+			 getenv("AWS_LAMBDA_LOG_STREAM_NAME"));
+	} else {
+		char host[64] = "localhost";
+
+		gethostname(host, sizeof(host) - 1);
+		snprintf(w->instance, sizeof(w->instance), "%s:%d", host, (int)getpid());
+	}
 	register_metrics(w);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);

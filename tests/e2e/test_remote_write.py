@@ -51,7 +51,7 @@ def test_prometheus_receives_what_metrics_says(vigil_host, prometheus):  # noqa:
 
         def pushed():
             got = {frozenset((k, v) for k, v in r["metric"].items()
-                             if k not in ("__name__", "job")): float(r["value"][1])
+                             if k not in ("__name__", "job", "instance")): float(r["value"][1])
                    for r in query(base, family)}
             return got == want and got
         wait_for(pushed, timeout=20, what=f"{family} in Prometheus equal to /metrics")
