@@ -48,6 +48,12 @@ sleep 0.5
 
 say "Lambda's lines on vigil host's stdout (REPORT: Duration, Billed Duration, memory):"
 grep -E '^(INIT_START|START|END|REPORT|EXTENSION|TELEMETRY|INIT_REPORT)|Task timed out' "$OUT" | indent
+say "vigil host's eBPF probes: what the function's processes did (PROBES lines; root only)"
+if grep -q '^PROBES' "$OUT"; then
+	grep -E '^PROBES' "$OUT" | indent
+else
+	grep -m1 'probes: off' "$ERR" | indent
+fi
 say "vigil as the extension: one summary line per invocation (VIGIL_REPORT_LINES=1)"
 grep '^VIGIL_REPORT' "$OUT" | indent
 say "vigil as the extension: CloudWatch EMF documents on stdout ($(grep -c '^{"_aws"' "$OUT") so far; the first:)"
