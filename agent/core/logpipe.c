@@ -241,6 +241,34 @@ struct log_pipe *log_pipe_new(const struct segment_writer_options *o, size_t que
 	return p;
 }
 
+/* Room in the queue for bytes more, or -1 (counted as dropped). */
+static int reserve(struct log_pipe *p, size_t bytes)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->queued + bytes > p->limit + sizeof(struct item)) {
+		pthread_mutex_unlock(&p->lock);
+		metric_inc(p->dropped_full);
+		return -1;
+	}
+	p->queued += bytes;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+/* Append to the queue; wake the writer only past WAKE_BYTES (it polls every WAKE_S). */
+static void enqueue(struct log_pipe *p, struct item *it)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->tail)
+		p->tail->next = it;
+	else
+		p->head = it;
+	p->tail = it;
+	if (p->queued >= WAKE_BYTES)
+		pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
 void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n)
 {
 	size_t keep = n > LOG_LINE_MAX + 1 ? LOG_LINE_MAX + 1 : n;
@@ -248,14 +276,8 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->lock);
-	if (p->queued + keep > p->limit) {
-		pthread_mutex_unlock(&p->lock);
-		metric_inc(p->dropped_full);
+	if (reserve(p, keep + sizeof(*it)) < 0)
 		return;
-	}
-	p->queued += keep + sizeof(*it);
-	pthread_mutex_unlock(&p->lock);
 	it = malloc(sizeof(*it) + keep + 1);
 	if (!it) {
 		metric_inc(p->dropped_full);
@@ -278,15 +300,7 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 	memcpy(it->text, text, keep);
 	it->text[keep] = '\0';
 	it->n = keep;
-	pthread_mutex_lock(&p->lock);
-	if (p->tail)
-		p->tail->next = it;
-	else
-		p->head = it;
-	p->tail = it;
-	if (p->queued >= WAKE_BYTES)
-		pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	enqueue(p, it);
 }
 
 int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes)
@@ -295,14 +309,8 @@ int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t 
 
 	if (!p)
 		return -1;
-	pthread_mutex_lock(&p->lock);
-	if (p->queued + bytes > p->limit) {
-		pthread_mutex_unlock(&p->lock);
-		metric_inc(p->dropped_full);
+	if (reserve(p, bytes + sizeof(*it)) < 0)
 		return -1;
-	}
-	p->queued += bytes + sizeof(*it);
-	pthread_mutex_unlock(&p->lock);
 	it = calloc(1, sizeof(*it) + 1);
 	if (!it) {
 		metric_inc(p->dropped_full);
@@ -310,15 +318,7 @@ int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t 
 	}
 	it->fn = fn;
 	it->arg = arg;
-	pthread_mutex_lock(&p->lock);
-	if (p->tail)
-		p->tail->next = it;
-	else
-		p->head = it;
-	p->tail = it;
-	if (p->queued >= WAKE_BYTES)
-		pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	enqueue(p, it);
 	return 0;
 }
 
