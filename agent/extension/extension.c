@@ -166,7 +166,7 @@ static void export_now(struct agent *a)
 	buf_free(&emf);
 	buf_free(&lines);
 	/* remote_write: started at the first export, so it costs the init nothing; a push only
-	 * queues a snapshot for its own thread. */
+	 * asks its thread, which takes the snapshot. */
 	if (a->cfg->remote_write_url[0] && !a->rw_tried) {
 		char err[300];
 

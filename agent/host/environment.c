@@ -866,7 +866,7 @@ static const char *exit_error_type(struct environment *env)
 {
 	if (env->cg.version && cgroup_oom_kills(&env->cg) > env->oom_base)
 		return "Runtime.OutOfMemory";
-	if (env->probe_verdict_oom)
+	if (env->probe_oom_pid)	/* the probes saw the OOM killer choose one of its processes */
 		return "Runtime.OutOfMemory";
 	return "Runtime.ExitError";
 }
@@ -1011,10 +1011,7 @@ void env_reap(struct host *h, pid_t pid, int status)
 	} else {
 		/* A fatal signal or an OOM kill the probes saw in the environment says more
 		 * than the wait status of a shell in front of the real runtime. */
-		const char *type = host_probes_verdict(env, how, sizeof(how));
-
-		if (type && strcmp(type, "Runtime.OutOfMemory") == 0)
-			env->probe_verdict_oom = true;
+		host_probes_describe_exit(env, how, sizeof(how));
 		runtime_exited(env, how);
 	}
 }

@@ -135,7 +135,6 @@ struct environment {
 	pid_t probe_signal_pid;
 	char probe_signal_comm[17];
 	pid_t probe_oom_pid;		/* an OOM-kill victim of it (0: none) */
-	bool probe_verdict_oom;		/* the probes say its runtime was OOM-killed */
 };
 
 struct host_options {
@@ -286,9 +285,9 @@ void host_probes_invoke_start(struct environment *env);
 void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env);
 void host_probes_env_gone(struct environment *env);
 /* How the runtime ended, when the probes know better than the wait status (a grandchild's
- * fatal signal behind a shell, an OOM kill without a cgroup): writes how, returns the error
- * type, or NULL when they know nothing more. */
-const char *host_probes_verdict(struct environment *env, char *how, size_t how_len);
+ * fatal signal behind a shell, an OOM kill): rewrites how, else leaves it. The OOM kill
+ * itself is env->probe_oom_pid, which exit_error_type() reads. */
+void host_probes_describe_exit(struct environment *env, char *how, size_t how_len);
 
 /* frontdoor.c */
 struct frontdoor *frontdoor_start(struct host *h, const char *listen);

@@ -275,11 +275,44 @@ static void count_window(struct host *h, const struct probe_totals *d, struct me
 	count_lost(h);
 }
 
+/* What a window (an init, or an invocation: inv) did, as a PROBES line. */
+static void window_line(struct host *h, const struct environment *env,
+			const struct invocation *inv, const struct probe_totals *d)
+{
+	char text[640];
+	int n;
+	json_t *rec;
+
+	if (inv)
+		n = snprintf(text, sizeof(text), "PROBES\tRequestId: %s", inv->id);
+	else
+		n = snprintf(text, sizeof(text), "PROBES INIT\tEnvironment: %u", env->index);
+	snprintf(text + n, sizeof(text) - (size_t)n,
+		 "\tCPU: %.2f ms\tPeak RSS: %.1f MB\tPage Faults: %llu minor, %llu major\t"
+		 "Files Opened: %llu\tBytes Read: %llu\tTCP: %llu B sent, %llu B received\t"
+		 "Execs: %llu\n",
+		 (double)d->cpu_ns / 1e6, (double)d->peak_rss / (1024.0 * 1024.0),
+		 (unsigned long long)d->min_flt, (unsigned long long)d->maj_flt,
+		 (unsigned long long)d->opens, (unsigned long long)d->read_bytes,
+		 (unsigned long long)d->tcp_tx, (unsigned long long)d->tcp_rx,
+		 (unsigned long long)d->execs);
+	rec = json_pack("{s:s,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "event",
+			inv ? "invoke" : "init", "cpuMs", (double)d->cpu_ns / 1e6, "peakRssBytes",
+			(json_int_t)d->peak_rss, "minorFaults", (json_int_t)d->min_flt,
+			"majorFaults", (json_int_t)d->maj_flt, "filesOpened", (json_int_t)d->opens,
+			"bytesRead", (json_int_t)d->read_bytes, "tcpSentBytes", (json_int_t)d->tcp_tx,
+			"tcpReceivedBytes", (json_int_t)d->tcp_rx, "execs", (json_int_t)d->execs);
+	if (inv)
+		json_object_set_new(rec, "requestId", json_string(inv->id));
+	else
+		json_object_set_new(rec, "environment", json_integer(env->index));
+	put_line(h, inv ? inv->id : NULL, text, rec, "vigil.probes");
+}
+
 void host_probes_init_done(struct environment *env)
 {
 	struct host *h = env->host;
 	struct probe_totals t;
-	char text[512];
 
 	if (!h->probes)
 		return;
@@ -288,21 +321,7 @@ void host_probes_init_done(struct environment *env)
 	count_window(h, &t, h->pm.cpu_init);
 	metric_add(h->pm.init_opens, (double)t.opens);
 	metric_add(h->pm.init_read, (double)t.read_bytes);
-	snprintf(text, sizeof(text),
-		 "PROBES INIT\tEnvironment: %u\tCPU: %.2f ms\tPeak RSS: %.1f MB\t"
-		 "Page Faults: %llu minor, %llu major\tFiles Opened: %llu\tBytes Read: %llu\t"
-		 "Execs: %llu\n",
-		 env->index, (double)t.cpu_ns / 1e6, (double)t.peak_rss / (1024.0 * 1024.0),
-		 (unsigned long long)t.min_flt, (unsigned long long)t.maj_flt,
-		 (unsigned long long)t.opens, (unsigned long long)t.read_bytes,
-		 (unsigned long long)t.execs);
-	put_line(h, NULL, text,
-		 json_pack("{s:s,s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "event", "init", "environment",
-			   (int)env->index, "cpuMs", (double)t.cpu_ns / 1e6, "peakRssBytes",
-			   (json_int_t)t.peak_rss, "minorFaults", (json_int_t)t.min_flt,
-			   "majorFaults", (json_int_t)t.maj_flt, "filesOpened", (json_int_t)t.opens,
-			   "bytesRead", (json_int_t)t.read_bytes, "execs", (json_int_t)t.execs),
-		 "vigil.probes");
+	window_line(h, env, NULL, &t);
 }
 
 /* The environment's own processes: its runtime and external extensions. */
@@ -339,7 +358,6 @@ void host_probes_invoke_end(struct host *h, struct invocation *inv, struct envir
 {
 	struct probe_totals t, d;
 	pid_t pids[1 + HOST_MAX_EXTENSIONS];
-	char text[600];
 
 	if (!h->probes || !env)
 		return;
@@ -348,23 +366,7 @@ void host_probes_invoke_end(struct host *h, struct invocation *inv, struct envir
 	env->probe_mark = t;
 	count_window(h, &d, h->pm.cpu_invoke);
 	metric_observe(h->pm.peak_rss, (double)d.peak_rss);
-	snprintf(text, sizeof(text),
-		 "PROBES\tRequestId: %s\tCPU: %.2f ms\tPeak RSS: %.1f MB\t"
-		 "Page Faults: %llu minor, %llu major\tFiles Opened: %llu\tBytes Read: %llu\t"
-		 "TCP: %llu B sent, %llu B received\tExecs: %llu\n",
-		 inv->id, (double)d.cpu_ns / 1e6, (double)d.peak_rss / (1024.0 * 1024.0),
-		 (unsigned long long)d.min_flt, (unsigned long long)d.maj_flt,
-		 (unsigned long long)d.opens, (unsigned long long)d.read_bytes,
-		 (unsigned long long)d.tcp_tx, (unsigned long long)d.tcp_rx,
-		 (unsigned long long)d.execs);
-	put_line(h, inv->id, text,
-		 json_pack("{s:s,s:s,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "event", "invoke",
-			   "requestId", inv->id, "cpuMs", (double)d.cpu_ns / 1e6, "peakRssBytes",
-			   (json_int_t)d.peak_rss, "minorFaults", (json_int_t)d.min_flt,
-			   "majorFaults", (json_int_t)d.maj_flt, "filesOpened", (json_int_t)d.opens,
-			   "bytesRead", (json_int_t)d.read_bytes, "tcpSentBytes", (json_int_t)d.tcp_tx,
-			   "tcpReceivedBytes", (json_int_t)d.tcp_rx, "execs", (json_int_t)d.execs),
-		 "vigil.probes");
+	window_line(h, env, inv, &d);
 }
 
 void host_probes_env_gone(struct environment *env)
@@ -373,21 +375,16 @@ void host_probes_env_gone(struct environment *env)
 		probes_env_forget(env->host->probes, env->index);
 }
 
-const char *host_probes_verdict(struct environment *env, char *how, size_t how_len)
+void host_probes_describe_exit(struct environment *env, char *how, size_t how_len)
 {
 	struct host *h = env->host;
 
 	if (!h->probes)
-		return NULL;
+		return;
 	probes_poll(h->probes);	/* the exit event is in the ring before the parent hears */
-	if (env->probe_oom_pid) {
+	if (env->probe_oom_pid)
 		snprintf(how, how_len, "signal: Killed (OOM killer, pid %d)", env->probe_oom_pid);
-		return "Runtime.OutOfMemory";
-	}
-	if (env->probe_signal) {
+	else if (env->probe_signal)
 		snprintf(how, how_len, "signal: %s (pid %d, %s)", strsignal(env->probe_signal),
 			 env->probe_signal_pid, env->probe_signal_comm);
-		return "Runtime.ExitError";
-	}
-	return NULL;
 }

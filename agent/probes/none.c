@@ -26,7 +26,6 @@ void probes_env_totals(struct probes *p, unsigned env, struct probe_totals *t)
 	(void)env;
 	*t = (struct probe_totals){ 0 };
 }
-void probes_env_reset_peak(struct probes *p, unsigned env) { (void)p; (void)env; }
 void probes_env_totals_of(struct probes *p, unsigned env, const pid_t *pids, size_t n,
 			  struct probe_totals *t)
 {

@@ -303,33 +303,27 @@ static uint64_t hwm_bytes(__u32 tgid)
 	return kb * 1024;
 }
 
-static void reset_hwm(struct probes *p, __u32 tgid, const struct probe_proc *v, void *arg)
+/* A new high-water mark for a process: its RSS now (CLEAR_REFS_MM_HIWATER_RSS). */
+static void reset_hwm(__u32 tgid)
 {
 	char path[64];
 	int fd;
 
-	(void)p;
-	(void)v;
-	(void)arg;
 	snprintf(path, sizeof(path), "/proc/%u/clear_refs", tgid);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		if (write(fd, "5", 1) < 0) /* CLEAR_REFS_MM_HIWATER_RSS */
+		if (write(fd, "5", 1) < 0)
 			log_debug("probes", "%s: %s", path, strerror(errno));
 		close(fd);
 	}
 }
 
-struct live_sum {
-	struct probe_totals t;
-	bool read_peak;		/* VmHWM of each (else: reset it) */
-};
-
+/* each_live() callback: adds a live process's counters and its peak into arg's totals. */
 static void add_live(struct probes *p, __u32 tgid, const struct probe_proc *v, void *arg)
 {
-	struct live_sum *ls = arg;
-	struct probe_totals *t = &ls->t;
+	struct probe_totals *t = arg;
 
+	(void)p;
 	t->cpu_ns += v->cpu_ns;
 	t->min_flt += v->min_flt;
 	t->maj_flt += v->maj_flt;
@@ -338,49 +332,35 @@ static void add_live(struct probes *p, __u32 tgid, const struct probe_proc *v, v
 	t->tcp_tx += v->tcp_tx;
 	t->tcp_rx += v->tcp_rx;
 	t->forks += v->forks;
-	if (ls->read_peak)
-		t->peak_rss += hwm_bytes(tgid);
-	else
-		reset_hwm(p, tgid, v, NULL);
+	t->peak_rss += hwm_bytes(tgid);
 }
 
-static void env_pass(struct probes *p, unsigned env, struct probe_totals *t, bool read_peak,
-		     const pid_t *pids, size_t npids)
+/* pids: the environment's own processes, read directly unless one of them ever forked (a
+ * child may live: then the whole table is walked); NULL: walk the table. */
+static void env_pass(struct probes *p, unsigned env, struct probe_totals *t, const pid_t *pids,
+		     size_t npids)
 {
-	struct live_sum ls = { .read_peak = read_peak };	/* false: reset each one's peak */
-	struct probe_totals live;
+	struct probe_totals live = { 0 };
 	struct env_acc *a;
+	uint64_t forks = 0;
 
 	probes_poll(p);	/* first: it may add (and move) the accumulators */
 	a = acc_of(p, env, false);
-	memset(t, 0, sizeof(*t));
-	if (a) {
-		*t = a->gone;
-		if (!read_peak)
-			a->gone.peak_rss = 0;	/* a new window */
-	}
-	if (pids) {
-		/* Only the known processes, unless one of them ever forked (a child may live). */
-		uint64_t forks = 0;
+	*t = a ? a->gone : (struct probe_totals){ 0 };
+	for (size_t i = 0; pids && i < npids; i++) {
+		__u32 tgid = (__u32)pids[i];
+		struct probe_proc v;
 
-		for (size_t i = 0; i < npids; i++) {
-			__u32 tgid = (__u32)pids[i];
-			struct probe_proc v;
-
-			if (pids[i] > 0 && bpf_map_lookup_elem(p->procs_fd, &tgid, &v) == 0 &&
-			    v.env == env) {
-				add_live(p, tgid, &v, &ls);
-				forks += v.forks;
-			}
+		if (pids[i] > 0 && bpf_map_lookup_elem(p->procs_fd, &tgid, &v) == 0 &&
+		    v.env == env) {
+			add_live(p, tgid, &v, &live);
+			forks += v.forks;
 		}
-		if (forks || (a && a->gone.forks)) {
-			ls.t = (struct probe_totals){ 0 };
-			each_live(p, env, add_live, &ls);
-		}
-	} else {
-		each_live(p, env, add_live, &ls);
 	}
-	live = ls.t;
+	if (!pids || forks || (a && a->gone.forks)) {
+		live = (struct probe_totals){ 0 };
+		each_live(p, env, add_live, &live);
+	}
 	t->cpu_ns += live.cpu_ns;
 	t->min_flt += live.min_flt;
 	t->maj_flt += live.maj_flt;
@@ -397,13 +377,13 @@ static void env_pass(struct probes *p, unsigned env, struct probe_totals *t, boo
 
 void probes_env_totals(struct probes *p, unsigned env, struct probe_totals *t)
 {
-	env_pass(p, env, t, true, NULL, 0);
+	env_pass(p, env, t, NULL, 0);
 }
 
 void probes_env_totals_of(struct probes *p, unsigned env, const pid_t *pids, size_t n,
 			  struct probe_totals *t)
 {
-	env_pass(p, env, t, true, pids, n);
+	env_pass(p, env, t, pids, n);
 }
 
 void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n)
@@ -416,18 +396,7 @@ void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, si
 		a->gone.peak_rss = 0;
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] > 0)
-			reset_hwm(p, (__u32)pids[i], NULL, NULL);
-}
-
-void probes_env_reset_peak(struct probes *p, unsigned env)
-{
-	struct env_acc *a;
-
-	probes_poll(p);
-	a = acc_of(p, env, false);
-	if (a)
-		a->gone.peak_rss = 0;
-	each_live(p, env, reset_hwm, NULL);
+			reset_hwm((__u32)pids[i]);
 }
 
 void probes_env_forget(struct probes *p, unsigned env)

@@ -17,7 +17,7 @@
 struct probes;
 
 /* What an environment's processes did: counters since the environment's first process,
- * peak_rss since the last probes_env_reset_peak(). */
+ * peak_rss since the last probes_env_new_window(). */
 struct probe_totals {
 	uint64_t cpu_ns, min_flt, maj_flt;
 	uint64_t opens, read_bytes, tcp_tx, tcp_rx;
@@ -56,7 +56,6 @@ void probes_env_totals(struct probes *p, unsigned env, struct probe_totals *t);
  * and none of them ever forked: then only their entries are read, not the whole table. */
 void probes_env_totals_of(struct probes *p, unsigned env, const pid_t *pids, size_t n,
 			  struct probe_totals *t);
-void probes_env_reset_peak(struct probes *p, unsigned env);
 /* A new peak window for env without walking the process table (the start of an invocation:
  * nothing here may cost the invoke path): the high-water marks of the given processes (the
  * environment's runtime and extensions) restart; processes started later begin at zero. */

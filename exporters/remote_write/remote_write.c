@@ -187,8 +187,11 @@ static void series_free(struct series_buf *sb)
 	free(sb->ts_ptrs);
 }
 
-unsigned char *remote_write_encode(struct metric_registry *r, long long ms,
-				   const char *const *extra, size_t *len)
+/* The registry now as an encoded (uncompressed) WriteRequest with timestamp ms and the extra
+ * label pairs (NULL-terminated); *nseries: the series (one sample each) in it. malloc'ed;
+ * NULL on ENOMEM. */
+static unsigned char *encode(struct metric_registry *r, long long ms, const char *const *extra,
+			     size_t *len, size_t *nseries)
 {
 	struct series_buf sb = { 0 };
 	Prometheus__WriteRequest req = PROMETHEUS__WRITE_REQUEST__INIT;
@@ -247,6 +250,7 @@ unsigned char *remote_write_encode(struct metric_registry *r, long long ms,
 		}
 		req.timeseries = sb.ts_ptrs;
 		req.n_timeseries = sb.n;
+		*nseries = sb.n;
 		*len = prometheus__write_request__get_packed_size(&req);
 		out = malloc(*len ? *len : 1);
 		if (out)
@@ -313,12 +317,11 @@ static bool take_snapshot(struct remote_write *w, struct snapshot *s)
 	const char *const extra[] = { "job", "vigil", "instance", w->instance, NULL };
 	struct timespec now;
 	unsigned char *raw;
-	size_t raw_len = 0, max, n = 0;
+	size_t raw_len = 0, max;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	raw = remote_write_encode(w->registry,
-				  (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, extra,
-				  &raw_len);
+	raw = encode(w->registry, (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, extra,
+		     &raw_len, &s->samples);
 	if (!raw)
 		return false;
 	max = w->max_len(raw_len);
@@ -330,12 +333,6 @@ static bool take_snapshot(struct remote_write *w, struct snapshot *s)
 		return false;
 	}
 	free(raw);
-	metric_registry_begin(w->registry);
-	for (struct metric_family *f = w->registry->head; f; f = f->next)
-		for (struct metric_series *x = metric_first(f); x; x = metric_next(x))
-			n += f->type == METRIC_HISTOGRAM ? f->nbuckets + 3 : 1;
-	metric_registry_end(w->registry);
-	s->samples = n;
 	return true;
 }
 

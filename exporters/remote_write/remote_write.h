@@ -26,9 +26,4 @@ void remote_write_push(struct remote_write *w);
 /* Push what is queued for at most deadline_s more seconds, then stop and free. */
 void remote_write_stop(struct remote_write *w, double deadline_s);
 
-/* For tests and fuzzing: the encoded, uncompressed WriteRequest of the registry now, with
- * timestamp ms and the extra label pairs (NULL-terminated). malloc'ed; NULL on ENOMEM. */
-unsigned char *remote_write_encode(struct metric_registry *r, long long ms,
-				   const char *const *extra, size_t *len);
-
 #endif
