@@ -14,7 +14,10 @@ REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g \
            -DVIGIL_REVISION='"$(REVISION)"' -I$(BUILD)/gen $(EXTRA_CFLAGS)
-LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -lpthread -lm -ldl
+# BearSSL (remote_write's HTTPS) is linked statically in every build: it costs the start
+# nothing (no constructor, no relocation of note) and no shared library is loaded for it.
+LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -Wl,-Bstatic -lbearssl -Wl,-Bdynamic \
+           -lpthread -lm -ldl
 # STATIC=1: the layer binary. Fully static (glibc included); libmicrohttpd (without HTTPS) and
 # http-parser built from Debian's source packages (packaging/static-deps.sh) and linked in;
 # unused sections dropped. HOST_TRIPLE=aarch64-linux-gnu CC=aarch64-linux-gnu-gcc cross-builds.
@@ -23,7 +26,9 @@ DEPS_DIR := $(BUILD)/deps
 CFLAGS  += -DVIGIL_STATIC -DVIGIL_MHD_STATIC -I$(DEPS_DIR)/include -ffunction-sections \
            -fdata-sections
 LINK_STATIC := -static -Wl,--gc-sections
-LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd $(LDLIBS)
+# snappy (C++) linked in with its share of libstdc++: a static binary cannot dlopen it.
+LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd -lhttp_parser -ljansson -lprotobuf-c -lzstd -lbearssl \
+           -lsnappy -lstdc++ -lpthread -lm
 endif
 # eBPF probes (agent/probes): BPF objects built with clang for this machine's architecture,
 # CO-RE against a vmlinux.h generated from this machine's kernel BTF (not pinned: every
@@ -62,7 +67,7 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/host/frontdoor.c agent/host/host.c agent/host/probing.c \
             agent/core/buf.c agent/core/metrics.c agent/core/self_metrics.c \
             agent/core/lambda_lines.c agent/core/tracker.c agent/core/numfmt.c \
-            agent/lib/http_client.c exporters/emf/emf.c \
+            agent/lib/tls.c agent/lib/resolve.c agent/lib/http_client.c exporters/emf/emf.c \
             agent/extension/resources.c agent/extension/batch.c agent/extension/extension.c \
             agent/proxy/proxy.c agent/logs/logs_cli.c \
             agent/core/crc32c.c agent/core/segment.c agent/core/logparse.c agent/core/logpipe.c \
@@ -126,9 +131,10 @@ $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/agent/main.o: $(BUILD)/gen/vigil/v
 	$(BUILD)/gen/prometheus/remote.pb-c.h
 
 ifneq ($(STATIC),)
-$(DEPS_DIR)/lib/libmicrohttpd.a:
+$(DEPS_DIR)/lib/libmicrohttpd.a: packaging/static-deps.sh
 	$(Q)CC=$(CC) sh packaging/static-deps.sh $(DEPS_DIR) $(HOST_TRIPLE)
 $(LIB_OBJS) $(BUILD)/obj/agent/main.o: | $(DEPS_DIR)/lib/libmicrohttpd.a
+$(BUILD)/vigil: $(DEPS_DIR)/lib/libmicrohttpd.a
 endif
 
 $(BUILD)/obj/%.o: %.c
@@ -142,7 +148,7 @@ $(BUILD)/libvigil.a: $(LIB_OBJS)
 
 $(BUILD)/vigil: $(BUILD)/obj/agent/main.o $(BUILD)/libvigil.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) $(LINK_STATIC) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) $(LINK_STATIC) -o $@ $(filter-out $(DEPS_DIR)/%,$^) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvigil.a
 	@mkdir -p $(dir $@)

@@ -84,8 +84,16 @@ const struct config_key config_keys[] = {
 	{ "log_queue_mb", CFG_INT, "8", 1, 1024,
 	  "Lines waiting for the writer past this are dropped and counted.", KEY(log_queue_mb) },
 	{ "remote_write_url", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
-	  "Prometheus remote_write endpoint (http://HOST:PORT/PATH, numeric HOST or localhost); "
-	  "empty: no push. vigil extension pushes at every export.", KEY(remote_write_url) },
+	  "Prometheus remote_write endpoint, http[s]://HOST[:PORT]/PATH (a name, an IPv4 "
+	  "address or [IPv6]); empty: no push. vigil extension pushes at every export.",
+	  KEY(remote_write_url) },
+	{ "remote_write_ca_file", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
+	  "PEM bundle of the CAs trusted for an https:// remote_write_url; empty: "
+	  "$SSL_CERT_FILE, else the system's (/etc/ssl/certs/ca-certificates.crt, "
+	  "/etc/pki/tls/certs/ca-bundle.crt in Lambda).", KEY(remote_write_ca_file) },
+	{ "remote_write_tls_skip_verify", CFG_BOOL, "false", 0, 0,
+	  "Accept any certificate from the remote_write endpoint (testing only: anyone on the "
+	  "path can read the pushes and the credentials).", KEY(remote_write_tls_skip_verify) },
 	{ "remote_write_username", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
 	  "Basic auth user for remote_write.", KEY(remote_write_username) },
 	{ "remote_write_password", CFG_SECRET, "", 0, CONFIG_STR_MAX - 1,

@@ -45,6 +45,8 @@ struct vigil_config {
 	char remote_write_username[CONFIG_STR_MAX];
 	char remote_write_password[CONFIG_STR_MAX];
 	char remote_write_bearer_token[CONFIG_STR_MAX];
+	char remote_write_ca_file[CONFIG_STR_MAX];
+	bool remote_write_tls_skip_verify;
 	long remote_write_timeout_ms;
 	long remote_write_retries;
 	bool probes_enabled;

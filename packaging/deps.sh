@@ -6,15 +6,16 @@ set -eu
 PKGS="build-essential pkg-config ca-certificates curl
 libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev
 libbpf-dev bpftool clang llvm libclang-rt-14-dev libelf-dev zlib1g-dev
-libjansson-dev libhttp-parser-dev libcmocka-dev zstd gzip libsnappy-dev
+libjansson-dev libhttp-parser-dev libcmocka-dev zstd gzip libsnappy-dev libbearssl-dev
 python3 python3-pytest prometheus prometheus-node-exporter wrk procps
 autoconf automake libtool cmake g++ make
 debootstrap lintian dpkg-dev man-db systemd zip unzip qemu-user-static chromium fonts-dejavu-core
-gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross"
+gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++-12-dev-arm64-cross"
 # arm64 libraries for the cross-built layer (make layer). Not libhttp-parser-dev: it is not
 # Multi-Arch, and its arm64 copy would replace the native one (packaging/static-deps.sh
 # builds it from source instead).
-ARM64_PKGS="libzstd-dev:arm64 libjansson-dev:arm64 libprotobuf-c-dev:arm64"
+ARM64_PKGS="libzstd-dev:arm64 libjansson-dev:arm64 libprotobuf-c-dev:arm64 libbearssl-dev:arm64
+libsnappy-dev:arm64"
 # Node.js and npm for aws-lambda-ric: the machine's own when present (Debian's otherwise).
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <http_parser.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 
 #include "../core/buf.h"
 #include "../netaddr.h"
+#include "resolve.h"
 
 struct parse_state {
 	struct http_response *resp;
@@ -34,20 +36,52 @@ int http_client_init(struct http_client *c, const char *hostport)
 	return 0;
 }
 
+int http_client_init_remote(struct http_client *c, const char *host, unsigned port, bool tls,
+			    const struct tls_trust *trust)
+{
+	struct in6_addr a6;
+	bool v6 = inet_pton(AF_INET6, host, &a6) == 1;
+	char hostport[300];
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (!*host || strlen(host) >= sizeof(c->name) || port == 0 || port > 65535)
+		return -EINVAL;
+	snprintf(hostport, sizeof(hostport), v6 ? "[%s]:%u" : "%s:%u", host, port);
+	if (netaddr_parse(hostport, &c->addr) < 0 || strcmp(host, "localhost") == 0) {
+		/* A name: resolved at each connect, so a moved endpoint is followed. */
+		for (const char *p = host; *p; p++) {
+			if (!(*p == '-' || *p == '.' || *p == '_' || (*p >= '0' && *p <= '9') ||
+			      ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
+				return -EINVAL;
+		}
+		c->resolve = true;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", host);
+	snprintf(c->port, sizeof(c->port), "%u", port);
+	if (port == (tls ? 443u : 80u))
+		snprintf(c->host, sizeof(c->host), v6 ? "[%s]" : "%s", host);
+	else
+		snprintf(c->host, sizeof(c->host), "%s", hostport);
+	c->tls = tls;
+	c->trust = trust;
+	return 0;
+}
+
 void http_client_close(struct http_client *c)
 {
+	tls_free(c->conn);
+	c->conn = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 }
 
-static int connect_now(struct http_client *c)
+static int connect_addr(struct http_client *c, const struct sockaddr *sa, socklen_t len)
 {
-	socklen_t len = c->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-							 sizeof(struct sockaddr_in);
 	int one = 1;
 
-	c->fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -errno;
 	if (c->timeout_s > 0) {
@@ -58,7 +92,7 @@ static int connect_now(struct http_client *c)
 		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	}
-	while (connect(c->fd, (struct sockaddr *)&c->addr, len) < 0) {
+	while (connect(c->fd, sa, len) < 0) {
 		int e = errno;
 
 		if (e == EINTR)
@@ -73,10 +107,50 @@ static int connect_now(struct http_client *c)
 	return 0;
 }
 
-static int send_all(int fd, const char *p, size_t n)
+/* Connect to c->addr, or to each address the name resolves to until one answers. */
+static int connect_now(struct http_client *c)
 {
+	int rc = -EHOSTUNREACH;
+
+	c->error[0] = '\0';
+	if (!c->resolve) {
+		rc = connect_addr(c, (struct sockaddr *)&c->addr,
+				  c->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+								   sizeof(struct sockaddr_in));
+	} else {
+		struct sockaddr_storage addrs[RESOLVE_MAX];
+		struct resolve_conf rconf = { .timeout_ms = (int)(c->timeout_s * 1000) };
+		int n = resolve_host(c->name, (unsigned)atoi(c->port), addrs, RESOLVE_MAX, &rconf,
+				     c->error, sizeof(c->error));
+
+		if (n < 0)
+			return -EHOSTUNREACH;
+		for (int i = 0; i < n; i++) {
+			rc = connect_addr(c, (struct sockaddr *)&addrs[i],
+					  addrs[i].ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+									    sizeof(struct sockaddr_in));
+			if (rc == 0)
+				break;
+		}
+	}
+	if (rc == 0 && c->tls) {
+		c->conn = tls_connect(c->fd, c->name, c->trust, c->error,
+				      sizeof(c->error));
+		if (!c->conn) {
+			http_client_close(c);
+			rc = -EPROTO;
+		}
+	}
+	return rc;
+}
+
+
+static int send_all(struct http_client *c, const char *p, size_t n)
+{
+	if (c->conn)
+		return tls_write_all(c->conn, p, n);
 	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -176,12 +250,14 @@ static int read_response(struct http_client *c, struct http_response *resp)
 	parser.data = &st;
 	buf_init(&st.body);
 	while (!st.complete) {
-		ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);
+		ssize_t n = c->conn ? tls_read(c->conn, chunk, sizeof(chunk)) :
+				      recv(c->fd, chunk, sizeof(chunk), 0);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && !c->conn && errno == EINTR)
 			continue;	/* thawed after a freeze: keep waiting */
 		if (n < 0 || (n == 0 && total == 0)) {
-			int e = n < 0 ? (errno == EAGAIN ? ETIMEDOUT : errno) : ECONNRESET;
+			int e = n < 0 ? (c->conn ? (int)-n : errno == EAGAIN ? ETIMEDOUT : errno) :
+					ECONNRESET;
 
 			buf_free(&st.body);
 			return -e;
@@ -235,7 +311,7 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 
 		if (!reused && (rc = connect_now(c)) < 0)
 			break;
-		rc = send_all(c->fd, req.data, req.len);
+		rc = send_all(c, req.data, req.len);
 		if (rc == 0)
 			rc = read_response(c, resp);
 		if (rc == 0)
@@ -248,6 +324,64 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 	}
 	buf_free(&req);
 	return rc;
+}
+
+int http_url_parse(const char *url, struct http_url *u, char *err, size_t err_len)
+{
+	const char *rest, *end, *host, *colon;
+	size_t hl;
+
+	memset(u, 0, sizeof(*u));
+	u->tls = strncmp(url, "https://", 8) == 0;
+	if (!u->tls && strncmp(url, "http://", 7) != 0)
+		goto bad;
+	rest = url + (u->tls ? 8 : 7);
+	end = rest + strcspn(rest, "/?#");
+	if (memchr(rest, '@', (size_t)(end - rest))) {
+		snprintf(err, err_len, "credentials (user:password@) go in their own settings, "
+			 "not in the URL");
+		return -1;
+	}
+	if (*rest == '[') {	/* [IPv6]:PORT */
+		const char *close = memchr(rest, ']', (size_t)(end - rest));
+
+		if (!close)
+			goto bad;
+		host = rest + 1;
+		hl = (size_t)(close - host);
+		colon = close + 1;
+		if (colon != end && *colon != ':')
+			goto bad;
+	} else {
+		host = rest;
+		colon = memchr(rest, ':', (size_t)(end - rest));
+		hl = (size_t)((colon ? colon : end) - rest);
+	}
+	if (hl == 0 || hl >= sizeof(u->host))
+		goto bad;
+	memcpy(u->host, host, hl);
+	u->port = u->tls ? 443 : 80;
+	if (colon && colon != end) {
+		unsigned long p = 0;
+		const char *d = colon + 1;
+
+		for (; d < end && *d >= '0' && *d <= '9' && p <= 65535; d++)
+			p = p * 10 + (unsigned long)(*d - '0');
+		if (d != end || d == colon + 1 || p == 0 || p > 65535)
+			goto bad;
+		u->port = (unsigned)p;
+	}
+	if (*end && *end != '/') {
+		snprintf(err, err_len, "'%s': the path must start with /", url);
+		return -1;
+	}
+	if (strlen(*end ? end : "/") >= sizeof(u->path))
+		goto bad;
+	snprintf(u->path, sizeof(u->path), "%s", *end ? end : "/");
+	return 0;
+bad:
+	snprintf(err, err_len, "'%s' is not http[s]://HOST[:PORT]/PATH", url);
+	return -1;
 }
 
 const char *http_response_header(const struct http_response *r, const char *name)

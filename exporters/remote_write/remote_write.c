@@ -16,18 +16,22 @@
 #include "../../agent/core/numfmt.h"
 #include "../../agent/lib/base64.h"
 #include "../../agent/lib/http_client.h"
+#include "../../agent/lib/tls.h"
 #include "../../agent/log.h"
 #include "../../agent/version.h"
 #include "prometheus/remote.pb-c.h"
 
-#ifndef VIGIL_STATIC
+#ifdef VIGIL_STATIC
+#include <snappy-c.h>
+#else
 #include <dlfcn.h>
 #endif
 
 #define RW_MAX_LABELS (METRIC_MAX_LABELS + 4)
 
-/* snappy's C API (snappy-c.h), loaded when a push endpoint is configured: libsnappy is C++
- * and would bring libstdc++ into every start otherwise. */
+/* snappy's C API (snappy-c.h). The dynamic build loads it when a push endpoint is configured
+ * (libsnappy is C++ and would bring libstdc++ into every start otherwise); the static layer
+ * binary has it linked in. */
 typedef int (*snappy_compress_fn)(const char *in, size_t in_len, char *out, size_t *out_len);
 typedef size_t (*snappy_max_fn)(size_t source_length);
 
@@ -40,7 +44,11 @@ struct snapshot {
 struct remote_write {
 	struct metric_registry *registry;
 	struct http_client client;
-	char path[256];
+	char path[HTTP_URL_PATH_MAX];
+	char url[CONFIG_STR_MAX];	/* for messages (it holds no credentials) */
+	char ca_file[CONFIG_STR_MAX];	/* https with verification: loaded by the sender */
+	struct tls_trust *trust;
+	char last_error[600];	/* warned once per distinct failure */
 	char auth[1024];	/* the Authorization header's value, or "" */
 	unsigned retries;
 	snappy_compress_fn compress;
@@ -271,6 +279,36 @@ static void count(struct remote_write *w, const char *result, size_t samples)
 			   (double)samples);
 }
 
+/* A failure is said once (at warn) until it changes or a push succeeds; then at debug. */
+static void warn_once(struct remote_write *w, const char *why)
+{
+	if (strncmp(w->last_error, why, sizeof(w->last_error) - 1) == 0) {
+		log_debug("remote_write", "%s: %s", w->url, why);
+		return;
+	}
+	snprintf(w->last_error, sizeof(w->last_error), "%s", why);
+	log_warn("remote_write", "%s: %s (said once until it changes)", w->url, why);
+}
+
+/* https with verification: the CA bundle is read by the sender before its first push (the
+ * start path never pays for it). false when it cannot be read (said once). */
+static bool load_trust(struct remote_write *w)
+{
+	char err[300];
+
+	if (!w->client.tls || !w->ca_file[0] || w->trust)
+		return true;
+	w->trust = tls_trust_load(w->ca_file, err, sizeof(err));
+	if (!w->trust) {
+		warn_once(w, err);
+		return false;
+	}
+	w->client.trust = w->trust;
+	log_debug("remote_write", "%zu trust anchors from %s", tls_trust_count(w->trust),
+		  w->ca_file);
+	return true;
+}
+
 /* 2xx: 0; retry: 1; give up on this one: -1. */
 static int post_once(struct remote_write *w, const struct snapshot *s)
 {
@@ -295,14 +333,23 @@ static int post_once(struct remote_write *w, const struct snapshot *s)
 	rc = http_client_request(&w->client, "POST", w->path, headers, s->body, s->len, &resp);
 	metric_observe(w->m.duration, mono() - t0);
 	if (rc < 0) {
-		log_debug("remote_write", "POST: %s", strerror(-rc));
+		char why[600];
+
+		snprintf(why, sizeof(why), "%s", w->client.error[0] ? w->client.error :
+								      strerror(-rc));
+		warn_once(w, why);
 		return 1;
 	}
 	rc = resp.status;
-	if (rc / 100 != 2)
-		log_debug("remote_write", "answered %d: %.200s", rc, resp.body);
+	if (rc / 100 != 2) {
+		char why[600];
+
+		snprintf(why, sizeof(why), "answered %d: %.200s", rc, resp.body);
+		warn_once(w, why);
+	}
 	http_response_free(&resp);
 	if (rc / 100 == 2) {
+		w->last_error[0] = '\0';
 		metric_add(w->m.bytes, (double)s->len);
 		return 0;
 	}
@@ -370,7 +417,7 @@ static void *sender(void *arg)
 		w->pending = 0;
 		metric_set(w->m.queue, 0);
 		pthread_mutex_unlock(&w->lock);
-		if (!take_snapshot(w, &s)) {
+		if (!load_trust(w) || !take_snapshot(w, &s)) {
 			count(w, "dropped", 0);
 			pthread_mutex_lock(&w->lock);
 			continue;
@@ -425,37 +472,21 @@ void remote_write_push(struct remote_write *w)
 
 /* --- setup ---------------------------------------------------------------------------------- */
 
-/* http://HOST:PORT/PATH with a numeric HOST (or localhost). */
-static int parse_url(const char *url, char *hostport, size_t hp_len, char *path, size_t p_len,
-		     char *err, size_t err_len)
+#ifdef VIGIL_STATIC
+static int compress_linked(const char *in, size_t in_len, char *out, size_t *out_len)
 {
-	const char *rest, *slash;
-
-	if (strncmp(url, "https://", 8) == 0) {
-		snprintf(err, err_len, "remote_write_url: HTTPS is not built into vigil yet (%s)",
-			 url);
-		return -1;
-	}
-	if (strncmp(url, "http://", 7) != 0) {
-		snprintf(err, err_len, "remote_write_url: '%s' is not http://HOST:PORT/PATH", url);
-		return -1;
-	}
-	rest = url + 7;
-	slash = strchr(rest, '/');
-	snprintf(hostport, hp_len, "%.*s", (int)(slash ? (size_t)(slash - rest) : strlen(rest)),
-		 rest);
-	snprintf(path, p_len, "%s", slash ? slash : "/");
-	if (!strchr(hostport, ':'))
-		strncat(hostport, ":80", hp_len - strlen(hostport) - 1);
-	return 0;
+	return snappy_compress(in, in_len, out, out_len) == SNAPPY_OK ? 0 : -1;
 }
+#endif
 
 static int load_snappy(struct remote_write *w, char *err, size_t err_len)
 {
 #ifdef VIGIL_STATIC
-	(void)w;
-	snprintf(err, err_len, "remote_write: snappy is not in the static layer build yet");
-	return -1;
+	(void)err;
+	(void)err_len;
+	w->compress = compress_linked;
+	w->max_len = snappy_max_compressed_length;
+	return 0;
 #else
 	void *h = dlopen("libsnappy.so.1", RTLD_NOW | RTLD_LOCAL);
 
@@ -507,7 +538,8 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 					struct metric_registry *r, char *err, size_t err_len)
 {
 	struct remote_write *w;
-	char hostport[256];
+	struct http_url u;
+	char msg[300];
 
 	err[0] = '\0';
 	if (!cfg->remote_write_url[0])
@@ -517,14 +549,32 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 		snprintf(err, err_len, "remote_write: out of memory");
 		return NULL;
 	}
-	if (parse_url(cfg->remote_write_url, hostport, sizeof(hostport), w->path,
-		      sizeof(w->path), err, err_len) < 0 ||
-	    load_snappy(w, err, err_len) < 0)
+	if (http_url_parse(cfg->remote_write_url, &u, msg, sizeof(msg)) < 0) {
+		snprintf(err, err_len, "remote_write_url: %s", msg);
 		goto fail;
-	if (http_client_init(&w->client, hostport) < 0) {
-		snprintf(err, err_len, "remote_write_url: '%s': the host must be a numeric address "
-			 "or localhost for now", hostport);
+	}
+	if (load_snappy(w, err, err_len) < 0)
 		goto fail;
+	if (http_client_init_remote(&w->client, u.host, u.port, u.tls, NULL) < 0) {
+		snprintf(err, err_len, "remote_write_url: '%s' is not a host name or address",
+			 u.host);
+		goto fail;
+	}
+	snprintf(w->path, sizeof(w->path), "%s", u.path);
+	snprintf(w->url, sizeof(w->url), "%s", cfg->remote_write_url);
+	if (u.tls && cfg->remote_write_tls_skip_verify) {
+		log_warn("remote_write", "remote_write_tls_skip_verify: the endpoint's certificate "
+			 "is not checked");
+	} else if (u.tls) {
+		const char *ca = cfg->remote_write_ca_file[0] ? cfg->remote_write_ca_file :
+							       tls_default_ca_file();
+
+		if (access(ca, R_OK) < 0) {
+			snprintf(err, err_len, "remote_write: CA file %s: %s (set "
+				 "remote_write_ca_file)", ca, strerror(errno));
+			goto fail;
+		}
+		snprintf(w->ca_file, sizeof(w->ca_file), "%s", ca);
 	}
 	w->client.timeout_s = (double)cfg->remote_write_timeout_ms / 1000.0;
 	if (cfg->remote_write_bearer_token[0]) {
@@ -594,6 +644,7 @@ void remote_write_stop(struct remote_write *w, double deadline_s)
 		}
 	}
 	http_client_close(&w->client);
+	tls_trust_free(w->trust);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
 	free(w);

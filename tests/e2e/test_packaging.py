@@ -13,6 +13,8 @@ import zipfile
 import pytest
 
 from conftest import ROOT, TEST_RUNTIME, free_port, wait_for
+from test_prometheus import prometheus, query  # noqa: F401 (a fixture)
+from test_remote_write import tls_files
 
 BUILD = os.path.join(ROOT, "build")
 CHROOT_BASE = os.path.join(BUILD, "chroot", "base")
@@ -191,3 +193,41 @@ def test_deb_installs_in_a_chroot_and_its_units_verify(chroot_copy):
     r = run(["chroot", str(root), "systemd-analyze", "verify", "vigil.service",
              "vigil-host@example.service"])
     assert r.returncode == 0 and not r.stderr.strip(), r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_layer_pushes_over_https(arch, start_host, chroot_copy, prometheus, tmp_path):  # noqa: F811
+    """The layer binary's remote_write: snappy, the host name from /etc/hosts and TLS on
+    BearSSL all linked in. x86_64 inside the chroot with none of vigil's libraries, arm64 under
+    qemu; both push over HTTPS to a real Prometheus with a certificate from a test CA."""
+    cert, key, ca = tls_files(tmp_path / "pki", "ec")
+    base = prometheus([], extra_args=["--web.enable-remote-write-receiver"],
+                      tls=(cert, key, ca))
+    ext = tmp_path / "extensions"
+    ext.mkdir()
+    launcher = ext / "vigil"
+    if arch == "x86_64":
+        root = chroot_copy
+        unpack_layer("x86_64", root / "opt")
+        shutil.copy(ca, root / "opt" / "ca.pem")
+        hosts = root / "etc" / "hosts"
+        if "localhost" not in (hosts.read_text() if hosts.exists() else ""):
+            hosts.write_text("127.0.0.1\tlocalhost\n")
+        ca_path = "/opt/ca.pem"
+        launcher.write_text(f"#!/bin/sh\nexec chroot {root} /opt/extensions/vigil\n")
+    else:
+        opt = unpack_layer("arm64", tmp_path / "opt")
+        ca_path = str(ca)
+        launcher.write_text(
+            f'#!/bin/sh\nexec qemu-aarch64-static -0 "$0" {opt}/extensions/vigil\n')
+    launcher.chmod(0o755)
+    h = run_as_extension(start_host, ext,
+                         "--env", f"VIGIL_REMOTE_WRITE_URL={base}/api/v1/write",
+                         "--env", f"VIGIL_REMOTE_WRITE_CA_FILE={ca_path}",
+                         "--env", "VIGIL_FLUSH=periodic,0.5")
+    got = wait_for(lambda: query(base, 'vigil_invocations_total{function="fn"}'),
+                   timeout=30, what="series pushed by the layer binary: " + "\n".join(
+                       l for l in (h.stdout() + h.stderr()).splitlines()
+                       if not l.startswith('{"_aws"')))
+    assert sum(float(r["value"][1]) for r in got) >= 2, got
+    assert "warn remote_write" not in h.stdout(), h.stdout()[-2000:]

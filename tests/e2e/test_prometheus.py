@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import ssl
 import subprocess
 import urllib.parse
 import urllib.request
@@ -75,7 +76,8 @@ def prometheus(tmp_path):
     """Start Debian's Prometheus on a free 127.0.0.1 port; yield a function to add targets."""
     procs = []
 
-    def start(targets, scrape_interval="1s", extra_args=()):
+    def start(targets, scrape_interval="1s", extra_args=(), tls=None):
+        """tls: (cert, key, ca) files: Prometheus serves HTTPS (its web config)."""
         port = free_port()
         conf = tmp_path / "prometheus.yml"
         conf.write_text(
@@ -84,13 +86,22 @@ def prometheus(tmp_path):
             "      - targets: [%s]\n" % (scrape_interval, scrape_interval,
                                         ", ".join(f"'{t}'" for t in targets)))
         log = open(tmp_path / "prometheus.log", "w")
+        args, base, ctx = list(extra_args), f"http://127.0.0.1:{port}", None
+        if tls:
+            web = tmp_path / "web.yml"
+            web.write_text("tls_server_config:\n  cert_file: %s\n  key_file: %s\n" % tls[:2])
+            args.append(f"--web.config.file={web}")
+            base = f"https://localhost:{port}"
+            ctx = ssl.create_default_context(cafile=str(tls[2]))
         p = subprocess.Popen(
             ["prometheus", f"--config.file={conf}", f"--storage.tsdb.path={tmp_path}/tsdb",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *extra_args],
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *args],
             stdout=log, stderr=subprocess.STDOUT)
         procs.append(p)
-        base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: urllib.request.urlopen(base + "/-/ready", timeout=2).status == 200,
+        if ctx:
+            CONTEXTS[base] = ctx
+        wait_for(lambda: urllib.request.urlopen(base + "/-/ready", timeout=2,
+                                                context=ctx).status == 200,
                  timeout=30, what="prometheus ready")
         return base
 
@@ -100,9 +111,12 @@ def prometheus(tmp_path):
         p.wait(timeout=30)
 
 
+CONTEXTS = {}  # base URL → the SSL context that trusts its test CA
+
+
 def query(base, promql):
     url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(url, timeout=5) as r:
+    with urllib.request.urlopen(url, timeout=5, context=CONTEXTS.get(base)) as r:
         doc = json.load(r)
     assert doc["status"] == "success"
     return doc["data"]["result"]

@@ -3,6 +3,7 @@ receiver); a dead, slow, failing or refusing endpoint costs the function nothing
 import http.server
 import re
 import socketserver
+import subprocess
 import threading
 import time
 
@@ -127,3 +128,103 @@ def test_a_bad_endpoint_costs_the_function_nothing(vigil_host, case):  # noqa: F
     assert sample(text, "vigil_remote_write_samples_total", result="dropped") > 0
     if srv:
         srv.shutdown()
+
+
+def tls_files(d, kind="ec", name="localhost"):
+    """A test CA and a server certificate for `name` it signed (openssl), in directory d."""
+    d.mkdir(exist_ok=True)
+    key = (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if kind == "ec" else
+           ["-newkey", "rsa:2048"])
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+    run("req", "-x509", *key, "-nodes", "-keyout", d / "ca.key", "-out", d / "ca.pem",
+        "-days", "2", "-subj", f"/CN=vigil test CA {kind}")
+    run("req", *key, "-nodes", "-keyout", d / "server.key", "-out", d / "server.csr",
+        "-subj", f"/CN={name}")
+    (d / "ext.cnf").write_text(f"subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n"
+                               "extendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", d / "server.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
+        "-CAcreateserial", "-out", d / "server.pem", "-days", "2", "-extfile", d / "ext.cnf")
+    return d / "server.pem", d / "server.key", d / "ca.pem"
+
+
+def push_results(h):
+    return {dict(k)["result"]: v for k, v in
+            series_of(ext_metrics(h), "vigil_remote_write_requests_total").items()}
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+def test_https_push_to_prometheus(vigil_host, prometheus, tmp_path, kind):  # noqa: F811
+    """Prometheus serving HTTPS (ECDSA or RSA certificate from a test CA); vigil resolves
+    localhost, checks the chain and the name, and pushes."""
+    cert, key, ca = tls_files(tmp_path / "pki", kind)
+    base = prometheus([], extra_args=["--web.enable-remote-write-receiver"],
+                      tls=(cert, key, ca))
+    assert base.startswith("https://localhost:")
+    h = vigil_host(remote_write_url=f"{base}/api/v1/write", remote_write_ca_file=ca,
+                   flush="periodic,0.5")
+    run_workload(h)
+    exported(h, 3)
+    want = series_of(ext_metrics(h), "vigil_invocations_total")
+
+    def pushed():
+        got = {frozenset((k, v) for k, v in r["metric"].items()
+                         if k not in ("__name__", "job", "instance")): float(r["value"][1])
+               for r in query(base, "vigil_invocations_total")}
+        return got == want and got
+    wait_for(pushed, timeout=20, what="vigil_invocations_total pushed over HTTPS")
+    assert push_results(h).get("sent", 0) >= 1
+    assert "warn remote_write" not in h.stdout()
+
+
+@pytest.mark.parametrize("case", ["untrusted", "wrong-name", "skip-verify"])
+def test_https_certificate_checks(vigil_host, prometheus, tmp_path, case):  # noqa: F811
+    """A certificate from another CA, or for another name, is refused with a clear warning and
+    nothing is sent; remote_write_tls_skip_verify takes it anyway."""
+    cert, key, ca = tls_files(tmp_path / "pki", "ec")
+    _, _, other_ca = tls_files(tmp_path / "other", "ec")
+    base = prometheus([], extra_args=["--web.enable-remote-write-receiver"],
+                      tls=(cert, key, ca))
+    url = f"{base}/api/v1/write"
+    env = {"remote_write_ca_file": other_ca if case != "wrong-name" else ca}
+    if case == "wrong-name":  # the certificate names localhost only
+        url = url.replace("https://localhost:", "https://127.0.0.1:")
+    if case == "skip-verify":
+        env["remote_write_tls_skip_verify"] = "true"
+    h = vigil_host(remote_write_url=url, remote_write_retries=0, flush="periodic,0.2", **env)
+    for _ in range(3):
+        assert h.invoke({"action": "sleep", "ms": 5})[0] == 200
+    h.wait_reports(3)
+    want = "sent" if case == "skip-verify" else "failed"
+    wait_for(lambda: push_results(h).get(want), timeout=15, what=f"a push {want}")
+    out = h.stdout()
+    if case == "skip-verify":
+        assert "certificate is not checked" in out
+        wait_for(lambda: query(base, "vigil_invocations_total"), timeout=20,
+                 what="series pushed without verification")
+    else:
+        assert not push_results(h).get("sent")
+        reason = {"untrusted": "not signed by a trusted CA",
+                  "wrong-name": "certificate is for another name"}[case]
+        assert reason in out, out[-3000:]
+        assert out.count(reason) == 1  # said once, not at every push
+        assert not query(base, "vigil_invocations_total")
+
+
+@pytest.mark.parametrize("case", ["credentials", "scheme", "ca-file"])
+def test_a_wrong_push_setting_is_said_and_the_function_runs(vigil_host, case):  # noqa: F811
+    env = {"credentials": {"remote_write_url": "https://user:s3cret@push.example/api/v1/write"},
+           "scheme": {"remote_write_url": "ftp://push.example/api/v1/write"},
+           "ca-file": {"remote_write_url": "https://push.example/api/v1/write",
+                       "remote_write_ca_file": "/nonexistent/ca.pem"}}[case]
+    h = vigil_host(flush="periodic,0.2", **env)
+    assert h.invoke({"x": 1})[0] == 200
+    h.wait_reports(1)
+    said = {"credentials": "credentials (user:password@) go in their own settings",
+            "scheme": "is not http[s]://HOST[:PORT]/PATH",
+            "ca-file": "CA file /nonexistent/ca.pem: No such file or directory"}[case]
+    out = wait_for(lambda: said in h.stdout() and h.stdout(), timeout=10, what=said)
+    assert "no remote_write push" in out
+    assert "s3cret" not in out
+    assert h.invoke({"x": 2})[0] == 200
