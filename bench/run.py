@@ -402,46 +402,84 @@ def probes_section(build, rounds=5):
     print()
 
 
+def test_pki(d):
+    """A test CA and a localhost certificate it signed (openssl, P-256)."""
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa
+    run("req", "-x509", *key, "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem", "-days", "2",
+        "-subj", "/CN=vigil bench CA")
+    run("req", *key, "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr",
+        "-subj", "/CN=localhost")
+    with open(f"{d}/ext.cnf", "w") as f:
+        f.write("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    run("x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
+        "-CAcreateserial", "-out", f"{d}/server.pem", "-days", "2", "-extfile", f"{d}/ext.cnf")
+    with open(f"{d}/web.yml", "w") as f:
+        f.write(f"tls_server_config:\n  cert_file: {d}/server.pem\n  key_file: {d}/server.key\n")
+    return f"{d}/ca.pem", f"{d}/web.yml"
+
+
 def remote_write_section(build, cold_starts=20, warm_invokes=1000):
-    """vigil extension without and with a remote_write endpoint (a real Prometheus receiver):
-    init, RSS, post-runtime, and what the pushes cost."""
+    """vigil extension without and with a remote_write endpoint (real Prometheus receivers, one
+    plain, one HTTPS): init, RSS, post-runtime, for the dynamic build and the layer's static
+    binary."""
     import tempfile
-    port = free_port()
+    port, tls_port = free_port(), free_port()
+    layer = os.path.join(ROOT, "build", "layer-x86_64", "extensions", "vigil")
     with tempfile.TemporaryDirectory() as tmp:
-        prom = subprocess.Popen(
+        ca, web = test_pki(tmp)
+        proms = [subprocess.Popen(
             ["prometheus", f"--config.file={ROOT}/bench/prometheus-empty.yml",
-             f"--storage.tsdb.path={tmp}/tsdb", f"--web.listen-address=127.0.0.1:{port}",
-             "--web.enable-remote-write-receiver", "--log.level=error"],
+             f"--storage.tsdb.path={tmp}/tsdb{p}", f"--web.listen-address=127.0.0.1:{p}",
+             "--web.enable-remote-write-receiver", "--log.level=error", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for p, extra in ((port, ()), (tls_port, (f"--web.config.file={web}",)))]
         try:
             wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30)
             print("## remote_write: the extension without and with a push endpoint\n")
             print(f"vigil as the extension under vigil host, {cold_starts} cold starts then "
                   f"{warm_invokes} warm invokes each; with a push, every export (adaptive "
                   "flush) queues a snapshot that its own thread POSTs to a real Prometheus "
-                  "(--web.enable-remote-write-receiver) on 127.0.0.1.\n")
-            print("| extension | init median ms | init p90 ms | RSS idle kB | "
+                  "(--web.enable-remote-write-receiver) on 127.0.0.1 — over plain HTTP, or "
+                  "over HTTPS to https://localhost (vigil's resolver, BearSSL, a P-256 "
+                  "certificate from a test CA). The dynamic build and the layer's static "
+                  "binary, same run.\n")
+            print("| extension | push | init median ms | init p90 ms | RSS idle kB | "
                   "post-runtime p50 ms | post-runtime p99 ms |")
-            print("|---|---|---|---|---|---|")
-            for i, (label, env) in enumerate((
-                    ("no push", ()),
-                    ("remote_write", (f"VIGIL_REMOTE_WRITE_URL=http://127.0.0.1:{port}"
-                                      "/api/v1/write",)))):
+            print("|---|---|---|---|---|---|---|")
+            http = (f"VIGIL_REMOTE_WRITE_URL=http://127.0.0.1:{port}/api/v1/write",)
+            https = (f"VIGIL_REMOTE_WRITE_URL=https://localhost:{tls_port}/api/v1/write",
+                     f"VIGIL_REMOTE_WRITE_CA_FILE={ca}")
+            runs = [("build/vigil", f"{build}/vigil", "none", ()),
+                    ("build/vigil", f"{build}/vigil", "http", http),
+                    ("build/vigil", f"{build}/vigil", "https", https)]
+            if os.path.exists(layer):
+                runs += [("layer x86_64", layer, "none", ()),
+                         ("layer x86_64", layer, "https", https)]
+            for i, (label, binary, push, env) in enumerate(runs):
                 sub = os.path.join(tmp, str(i))
                 os.makedirs(sub)
-                inits, posts, rss = run_extension(build, sub, "vigil", f"{build}/vigil",
-                                                  cold_starts, warm_invokes, env)
-                print(f"| {label} | {statistics.median(inits):.2f} | {pct(inits, 0.9):.2f} | "
-                      f"{rss} | {statistics.median(posts):.3f} | {pct(posts, 0.99):.3f} |")
+                inits, posts, rss = run_extension(build, sub, "vigil", binary, cold_starts,
+                                                  warm_invokes, env)
+                print(f"| {label} | {push} | {statistics.median(inits):.2f} | "
+                      f"{pct(inits, 0.9):.2f} | {rss} | {statistics.median(posts):.3f} | "
+                      f"{pct(posts, 0.99):.3f} |")
                 sys.stdout.flush()
-            url = f"http://127.0.0.1:{port}/api/v1/query?query=count(%7Bjob%3D%22vigil%22%7D)"
-            with urllib.request.urlopen(url, timeout=5) as r:
-                import json as _json
-                n = _json.load(r)["data"]["result"]
-            print(f"\nSeries Prometheus holds from the pushes: {n[0]['value'][1] if n else 0}.\n")
+            import json as _json
+            import ssl
+            for base, ctx in ((f"http://127.0.0.1:{port}", None),
+                              (f"https://localhost:{tls_port}",
+                               ssl.create_default_context(cafile=ca))):
+                url = f"{base}/api/v1/query?query=count(%7Bjob%3D%22vigil%22%7D)"
+                with urllib.request.urlopen(url, timeout=5, context=ctx) as r:
+                    n = _json.load(r)["data"]["result"]
+                print(f"\nSeries {base.split(':')[0].upper()} Prometheus holds from the pushes: "
+                      f"{n[0]['value'][1] if n else 0}.")
+            print()
         finally:
-            prom.terminate()
-            prom.wait(timeout=30)
+            for prom in proms:
+                prom.terminate()
+                prom.wait(timeout=30)
 
 
 def proxy_section(build, seconds):
