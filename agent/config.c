@@ -102,6 +102,10 @@ const struct config_key config_keys[] = {
 	  "Bearer token for remote_write (wins over basic auth).", KEY(remote_write_bearer_token) },
 	{ "remote_write_timeout_ms", CFG_INT, "2000", 50, 60000,
 	  "Connect, send and receive timeout of each push.", KEY(remote_write_timeout_ms) },
+	{ "remote_write_interval_ms", CFG_INT, "1000", 0, 3600000,
+	  "At most one push per this interval: exports asked for meanwhile coalesce into the "
+	  "next (its snapshot is taken when it goes); SHUTDOWN pushes at once. 0: every export.",
+	  KEY(remote_write_interval_ms) },
 	{ "remote_write_retries", CFG_INT, "3", 0, 10,
 	  "Retries of a push answered 5xx or 429 or not answered (backoff 0.1 s doubling, at most "
 	  "2 s).", KEY(remote_write_retries) },

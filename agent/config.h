@@ -49,6 +49,7 @@ struct vigil_config {
 	bool remote_write_tls_skip_verify;
 	long remote_write_timeout_ms;
 	long remote_write_retries;
+	long remote_write_interval_ms;
 	bool probes_enabled;
 	char probes_attach[CONFIG_STR_MAX];
 	long probes_ring_kb;

@@ -57,6 +57,8 @@ struct remote_write {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned pending;	/* pushes asked for since the sender last took a snapshot */
+	double interval;	/* seconds, at least, from one push to the next */
+	double last_post;	/* monotonic */
 	char instance[200];	/* this environment: its series must not mix with another's */
 	bool stopping;
 	double deadline;	/* monotonic, once stopping */
@@ -72,6 +74,19 @@ static double mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CLOCK_REALTIME seconds from now, for the timed waits. */
+static struct timespec realtime_in(double seconds)
+{
+	struct timespec ts;
+	double t;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t = (double)ts.tv_nsec / 1e9 + seconds;
+	ts.tv_sec += (time_t)t;
+	ts.tv_nsec = (long)((t - floor(t)) * 1e9);
+	return ts;
 }
 
 /* --- encoding ----------------------------------------------------------------------------- */
@@ -405,6 +420,13 @@ static void *sender(void *arg)
 
 		while (!w->pending && !w->stopping)
 			pthread_cond_wait(&w->cond, &w->lock);
+		/* One push per interval at most: pushes asked for meanwhile wait and coalesce (the
+		 * snapshot is taken when it goes), unless stopping. */
+		while (w->pending && !w->stopping && mono() < w->last_post + w->interval) {
+			struct timespec until = realtime_in(w->last_post + w->interval - mono());
+
+			pthread_cond_timedwait(&w->cond, &w->lock, &until);
+		}
 		if (!w->pending)
 			break;
 		if (w->stopping && mono() > w->deadline) {
@@ -438,17 +460,13 @@ static void *sender(void *arg)
 				break;
 			}
 			{
-				struct timespec until;
-				double t;
+				struct timespec until = realtime_in(backoff > 2.0 ? 2.0 : backoff);
 
-				clock_gettime(CLOCK_REALTIME, &until);
-				t = (double)until.tv_nsec / 1e9 + (backoff > 2.0 ? 2.0 : backoff);
-				until.tv_sec += (time_t)t;
-				until.tv_nsec = (long)((t - floor(t)) * 1e9);
 				pthread_cond_timedwait(&w->cond, &w->lock, &until);
 			}
 			pthread_mutex_unlock(&w->lock);
 		}
+		w->last_post = mono();
 		count(w, result == 0 ? "sent" : result < 0 ? "rejected" : "failed", s.samples);
 		free(s.body);
 		pthread_mutex_lock(&w->lock);
@@ -590,6 +608,8 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 		free(enc);
 	}
 	w->retries = (unsigned)cfg->remote_write_retries;
+	w->interval = (double)cfg->remote_write_interval_ms / 1000.0;
+	w->last_post = -1e9;
 	w->registry = r;
 	/* instance: Lambda's log stream names one execution environment; elsewhere host:pid. */
 	if (getenv("AWS_LAMBDA_LOG_STREAM_NAME") && *getenv("AWS_LAMBDA_LOG_STREAM_NAME")) {
@@ -629,13 +649,8 @@ void remote_write_stop(struct remote_write *w, double deadline_s)
 	{
 		/* A POST in flight may block for the whole timeout: past the deadline (and a
 		 * little), cancel the thread in its recv/send/connect instead of waiting. */
-		struct timespec until;
-		double t;
+		struct timespec until = realtime_in(deadline_s + 0.1);
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		t = (double)until.tv_nsec / 1e9 + deadline_s + 0.1;
-		until.tv_sec += (time_t)t;
-		until.tv_nsec = (long)((t - floor(t)) * 1e9);
 		if (pthread_timedjoin_np(w->thread, NULL, &until) != 0) {
 			log_warn("remote_write", "the endpoint is still busy at the deadline: "
 				 "a push is abandoned");

@@ -228,3 +228,25 @@ def test_a_wrong_push_setting_is_said_and_the_function_runs(vigil_host, case):  
     assert "no remote_write push" in out
     assert "s3cret" not in out
     assert h.invoke({"x": 2})[0] == 200
+
+
+def test_pushes_are_paced_by_the_interval(vigil_host):  # noqa: F811
+    """Exports every 0.1 s for ~3 s, remote_write_interval_ms=1000: about one push a second
+    (the equality of what arrives with /metrics is checked above)."""
+    srv, hits = endpoint((204, 0))
+    url = f"http://127.0.0.1:{srv.server_address[1]}/api/v1/write"
+    h = vigil_host(remote_write_url=url, remote_write_interval_ms=1000, flush="periodic,0.1")
+    started = time.monotonic()
+    n = 0
+    while time.monotonic() - started < 3:
+        assert h.invoke({"action": "sleep", "ms": 5})[0] == 200
+        n += 1
+        time.sleep(0.05)
+    h.wait_reports(n)
+    exported(h, n)
+    wait_for(lambda: sample(ext_metrics(h), "vigil_remote_write_requests_total",
+                            result="sent") >= 3, timeout=10, what="three pushes")
+    time.sleep(1.5)  # one more interval: the last export's push
+    pushes = len(hits)
+    assert 3 <= pushes <= 6, pushes  # ~3.5 s of exports at one push a second
+    srv.shutdown()
