@@ -70,7 +70,7 @@ LIB_SRCS := agent/log.c agent/netaddr.c agent/config.c \
             agent/lib/tls.c agent/lib/resolve.c agent/lib/http_client.c exporters/emf/emf.c \
             agent/extension/resources.c agent/extension/batch.c agent/extension/extension.c \
             agent/proxy/proxy.c agent/logs/logs_cli.c \
-            agent/core/crc32c.c agent/core/segment.c agent/core/logparse.c agent/core/logpipe.c \
+            agent/core/crc32c.c agent/core/segment.c agent/core/jscan.c agent/core/logparse.c agent/core/logpipe.c \
             exporters/prometheus/render.c exporters/prometheus/server.c \
             exporters/remote_write/remote_write.c \
             agent/serve.c agent/probes/probe_cli.c $(PROBE_SRCS)

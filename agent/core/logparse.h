@@ -17,6 +17,8 @@
  * used when the line names none. */
 void logparse_line(const char *line, size_t n, const char *default_request_id, log_record *r);
 void logparse_free(log_record *r);
+/* Replace one of r's strings with a copy of s (the empty ones are not allocated). */
+void logparse_set(char **field, const char *s);
 
 /* Continuation of a multi-line message (stack traces): indented, "at …", "Caused by:"… */
 bool logparse_is_continuation(const char *line, size_t n);

@@ -50,11 +50,6 @@ struct log_pipe {
 	struct metric_series *dropped_full, *dropped_long, *records, *repaired;
 };
 
-static char *dupz(const char *s)
-{
-	return strdup(s ? s : "");
-}
-
 static void emit(struct log_pipe *p, struct pending *pe)
 {
 	if (!pe->used)
@@ -101,16 +96,12 @@ static void take(struct log_pipe *p, struct item *it)
 		}
 	}
 	pe->rec.source = it->meta.source;
-	free(pe->rec.extension);
-	pe->rec.extension = dupz(it->extension);
-	if (!pe->rec.function_name[0]) {
-		free(pe->rec.function_name);
-		pe->rec.function_name = dupz(it->function_name);
-	}
-	if (!pe->rec.function_version[0]) {
-		free(pe->rec.function_version);
-		pe->rec.function_version = dupz(it->function_version);
-	}
+	if (it->extension[0] || pe->rec.extension[0])
+		logparse_set(&pe->rec.extension, it->extension);
+	if (!pe->rec.function_name[0])
+		logparse_set(&pe->rec.function_name, it->function_name);
+	if (!pe->rec.function_version[0])
+		logparse_set(&pe->rec.function_version, it->function_version);
 	if (pe->rec.truncated)
 		metric_inc(p->dropped_long);
 	pe->used = true;
@@ -120,11 +111,7 @@ static void take(struct log_pipe *p, struct item *it)
 
 static void free_item(struct item *it)
 {
-	free(it->extension);
-	free(it->request_id);
-	free(it->function_name);
-	free(it->function_version);
-	free(it);
+	free(it);	/* its strings live in the same allocation */
 }
 
 static void *writer_thread(void *arg)
@@ -269,16 +256,32 @@ static void enqueue(struct log_pipe *p, struct item *it)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* A copy of s after the text in the item's own allocation (one malloc a line). */
+static char *pack(char **at, const char *s)
+{
+	size_t l = s ? strlen(s) : 0;
+	char *out = *at;
+
+	memcpy(out, s ? s : "", l + 1);
+	*at += l + 1;
+	return out;
+}
+
 void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n)
 {
-	size_t keep = n > LOG_LINE_MAX + 1 ? LOG_LINE_MAX + 1 : n;
+	size_t keep = n > LOG_LINE_MAX + 1 ? LOG_LINE_MAX + 1 : n, strs;
 	struct item *it;
+	char *at;
 
 	if (!p)
 		return;
+	strs = (meta->extension ? strlen(meta->extension) : 0) +
+	       (meta->request_id ? strlen(meta->request_id) : 0) +
+	       (meta->function_name ? strlen(meta->function_name) : 0) +
+	       (meta->function_version ? strlen(meta->function_version) : 0) + 4;
 	if (reserve(p, keep + sizeof(*it)) < 0)
 		return;
-	it = malloc(sizeof(*it) + keep + 1);
+	it = malloc(sizeof(*it) + keep + 1 + strs);
 	if (!it) {
 		metric_inc(p->dropped_full);
 		return;
@@ -293,13 +296,14 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 		clock_gettime(CLOCK_REALTIME, &ts);
 		it->meta.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 	}
-	it->extension = dupz(meta->extension);
-	it->request_id = dupz(meta->request_id);
-	it->function_name = dupz(meta->function_name);
-	it->function_version = dupz(meta->function_version);
 	memcpy(it->text, text, keep);
 	it->text[keep] = '\0';
 	it->n = keep;
+	at = it->text + keep + 1;
+	it->extension = pack(&at, meta->extension);
+	it->request_id = pack(&at, meta->request_id);
+	it->function_name = pack(&at, meta->function_name);
+	it->function_version = pack(&at, meta->function_version);
 	enqueue(p, it);
 }
 
@@ -318,6 +322,7 @@ int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t 
 	}
 	it->fn = fn;
 	it->arg = arg;
+	it->extension = it->request_id = it->function_name = it->function_version = it->text;
 	enqueue(p, it);
 	return 0;
 }
