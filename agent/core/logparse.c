@@ -165,6 +165,9 @@ static void add_field(log_record *r, const struct jval *key, const struct jval *
 	f->key = dup_value(key);
 	if (v->type == J_NUMBER && jscan_int(v, &f->integer)) {
 		f->value_case = VIGIL__V1__FIELD__VALUE_INTEGER;
+	} else if (v->type == J_NUMBER && v->n <= 64) {
+		f->value_case = VIGIL__V1__FIELD__VALUE_DECIMAL;	/* checked JSON number text */
+		f->decimal = dupn(v->p, v->n);
 	} else if (v->type == J_NUMBER) {
 		f->value_case = VIGIL__V1__FIELD__VALUE_NUMBER;
 		f->number = jscan_double(v);
@@ -393,6 +396,8 @@ void logparse_free(log_record *r)
 		free(r->fields[i]->key);
 		if (r->fields[i]->value_case == VIGIL__V1__FIELD__VALUE_TEXT)
 			free(r->fields[i]->text);
+		else if (r->fields[i]->value_case == VIGIL__V1__FIELD__VALUE_DECIMAL)
+			free(r->fields[i]->decimal);
 		free(r->fields[i]);
 	}
 	free(r->fields);

@@ -39,6 +39,8 @@ struct segment_writer;
 struct segment_writer *segment_writer_open(const struct segment_writer_options *o);
 /* Add a copy of r; writes a block when one is full. 0 or -errno. */
 int segment_writer_add(struct segment_writer *w, const log_record *r);
+/* The index's hash of a request id (FNV-1a, 32 bits). */
+uint32_t segment_id_hash(const char *id);
 /* Write the block being built, if any. */
 int segment_writer_flush(struct segment_writer *w);
 /* Flush, write the index, close. */

@@ -17,6 +17,7 @@
 #include <zdict.h>
 
 #include "../core/buf.h"
+#include "../core/jscan.h"
 #include "../core/lambda_lines.h"
 #include "../core/logpipe.h"
 #include "../core/numfmt.h"
@@ -47,6 +48,14 @@ static const char *source_name(Vigil__V1__Source s)
 	case VIGIL__V1__SOURCE__SOURCE_PLATFORM: return "platform";
 	default: return "unknown";
 	}
+}
+
+/* A JSON number: what the writer checked, checked again (segments can be damaged or forged). */
+static bool decimal_ok(const char *s)
+{
+	struct jval v;
+
+	return s && jscan_parse(s, strlen(s), &v) == 0 && v.type == J_NUMBER;
 }
 
 static void iso_ns(int64_t ns, char out[40])
@@ -95,6 +104,13 @@ void logs_print_json(struct buf *b, const log_record *r)
 			break;
 		case VIGIL__V1__FIELD__VALUE_FLAG:
 			buf_puts(b, f->flag ? "true" : "false");
+			break;
+		case VIGIL__V1__FIELD__VALUE_DECIMAL:
+			/* JSON number text when written; a damaged one is not printed as JSON. */
+			if (decimal_ok(f->decimal))
+				buf_puts(b, f->decimal);
+			else
+				buf_puts(b, "null");
 			break;
 		case VIGIL__V1__FIELD__VALUE_TEXT:
 			json_put_string(b, f->text);

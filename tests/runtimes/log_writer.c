@@ -40,13 +40,59 @@ static char *text(size_t max)
 	return buf_steal(&b, NULL);
 }
 
+/* Fields of every kind: text, integer, decimal text, double, flag. */
+static void fill_fields(log_record *r)
+{
+	static const char *const decimals[] = { "0.5", "-216.95", "1e-7", "6.02E23", "0.1" };
+	size_t n = rnd() % 4;
+
+	r->fields = calloc(n ? n : 1, sizeof(*r->fields));
+	for (size_t i = 0; r->fields && i < n; i++) {
+		Vigil__V1__Field *f = calloc(1, sizeof(*f));
+		char key[16];
+
+		if (!f)
+			break;
+		vigil__v1__field__init(f);
+		snprintf(key, sizeof(key), "k%zu", i);
+		f->key = strdup(key);
+		switch (rnd() % 5) {
+		case 0:
+			f->value_case = VIGIL__V1__FIELD__VALUE_TEXT;
+			f->text = text(5);
+			break;
+		case 1:
+			f->value_case = VIGIL__V1__FIELD__VALUE_INTEGER;
+			f->integer = (int64_t)(rnd() % 1000000) - 500000;
+			break;
+		case 2:
+			f->value_case = VIGIL__V1__FIELD__VALUE_DECIMAL;
+			f->decimal = strdup(decimals[rnd() % 5]);
+			break;
+		case 3:
+			f->value_case = VIGIL__V1__FIELD__VALUE_NUMBER;
+			f->number = (double)(rnd() % 100000) / 7.0;
+			break;
+		default:
+			f->value_case = VIGIL__V1__FIELD__VALUE_FLAG;
+			f->flag = rnd() % 2;
+		}
+		r->fields[r->n_fields++] = f;
+	}
+}
+
 static void fill(log_record *r, long i)
 {
 	static const char *const levels[] = { "INFO", "ERROR", "WARN", "DEBUG", "" };
+	static const char *const names[] = { "fn", "fn", "fn", "other", "" };
+	static const char *const versions[] = { "$LATEST", "$LATEST", "$LATEST", "7", "" };
 	char id[64];
 
 	vigil__v1__log_record__init(r);
+	/* Every other block of 100 in whole milliseconds (the ms time unit), the others not. */
 	r->time_ns = 1718645030000000000LL + i * 1000003LL + (long long)(rnd() % 1000);
+	if ((i / 100) % 2)
+		r->time_ns -= r->time_ns % 1000000;
 	r->source = (Vigil__V1__Source)(1 + rnd() % 3);
 	r->extension = strdup(r->source == VIGIL__V1__SOURCE__SOURCE_EXTENSION ? "ext" : "");
 	snprintf(id, sizeof(id), "%08llx-0000-4000-8000-%012llx", rnd() % 50, rnd() % 7);
@@ -55,8 +101,12 @@ static void fill(log_record *r, long i)
 	r->message = text(30);
 	r->trace_id = strdup(rnd() % 2 ? "Root=1-5759e988-bd862e3fe1be46a994272793" : "");
 	r->cold_start = rnd() % 10 == 0;
-	r->function_name = strdup("fn");
-	r->function_version = strdup("$LATEST");
+	/* Mostly one function, sometimes another; none only as a block's first record (a record
+	 * without one after records with one would start a block early, and the kill -9 test
+	 * counts blocks of 100). */
+	r->function_name = strdup(rnd() % 8 ? "fn" : names[rnd() % (i % 100 ? 4 : 5)]);
+	r->function_version = strdup(rnd() % 8 ? "$LATEST" : versions[rnd() % (i % 100 ? 4 : 5)]);
+	fill_fields(r);
 }
 
 static void release(log_record *r)
@@ -68,6 +118,15 @@ static void release(log_record *r)
 	free(r->trace_id);
 	free(r->function_name);
 	free(r->function_version);
+	for (size_t i = 0; i < r->n_fields; i++) {
+		free(r->fields[i]->key);
+		if (r->fields[i]->value_case == VIGIL__V1__FIELD__VALUE_TEXT)
+			free(r->fields[i]->text);
+		if (r->fields[i]->value_case == VIGIL__V1__FIELD__VALUE_DECIMAL)
+			free(r->fields[i]->decimal);
+		free(r->fields[i]);
+	}
+	free(r->fields);
 }
 
 int main(int argc, char **argv)

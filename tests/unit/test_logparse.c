@@ -31,7 +31,8 @@ static void test_lambda_json_and_powertools(void **state)
 	assert_int_equal(r.n_fields, 4);
 	assert_string_equal(r.fields[0]->key, "count");
 	assert_int_equal(r.fields[0]->value_case, VIGIL__V1__FIELD__VALUE_INTEGER);
-	assert_int_equal(r.fields[1]->value_case, VIGIL__V1__FIELD__VALUE_NUMBER);
+	assert_int_equal(r.fields[1]->value_case, VIGIL__V1__FIELD__VALUE_DECIMAL);
+	assert_string_equal(r.fields[1]->decimal, "0.5");	/* the text it came as */
 	assert_int_equal(r.fields[2]->value_case, VIGIL__V1__FIELD__VALUE_FLAG);
 	assert_string_equal(r.fields[3]->text, "{\"a\":1}");
 	logparse_free(&r);
