@@ -569,6 +569,26 @@ def logs_section(build, megabytes):
         print(f"| vigil segments | {seg} | {seg / nd_size:.3f} | {seg / z3:.2f} | "
               f"{float(fields['mb_per_cpu_s']):.0f} per CPU-second "
               f"({float(fields['mb_per_wall_s']):.0f} wall, 2 threads) |")
+        # A lookup by request id (the index's hashes skip blocks) against reading everything.
+        rid = None
+        with open(nd) as f:
+            f.seek(nd_size // 2)
+            for line in f:
+                m = re.search(r'"requestId":"([0-9a-f-]{36})"', line)
+                if m:
+                    rid = m.group(1)
+                    break
+        segs = os.path.join(tmp, "segments")
+        print(f"\n`vigil logs cat --request-id` for one request in the middle of the corpus, "
+              "against `vigil logs cat` of everything (both to /dev/null):\n")
+        print("| read | records out | seconds |")
+        print("|---|---|---|")
+        for label, args in (("cat --request-id", ["cat", "--request-id", rid]),
+                            ("cat (all)", ["cat"])):
+            t0 = time.perf_counter()
+            out = subprocess.run([f"{build}/vigil", "logs", "--dir", segs, *args],
+                                 capture_output=True, check=True).stdout
+            print(f"| {label} | {out.count(bytes([10]))} | {time.perf_counter() - t0:.3f} |")
     print()
 
 

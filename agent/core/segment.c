@@ -716,9 +716,55 @@ static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, 
 	return rc ? 1 : 0;
 }
 
+/* The index of a closed segment (its frame at data[at]), or NULL when it is damaged. */
+static Vigil__V1__SegmentIndex *read_index(const uint8_t *data, size_t len, size_t at)
+{
+	uint32_t n;
+
+	if (at + 12 > len || get32(data + at) != INDEX_MAGIC)
+		return NULL;
+	n = get32(data + at + 4);
+	if (n > len - at - 12 || crc32c(0, data + at + 12, n) != get32(data + at + 8))
+		return NULL;
+	return vigil__v1__segment_index__unpack(NULL, n, data + at + 12);
+}
+
+/* Whether the block at offset may hold a record of filter's request id, by the index entry
+ * for that offset (entries are in file order: *cursor walks them). */
+static bool may_hold(const Vigil__V1__SegmentIndex *idx, size_t *cursor, uint64_t offset,
+		     const char *id, uint32_t hash)
+{
+	const Vigil__V1__SegmentIndex__Entry *e;
+
+	while (*cursor < idx->n_blocks && idx->blocks[*cursor]->offset < offset)
+		(*cursor)++;
+	if (*cursor >= idx->n_blocks || idx->blocks[*cursor]->offset != offset)
+		return true;	/* not in the index: read it */
+	e = idx->blocks[*cursor];
+	for (size_t i = 0; i < e->n_request_id_hashes; i++) {
+		if (e->request_id_hashes[i] == hash)
+			return true;
+	}
+	for (size_t i = 0; i < e->n_request_ids; i++) {	/* the first format */
+		if (strcmp(e->request_ids[i], id) == 0)
+			return true;
+	}
+	return false;
+}
+
 int segment_read_file(const char *path, const void *dict, size_t dict_len, segment_record_fn fn,
 		      void *arg, struct segment_read_result *res)
 {
+	return segment_read_filtered(path, dict, dict_len, NULL, fn, arg, res);
+}
+
+int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
+			  const struct segment_filter *filter, segment_record_fn fn, void *arg,
+			  struct segment_read_result *res)
+{
+	Vigil__V1__SegmentIndex *idx = NULL;
+	size_t cursor = 0;
+	uint32_t id_hash = filter && filter->request_id ? segment_id_hash(filter->request_id) : 0;
 	Vigil__V1__SegmentHeader *h;
 	ZSTD_DCtx *dctx = NULL;
 	ZSTD_DDict *ddict = NULL;
@@ -759,11 +805,13 @@ int segment_read_file(const char *path, const void *dict, size_t dict_len, segme
 	end = len;
 	/* A closed segment ends with its index: blocks stop where it starts. */
 	if (len >= 16 + hl + 16 && memcmp(data + len - 8, END_MAGIC, 8) == 0) {
-		uint64_t idx = get64(data + len - 16);
+		uint64_t idx_at = get64(data + len - 16);
 
-		if (idx >= 16 + hl && idx < len - 16) {
-			end = (size_t)idx;
+		if (idx_at >= 16 + hl && idx_at < len - 16) {
+			end = (size_t)idx_at;
 			res->has_index = true;
+			if (filter && filter->request_id)
+				idx = read_index(data, len - 16, end);
 		}
 	}
 	pos = 16 + hl;
@@ -808,6 +856,13 @@ int segment_read_file(const char *path, const void *dict, size_t dict_len, segme
 			pos++;
 			continue;
 		}
+		if (filter && ((filter->since_ns && (int64_t)get64(data + pos + 28) < filter->since_ns) ||
+			       (filter->until_ns && (int64_t)get64(data + pos + 20) > filter->until_ns) ||
+			       (idx && !may_hold(idx, &cursor, pos, filter->request_id, id_hash)))) {
+			res->skipped_blocks++;
+			pos += FRAME_HEADER + comp_len;
+			continue;
+		}
 		free(raw);
 		raw = malloc(raw_len ? raw_len : 1);
 		if (!raw) {
@@ -838,6 +893,8 @@ int segment_read_file(const char *path, const void *dict, size_t dict_len, segme
 	}
 	free(raw);
 	free(data);
+	if (idx)
+		vigil__v1__segment_index__free_unpacked(idx, NULL);
 	ZSTD_freeDCtx(dctx);
 	ZSTD_freeDDict(ddict);
 	return rc;

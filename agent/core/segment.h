@@ -52,8 +52,16 @@ void segment_writer_stats(const struct segment_writer *w, uint64_t *records, uin
 /* Called for each record, in file order; r is freed after the call. Non-zero stops. */
 typedef int (*segment_record_fn)(void *arg, const log_record *r);
 
+/* Blocks that cannot hold a matching record are not decompressed: by their time range (in
+ * every block's frame) and by request id (the index's hashes, when the segment has one). */
+struct segment_filter {
+	int64_t since_ns, until_ns;	/* 0: open */
+	const char *request_id;		/* NULL: any */
+};
+
 struct segment_read_result {
 	uint32_t blocks, records, damaged_blocks;
+	uint32_t skipped_blocks;	/* passed over by the filter */
 	uint32_t dict_id;
 	bool torn_tail;			/* the file ends inside a block (a crash while writing) */
 	bool has_index;
@@ -65,5 +73,10 @@ struct segment_read_result {
  * 0 (warnings in res), or -errno when the file cannot be read or is not a segment. */
 int segment_read_file(const char *path, const void *dict, size_t dict_len, segment_record_fn fn,
 		      void *arg, struct segment_read_result *res);
+/* The same, reading only blocks that may match filter (NULL: all). fn still sees every record
+ * of the blocks read: the filter only saves work. */
+int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
+			  const struct segment_filter *filter, segment_record_fn fn, void *arg,
+			  struct segment_read_result *res);
 
 #endif

@@ -332,10 +332,10 @@ struct log_pipe *logs_open_pipe(const struct vigil_config *cfg, const char *iden
 	return p;
 }
 
-static int read_one(const char *dir, const char *path, segment_record_fn fn, void *arg,
-		    struct segment_read_result *res)
+static int read_one(const char *dir, const char *path, const struct segment_filter *f,
+		    segment_record_fn fn, void *arg, struct segment_read_result *res)
 {
-	int rc = segment_read_file(path, NULL, 0, fn, arg, res);
+	int rc = segment_read_filtered(path, NULL, 0, f, fn, arg, res);
 
 	if (rc == -ENOENT && res->dict_id) {
 		size_t len;
@@ -343,7 +343,7 @@ static int read_one(const char *dir, const char *path, segment_record_fn fn, voi
 		void *dict = logs_load_dictionary(dir, res->dict_id, &len, &id);
 
 		if (dict)
-			rc = segment_read_file(path, dict, len, fn, arg, res);
+			rc = segment_read_filtered(path, dict, len, f, fn, arg, res);
 		free(dict);
 	}
 	if (res->warning[0])
@@ -378,7 +378,7 @@ static int cmd_stats(const char *dir)
 	for (size_t i = 0; i < n; i++) {
 		struct segment_read_result res;
 
-		if (read_one(dir, names[i], NULL, NULL, &res) == 0 || res.records) {
+		if (read_one(dir, names[i], NULL, NULL, NULL, &res) == 0 || res.records) {
 			printf("%-60s %10u %12llu %12llu %6.2fx%s\n", strrchr(names[i], '/') + 1,
 			       res.records, (unsigned long long)res.raw_bytes,
 			       (unsigned long long)res.file_bytes,
@@ -438,7 +438,7 @@ static int cmd_train(const char *dir)
 	for (size_t i = 0; i < n; i++) {
 		struct segment_read_result res;
 
-		read_one(dir, names[i], collect_sample, &s, &res);
+		read_one(dir, names[i], NULL, collect_sample, &s, &res);
 		free(names[i]);
 	}
 	free(names);
@@ -517,18 +517,23 @@ static int cmd_read(const char *dir, struct query *q, bool follow)
 	char **names = list_segments(dir, &n), *last = NULL;
 	long skip_match = 0, done_in_last = 0;
 	struct segment_read_result res;
+	/* Blocks that cannot match are not even decompressed; not with -f, which counts every
+	 * record of the last segment to know where to go on. */
+	struct segment_filter filter = { .since_ns = q->since_ns, .until_ns = q->until_ns,
+					 .request_id = q->request_id };
+	const struct segment_filter *f = follow ? NULL : &filter;
 
 	if (q->tail_n >= 0) {
 		struct reader counter = { .q = q };
 
 		for (size_t i = 0; i < n; i++)
-			read_one(dir, names[i], count_matching, &counter, &res);
+			read_one(dir, names[i], f, count_matching, &counter, &res);
 		skip_match = counter.all > q->tail_n ? counter.all - q->tail_n : 0;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct reader rd = { .q = q, .skip_match = skip_match };
 
-		read_one(dir, names[i], on_read, &rd, &res);
+		read_one(dir, names[i], f, on_read, &rd, &res);
 		skip_match = rd.skip_match;
 		free(last);
 		last = strdup(names[i]);

@@ -323,12 +323,81 @@ static void test_rotation_and_retention(void **state)
 	free_records(recs);
 }
 
+struct with_id {
+	const char *id;
+	int64_t since, until;
+	int seen, matching;
+};
+
+static int count_id(void *arg, const log_record *r)
+{
+	struct with_id *c = arg;
+
+	c->seen++;
+	if ((!c->id || strcmp(r->request_id, c->id) == 0) && (!c->since || r->time_ns >= c->since) &&
+	    (!c->until || r->time_ns <= c->until))
+		c->matching++;
+	return 0;
+}
+
+/* The filter skips blocks without the request id (index hashes) or outside the time range
+ * (frame headers), and every matching record is still read. */
+static void test_filtered_read(void **state)
+{
+	struct segment_writer_options o = { .identity = "test", .block_records = 100 };
+	struct segment_read_result res;
+	struct segment_filter f = { 0 };
+	struct with_id all = { 0 }, some;
+	char dir[64], path[600];
+	struct segment_writer *w;
+	log_record *recs = random_records();
+
+	(void)state;
+	make_dir(dir);
+	o.dir = dir;
+	/* Request ids that come and go, as invocations do: req-<i / 150>. */
+	for (int i = 0; i < N; i++) {
+		char id[40];
+
+		snprintf(id, sizeof(id), "req-%d", i / 150);
+		free(recs[i].request_id);
+		recs[i].request_id = strdup(id);
+	}
+	w = segment_writer_open(&o);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(segment_writer_add(w, &recs[i]), 0);
+	segment_writer_close(w);
+	only_segment(dir, path, sizeof(path));
+	assert_int_equal(segment_read_filtered(path, NULL, 0, NULL, count_id, &all, &res), 0);
+	assert_int_equal(all.seen, N);
+	assert_int_equal(res.skipped_blocks, 0);
+
+	some = (struct with_id){ .id = "req-7" };
+	f.request_id = "req-7";
+	assert_int_equal(segment_read_filtered(path, NULL, 0, &f, count_id, &some, &res), 0);
+	assert_int_equal(some.matching, 150);		/* every one of them */
+	assert_true(res.skipped_blocks >= res.blocks * 5);	/* 2 or 3 blocks read of 30+ */
+	assert_true(some.seen < N / 5);
+
+	f = (struct segment_filter){ .since_ns = recs[N / 2].time_ns, .until_ns = recs[N / 2].time_ns };
+	some = (struct with_id){ .since = f.since_ns, .until = f.until_ns };
+	assert_int_equal(segment_read_filtered(path, NULL, 0, &f, count_id, &some, &res), 0);
+	assert_true(some.matching >= 1);
+	all = (struct with_id){ .since = f.since_ns, .until = f.until_ns };
+	segment_read_filtered(path, NULL, 0, NULL, count_id, &all, &res);
+	assert_int_equal(some.matching, all.matching);	/* the filter loses nothing */
+	free_records(recs);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_torn_tails_and_damage),
 		cmocka_unit_test(test_rotation_and_retention),
+		cmocka_unit_test(test_filtered_read),
 	};
 
 	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);
