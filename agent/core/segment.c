@@ -15,6 +15,7 @@
 
 #include "../lib/clock.h"
 #include "../log.h"
+#include "buf.h"
 #include "crc32c.h"
 
 #define FILE_MAGIC "VIGILSEG"
@@ -49,8 +50,10 @@ struct segment_writer {
 	int64_t base, prev, tmin, tmax;
 	int64_t *delta;
 	uint32_t *req_index, *level, *source;
-	char **message;
+	char **message;			/* pointers into data, set when the block is written */
 	ProtobufCBinaryData *rest;
+	size_t *message_at, *rest_at;	/* offsets in data */
+	struct buf data;		/* the block's messages and packed rests, one allocation */
 	struct strtab ids;		/* the block's distinct request ids */
 	char *fn_name, *fn_version;	/* the block's: records equal to them leave them out */
 	size_t raw;
@@ -306,6 +309,8 @@ static int grow(struct segment_writer *w)
 	GROW(source);
 	GROW(message);
 	GROW(rest);
+	GROW(message_at);
+	GROW(rest_at);
 #undef GROW
 	w->cap = cap;
 	return 0;
@@ -367,7 +372,8 @@ int segment_writer_add(struct segment_writer *w, const log_record *r)
 	const char *fn = r->function_name ? r->function_name : "";
 	const char *ver = r->function_version ? r->function_version : "";
 	log_record rest = *r;
-	size_t len;
+	const char *msg;
+	size_t len, msg_len;
 	uint32_t lv;
 
 	/* A record without a name or version in a block whose records have one starts a new
@@ -400,7 +406,8 @@ int segment_writer_add(struct segment_writer *w, const log_record *r)
 	lv = level_index(r->level);
 	w->level[w->n] = lv;
 	w->source[w->n] = (uint32_t)r->source;
-	w->message[w->n] = strdup(r->message ? r->message : "");
+	msg = r->message ? r->message : "";
+	msg_len = strlen(msg);
 	/* The rest of the record, without what the columns hold. */
 	rest.time_ns = 0;
 	rest.source = 0;
@@ -413,15 +420,17 @@ int segment_writer_add(struct segment_writer *w, const log_record *r)
 	if (lv)
 		rest.level = (char *)"";
 	len = vigil__v1__log_record__get_packed_size(&rest);
-	w->rest[w->n].data = malloc(len ? len : 1);
-	w->rest[w->n].len = len;
-	if (!w->message[w->n] || !w->rest[w->n].data) {
-		free(w->message[w->n]);
-		free(w->rest[w->n].data);
+	if (buf_reserve(&w->data, msg_len + 1 + len) < 0)
 		return -ENOMEM;
-	}
-	vigil__v1__log_record__pack(&rest, w->rest[w->n].data);
-	w->raw += strlen(w->message[w->n]) + len + 16;
+	w->message_at[w->n] = w->data.len;
+	memcpy(w->data.data + w->data.len, msg, msg_len + 1);
+	w->data.len += msg_len + 1;
+	w->rest_at[w->n] = w->data.len;
+	w->rest[w->n].len = len;
+	vigil__v1__log_record__pack(&rest, (uint8_t *)w->data.data + w->data.len);
+	w->data.len += len;
+	w->data.data[w->data.len] = '\0';	/* buf_reserve kept room for it */
+	w->raw += msg_len + len + 16;
 	w->n++;
 	w->total_records++;
 	if (w->n >= w->o.block_records || w->raw >= w->o.block_bytes)
@@ -431,10 +440,7 @@ int segment_writer_add(struct segment_writer *w, const log_record *r)
 
 static void reset_block(struct segment_writer *w)
 {
-	for (size_t i = 0; i < w->n; i++) {
-		free(w->message[i]);
-		free(w->rest[i].data);
-	}
+	w->data.len = 0;	/* its memory stays for the next block */
 	tab_clear(&w->ids);
 	w->n = 0;
 	w->raw = 0;
@@ -528,6 +534,10 @@ int segment_writer_flush(struct segment_writer *w)
 	g[4].n_source = w->n;
 	g[4].source = w->source;
 	g[5].n_message = w->n;
+	for (size_t i = 0; i < w->n; i++) {
+		w->message[i] = w->data.data + w->message_at[i];
+		w->rest[i].data = (uint8_t *)w->data.data + w->rest_at[i];
+	}
 	g[5].message = w->message;
 	g[6].n_rest = w->n;
 	g[6].rest = w->rest;
@@ -607,6 +617,9 @@ void segment_writer_close(struct segment_writer *w)
 	free(w->source);
 	free(w->message);
 	free(w->rest);
+	free(w->message_at);
+	free(w->rest_at);
+	buf_free(&w->data);
 	free(w->ids.s);
 	free(w->fn_name);
 	free(w->fn_version);
