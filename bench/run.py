@@ -581,7 +581,7 @@ def logs_section(build, megabytes):
         segs = os.path.join(tmp, "segments")
         print(f"\n`vigil logs cat --request-id` for one request in the middle of the corpus, "
               "against `vigil logs cat` of everything (both to /dev/null):\n")
-        print("| read | records out | seconds |")
+        print("| read | lines out | seconds |")
         print("|---|---|---|")
         for label, args in (("cat --request-id", ["cat", "--request-id", rid]),
                             ("cat (all)", ["cat"])):
