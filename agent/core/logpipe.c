@@ -62,51 +62,65 @@ static void emit(struct log_pipe *p, struct pending *pe)
 	pe->used = false;
 }
 
-static void take(struct log_pipe *p, struct item *it)
+/* One line into its stream's pending record (meta's strings may be NULL: ""). */
+static void take(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n)
 {
-	struct pending *pe = &p->pend[it->meta.stream % JOIN_STREAMS];
+	struct pending *pe = &p->pend[meta->stream % JOIN_STREAMS];
+	const char *rid = meta->request_id ? meta->request_id : "";
+	const char *ext = meta->extension ? meta->extension : "";
 	struct timespec ts;
 
 	/* A continuation line (a stack trace) joins the record before it. */
-	if (pe->used && pe->stream == it->meta.stream &&
-	    logparse_is_continuation(it->text, it->n) && pe->len + it->n < LOG_LINE_MAX) {
+	if (pe->used && pe->stream == meta->stream &&
+	    logparse_is_continuation(text, n) && pe->len + n < LOG_LINE_MAX) {
 		size_t ml = strlen(pe->rec.message);
 		bool rep, trunc;
-		char *add = logparse_clean(it->text, it->n, LOG_LINE_MAX - ml, &rep, &trunc);
+		char *add = logparse_clean(text, n, LOG_LINE_MAX - ml, &rep, &trunc);
 		char *m = add ? realloc(pe->rec.message, ml + strlen(add) + 2) : NULL;
 
 		if (m) {
 			m[ml] = '\n';
 			strcpy(m + ml + 1, add);
 			pe->rec.message = m;
-			pe->len += it->n + 1;
+			pe->len += n + 1;
 			pe->rec.utf8_repaired |= rep;
 		}
 		free(add);
 		return;
 	}
 	emit(p, pe);
-	logparse_line(it->text, it->n, it->request_id[0] ? it->request_id : NULL, &pe->rec);
+	logparse_line(text, n, rid[0] ? rid : NULL, &pe->rec);
 	if (!pe->rec.time_ns) {
-		if (it->meta.time_ns) {
-			pe->rec.time_ns = it->meta.time_ns;
+		if (meta->time_ns) {
+			pe->rec.time_ns = meta->time_ns;
 		} else {
 			clock_gettime(CLOCK_REALTIME, &ts);
 			pe->rec.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 		}
 	}
-	pe->rec.source = it->meta.source;
-	if (it->extension[0] || pe->rec.extension[0])
-		logparse_set(&pe->rec.extension, it->extension);
+	pe->rec.source = meta->source;
+	if (ext[0] || pe->rec.extension[0])
+		logparse_set(&pe->rec.extension, ext);
 	if (!pe->rec.function_name[0])
-		logparse_set(&pe->rec.function_name, it->function_name);
+		logparse_set(&pe->rec.function_name, meta->function_name);
 	if (!pe->rec.function_version[0])
-		logparse_set(&pe->rec.function_version, it->function_version);
+		logparse_set(&pe->rec.function_version, meta->function_version);
 	if (pe->rec.truncated)
 		metric_inc(p->dropped_long);
 	pe->used = true;
-	pe->stream = it->meta.stream;
-	pe->len = it->n;
+	pe->stream = meta->stream;
+	pe->len = n;
+}
+
+static void take_item(struct log_pipe *p, const struct item *it)
+{
+	struct log_line meta = it->meta;
+
+	meta.extension = it->extension;
+	meta.request_id = it->request_id;
+	meta.function_name = it->function_name;
+	meta.function_version = it->function_version;
+	take(p, &meta, it->text, it->n);
 }
 
 static void free_item(struct item *it)
@@ -176,7 +190,7 @@ static void *writer_thread(void *arg)
 			if (it->fn)
 				it->fn(it->arg);
 			else
-				take(p, it);
+				take_item(p, it);
 			free_item(it);
 		}
 		pthread_mutex_lock(&p->lock);
@@ -275,6 +289,20 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 
 	if (!p)
 		return;
+	if (pthread_equal(pthread_self(), p->thread)) {
+		/* Already on the writer (a deferred batch): no queue to go through. Lines that
+		 * other threads queued meanwhile follow, as they would have. */
+		struct log_line now = *meta;
+
+		if (!now.time_ns) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			now.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+		}
+		take(p, &now, text, keep);
+		return;
+	}
 	strs = (meta->extension ? strlen(meta->extension) : 0) +
 	       (meta->request_id ? strlen(meta->request_id) : 0) +
 	       (meta->function_name ? strlen(meta->function_name) : 0) +

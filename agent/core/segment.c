@@ -33,6 +33,8 @@ static const char *const levels[] = { "", "TRACE", "DEBUG", "INFO", "WARN", "ERR
 struct strtab {
 	char **s;
 	size_t n, cap;
+	uint32_t *slots;	/* open addressing: 1 + index, 0 empty; nslots a power of 2 */
+	size_t nslots;
 };
 
 struct segment_writer {
@@ -325,14 +327,41 @@ uint32_t segment_id_hash(const char *id)
 	return h;
 }
 
+/* Re-seat every string in a table of nslots slots (twice the strings at least). */
+static int tab_rehash(struct strtab *t, size_t nslots)
+{
+	uint32_t *slots = calloc(nslots, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t h = segment_id_hash(t->s[i]) & (nslots - 1);
+
+		while (slots[h])
+			h = (h + 1) & (nslots - 1);
+		slots[h] = (uint32_t)(i + 1);
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->nslots = nslots;
+	return 0;
+}
+
+/* 1 + the index of id in the table (added if new), 0 for none. A block holds hundreds of
+ * request ids: a linear search was a visible share of the ingest profile. */
 static uint32_t tab_index(struct strtab *t, const char *id)
 {
+	size_t h;
+
 	if (!id || !*id)
 		return 0;
-	/* Blocks hold few distinct ids; the most recent one is the usual hit. */
-	for (size_t i = t->n; i > 0; i--) {
-		if (strcmp(t->s[i - 1], id) == 0)
-			return (uint32_t)i;
+	if (2 * (t->n + 1) > t->nslots && tab_rehash(t, t->nslots ? 2 * t->nslots : 64) < 0)
+		return 0;
+	h = segment_id_hash(id) & (t->nslots - 1);
+	while (t->slots[h]) {
+		if (strcmp(t->s[t->slots[h] - 1], id) == 0)
+			return t->slots[h];
+		h = (h + 1) & (t->nslots - 1);
 	}
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
@@ -346,7 +375,8 @@ static uint32_t tab_index(struct strtab *t, const char *id)
 	t->s[t->n] = strdup(id);
 	if (!t->s[t->n])
 		return 0;
-	return (uint32_t)++t->n;
+	t->slots[h] = (uint32_t)++t->n;
+	return (uint32_t)t->n;
 }
 
 static void tab_clear(struct strtab *t)
@@ -354,6 +384,8 @@ static void tab_clear(struct strtab *t)
 	for (size_t i = 0; i < t->n; i++)
 		free(t->s[i]);
 	t->n = 0;
+	if (t->slots)
+		memset(t->slots, 0, t->nslots * sizeof(*t->slots));
 }
 
 static uint32_t level_index(const char *level)
@@ -361,7 +393,7 @@ static uint32_t level_index(const char *level)
 	if (!level)
 		return 0;
 	for (size_t i = 1; i < NLEVELS; i++) {
-		if (strcmp(level, levels[i]) == 0)
+		if (level[0] == levels[i][0] && strcmp(level, levels[i]) == 0)
 			return (uint32_t)i;
 	}
 	return 0;
@@ -621,6 +653,7 @@ void segment_writer_close(struct segment_writer *w)
 	free(w->rest_at);
 	buf_free(&w->data);
 	free(w->ids.s);
+	free(w->ids.slots);
 	free(w->fn_name);
 	free(w->fn_version);
 	free(w->entries);
