@@ -92,6 +92,12 @@ def variable(name, label, query, multi=True):
             "options": [], "hide": 0, "sort": 1}
 
 
+def function_variable(multi=True):
+    """$function: every function vigil has counted an invocation of."""
+    return variable("function", "Function", "label_values(vigil_invocations_total, function)",
+                    multi)
+
+
 def q(p, metric, by="function"):
     """histogram_quantile of a vigil histogram, by function."""
     return (f"histogram_quantile({p}, sum by (le, {by}) "
@@ -106,7 +112,7 @@ def overview():
     b = Board("vigil-overview", "vigil — overview",
               "Every function vigil watches: traffic, errors, latency, cold starts, memory "
               "and cost.", ["overview"],
-              [variable("function", "Function", "label_values(vigil_invocations_total, function)")])
+              [function_variable()])
     b.panel("Invocations", "Invocations per second, by function.", "reqps",
             [(f"sum by (function) (rate(vigil_invocations_total{FN}[{RATE}]))", "{{function}}")])
     b.panel("Errors by type", "Failed invocations per second, by function and error type "
@@ -148,8 +154,7 @@ def function():
     b = Board("vigil-function", "vigil — function",
               "One function: what it is billed against what it runs, its extensions' "
               "share, latency, CPU, network and logs.", ["function"],
-              [variable("function", "Function", "label_values(vigil_invocations_total, function)",
-                        multi=False),
+              [function_variable(multi=False),
                variable("version", "Version",
                         'label_values(vigil_invocations_total{function="$function"}, version)')])
     b.panel("Billed vs actual duration (p95)", "Lambda bills whole milliseconds, and on cold "
@@ -181,7 +186,7 @@ def cold_starts():
     b = Board("vigil-cold-starts", "vigil — cold starts",
               "When environments start, how long init takes, who takes it, and what the "
               "processes do meanwhile (eBPF probes, self-hosted).", ["cold-starts"],
-              [variable("function", "Function", "label_values(vigil_invocations_total, function)")])
+              [function_variable()])
     b.panel("Cold starts", "Invocations that started an environment, in the interval.", "short",
             [(f"sum by (function) (increase(vigil_cold_starts_total{FN}[{RATE}]))",
               "{{function}}")])

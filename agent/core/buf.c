@@ -2,10 +2,13 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void buf_init(struct buf *b)
 {
@@ -113,4 +116,36 @@ void buf_put_i64(struct buf *b, long long v)
 		return;
 	}
 	buf_put_u64(b, (unsigned long long)v);
+}
+
+int buf_read_file(struct buf *b, const char *path, size_t max)
+{
+	struct stat st;
+	size_t size;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || (unsigned long long)st.st_size > max) {
+		close(fd);
+		return -EFBIG;
+	}
+	size = (size_t)st.st_size;
+	if (buf_reserve(b, size) < 0) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* What the file held when opened (a segment being written grows meanwhile). */
+	for (size_t end = b->len + size; b->len < end;) {
+		ssize_t n = read(fd, b->data + b->len, end - b->len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		b->len += (size_t)n;
+	}
+	b->data[b->len] = '\0';
+	close(fd);
+	return 0;
 }

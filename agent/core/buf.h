@@ -23,6 +23,8 @@ int buf_reserve(struct buf *b, size_t n);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append the whole file at path (at most max bytes): 0, or -errno (-EFBIG past max). */
+int buf_read_file(struct buf *b, const char *path, size_t max);
 /* Append an unsigned or signed decimal integer. */
 void buf_put_u64(struct buf *b, unsigned long long v);
 void buf_put_i64(struct buf *b, long long v);

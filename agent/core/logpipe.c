@@ -68,7 +68,6 @@ static void take(struct log_pipe *p, const struct log_line *meta, const char *te
 	struct pending *pe = &p->pend[meta->stream % JOIN_STREAMS];
 	const char *rid = meta->request_id ? meta->request_id : "";
 	const char *ext = meta->extension ? meta->extension : "";
-	struct timespec ts;
 
 	/* A continuation line (a stack trace) joins the record before it. */
 	if (pe->used && pe->stream == meta->stream &&
@@ -90,14 +89,8 @@ static void take(struct log_pipe *p, const struct log_line *meta, const char *te
 	}
 	emit(p, pe);
 	logparse_line(text, n, rid[0] ? rid : NULL, &pe->rec);
-	if (!pe->rec.time_ns) {
-		if (meta->time_ns) {
-			pe->rec.time_ns = meta->time_ns;
-		} else {
-			clock_gettime(CLOCK_REALTIME, &ts);
-			pe->rec.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-		}
-	}
+	if (!pe->rec.time_ns)
+		pe->rec.time_ns = meta->time_ns;	/* stamped by log_pipe_line */
 	pe->rec.source = meta->source;
 	if (ext[0] || pe->rec.extension[0])
 		logparse_set(&pe->rec.extension, ext);
@@ -155,14 +148,9 @@ static void *writer_thread(void *arg)
 		 * line would put one more runnable thread on a small sandbox's CPUs right when
 		 * the function and the extension need them. */
 		while (!p->head && !p->stop) {
-			struct timespec until;
-			double t;
+			struct timespec until = clock_realtime_in(WAKE_S);
 			int rc;
 
-			clock_gettime(CLOCK_REALTIME, &until);
-			t = (double)until.tv_nsec / 1e9 + WAKE_S;
-			until.tv_sec += (time_t)t;
-			until.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
 			rc = pthread_cond_timedwait(&p->cond, &p->lock, &until);
 			if (rc == ETIMEDOUT && !p->head && !idle_flushed &&
 			    clock_mono_s() - last_lines >= IDLE_FLUSH_S) {
@@ -284,22 +272,19 @@ static char *pack(char **at, const char *s)
 void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n)
 {
 	size_t keep = n > LOG_LINE_MAX + 1 ? LOG_LINE_MAX + 1 : n, strs;
+	struct log_line now;
 	struct item *it;
 	char *at;
 
 	if (!p)
 		return;
+	/* Stamped on arrival, not when the writer gets to it. */
+	now = *meta;
+	if (!now.time_ns)
+		now.time_ns = clock_epoch_ns();
 	if (pthread_equal(pthread_self(), p->thread)) {
 		/* Already on the writer (a deferred batch): no queue to go through. Lines that
 		 * other threads queued meanwhile follow, as they would have. */
-		struct log_line now = *meta;
-
-		if (!now.time_ns) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			now.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-		}
 		take(p, &now, text, keep);
 		return;
 	}
@@ -316,14 +301,7 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 	}
 	it->next = NULL;
 	it->fn = NULL;
-	it->meta = *meta;
-	if (!it->meta.time_ns) {
-		struct timespec ts;
-
-		/* Stamped on arrival, not when the writer gets to it. */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		it->meta.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-	}
+	it->meta = now;
 	memcpy(it->text, text, keep);
 	it->text[keep] = '\0';
 	it->n = keep;

@@ -672,37 +672,6 @@ void segment_writer_stats(const struct segment_writer *w, uint64_t *records, uin
 
 /* --- reader ------------------------------------------------------------------------------- */
 
-static int read_file(const char *path, uint8_t **data, size_t *len)
-{
-	struct stat st;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_size > (off_t)(4ull << 30)) {
-		close(fd);
-		return -EFBIG;
-	}
-	*data = malloc((size_t)st.st_size + 1);
-	if (!*data) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, *data + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	*len = got;
-	return 0;
-}
-
 /* Decode one block and hand its records to fn. 0, 1 when fn stopped, -1 when damaged. */
 static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, void *arg,
 		      struct segment_read_result *res)
@@ -819,9 +788,19 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	rc = read_file(path, &data, &len);
-	if (rc < 0)
-		return rc;
+	{
+		struct buf file;
+
+		buf_init(&file);
+		rc = buf_read_file(&file, path, (size_t)4 << 30);
+		if (rc < 0) {
+			buf_free(&file);
+			return rc;
+		}
+		data = (uint8_t *)buf_steal(&file, &len);
+		if (!data)
+			return -ENOMEM;
+	}
 	res->file_bytes = len;
 	if (len < 16 || memcmp(data, FILE_MAGIC, 8) != 0) {
 		snprintf(res->warning, sizeof(res->warning), "not a vigil segment");

@@ -1,5 +1,5 @@
-/* The two clocks vigil reads: monotonic seconds (durations) and epoch milliseconds (Lambda's
- * deadlines and timestamps). */
+/* The two clocks vigil reads: monotonic seconds (durations) and the epoch (Lambda's deadlines
+ * and timestamps; pthread_cond_timedwait's deadlines). */
 #ifndef VIGIL_CLOCK_H
 #define VIGIL_CLOCK_H
 
@@ -20,6 +20,27 @@ static inline int64_t clock_epoch_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline int64_t clock_epoch_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* CLOCK_REALTIME seconds from now, as pthread_cond_timedwait takes it. */
+static inline struct timespec clock_realtime_in(double seconds)
+{
+	struct timespec ts;
+	double t;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t = (double)ts.tv_nsec / 1e9 + seconds;
+	ts.tv_sec += (time_t)t;
+	ts.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+	return ts;
 }
 
 #endif

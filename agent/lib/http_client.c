@@ -50,15 +50,12 @@ int http_client_init_remote(struct http_client *c, const char *host, unsigned po
 	snprintf(hostport, sizeof(hostport), v6 ? "[%s]:%u" : "%s:%u", host, port);
 	if (netaddr_parse(hostport, &c->addr) < 0 || strcmp(host, "localhost") == 0) {
 		/* A name: resolved at each connect, so a moved endpoint is followed. */
-		for (const char *p = host; *p; p++) {
-			if (!(*p == '-' || *p == '.' || *p == '_' || (*p >= '0' && *p <= '9') ||
-			      ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
-				return -EINVAL;
-		}
+		if (!resolve_is_host_name(host))
+			return -EINVAL;
 		c->resolve = true;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", host);
-	snprintf(c->port, sizeof(c->port), "%u", port);
+	c->port = port;
 	if (port == (tls ? 443u : 80u))
 		snprintf(c->host, sizeof(c->host), v6 ? "[%s]" : "%s", host);
 	else
@@ -120,7 +117,7 @@ static int connect_now(struct http_client *c)
 	} else {
 		struct sockaddr_storage addrs[RESOLVE_MAX];
 		struct resolve_conf rconf = { .timeout_ms = (int)(c->timeout_s * 1000) };
-		int n = resolve_host(c->name, (unsigned)atoi(c->port), addrs, RESOLVE_MAX, &rconf,
+		int n = resolve_host(c->name, c->port, addrs, RESOLVE_MAX, &rconf,
 				     c->error, sizeof(c->error));
 
 		if (n < 0)

@@ -21,7 +21,7 @@ struct http_client {
 	char host[300];		/* the Host header */
 	char name[256];		/* the remote host as given (TLS server name) */
 	bool resolve;		/* name is resolved at each connect; else addr is set */
-	char port[8];
+	unsigned port;		/* with resolve */
 	int fd;
 	double timeout_s;	/* 0: none (the default); else for connect, each send and recv */
 	bool tls;

@@ -36,7 +36,7 @@ static bool set_addr(const char *text, unsigned port, struct sockaddr_storage *o
 	return false;
 }
 
-static bool valid_name(const char *name)
+bool resolve_is_host_name(const char *name)
 {
 	size_t n = strlen(name), label = 0;
 
@@ -93,7 +93,7 @@ int dns_build_query(const char *name, uint16_t id, int qtype, unsigned char *buf
 	size_t len = 12;
 	const char *p = name;
 
-	if (cap < 12 + strlen(name) + 2 + 4 || !valid_name(name))
+	if (cap < 12 + strlen(name) + 2 + 4 || !resolve_is_host_name(name))
 		return -1;
 	memset(buf, 0, 12);
 	buf[0] = (unsigned char)(id >> 8);
@@ -301,7 +301,7 @@ int resolve_host(const char *name, unsigned port, struct sockaddr_storage *out, 
 		conf = &defaults;
 	if (max > 0 && set_addr(name, port, &out[0]))
 		return 1;
-	if (max <= 0 || !valid_name(name)) {
+	if (max <= 0 || !resolve_is_host_name(name)) {
 		snprintf(err, err_len, "'%s' is not a host name", name);
 		return -EINVAL;
 	}

@@ -12,6 +12,7 @@
 #ifndef VIGIL_RESOLVE_H
 #define VIGIL_RESOLVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -32,6 +33,10 @@ struct resolve_conf {
  */
 int resolve_host(const char *name, unsigned port, struct sockaddr_storage *out, int max,
 		 const struct resolve_conf *conf, char *err, size_t err_len);
+
+/* Letters, digits, '-', '_' in dot-separated labels of 1..63 bytes, 253 at most in all (a
+ * trailing dot allowed). */
+bool resolve_is_host_name(const char *name);
 
 /* A DNS query for name/qtype (1 A, 28 AAAA) with id into buf; its length, or -1. */
 int dns_build_query(const char *name, uint16_t id, int qtype, unsigned char *buf, size_t cap);

@@ -173,24 +173,18 @@ struct tls_trust *tls_trust_load(const char *path, char *err, size_t err_len)
 	struct buf file;
 	size_t skipped = 0, pos = 0, der_len;
 	unsigned char *der;
-	char chunk[16384];
-	FILE *f = fopen(path, "r");
+	int rc;
 
-	if (!f) {
-		snprintf(err, err_len, "CA file %s: %s", path, strerror(errno));
+	buf_init(&file);
+	rc = buf_read_file(&file, path, TLS_TRUST_MAX_BYTES);
+	if (rc < 0) {
+		if (rc == -EFBIG)
+			snprintf(err, err_len, "CA file %s: over %d bytes", path, TLS_TRUST_MAX_BYTES);
+		else
+			snprintf(err, err_len, "CA file %s: %s", path, strerror(-rc));
+		buf_free(&file);
 		return NULL;
 	}
-	buf_init(&file);
-	for (size_t n; (n = fread(chunk, 1, sizeof(chunk), f)) > 0;) {
-		if (file.len + n > TLS_TRUST_MAX_BYTES) {
-			snprintf(err, err_len, "CA file %s: over %d bytes", path, TLS_TRUST_MAX_BYTES);
-			fclose(f);
-			buf_free(&file);
-			return NULL;
-		}
-		buf_append(&file, chunk, n);
-	}
-	fclose(f);
 	t = calloc(1, sizeof(*t));
 	if (file.failed || !t) {
 		snprintf(err, err_len, "CA file %s: out of memory", path);

@@ -2,7 +2,6 @@
 #include "remote_write.h"
 
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "../../agent/core/numfmt.h"
 #include "../../agent/lib/base64.h"
+#include "../../agent/lib/clock.h"
 #include "../../agent/lib/http_client.h"
 #include "../../agent/lib/tls.h"
 #include "../../agent/log.h"
@@ -67,27 +67,6 @@ struct remote_write {
 		struct metric_series *queue, *bytes, *duration;
 	} m;
 };
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CLOCK_REALTIME seconds from now, for the timed waits. */
-static struct timespec realtime_in(double seconds)
-{
-	struct timespec ts;
-	double t;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	t = (double)ts.tv_nsec / 1e9 + seconds;
-	ts.tv_sec += (time_t)t;
-	ts.tv_nsec = (long)((t - floor(t)) * 1e9);
-	return ts;
-}
 
 /* --- encoding ----------------------------------------------------------------------------- */
 
@@ -329,7 +308,7 @@ static int post_once(struct remote_write *w, const struct snapshot *s)
 {
 	const char *headers[12];
 	struct http_response resp;
-	double t0 = mono();
+	double t0 = clock_mono_s();
 	int n = 0, rc;
 
 	headers[n++] = "Content-Type";
@@ -346,7 +325,7 @@ static int post_once(struct remote_write *w, const struct snapshot *s)
 	}
 	headers[n] = NULL;
 	rc = http_client_request(&w->client, "POST", w->path, headers, s->body, s->len, &resp);
-	metric_observe(w->m.duration, mono() - t0);
+	metric_observe(w->m.duration, clock_mono_s() - t0);
 	if (rc < 0) {
 		char why[600];
 
@@ -422,14 +401,14 @@ static void *sender(void *arg)
 			pthread_cond_wait(&w->cond, &w->lock);
 		/* One push per interval at most: pushes asked for meanwhile wait and coalesce (the
 		 * snapshot is taken when it goes), unless stopping. */
-		while (w->pending && !w->stopping && mono() < w->last_post + w->interval) {
-			struct timespec until = realtime_in(w->last_post + w->interval - mono());
+		while (w->pending && !w->stopping && clock_mono_s() < w->last_post + w->interval) {
+			struct timespec until = clock_realtime_in(w->last_post + w->interval - clock_mono_s());
 
 			pthread_cond_timedwait(&w->cond, &w->lock, &until);
 		}
 		if (!w->pending)
 			break;
-		if (w->stopping && mono() > w->deadline) {
+		if (w->stopping && clock_mono_s() > w->deadline) {
 			w->pending = 0;
 			pthread_mutex_unlock(&w->lock);
 			count(w, "dropped", 0);
@@ -455,18 +434,18 @@ static void *sender(void *arg)
 			count(w, "retried", 0);
 			/* Wait, unless stopping: then only while the deadline allows. */
 			pthread_mutex_lock(&w->lock);
-			if (w->stopping && mono() + backoff > w->deadline) {
+			if (w->stopping && clock_mono_s() + backoff > w->deadline) {
 				pthread_mutex_unlock(&w->lock);
 				break;
 			}
 			{
-				struct timespec until = realtime_in(backoff > 2.0 ? 2.0 : backoff);
+				struct timespec until = clock_realtime_in(backoff > 2.0 ? 2.0 : backoff);
 
 				pthread_cond_timedwait(&w->cond, &w->lock, &until);
 			}
 			pthread_mutex_unlock(&w->lock);
 		}
-		w->last_post = mono();
+		w->last_post = clock_mono_s();
 		count(w, result == 0 ? "sent" : result < 0 ? "rejected" : "failed", s.samples);
 		free(s.body);
 		pthread_mutex_lock(&w->lock);
@@ -643,13 +622,13 @@ void remote_write_stop(struct remote_write *w, double deadline_s)
 		deadline_s = 0;
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
-	w->deadline = mono() + deadline_s;
+	w->deadline = clock_mono_s() + deadline_s;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	{
 		/* A POST in flight may block for the whole timeout: past the deadline (and a
 		 * little), cancel the thread in its recv/send/connect instead of waiting. */
-		struct timespec until = realtime_in(deadline_s + 0.1);
+		struct timespec until = clock_realtime_in(deadline_s + 0.1);
 
 		if (pthread_timedjoin_np(w->thread, NULL, &until) != 0) {
 			log_warn("remote_write", "the endpoint is still busy at the deadline: "

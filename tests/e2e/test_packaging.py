@@ -49,6 +49,23 @@ def unpack_layer(arch, dest):
     return dest
 
 
+def extension_dir(tmp_path, how):
+    """An extensions folder whose `vigil` starts the layer binary `how`: ("chroot", ROOT) runs
+    ROOT/opt/extensions/vigil inside ROOT; ("qemu", OPT) runs OPT's arm64 binary under
+    qemu-user, keeping argv[0] .../extensions/vigil (the name the extension registers with)."""
+    kind, where = how
+    ext = tmp_path / "extensions"
+    ext.mkdir()
+    launcher = ext / "vigil"
+    if kind == "chroot":
+        launcher.write_text(f"#!/bin/sh\nexec chroot {where} /opt/extensions/vigil\n")
+    else:
+        launcher.write_text(
+            f'#!/bin/sh\nexec qemu-aarch64-static -0 "$0" {where}/extensions/vigil\n')
+    launcher.chmod(0o755)
+    return ext
+
+
 @pytest.fixture
 def chroot_copy(tmp_path):
     """A private copy of the minimal Debian root (the base is made once by packaging/chroot.sh)."""
@@ -129,25 +146,14 @@ def test_layer_runs_in_a_chroot_with_only_libc(start_host, chroot_copy, tmp_path
     assert not left, left
     assert glob.glob(str(root / "usr" / "lib" / "*" / "libc.so.6"))
     unpack_layer("x86_64", root / "opt")
-    ext = tmp_path / "extensions"
-    ext.mkdir()
-    launcher = ext / "vigil"
-    launcher.write_text(f"#!/bin/sh\nexec chroot {root} /opt/extensions/vigil\n")
-    launcher.chmod(0o755)
-    run_as_extension(start_host, ext)
+    run_as_extension(start_host, extension_dir(tmp_path, ("chroot", root)))
     r = run(["chroot", str(root), "/opt/vigil-wrapper", "/usr/bin/env"])
     assert "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9009" in r.stdout, (r.stdout, r.stderr)
 
 
 def test_layer_arm64_under_qemu_runs_under_vigil_host(start_host, tmp_path):
     opt = unpack_layer("arm64", tmp_path / "opt")
-    ext = tmp_path / "extensions"
-    ext.mkdir()
-    launcher = ext / "vigil"
-    # -0 keeps argv[0] .../extensions/vigil, the name the extension registers with.
-    launcher.write_text(f'#!/bin/sh\nexec qemu-aarch64-static -0 "$0" {opt}/extensions/vigil\n')
-    launcher.chmod(0o755)
-    run_as_extension(start_host, ext)
+    run_as_extension(start_host, extension_dir(tmp_path, ("qemu", opt)))
 
 
 def deb_path():
@@ -203,9 +209,6 @@ def test_layer_pushes_over_https(arch, start_host, chroot_copy, prometheus, tmp_
     cert, key, ca = tls_files(tmp_path / "pki", "ec")
     base = prometheus([], extra_args=["--web.enable-remote-write-receiver"],
                       tls=(cert, key, ca))
-    ext = tmp_path / "extensions"
-    ext.mkdir()
-    launcher = ext / "vigil"
     if arch == "x86_64":
         root = chroot_copy
         unpack_layer("x86_64", root / "opt")
@@ -214,13 +217,10 @@ def test_layer_pushes_over_https(arch, start_host, chroot_copy, prometheus, tmp_
         if "localhost" not in (hosts.read_text() if hosts.exists() else ""):
             hosts.write_text("127.0.0.1\tlocalhost\n")
         ca_path = "/opt/ca.pem"
-        launcher.write_text(f"#!/bin/sh\nexec chroot {root} /opt/extensions/vigil\n")
+        ext = extension_dir(tmp_path, ("chroot", root))
     else:
-        opt = unpack_layer("arm64", tmp_path / "opt")
         ca_path = str(ca)
-        launcher.write_text(
-            f'#!/bin/sh\nexec qemu-aarch64-static -0 "$0" {opt}/extensions/vigil\n')
-    launcher.chmod(0o755)
+        ext = extension_dir(tmp_path, ("qemu", unpack_layer("arm64", tmp_path / "opt")))
     h = run_as_extension(start_host, ext,
                          "--env", f"VIGIL_REMOTE_WRITE_URL={base}/api/v1/write",
                          "--env", f"VIGIL_REMOTE_WRITE_CA_FILE={ca_path}",
