@@ -51,7 +51,7 @@ static double wall_s(void)
 int main(int argc, char **argv)
 {
 	static const struct tracker_prices prices = { 0, 0 };
-	struct segment_writer_options o = { .identity = "bench", .segment_bytes = 1ull << 30 };
+	struct segment_writer_options o = { .identity = "bench", .segment_bytes = 1ull << 30, .level = getenv("LVL") ? atoi(getenv("LVL")) : 0 };
 	struct metric_registry *r = metric_registry_new(1000);
 	struct tracker *t = tracker_new("orders-api", "$LATEST", 512, &prices, NULL);
 	struct log_pipe *p;

@@ -268,7 +268,7 @@ size_t jscan_iter_end(const struct jiter *it)
 	return it->pos;
 }
 
-static int next(struct jiter *it, struct jval *key, struct jval *val)
+static int next(struct jiter *it, struct jval *key, struct jval *val, bool lazy)
 {
 	size_t i = jscan_skip_ws(it->s, it->n, it->pos);
 
@@ -293,6 +293,18 @@ static int next(struct jiter *it, struct jval *key, struct jval *val)
 			return -1;
 		i++;
 	}
+	if (lazy) {
+		i = jscan_skip_ws(it->s, it->n, i);
+		if (i < it->n && (it->s[i] == '{' || it->s[i] == '[')) {
+			/* Left for the caller to read (jscan_iter_resume says where it ended). */
+			val->type = it->s[i] == '{' ? J_OBJECT : J_ARRAY;
+			val->p = it->s + i;
+			val->n = it->n - i;
+			val->escaped = false;
+			it->pos = i;
+			return 1;
+		}
+	}
 	if (scan(it->s, it->n, &i, val) < 0)
 		return -1;
 	it->pos = i;
@@ -301,12 +313,34 @@ static int next(struct jiter *it, struct jval *key, struct jval *val)
 
 int jscan_next_member(struct jiter *it, struct jval *key, struct jval *val)
 {
-	return it->object ? next(it, key, val) : -1;
+	return it->object ? next(it, key, val, false) : -1;
 }
 
 int jscan_next_elem(struct jiter *it, struct jval *val)
 {
-	return it->object ? -1 : next(it, NULL, val);
+	return it->object ? -1 : next(it, NULL, val, false);
+}
+
+int jscan_next_member_open(struct jiter *it, struct jval *key, struct jval *val)
+{
+	return it->object ? next(it, key, val, true) : -1;
+}
+
+int jscan_next_elem_open(struct jiter *it, struct jval *val)
+{
+	return it->object ? -1 : next(it, NULL, val, true);
+}
+
+int jscan_open_span(const struct jval *open, struct jval *whole)
+{
+	size_t pos = 0;
+
+	return scan(open->p, open->n, &pos, whole);
+}
+
+void jscan_iter_resume(struct jiter *it, const struct jval *open, size_t used)
+{
+	it->pos = (size_t)(open->p - it->s) + used;
 }
 
 static size_t put_utf8(char *o, unsigned cp)

@@ -58,6 +58,15 @@ size_t jscan_iter_end(const struct jiter *it);
 int jscan_next_member(struct jiter *it, struct jval *key, struct jval *val);
 int jscan_next_elem(struct jiter *it, struct jval *val);
 
+/* The same, but a container value is not skimmed (each level read once): val gets its type,
+ * val->p its opening bracket and val->n the bytes from there to the end of the text. Before
+ * the next call the caller reads it — jscan_iter_text(val->p, val->n), or jscan_open_span for
+ * its span — and tells where it ended with jscan_iter_resume (used: its length). */
+int jscan_next_member_open(struct jiter *it, struct jval *key, struct jval *val);
+int jscan_next_elem_open(struct jiter *it, struct jval *val);
+int jscan_open_span(const struct jval *open, struct jval *whole);
+void jscan_iter_resume(struct jiter *it, const struct jval *open, size_t used);
+
 /* A string's bytes unescaped into out (room for v->n + 1 bytes: unescaping never grows);
  * NUL-terminated; returns the length. Lone surrogates become U+FFFD. */
 size_t jscan_unescape(const struct jval *v, char *out);

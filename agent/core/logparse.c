@@ -2,6 +2,7 @@
 #include "logparse.h"
 
 #include "jscan.h"
+#include "pbwire.h"
 #include "utf8.h"
 
 #include <ctype.h>
@@ -29,26 +30,20 @@ static size_t ascii_prefix(const unsigned char *p, size_t n)
 	return i;
 }
 
-char *logparse_clean(const char *s, size_t n, size_t max, bool *repaired, bool *truncated)
+/* Append s[0..n) to b as valid UTF-8 without NULs, at most max bytes of it. */
+static void clean_append(struct buf *b, const char *s, size_t n, size_t max, bool *repaired,
+			 bool *truncated)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t o = 0, i = ascii_prefix(p, n < max ? n : max);
-	char *out;
+	size_t i = ascii_prefix(p, n < max ? n : max), o;
 
-	*repaired = false;
-	*truncated = false;
-	if (i == n) {	/* the usual line: plain ASCII, copied as it is */
-		out = malloc(n + 1);
-		if (out) {
-			memcpy(out, s, n);
-			out[n] = '\0';
-		}
-		return out;
+	if (i == n) {	/* the usual string: plain ASCII, copied as it is */
+		buf_append(b, s, n);
+		return;
 	}
-	out = malloc((n < max ? n : max) * 3 + 4);
-	if (!out)
-		return NULL;
-	memcpy(out, s, i);
+	if (buf_reserve(b, (n < max ? n : max) * 3 + 4) < 0)
+		return;
+	memcpy(b->data + b->len, s, i);
 	o = i;
 	while (i < n) {
 		size_t l = p[i] == 0 ? 0 : utf8_char_len(p + i, n - i);
@@ -63,18 +58,18 @@ char *logparse_clean(const char *s, size_t n, size_t max, bool *repaired, bool *
 			continue;
 		}
 		if (!l) {
-			memcpy(out + o, "\xEF\xBF\xBD", 3);
+			memcpy(b->data + b->len + o, "\xEF\xBF\xBD", 3);
 			o += 3;
 			i++;
 			*repaired = true;
 			continue;
 		}
-		memcpy(out + o, p + i, l);
+		memcpy(b->data + b->len + o, p + i, l);
 		o += l;
 		i += l;
 	}
-	out[o] = '\0';
-	return out;
+	b->len += o;
+	b->data[b->len] = '\0';
 }
 
 bool logparse_is_continuation(const char *s, size_t n)
@@ -99,21 +94,22 @@ bool logparse_is_continuation(const char *s, size_t n)
 }
 
 static const char *const level_names[] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL" };
+#define LEVEL_INFO 3
 
-/* The canonical name of a level word, or NULL. */
-static const char *level_of(const char *s, size_t n)
+/* The level column's number (segment_level_index) of a level word, or 0. */
+static uint32_t level_of(const char *s, size_t n)
 {
 	for (size_t i = 0; i < 6; i++) {
 		size_t l = strlen(level_names[i]);
 
 		if (n == l && strncasecmp(s, level_names[i], l) == 0)
-			return level_names[i];
+			return (uint32_t)i + 1;
 	}
 	if (n == 7 && strncasecmp(s, "WARNING", 7) == 0)
-		return "WARN";
+		return 4;
 	if (n == 8 && strncasecmp(s, "CRITICAL", 8) == 0)
-		return "FATAL";
-	return NULL;
+		return 6;
+	return 0;
 }
 
 static bool is_uuidish(const char *s, size_t n)
@@ -121,88 +117,94 @@ static bool is_uuidish(const char *s, size_t n)
 	return n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-';
 }
 
-/* Strings taken from a line are cleaned too; a repair anywhere marks the record. */
-static _Thread_local bool dup_repaired;
-
-static char *dupn(const char *s, size_t n)
+/* A string value, unescaped and cleaned, appended to b. */
+static void put_value(struct lrec *r, struct buf *b, const struct jval *v)
 {
-	bool rep, trunc;
-	char *out = logparse_clean(s, n, LOG_LINE_MAX, &rep, &trunc);
+	bool trunc = false;
 
-	dup_repaired |= rep;
-	return out;
-}
-
-/* A string value as a cleaned, malloc'd copy (zero-copy cleaning when it has no escapes). */
-static char *dup_value(const struct jval *v)
-{
-	char stack[512], *tmp;
-	char *out;
-
-	if (!v->escaped)
-		return dupn(v->p, v->n);
-	tmp = v->n < sizeof(stack) ? stack : malloc(v->n + 1);
-	if (!tmp)
-		return strdup("");
-	out = dupn(tmp, jscan_unescape(v, tmp));
-	if (tmp != stack)
-		free(tmp);
-	return out;
-}
-
-static void add_field(log_record *r, const struct jval *key, const struct jval *v)
-{
-	Vigil__V1__Field *f, **fields;
-
-	fields = realloc(r->fields, (r->n_fields + 1) * sizeof(*fields));
-	if (!fields)
+	if (!v->escaped) {
+		clean_append(b, v->p, v->n, LOG_LINE_MAX, &r->repaired, &trunc);
 		return;
-	r->fields = fields;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return;
-	vigil__v1__field__init(f);
-	f->key = dup_value(key);
-	if (v->type == J_NUMBER && jscan_int(v, &f->integer)) {
-		f->value_case = VIGIL__V1__FIELD__VALUE_INTEGER;
-	} else if (v->type == J_NUMBER && v->n <= 64) {
-		f->value_case = VIGIL__V1__FIELD__VALUE_DECIMAL;	/* checked JSON number text */
-		f->decimal = dupn(v->p, v->n);
-	} else if (v->type == J_NUMBER) {
-		f->value_case = VIGIL__V1__FIELD__VALUE_NUMBER;
-		f->number = jscan_double(v);
-	} else if (v->type == J_TRUE || v->type == J_FALSE) {
-		f->value_case = VIGIL__V1__FIELD__VALUE_FLAG;
-		f->flag = v->type == J_TRUE;
-	} else {
-		/* Strings unescaped; objects, arrays and null as their JSON text. */
-		f->value_case = VIGIL__V1__FIELD__VALUE_TEXT;
-		f->text = v->type == J_STRING ? dup_value(v) : dupn(v->p, v->n);
 	}
-	r->fields[r->n_fields++] = f;
+	buf_reset(&r->scratch);
+	if (buf_reserve(&r->scratch, v->n) < 0)
+		return;
+	r->scratch.len = jscan_unescape(v, r->scratch.data);
+	clean_append(b, r->scratch.data, r->scratch.len, LOG_LINE_MAX, &r->repaired, &trunc);
 }
 
-/* Fields start as protobuf-c's empty string (no allocation); replaced ones are freed. */
-static void replace(char **field, char *v)
+static void set_value(struct lrec *r, struct buf *b, const struct jval *v)
 {
-	if (*field && *field != protobuf_c_empty_string)
-		free(*field);
-	*field = v;
+	buf_reset(b);
+	put_value(r, b, v);
 }
 
-void logparse_set(char **field, const char *s)
+static void set_text(struct lrec *r, struct buf *b, const char *s, size_t n)
 {
-	replace(field, strdup(s ? s : ""));
+	bool trunc = false;
+
+	buf_reset(b);
+	clean_append(b, s, n, LOG_LINE_MAX, &r->repaired, &trunc);
 }
 
-static void set(char **field, const char *s, size_t n)
+/* A JSON integer that fits in 18 digits, without strtoll; else jscan_int. */
+static bool int_of(const struct jval *v, int64_t *out)
 {
-	replace(field, dupn(s, n));
+	const char *p = v->p, *end = v->p + v->n;
+	bool neg = p < end && *p == '-';
+	int64_t x = 0;
+
+	if (v->n > 18 + (size_t)neg)
+		return jscan_int(v, out);
+	for (p += neg; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return false;	/* a fraction or an exponent */
+		x = x * 10 + (*p - '0');
+	}
+	*out = neg ? -x : x;
+	return true;
 }
 
-static void set_value(char **field, const struct jval *v)
+/* Field {key, value} as LogRecord.fields (7): integers and flags as such, other numbers as
+ * their decimal text, strings unescaped, objects, arrays and null as their JSON text. */
+static void add_field(struct lrec *r, const struct jval *key, const struct jval *v)
 {
-	replace(field, dup_value(v));
+	struct buf *b = &r->rest;
+	size_t f = pb_open(b, PB_TAG(7, 2)), at = pb_open(b, PB_TAG(1, 2));
+	int64_t x;
+
+	put_value(r, b, key);
+	if (b->len == at)
+		b->len -= 2;	/* an empty key is left out, as protobuf does */
+	else
+		pb_close(b, at);
+	if (v->type == J_NUMBER && int_of(v, &x)) {
+		pb_buf_varint(b, PB_TAG(4, 0), (uint64_t)x);
+	} else if (v->type == J_NUMBER && v->n <= 64) {
+		pb_buf_bytes(b, PB_TAG(6, 2), v->p, v->n);	/* checked JSON number text */
+	} else if (v->type == J_NUMBER) {
+		double d = jscan_double(v);
+		uint64_t bits;
+		uint8_t le[8];
+
+		memcpy(&bits, &d, 8);
+		for (int i = 0; i < 8; i++)
+			le[i] = (uint8_t)(bits >> (8 * i));
+		buf_putc(b, (char)PB_TAG(3, 1));
+		buf_append(b, le, 8);
+	} else if (v->type == J_TRUE || v->type == J_FALSE) {
+		pb_buf_varint(b, PB_TAG(5, 0), v->type == J_TRUE);
+	} else {
+		bool trunc = false;
+
+		at = pb_open(b, PB_TAG(2, 2));
+		if (v->type == J_STRING)
+			put_value(r, b, v);
+		else
+			clean_append(b, v->p, v->n, LOG_LINE_MAX, &r->repaired, &trunc);
+		pb_close(b, at);
+	}
+	pb_close(b, f);
 }
 
 /* Known keys of Lambda's JSON format and Powertools, by length first (most keys are not). */
@@ -230,96 +232,95 @@ static enum key key_of(const struct jval *k)
 	return K_OTHER;
 }
 
-/* Lambda JSON log format and Powertools: known keys to columns, the rest to fields. */
-static bool parse_json(const char *line, size_t n, log_record *r)
+/* One member of a JSON record: known keys to columns, the rest to fields. */
+static void member(struct lrec *r, const struct jval *k, const struct jval *v)
 {
-	struct member { struct jval k, v; } stack[32], *m = stack, *grown;
-	size_t nm = 0, cap = sizeof(stack) / sizeof(stack[0]);
+	enum key key = key_of(k);
+	bool str = v->type == J_STRING && !v->escaped;
+	uint32_t lv;
+
+	switch (key) {
+	case K_MESSAGE:
+		if (v->type == J_STRING) {
+			set_value(r, &r->message, v);
+			return;
+		}
+		break;
+	case K_LEVEL:
+		if (str && (lv = level_of(v->p, v->n))) {
+			r->level = lv;
+			return;
+		}
+		break;
+	case K_REQUEST_ID:
+	case K_TRACE_ID:
+	case K_FUNCTION_NAME:
+	case K_FUNCTION_VERSION:
+		if (v->type == J_STRING) {
+			set_value(r, key == K_REQUEST_ID ? &r->request_id :
+				     key == K_TRACE_ID ? &r->trace_id :
+				     key == K_FUNCTION_NAME ? &r->function_name :
+				     &r->function_version, v);
+			return;
+		}
+		break;
+	case K_TIME:
+		if (str) {
+			int64_t t = iso8601_ns(v->p, v->n);
+
+			if (t) {
+				r->time_ns = t;
+				return;
+			}
+		}
+		break;
+	case K_COLD_START:
+		if (v->type == J_TRUE || v->type == J_FALSE) {
+			r->cold_start = v->type == J_TRUE;
+			return;
+		}
+		break;
+	case K_OTHER:
+		break;
+	}
+	add_field(r, k, v);
+}
+
+static void reset(struct lrec *r)
+{
+	r->time_ns = 0;
+	r->level = 0;
+	r->cold_start = r->truncated = r->repaired = false;
+	buf_reset(&r->message);
+	buf_reset(&r->request_id);
+	buf_reset(&r->trace_id);
+	buf_reset(&r->function_name);
+	buf_reset(&r->function_version);
+	buf_reset(&r->rest);
+}
+
+/* The object at the start of s[0..n), members as they come (one pass: a malformed one leaves
+ * r half-filled, for the caller to reset). Its end, or 0. */
+static size_t parse_object(const char *s, size_t n, struct lrec *r)
+{
 	struct jval k, v;
 	struct jiter it;
 	int rc;
 
-	/* The members first (one pass): a line that is not JSON after all stays text, whole. */
-	if (jscan_iter_text(line, n, &it) < 0 || !it.object)
-		return false;
-	while ((rc = jscan_next_member(&it, &k, &v)) == 1) {
-		if (nm == cap) {
-			grown = realloc(m == stack ? NULL : m, cap * 2 * sizeof(*m));
-			if (!grown) {
-				rc = -1;
-				break;
-			}
-			if (m == stack)
-				memcpy(grown, stack, sizeof(stack));
-			m = grown;
-			cap *= 2;
-		}
-		m[nm].k = k;
-		m[nm++].v = v;
-	}
-	if (rc < 0 || jscan_skip_ws(line, n, jscan_iter_end(&it)) != n) {
-		if (m != stack)
-			free(m);
-		return false;
-	}
-	for (size_t i = 0; i < nm; i++) {
-		const struct jval k = m[i].k, v = m[i].v;
-		enum key key = key_of(&k);
-		bool str = v.type == J_STRING && !v.escaped;
-		const char *lv;
-
-		switch (key) {
-		case K_MESSAGE:
-			if (v.type == J_STRING) {
-				set_value(&r->message, &v);
-				continue;
-			}
-			break;
-		case K_LEVEL:
-			if (str && (lv = level_of(v.p, v.n))) {
-				set(&r->level, lv, strlen(lv));
-				continue;
-			}
-			break;
-		case K_REQUEST_ID:
-		case K_TRACE_ID:
-		case K_FUNCTION_NAME:
-		case K_FUNCTION_VERSION:
-			if (v.type == J_STRING) {
-				set_value(key == K_REQUEST_ID ? &r->request_id :
-					  key == K_TRACE_ID ? &r->trace_id :
-					  key == K_FUNCTION_NAME ? &r->function_name :
-					  &r->function_version, &v);
-				continue;
-			}
-			break;
-		case K_TIME:
-			if (str && iso8601_ns(v.p, v.n)) {
-				r->time_ns = iso8601_ns(v.p, v.n);
-				continue;
-			}
-			break;
-		case K_COLD_START:
-			if (v.type == J_TRUE || v.type == J_FALSE) {
-				r->cold_start = v.type == J_TRUE;
-				continue;
-			}
-			break;
-		case K_OTHER:
-			break;
-		}
-		add_field(r, &k, &v);
-	}
-	if (m != stack)
-		free(m);
-	return true;
+	if (jscan_iter_text(s, n, &it) < 0 || !it.object)
+		return 0;
+	while ((rc = jscan_next_member(&it, &k, &v)) == 1)
+		member(r, &k, &v);
+	return rc < 0 ? 0 : jscan_iter_end(&it);
 }
 
 /* Node "time\trequestId\tLEVEL\tmessage" and Python "[LEVEL]\ttime\trequestId\tmessage". */
-static bool parse_text(const char *line, size_t n, log_record *r)
+static bool parse_text(const char *line, size_t n, struct lrec *r)
 {
 	const char *f[4], *p = line, *end = line + n;
 	size_t len[4];
+	uint32_t lv;
+	int64_t t;
 	int k = 0;
 
 	while (k < 3) {
@@ -334,52 +335,158 @@ static bool parse_text(const char *line, size_t n, log_record *r)
 	}
 	f[3] = p;
 	len[3] = (size_t)(end - p);
-	if (len[0] > 2 && f[0][0] == '[' && f[0][len[0] - 1] == ']' && level_of(f[0] + 1, len[0] - 2) &&
-	    is_uuidish(f[2], len[2])) {
-		set(&r->level, level_of(f[0] + 1, len[0] - 2), strlen(level_of(f[0] + 1, len[0] - 2)));
-		if (iso8601_ns(f[1], len[1]))
-			r->time_ns = iso8601_ns(f[1], len[1]);
-		set(&r->request_id, f[2], len[2]);
-		set(&r->message, f[3], len[3]);
+	if (len[0] > 2 && f[0][0] == '[' && f[0][len[0] - 1] == ']' &&
+	    (lv = level_of(f[0] + 1, len[0] - 2)) && is_uuidish(f[2], len[2])) {
+		r->level = lv;
+		r->time_ns = iso8601_ns(f[1], len[1]);
+		set_text(r, &r->request_id, f[2], len[2]);
+		set_text(r, &r->message, f[3], len[3]);
 		return true;
 	}
-	if (is_uuidish(f[1], len[1]) && level_of(f[2], len[2]) && iso8601_ns(f[0], len[0])) {
-		r->time_ns = iso8601_ns(f[0], len[0]);
-		set(&r->request_id, f[1], len[1]);
-		set(&r->level, level_of(f[2], len[2]), strlen(level_of(f[2], len[2])));
-		set(&r->message, f[3], len[3]);
+	if (is_uuidish(f[1], len[1]) && (lv = level_of(f[2], len[2])) &&
+	    (t = iso8601_ns(f[0], len[0]))) {
+		r->time_ns = t;
+		set_text(r, &r->request_id, f[1], len[1]);
+		r->level = lv;
+		set_text(r, &r->message, f[3], len[3]);
 		return true;
 	}
 	return false;
 }
 
-void logparse_line(const char *line, size_t n, const char *default_request_id, log_record *r)
+static void set_default_id(struct lrec *r, const char *default_request_id)
 {
-	bool repaired = false, truncated = false;
+	if (!r->request_id.len && default_request_id)
+		buf_puts(&r->request_id, default_request_id);
+	if (!r->level)
+		r->level = LEVEL_INFO;
+}
 
-	vigil__v1__log_record__init(r);	/* strings: protobuf_c_empty_string */
-	dup_repaired = false;
-	r->message = strdup("");	/* always its own: continuation lines grow it */
-	if (n > 0 && line[0] == '{' && n <= LOG_LINE_MAX && parse_json(line, n, r)) {
-		/* structured */
-	} else if (parse_text(line, n, r)) {
-		/* Node or Python text */
-	} else {
+void logparse_lrec(const char *line, size_t n, const char *default_request_id, struct lrec *r)
+{
+	reset(r);
+	if (n > 0 && line[0] == '{' && n <= LOG_LINE_MAX) {
+		size_t end = parse_object(line, n, r);
+
+		if (end && jscan_skip_ws(line, n, end) == n)
+			goto done;	/* structured */
+		reset(r);	/* not JSON after all: text, whole */
+	}
+	if (!parse_text(line, n, r)) {
 		const char *close = n > 2 && line[0] == '[' ? memchr(line, ']', n < 12 ? n : 12) : NULL;
-		const char *lv = close ? level_of(line + 1, (size_t)(close - line - 1)) : NULL;
+		uint32_t lv = close ? level_of(line + 1, (size_t)(close - line - 1)) : 0;
 
 		/* Plain text; "[ERROR] …" still tells its level. */
-		replace(&r->message, logparse_clean(line, n, LOG_LINE_MAX, &repaired, &truncated));
-		set(&r->level, lv ? lv : "INFO", strlen(lv ? lv : "INFO"));
+		reset(r);
+		clean_append(&r->message, line, n, LOG_LINE_MAX, &r->repaired, &r->truncated);
+		r->level = lv ? lv : LEVEL_INFO;
 	}
+done:
 	if (n > LOG_LINE_MAX)
-		truncated = true;
-	r->utf8_repaired = repaired || dup_repaired;
-	r->truncated = truncated;
-	if (!r->request_id[0] && default_request_id)
-		set(&r->request_id, default_request_id, strlen(default_request_id));
-	if (!r->level[0])
-		set(&r->level, "INFO", 4);
+		r->truncated = true;
+	set_default_id(r, default_request_id);
+}
+
+size_t logparse_object(const char *s, size_t n, const char *message,
+		       const char *default_request_id, struct lrec *r)
+{
+	size_t end;
+
+	reset(r);
+	if (message)
+		buf_puts(&r->message, message);
+	end = parse_object(s, n, r);
+	if (!end)
+		return 0;
+	if (end > LOG_LINE_MAX) {
+		/* As a line that long is read: its text, cut. */
+		logparse_lrec(s, end, default_request_id, r);
+		return end;
+	}
+	set_default_id(r, default_request_id);
+	return end;
+}
+
+void logparse_append(struct lrec *r, const char *line, size_t n)
+{
+	size_t room = LOG_LINE_MAX > r->message.len + 1 ? LOG_LINE_MAX - r->message.len - 1 : 0;
+
+	buf_putc(&r->message, '\n');
+	clean_append(&r->message, line, n, room, &r->repaired, &r->truncated);
+}
+
+void logparse_finish(struct lrec *r, const char *extension, struct segment_record *out)
+{
+	struct buf *b = &r->rest;
+
+	if (extension && extension[0])
+		pb_buf_bytes(b, PB_TAG(3, 2), extension, strlen(extension));
+	if (r->trace_id.len)
+		pb_buf_bytes(b, PB_TAG(8, 2), r->trace_id.data, r->trace_id.len);
+	if (r->cold_start)
+		pb_buf_varint(b, PB_TAG(9, 0), 1);
+	if (r->truncated)
+		pb_buf_varint(b, PB_TAG(12, 0), 1);
+	if (r->repaired)
+		pb_buf_varint(b, PB_TAG(13, 0), 1);
+	*out = (struct segment_record){
+		.time_ns = r->time_ns, .level = r->level,
+		.request_id = r->request_id.len ? r->request_id.data : "",
+		.message = r->message.len ? r->message.data : "", .message_len = r->message.len,
+		.function_name = r->function_name.len ? r->function_name.data : "",
+		.function_version = r->function_version.len ? r->function_version.data : "",
+		.rest = (const uint8_t *)b->data, .rest_len = b->len,
+	};
+}
+
+void lrec_init(struct lrec *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void lrec_free(struct lrec *r)
+{
+	buf_free(&r->message);
+	buf_free(&r->request_id);
+	buf_free(&r->trace_id);
+	buf_free(&r->function_name);
+	buf_free(&r->function_version);
+	buf_free(&r->rest);
+	buf_free(&r->scratch);
+}
+
+/* The whole record as LogRecord protobuf (its columns added to the rest), read back by
+ * protobuf-c: what a segment stores, in the form of a log_record. */
+void logparse_line(const char *line, size_t n, const char *default_request_id, log_record *r)
+{
+	struct segment_record sr;
+	struct lrec l;
+	log_record *u;
+
+	lrec_init(&l);
+	logparse_lrec(line, n, default_request_id, &l);
+	logparse_finish(&l, NULL, &sr);
+	if (l.time_ns)
+		pb_buf_varint(&l.rest, PB_TAG(1, 0), (uint64_t)l.time_ns);
+	if (sr.request_id[0])
+		pb_buf_bytes(&l.rest, PB_TAG(4, 2), sr.request_id, strlen(sr.request_id));
+	pb_buf_bytes(&l.rest, PB_TAG(5, 2), level_names[l.level - 1], strlen(level_names[l.level - 1]));
+	if (l.message.len)
+		pb_buf_bytes(&l.rest, PB_TAG(6, 2), l.message.data, l.message.len);
+	if (l.function_name.len)
+		pb_buf_bytes(&l.rest, PB_TAG(10, 2), l.function_name.data, l.function_name.len);
+	if (l.function_version.len)
+		pb_buf_bytes(&l.rest, PB_TAG(11, 2), l.function_version.data,
+			     l.function_version.len);
+	u = l.rest.failed ? NULL :
+			    vigil__v1__log_record__unpack(NULL, l.rest.len, (uint8_t *)l.rest.data);
+	if (u) {
+		*r = *u;
+		free(u);	/* its members are r's now */
+	} else {
+		vigil__v1__log_record__init(r);
+	}
+	lrec_free(&l);
 }
 
 void logparse_free(log_record *r)
@@ -393,12 +500,15 @@ void logparse_free(log_record *r)
 		*strs[i] = NULL;
 	}
 	for (size_t i = 0; i < r->n_fields; i++) {
-		free(r->fields[i]->key);
-		if (r->fields[i]->value_case == VIGIL__V1__FIELD__VALUE_TEXT)
-			free(r->fields[i]->text);
-		else if (r->fields[i]->value_case == VIGIL__V1__FIELD__VALUE_DECIMAL)
-			free(r->fields[i]->decimal);
-		free(r->fields[i]);
+		Vigil__V1__Field *f = r->fields[i];
+
+		if (f->key != protobuf_c_empty_string)
+			free(f->key);
+		if (f->value_case == VIGIL__V1__FIELD__VALUE_TEXT)
+			free(f->text);
+		else if (f->value_case == VIGIL__V1__FIELD__VALUE_DECIMAL)
+			free(f->decimal);
+		free(f);
 	}
 	free(r->fields);
 	r->fields = NULL;

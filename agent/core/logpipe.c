@@ -8,12 +8,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../lib/clock.h"
 #include "../log.h"
+#include "jscan.h"
 #include "logparse.h"
 
 #define JOIN_STREAMS 64
@@ -34,7 +36,9 @@ struct item {
 struct pending {
 	bool used;
 	unsigned stream;
-	log_record rec;
+	struct lrec rec;		/* its buffers stay, record after record */
+	Vigil__V1__Source source;
+	char extension[128];
 	size_t len;
 };
 
@@ -52,57 +56,104 @@ struct log_pipe {
 
 static void emit(struct log_pipe *p, struct pending *pe)
 {
+	struct segment_record r;
+
 	if (!pe->used)
 		return;
-	segment_writer_add(p->writer, &pe->rec);
+	logparse_finish(&pe->rec, pe->extension, &r);
+	r.source = (uint32_t)pe->source;
+	segment_writer_add_parts(p->writer, &r);
 	metric_inc(p->records);
-	if (pe->rec.utf8_repaired)
+	if (pe->rec.repaired)
 		metric_inc(p->repaired);
-	logparse_free(&pe->rec);
 	pe->used = false;
 }
 
-/* One line into its stream's pending record (meta's strings may be NULL: ""). */
-static void take(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n)
+/* What the line does not tell, from where it came (meta's strings may be NULL: ""). */
+static void complete(struct log_pipe *p, struct pending *pe, const struct log_line *meta,
+		     size_t n)
 {
-	struct pending *pe = &p->pend[meta->stream % JOIN_STREAMS];
-	const char *rid = meta->request_id ? meta->request_id : "";
-	const char *ext = meta->extension ? meta->extension : "";
+	struct lrec *r = &pe->rec;
 
-	/* A continuation line (a stack trace) joins the record before it. */
-	if (pe->used && pe->stream == meta->stream &&
-	    logparse_is_continuation(text, n) && pe->len + n < LOG_LINE_MAX) {
-		size_t ml = strlen(pe->rec.message);
-		bool rep, trunc;
-		char *add = logparse_clean(text, n, LOG_LINE_MAX - ml, &rep, &trunc);
-		char *m = add ? realloc(pe->rec.message, ml + strlen(add) + 2) : NULL;
-
-		if (m) {
-			m[ml] = '\n';
-			strcpy(m + ml + 1, add);
-			pe->rec.message = m;
-			pe->len += n + 1;
-			pe->rec.utf8_repaired |= rep;
-		}
-		free(add);
-		return;
-	}
-	emit(p, pe);
-	logparse_line(text, n, rid[0] ? rid : NULL, &pe->rec);
-	if (!pe->rec.time_ns)
-		pe->rec.time_ns = meta->time_ns;	/* stamped by log_pipe_line */
-	pe->rec.source = meta->source;
-	if (ext[0] || pe->rec.extension[0])
-		logparse_set(&pe->rec.extension, ext);
-	if (!pe->rec.function_name[0])
-		logparse_set(&pe->rec.function_name, meta->function_name);
-	if (!pe->rec.function_version[0])
-		logparse_set(&pe->rec.function_version, meta->function_version);
-	if (pe->rec.truncated)
+	if (!r->time_ns)
+		r->time_ns = meta->time_ns;	/* stamped by log_pipe_line */
+	pe->source = meta->source;
+	snprintf(pe->extension, sizeof(pe->extension), "%s", meta->extension ? meta->extension : "");
+	if (!r->function_name.len && meta->function_name)
+		buf_puts(&r->function_name, meta->function_name);
+	if (!r->function_version.len && meta->function_version)
+		buf_puts(&r->function_version, meta->function_version);
+	if (r->truncated)
 		metric_inc(p->dropped_long);
 	pe->used = true;
 	pe->stream = meta->stream;
 	pe->len = n;
+}
+
+/* One line into its stream's pending record. */
+static void take(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n)
+{
+	struct pending *pe = &p->pend[meta->stream % JOIN_STREAMS];
+	const char *rid = meta->request_id && meta->request_id[0] ? meta->request_id : NULL;
+
+	/* A continuation line (a stack trace) joins the record before it. */
+	if (pe->used && pe->stream == meta->stream &&
+	    logparse_is_continuation(text, n) && pe->len + n < LOG_LINE_MAX) {
+		logparse_append(&pe->rec, text, n);
+		pe->len += n + 1;
+		return;
+	}
+	emit(p, pe);
+	logparse_lrec(text, n, rid, &pe->rec);
+	complete(p, pe, meta, n);
+}
+
+int log_pipe_object(struct log_pipe *p, const struct log_line *meta, const char *s, size_t n,
+		    const char *message, size_t *used)
+{
+	struct log_line now;
+	struct pending *pe;
+	size_t end;
+
+	if (!p)
+		return -1;
+	now = *meta;
+	if (!now.time_ns)
+		now.time_ns = clock_epoch_ns();
+	if (!pthread_equal(pthread_self(), p->thread)) {
+		/* Another thread: the object goes through the queue as its text. */
+		struct jval v;
+		size_t pos = 0;
+
+		if (jscan_value(s, n, &pos, &v) < 0 || v.type != J_OBJECT)
+			return -1;
+		*used = pos;
+		if (message) {
+			struct buf b;
+			size_t body = 1;
+
+			while (body < v.n && strchr(" \t\r\n", v.p[body]))
+				body++;
+			buf_init(&b);
+			buf_printf(&b, "{\"message\":\"%s\"%s", message, v.p[body] == '}' ? "" : ",");
+			buf_append(&b, v.p + body, v.n - body);
+			if (!b.failed)
+				log_pipe_line(p, &now, b.data, b.len);
+			buf_free(&b);
+		} else {
+			log_pipe_line(p, &now, v.p, v.n);
+		}
+		return 0;
+	}
+	pe = &p->pend[now.stream % JOIN_STREAMS];
+	emit(p, pe);
+	end = logparse_object(s, n, message, now.request_id && now.request_id[0] ?
+					     now.request_id : NULL, &pe->rec);
+	if (!end)
+		return -1;
+	*used = end;
+	complete(p, pe, &now, end);
+	return 0;
 }
 
 static void take_item(struct log_pipe *p, const struct item *it)
@@ -343,6 +394,8 @@ void log_pipe_close(struct log_pipe *p)
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
 	segment_writer_close(p->writer);
+	for (int i = 0; i < JOIN_STREAMS; i++)
+		lrec_free(&p->pend[i].rec);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);

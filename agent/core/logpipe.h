@@ -27,6 +27,12 @@ struct log_pipe *log_pipe_new(const struct segment_writer_options *o, size_t que
 			      struct metric_registry *registry);
 /* Hand in one line (copied). Never blocks: drops and counts when the queue is full. */
 void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n);
+/* The JSON object at the start of s[0..n) (a Telemetry API record), as one line: read in
+ * place on the writer thread (a deferred batch: its end found by reading it, no copy),
+ * queued as its text from any other. message: the record's message unless it has one (NULL:
+ * none). 0 with *used the object's length, or -1 when s does not start with one. */
+int log_pipe_object(struct log_pipe *p, const struct log_line *meta, const char *s, size_t n,
+		    const char *message, size_t *used);
 /* Run fn(arg) on the writer thread, in order with the lines (bytes: what it weighs in the
  * queue). -1, fn not called, when the queue is full (counted as dropped): the caller frees
  * arg. For work that can wait, such as parsing a batch into lines. */

@@ -17,6 +17,7 @@
 #include "../log.h"
 #include "buf.h"
 #include "crc32c.h"
+#include "pbwire.h"
 
 #define FILE_MAGIC "VIGILSEG"
 #define END_MAGIC "VIGILEND"
@@ -52,10 +53,12 @@ struct segment_writer {
 	int64_t base, prev, tmin, tmax;
 	int64_t *delta;
 	uint32_t *req_index, *level, *source;
-	char **message;			/* pointers into data, set when the block is written */
-	ProtobufCBinaryData *rest;
-	size_t *message_at, *rest_at;	/* offsets in data */
-	struct buf data;		/* the block's messages and packed rests, one allocation */
+	/* The message and rest columns as Block protobuf already (fields 7 and 8, one entry a
+	 * record): a block goes out without copying or sizing them again. */
+	struct buf messages, rests;
+	struct buf scratch;		/* segment_writer_add's rest, packed */
+	uint8_t *packed, *comp;		/* flush's buffers, kept for the next block */
+	size_t packed_cap, comp_cap;
 	struct strtab ids;		/* the block's distinct request ids */
 	char *fn_name, *fn_version;	/* the block's: records equal to them leave them out */
 	size_t raw;
@@ -309,10 +312,6 @@ static int grow(struct segment_writer *w)
 	GROW(req_index);
 	GROW(level);
 	GROW(source);
-	GROW(message);
-	GROW(rest);
-	GROW(message_at);
-	GROW(rest_at);
 #undef GROW
 	w->cap = cap;
 	return 0;
@@ -388,7 +387,9 @@ static void tab_clear(struct strtab *t)
 		memset(t->slots, 0, t->nslots * sizeof(*t->slots));
 }
 
-static uint32_t level_index(const char *level)
+static void reset_block(struct segment_writer *w);
+
+uint32_t segment_level_index(const char *level)
 {
 	if (!level)
 		return 0;
@@ -399,14 +400,13 @@ static uint32_t level_index(const char *level)
 	return 0;
 }
 
-int segment_writer_add(struct segment_writer *w, const log_record *r)
+int segment_writer_add_parts(struct segment_writer *w, const struct segment_record *r)
 {
 	const char *fn = r->function_name ? r->function_name : "";
 	const char *ver = r->function_version ? r->function_version : "";
-	log_record rest = *r;
-	const char *msg;
-	size_t len, msg_len;
-	uint32_t lv;
+	size_t fn_len = 0, ver_len = 0, rest_len;
+	struct buf *m = &w->messages, *x = &w->rests;
+	size_t m0 = m->len, x0 = x->len;
 
 	/* A record without a name or version in a block whose records have one starts a new
 	 * block: the reader fills empty ones in from the block's. */
@@ -435,34 +435,36 @@ int segment_writer_add(struct segment_writer *w, const log_record *r)
 	if (r->time_ns > w->tmax)
 		w->tmax = r->time_ns;
 	w->req_index[w->n] = tab_index(&w->ids, r->request_id);
-	lv = level_index(r->level);
-	w->level[w->n] = lv;
-	w->source[w->n] = (uint32_t)r->source;
-	msg = r->message ? r->message : "";
-	msg_len = strlen(msg);
-	/* The rest of the record, without what the columns hold. */
-	rest.time_ns = 0;
-	rest.source = 0;
-	rest.request_id = (char *)"";
-	rest.message = (char *)"";
-	if (strcmp(fn, w->fn_name) == 0)
-		rest.function_name = (char *)"";
-	if (strcmp(ver, w->fn_version) == 0)
-		rest.function_version = (char *)"";
-	if (lv)
-		rest.level = (char *)"";
-	len = vigil__v1__log_record__get_packed_size(&rest);
-	if (buf_reserve(&w->data, msg_len + 1 + len) < 0)
+	w->level[w->n] = r->level < NLEVELS ? r->level : 0;
+	w->source[w->n] = r->source;
+	/* Block.message (7) and Block.rest (8): the rest with the name and version when they
+	 * are not the block's (LogRecord fields 10 and 11; field order does not matter). */
+	pb_buf_bytes(m, PB_TAG(7, 2), r->message ? r->message : "", r->message_len);
+	if (strcmp(fn, w->fn_name) != 0)
+		fn_len = strlen(fn);
+	if (strcmp(ver, w->fn_version) != 0)
+		ver_len = strlen(ver);
+	rest_len = r->rest_len + (fn_len ? 1 + pb_varint_len(fn_len) + fn_len : 0) +
+		   (ver_len ? 1 + pb_varint_len(ver_len) + ver_len : 0);
+	if (buf_reserve(x, 11 + rest_len) == 0) {
+		x->data[x->len++] = (char)PB_TAG(8, 2);
+		x->len += pb_put_varint((uint8_t *)x->data + x->len, rest_len);
+		if (r->rest_len)
+			memcpy(x->data + x->len, r->rest, r->rest_len);
+		x->len += r->rest_len;
+		if (fn_len)
+			pb_buf_bytes(x, PB_TAG(10, 2), fn, fn_len);
+		if (ver_len)
+			pb_buf_bytes(x, PB_TAG(11, 2), ver, ver_len);
+	}
+	if (m->failed || x->failed) {
+		/* Out of memory: this record is lost, the block stays as it was. */
+		m->len = m0;
+		x->len = x0;
+		m->failed = x->failed = false;
 		return -ENOMEM;
-	w->message_at[w->n] = w->data.len;
-	memcpy(w->data.data + w->data.len, msg, msg_len + 1);
-	w->data.len += msg_len + 1;
-	w->rest_at[w->n] = w->data.len;
-	w->rest[w->n].len = len;
-	vigil__v1__log_record__pack(&rest, (uint8_t *)w->data.data + w->data.len);
-	w->data.len += len;
-	w->data.data[w->data.len] = '\0';	/* buf_reserve kept room for it */
-	w->raw += msg_len + len + 16;
+	}
+	w->raw += r->message_len + rest_len + 16;
 	w->n++;
 	w->total_records++;
 	if (w->n >= w->o.block_records || w->raw >= w->o.block_bytes)
@@ -470,9 +472,42 @@ int segment_writer_add(struct segment_writer *w, const log_record *r)
 	return 0;
 }
 
+int segment_writer_add(struct segment_writer *w, const log_record *r)
+{
+	struct segment_record parts = {
+		.time_ns = r->time_ns, .source = (uint32_t)r->source,
+		.request_id = r->request_id ? r->request_id : "",
+		.message = r->message ? r->message : "",
+		.function_name = r->function_name, .function_version = r->function_version,
+	};
+	log_record rest = *r;
+	size_t len;
+
+	parts.message_len = strlen(parts.message);
+	parts.level = segment_level_index(r->level);
+	/* The rest of the record, without what the columns hold. */
+	rest.time_ns = 0;
+	rest.source = 0;
+	rest.request_id = (char *)"";
+	rest.message = (char *)"";
+	rest.function_name = (char *)"";
+	rest.function_version = (char *)"";
+	if (parts.level)
+		rest.level = (char *)"";
+	len = vigil__v1__log_record__get_packed_size(&rest);
+	buf_reset(&w->scratch);
+	if (buf_reserve(&w->scratch, len) < 0)
+		return -ENOMEM;
+	vigil__v1__log_record__pack(&rest, (uint8_t *)w->scratch.data);
+	parts.rest = (const uint8_t *)w->scratch.data;
+	parts.rest_len = len;
+	return segment_writer_add_parts(w, &parts);
+}
+
 static void reset_block(struct segment_writer *w)
 {
-	w->data.len = 0;	/* its memory stays for the next block */
+	buf_reset(&w->messages);	/* their memory stays for the next block */
+	buf_reset(&w->rests);
 	tab_clear(&w->ids);
 	w->n = 0;
 	w->raw = 0;
@@ -528,10 +563,26 @@ static uint64_t time_unit(int64_t *delta, size_t n)
 	return 0;
 }
 
+/* Room for n bytes in *p (capacity *cap), kept from block to block. */
+static int room(uint8_t **p, size_t *cap, size_t n)
+{
+	if (n > *cap) {
+		uint8_t *q = realloc(*p, n);
+
+		if (!q)
+			return -ENOMEM;
+		*p = q;
+		*cap = n;
+	}
+	return 0;
+}
+
 int segment_writer_flush(struct segment_writer *w)
 {
-	uint8_t frame[FRAME_HEADER], *raw = NULL, *comp = NULL;
-	size_t raw_len, bound, comp_len;
+	uint8_t frame[FRAME_HEADER];
+	const uint8_t *part[NGROUPS];
+	size_t raw_len, bound, comp_len, part_len[NGROUPS], small = 0;
+	Vigil__V1__Block g[NGROUPS - 2];
 	struct iovec iov[2];
 	ssize_t wrote;
 	int rc = 0;
@@ -543,13 +594,11 @@ int segment_writer_flush(struct segment_writer *w)
 	 * message serialized in parts and concatenated is the whole message, and zstd decodes
 	 * concatenated frames as one stream, so readers see one Block either way. Each group
 	 * compressed alone is 14 % smaller in all than the block in one frame (measured on the
-	 * bench corpus): zstd's statistics stay those of one kind of data.
+	 * bench corpus): zstd's statistics stay those of one kind of data. The message and rest
+	 * columns are already Block protobuf (built by segment_writer_add_parts); the five
+	 * small groups are packed here.
 	 */
-	Vigil__V1__Block g[NGROUPS];
-	uint8_t *at;
-	size_t group_len[NGROUPS];
-
-	for (int i = 0; i < NGROUPS; i++)
+	for (int i = 0; i < NGROUPS - 2; i++)
 		vigil__v1__block__init(&g[i]);
 	g[0].base_time_ns = w->base;
 	g[0].n_time_delta_ns = w->n;
@@ -565,53 +614,56 @@ int segment_writer_flush(struct segment_writer *w)
 	g[3].level = w->level;
 	g[4].n_source = w->n;
 	g[4].source = w->source;
-	g[5].n_message = w->n;
-	for (size_t i = 0; i < w->n; i++) {
-		w->message[i] = w->data.data + w->message_at[i];
-		w->rest[i].data = (uint8_t *)w->data.data + w->rest_at[i];
+	for (int i = 0; i < NGROUPS - 2; i++) {
+		part_len[i] = vigil__v1__block__get_packed_size(&g[i]);
+		small += part_len[i];
 	}
-	g[5].message = w->message;
-	g[6].n_rest = w->n;
-	g[6].rest = w->rest;
-	raw_len = 0;
-	bound = 0;
-	for (int i = 0; i < NGROUPS; i++) {
-		group_len[i] = vigil__v1__block__get_packed_size(&g[i]);
-		raw_len += group_len[i];
-		bound += ZSTD_compressBound(group_len[i]);
-	}
-	raw = malloc(raw_len ? raw_len : 1);
-	comp = malloc(bound);
-	if (!raw || !comp || raw_len > BLOCK_MAX) {
+	if (room(&w->packed, &w->packed_cap, small ? small : 1) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	at = raw;
+	raw_len = 0;
+	for (int i = 0; i < NGROUPS - 2; i++) {
+		part[i] = w->packed + raw_len;
+		vigil__v1__block__pack(&g[i], w->packed + raw_len);
+		raw_len += part_len[i];
+	}
+	part[NGROUPS - 2] = (const uint8_t *)w->messages.data;
+	part_len[NGROUPS - 2] = w->messages.len;
+	part[NGROUPS - 1] = (const uint8_t *)w->rests.data;
+	part_len[NGROUPS - 1] = w->rests.len;
+	raw_len += w->messages.len + w->rests.len;
+	bound = 0;
+	for (int i = 0; i < NGROUPS; i++)
+		bound += ZSTD_compressBound(part_len[i]);
+	if (raw_len > BLOCK_MAX || room(&w->comp, &w->comp_cap, bound) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	comp_len = 0;
 	for (int i = 0; i < NGROUPS; i++) {
 		size_t c;
 
-		vigil__v1__block__pack(&g[i], at);
-		c = w->cdict ? ZSTD_compress_usingCDict(w->cctx, comp + comp_len, bound - comp_len,
-							at, group_len[i], w->cdict) :
-			       ZSTD_compressCCtx(w->cctx, comp + comp_len, bound - comp_len, at,
-						 group_len[i], w->o.level);
+		c = w->cdict ? ZSTD_compress_usingCDict(w->cctx, w->comp + comp_len,
+							bound - comp_len, part[i], part_len[i],
+							w->cdict) :
+			       ZSTD_compressCCtx(w->cctx, w->comp + comp_len, bound - comp_len,
+						 part[i], part_len[i], w->o.level);
 		if (ZSTD_isError(c)) {
 			rc = -EIO;
 			goto out;
 		}
 		comp_len += c;
-		at += group_len[i];
 	}
 	put32(frame, BLOCK_MAGIC);
 	put32(frame + 4, (uint32_t)comp_len);
 	put32(frame + 8, (uint32_t)raw_len);
-	put32(frame + 12, crc32c(0, comp, comp_len));
+	put32(frame + 12, crc32c(0, w->comp, comp_len));
 	put32(frame + 16, (uint32_t)w->n);
 	put64(frame + 20, (uint64_t)w->tmin);
 	put64(frame + 28, (uint64_t)w->tmax);
 	iov[0] = (struct iovec){ frame, FRAME_HEADER };
-	iov[1] = (struct iovec){ comp, comp_len };
+	iov[1] = (struct iovec){ w->comp, comp_len };
 	/* One writev: a crash leaves at most this block torn, never an earlier one. */
 	wrote = writev(w->fd, iov, 2);
 	if (wrote != (ssize_t)(FRAME_HEADER + comp_len)) {
@@ -631,8 +683,6 @@ int segment_writer_flush(struct segment_writer *w)
 		rc = open_segment(w);
 	}
 out:
-	free(raw);
-	free(comp);
 	return rc;
 }
 
@@ -647,11 +697,11 @@ void segment_writer_close(struct segment_writer *w)
 	free(w->req_index);
 	free(w->level);
 	free(w->source);
-	free(w->message);
-	free(w->rest);
-	free(w->message_at);
-	free(w->rest_at);
-	buf_free(&w->data);
+	buf_free(&w->messages);
+	buf_free(&w->rests);
+	buf_free(&w->scratch);
+	free(w->packed);
+	free(w->comp);
 	free(w->ids.s);
 	free(w->ids.slots);
 	free(w->fn_name);

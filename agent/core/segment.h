@@ -39,6 +39,24 @@ struct segment_writer;
 struct segment_writer *segment_writer_open(const struct segment_writer_options *o);
 /* Add a copy of r; writes a block when one is full. 0 or -errno. */
 int segment_writer_add(struct segment_writer *w, const log_record *r);
+
+/* A record in the parts the writer stores, for parsers that build no log_record (the log
+ * pipeline): the columns as they are, everything else already as LogRecord protobuf. */
+struct segment_record {
+	int64_t time_ns;
+	uint32_t source;		/* Vigil__V1__Source */
+	uint32_t level;			/* 1 TRACE … 6 FATAL, 0 none (a level name else: in rest) */
+	const char *request_id;		/* "" none; NUL-terminated */
+	const char *message;		/* NUL-terminated, message_len bytes */
+	size_t message_len;
+	const char *function_name, *function_version;	/* "" none */
+	const uint8_t *rest;		/* LogRecord fields other than the above, packed */
+	size_t rest_len;
+};
+/* The same as segment_writer_add. */
+int segment_writer_add_parts(struct segment_writer *w, const struct segment_record *r);
+/* The level column's number for a level name (1 TRACE … 6 FATAL), 0 when it is not one. */
+uint32_t segment_level_index(const char *level);
 /* The index's hash of a request id (FNV-1a, 32 bits). */
 uint32_t segment_id_hash(const char *id);
 /* Write the block being built, if any. */

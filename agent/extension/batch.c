@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../core/buf.h"
 #include "../core/jscan.h"
 
 static bool own_text(const char *ns, const char *s);
@@ -127,34 +126,137 @@ struct event {
 	struct jval type, time, record;
 };
 
+struct batch_log {
+	struct log_pipe *logs;
+	const char *ns, *function_name, *version;
+	char current[64];
+	char *tbuf;
+	size_t tcap;
+};
+
+/* Whether an event's record can be read in place as its event is iterated (no skim, no second
+ * pass): a function's or a platform event's object, its type and time already met. The
+ * others (extensions' lines: vigil's own are recognised by their message; platform.start:
+ * its request id is needed first) are skimmed and read once the event is. */
+static bool in_place(const struct event *e)
+{
+	return e->type.type == J_STRING && !e->type.escaped && e->time.type != J_NONE &&
+	       (jscan_eq(&e->type, "function") ||
+		(e->type.n > 9 && memcmp(e->type.p, "platform.", 9) == 0 &&
+		 !jscan_eq(&e->type, "platform.start")));
+}
+
+/* One event into the pipe. rec: its record, whole or open (jscan_next_member_open): *used
+ * then gets its length. 0, or -1 when the record is not well-formed JSON. */
+static int log_event(struct batch_log *bl, const struct event *e, const struct jval *rec,
+		     size_t *used)
+{
+	struct log_line meta = { .function_name = bl->function_name,
+				 .function_version = bl->version, .request_id = bl->current };
+	bool fn = jscan_eq(&e->type, "function"), ext = !fn && jscan_eq(&e->type, "extension");
+
+	*used = rec->n;
+	meta.time_ns = e->time.type == J_STRING && !e->time.escaped ?
+			       iso8601_ns(e->time.p, e->time.n) / 1000000 * 1000000 : 0;
+	if (fn || ext) {
+		if (ext) {
+			struct jval msg = rec->type == J_OBJECT ? member(rec, "message") : *rec;
+
+			if (own_text(bl->ns, text_of(&msg, &bl->tbuf, &bl->tcap)))
+				return 0;
+		}
+		meta.source = fn ? VIGIL__V1__SOURCE__SOURCE_FUNCTION :
+				   VIGIL__V1__SOURCE__SOURCE_EXTENSION;
+		meta.stream = fn ? 1 : 2;
+		if (rec->type == J_STRING) {
+			const char *text = text_of(rec, &bl->tbuf, &bl->tcap);
+
+			if (text)
+				log_pipe_line(bl->logs, &meta, text, strlen(text));
+			return 0;
+		}
+		if (rec->type == J_OBJECT)
+			return log_pipe_object(bl->logs, &meta, rec->p, rec->n, NULL, used);
+		log_pipe_line(bl->logs, &meta, rec->p, rec->n);
+	} else if (e->type.n > 9 && memcmp(e->type.p, "platform.", 9) == 0 &&
+		   rec->type == J_OBJECT && !e->type.escaped) {
+		/* The platform's part of the story: its type as the message, the record's
+		 * members as fields (requestId becomes the request id). */
+		char type[64];
+
+		if (jscan_eq(&e->type, "platform.start")) {
+			/* Log lines after a start belong to it (the tracker may have closed it). */
+			struct jval rid = member(rec, "requestId");
+
+			if (rid.type == J_STRING && rid.n < sizeof(bl->current))
+				jscan_unescape(&rid, bl->current);
+		}
+		snprintf(type, sizeof(type), "%.*s", (int)e->type.n, e->type.p);
+		meta.source = VIGIL__V1__SOURCE__SOURCE_PLATFORM;
+		meta.stream = 0;
+		meta.request_id = NULL;
+		return log_pipe_object(bl->logs, &meta, rec->p, rec->n, type, used);
+	}
+	return 0;
+}
+
 /*
- * The log path reads batches with jscan (spans, no tree): an object record goes to the pipe
- * as its own JSON text, a string record unescaped. A batch that is not JSON keeps nothing
- * (its events are collected first), as the tracker's path rejects it whole.
+ * The log path reads a batch once, with jscan (spans, no tree): the members of each event as
+ * they come, and a record that can be read in place (in_place) handed to the pipe open, where
+ * the parser reads it into the record being built — one pass over its bytes. Other records are
+ * skimmed first. A malformed event ends the batch there (the tracker's path, which reads the
+ * batch before this, has answered 400 to any batch that is not JSON).
  */
 void telemetry_batch_log(struct log_pipe *logs, const char *in_flight, const char *body,
 			 size_t len, const char *emf_namespace, const char *function_name,
 			 const char *version)
 {
-	struct event *evs = NULL;
-	size_t nev = 0, cap = 0, tcap = 0;
-	char current[64], *tbuf = NULL;
-	struct jval ev;
+	struct batch_log bl = { .logs = logs, .ns = emf_namespace,
+				.function_name = function_name, .version = version };
+	struct jval ev, whole;
 	struct jiter it;
 	int rc = 0;
 
 	if (!logs || jscan_iter_text(body, len, &it) < 0 || it.object)
 		return;
-	while ((rc = jscan_next_elem(&it, &ev)) == 1) {
+	snprintf(bl.current, sizeof(bl.current), "%s", in_flight ? in_flight : "");
+	while (rc == 0 && jscan_next_elem_open(&it, &ev) == 1) {
 		struct event e = { .type = { .type = J_NONE }, .time = { .type = J_NONE },
 				   .record = { .type = J_NONE } };
+		bool done = false;
 		struct jval k, v;
 		struct jiter m;
+		size_t used;
 
-		if (ev.type != J_OBJECT)
+		if (ev.type == J_ARRAY) {	/* not an event: passed over */
+			if (jscan_open_span(&ev, &whole) < 0)
+				break;
+			jscan_iter_resume(&it, &ev, whole.n);
 			continue;
-		jscan_iter(&ev, &m);
-		while ((rc = jscan_next_member(&m, &k, &v)) == 1) {
+		}
+		if (ev.type != J_OBJECT || jscan_iter_text(ev.p, ev.n, &m) < 0)
+			continue;
+		while ((rc = jscan_next_member_open(&m, &k, &v)) == 1) {
+			bool open = v.type == J_OBJECT || v.type == J_ARRAY;
+
+			if (open && jscan_eq(&k, "record") && in_place(&e) && !done &&
+			    v.type == J_OBJECT) {
+				if (log_event(&bl, &e, &v, &used) < 0) {
+					rc = -1;
+					break;
+				}
+				jscan_iter_resume(&m, &v, used);
+				done = true;
+				continue;
+			}
+			if (open) {
+				if (jscan_open_span(&v, &whole) < 0) {
+					rc = -1;
+					break;
+				}
+				jscan_iter_resume(&m, &v, whole.n);
+				v = whole;
+			}
 			if (jscan_eq(&k, "type"))
 				e.type = v;
 			else if (jscan_eq(&k, "time"))
@@ -164,77 +266,10 @@ void telemetry_batch_log(struct log_pipe *logs, const char *in_flight, const cha
 		}
 		if (rc < 0)
 			break;
-		if (e.type.type != J_STRING || e.record.type == J_NONE)
-			continue;
-		if (nev == cap) {
-			struct event *n = realloc(evs, (cap ? cap * 2 : 64) * sizeof(*n));
-
-			if (!n) {
-				rc = -1;
-				break;
-			}
-			evs = n;
-			cap = cap ? cap * 2 : 64;
-		}
-		evs[nev++] = e;
+		jscan_iter_resume(&it, &ev, jscan_iter_end(&m));
+		if (!done && e.type.type == J_STRING && e.record.type != J_NONE &&
+		    log_event(&bl, &e, &e.record, &used) < 0)
+			break;
 	}
-	if (rc == 0 && jscan_skip_ws(body, len, jscan_iter_end(&it)) != len)
-		rc = -1;	/* something after the array */
-	snprintf(current, sizeof(current), "%s", in_flight ? in_flight : "");
-	for (size_t i = 0; rc == 0 && i < nev; i++) {
-		const struct event *e = &evs[i];
-		struct log_line meta = { .function_name = function_name, .function_version = version,
-					 .request_id = current };
-		bool fn = jscan_eq(&e->type, "function"), ext = !fn && jscan_eq(&e->type, "extension");
-
-		meta.time_ns = e->time.type == J_STRING && !e->time.escaped ?
-				       iso8601_ns(e->time.p, e->time.n) / 1000000 * 1000000 : 0;
-		if (fn || ext) {
-			const char *text = NULL;
-
-			if (ext) {
-				struct jval msg = e->record.type == J_OBJECT ?
-							  member(&e->record, "message") : e->record;
-
-				if (own_text(emf_namespace, text_of(&msg, &tbuf, &tcap)))
-					continue;
-			}
-			meta.source = fn ? VIGIL__V1__SOURCE__SOURCE_FUNCTION :
-					   VIGIL__V1__SOURCE__SOURCE_EXTENSION;
-			meta.stream = fn ? 1 : 2;
-			if (e->record.type == J_STRING) {
-				text = text_of(&e->record, &tbuf, &tcap);
-				if (text)
-					log_pipe_line(logs, &meta, text, strlen(text));
-			} else {
-				log_pipe_line(logs, &meta, e->record.p, e->record.n);
-			}
-		} else if (e->type.n > 9 && memcmp(e->type.p, "platform.", 9) == 0 &&
-			   e->record.type == J_OBJECT && !e->type.escaped) {
-			/* The platform's part of the story: its type as the message, the record's
-			 * members as fields (requestId becomes the request id). */
-			struct jval rid = member(&e->record, "requestId");
-			size_t body_at = 1;
-			struct buf b;
-
-			/* Log lines after a start belong to it (the tracker may have closed it). */
-			if (rid.type == J_STRING && rid.n < sizeof(current) &&
-			    jscan_eq(&e->type, "platform.start"))
-				jscan_unescape(&rid, current);
-			while (body_at < e->record.n && strchr(" \t\r\n", e->record.p[body_at]))
-				body_at++;
-			buf_init(&b);
-			buf_printf(&b, "{\"message\":\"%.*s\"%s", (int)e->type.n, e->type.p,
-				   e->record.p[body_at] == '}' ? "" : ",");
-			buf_append(&b, e->record.p + body_at, e->record.n - body_at);
-			meta.source = VIGIL__V1__SOURCE__SOURCE_PLATFORM;
-			meta.stream = 0;
-			meta.request_id = NULL;
-			if (!b.failed)
-				log_pipe_line(logs, &meta, b.data, b.len);
-			buf_free(&b);
-		}
-	}
-	free(evs);
-	free(tbuf);
+	free(bl.tbuf);
 }
