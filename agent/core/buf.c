@@ -39,7 +39,7 @@ void buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
-int buf_reserve(struct buf *b, size_t n)
+int buf_grow(struct buf *b, size_t n)
 {
 	size_t need, cap;
 	char *p;

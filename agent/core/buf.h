@@ -19,7 +19,15 @@ char *buf_steal(struct buf *b, size_t *len);
 void buf_reset(struct buf *b);
 
 /* Make room for n more bytes; 0 or -ENOMEM. */
-int buf_reserve(struct buf *b, size_t n);
+int buf_grow(struct buf *b, size_t n);
+
+static inline int buf_reserve(struct buf *b, size_t n)
+{
+	/* The usual case inline: the log path reserves a few times a record. */
+	if (!b->failed && b->len + n + 1 > b->len && b->len + n + 1 <= b->cap)
+		return 0;
+	return buf_grow(b, n);
+}
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

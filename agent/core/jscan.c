@@ -420,22 +420,14 @@ size_t jscan_unescape(const struct jval *v, char *out)
 	return o;
 }
 
-bool jscan_eq(const struct jval *v, const char *s)
+bool jscan_eq_escaped(const struct jval *v, const char *s)
 {
-	size_t l;
+	char buf[256];
+	size_t l = strlen(s);
 
-	if (v->type != J_STRING || (!v->escaped && v->n && v->p[0] != s[0]))
+	if (v->n >= sizeof(buf))
 		return false;
-	l = strlen(s);
-	if (!v->escaped)
-		return v->n == l && memcmp(v->p, s, l) == 0;
-	{
-		char buf[256];
-
-		if (v->n >= sizeof(buf))
-			return false;
-		return jscan_unescape(v, buf) == l && memcmp(buf, s, l) == 0;
-	}
+	return jscan_unescape(v, buf) == l && memcmp(buf, s, l) == 0;
 }
 
 bool jscan_int(const struct jval *v, int64_t *out)
@@ -491,7 +483,27 @@ static int64_t days_from_civil(int y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
+static int64_t iso8601_parse(const char *s, size_t n);
+
+/* A log's times come in runs of the same text (an event's time and its record's timestamp;
+ * lines of one millisecond): the last one read is remembered. */
 int64_t iso8601_ns(const char *s, size_t n)
+{
+	static _Thread_local char last[40];
+	static _Thread_local size_t last_n;
+	static _Thread_local int64_t last_t;
+
+	if (n == last_n && memcmp(s, last, n) == 0)
+		return last_t;
+	last_t = iso8601_parse(s, n);
+	if (n <= sizeof(last)) {
+		memcpy(last, s, n);
+		last_n = n;
+	}
+	return last_t;
+}
+
+static int64_t iso8601_parse(const char *s, size_t n)
 {
 	int y, mo, d, h, mi, sec;
 	int64_t ns = 0, t;

@@ -70,8 +70,18 @@ void jscan_iter_resume(struct jiter *it, const struct jval *open, size_t used);
 /* A string's bytes unescaped into out (room for v->n + 1 bytes: unescaping never grows);
  * NUL-terminated; returns the length. Lone surrogates become U+FFFD. */
 size_t jscan_unescape(const struct jval *v, char *out);
-/* Compare a string value to a plain C string (escapes resolved). */
-bool jscan_eq(const struct jval *v, const char *s);
+/* Compare a string value to a plain C string (escapes resolved). Inline for the usual
+ * string without escapes against a literal (its length known when compiled). */
+bool jscan_eq_escaped(const struct jval *v, const char *s);
+
+static inline bool jscan_eq(const struct jval *v, const char *s)
+{
+	if (v->type != J_STRING)
+		return false;
+	if (v->escaped)
+		return jscan_eq_escaped(v, s);
+	return v->n == __builtin_strlen(s) && __builtin_memcmp(v->p, s, v->n) == 0;
+}
 
 /* J_NUMBER as an integer: true when it is one (no fraction, no exponent) and fits. */
 bool jscan_int(const struct jval *v, int64_t *out);

@@ -96,19 +96,34 @@ bool logparse_is_continuation(const char *s, size_t n)
 static const char *const level_names[] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL" };
 #define LEVEL_INFO 3
 
+/* Whether s[0..n) is upper (the uppercase ASCII word), in any case. */
+static bool word_is(const char *s, const char *upper, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 32);
+		if (c != upper[i])
+			return false;
+	}
+	return true;
+}
+
 /* The level column's number (segment_level_index) of a level word, or 0. */
 static uint32_t level_of(const char *s, size_t n)
 {
-	for (size_t i = 0; i < 6; i++) {
-		size_t l = strlen(level_names[i]);
-
-		if (n == l && strncasecmp(s, level_names[i], l) == 0)
-			return (uint32_t)i + 1;
+	switch (n) {
+	case 4:
+		return word_is(s, "INFO", 4) ? 3 : word_is(s, "WARN", 4) ? 4 : 0;
+	case 5:
+		return word_is(s, "ERROR", 5) ? 5 : word_is(s, "DEBUG", 5) ? 2 :
+		       word_is(s, "TRACE", 5) ? 1 : word_is(s, "FATAL", 5) ? 6 : 0;
+	case 7:
+		return word_is(s, "WARNING", 7) ? 4 : 0;
+	case 8:
+		return word_is(s, "CRITICAL", 8) ? 6 : 0;
 	}
-	if (n == 7 && strncasecmp(s, "WARNING", 7) == 0)
-		return 4;
-	if (n == 8 && strncasecmp(s, "CRITICAL", 8) == 0)
-		return 6;
 	return 0;
 }
 
@@ -226,7 +241,7 @@ static enum key key_of(const struct jval *k)
 	if (k->escaped)
 		return K_OTHER;	/* no known key needs an escape */
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		if (known[i].len == k->n && memcmp(known[i].name, k->p, k->n) == 0)
+		if (known[i].len == k->n && known[i].name[0] == k->p[0] && memcmp(known[i].name, k->p, k->n) == 0)
 			return known[i].key;
 	}
 	return K_OTHER;

@@ -78,7 +78,10 @@ static void complete(struct log_pipe *p, struct pending *pe, const struct log_li
 	if (!r->time_ns)
 		r->time_ns = meta->time_ns;	/* stamped by log_pipe_line */
 	pe->source = meta->source;
-	snprintf(pe->extension, sizeof(pe->extension), "%s", meta->extension ? meta->extension : "");
+	if (meta->extension && meta->extension[0])
+		snprintf(pe->extension, sizeof(pe->extension), "%s", meta->extension);
+	else
+		pe->extension[0] = '\0';
 	if (!r->function_name.len && meta->function_name)
 		buf_puts(&r->function_name, meta->function_name);
 	if (!r->function_version.len && meta->function_version)

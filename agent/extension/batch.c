@@ -168,6 +168,10 @@ static int log_event(struct batch_log *bl, const struct event *e, const struct j
 		meta.source = fn ? VIGIL__V1__SOURCE__SOURCE_FUNCTION :
 				   VIGIL__V1__SOURCE__SOURCE_EXTENSION;
 		meta.stream = fn ? 1 : 2;
+		if (rec->type == J_STRING && !rec->escaped) {
+			log_pipe_line(bl->logs, &meta, rec->p, rec->n);	/* no copy needed */
+			return 0;
+		}
 		if (rec->type == J_STRING) {
 			const char *text = text_of(rec, &bl->tbuf, &bl->tcap);
 
@@ -191,7 +195,10 @@ static int log_event(struct batch_log *bl, const struct event *e, const struct j
 			if (rid.type == J_STRING && rid.n < sizeof(bl->current))
 				jscan_unescape(&rid, bl->current);
 		}
-		snprintf(type, sizeof(type), "%.*s", (int)e->type.n, e->type.p);
+		if (e->type.n >= sizeof(type))
+			return 0;
+		memcpy(type, e->type.p, e->type.n);
+		type[e->type.n] = '\0';
 		meta.source = VIGIL__V1__SOURCE__SOURCE_PLATFORM;
 		meta.stream = 0;
 		meta.request_id = NULL;
