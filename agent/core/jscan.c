@@ -10,6 +10,8 @@
 
 size_t jscan_skip_ws(const char *s, size_t n, size_t i)
 {
+	if (i < n && (unsigned char)s[i] > ' ')
+		return i;	/* compact JSON: the usual case */
 	while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
 		i++;
 	return i;

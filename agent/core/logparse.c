@@ -228,23 +228,32 @@ enum key { K_OTHER, K_MESSAGE, K_LEVEL, K_REQUEST_ID, K_TRACE_ID, K_TIME, K_COLD
 
 static enum key key_of(const struct jval *k)
 {
-#define KEY(text, key) { text, sizeof(text) - 1, key }
-	static const struct { const char *name; size_t len; enum key key; } known[] = {
-		KEY("message", K_MESSAGE), KEY("level", K_LEVEL), KEY("requestId", K_REQUEST_ID),
-		KEY("function_request_id", K_REQUEST_ID), KEY("AWSRequestId", K_REQUEST_ID),
-		KEY("xray_trace_id", K_TRACE_ID), KEY("traceId", K_TRACE_ID),
-		KEY("timestamp", K_TIME), KEY("time", K_TIME), KEY("cold_start", K_COLD_START),
-		KEY("function_name", K_FUNCTION_NAME), KEY("function_version", K_FUNCTION_VERSION),
-	};
-#undef KEY
-
-	if (k->escaped)
+#define IS(text) (k->n == sizeof(text) - 1 && memcmp(k->p, text, sizeof(text) - 1) == 0)
+	if (k->escaped || k->n < 4)
 		return K_OTHER;	/* no known key needs an escape */
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		if (known[i].len == k->n && known[i].name[0] == k->p[0] && memcmp(known[i].name, k->p, k->n) == 0)
-			return known[i].key;
+	/* By first letter: most keys are none of these and leave after one comparison. */
+	switch (k->p[0]) {
+	case 'm':
+		return IS("message") ? K_MESSAGE : K_OTHER;
+	case 'l':
+		return IS("level") ? K_LEVEL : K_OTHER;
+	case 'r':
+		return IS("requestId") ? K_REQUEST_ID : K_OTHER;
+	case 'A':
+		return IS("AWSRequestId") ? K_REQUEST_ID : K_OTHER;
+	case 'x':
+		return IS("xray_trace_id") ? K_TRACE_ID : K_OTHER;
+	case 't':
+		return IS("traceId") ? K_TRACE_ID : IS("timestamp") || IS("time") ? K_TIME : K_OTHER;
+	case 'c':
+		return IS("cold_start") ? K_COLD_START : K_OTHER;
+	case 'f':
+		return IS("function_request_id") ? K_REQUEST_ID :
+		       IS("function_name") ? K_FUNCTION_NAME :
+		       IS("function_version") ? K_FUNCTION_VERSION : K_OTHER;
 	}
 	return K_OTHER;
+#undef IS
 }
 
 /* One member of a JSON record: known keys to columns, the rest to fields. */

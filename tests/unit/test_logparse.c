@@ -5,11 +5,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../../agent/core/buf.h"
 #include "../../agent/core/jscan.h"
 #include "../../agent/core/logparse.h"
+#include "../../agent/core/logpipe.h"
+#include "../../agent/extension/batch.h"
 
 static log_record r;
 
@@ -160,10 +167,266 @@ static void test_jscan(void **state)
 	assert_true(iso8601_ns("2024-06-17T17:23:50Zjunk", 24) == 0);
 }
 
+/* The open iteration (a container left for the caller) visits what the skimming one does. */
+static void walk_open(const char *s, size_t n, struct buf *out, size_t *used, int depth)
+{
+	struct jval k, v, whole;
+	struct jiter it;
+	int rc;
+
+	assert_int_equal(jscan_iter_text(s, n, &it), 0);
+	buf_putc(out, it.object ? '{' : '[');
+	while ((rc = it.object ? jscan_next_member_open(&it, &k, &v) :
+				 jscan_next_elem_open(&it, &v)) == 1) {
+		if (it.object)
+			buf_printf(out, "%.*s:", (int)k.n, k.p);
+		if (v.type == J_OBJECT || v.type == J_ARRAY) {
+			size_t u;
+
+			/* Deeper containers skimmed instead: both ways go on from their end. */
+			if (depth < 1) {
+				walk_open(v.p, v.n, out, &u, depth + 1);
+			} else {
+				assert_int_equal(jscan_open_span(&v, &whole), 0);
+				buf_append(out, whole.p, whole.n);
+				u = whole.n;
+			}
+			jscan_iter_resume(&it, &v, u);
+		} else {
+			buf_printf(out, "%.*s", (int)v.n, v.p);
+		}
+		buf_putc(out, ',');
+	}
+	assert_int_equal(rc, 0);
+	buf_putc(out, it.object ? '}' : ']');
+	*used = jscan_iter_end(&it);
+}
+
+static void test_jscan_open(void **state)
+{
+	const char *doc = "[{\"time\":\"t\",\"record\":{\"a\":[1,{\"b\":\"]}\"}],\"c\":{}},\"x\":2},"
+			  " [[], {\"k\": [ {} ]}], \"s\", 3 ] tail";
+	struct buf out;
+	struct jval v;
+	struct jiter it;
+	size_t used;
+	int rc;
+
+	(void)state;
+	buf_init(&out);
+	walk_open(doc, strlen(doc), &out, &used, 0);
+	assert_int_equal(used, strlen(doc) - strlen(" tail"));
+	assert_string_equal(out.data, "[{time:t,record:{\"a\":[1,{\"b\":\"]}\"}],\"c\":{}},"
+				      "x:2,},[[],{\"k\": [ {} ]},],s,3,]");
+	buf_free(&out);
+	/* A malformed member inside an open container is found when it is read. */
+	assert_int_equal(jscan_iter_text("[{\"a\" 1}]", 9, &it), 0);
+	assert_int_equal(jscan_next_elem_open(&it, &v), 1);
+	assert_int_equal(jscan_iter_text(v.p, v.n, &it), 0);
+	rc = jscan_next_member_open(&it, &v, &v);
+	assert_int_equal(rc, -1);
+}
+
+/* Random JSON lines: the parser's hand-written protobuf is what protobuf-c writes for the
+ * same record, and reads back as it. */
+static void test_encoding_is_protobuf(void **state)
+{
+	static const char *const keys[] = { "k", "", "service", "a\\u00e9", "level", "message",
+					    "xray_trace_id", "cold_start", "nested", "n" };
+	static const char *const values[] = {
+		"1", "-7", "0", "123456789012345678", "-123456789012345678",
+		"12345678901234567890123", "-9223372036854775808", "3.25", "1e300", "-0.5E-3",
+		"true", "false", "null", "\"\"", "\"text\"", "\"esc\\\\aped\\n\\u00e9\"",
+		"\"bad\\u0000nul\"", "{\"o\":[1,2]}", "[]", "\"INFO\"", "\"warning\"",
+		"\"1-66707126-1e2feb89414c343c1027c4d1\"",
+		"0.0000000000000000000000000000000000000000000000000000000000000000000001",
+	};
+	uint64_t rng = 42;
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		struct segment_record sr;
+		struct lrec l;
+		struct buf line;
+		log_record *u, rest;
+		size_t len;
+		uint8_t *packed;
+		int members;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		members = (int)(rng >> 60);
+		buf_init(&line);
+		buf_putc(&line, '{');
+		for (int m = 0; m < members; m++) {
+			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+			buf_printf(&line, "%s\"%s\":%s", m ? "," : "", keys[(rng >> 33) % 10],
+				   values[(rng >> 13) % (sizeof(values) / sizeof(values[0]))]);
+			if ((rng >> 50) % 7 == 0) {	/* a long value: two-byte lengths */
+				buf_printf(&line, ",\"long%d\":\"", m);
+				for (int i = 0; i < 40; i++)
+					buf_puts(&line, "abc\xc3\xa9");
+				buf_puts(&line, "\xff\"");
+			}
+		}
+		buf_putc(&line, '}');
+		lrec_init(&l);
+		logparse_lrec(line.data, line.len, NULL, &l);
+		logparse_finish(&l, NULL, &sr);
+		/* protobuf-c's bytes for the same rest: the record read back, columns cleared. */
+		u = vigil__v1__log_record__unpack(NULL, sr.rest_len, sr.rest);
+		assert_non_null(u);
+		rest = *u;
+		len = vigil__v1__log_record__get_packed_size(&rest);
+		packed = malloc(len + 1);
+		vigil__v1__log_record__pack(&rest, packed);
+		if (len != sr.rest_len || memcmp(packed, sr.rest, len) != 0)
+			fail_msg("encodings differ for %s", line.data);
+		/* And through logparse_line (everything, columns too) the same record. */
+		logparse_line(line.data, line.len, NULL, &r);
+		assert_int_equal(r.n_fields, u->n_fields);
+		for (size_t i = 0; i < r.n_fields; i++)
+			assert_string_equal(r.fields[i]->key, u->fields[i]->key);
+		assert_string_equal(r.trace_id, u->trace_id);
+		assert_int_equal(r.level[0] != 0, 1);
+		logparse_free(&r);
+		free(packed);
+		vigil__v1__log_record__free_unpacked(u, NULL);
+		lrec_free(&l);
+		buf_free(&line);
+	}
+}
+
+/* --- a Telemetry API batch into segments, three ways ---------------------------------------- */
+
+struct deferred_batch {
+	struct log_pipe *p;
+	const char *body;
+};
+
+static void run_batch(void *arg)
+{
+	struct deferred_batch *d = arg;
+
+	telemetry_batch_log(d->p, "in-flight-id", d->body, strlen(d->body), "vigil", "fn",
+			    "$LATEST");
+}
+
+struct packed_records {
+	struct buf all;
+	int n;
+};
+
+static int keep_record(void *arg, const log_record *rec)
+{
+	struct packed_records *out = arg;
+	size_t len = vigil__v1__log_record__get_packed_size(rec);
+	uint8_t *b = malloc(len + 1);
+
+	vigil__v1__log_record__pack(rec, b);
+	buf_printf(&out->all, "%zu:", len);
+	buf_append(&out->all, b, len);
+	free(b);
+	out->n++;
+	return 0;
+}
+
+/* The records a batch becomes: deferred (in place on the writer) or from another thread. */
+static void batch_records(const char *body, bool deferred, struct packed_records *out)
+{
+	struct segment_writer_options o = { .identity = "t" };
+	struct deferred_batch d;
+	char dir[64], path[400];
+	struct segment_read_result res;
+	struct log_pipe *p;
+	struct dirent *e;
+	DIR *dd;
+
+	strcpy(dir, "/tmp/vigil-batch-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	o.dir = dir;
+	p = log_pipe_new(&o, 0, NULL);
+	assert_non_null(p);
+	d.p = p;
+	d.body = body;
+	if (deferred)
+		assert_int_equal(log_pipe_defer(p, run_batch, &d, strlen(body)), 0);
+	else
+		run_batch(&d);
+	log_pipe_close(p);
+	buf_init(&out->all);
+	out->n = 0;
+	dd = opendir(dir);
+	while ((e = readdir(dd)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		assert_int_equal(segment_read_file(path, NULL, 0, keep_record, out, &res), 0);
+		unlink(path);
+	}
+	closedir(dd);
+	rmdir(dir);
+}
+
+static void test_batch_read_once(void **state)
+{
+	/* The same events, members in Lambda's order (records read in place) and record
+	 * first (records skimmed, read after). */
+	static const char *const events[][3] = {
+		{ "\"2024-06-17T17:23:50.100Z\"", "\"platform.start\"",
+		  "{\"requestId\":\"r-1\",\"version\":\"$LATEST\",\"tracing\":{\"value\":\"Root=1\"}}" },
+		{ "\"2024-06-17T17:23:50.200Z\"", "\"function\"",
+		  "{\"level\":\"ERROR\",\"message\":\"boom \\u00e9\",\"n\":12,\"x\":1.5,"
+		  "\"o\":{\"a\":[1,\"}\"]},\"xray_trace_id\":\"1-2-3\",\"cold_start\":true}" },
+		{ "\"2024-06-17T17:23:50.300Z\"", "\"function\"",
+		  "\"2024-06-17T17:23:50.300Z\\tr-1\\tINFO\\tError: x\\n\"" },
+		{ "\"2024-06-17T17:23:50.301Z\"", "\"function\"", "\"    at f (index.js:1:1)\"" },
+		{ "\"2024-06-17T17:23:50.302Z\"", "\"function\"", "\"plain \\\"quoted\\\"\"" },
+		{ "\"2024-06-17T17:23:50.303Z\"", "\"extension\"", "\"ext line\"" },
+		{ "\"2024-06-17T17:23:50.304Z\"", "\"extension\"", "\"info telemetry: vigil's own\"" },
+		{ "\"2024-06-17T17:23:50.305Z\"", "\"function\"", "{\"message\":{\"not\":\"text\"}}" },
+		{ "\"2024-06-17T17:23:50.400Z\"", "\"platform.report\"",
+		  "{\"requestId\":\"r-1\",\"metrics\":{\"durationMs\":1.5},\"message\":\"m\"}" },
+		{ "\"2024-06-17T17:23:50.500Z\"", "\"platform.runtimeDone\"", "{}" },
+	};
+	struct packed_records in_place, skimmed, queued;
+	struct buf a, b;
+
+	(void)state;
+	buf_init(&a);
+	buf_init(&b);
+	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+		buf_printf(&a, "%s{\"time\":%s,\"type\":%s,\"record\":%s}", i ? "," : "[",
+			   events[i][0], events[i][1], events[i][2]);
+		buf_printf(&b, "%s{ \"record\" : %s , \"type\":%s,\"time\":%s}", i ? "," : "[ ",
+			   events[i][2], events[i][1], events[i][0]);
+	}
+	buf_puts(&a, "]");
+	buf_puts(&b, " ]\n");
+	batch_records(a.data, true, &in_place);
+	batch_records(b.data, true, &skimmed);
+	batch_records(a.data, false, &queued);
+	/* 10 events: vigil's own line skipped, the stack trace line joined to the one before. */
+	assert_int_equal(in_place.n, 8);
+	assert_int_equal(skimmed.n, 8);
+	assert_int_equal(queued.n, 8);
+	assert_int_equal(in_place.all.len, skimmed.all.len);
+	assert_memory_equal(in_place.all.data, skimmed.all.data, in_place.all.len);
+	assert_int_equal(in_place.all.len, queued.all.len);
+	assert_memory_equal(in_place.all.data, queued.all.data, in_place.all.len);
+	buf_free(&in_place.all);
+	buf_free(&skimmed.all);
+	buf_free(&queued.all);
+	buf_free(&a);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jscan),
+		cmocka_unit_test(test_jscan_open),
+		cmocka_unit_test(test_encoding_is_protobuf),
+		cmocka_unit_test(test_batch_read_once),
 		cmocka_unit_test(test_lambda_json_and_powertools),
 		cmocka_unit_test(test_node_and_python_text),
 		cmocka_unit_test(test_repair_and_truncation),
