@@ -137,6 +137,12 @@ $(LIB_OBJS) $(BUILD)/obj/agent/main.o: | $(DEPS_DIR)/lib/libmicrohttpd.a
 $(BUILD)/vigil: $(DEPS_DIR)/lib/libmicrohttpd.a
 endif
 
+# The log path's hot loop at -O3 (measured: ingest 153 → 164 MB per CPU-second); the rest of
+# the binary stays -O2, for its size (the layer's static binary must fit 2 MB).
+HOT_SRCS := agent/core/jscan.c agent/core/logparse.c agent/core/logpipe.c \
+	    agent/core/segment.c agent/core/buf.c agent/extension/batch.c
+$(HOT_SRCS:%.c=$(BUILD)/obj/%.o): CFLAGS += $(if $(filter -O2,$(OPT)),-O3)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")

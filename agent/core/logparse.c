@@ -12,8 +12,9 @@
 #include <strings.h>
 #include <time.h>
 
-/* Bytes at the start of p that need no look: ASCII without NUL, 8 at a time. */
-static size_t ascii_prefix(const unsigned char *p, size_t n)
+/* Copy the bytes at the start of p that need no look (ASCII without NUL) to out, 8 at a time
+ * (checked and copied in one pass); how many. out has room for n + 8. */
+static size_t ascii_copy(char *out, const unsigned char *p, size_t n)
 {
 	size_t i = 0;
 
@@ -24,9 +25,12 @@ static size_t ascii_prefix(const unsigned char *p, size_t n)
 		/* A byte ≥ 0x80, or a zero byte (the classic haszero test). */
 		if ((w | ((w - 0x0101010101010101ull) & ~w)) & 0x8080808080808080ull)
 			break;
+		memcpy(out + i, &w, 8);
 	}
-	while (i < n && p[i] && p[i] < 0x80)
+	while (i < n && p[i] && p[i] < 0x80) {
+		out[i] = (char)p[i];
 		i++;
+	}
 	return i;
 }
 
@@ -35,15 +39,16 @@ static void clean_append(struct buf *b, const char *s, size_t n, size_t max, boo
 			 bool *truncated)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = ascii_prefix(p, n < max ? n : max), o;
+	size_t i, o, lim = n < max ? n : max;
 
-	if (i == n) {	/* the usual string: plain ASCII, copied as it is */
-		buf_append(b, s, n);
+	if (buf_reserve(b, lim * 3 + 8) < 0)
+		return;
+	i = ascii_copy(b->data + b->len, p, lim);
+	if (i == n) {	/* the usual string: plain ASCII, copied as it was checked */
+		b->len += n;
+		b->data[b->len] = '\0';
 		return;
 	}
-	if (buf_reserve(b, (n < max ? n : max) * 3 + 4) < 0)
-		return;
-	memcpy(b->data + b->len, s, i);
 	o = i;
 	while (i < n) {
 		size_t l = p[i] == 0 ? 0 : utf8_char_len(p + i, n - i);

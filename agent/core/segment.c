@@ -36,6 +36,7 @@ struct strtab {
 	size_t n, cap;
 	uint32_t *slots;	/* open addressing: 1 + index, 0 empty; nslots a power of 2 */
 	size_t nslots;
+	uint32_t last;		/* the last id asked for: records come in runs of one request */
 };
 
 struct segment_writer {
@@ -279,7 +280,7 @@ struct segment_writer *segment_writer_open(const struct segment_writer_options *
 	if (w->o.segment_age_s <= 0)
 		w->o.segment_age_s = 3600;
 	if (!w->o.level)
-		w->o.level = 3;
+		w->o.level = 1;
 	snprintf(w->dir, sizeof(w->dir), "%s", o->dir);
 	snprintf(w->identity, sizeof(w->identity), "%s", o->identity ? o->identity : "");
 	if (mkdir_parents(w->dir) < 0) {
@@ -354,12 +355,14 @@ static uint32_t tab_index(struct strtab *t, const char *id)
 
 	if (!id || !*id)
 		return 0;
+	if (t->last && strcmp(t->s[t->last - 1], id) == 0)
+		return t->last;
 	if (2 * (t->n + 1) > t->nslots && tab_rehash(t, t->nslots ? 2 * t->nslots : 64) < 0)
 		return 0;
 	h = segment_id_hash(id) & (t->nslots - 1);
 	while (t->slots[h]) {
 		if (strcmp(t->s[t->slots[h] - 1], id) == 0)
-			return t->slots[h];
+			return t->last = t->slots[h];
 		h = (h + 1) & (t->nslots - 1);
 	}
 	if (t->n == t->cap) {
@@ -375,7 +378,7 @@ static uint32_t tab_index(struct strtab *t, const char *id)
 	if (!t->s[t->n])
 		return 0;
 	t->slots[h] = (uint32_t)++t->n;
-	return (uint32_t)t->n;
+	return t->last = (uint32_t)t->n;
 }
 
 static void tab_clear(struct strtab *t)
@@ -383,6 +386,7 @@ static void tab_clear(struct strtab *t)
 	for (size_t i = 0; i < t->n; i++)
 		free(t->s[i]);
 	t->n = 0;
+	t->last = 0;
 	if (t->slots)
 		memset(t->slots, 0, t->nslots * sizeof(*t->slots));
 }

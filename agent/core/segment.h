@@ -27,7 +27,7 @@ struct segment_writer_options {
 	uint64_t retention_bytes;	/* delete oldest segments past this total (0: keep) */
 	double retention_age_s;		/* delete segments older than this (0: keep) */
 	int fsync;			/* 0 never, 1 every block, 2 on close */
-	int level;			/* zstd level (default 3) */
+	int level;			/* zstd level (default 1: on column data smaller and faster than 3) */
 	const void *dict;		/* zstd dictionary, or NULL */
 	size_t dict_len;
 	uint32_t dict_id;
