@@ -66,20 +66,6 @@ int buf_grow(struct buf *b, size_t n)
 	return 0;
 }
 
-void buf_append(struct buf *b, const void *p, size_t n)
-{
-	if (buf_reserve(b, n) < 0)
-		return;
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-void buf_puts(struct buf *b, const char *s)
-{
-	buf_append(b, s, strlen(s));
-}
-
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
 	char *data;	/* always NUL-terminated when len > 0 */
@@ -28,14 +29,27 @@ static inline int buf_reserve(struct buf *b, size_t n)
 		return 0;
 	return buf_grow(b, n);
 }
-void buf_append(struct buf *b, const void *p, size_t n);
-void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append the whole file at path (at most max bytes): 0, or -errno (-EFBIG past max). */
 int buf_read_file(struct buf *b, const char *path, size_t max);
 /* Append an unsigned or signed decimal integer. */
 void buf_put_u64(struct buf *b, unsigned long long v);
 void buf_put_i64(struct buf *b, long long v);
+
+/* Inline: the log path appends a few times a field. */
+static inline void buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (buf_reserve(b, n) < 0)
+		return;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+static inline void buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
 
 static inline void buf_putc(struct buf *b, char c)
 {
