@@ -12,21 +12,36 @@
 #include <strings.h>
 #include <time.h>
 
+/* Whether any of 8 bytes is ≥ 0x80 or zero (the classic haszero test). */
+static inline bool special8(uint64_t w)
+{
+	return ((w | ((w - 0x0101010101010101ull) & ~w)) & 0x8080808080808080ull) != 0;
+}
+
 /* Copy the bytes at the start of p that need no look (ASCII without NUL) to out, 8 at a time
- * (checked and copied in one pass); how many. out has room for n + 8. */
+ * (checked and copied in one pass; the last 8 overlapping, not byte by byte); how many. out has
+ * room for n + 8. */
 static size_t ascii_copy(char *out, const unsigned char *p, size_t n)
 {
 	size_t i = 0;
+	uint64_t w;
 
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, p + i, 8);
-		/* A byte ≥ 0x80, or a zero byte (the classic haszero test). */
-		if ((w | ((w - 0x0101010101010101ull) & ~w)) & 0x8080808080808080ull)
-			break;
-		memcpy(out + i, &w, 8);
+	if (n >= 8) {
+		for (; i + 8 <= n; i += 8) {
+			memcpy(&w, p + i, 8);
+			if (special8(w))
+				goto bytes;
+			memcpy(out + i, &w, 8);
+		}
+		if (i == n)
+			return n;
+		memcpy(&w, p + n - 8, 8);
+		if (!special8(w)) {
+			memcpy(out + n - 8, &w, 8);
+			return n;
+		}
 	}
+bytes:
 	while (i < n && p[i] && p[i] < 0x80) {
 		out[i] = (char)p[i];
 		i++;
