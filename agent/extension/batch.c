@@ -106,7 +106,7 @@ static struct jval member(const struct jval *obj, const char *name)
 }
 
 /* A string value unescaped into *buf (grown as needed); NULL when it is not a string. */
-static const char *text_of(const struct jval *v, char **buf, size_t *cap)
+static const char *text_of(const struct jval *v, char **buf, size_t *cap, size_t *len)
 {
 	if (v->type != J_STRING)
 		return NULL;
@@ -118,7 +118,7 @@ static const char *text_of(const struct jval *v, char **buf, size_t *cap)
 		*buf = b;
 		*cap = v->n + 1;
 	}
-	jscan_unescape(v, *buf);
+	*len = jscan_unescape(v, *buf);
 	return *buf;
 }
 
@@ -162,7 +162,9 @@ static int log_event(struct batch_log *bl, const struct event *e, const struct j
 		if (ext) {
 			struct jval msg = rec->type == J_OBJECT ? member(rec, "message") : *rec;
 
-			if (own_text(bl->ns, text_of(&msg, &bl->tbuf, &bl->tcap)))
+			size_t len;
+
+			if (own_text(bl->ns, text_of(&msg, &bl->tbuf, &bl->tcap, &len)))
 				return 0;
 		}
 		meta.source = fn ? VIGIL__V1__SOURCE__SOURCE_FUNCTION :
@@ -173,10 +175,11 @@ static int log_event(struct batch_log *bl, const struct event *e, const struct j
 			return 0;
 		}
 		if (rec->type == J_STRING) {
-			const char *text = text_of(rec, &bl->tbuf, &bl->tcap);
+			size_t len;
+			const char *text = text_of(rec, &bl->tbuf, &bl->tcap, &len);
 
 			if (text)
-				log_pipe_line(bl->logs, &meta, text, strlen(text));
+				log_pipe_line(bl->logs, &meta, text, len);
 			return 0;
 		}
 		if (rec->type == J_OBJECT)
