@@ -330,17 +330,28 @@ static void member(struct lrec *r, const struct jval *k, const struct jval *v)
 	add_field(r, k, v);
 }
 
+/* Emptied for the next record; memory that one huge line grew is given back (a pending
+ * record per stream keeps its buffers). */
+static void empty(struct buf *b)
+{
+	if (b->cap > 64 * 1024)
+		buf_free(b);
+	else
+		buf_reset(b);
+}
+
 static void reset(struct lrec *r)
 {
 	r->time_ns = 0;
 	r->level = 0;
 	r->cold_start = r->truncated = r->repaired = false;
-	buf_reset(&r->message);
-	buf_reset(&r->request_id);
-	buf_reset(&r->trace_id);
-	buf_reset(&r->function_name);
-	buf_reset(&r->function_version);
-	buf_reset(&r->rest);
+	empty(&r->message);
+	empty(&r->request_id);
+	empty(&r->trace_id);
+	empty(&r->function_name);
+	empty(&r->function_version);
+	empty(&r->rest);
+	empty(&r->scratch);
 }
 
 /* The object at the start of s[0..n), members as they come (one pass: a malformed one leaves

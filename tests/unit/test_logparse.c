@@ -420,6 +420,60 @@ static void test_batch_read_once(void **state)
 	buf_free(&b);
 }
 
+static int check_huge(void *arg, const log_record *rec)
+{
+	int *n = arg;
+
+	(*n)++;
+	assert_true(rec->truncated);
+	assert_true(strlen(rec->message) <= LOG_LINE_MAX);
+	assert_int_equal(strncmp(rec->message, "{\"message\":\"xxxx", 16), 0);
+	return 0;
+}
+
+/* A record over 256 KiB read in place is kept as a too-long line is: its text, cut, flagged. */
+static void test_batch_huge_record(void **state)
+{
+	struct segment_writer_options o = { .identity = "t" };
+	struct segment_read_result res;
+	struct deferred_batch d;
+	struct log_pipe *p;
+	struct dirent *e;
+	char dir[64], path[400];
+	struct buf b;
+	int n = 0;
+	DIR *dd;
+
+	(void)state;
+	buf_init(&b);
+	buf_puts(&b, "[{\"time\":\"2024-06-17T17:23:50.100Z\",\"type\":\"function\",\"record\":"
+		     "{\"message\":\"");
+	for (int i = 0; i < 300 * 1024; i++)
+		buf_putc(&b, 'x');
+	buf_puts(&b, "\"}}]");
+	strcpy(dir, "/tmp/vigil-huge-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	o.dir = dir;
+	p = log_pipe_new(&o, 0, NULL);
+	assert_non_null(p);
+	d.p = p;
+	d.body = b.data;
+	assert_int_equal(log_pipe_defer(p, run_batch, &d, 1), 0);
+	log_pipe_close(p);
+	dd = opendir(dir);
+	while ((e = readdir(dd)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		assert_int_equal(segment_read_file(path, NULL, 0, check_huge, &n, &res), 0);
+		unlink(path);
+	}
+	closedir(dd);
+	rmdir(dir);
+	assert_int_equal(n, 1);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_jscan_open),
 		cmocka_unit_test(test_encoding_is_protobuf),
 		cmocka_unit_test(test_batch_read_once),
+		cmocka_unit_test(test_batch_huge_record),
 		cmocka_unit_test(test_lambda_json_and_powertools),
 		cmocka_unit_test(test_node_and_python_text),
 		cmocka_unit_test(test_repair_and_truncation),
