@@ -340,18 +340,22 @@ static void empty(struct buf *b)
 		buf_reset(b);
 }
 
+/* fn on every buffer of r. */
+static inline void each_buf(struct lrec *r, void (*fn)(struct buf *b))
+{
+	struct buf *all[] = { &r->message, &r->request_id, &r->trace_id, &r->function_name,
+			      &r->function_version, &r->rest, &r->scratch };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		fn(all[i]);
+}
+
 static void reset(struct lrec *r)
 {
 	r->time_ns = 0;
 	r->level = 0;
 	r->cold_start = r->truncated = r->repaired = false;
-	empty(&r->message);
-	empty(&r->request_id);
-	empty(&r->trace_id);
-	empty(&r->function_name);
-	empty(&r->function_version);
-	empty(&r->rest);
-	empty(&r->scratch);
+	each_buf(r, empty);
 }
 
 /* The object at the start of s[0..n), members as they come (one pass: a malformed one leaves
@@ -501,13 +505,7 @@ void lrec_init(struct lrec *r)
 
 void lrec_free(struct lrec *r)
 {
-	buf_free(&r->message);
-	buf_free(&r->request_id);
-	buf_free(&r->trace_id);
-	buf_free(&r->function_name);
-	buf_free(&r->function_version);
-	buf_free(&r->rest);
-	buf_free(&r->scratch);
+	each_buf(r, buf_free);
 }
 
 /* The whole record as LogRecord protobuf (its columns added to the rest), read back by
