@@ -1,11 +1,12 @@
 /*
  * Log ingest benchmark: Telemetry-format JSON batches (one array per line, from
  * bench/gen_corpus.py) → records → compressed segments, through the same code as the vigil
- * extension: each batch copied and deferred to the log pipeline's writer thread
- * (log_pipe_defer, the agent's 8 MiB queue: the bench waits when it is full), which runs
- * telemetry_batch_log there, as the extension does. Prints input bytes, CPU seconds
- * (all threads), MB/s per CPU second, records and the segments' size. The file is read
- * before the clock starts. VIGIL_BENCH_LEVEL: another zstd level than the agent's.
+ * extension: each batch in a buffer of its own (what the extension's HTTP server receives it
+ * into, and hands over) deferred to the log pipeline's writer thread (log_pipe_defer, the
+ * agent's 8 MiB queue: the bench waits when it is full), which runs telemetry_batch_log
+ * there, as the extension does. Prints input bytes, CPU seconds (all threads; main_cpu_s of
+ * them filling the buffers), MB/s per CPU second. The file is read before the clock starts.
+ * VIGIL_BENCH_LEVEL: another zstd level than the agent's.
  * usage: ingest_bench BATCHES_FILE OUT_DIR
  */
 #include <stdio.h>
@@ -118,7 +119,7 @@ int main(int argc, char **argv)
 		main_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - main_s;
 	}
 	log_pipe_close(p);
-	/* main_cpu_s: handing the batches in (copies, as the extension's listener makes). */
+	/* main_cpu_s: filling each batch's buffer, as receiving it would. */
 	printf("input_bytes=%zu cpu_s=%.3f sys_s=%.3f main_cpu_s=%.3f wall_s=%.3f "
 	       "mb_per_cpu_s=%.1f mb_per_wall_s=%.1f\n", bytes, cpu_s() - c0, sys_s() - s0,
 	       main_s, wall_s() - w0, (double)bytes / 1048576.0 / (cpu_s() - c0),

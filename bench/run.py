@@ -578,9 +578,9 @@ def logs_section(build, megabytes):
               f"alone; {float(fields['mb_per_wall_s']):.0f} wall) |")
         print(f"\nIngest, median of 3 runs: {float(fields['cpu_s']):.3f} CPU-seconds for "
               f"{int(fields['input_bytes'])} bytes, of which {float(fields['main_cpu_s']):.3f} "
-              "on the thread handing batches in (a copy of each, as the extension's listener "
-              "makes) and the rest on the log pipeline's writer thread (parse, columns, zstd, "
-              "write).")
+              "on the thread filling each batch's buffer (standing for the HTTP receive; the "
+              "extension hands the received buffer over without a copy) and the rest on the "
+              "log pipeline's writer thread: parse, columns, zstd, write.")
         # A lookup by request id (the index's hashes skip blocks) against reading everything.
         rid = None
         with open(nd) as f:

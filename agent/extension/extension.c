@@ -187,7 +187,7 @@ struct deferred_batch {
 	struct agent *a;
 	char current[64];	/* the request in flight when the batch arrived */
 	size_t len;
-	char body[];
+	char *body;		/* the request's own, taken from it (no copy) */
 };
 
 static void run_batch_log(void *arg)
@@ -196,25 +196,26 @@ static void run_batch_log(void *arg)
 
 	telemetry_batch_log(d->a->logs, d->current, d->body, d->len, d->a->cfg->emf_namespace,
 			    d->a->function_name, d->a->version);
+	free(d->body);
 	free(d);
 }
 
-static void defer_batch_log(struct agent *a, const char *body, size_t len)
+static void defer_batch_log(struct agent *a, struct http_request *req)
 {
 	struct deferred_batch *d;
 
 	if (!a->logs)
 		return;
-	d = malloc(sizeof(*d) + len + 1);
+	d = malloc(sizeof(*d));
 	if (!d)
 		return;
 	d->a = a;
 	tracker_current(a->tracker, d->current, sizeof(d->current));
-	d->len = len;
-	memcpy(d->body, body, len);
-	d->body[len] = '\0';
-	if (log_pipe_defer(a->logs, run_batch_log, d, len) < 0)
+	d->body = http_request_take_body(req, &d->len);
+	if (!d->body || log_pipe_defer(a->logs, run_batch_log, d, d->len) < 0) {
+		free(d->body);
 		free(d);
+	}
 }
 
 /* One POSTed batch: acknowledged first (Lambda waits for it), then taken in. */
@@ -242,7 +243,7 @@ static void on_batch(void *arg, struct http_request *req)
 	/* All of it before answering: http_respond frees the request and its body, and what
 	 * the sender sees answered must already be counted. */
 	open_logs_if_due(a);
-	defer_batch_log(a, req->body, req->body_len);
+	defer_batch_log(a, req);
 	metric_inc(a->batches_ok);
 	metric_add(a->records_bad, counts.malformed);
 	metric_add(a->records_unknown, counts.unknown);

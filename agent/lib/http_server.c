@@ -102,6 +102,16 @@ static void request_free(struct http_request *r)
 	free(r);
 }
 
+char *http_request_take_body(struct http_request *req, size_t *len)
+{
+	char *body = req->body;
+
+	*len = req->body_len;
+	req->body = NULL;
+	req->body_len = 0;
+	return body;
+}
+
 const char *http_request_header(const struct http_request *req, const char *name)
 {
 	for (size_t i = 0; i < req->nheaders; i++) {
