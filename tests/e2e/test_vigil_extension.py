@@ -192,7 +192,9 @@ def test_with_the_node_runtime(vigil_host):
     h.invoke({"action": "log", "n": 1})
     ids = [r["RequestId"] for r in h.wait_reports(3)]
     first = wait_for(lambda: emf_of(h, ids[0]), what="EMF")[0]
-    assert 200 <= first["Duration"] <= 205 + TIME_SLACK_MS and first["ColdStart"] == 1
+    # Node's first setTimeout in a fresh process (JIT, timer wheel) measured 202.9–205.5 ms
+    # here: 10 ms of room, still far below what an extension's own time added would show.
+    assert 200 <= first["Duration"] <= 210 + TIME_SLACK_MS and first["ColdStart"] == 1
     second = wait_for(lambda: emf_of(h, ids[1]), what="EMF")[0]
     assert second["error_type"] == "CustomError" and second["ColdStart"] == 0
     text = ext_metrics(h)
