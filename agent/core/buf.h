@@ -19,9 +19,10 @@ void buf_free(struct buf *b);
 char *buf_steal(struct buf *b, size_t *len);
 void buf_reset(struct buf *b);
 
-/* Make room for n more bytes; 0 or -ENOMEM. */
+/* buf_reserve's slow path. */
 int buf_grow(struct buf *b, size_t n);
 
+/* Make room for n more bytes; 0 or -ENOMEM. */
 static inline int buf_reserve(struct buf *b, size_t n)
 {
 	/* The usual case inline: the log path reserves a few times a record. */

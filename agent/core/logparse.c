@@ -113,8 +113,7 @@ bool logparse_is_continuation(const char *s, size_t n)
 	return false;
 }
 
-static const char *const level_names[] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL" };
-#define LEVEL_INFO 3
+#define LEVEL_INFO 3	/* the level column's numbers: segment_level_name */
 
 /* Whether s[0..n) is upper (the uppercase ASCII word), in any case. */
 static bool word_is(const char *s, const char *upper, size_t n)
@@ -130,7 +129,7 @@ static bool word_is(const char *s, const char *upper, size_t n)
 	return true;
 }
 
-/* The level column's number (segment_level_index) of a level word, or 0. */
+/* The level column's number of a level word, or 0. */
 static uint32_t level_of(const char *s, size_t n)
 {
 	switch (n) {
@@ -264,7 +263,8 @@ static enum key key_of(const struct jval *k)
 	case 'x':
 		return IS("xray_trace_id") ? K_TRACE_ID : K_OTHER;
 	case 't':
-		return IS("traceId") ? K_TRACE_ID : IS("timestamp") || IS("time") ? K_TIME : K_OTHER;
+		return IS("traceId") ? K_TRACE_ID :
+		       IS("timestamp") || IS("time") ? K_TIME : K_OTHER;
 	case 'c':
 		return IS("cold_start") ? K_COLD_START : K_OTHER;
 	case 'f':
@@ -432,7 +432,8 @@ void logparse_lrec(const char *line, size_t n, const char *default_request_id, s
 		reset(r);	/* not JSON after all: text, whole */
 	}
 	if (!parse_text(line, n, r)) {
-		const char *close = n > 2 && line[0] == '[' ? memchr(line, ']', n < 12 ? n : 12) : NULL;
+		const char *close = n > 2 && line[0] == '[' ?
+					    memchr(line, ']', n < 12 ? n : 12) : NULL;
 		uint32_t lv = close ? level_of(line + 1, (size_t)(close - line - 1)) : 0;
 
 		/* Plain text; "[ERROR] …" still tells its level. */
@@ -523,7 +524,8 @@ void logparse_line(const char *line, size_t n, const char *default_request_id, l
 		pb_buf_varint(&l.rest, PB_TAG(1, 0), (uint64_t)l.time_ns);
 	if (sr.request_id[0])
 		pb_buf_bytes(&l.rest, PB_TAG(4, 2), sr.request_id, strlen(sr.request_id));
-	pb_buf_bytes(&l.rest, PB_TAG(5, 2), level_names[l.level - 1], strlen(level_names[l.level - 1]));
+	pb_buf_bytes(&l.rest, PB_TAG(5, 2), segment_level_name(l.level),
+		     strlen(segment_level_name(l.level)));
 	if (l.message.len)
 		pb_buf_bytes(&l.rest, PB_TAG(6, 2), l.message.data, l.message.len);
 	if (l.function_name.len)

@@ -21,7 +21,7 @@
 
 struct lrec {
 	int64_t time_ns;		/* 0: the line told none */
-	uint32_t level;			/* segment_level_index's numbers; never 0 once parsed */
+	uint32_t level;			/* the level column's number; never 0 once parsed */
 	bool cold_start, truncated, repaired;
 	struct buf message, request_id, trace_id, function_name, function_version;
 	struct buf rest;		/* LogRecord.fields (7) as met; logparse_finish adds more */

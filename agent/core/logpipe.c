@@ -138,7 +138,8 @@ int log_pipe_object(struct log_pipe *p, const struct log_line *meta, const char 
 			while (body < v.n && strchr(" \t\r\n", v.p[body]))
 				body++;
 			buf_init(&b);
-			buf_printf(&b, "{\"message\":\"%s\"%s", message, v.p[body] == '}' ? "" : ",");
+			buf_printf(&b, "{\"message\":\"%s\"%s", message,
+				   v.p[body] == '}' ? "" : ",");
 			buf_append(&b, v.p + body, v.n - body);
 			if (!b.failed)
 				log_pipe_line(p, &now, b.data, b.len);

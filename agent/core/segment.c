@@ -24,8 +24,8 @@
 #define BLOCK_MAGIC 0x314B4C42u	/* "BLK1" */
 #define INDEX_MAGIC 0x31584449u	/* "IDX1" */
 #define FRAME_HEADER 36
-#define BLOCK_MAX (64u << 20)
-#define NGROUPS 7		/* a block's column groups, each its own zstd frame */	/* a block, raw or compressed, is never larger */
+#define BLOCK_MAX (64u << 20)	/* a block, raw or compressed, is never larger */
+#define NGROUPS 7		/* a block's column groups, each its own zstd frame */
 
 static const char *const levels[] = { "", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL" };
 #define NLEVELS (sizeof(levels) / sizeof(levels[0]))
@@ -393,7 +393,12 @@ static void tab_clear(struct strtab *t)
 
 static void reset_block(struct segment_writer *w);
 
-uint32_t segment_level_index(const char *level)
+const char *segment_level_name(uint32_t level)
+{
+	return level && level < NLEVELS ? levels[level] : "";
+}
+
+static uint32_t level_index(const char *level)
 {
 	if (!level)
 		return 0;
@@ -488,7 +493,7 @@ int segment_writer_add(struct segment_writer *w, const log_record *r)
 	size_t len;
 
 	parts.message_len = strlen(parts.message);
-	parts.level = segment_level_index(r->level);
+	parts.level = level_index(r->level);
 	/* The rest of the record, without what the columns hold. */
 	rest.time_ns = 0;
 	rest.source = 0;

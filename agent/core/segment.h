@@ -27,7 +27,8 @@ struct segment_writer_options {
 	uint64_t retention_bytes;	/* delete oldest segments past this total (0: keep) */
 	double retention_age_s;		/* delete segments older than this (0: keep) */
 	int fsync;			/* 0 never, 1 every block, 2 on close */
-	int level;			/* zstd level (default 1: on column data smaller and faster than 3) */
+	int level;			/* zstd level (default 1: smaller and faster than 3 on
+					 * column data) */
 	const void *dict;		/* zstd dictionary, or NULL */
 	size_t dict_len;
 	uint32_t dict_id;
@@ -55,8 +56,8 @@ struct segment_record {
 };
 /* The same as segment_writer_add. */
 int segment_writer_add_parts(struct segment_writer *w, const struct segment_record *r);
-/* The level column's number for a level name (1 TRACE … 6 FATAL), 0 when it is not one. */
-uint32_t segment_level_index(const char *level);
+/* The name of a level column's number (1 TRACE … 6 FATAL); "" for any other. */
+const char *segment_level_name(uint32_t level);
 /* The index's hash of a request id (FNV-1a, 32 bits). */
 uint32_t segment_id_hash(const char *id);
 /* Write the block being built, if any. */

@@ -161,7 +161,6 @@ static int log_event(struct batch_log *bl, const struct event *e, const struct j
 	if (fn || ext) {
 		if (ext) {
 			struct jval msg = rec->type == J_OBJECT ? member(rec, "message") : *rec;
-
 			size_t len;
 
 			if (own_text(bl->ns, text_of(&msg, &bl->tbuf, &bl->tcap, &len)))
