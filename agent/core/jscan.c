@@ -2,9 +2,6 @@
 #include "jscan.h"
 
 #include <errno.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,48 +22,6 @@ static int hexval(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Index of the first '"' or '\\' in s[i..n), or n: 16 bytes at a time with SSE2, 8 at a time
- * elsewhere (the strings of log lines are mostly short, where memchr's call costs more than
- * its scan). */
-static size_t find_quote_or_backslash(const char *s, size_t n, size_t i)
-{
-#ifdef __SSE2__
-	const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-
-	for (; i + 16 <= n; i += 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-		unsigned m = (unsigned)_mm_movemask_epi8(
-			_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-
-		if (m)
-			return i + (size_t)__builtin_ctz(m);
-	}
-#else
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w, q, b;
-
-		memcpy(&w, s + i, 8);
-		q = w ^ (ones * '"');
-		b = w ^ (ones * '\\');
-		/* The lowest flagged byte is the first match (higher flags may be borrows). */
-		q = (q - ones) & ~q & highs;
-		b = (b - ones) & ~b & highs;
-		if (q | b) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			return i + (size_t)(__builtin_ctzll(q | b) >> 3);
-#else
-			break;	/* the byte loop below finds it */
-#endif
-		}
-	}
-#endif
-	while (i < n && s[i] != '"' && s[i] != '\\')
-		i++;
-	return i;
-}
-
 /* A string from s[i] (the opening quote); the index past its closing quote, or 0. */
 static size_t scan_string(const char *s, size_t n, size_t i, struct jval *v)
 {
@@ -74,7 +29,7 @@ static size_t scan_string(const char *s, size_t n, size_t i, struct jval *v)
 
 	v->escaped = false;
 	for (;;) {
-		i = find_quote_or_backslash(s, n, i);
+		i = jscan_find_qb(s, n, i);
 		if (i >= n)
 			return 0;
 		if (s[i] == '"')
@@ -313,7 +268,7 @@ static int next(struct jiter *it, struct jval *key, struct jval *val, bool lazy)
 	return 1;
 }
 
-int jscan_next_member(struct jiter *it, struct jval *key, struct jval *val)
+int jscan_next_member_any(struct jiter *it, struct jval *key, struct jval *val)
 {
 	return it->object ? next(it, key, val, false) : -1;
 }
