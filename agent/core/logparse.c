@@ -6,6 +6,9 @@
 #include "utf8.h"
 
 #include <ctype.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +24,32 @@ static inline bool special8(uint64_t w)
 /* Copy the bytes at the start of p that need no look (ASCII without NUL) to out, 8 at a time
  * (checked and copied in one pass; the last 8 overlapping, not byte by byte); how many. out has
  * room for n + 8. */
-static size_t ascii_copy(char *out, const unsigned char *p, size_t n)
+static inline size_t ascii_copy(char *out, const unsigned char *p, size_t n)
 {
 	size_t i = 0;
 	uint64_t w;
 
+#ifdef __SSE2__
+	if (n >= 16) {	/* 16 at a time: a byte ≥ 0x80 has its top bit set, a NUL equals zero */
+		const __m128i zero = _mm_setzero_si128();
+		__m128i v;
+
+		for (; i + 16 <= n; i += 16) {
+			v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+			if (_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, zero))))
+				goto bytes;
+			_mm_storeu_si128((__m128i *)(void *)(out + i), v);
+		}
+		if (i == n)
+			return n;
+		v = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+		if (!_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, zero)))) {
+			_mm_storeu_si128((__m128i *)(void *)(out + n - 16), v);
+			return n;
+		}
+		goto bytes;
+	}
+#endif
 	if (n >= 8) {
 		for (; i + 8 <= n; i += 8) {
 			memcpy(&w, p + i, 8);
@@ -40,6 +64,16 @@ static size_t ascii_copy(char *out, const unsigned char *p, size_t n)
 			memcpy(out + n - 8, &w, 8);
 			return n;
 		}
+	} else if (n >= 4) {	/* a short key or word: two 4-byte halves, overlapping */
+		uint32_t a, z;
+
+		memcpy(&a, p, 4);
+		memcpy(&z, p + n - 4, 4);
+		if (!special8((uint64_t)a << 32 | z)) {
+			memcpy(out, &a, 4);
+			memcpy(out + n - 4, &z, 4);
+			return n;
+		}
 	}
 bytes:
 	while (i < n && p[i] && p[i] < 0x80) {
@@ -49,22 +83,35 @@ bytes:
 	return i;
 }
 
-/* Append s[0..n) to b as valid UTF-8 without NULs, at most max bytes of it. */
-static void clean_append(struct buf *b, const char *s, size_t n, size_t max, bool *repaired,
-			 bool *truncated)
+static void clean_rest(struct buf *b, const unsigned char *p, size_t i, size_t n, size_t max,
+		       bool *repaired, bool *truncated);
+
+/* Append s[0..n) to b as valid UTF-8 without NULs, at most max bytes of it. Inline: the
+ * usual string (plain ASCII, copied as it is checked) costs no call. */
+static inline void clean_append(struct buf *b, const char *s, size_t n, size_t max,
+				bool *repaired, bool *truncated)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i, o, lim = n < max ? n : max;
+	size_t i, lim = n < max ? n : max;
 
 	if (buf_reserve(b, lim * 3 + 8) < 0)
 		return;
 	i = ascii_copy(b->data + b->len, p, lim);
-	if (i == n) {	/* the usual string: plain ASCII, copied as it was checked */
+	if (i == n) {
 		b->len += n;
 		b->data[b->len] = '\0';
 		return;
 	}
-	o = i;
+	clean_rest(b, p, i, n, max, repaired, truncated);
+}
+
+/* clean_append from p[i] on, p[0..i) already copied. */
+static __attribute__((noinline)) void clean_rest(struct buf *b, const unsigned char *p, size_t i,
+						 size_t n, size_t max, bool *repaired,
+						 bool *truncated)
+{
+	size_t o = i;
+
 	while (i < n) {
 		size_t l = p[i] == 0 ? 0 : utf8_char_len(p + i, n - i);
 
