@@ -58,6 +58,30 @@ static size_t scan_string(const char *s, size_t n, size_t i, struct jval *v)
 	return i + 1;
 }
 
+/* The index of the first '"', '{', '}', '[' or ']' in s[i..n), or n. ('[' and ']' are '{' and
+ * '}' with bit 5 clear, and no other byte is either with it set.) */
+static size_t next_structural(const char *s, size_t n, size_t i)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), open = _mm_set1_epi8('{'),
+		      close = _mm_set1_epi8('}'), bit5 = _mm_set1_epi8(0x20);
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i l = _mm_or_si128(v, bit5);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+				     _mm_or_si128(_mm_cmpeq_epi8(l, open), _mm_cmpeq_epi8(l, close))));
+
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+	}
+#endif
+	while (i < n && s[i] != '"' && (s[i] | 0x20) != '{' && (s[i] | 0x20) != '}')
+		i++;
+	return i;
+}
+
 /*
  * An object or array from s[i]: the index past its closing bracket, or 0. Skimmed, not parsed:
  * strings and bracket nesting are checked here, the members' grammar when the container is
@@ -68,7 +92,7 @@ static size_t skim_container(const char *s, size_t n, size_t i)
 	char want[JSCAN_MAX_DEPTH + 1];
 	int depth = 0;
 
-	while (i < n) {
+	while ((i = next_structural(s, n, i)) < n) {
 		char c = s[i];
 
 		if (c == '"') {
@@ -504,12 +528,22 @@ int64_t iso8601_ns(const char *s, size_t n)
 
 static int64_t iso8601_parse(const char *s, size_t n)
 {
+	/* Times a few milliseconds apart share their first 19 bytes, down to the second: that
+	 * second is remembered too, and the same date. */
+	static _Thread_local char second[19];
+	static _Thread_local int64_t second_ns = INT64_MIN;
 	int y, mo, d, h, mi, sec;
 	int64_t ns = 0, t, days;
 	size_t i = 19;
 
-	if (n < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-	    s[13] != ':' || s[16] != ':')
+	if (n < 19)
+		return 0;
+	if (second_ns != INT64_MIN && same_text(s, second, 19)) {
+		t = second_ns;
+		goto fraction;
+	}
+	if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+	    s[16] != ':')
 		return 0;
 	{
 		/* The date changes once a day: its day number is remembered. */
@@ -534,6 +568,10 @@ static int64_t iso8601_parse(const char *s, size_t n)
 	sec = digits(s + 17, 2);
 	if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
 		return 0;
+	t = (days * 86400 + h * 3600 + mi * 60 + sec) * 1000000000LL;
+	memcpy(second, s, 19);
+	second_ns = t;
+fraction:
 	if (i < n && s[i] == '.') {
 		/* Digits past the ninth (below a nanosecond) are read and dropped. */
 		static const int64_t scale[10] = { 1000000000, 100000000, 10000000, 1000000,
@@ -548,7 +586,7 @@ static int64_t iso8601_parse(const char *s, size_t n)
 		}
 		ns *= scale[k];
 	}
-	t = (days * 86400 + h * 3600 + mi * 60 + sec) * 1000000000LL + ns;
+	t += ns;
 	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
 		i++;
 	} else if (i + 5 <= n && (s[i] == '+' || s[i] == '-')) {	/* ±HH:MM or ±HHMM */
