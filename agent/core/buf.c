@@ -31,14 +31,6 @@ char *buf_steal(struct buf *b, size_t *len)
 	return p;
 }
 
-void buf_reset(struct buf *b)
-{
-	b->len = 0;
-	b->failed = false;
-	if (b->data)
-		b->data[0] = '\0';
-}
-
 int buf_grow(struct buf *b, size_t n)
 {
 	size_t need, cap;

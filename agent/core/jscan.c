@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 size_t jscan_skip_ws(const char *s, size_t n, size_t i)
 {
 	if (i < n && (unsigned char)s[i] > ' ')
@@ -492,22 +494,6 @@ static int64_t days_from_civil(int y, int m, int d)
 
 static int64_t iso8601_parse(const char *s, size_t n);
 
-/* s[0..n) == t[0..n), n ≤ 40: 8 bytes at a time (a call to memcmp costs more here). */
-static inline bool same_text(const char *s, const char *t, size_t n)
-{
-	uint64_t a, b, diff = 0;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&a, s + i, 8);
-		memcpy(&b, t + i, 8);
-		diff |= a ^ b;
-	}
-	for (; i < n; i++)
-		diff |= (uint64_t)(unsigned char)(s[i] ^ t[i]);
-	return diff == 0;
-}
-
 /* A log's times come in runs of the same text (an event's time and its record's timestamp;
  * lines of one millisecond): the last one read is remembered. */
 int64_t iso8601_ns(const char *s, size_t n)
@@ -516,7 +502,7 @@ int64_t iso8601_ns(const char *s, size_t n)
 	static _Thread_local size_t last_n;
 	static _Thread_local int64_t last_t;
 
-	if (n == last_n && same_text(s, last, n))
+	if (n == last_n && bytes_eq(s, last, n))
 		return last_t;
 	last_t = iso8601_parse(s, n);
 	if (n <= sizeof(last)) {
@@ -538,7 +524,7 @@ static int64_t iso8601_parse(const char *s, size_t n)
 
 	if (n < 19)
 		return 0;
-	if (second_ns != INT64_MIN && same_text(s, second, 19)) {
+	if (second_ns != INT64_MIN && bytes_eq(s, second, 19)) {
 		t = second_ns;
 		goto fraction;
 	}
@@ -550,7 +536,7 @@ static int64_t iso8601_parse(const char *s, size_t n)
 		static _Thread_local char date[10];
 		static _Thread_local int64_t date_days = INT64_MIN;
 
-		if (date_days != INT64_MIN && same_text(s, date, 10)) {
+		if (date_days != INT64_MIN && bytes_eq(s, date, 10)) {
 			days = date_days;
 		} else {
 			y = digits(s, 4);

@@ -539,9 +539,12 @@ void logparse_finish(struct lrec *r, const char *extension, struct segment_recor
 	*out = (struct segment_record){
 		.time_ns = r->time_ns, .level = r->level,
 		.request_id = r->request_id.len ? r->request_id.data : "",
+		.request_id_len = r->request_id.len,
 		.message = r->message.len ? r->message.data : "", .message_len = r->message.len,
 		.function_name = r->function_name.len ? r->function_name.data : "",
+		.function_name_len = r->function_name.len,
 		.function_version = r->function_version.len ? r->function_version.data : "",
+		.function_version_len = r->function_version.len,
 		.rest = (const uint8_t *)b->data, .rest_len = b->len,
 	};
 }

@@ -37,6 +37,7 @@ struct strtab {
 	uint32_t *slots;	/* open addressing: 1 + index, 0 empty; nslots a power of 2 */
 	size_t nslots;
 	uint32_t last;		/* the last id asked for: records come in runs of one request */
+	size_t last_len;
 };
 
 struct segment_writer {
@@ -62,6 +63,7 @@ struct segment_writer {
 	size_t packed_cap, comp_cap;
 	struct strtab ids;		/* the block's distinct request ids */
 	char *fn_name, *fn_version;	/* the block's: records equal to them leave them out */
+	size_t fn_name_len, fn_version_len;
 	size_t raw;
 	/* the index */
 	Vigil__V1__SegmentIndex__Entry **entries;
@@ -351,14 +353,15 @@ static int tab_rehash(struct strtab *t, size_t nslots)
 
 /* 1 + the index of id in the table (added if new), 0 for none. A block holds hundreds of
  * request ids: a linear search was a visible share of the ingest profile. */
-static uint32_t tab_index(struct strtab *t, const char *id)
+static uint32_t tab_index(struct strtab *t, const char *id, size_t len)
 {
 	size_t h;
 
-	if (!id || !*id)
+	if (!len)
 		return 0;
-	if (t->last && strcmp(t->s[t->last - 1], id) == 0)
+	if (t->last && t->last_len == len && bytes_eq(t->s[t->last - 1], id, len))
 		return t->last;
+	t->last_len = len;
 	if (2 * (t->n + 1) > t->nslots && tab_rehash(t, t->nslots ? 2 * t->nslots : 64) < 0)
 		return 0;
 	h = segment_id_hash(id) & (t->nslots - 1);
@@ -415,7 +418,8 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 {
 	const char *fn = r->function_name ? r->function_name : "";
 	const char *ver = r->function_version ? r->function_version : "";
-	size_t fn_len = 0, ver_len = 0, rest_len;
+	size_t fn_len = r->function_name ? r->function_name_len : 0,
+	       ver_len = r->function_version ? r->function_version_len : 0, rest_len;
 	struct buf *m = &w->messages, *x = &w->rests;
 	size_t m0 = m->len, x0 = x->len;
 
@@ -436,6 +440,8 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 		w->fn_version = strdup(ver);
 		if (!w->fn_name || !w->fn_version)
 			return -ENOMEM;
+		w->fn_name_len = fn_len;
+		w->fn_version_len = ver_len;
 		w->base = w->prev = r->time_ns;
 		w->tmin = w->tmax = r->time_ns;
 	}
@@ -445,16 +451,17 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 		w->tmin = r->time_ns;
 	if (r->time_ns > w->tmax)
 		w->tmax = r->time_ns;
-	w->req_index[w->n] = tab_index(&w->ids, r->request_id);
+	w->req_index[w->n] = tab_index(&w->ids, r->request_id,
+				       r->request_id ? r->request_id_len : 0);
 	w->level[w->n] = r->level < NLEVELS ? r->level : 0;
 	w->source[w->n] = r->source;
 	/* Block.message (7) and Block.rest (8): the rest with the name and version when they
 	 * are not the block's (LogRecord fields 10 and 11; field order does not matter). */
 	pb_buf_bytes(m, PB_TAG(7, 2), r->message ? r->message : "", r->message_len);
-	if (strcmp(fn, w->fn_name) != 0)
-		fn_len = strlen(fn);
-	if (strcmp(ver, w->fn_version) != 0)
-		ver_len = strlen(ver);
+	if (fn_len == w->fn_name_len && bytes_eq(fn, w->fn_name, fn_len))
+		fn_len = 0;	/* the block's */
+	if (ver_len == w->fn_version_len && bytes_eq(ver, w->fn_version, ver_len))
+		ver_len = 0;
 	rest_len = r->rest_len + (fn_len ? 1 + pb_varint_len(fn_len) + fn_len : 0) +
 		   (ver_len ? 1 + pb_varint_len(ver_len) + ver_len : 0);
 	if (buf_reserve(x, 11 + rest_len) == 0) {
@@ -495,6 +502,9 @@ int segment_writer_add(struct segment_writer *w, const log_record *r)
 	size_t len;
 
 	parts.message_len = strlen(parts.message);
+	parts.request_id_len = strlen(parts.request_id);
+	parts.function_name_len = r->function_name ? strlen(r->function_name) : 0;
+	parts.function_version_len = r->function_version ? strlen(r->function_version) : 0;
 	parts.level = level_index(r->level);
 	/* The rest of the record, without what the columns hold. */
 	rest.time_ns = 0;

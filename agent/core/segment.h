@@ -47,10 +47,12 @@ struct segment_record {
 	int64_t time_ns;
 	uint32_t source;		/* Vigil__V1__Source */
 	uint32_t level;			/* 1 TRACE … 6 FATAL, 0 none (a level name else: in rest) */
-	const char *request_id;		/* "" none; NUL-terminated */
+	const char *request_id;		/* "" none; NUL-terminated, request_id_len bytes */
+	size_t request_id_len;
 	const char *message;		/* NUL-terminated, message_len bytes */
 	size_t message_len;
-	const char *function_name, *function_version;	/* "" none */
+	const char *function_name, *function_version;	/* "" none; NUL-terminated too */
+	size_t function_name_len, function_version_len;
 	const uint8_t *rest;		/* LogRecord fields other than the above, packed */
 	size_t rest_len;
 };

@@ -212,12 +212,12 @@ static int log_event(struct batch_log *bl, const struct event *e, const struct j
 /* A string value of at most 64 bytes without escapes at s[0..n), closing quote included. */
 static size_t plain_string(const char *s, size_t n, struct jval *v)
 {
-	const char *q = memchr(s, '"', n < 64 ? n : 64);
+	size_t q = jscan_find_qb(s, n < 64 ? n : 64, 0);
 
-	if (!q || memchr(s, '\\', (size_t)(q - s)))
+	if (q >= n || s[q] != '"')
 		return 0;
-	*v = (struct jval){ .type = J_STRING, .p = s, .n = (size_t)(q - s) };
-	return v->n + 1;
+	*v = (struct jval){ .type = J_STRING, .p = s, .n = q };
+	return q + 1;
 }
 
 /*
