@@ -1,5 +1,5 @@
 /* Unit tests of log segments (agent/core/segment.c): round trip of random records, torn
- * tails at every cut, damaged bytes, rotation and retention. */
+ * tails at every cut, damaged bytes, rotation and retention; the blocks' CRC-32C. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../agent/core/crc32c.h"
 #include "../../agent/core/segment.h"
 #include "../../agent/log.h"
 
@@ -391,6 +392,29 @@ static void test_filtered_read(void **state)
 	rmdir(dir);
 }
 
+/* A block's CRC: the known check value, the CPU's instruction (where the machine has one)
+ * against the tables at every length and alignment, and in pieces as whole. */
+static void test_crc32c(void **state)
+{
+	uint8_t data[1024 + 8];
+
+	(void)state;
+	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(crc32c_tables(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(crc32c(0, "", 0), 0);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)next();
+	for (size_t off = 0; off < 8; off++) {
+		for (size_t n = 0; n <= 1024; n += n < 64 ? 1 : 37) {
+			uint32_t whole = crc32c(0, data + off, n);
+			size_t k = n / 3;
+
+			assert_int_equal(whole, crc32c_tables(0, data + off, n));
+			assert_int_equal(whole, crc32c(crc32c(0, data + off, k), data + off + k, n - k));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +422,7 @@ int main(void)
 		cmocka_unit_test(test_torn_tails_and_damage),
 		cmocka_unit_test(test_rotation_and_retention),
 		cmocka_unit_test(test_filtered_read),
+		cmocka_unit_test(test_crc32c),
 	};
 
 	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);
