@@ -91,4 +91,30 @@ static inline void pb_close(struct buf *b, size_t start)
 	pb_put_varint((uint8_t *)b->data + start - 1, n);
 }
 
+static inline uint64_t pb_zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+/* A packed repeated field of n varints: v is uint32_t[n], or int64_t[n] zigzagged (sint64)
+ * when s64. Nothing when n is 0, as protobuf writes it. */
+static inline void pb_buf_packed(struct buf *b, uint8_t tag, const void *v, size_t n, bool s64)
+{
+#define PB_ELEM(i) (s64 ? pb_zigzag(((const int64_t *)v)[i]) : ((const uint32_t *)v)[i])
+	size_t len = 0;
+
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++)
+		len += pb_varint_len(PB_ELEM(i));
+	if (buf_reserve(b, 11 + len) < 0)
+		return;
+	b->data[b->len++] = (char)tag;
+	b->len += pb_put_varint((uint8_t *)b->data + b->len, len);
+	for (size_t i = 0; i < n; i++)
+		b->len += pb_put_varint((uint8_t *)b->data + b->len, PB_ELEM(i));
+	b->data[b->len] = '\0';
+#undef PB_ELEM
+}
+
 #endif

@@ -59,8 +59,9 @@ struct segment_writer {
 	 * record): a block goes out without copying or sizing them again. */
 	struct buf messages, rests;
 	struct buf scratch;		/* segment_writer_add's rest, packed */
-	uint8_t *packed, *comp;		/* flush's buffers, kept for the next block */
-	size_t packed_cap, comp_cap;
+	struct buf small;		/* flush's buffers, kept for the next block */
+	uint8_t *comp;
+	size_t comp_cap;
 	struct strtab ids;		/* the block's distinct request ids */
 	char *fn_name, *fn_version;	/* the block's: records equal to them leave them out */
 	size_t fn_name_len, fn_version_len;
@@ -602,8 +603,7 @@ int segment_writer_flush(struct segment_writer *w)
 {
 	uint8_t frame[FRAME_HEADER];
 	const uint8_t *part[NGROUPS];
-	size_t raw_len, bound, comp_len, part_len[NGROUPS], small = 0;
-	Vigil__V1__Block g[NGROUPS - 2];
+	size_t raw_len, bound, comp_len, part_len[NGROUPS];
 	struct iovec iov[2];
 	ssize_t wrote;
 	int rc = 0;
@@ -617,37 +617,43 @@ int segment_writer_flush(struct segment_writer *w)
 	 * compressed alone is 14 % smaller in all than the block in one frame (measured on the
 	 * bench corpus): zstd's statistics stay those of one kind of data. The message and rest
 	 * columns are already Block protobuf (built by segment_writer_add_parts); the five
-	 * small groups are packed here.
+	 * small groups are written here (pbwire.h: protobuf-c's pack cost 2 % of ingest).
 	 */
-	for (int i = 0; i < NGROUPS - 2; i++)
-		vigil__v1__block__init(&g[i]);
-	g[0].base_time_ns = w->base;
-	g[0].n_time_delta_ns = w->n;
-	g[0].time_delta_ns = w->delta;
-	g[0].time_unit_ns = time_unit(w->delta, w->n);
-	g[0].function_name = w->fn_name;
-	g[0].function_version = w->fn_version;
-	g[1].n_request_ids = w->ids.n;
-	g[1].request_ids = w->ids.s;
-	g[2].n_request_index = w->n;
-	g[2].request_index = w->req_index;
-	g[3].n_level = w->n;
-	g[3].level = w->level;
-	g[4].n_source = w->n;
-	g[4].source = w->source;
-	for (int i = 0; i < NGROUPS - 2; i++) {
-		part_len[i] = vigil__v1__block__get_packed_size(&g[i]);
-		small += part_len[i];
-	}
-	if (room(&w->packed, &w->packed_cap, small ? small : 1) < 0) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	raw_len = 0;
-	for (int i = 0; i < NGROUPS - 2; i++) {
-		part[i] = w->packed + raw_len;
-		vigil__v1__block__pack(&g[i], w->packed + raw_len);
-		raw_len += part_len[i];
+	{
+		struct buf *b = &w->small;
+		size_t at[NGROUPS - 2];
+		uint64_t unit = time_unit(w->delta, w->n);
+
+		buf_reset(b);
+		/* Block fields 1, 2, 9, 10, 11: times, the block's name and version. */
+		at[0] = b->len;
+		if (w->base)
+			pb_buf_varint(b, PB_TAG(1, 0), (uint64_t)w->base);
+		pb_buf_packed(b, PB_TAG(2, 2), w->delta, w->n, true);
+		if (unit)
+			pb_buf_varint(b, PB_TAG(9, 0), unit);
+		if (w->fn_name_len)
+			pb_buf_bytes(b, PB_TAG(10, 2), w->fn_name, w->fn_name_len);
+		if (w->fn_version_len)
+			pb_buf_bytes(b, PB_TAG(11, 2), w->fn_version, w->fn_version_len);
+		at[1] = b->len;
+		for (size_t i = 0; i < w->ids.n; i++)		/* 3: the request id table */
+			pb_buf_bytes(b, PB_TAG(3, 2), w->ids.s[i], strlen(w->ids.s[i]));
+		at[2] = b->len;
+		pb_buf_packed(b, PB_TAG(4, 2), w->req_index, w->n, false);
+		at[3] = b->len;
+		pb_buf_packed(b, PB_TAG(5, 2), w->level, w->n, false);
+		at[4] = b->len;
+		pb_buf_packed(b, PB_TAG(6, 2), w->source, w->n, false);
+		if (b->failed) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (int i = 0; i < NGROUPS - 2; i++) {
+			part[i] = (const uint8_t *)b->data + at[i];
+			part_len[i] = (i + 1 < NGROUPS - 2 ? at[i + 1] : b->len) - at[i];
+		}
+		raw_len = b->len;
 	}
 	part[NGROUPS - 2] = (const uint8_t *)w->messages.data;
 	part_len[NGROUPS - 2] = w->messages.len;
@@ -728,7 +734,7 @@ void segment_writer_close(struct segment_writer *w)
 	buf_free(&w->messages);
 	buf_free(&w->rests);
 	buf_free(&w->scratch);
-	free(w->packed);
+	buf_free(&w->small);
 	free(w->comp);
 	free(w->ids.s);
 	free(w->ids.slots);
