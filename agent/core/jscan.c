@@ -304,12 +304,12 @@ int jscan_next_elem(struct jiter *it, struct jval *val)
 	return it->object ? -1 : next(it, NULL, val, false);
 }
 
-int jscan_next_member_open(struct jiter *it, struct jval *key, struct jval *val)
+int jscan_next_member_open_any(struct jiter *it, struct jval *key, struct jval *val)
 {
 	return it->object ? next(it, key, val, true) : -1;
 }
 
-int jscan_next_elem_open(struct jiter *it, struct jval *val)
+int jscan_next_elem_open_any(struct jiter *it, struct jval *val)
 {
 	return it->object ? -1 : next(it, NULL, val, true);
 }

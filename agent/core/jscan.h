@@ -52,7 +52,8 @@ int jscan_parse(const char *s, size_t n, struct jval *v);
 int jscan_check(const struct jval *v);
 
 /* Members of an object / elements of an array: 1 with the next one, 0 at the end, -1 on
- * malformed text at this level. */
+ * malformed text at this level. jscan_next_member (inline, below) reads compact members
+ * itself and calls jscan_next_member_any for the rest. */
 void jscan_iter(const struct jval *container, struct jiter *it);
 /* Iterate the object or array at the start of s[0..n) without skimming it first (its end is
  * found by iterating it: jscan_iter_end then tells where it was). -1 when s does not start
@@ -66,8 +67,8 @@ int jscan_next_elem(struct jiter *it, struct jval *val);
  * val->p its opening bracket and val->n the bytes from there to the end of the text. Before
  * the next call the caller reads it — jscan_iter_text(val->p, val->n), or jscan_open_span for
  * its span — and tells where it ended with jscan_iter_resume (used: its length). */
-int jscan_next_member_open(struct jiter *it, struct jval *key, struct jval *val);
-int jscan_next_elem_open(struct jiter *it, struct jval *val);
+int jscan_next_member_open_any(struct jiter *it, struct jval *key, struct jval *val);
+int jscan_next_elem_open_any(struct jiter *it, struct jval *val);	/* inline: _open */
 int jscan_open_span(const struct jval *open, struct jval *whole);
 void jscan_iter_resume(struct jiter *it, const struct jval *open, size_t used);
 
@@ -152,42 +153,81 @@ static inline size_t jscan_plain_number(const char *s, size_t n, size_t i)
 	return i < n && (s[i] == ',' || s[i] == '}') ? i : 0;
 }
 
-/* The next member (see jscan_next_member_any). Inline for the member of compact JSON — ,"key":
- * then a string without escapes, or any other value — which is most members of most log
- * records: a call and the general loop per member were a fifth of the log path's walk. Any
- * other text (whitespace, escapes, the end) goes the general way, from where it started. */
-static inline int jscan_next_member(struct jiter *it, struct jval *key, struct jval *val)
+/* The next member, inline for the member of compact JSON — ,"key": then a string without
+ * escapes, or any other value — which is most members of most log records: a call and the
+ * general loop per member were a fifth of the log path's walk. Any other text (whitespace,
+ * escapes, the end) goes the general way (the _any functions), from where it started. open:
+ * jscan_next_member_open's. */
+static inline int jscan_member(struct jiter *it, struct jval *key, struct jval *val, bool open)
 {
 	const char *s = it->s;
 	size_t n = it->n, i = it->pos, q;
 
 	if (!it->object || i + 2 >= n)
-		return jscan_next_member_any(it, key, val);
+		goto general;
 	if (s[i] == '}') {
 		it->pos = i + 1;
 		return 0;
 	}
 	if (!it->first && s[i++] != ',')
-		return jscan_next_member_any(it, key, val);
+		goto general;
 	if (s[i] != '"')
-		return jscan_next_member_any(it, key, val);
+		goto general;
 	q = jscan_find_qb(s, n, i + 1);
 	if (q + 1 >= n || s[q] != '"' || s[q + 1] != ':')
-		return jscan_next_member_any(it, key, val);
+		goto general;
 	*key = (struct jval){ .type = J_STRING, .p = s + i + 1, .n = q - i - 1 };
 	i = q + 2;
 	if (i < n && s[i] == '"') {
 		q = jscan_find_qb(s, n, i + 1);
 		if (q >= n || s[q] != '"')
-			return jscan_next_member_any(it, key, val);
+			goto general;
 		*val = (struct jval){ .type = J_STRING, .p = s + i + 1, .n = q - i - 1 };
 		i = q + 1;
 	} else if ((q = jscan_plain_number(s, n, i))) {
 		*val = (struct jval){ .type = J_NUMBER, .p = s + i, .n = q - i };
 		i = q;
+	} else if (open && i < n && (s[i] == '{' || s[i] == '[')) {
+		*val = (struct jval){ .type = s[i] == '{' ? J_OBJECT : J_ARRAY, .p = s + i,
+				      .n = n - i };
 	} else if (jscan_value(s, n, &i, val) < 0) {
 		return -1;
 	}
+	it->pos = i;
+	it->first = false;
+	return 1;
+general:
+	return open ? jscan_next_member_open_any(it, key, val) :
+		      jscan_next_member_any(it, key, val);
+}
+
+static inline int jscan_next_member(struct jiter *it, struct jval *key, struct jval *val)
+{
+	return jscan_member(it, key, val, false);
+}
+
+static inline int jscan_next_member_open(struct jiter *it, struct jval *key, struct jval *val)
+{
+	return jscan_member(it, key, val, true);
+}
+
+/* The next element of an array, inline when it is an object or array after a ','. */
+static inline int jscan_next_elem_open(struct jiter *it, struct jval *val)
+{
+	const char *s = it->s;
+	size_t n = it->n, i = it->pos;
+
+	if (it->object || i + 1 >= n)
+		return jscan_next_elem_open_any(it, val);
+	if (s[i] == ']') {
+		it->pos = i + 1;
+		return 0;
+	}
+	if (!it->first && s[i++] != ',')
+		return jscan_next_elem_open_any(it, val);
+	if (s[i] != '{' && s[i] != '[')
+		return jscan_next_elem_open_any(it, val);
+	*val = (struct jval){ .type = s[i] == '{' ? J_OBJECT : J_ARRAY, .p = s + i, .n = n - i };
 	it->pos = i;
 	it->first = false;
 	return 1;
