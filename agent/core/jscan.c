@@ -24,8 +24,7 @@ static int hexval(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* A string from s[i] (the opening quote); the index past its closing quote, or 0. */
-static size_t scan_string(const char *s, size_t n, size_t i, struct jval *v)
+size_t jscan_string(const char *s, size_t n, size_t i, struct jval *v)
 {
 	size_t start = ++i;
 
@@ -100,7 +99,7 @@ static size_t skim_container(const char *s, size_t n, size_t i)
 		if (c == '"') {
 			struct jval str;
 
-			i = scan_string(s, n, i, &str);
+			i = jscan_string(s, n, i, &str);
 			if (!i)
 				return 0;
 			continue;
@@ -166,7 +165,7 @@ static int scan(const char *s, size_t n, size_t *pos, struct jval *v)
 	v->escaped = false;
 	switch (s[i]) {
 	case '"':
-		end = scan_string(s, n, i, v);
+		end = jscan_string(s, n, i, v);
 		if (!end)
 			return -1;
 		*pos = end;
@@ -269,7 +268,7 @@ static int next(struct jiter *it, struct jval *key, struct jval *val, bool lazy)
 	it->first = false;
 	if (key) {
 		i = jscan_skip_ws(it->s, it->n, i);
-		if (i >= it->n || it->s[i] != '"' || !(i = scan_string(it->s, it->n, i, key)))
+		if (i >= it->n || it->s[i] != '"' || !(i = jscan_string(it->s, it->n, i, key)))
 			return -1;
 		i = jscan_skip_ws(it->s, it->n, i);
 		if (i >= it->n || it->s[i] != ':')

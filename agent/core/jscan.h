@@ -42,6 +42,9 @@ struct jiter {
 /* The value starting at s[*pos] (whitespace skipped); *pos moves past it. 0, or -1 when the
  * text is not JSON. */
 int jscan_value(const char *s, size_t n, size_t *pos, struct jval *v);
+/* The string at s[i] (its opening quote) into *v; the index past its closing quote, or 0 when
+ * it is not a well-formed string. */
+size_t jscan_string(const char *s, size_t n, size_t i, struct jval *v);
 /* The index of the first non-whitespace byte at or after i (n when none). */
 size_t jscan_skip_ws(const char *s, size_t n, size_t i);
 /* The whole of s[0..n) as one value, with nothing but whitespace after it. */
@@ -180,10 +183,12 @@ static inline int jscan_member(struct jiter *it, struct jval *key, struct jval *
 	i = q + 2;
 	if (i < n && s[i] == '"') {
 		q = jscan_find_qb(s, n, i + 1);
-		if (q >= n || s[q] != '"')
-			goto general;
-		*val = (struct jval){ .type = J_STRING, .p = s + i + 1, .n = q - i - 1 };
-		i = q + 1;
+		if (q < n && s[q] == '"') {
+			*val = (struct jval){ .type = J_STRING, .p = s + i + 1, .n = q - i - 1 };
+			i = q + 1;
+		} else if (!(i = jscan_string(s, n, i, val))) {	/* escapes: checked there */
+			return -1;
+		}
 	} else if ((q = jscan_plain_number(s, n, i))) {
 		*val = (struct jval){ .type = J_NUMBER, .p = s + i, .n = q - i };
 		i = q;
