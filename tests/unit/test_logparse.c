@@ -227,6 +227,92 @@ static void test_jscan_open(void **state)
 	assert_int_equal(rc, -1);
 }
 
+static void same_jval(const struct jval *a, const struct jval *b)
+{
+	assert_int_equal(a->type, b->type);
+	assert_ptr_equal(a->p, b->p);
+	assert_int_equal(a->n, b->n);
+	assert_int_equal(a->escaped, b->escaped);
+}
+
+/* jscan's inline member and element reading (compact JSON) against its general loop, in
+ * lockstep over random objects and arrays, well-formed or not: the same values, the same
+ * errors, at the same places, plain and open. */
+static void test_jscan_inline_agrees(void **state)
+{
+	static const char *const keys[] = { "\"k\"", "\"\"", "\"a\\u00e9\"", "\"bad\\x\"",
+					    " \"sp\"", "\"k\" ", "k", "\"unterminated" };
+	static const char *const values[] = {
+		"1", "-7", "0", "01", "1.", "-", "1e5", "-0", "0.5", "2.50", "12x", "\"\"",
+		"\"text\"", "\"esc\\\"aped\"", "\"bad\\q\"", "\"\\u12\"", "true", "tru",
+		"false", "null", "{}", "{\"o\":[1,{\"p\":\"]\"}]}", "[]", "[1,[2]]", " 3",
+		"\"open", "{\"a\":", "[1,",
+	};
+	static const char *const seps[] = { ",", ",", ",", " ,", ", ", "", ";" };
+	static const char *const ends[] = { "}", "}", " }", "", "]" };
+	uint64_t rng = 7;
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		bool array = round % 4 == 3;
+		struct buf doc;
+		int members;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		members = (int)(rng >> 61);
+		buf_init(&doc);
+		buf_putc(&doc, array ? '[' : '{');
+		for (int m = 0; m < members; m++) {
+			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+			if (m)
+				buf_puts(&doc, seps[(rng >> 20) % 7 * ((rng >> 40) % 8 == 0)]);
+			if (!array)
+				buf_printf(&doc, "%s%s", keys[(rng >> 33) % 8 * ((rng >> 45) % 4 == 0)],
+					   (rng >> 50) % 16 ? ":" : " :");
+			buf_puts(&doc, values[(rng >> 10) % (sizeof(values) / sizeof(values[0]))]);
+		}
+		buf_puts(&doc, array ? "]" : ends[(rng >> 5) % 5 * ((rng >> 55) % 4 == 0)]);
+		for (int open = 0; open < 2; open++) {
+			struct jiter a, b;
+			struct jval ka, va, kb, vb;
+			int ra, rb;
+
+			assert_int_equal(jscan_iter_text(doc.data, doc.len, &a), 0);
+			b = a;
+			do {
+				if (array) {
+					ra = open ? jscan_next_elem_open(&a, &va) : jscan_next_elem(&a, &va);
+					rb = open ? jscan_next_elem_open_any(&b, &vb) :
+						    jscan_next_elem(&b, &vb);
+				} else {
+					ra = open ? jscan_next_member_open(&a, &ka, &va) :
+						    jscan_next_member(&a, &ka, &va);
+					rb = open ? jscan_next_member_open_any(&b, &kb, &vb) :
+						    jscan_next_member_any(&b, &kb, &vb);
+				}
+				assert_int_equal(ra, rb);
+				if (ra != 1)
+					break;
+				if (!array)
+					same_jval(&ka, &kb);
+				same_jval(&va, &vb);
+				if (open && (va.type == J_OBJECT || va.type == J_ARRAY)) {
+					struct jval whole;
+
+					if (jscan_open_span(&va, &whole) < 0)
+						break;
+					jscan_iter_resume(&a, &va, whole.n);
+					jscan_iter_resume(&b, &vb, whole.n);
+				}
+				assert_int_equal(jscan_iter_end(&a), jscan_iter_end(&b));
+			} while (ra == 1);
+			if (ra == 0)
+				assert_int_equal(jscan_iter_end(&a), jscan_iter_end(&b));
+		}
+		buf_free(&doc);
+	}
+}
+
 /* Random JSON lines: the parser's hand-written protobuf is what protobuf-c writes for the
  * same record, and reads back as it. */
 static void test_encoding_is_protobuf(void **state)
@@ -456,6 +542,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jscan),
 		cmocka_unit_test(test_jscan_open),
+		cmocka_unit_test(test_jscan_inline_agrees),
 		cmocka_unit_test(test_encoding_is_protobuf),
 		cmocka_unit_test(test_batch_read_once),
 		cmocka_unit_test(test_batch_huge_record),
