@@ -366,9 +366,6 @@ size_t jscan_unescape(const struct jval *v, char *out)
 		return v->n;
 	}
 	while (p < end) {
-		const char *b;
-		size_t run;
-
 #ifdef __SSE2__
 		/* 16 bytes at a time up to the next backslash: runs between escapes are short
 		 * (a text line's \t separators), where calls to memchr and memcpy cost more.
@@ -390,16 +387,21 @@ size_t jscan_unescape(const struct jval *v, char *out)
 				p += 16;
 			}
 		}
+		while (p < end && *p != '\\')	/* the last 15 bytes at most */
+			out[o++] = *p++;
 		if (p >= end)
 			break;
-#endif
-		b = memchr(p, '\\', (size_t)(end - p));
+#else
+		const char *b = memchr(p, '\\', (size_t)(end - p));
+		size_t run;
+
 		run = (size_t)((b ? b : end) - p);
 		memcpy(out + o, p, run);
 		o += run;
 		p += run;
 		if (!b)
 			break;
+#endif
 		switch (p[1]) {
 		case 'b': out[o++] = '\b'; break;
 		case 'f': out[o++] = '\f'; break;
