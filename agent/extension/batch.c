@@ -136,14 +136,13 @@ struct batch_log {
 
 /* Whether an event's record can be read in place as its event is iterated (no skim, no second
  * pass): a function's or a platform event's object, its type and time already met. The
- * others (extensions' lines: vigil's own are recognised by their message; platform.start:
- * its request id is needed first) are skimmed and read once the event is. */
+ * others (extensions' lines: vigil's own are recognised by their message) are skimmed and
+ * read once the event is. */
 static bool in_place(const struct event *e)
 {
 	return e->type.type == J_STRING && !e->type.escaped && e->time.type != J_NONE &&
 	       (jscan_eq(&e->type, "function") ||
-		(e->type.n > 9 && memcmp(e->type.p, "platform.", 9) == 0 &&
-		 !jscan_eq(&e->type, "platform.start")));
+		(e->type.n > 9 && memcmp(e->type.p, "platform.", 9) == 0));
 }
 
 /* One event into the pipe. rec: its record, whole or open (jscan_next_member_open): *used
@@ -188,23 +187,33 @@ static int log_event(struct batch_log *bl, const struct event *e, const struct j
 		   rec->type == J_OBJECT && !e->type.escaped) {
 		/* The platform's part of the story: its type as the message, the record's
 		 * members as fields (requestId becomes the request id). */
+		struct jval whole;
 		char type[64];
 
-		if (jscan_eq(&e->type, "platform.start")) {
-			/* Log lines after a start belong to it (the tracker may have closed it). */
-			struct jval rid = member(rec, "requestId");
-
-			if (rid.type == J_STRING && rid.n < sizeof(bl->current))
-				jscan_unescape(&rid, bl->current);
-		}
-		if (e->type.n >= sizeof(type))
+		if (e->type.n >= sizeof(type)) {	/* no type of Lambda's: passed over */
+			if (jscan_open_span(rec, &whole) < 0)
+				return -1;
+			*used = whole.n;
 			return 0;
+		}
 		memcpy(type, e->type.p, e->type.n);
 		type[e->type.n] = '\0';
 		meta.source = VIGIL__V1__SOURCE__SOURCE_PLATFORM;
 		meta.stream = 0;
 		meta.request_id = NULL;
-		return log_pipe_object(bl->logs, &meta, rec->p, rec->n, type, used);
+		if (log_pipe_object(bl->logs, &meta, rec->p, rec->n, type, used) < 0)
+			return -1;
+		if (jscan_eq(&e->type, "platform.start")) {
+			/* Log lines after a start belong to it (the tracker may have closed it). Its
+			 * requestId is usually its first member. */
+			struct jval rid;
+
+			whole = (struct jval){ .type = J_OBJECT, .p = rec->p, .n = *used };
+			rid = member(&whole, "requestId");
+			if (rid.type == J_STRING && rid.n < sizeof(bl->current))
+				jscan_unescape(&rid, bl->current);
+		}
+		return 0;
 	}
 	return 0;
 }

@@ -467,6 +467,9 @@ static void test_batch_read_once(void **state)
 		{ "\"2024-06-17T17:23:50.301Z\"", "\"function\"", "\"    at f (index.js:1:1)\"" },
 		{ "\"2024-06-17T17:23:50.302Z\"", "\"function\"", "\"plain \\\"quoted\\\"\"" },
 		{ "\"2024-06-17T17:23:50.303Z\"", "\"extension\"", "\"ext line\"" },
+		{ "\"2024-06-17T17:23:50.303Z\"",	/* no type of Lambda's: passed over */
+		  "\"platform.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+		  "{\"requestId\":\"r-1\",\"o\":{\"p\":[]}}" },
 		{ "\"2024-06-17T17:23:50.304Z\"", "\"extension\"", "\"info telemetry: vigil's own\"" },
 		{ "\"2024-06-17T17:23:50.305Z\"", "\"function\"", "{\"message\":{\"not\":\"text\"}}" },
 		{ "\"2024-06-17T17:23:50.400Z\"", "\"platform.report\"",
@@ -493,7 +496,8 @@ static void test_batch_read_once(void **state)
 	batch_records(a.data, true, keep_record, &in_place);
 	batch_records(b.data, true, keep_record, &skimmed);
 	batch_records(a.data, false, keep_record, &queued);
-	/* 10 events: vigil's own line skipped, the stack trace line joined to the one before. */
+	/* 11 events: vigil's own line and the unknown type skipped, the stack trace line joined
+	 * to the one before. */
 	assert_int_equal(in_place.n, 8);
 	assert_int_equal(skimmed.n, 8);
 	assert_int_equal(queued.n, 8);
