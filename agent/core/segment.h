@@ -20,7 +20,7 @@ typedef Vigil__V1__LogRecord log_record;
 struct segment_writer_options {
 	const char *dir;
 	const char *identity;
-	size_t block_records;		/* records per block (default 4096) */
+	size_t block_records;		/* records per block (default 8192) */
 	size_t block_bytes;		/* raw bytes per block (default 1 MiB) */
 	uint64_t segment_bytes;		/* rotate past this size (default 64 MiB) */
 	double segment_age_s;		/* rotate past this age (default 3600) */
