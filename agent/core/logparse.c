@@ -246,13 +246,61 @@ static bool int_of(const struct jval *v, int64_t *out)
 	return true;
 }
 
+/* add_field's usual field, written in one go: a plain ASCII key, a plain ASCII string or a
+ * number for value, under 128 bytes in all (one-byte lengths). False (nothing written) for
+ * any other. */
+static bool add_short_field(struct lrec *r, const struct jval *k, const struct jval *v)
+{
+	struct buf *b = &r->rest;
+	size_t kn = k->n, vn = v->n, at;
+	uint8_t *o;
+	int64_t x;
+
+	if (k->escaped || !kn || kn + vn > 100 || buf_reserve(b, kn + vn + 32) < 0)
+		return false;
+	o = (uint8_t *)b->data + b->len;
+	o[0] = PB_TAG(7, 2);
+	o[2] = PB_TAG(1, 2);
+	o[3] = (uint8_t)kn;
+	if (ascii_copy((char *)o + 4, (const unsigned char *)k->p, kn) != kn)
+		return false;
+	at = 4 + kn;
+	if (v->type == J_STRING && !v->escaped) {
+		o[at] = PB_TAG(2, 2);
+		o[at + 1] = (uint8_t)vn;
+		if (ascii_copy((char *)o + at + 2, (const unsigned char *)v->p, vn) != vn)
+			return false;
+		at += 2 + vn;
+	} else if (v->type == J_NUMBER && int_of(v, &x)) {
+		o[at] = PB_TAG(4, 0);
+		at += 1 + pb_put_varint(o + at + 1, (uint64_t)x);
+	} else if (v->type == J_NUMBER) {
+		o[at] = PB_TAG(6, 2);	/* checked JSON number text */
+		o[at + 1] = (uint8_t)vn;
+		memcpy(o + at + 2, v->p, vn);
+		at += 2 + vn;
+	} else {
+		return false;
+	}
+	o[1] = (uint8_t)(at - 2);
+	b->len += at;
+	b->data[b->len] = '\0';
+	return true;
+}
+
 /* Field {key, value} as LogRecord.fields (7): integers and flags as such, other numbers as
  * their decimal text, strings unescaped, objects, arrays and null as their JSON text. */
 static void add_field(struct lrec *r, const struct jval *key, const struct jval *v)
 {
-	struct buf *b = &r->rest;
-	size_t f = pb_open(b, PB_TAG(7, 2)), at = pb_open(b, PB_TAG(1, 2));
+	struct buf *b;
+	size_t f, at;
 	int64_t x;
+
+	if (add_short_field(r, key, v))
+		return;
+	b = &r->rest;
+	f = pb_open(b, PB_TAG(7, 2));
+	at = pb_open(b, PB_TAG(1, 2));
 
 	put_value(r, b, key);
 	if (b->len == at)
