@@ -493,30 +493,11 @@ static int64_t days_from_civil(int y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-static int64_t iso8601_parse(const char *s, size_t n);
 
-/* A log's times come in runs of the same text (an event's time and its record's timestamp;
- * lines of one millisecond): the last one read is remembered. */
 int64_t iso8601_ns(const char *s, size_t n)
 {
-	static _Thread_local char last[40];
-	static _Thread_local size_t last_n;
-	static _Thread_local int64_t last_t;
-
-	if (n == last_n && bytes_eq(s, last, n))
-		return last_t;
-	last_t = iso8601_parse(s, n);
-	if (n <= sizeof(last)) {
-		memcpy(last, s, n);
-		last_n = n;
-	}
-	return last_t;
-}
-
-static int64_t iso8601_parse(const char *s, size_t n)
-{
-	/* Times a few milliseconds apart share their first 19 bytes, down to the second: that
-	 * second is remembered too, and the same date. */
+	/* A log's times come in runs a few milliseconds apart: they share their first 19
+	 * bytes, down to the second, which is remembered (and the date, for the next second). */
 	static _Thread_local char second[19];
 	static _Thread_local int64_t second_ns = INT64_MIN;
 	int y, mo, d, h, mi, sec;
