@@ -156,6 +156,14 @@ static inline size_t jscan_plain_number(const char *s, size_t n, size_t i)
 	return i < n && (s[i] == ',' || s[i] == '}') ? i : 0;
 }
 
+/* The length of true, false or null at s (5 bytes readable), else 0. */
+static inline size_t jscan_word(const char *s)
+{
+	if (memcmp(s, "true", 4) == 0 || memcmp(s, "null", 4) == 0)
+		return 4;
+	return memcmp(s, "false", 5) == 0 ? 5 : 0;
+}
+
 /* The next member, inline for the member of compact JSON — ,"key": then a string without
  * escapes, or any other value — which is most members of most log records: a call and the
  * general loop per member were a fifth of the log path's walk. Any other text (whitespace,
@@ -192,6 +200,10 @@ static inline int jscan_member(struct jiter *it, struct jval *key, struct jval *
 	} else if ((q = jscan_plain_number(s, n, i))) {
 		*val = (struct jval){ .type = J_NUMBER, .p = s + i, .n = q - i };
 		i = q;
+	} else if (n - i >= 5 && (q = jscan_word(s + i))) {
+		*val = (struct jval){ .type = q == 5 ? J_FALSE : s[i] == 't' ? J_TRUE : J_NULL,
+				      .p = s + i, .n = q };
+		i += q;
 	} else if (open && i < n && (s[i] == '{' || s[i] == '[')) {
 		*val = (struct jval){ .type = s[i] == '{' ? J_OBJECT : J_ARRAY, .p = s + i,
 				      .n = n - i };
