@@ -70,9 +70,9 @@ static size_t next_structural(const char *s, size_t n, size_t i)
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
 		__m128i l = _mm_or_si128(v, bit5);
+		__m128i brackets = _mm_or_si128(_mm_cmpeq_epi8(l, open), _mm_cmpeq_epi8(l, close));
 		unsigned m = (unsigned)_mm_movemask_epi8(
-			_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-				     _mm_or_si128(_mm_cmpeq_epi8(l, open), _mm_cmpeq_epi8(l, close))));
+			_mm_or_si128(_mm_cmpeq_epi8(v, quote), brackets));
 
 		if (m)
 			return i + (size_t)__builtin_ctz(m);

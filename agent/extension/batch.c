@@ -204,8 +204,8 @@ static int log_event(struct batch_log *bl, const struct event *e, const struct j
 		if (log_pipe_object(bl->logs, &meta, rec->p, rec->n, type, used) < 0)
 			return -1;
 		if (jscan_eq(&e->type, "platform.start")) {
-			/* Log lines after a start belong to it (the tracker may have closed it). Its
-			 * requestId is usually its first member. */
+			/* Log lines after a start belong to it (the tracker may have closed
+			 * it). Its requestId is usually its first member. */
 			struct jval rid;
 
 			whole = (struct jval){ .type = J_OBJECT, .p = rec->p, .n = *used };

@@ -267,7 +267,8 @@ static void test_jscan_inline_agrees(void **state)
 			if (m)
 				buf_puts(&doc, seps[(rng >> 20) % 7 * ((rng >> 40) % 8 == 0)]);
 			if (!array)
-				buf_printf(&doc, "%s%s", keys[(rng >> 33) % 8 * ((rng >> 45) % 4 == 0)],
+				buf_printf(&doc, "%s%s",
+					   keys[(rng >> 33) % 8 * ((rng >> 45) % 4 == 0)],
 					   (rng >> 50) % 16 ? ":" : " :");
 			buf_puts(&doc, values[(rng >> 10) % (sizeof(values) / sizeof(values[0]))]);
 		}
@@ -281,7 +282,8 @@ static void test_jscan_inline_agrees(void **state)
 			b = a;
 			do {
 				if (array) {
-					ra = open ? jscan_next_elem_open(&a, &va) : jscan_next_elem(&a, &va);
+					ra = open ? jscan_next_elem_open(&a, &va) :
+						    jscan_next_elem(&a, &va);
 					rb = open ? jscan_next_elem_open_any(&b, &vb) :
 						    jscan_next_elem(&b, &vb);
 				} else {

@@ -410,7 +410,8 @@ static void test_crc32c(void **state)
 			size_t k = n / 3;
 
 			assert_int_equal(whole, crc32c_tables(0, data + off, n));
-			assert_int_equal(whole, crc32c(crc32c(0, data + off, k), data + off + k, n - k));
+			assert_int_equal(whole, crc32c(crc32c(0, data + off, k), data + off + k,
+						       n - k));
 		}
 	}
 }
