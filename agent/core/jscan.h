@@ -189,7 +189,9 @@ static inline int jscan_member(struct jiter *it, struct jval *key, struct jval *
 		goto general;
 	*key = (struct jval){ .type = J_STRING, .p = s + i + 1, .n = q - i - 1 };
 	i = q + 2;
-	if (i < n && s[i] == '"') {
+	if (i >= n || (unsigned char)s[i] <= ' ')
+		goto general;	/* whitespace before the value (or none) */
+	if (s[i] == '"') {
 		q = jscan_find_qb(s, n, i + 1);
 		if (q < n && s[q] == '"') {
 			*val = (struct jval){ .type = J_STRING, .p = s + i + 1, .n = q - i - 1 };
@@ -204,7 +206,7 @@ static inline int jscan_member(struct jiter *it, struct jval *key, struct jval *
 		*val = (struct jval){ .type = q == 5 ? J_FALSE : s[i] == 't' ? J_TRUE : J_NULL,
 				      .p = s + i, .n = q };
 		i += q;
-	} else if (open && i < n && (s[i] == '{' || s[i] == '[')) {
+	} else if (open && (s[i] == '{' || s[i] == '[')) {
 		*val = (struct jval){ .type = s[i] == '{' ? J_OBJECT : J_ARRAY, .p = s + i,
 				      .n = n - i };
 	} else if (jscan_value(s, n, &i, val) < 0) {

@@ -243,7 +243,7 @@ static bool envelope(const struct jval *ev, struct event *e, struct jiter *m)
 	if (n < 64 || memcmp(s, head, i) != 0 || !(l = plain_string(s + i, n - i, &e->time)))
 		return false;
 	i += l;
-	if (s[i] != ',' || memcmp(s + i + 1, mid, sizeof(mid) - 1) != 0)
+	if (i + sizeof(mid) > n || s[i] != ',' || memcmp(s + i + 1, mid, sizeof(mid) - 1) != 0)
 		return false;
 	i += sizeof(mid);
 	if (i >= n || !(l = plain_string(s + i, n - i, &e->type)))

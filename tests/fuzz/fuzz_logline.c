@@ -1,6 +1,7 @@
 /* libFuzzer harness: log line parsing (agent/core/logparse.c) and the JSON scanner under it
  * (agent/core/jscan.c), checked against jansson: JSON that jansson reads, jscan reads too,
- * with the same type, and every string of an object unescapes within its bounds. */
+ * with the same type, and every string of an object unescapes within its bounds; jscan's
+ * inline member and element reading gives what its general loop gives, step by step. */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,49 @@ static void walk(const struct jval *v, int depth)
 		walk(&x, depth + 1);
 }
 
+static int same(const struct jval *a, const struct jval *b)
+{
+	return a->type == b->type && a->p == b->p && a->n == b->n && a->escaped == b->escaped;
+}
+
+/* The top level of s read inline and the general way in lockstep, plain and open. */
+static void lockstep(const char *s, size_t n)
+{
+	for (int open = 0; open < 2; open++) {
+		struct jiter a, b;
+		struct jval ka, va, kb, vb, whole;
+		int ra, rb;
+
+		if (jscan_iter_text(s, n, &a) < 0)
+			return;
+		b = a;
+		do {
+			if (a.object) {
+				ra = open ? jscan_next_member_open(&a, &ka, &va) :
+					    jscan_next_member(&a, &ka, &va);
+				rb = open ? jscan_next_member_open_any(&b, &kb, &vb) :
+					    jscan_next_member_any(&b, &kb, &vb);
+			} else {
+				ra = open ? jscan_next_elem_open(&a, &va) :
+					    jscan_next_elem(&a, &va);
+				rb = open ? jscan_next_elem_open_any(&b, &vb) :
+					    jscan_next_elem(&b, &vb);
+			}
+			if (ra != rb ||
+			    (ra == 1 && (!same(&va, &vb) || (a.object && !same(&ka, &kb)))))
+				abort();
+			if (ra == 1 && open && (va.type == J_OBJECT || va.type == J_ARRAY)) {
+				if (jscan_open_span(&va, &whole) < 0)
+					break;
+				jscan_iter_resume(&a, &va, whole.n);
+				jscan_iter_resume(&b, &vb, whole.n);
+			}
+			if (jscan_iter_end(&a) != jscan_iter_end(&b))
+				abort();
+		} while (ra == 1);
+	}
+}
+
 /* Deepest bracket nesting outside strings (jansson allows 2048 levels, jscan 64). */
 static int nesting(const char *s, size_t n)
 {
@@ -75,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	logparse_free(&r);
 	logparse_is_continuation(s, size);
 	iso8601_ns(s, size);
+	lockstep(s, size);
 
 	ok = jscan_parse(s, size, &v) == 0 && jscan_check(&v) == 0;
 	if (ok)
