@@ -246,7 +246,7 @@ static void test_jscan_inline_agrees(void **state)
 		"1", "-7", "0", "01", "1.", "-", "1e5", "-0", "0.5", "2.50", "12x", "\"\"",
 		"\"text\"", "\"esc\\\"aped\"", "\"bad\\q\"", "\"\\u12\"", "true", "tru",
 		"false", "null", "{}", "{\"o\":[1,{\"p\":\"]\"}]}", "[]", "[1,[2]]", " 3",
-		"\"open", "{\"a\":", "[1,",
+		"\"open", "{\"a\":", "[1,", " {\"b\":1}", "\r[2]",
 	};
 	static const char *const seps[] = { ",", ",", ",", " ,", ", ", "", ";" };
 	static const char *const ends[] = { "}", "}", " }", "", "]" };
@@ -389,14 +389,15 @@ static void test_encoding_is_protobuf(void **state)
 struct deferred_batch {
 	struct log_pipe *p;
 	const char *body;
+	size_t len;		/* 0: strlen(body) */
 };
 
 static void run_batch(void *arg)
 {
 	struct deferred_batch *d = arg;
 
-	telemetry_batch_log(d->p, "in-flight-id", d->body, strlen(d->body), "vigil", "fn",
-			    "$LATEST");
+	telemetry_batch_log(d->p, "in-flight-id", d->body, d->len ? d->len : strlen(d->body),
+			    "vigil", "fn", "$LATEST");
 }
 
 struct packed_records {
@@ -437,6 +438,7 @@ static void batch_records(const char *body, bool deferred, segment_record_fn fn,
 	assert_non_null(p);
 	d.p = p;
 	d.body = body;
+	d.len = 0;
 	if (deferred)
 		assert_int_equal(log_pipe_defer(p, run_batch, &d, strlen(body)), 0);
 	else
@@ -543,6 +545,53 @@ static void test_batch_huge_record(void **state)
 	buf_free(&b);
 }
 
+/* A batch cut at every length, each in a buffer of exactly that many bytes (no NUL after:
+ * under make asan, any read past the end is caught), read in place on the writer thread and
+ * queued from this one: no crash, no read outside. The envelope's fast path included (a time
+ * string that ends near the cut). */
+static void test_batch_every_cut(void **state)
+{
+	static const char batch[] =
+		"[{\"time\":\"2024-06-17T17:23:50.660+00:00+++++++++++++++++++++++++++++start\","
+		"\"type\":\"platform.start\",\"record\":{\"requestId\":\"r-1\"}},"
+		"{\"time\":\"2024-06-17T17:23:50.700Z\",\"type\":\"function\",\"record\":"
+		"{\"level\":\"INFO\",\"message\":\"m\",\"n\":1,\"t\":true,\"o\":{\"a\":[]}}},"
+		"{\"time\":\"2024-06-17T17:23:50.701Z\",\"type\":\"function\",\"record\":"
+		"\"2024-06-17T17:23:50.701Z\\tr-1\\tINFO\\tline\"}]";
+	struct segment_writer_options o = { .identity = "t" };
+	char dir[64];
+	struct log_pipe *p;
+
+	(void)state;
+	strcpy(dir, "/tmp/vigil-cut-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	o.dir = dir;
+	p = log_pipe_new(&o, 0, NULL);
+	assert_non_null(p);
+	for (size_t len = 1; len < sizeof(batch); len++) {
+		struct deferred_batch d = { .p = p, .len = len };
+		char *cut = malloc(len);
+
+		assert_non_null(cut);
+		memcpy(cut, batch, len);
+		d.body = cut;
+		run_batch(&d);	/* this thread: queued */
+		while (log_pipe_defer(p, run_batch, &d, len) < 0)
+			;
+		log_pipe_close(p);	/* the writer has run it: cut can go */
+		free(cut);
+		p = log_pipe_new(&o, 0, NULL);
+		assert_non_null(p);
+	}
+	log_pipe_close(p);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -552,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_encoding_is_protobuf),
 		cmocka_unit_test(test_batch_read_once),
 		cmocka_unit_test(test_batch_huge_record),
+		cmocka_unit_test(test_batch_every_cut),
 		cmocka_unit_test(test_lambda_json_and_powertools),
 		cmocka_unit_test(test_node_and_python_text),
 		cmocka_unit_test(test_repair_and_truncation),
