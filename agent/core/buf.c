@@ -104,7 +104,13 @@ int buf_read_file(struct buf *b, const char *path, size_t max)
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || (unsigned long long)st.st_size > max) {
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	if ((unsigned long long)st.st_size > max) {
 		close(fd);
 		return -EFBIG;
 	}

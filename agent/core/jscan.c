@@ -493,7 +493,6 @@ static int64_t days_from_civil(int y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-
 int64_t iso8601_ns(const char *s, size_t n)
 {
 	/* A log's times come in runs a few milliseconds apart: they share their first 19

@@ -5,15 +5,12 @@
 #include "pbwire.h"
 #include "utf8.h"
 
-#include <ctype.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 /* Whether any of 8 bytes is ≥ 0x80 or zero (the classic haszero test). */
 static inline bool special8(uint64_t w)
@@ -274,7 +271,7 @@ static bool add_short_field(struct lrec *r, const struct jval *k, const struct j
 	} else if (v->type == J_NUMBER && int_of(v, &x)) {
 		o[at] = PB_TAG(4, 0);
 		at += 1 + pb_put_varint(o + at + 1, (uint64_t)x);
-	} else if (v->type == J_NUMBER) {
+	} else if (v->type == J_NUMBER && vn <= 64) {	/* as add_field: longer, a double */
 		o[at] = PB_TAG(6, 2);	/* checked JSON number text */
 		o[at + 1] = (uint8_t)vn;
 		memcpy(o + at + 2, v->p, vn);
@@ -336,7 +333,7 @@ static void add_field(struct lrec *r, const struct jval *key, const struct jval 
 	pb_close(b, f);
 }
 
-/* Known keys of Lambda's JSON format and Powertools, by length first (most keys are not). */
+/* Known keys of Lambda's JSON format and Powertools. */
 enum key { K_OTHER, K_MESSAGE, K_LEVEL, K_REQUEST_ID, K_TRACE_ID, K_TIME, K_COLD_START,
 	   K_FUNCTION_NAME, K_FUNCTION_VERSION };
 

@@ -397,8 +397,6 @@ static void tab_clear(struct strtab *t)
 		memset(t->slots, 0, t->nslots * sizeof(*t->slots));
 }
 
-static void reset_block(struct segment_writer *w);
-
 const char *segment_level_name(uint32_t level)
 {
 	return level && level < NLEVELS ? levels[level] : "";

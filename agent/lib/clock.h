@@ -30,12 +30,14 @@ static inline int64_t clock_epoch_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* CLOCK_REALTIME seconds from now, as pthread_cond_timedwait takes it. */
+/* CLOCK_REALTIME seconds from now (none when negative), as pthread_cond_timedwait takes it. */
 static inline struct timespec clock_realtime_in(double seconds)
 {
 	struct timespec ts;
 	double t;
 
+	if (seconds < 0)
+		seconds = 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	t = (double)ts.tv_nsec / 1e9 + seconds;
 	ts.tv_sec += (time_t)t;

@@ -60,10 +60,10 @@ void http_server_destroy(struct http_server *s);
 /* Free n malloc'd headers (names and values) and the array. */
 void http_headers_free(struct http_header *h, size_t n);
 
-/* The value of a header (case-insensitive name), or NULL. */
 /* Take the request's body (malloc'd, NUL-terminated; the caller frees it): req->body becomes
  * NULL. For handlers that keep a body past their answer without copying it. */
 char *http_request_take_body(struct http_request *req, size_t *len);
+/* The value of a header (case-insensitive name), or NULL. */
 const char *http_request_header(const struct http_request *req, const char *name);
 
 /*

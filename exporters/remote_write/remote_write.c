@@ -402,7 +402,8 @@ static void *sender(void *arg)
 		/* One push per interval at most: pushes asked for meanwhile wait and coalesce (the
 		 * snapshot is taken when it goes), unless stopping. */
 		while (w->pending && !w->stopping && clock_mono_s() < w->last_post + w->interval) {
-			struct timespec until = clock_realtime_in(w->last_post + w->interval - clock_mono_s());
+			struct timespec until =
+				clock_realtime_in(w->last_post + w->interval - clock_mono_s());
 
 			pthread_cond_timedwait(&w->cond, &w->lock, &until);
 		}

@@ -52,6 +52,16 @@ static void test_lambda_json_and_powertools(void **state)
 	assert_string_equal(r.trace_id, "1-5759e988");
 	assert_int_equal(r.n_fields, 2);	/* service, and the timestamp it cannot read */
 	logparse_free(&r);
+	/* A number over 64 characters is a double, short key or long (the one-go writer of
+	 * short fields and the general one agree). */
+	parse("{\"k\":0.00000000000000000000000000000000000000000000000000000000000000000000001,"
+	      "\"a_much_longer_key_than_the_short_field_writer_would_take_in_one_go_at_all\":"
+	      "0.00000000000000000000000000000000000000000000000000000000000000000000001}");
+	assert_int_equal(r.n_fields, 2);
+	assert_int_equal(r.fields[0]->value_case, VIGIL__V1__FIELD__VALUE_NUMBER);
+	assert_int_equal(r.fields[1]->value_case, VIGIL__V1__FIELD__VALUE_NUMBER);
+	assert_true(r.fields[0]->number == r.fields[1]->number);
+	logparse_free(&r);
 }
 
 static void test_node_and_python_text(void **state)
