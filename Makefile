@@ -82,7 +82,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all demo test unit e2e asan fuzz bench docs deps clean layer deb dashboard-pngs
+.PHONY: all demo test checks unit e2e asan fuzz bench docs deps clean layer deb dashboard-pngs
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/vigil
@@ -206,7 +206,11 @@ e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_
 	$(Q)VIGIL=$(abspath $(BUILD)/vigil) RIC=$(abspath $(RIC)) SANITIZED=$(SAN) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
-test: unit e2e
+# Checks over the repository's own files (fast; they run first).
+checks:
+	$(Q)sh tests/checks/no_mirror_hosts.sh
+
+test: checks unit e2e
 
 # The whole suite with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:

@@ -7,6 +7,8 @@ dir=$(realpath -m "$1")
 [ -f "$dir/.vigil-ok" ] && exit 0
 rm -rf "$dir" && mkdir -p "$(dirname "$dir")"
 echo "  CHROOT  $dir (debootstrap minbase bookworm: about two minutes, once)"
-debootstrap --variant=minbase bookworm "$dir" http://deb.debian.org/debian >"$dir.log" 2>&1 ||
+# The machine's own Debian mirror, read from its apt configuration (none is named here).
+mirror=$("$(dirname "$0")/debian-mirror.sh")
+debootstrap --variant=minbase bookworm "$dir" "$mirror" >"$dir.log" 2>&1 ||
 	{ tail -n 20 "$dir.log"; exit 1; }
 touch "$dir/.vigil-ok"

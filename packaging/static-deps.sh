@@ -13,8 +13,9 @@
 #    log corpus); the whole library shrinks to ~210 KB, which keeps the layer binary under 2 MB
 #    with TLS and snappy in it.
 # Usage: static-deps.sh OUTDIR [HOST_TRIPLE]   (CC names the target's compiler)
-# OUTDIR gets include/ and lib/. Sources come through apt from Debian's registry into build/src,
-# without touching the system's apt sources; nothing of it is committed.
+# OUTDIR gets include/ and lib/. Sources come through apt, from the Debian mirror the machine's own
+# apt configuration names (packaging/debian-mirror.sh), into build/src, without touching the
+# system's apt sources; nothing of it is committed.
 set -eu
 out=$(realpath -m "$1")
 host=${2:-}
@@ -31,7 +32,8 @@ mkdir -p "$src/lists/partial" "$out/include" "$out/lib"
 apt="-o Dir::Etc::sourcelist=$src/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$src/lists"
 fetch() { # PACKAGE: its .dsc path, downloaded once
 	if ! ls "$src/$1"_*.dsc >/dev/null 2>&1; then
-		echo 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main' \
+		mirror=$("$top/packaging/debian-mirror.sh")
+		echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main" \
 			>"$src/sources.list"
 		# shellcheck disable=SC2086
 		ls "$src"/lists/*Sources* >/dev/null 2>&1 || apt-get -qq $apt update
