@@ -15,7 +15,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "../agent/core/buf.h"
+#include "../agent/util/buf.h"
 #include "../agent/core/logpipe.h"
 #include "../agent/core/tracker.h"
 #include "../agent/extension/batch.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../agent/core/buf.h"
+#include "../agent/util/buf.h"
 #include "../agent/core/metrics.h"
 #include "../exporters/prometheus/prometheus.h"
 #include "synthetic.h"

@@ -9,7 +9,7 @@ BIN=$1
 OUT=${2:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-version=$(sed -n 's/^#define VIGIL_VERSION "\(.*\)"/\1/p' agent/version.h)
+version=$(sed -n 's/^#define VIGIL_VERSION "\(.*\)"/\1/p' agent/util/version.h)
 arch=$(dpkg --print-architecture)
 work=$OUT/deb
 root=$work/root

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "../util/buf.h"
 
 size_t jscan_skip_ws(const char *s, size_t n, size_t i)
 {

@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "../util/buf.h"
+#include "../util/json_str.h"
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
@@ -39,9 +40,5 @@ void line_report(struct buf *b, enum log_format f, const struct report_fields *r
 void line_init_report(struct buf *b, enum log_format f, double init_ms, const char *phase,
 		      const char *status, const char *error_type);
 void line_timeout(struct buf *b, enum log_format f, const char *request_id, double seconds);
-
-/* Append s as a JSON string literal (quotes included). */
-void json_put_string(struct buf *b, const char *s);
-void json_put_stringn(struct buf *b, const char *s, size_t n);
 
 #endif

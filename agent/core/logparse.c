@@ -3,7 +3,7 @@
 
 #include "jscan.h"
 #include "pbwire.h"
-#include "utf8.h"
+#include "../util/utf8.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>

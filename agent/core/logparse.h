@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
+#include "../util/buf.h"
 #include "segment.h"
 
 #define LOG_LINE_MAX (256 * 1024)

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../lib/clock.h"
-#include "../log.h"
+#include "../util/clock.h"
+#include "../util/log.h"
 #include "jscan.h"
 #include "logparse.h"
 

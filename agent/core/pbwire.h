@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "buf.h"
+#include "../util/buf.h"
 
 /* Tags: field number << 3 | wire type (0 varint, 1 fixed64, 2 length-delimited). */
 #define PB_TAG(field, wire) ((uint8_t)((field) << 3 | (wire)))

@@ -13,10 +13,10 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "../lib/clock.h"
-#include "../log.h"
-#include "buf.h"
-#include "crc32c.h"
+#include "../util/clock.h"
+#include "../util/log.h"
+#include "../util/buf.h"
+#include "../util/crc32c.h"
 #include "pbwire.h"
 
 #define FILE_MAGIC "VIGILSEG"

@@ -1,7 +1,7 @@
 /* The invocation tracker. See tracker.h. */
 #include "tracker.h"
 
-#include "../lib/clock.h"
+#include "../util/clock.h"
 
 #include <ctype.h>
 #include <errno.h>

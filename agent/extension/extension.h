@@ -2,7 +2,7 @@
 #ifndef VIGIL_EXTENSION_H
 #define VIGIL_EXTENSION_H
 
-#include "../config.h"
+#include "../cmd/config.h"
 
 /* Run until SHUTDOWN. argv0 names the extension (its file name). Exit status for main(). */
 int extension_main(const char *argv0, const struct vigil_config *cfg);

@@ -10,8 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../core/utf8.h"
-#include "../lib/base64.h"
+#include "../util/utf8.h"
+#include "../util/base64.h"
 
 static int utf8_valid(const char *s, size_t n)
 {

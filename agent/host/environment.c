@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../log.h"
+#include "../util/log.h"
 #include "host.h"
 
 #define LINE_MAX_BYTES (256 * 1024)

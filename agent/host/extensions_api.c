@@ -7,7 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../log.h"
+#include "../util/log.h"
 #include "host.h"
 
 #define PREFIX "/2020-01-01/extension/"

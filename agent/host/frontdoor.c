@@ -11,8 +11,8 @@
 #include <time.h>
 
 #include "../lib/mhd.h"
-#include "../log.h"
-#include "../netaddr.h"
+#include "../util/log.h"
+#include "../util/netaddr.h"
 #include "apigw.h"
 #include "host.h"
 

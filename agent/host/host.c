@@ -16,11 +16,11 @@
 
 #include "../../exporters/prometheus/prometheus.h"
 #include "../core/self_metrics.h"
-#include "../log.h"
-#include "../netaddr.h"
-#include "../logs/logs_cli.h"
-#include "../serve.h"
-#include "../version.h"
+#include "../util/log.h"
+#include "../util/netaddr.h"
+#include "../cmd/logs.h"
+#include "../cmd/serve.h"
+#include "../util/version.h"
 #include "host.h"
 
 static const char *status_name(enum inv_status s)

@@ -11,15 +11,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../core/buf.h"
+#include "../util/buf.h"
 #include "../core/lambda_lines.h"
 #include "../core/logpipe.h"
 #include "../core/metrics.h"
 #include "../lib/http_server.h"
-#include "../lib/ids.h"
+#include "../util/ids.h"
 #include "../lib/loop.h"
-#include "../config.h"
-#include "../version.h"
+#include "../cmd/config.h"
+#include "../util/version.h"
 #include "../probes/probes.h"
 #include "cgroup.h"
 

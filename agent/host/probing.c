@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "../log.h"
+#include "../util/log.h"
 #include "host.h"
 
 static struct environment *env_by_index(struct host *h, unsigned index)

@@ -14,8 +14,8 @@
 #include <strings.h>
 
 #include "../lib/http_post.h"
-#include "../log.h"
-#include "../netaddr.h"
+#include "../util/log.h"
+#include "../util/netaddr.h"
 #include "host.h"
 
 enum { T_PLATFORM = 1, T_FUNCTION = 2, T_EXTENSION = 4 };

@@ -14,8 +14,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "../core/buf.h"
-#include "../netaddr.h"
+#include "../util/buf.h"
+#include "../util/netaddr.h"
 #include "resolve.h"
 
 struct parse_state {

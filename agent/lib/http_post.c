@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/buf.h"
+#include "../util/buf.h"
 
 #define ANSWER_MAX (64 * 1024)	/* the listener's answer is read and dropped; cap it */
 

@@ -13,9 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../core/buf.h"
-#include "../log.h"
-#include "../netaddr.h"
+#include "../util/buf.h"
+#include "../util/log.h"
+#include "../util/netaddr.h"
 
 #define READ_CHUNK 65536
 #define URL_MAX 8192

@@ -1,7 +1,7 @@
 /* The event loop: epoll, a sorted timer list, after-round hooks. See loop.h. */
 #include "loop.h"
 
-#include "clock.h"
+#include "../util/clock.h"
 
 #include <errno.h>
 #include <stdbool.h>

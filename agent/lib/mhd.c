@@ -3,7 +3,7 @@
 
 #include <pthread.h>
 
-#include "../log.h"
+#include "../util/log.h"
 
 #ifdef VIGIL_MHD_STATIC
 int mhd_load(void)

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../core/buf.h"
-#include "base64.h"
+#include "../util/buf.h"
+#include "../util/base64.h"
 
 struct anchor_key {	/* what a br_x509_trust_anchor points into */
 	unsigned char *dn, *k1, *k2;

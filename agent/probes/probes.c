@@ -15,7 +15,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "../log.h"
+#include "../util/log.h"
 #include "common.h"
 #include "lifecycle.h"
 #include "probe_maps.h"

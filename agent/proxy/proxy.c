@@ -17,13 +17,13 @@
 #include <unistd.h>
 
 #include "../../exporters/prometheus/prometheus.h"
-#include "../config.h"
-#include "../core/buf.h"
+#include "../cmd/config.h"
+#include "../util/buf.h"
 #include "../core/self_metrics.h"
-#include "../log.h"
-#include "../netaddr.h"
-#include "../serve.h"
-#include "../version.h"
+#include "../util/log.h"
+#include "../util/netaddr.h"
+#include "../cmd/serve.h"
+#include "../util/version.h"
 
 #define HIGH_WATER (4 * 1024 * 1024)	/* stop reading a side while the other lags this much */
 #define MESSAGE_MAX 256			/* of an error message, kept for the report */

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../../agent/core/lambda_lines.h"
-#include "../../agent/core/numfmt.h"
+#include "../../agent/util/numfmt.h"
 
 enum metric_id {
 	M_DURATION, M_BILLED, M_INIT, M_POST_RUNTIME, M_MAX_MEMORY, M_UTILIZATION, M_LATENCY,

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "../../agent/core/buf.h"
+#include "../../agent/util/buf.h"
 #include "../../agent/core/tracker.h"
 
 #define EMF_MAX_VALUES 100	/* values per metric array */

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "../../agent/core/buf.h"
+#include "../../agent/util/buf.h"
 #include "../../agent/core/metrics.h"
 
 enum prom_format { PROM_TEXT, PROM_OPENMETRICS };

@@ -1,8 +1,8 @@
 /* Render the metric registry as Prometheus text 0.0.4 or OpenMetrics 1.0. */
 #include "prometheus.h"
 
-#include "../../agent/core/numfmt.h"
-#include "../../agent/core/utf8.h"
+#include "../../agent/util/numfmt.h"
+#include "../../agent/util/utf8.h"
 
 #include <errno.h>
 #include <math.h>

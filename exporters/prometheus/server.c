@@ -14,8 +14,8 @@
 #include <time.h>
 
 #include "../../agent/lib/mhd.h"
-#include "../../agent/log.h"
-#include "../../agent/netaddr.h"
+#include "../../agent/util/log.h"
+#include "../../agent/util/netaddr.h"
 
 #define BODY_MAX (64 * 1024)	/* a scrape has no body; anything bigger is refused */
 

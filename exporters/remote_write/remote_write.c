@@ -12,13 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../agent/core/numfmt.h"
-#include "../../agent/lib/base64.h"
-#include "../../agent/lib/clock.h"
+#include "../../agent/util/numfmt.h"
+#include "../../agent/util/base64.h"
+#include "../../agent/util/clock.h"
 #include "../../agent/lib/http_client.h"
 #include "../../agent/lib/tls.h"
-#include "../../agent/log.h"
-#include "../../agent/version.h"
+#include "../../agent/util/log.h"
+#include "../../agent/util/version.h"
 #include "prometheus/remote.pb-c.h"
 
 #ifdef VIGIL_STATIC

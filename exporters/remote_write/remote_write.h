@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "../../agent/config.h"
+#include "../../agent/cmd/config.h"
 #include "../../agent/core/metrics.h"
 
 struct remote_write;

@@ -3,9 +3,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../agent/config.h"
-#include "../../agent/log.h"
-#include "../../agent/netaddr.h"
+#include "../../agent/cmd/config.h"
+#include "../../agent/util/log.h"
+#include "../../agent/util/netaddr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

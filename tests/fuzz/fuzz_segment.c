@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "../../agent/core/segment.h"
-#include "../../agent/log.h"
+#include "../../agent/util/log.h"
 
 static int each(void *arg, const log_record *r)
 {

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../agent/core/buf.h"
+#include "../../agent/util/buf.h"
 #include "../../agent/core/segment.h"
-#include "../../agent/logs/logs_cli.h"
+#include "../../agent/cmd/logs.h"
 
 static unsigned long long state;
 

@@ -1,4 +1,4 @@
-/* Unit tests of the configuration table and readers (agent/config.c). */
+/* Unit tests of the configuration table and readers (agent/cmd/config.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../agent/config.h"
-#include "../../agent/log.h"
+#include "../../agent/cmd/config.h"
+#include "../../agent/util/log.h"
 
 static char err[600];
 

@@ -14,9 +14,9 @@
 
 #include "../../agent/core/lambda_lines.h"
 #include "../../agent/host/apigw.h"
-#include "../../agent/lib/base64.h"
+#include "../../agent/util/base64.h"
 #include "../../agent/lib/http_server.h"
-#include "../../agent/lib/ids.h"
+#include "../../agent/util/ids.h"
 
 static void test_billing_rule(void **state)
 {

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../agent/core/buf.h"
+#include "../../agent/util/buf.h"
 #include "../../agent/core/jscan.h"
 #include "../../agent/core/logparse.h"
 #include "../../agent/core/logpipe.h"

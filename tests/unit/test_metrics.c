@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../../agent/core/metrics.h"
-#include "../../agent/log.h"
+#include "../../agent/util/log.h"
 
 #define THREADS 8
 #define PER_THREAD 200000

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../agent/core/crc32c.h"
+#include "../../agent/util/crc32c.h"
 #include "../../agent/core/segment.h"
-#include "../../agent/log.h"
+#include "../../agent/util/log.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 

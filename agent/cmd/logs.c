@@ -1,5 +1,5 @@
 /* `vigil logs`. See logs_cli.h. */
-#include "logs_cli.h"
+#include "logs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,14 +16,14 @@
 #include <unistd.h>
 #include <zdict.h>
 
-#include "../core/buf.h"
+#include "../util/buf.h"
 #include "../core/jscan.h"
 #include "../core/lambda_lines.h"
 #include "../core/logpipe.h"
-#include "../core/numfmt.h"
+#include "../util/numfmt.h"
 #include "../core/segment.h"
-#include "../lib/clock.h"
-#include "../log.h"
+#include "../util/clock.h"
+#include "../util/log.h"
 
 struct query {
 	const char *request_id, *level, *source;

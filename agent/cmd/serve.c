@@ -5,11 +5,11 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "../exporters/prometheus/prometheus.h"
-#include "core/metrics.h"
-#include "core/self_metrics.h"
-#include "log.h"
-#include "version.h"
+#include "../../exporters/prometheus/prometheus.h"
+#include "../core/metrics.h"
+#include "../core/self_metrics.h"
+#include "../util/log.h"
+#include "../util/version.h"
 
 void raise_fd_limit(void)
 {

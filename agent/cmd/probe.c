@@ -5,7 +5,7 @@
  * signal, OOM kills, and the events the ring buffer lost. The command's own output passes
  * through; the summary goes to stderr.
  */
-#include "probe_cli.h"
+#include "probe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "probes.h"
+#include "../probes/probes.h"
 
 #define ENV_ID 1
 

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/buf.h"
+#include "../util/buf.h"
 
 #define CONFIG_STR_MAX 256	/* string values, including the NUL */
 #define CONFIG_FILE_MAX (1024 * 1024)

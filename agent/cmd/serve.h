@@ -3,7 +3,7 @@
 #define VIGIL_SERVE_H
 
 #include "config.h"
-#include "core/metrics.h"
+#include "../core/metrics.h"
 
 struct prom_server;
 

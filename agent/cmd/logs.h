@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../config.h"
+#include "config.h"
 #include "../core/segment.h"
 
 int logs_main(int argc, char **argv, const struct vigil_config *cfg);

@@ -6,15 +6,15 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "extension/extension.h"
-#include "host/host.h"
-#include "logs/logs_cli.h"
-#include "probes/probe_cli.h"
-#include "proxy/proxy.h"
-#include "core/buf.h"
-#include "log.h"
+#include "../extension/extension.h"
+#include "../host/host.h"
+#include "logs.h"
+#include "probe.h"
+#include "../proxy/proxy.h"
+#include "../util/buf.h"
+#include "../util/log.h"
 #include "serve.h"
-#include "version.h"
+#include "../util/version.h"
 
 extern char **environ;
 

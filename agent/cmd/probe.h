@@ -2,7 +2,7 @@
 #ifndef VIGIL_PROBE_CLI_H
 #define VIGIL_PROBE_CLI_H
 
-#include "../config.h"
+#include "config.h"
 
 int probe_main(int argc, char **argv, const struct vigil_config *cfg);
 
