@@ -31,10 +31,10 @@ LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd -lhttp_parser -ljansson -lprotobuf-c -
            -lsnappy -lstdc++ -lpthread -lm
 endif
 # eBPF probes (agent/probes): BPF objects built with clang for this machine's architecture,
-# CO-RE against a vmlinux.h generated from this machine's kernel BTF (not pinned: every
-# machine that builds vigil here has /sys/kernel/btf/vmlinux, and CO-RE relocates at load),
-# embedded as bpftool skeletons. libbpf and libelf are linked statically (two shared
-# libraries fewer on the start path). The static layer build has no probes.
+# CO-RE against the vmlinux.h checked in for that architecture (agent/probes/vmlinux/ARCH/, as
+# libbpf-tools keeps them: the build does not depend on the building machine's kernel; `make
+# vmlinux` regenerates it), embedded as bpftool skeletons. libbpf and libelf are linked
+# statically (two shared libraries fewer on the start path). The static layer build has no probes.
 PROBE_NAMES := lifecycle usage
 BPF_ARCH    := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 ifeq ($(STATIC),)
@@ -66,15 +66,16 @@ LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/nu
             agent/lib/tls.c agent/lib/resolve.c agent/lib/http_client.c \
             agent/core/metrics.c agent/core/self_metrics.c agent/core/lambda_lines.c \
             agent/core/tracker.c agent/core/segment.c agent/core/jscan.c agent/core/logparse.c \
-            agent/core/logpipe.c \
+            agent/core/logpipe.c agent/core/sink.c \
             agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c \
             agent/host/runtime_api.c agent/host/extensions_api.c agent/host/telemetry.c \
             agent/host/frontdoor.c agent/host/host.c agent/host/probing.c \
             agent/extension/resources.c agent/extension/batch.c agent/extension/extension.c \
             agent/proxy/proxy.c $(PROBE_SRCS) \
             exporters/emf/emf.c exporters/prometheus/render.c exporters/prometheus/server.c \
-            exporters/remote_write/remote_write.c \
-            agent/cmd/config.c agent/cmd/serve.c agent/cmd/logs.c agent/cmd/probe.c
+            exporters/remote_write/remote_write.c exporters/lines/lines.c \
+            agent/cmd/config.c agent/cmd/serve.c agent/cmd/extension.c agent/cmd/host.c \
+            agent/cmd/proxy.c agent/cmd/logs.c agent/cmd/probe.c
 GEN_SRCS := $(BUILD)/gen/vigil/v1/log.pb-c.c $(BUILD)/gen/prometheus/remote.pb-c.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/log.pb-c.o \
             $(BUILD)/obj/gen/remote.pb-c.o
@@ -83,7 +84,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all demo test checks unit e2e asan fuzz bench docs deps clean layer deb dashboard-pngs
+.PHONY: all demo test checks check-layers vmlinux unit e2e asan fuzz bench docs deps clean layer deb dashboard-pngs
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/vigil
@@ -94,16 +95,30 @@ $(BUILD)/gen/vigil/v1/log.pb-c.c $(BUILD)/gen/vigil/v1/log.pb-c.h: proto/vigil/v
 	@$(if $(Q),echo "  PROTOC  $<")
 	$(Q)protoc-c --c_out=$(BUILD)/gen -Iproto $<
 
-$(BUILD)/gen/vmlinux.h:
+VMLINUX_H := agent/probes/vmlinux/$(BPF_ARCH)/vmlinux.h
+ifeq ($(wildcard $(VMLINUX_H)),)
+# No header checked in for this architecture: this machine's kernel's, as a stand-in.
+VMLINUX_H := $(BUILD)/gen/vmlinux/$(BPF_ARCH)/vmlinux.h
+$(VMLINUX_H):
 	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  BTF     $@")
+	@echo "  BTF     $@ (no agent/probes/vmlinux/$(BPF_ARCH)/vmlinux.h: from this kernel)"
 	$(Q)bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+endif
+
+# Regenerate the checked-in header of this machine's architecture from its kernel's BTF.
+vmlinux:
+	@mkdir -p agent/probes/vmlinux/$(BPF_ARCH)
+	$(Q){ echo "/* vmlinux.h for $(BPF_ARCH) (BTF of Linux $$(uname -r)): regenerate with" \
+		"'make vmlinux' (see agent/probes/vmlinux/README). */"; \
+		bpftool btf dump file /sys/kernel/btf/vmlinux format c; } \
+		> agent/probes/vmlinux/$(BPF_ARCH)/vmlinux.h.tmp && \
+		mv agent/probes/vmlinux/$(BPF_ARCH)/vmlinux.h.tmp agent/probes/vmlinux/$(BPF_ARCH)/vmlinux.h
 
 $(BUILD)/gen/probes/%.bpf.o: agent/probes/%.bpf.c $(wildcard agent/probes/*.body.h agent/probes/*.bpf.h) \
-		agent/probes/probe_maps.h $(BUILD)/gen/vmlinux.h
+		agent/probes/probe_maps.h $(VMLINUX_H)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BPF     $<")
-	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(BUILD)/gen -Iagent/probes \
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(dir $(VMLINUX_H)) -Iagent/probes \
 		-c $< -o $@ && llvm-strip -g $@
 
 $(BUILD)/gen/probes/%.skel.h: $(BUILD)/gen/probes/%.bpf.o
@@ -140,7 +155,7 @@ endif
 
 # The log path's hot loop at -O3 (measured: ingest 153 → 164 MB per CPU-second); the rest of
 # the binary stays -O2, for its size (the layer's static binary must fit 2 MB).
-HOT_SRCS := agent/core/jscan.c agent/core/logparse.c agent/core/logpipe.c \
+HOT_SRCS := agent/core/jscan.c agent/core/logparse.c agent/core/logpipe.c agent/core/sink.c \
 	    agent/core/segment.c agent/util/buf.c agent/extension/batch.c
 $(HOT_SRCS:%.c=$(BUILD)/obj/%.o): CFLAGS += $(if $(filter -O2,$(OPT)),-O3)
 
@@ -208,8 +223,12 @@ e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 # Checks over the repository's own files (fast; they run first).
-checks:
+checks: check-layers
 	$(Q)sh tests/checks/no_mirror_hosts.sh
+
+# Every #include follows the layering (the allowed edges: tests/checks/check_layers.py).
+check-layers:
+	$(Q)$(PYTHON) tests/checks/check_layers.py
 
 test: checks unit e2e
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../extension/extension.h"
 #include "../util/buf.h"
 
 #define CONFIG_STR_MAX 256	/* string values, including the NUL */
@@ -59,7 +60,6 @@ struct vigil_config {
 };
 
 /* The flush strategy of `flush`: kind and, for periodic, the period in seconds. */
-enum flush_kind { FLUSH_ADAPTIVE, FLUSH_END, FLUSH_PERIODIC };
 int config_flush_strategy(const char *text, enum flush_kind *kind, double *period);
 
 enum config_type { CFG_BOOL, CFG_INT, CFG_STR, CFG_SECRET, CFG_ADDR, CFG_LOGLEVEL, CFG_DOUBLE,

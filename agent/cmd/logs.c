@@ -259,79 +259,6 @@ static char **list_segments(const char *dir, size_t *n)
 	return names;
 }
 
-void *logs_load_dictionary(const char *dir, uint32_t want_id, size_t *len, uint32_t *id)
-{
-	char path[4400], best[4400] = "";
-	unsigned long best_id = 0;
-	struct dirent *e;
-	struct stat st;
-	void *data;
-	int fd;
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return NULL;
-	while ((e = readdir(d)) != NULL) {
-		unsigned long v;
-		char *end;
-
-		v = strtoul(e->d_name, &end, 10);
-		if (end == e->d_name || strcmp(end, ".zdict") != 0)
-			continue;
-		if ((want_id && v == want_id) || (!want_id && v > best_id)) {
-			snprintf(best, sizeof(best), "%.4000s/%.255s", dir, e->d_name);
-			best_id = v;
-		}
-	}
-	closedir(d);
-	if (!best[0])
-		return NULL;
-	snprintf(path, sizeof(path), "%s", best);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (16 << 20)) {
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	data = malloc((size_t)st.st_size);
-	if (!data || read(fd, data, (size_t)st.st_size) != st.st_size) {
-		free(data);
-		close(fd);
-		return NULL;
-	}
-	close(fd);
-	*len = (size_t)st.st_size;
-	*id = (uint32_t)best_id;
-	return data;
-}
-
-struct log_pipe *logs_open_pipe(const struct vigil_config *cfg, const char *identity,
-				struct metric_registry *registry)
-{
-	struct segment_writer_options so = {
-		.dir = cfg->log_dir,
-		.identity = identity,
-		.segment_bytes = (uint64_t)cfg->log_segment_mb << 20,
-		.retention_bytes = (uint64_t)cfg->log_retention_mb << 20,
-		.retention_age_s = (double)cfg->log_retention_hours * 3600.0,
-		.fsync = (int)cfg->log_fsync,
-	};
-	struct log_pipe *p;
-	size_t dict_len = 0;
-	void *dict;
-
-	if (!cfg->logs_enabled)
-		return NULL;
-	dict = logs_load_dictionary(cfg->log_dir, 0, &dict_len, &so.dict_id);
-	so.dict = dict;
-	so.dict_len = dict_len;
-	p = log_pipe_new(&so, (size_t)cfg->log_queue_mb << 20, registry);
-	free(dict);
-	if (!p)
-		log_warn("logs", "log segments are off: cannot write to %s", cfg->log_dir);
-	return p;
-}
-
 static int read_one(const char *dir, const char *path, const struct segment_filter *f,
 		    segment_record_fn fn, void *arg, struct segment_read_result *res)
 {
@@ -340,7 +267,7 @@ static int read_one(const char *dir, const char *path, const struct segment_filt
 	if (rc == -ENOENT && res->dict_id) {
 		size_t len;
 		uint32_t id;
-		void *dict = logs_load_dictionary(dir, res->dict_id, &len, &id);
+		void *dict = segment_load_dictionary(dir, res->dict_id, &len, &id);
 
 		if (dict)
 			rc = segment_read_filtered(path, dict, len, f, fn, arg, res);

@@ -14,15 +14,4 @@ int logs_main(int argc, char **argv, const struct vigil_config *cfg);
 struct buf;
 void logs_print_json(struct buf *b, const Vigil__V1__LogRecord *r);
 
-/* The log pipeline the configuration asks for (log_dir, sizes, retention, fsync, and the
- * newest trained dictionary of log_dir). NULL when logs are off or the directory cannot be
- * used (said once). */
-struct log_pipe;
-struct metric_registry;
-struct log_pipe *logs_open_pipe(const struct vigil_config *cfg, const char *identity,
-				struct metric_registry *registry);
-
-/* The newest trained dictionary of dir ("<id>.zdict"): malloc'd bytes and its id, or NULL. */
-void *logs_load_dictionary(const char *dir, uint32_t want_id, size_t *len, uint32_t *id);
-
 #endif

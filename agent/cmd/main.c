@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "../extension/extension.h"
-#include "../host/host.h"
+#include "extension.h"
+#include "host.h"
 #include "logs.h"
 #include "probe.h"
-#include "../proxy/proxy.h"
+#include "proxy.h"
 #include "../util/buf.h"
 #include "../util/log.h"
 #include "serve.h"

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "../../exporters/prometheus/prometheus.h"
 #include "../core/metrics.h"
 #include "../core/self_metrics.h"
 #include "../util/log.h"
@@ -21,23 +20,28 @@ void raise_fd_limit(void)
 	}
 }
 
-struct prom_server *metrics_endpoint_start(const struct vigil_config *cfg,
-					   struct metric_registry *r)
+struct prom_server_config metrics_endpoint_config(const struct vigil_config *cfg)
 {
-	struct prom_server_config pc = {
+	return (struct prom_server_config){
 		.listen = cfg->metrics_listen,
 		.max_connections = (unsigned)cfg->metrics_max_connections,
 		.connection_timeout_s = (unsigned)cfg->metrics_conn_timeout,
 		.connection_memory = 32 * 1024,
 		.token = cfg->metrics_token,
 	};
-	const char *colon = strrchr(cfg->metrics_listen, ':');
-	struct prom_server *server = prom_server_start(r, &pc);
+}
 
-	if (server)
-		log_info("prometheus", "listening on %.*s:%u", (int)(colon - cfg->metrics_listen),
-			 cfg->metrics_listen, prom_server_port(server));
-	return server;
+void log_writer_config(const struct vigil_config *cfg, struct segment_writer_options *so,
+		       size_t *queue_bytes)
+{
+	*so = (struct segment_writer_options){
+		.dir = cfg->log_dir,
+		.segment_bytes = (uint64_t)cfg->log_segment_mb << 20,
+		.retention_bytes = (uint64_t)cfg->log_retention_mb << 20,
+		.retention_age_s = (double)cfg->log_retention_hours * 3600.0,
+		.fsync = (int)cfg->log_fsync,
+	};
+	*queue_bytes = (size_t)cfg->log_queue_mb << 20;
 }
 
 int serve_main(const struct vigil_config *cfg)
@@ -63,7 +67,9 @@ int serve_main(const struct vigil_config *cfg)
 		return 1;
 	}
 	if (cfg->metrics_enabled) {
-		server = metrics_endpoint_start(cfg, registry);
+		struct prom_server_config pc = metrics_endpoint_config(cfg);
+
+		server = prom_endpoint_start(registry, &pc);
 		if (!server) {
 			metric_registry_destroy(registry);
 			return 1;

@@ -1,16 +1,21 @@
-/* `vigil serve`: the exporters alone, until SIGINT or SIGTERM. */
+/* `vigil serve`, and what every command's wiring shares: settings from the configuration
+ * turned into the options of an exporter or of the log writer. */
 #ifndef VIGIL_SERVE_H
 #define VIGIL_SERVE_H
 
+#include <stddef.h>
+
 #include "config.h"
 #include "../core/metrics.h"
+#include "../core/segment.h"
+#include "../../exporters/prometheus/prometheus.h"
 
-struct prom_server;
-
-/* The Prometheus endpoint as the configuration says (metrics_listen and its limits); logs
- * "listening on HOST:PORT". NULL (logged) when it cannot start. */
-struct prom_server *metrics_endpoint_start(const struct vigil_config *cfg,
-					   struct metric_registry *r);
+/* The Prometheus endpoint's settings (metrics_listen and its limits); strings borrowed. */
+struct prom_server_config metrics_endpoint_config(const struct vigil_config *cfg);
+/* The log writer's settings (log_dir, sizes, retention, fsync) and its queue's size in
+ * bytes; identity is left for the source to set. Strings borrowed. */
+void log_writer_config(const struct vigil_config *cfg, struct segment_writer_options *so,
+		       size_t *queue_bytes);
 /* Many concurrent connections need descriptors: lift the soft limit to the hard one. */
 void raise_fd_limit(void);
 

@@ -256,23 +256,23 @@ static bool add_short_field(struct lrec *r, const struct jval *k, const struct j
 	if (k->escaped || !kn || kn + vn > 100 || buf_reserve(b, kn + vn + 32) < 0)
 		return false;
 	o = (uint8_t *)b->data + b->len;
-	o[0] = PB_TAG(7, 2);
-	o[2] = PB_TAG(1, 2);
+	o[0] = PB_TAG1(LR_FIELDS, PB_LEN);
+	o[2] = PB_TAG1(FIELD_KEY, PB_LEN);
 	o[3] = (uint8_t)kn;
 	if (ascii_copy((char *)o + 4, (const unsigned char *)k->p, kn) != kn)
 		return false;
 	at = 4 + kn;
 	if (v->type == J_STRING && !v->escaped) {
-		o[at] = PB_TAG(2, 2);
+		o[at] = PB_TAG1(FIELD_TEXT, PB_LEN);
 		o[at + 1] = (uint8_t)vn;
 		if (ascii_copy((char *)o + at + 2, (const unsigned char *)v->p, vn) != vn)
 			return false;
 		at += 2 + vn;
 	} else if (v->type == J_NUMBER && int_of(v, &x)) {
-		o[at] = PB_TAG(4, 0);
+		o[at] = PB_TAG1(FIELD_INTEGER, PB_VARINT);
 		at += 1 + pb_put_varint(o + at + 1, (uint64_t)x);
 	} else if (v->type == J_NUMBER && vn <= 64) {	/* as add_field: longer, a double */
-		o[at] = PB_TAG(6, 2);	/* checked JSON number text */
+		o[at] = PB_TAG1(FIELD_DECIMAL, PB_LEN);	/* checked JSON number text */
 		o[at + 1] = (uint8_t)vn;
 		memcpy(o + at + 2, v->p, vn);
 		at += 2 + vn;
@@ -296,8 +296,8 @@ static void add_field(struct lrec *r, const struct jval *key, const struct jval 
 	if (add_short_field(r, key, v))
 		return;
 	b = &r->rest;
-	f = pb_open(b, PB_TAG(7, 2));
-	at = pb_open(b, PB_TAG(1, 2));
+	f = pb_open(b, PB_TAG(LR_FIELDS, PB_LEN));
+	at = pb_open(b, PB_TAG(FIELD_KEY, PB_LEN));
 
 	put_value(r, b, key);
 	if (b->len == at)
@@ -305,9 +305,9 @@ static void add_field(struct lrec *r, const struct jval *key, const struct jval 
 	else
 		pb_close(b, at);
 	if (v->type == J_NUMBER && int_of(v, &x)) {
-		pb_buf_varint(b, PB_TAG(4, 0), (uint64_t)x);
+		pb_buf_varint(b, PB_TAG(FIELD_INTEGER, PB_VARINT), (uint64_t)x);
 	} else if (v->type == J_NUMBER && v->n <= 64) {
-		pb_buf_bytes(b, PB_TAG(6, 2), v->p, v->n);	/* checked JSON number text */
+		pb_buf_bytes(b, PB_TAG(FIELD_DECIMAL, PB_LEN), v->p, v->n);	/* checked JSON number text */
 	} else if (v->type == J_NUMBER) {
 		double d = jscan_double(v);
 		uint64_t bits;
@@ -316,14 +316,14 @@ static void add_field(struct lrec *r, const struct jval *key, const struct jval 
 		memcpy(&bits, &d, 8);
 		for (int i = 0; i < 8; i++)
 			le[i] = (uint8_t)(bits >> (8 * i));
-		buf_putc(b, (char)PB_TAG(3, 1));
+		buf_putc(b, (char)PB_TAG1(FIELD_NUMBER, PB_I64));
 		buf_append(b, le, 8);
 	} else if (v->type == J_TRUE || v->type == J_FALSE) {
-		pb_buf_varint(b, PB_TAG(5, 0), v->type == J_TRUE);
+		pb_buf_varint(b, PB_TAG(FIELD_FLAG, PB_VARINT), v->type == J_TRUE);
 	} else {
 		bool trunc = false;
 
-		at = pb_open(b, PB_TAG(2, 2));
+		at = pb_open(b, PB_TAG(FIELD_TEXT, PB_LEN));
 		if (v->type == J_STRING)
 			put_value(r, b, v);
 		else
@@ -572,15 +572,15 @@ void logparse_finish(struct lrec *r, const char *extension, struct segment_recor
 	struct buf *b = &r->rest;
 
 	if (extension && extension[0])
-		pb_buf_bytes(b, PB_TAG(3, 2), extension, strlen(extension));
+		pb_buf_bytes(b, PB_TAG(LR_EXTENSION, PB_LEN), extension, strlen(extension));
 	if (r->trace_id.len)
-		pb_buf_bytes(b, PB_TAG(8, 2), r->trace_id.data, r->trace_id.len);
+		pb_buf_bytes(b, PB_TAG(LR_TRACE_ID, PB_LEN), r->trace_id.data, r->trace_id.len);
 	if (r->cold_start)
-		pb_buf_varint(b, PB_TAG(9, 0), 1);
+		pb_buf_varint(b, PB_TAG(LR_COLD_START, PB_VARINT), 1);
 	if (r->truncated)
-		pb_buf_varint(b, PB_TAG(12, 0), 1);
+		pb_buf_varint(b, PB_TAG(LR_TRUNCATED, PB_VARINT), 1);
 	if (r->repaired)
-		pb_buf_varint(b, PB_TAG(13, 0), 1);
+		pb_buf_varint(b, PB_TAG(LR_UTF8_REPAIRED, PB_VARINT), 1);
 	/* Member by member: a compound literal cleared the whole struct first (rep stos, a
 	 * visible share of this function in the ingest profile). */
 	out->time_ns = r->time_ns;
@@ -620,17 +620,17 @@ void logparse_line(const char *line, size_t n, const char *default_request_id, l
 	logparse_lrec(line, n, default_request_id, &l);
 	logparse_finish(&l, NULL, &sr);
 	if (l.time_ns)
-		pb_buf_varint(&l.rest, PB_TAG(1, 0), (uint64_t)l.time_ns);
+		pb_buf_varint(&l.rest, PB_TAG(LR_TIME_NS, PB_VARINT), (uint64_t)l.time_ns);
 	if (sr.request_id[0])
-		pb_buf_bytes(&l.rest, PB_TAG(4, 2), sr.request_id, strlen(sr.request_id));
-	pb_buf_bytes(&l.rest, PB_TAG(5, 2), segment_level_name(l.level),
+		pb_buf_bytes(&l.rest, PB_TAG(LR_REQUEST_ID, PB_LEN), sr.request_id, strlen(sr.request_id));
+	pb_buf_bytes(&l.rest, PB_TAG(LR_LEVEL, PB_LEN), segment_level_name(l.level),
 		     strlen(segment_level_name(l.level)));
 	if (l.message.len)
-		pb_buf_bytes(&l.rest, PB_TAG(6, 2), l.message.data, l.message.len);
+		pb_buf_bytes(&l.rest, PB_TAG(LR_MESSAGE, PB_LEN), l.message.data, l.message.len);
 	if (l.function_name.len)
-		pb_buf_bytes(&l.rest, PB_TAG(10, 2), l.function_name.data, l.function_name.len);
+		pb_buf_bytes(&l.rest, PB_TAG(LR_FUNCTION_NAME, PB_LEN), l.function_name.data, l.function_name.len);
 	if (l.function_version.len)
-		pb_buf_bytes(&l.rest, PB_TAG(11, 2), l.function_version.data,
+		pb_buf_bytes(&l.rest, PB_TAG(LR_FUNCTION_VERSION, PB_LEN), l.function_version.data,
 			     l.function_version.len);
 	u = l.rest.failed ? NULL :
 			    vigil__v1__log_record__unpack(NULL, l.rest.len, (uint8_t *)l.rest.data);

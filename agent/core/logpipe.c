@@ -404,3 +404,21 @@ void log_pipe_close(struct log_pipe *p)
 	pthread_cond_destroy(&p->cond);
 	free(p);
 }
+
+struct log_pipe *log_pipe_open(const struct segment_writer_options *o, size_t queue_bytes,
+			       struct metric_registry *registry)
+{
+	struct segment_writer_options so = *o;
+	struct log_pipe *p;
+	size_t dict_len = 0;
+	void *dict;
+
+	dict = segment_load_dictionary(o->dir, 0, &dict_len, &so.dict_id);
+	so.dict = dict;
+	so.dict_len = dict_len;
+	p = log_pipe_new(&so, queue_bytes, registry);
+	free(dict);
+	if (!p)
+		log_warn("logs", "log segments are off: cannot write to %s", o->dir);
+	return p;
+}

@@ -25,6 +25,10 @@ struct log_line {
 /* NULL (logged) when the log directory cannot be used. */
 struct log_pipe *log_pipe_new(const struct segment_writer_options *o, size_t queue_bytes,
 			      struct metric_registry *registry);
+/* log_pipe_new with the newest trained dictionary of o->dir. NULL, said once, when the
+ * folder cannot be used. */
+struct log_pipe *log_pipe_open(const struct segment_writer_options *o, size_t queue_bytes,
+			       struct metric_registry *registry);
 /* Hand in one line (copied). Never blocks: drops and counts when the queue is full. */
 void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *text, size_t n);
 /* The JSON object at the start of s[0..n) (a Telemetry API record), as one line: read in

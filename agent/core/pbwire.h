@@ -7,13 +7,24 @@
 #ifndef VIGIL_PBWIRE_H
 #define VIGIL_PBWIRE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "../util/buf.h"
 
-/* Tags: field number << 3 | wire type (0 varint, 1 fixed64, 2 length-delimited). */
-#define PB_TAG(field, wire) ((uint8_t)((field) << 3 | (wire)))
+/* Wire types. */
+enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2 };
+
+/* Tags: field number << 3 | wire type, written as a varint (one byte for fields 1..15, two
+ * for 16..2047, and so on). */
+#define PB_TAG(field, wire) ((uint32_t)(field) << 3 | (uint32_t)(wire))
+/* A tag the caller writes as one byte: a compile-time error for a field over 15. */
+#define PB_TAG1(field, wire)                                                                \
+	((uint8_t)(PB_TAG(field, wire) +                                                    \
+		   0 * sizeof(struct { _Static_assert((field) >= 1 && (field) <= 15,         \
+						      "a one-byte tag needs field 1..15");  \
+				       int x; })))
 
 static inline size_t pb_varint_len(uint64_t v)
 {
@@ -38,22 +49,33 @@ static inline size_t pb_put_varint(uint8_t *p, uint64_t v)
 	return n;
 }
 
-/* A tag and a varint (int64 negative: ten bytes, as protobuf has it). */
-static inline void pb_buf_varint(struct buf *b, uint8_t tag, uint64_t v)
+/* A tag (PB_TAG) at p: one byte for fields 1..15 (known at compile time where the tag is
+ * a constant), a varint otherwise. Its length. */
+static inline size_t pb_put_tag(uint8_t *p, uint32_t tag)
 {
-	if (buf_reserve(b, 11) < 0)
+	if (tag < 0x80) {
+		*p = (uint8_t)tag;
+		return 1;
+	}
+	return pb_put_varint(p, tag);
+}
+
+/* A tag and a varint (int64 negative: ten bytes, as protobuf has it). */
+static inline void pb_buf_varint(struct buf *b, uint32_t tag, uint64_t v)
+{
+	if (buf_reserve(b, 15) < 0)
 		return;
-	b->data[b->len++] = (char)tag;
+	b->len += pb_put_tag((uint8_t *)b->data + b->len, tag);
 	b->len += pb_put_varint((uint8_t *)b->data + b->len, v);
 	b->data[b->len] = '\0';
 }
 
 /* A tag and length-delimited bytes. */
-static inline void pb_buf_bytes(struct buf *b, uint8_t tag, const void *p, size_t n)
+static inline void pb_buf_bytes(struct buf *b, uint32_t tag, const void *p, size_t n)
 {
-	if (buf_reserve(b, 11 + n) < 0)
+	if (buf_reserve(b, 15 + n) < 0)
 		return;
-	b->data[b->len++] = (char)tag;
+	b->len += pb_put_tag((uint8_t *)b->data + b->len, tag);
 	b->len += pb_put_varint((uint8_t *)b->data + b->len, n);
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -63,11 +85,11 @@ static inline void pb_buf_bytes(struct buf *b, uint8_t tag, const void *p, size_
 /* A length-delimited field whose length is known only once written: pb_open writes the tag
  * and room for a one-byte length and returns where the contents start; pb_close writes the
  * length there, moving the contents up when it needs more than one byte. */
-static inline size_t pb_open(struct buf *b, uint8_t tag)
+static inline size_t pb_open(struct buf *b, uint32_t tag)
 {
-	if (buf_reserve(b, 2) < 0)
+	if (buf_reserve(b, 6) < 0)
 		return b->len;
-	b->data[b->len++] = (char)tag;
+	b->len += pb_put_tag((uint8_t *)b->data + b->len, tag);
 	b->data[b->len++] = 0;
 	b->data[b->len] = '\0';
 	return b->len;
@@ -98,7 +120,8 @@ static inline uint64_t pb_zigzag(int64_t v)
 
 /* A packed repeated field of n varints: v is uint32_t[n], or int64_t[n] zigzagged (sint64)
  * when s64. Nothing when n is 0, as protobuf writes it. */
-static inline void pb_buf_packed(struct buf *b, uint8_t tag, const void *v, size_t n, bool s64)
+static inline void pb_buf_packed(struct buf *b, uint32_t tag, const void *v, size_t n,
+				 bool s64)
 {
 #define PB_ELEM(i) (s64 ? pb_zigzag(((const int64_t *)v)[i]) : ((const uint32_t *)v)[i])
 	size_t len = 0;
@@ -107,14 +130,32 @@ static inline void pb_buf_packed(struct buf *b, uint8_t tag, const void *v, size
 		return;
 	for (size_t i = 0; i < n; i++)
 		len += pb_varint_len(PB_ELEM(i));
-	if (buf_reserve(b, 11 + len) < 0)
+	if (buf_reserve(b, 15 + len) < 0)
 		return;
-	b->data[b->len++] = (char)tag;
+	b->len += pb_put_tag((uint8_t *)b->data + b->len, tag);
 	b->len += pb_put_varint((uint8_t *)b->data + b->len, len);
 	for (size_t i = 0; i < n; i++)
 		b->len += pb_put_varint((uint8_t *)b->data + b->len, PB_ELEM(i));
 	b->data[b->len] = '\0';
 #undef PB_ELEM
 }
+
+/* Field numbers of proto/vigil/v1/log.proto (tests/unit/test_segment.c checks them against
+ * protobuf-c's descriptors). */
+enum log_record_field {
+	LR_TIME_NS = 1, LR_SOURCE = 2, LR_EXTENSION = 3, LR_REQUEST_ID = 4, LR_LEVEL = 5,
+	LR_MESSAGE = 6, LR_FIELDS = 7, LR_TRACE_ID = 8, LR_COLD_START = 9, LR_FUNCTION_NAME = 10,
+	LR_FUNCTION_VERSION = 11, LR_TRUNCATED = 12, LR_UTF8_REPAIRED = 13,
+};
+enum field_field {
+	FIELD_KEY = 1, FIELD_TEXT = 2, FIELD_NUMBER = 3, FIELD_INTEGER = 4, FIELD_FLAG = 5,
+	FIELD_DECIMAL = 6,
+};
+enum block_field {
+	BLOCK_BASE_TIME_NS = 1, BLOCK_TIME_DELTA_NS = 2, BLOCK_REQUEST_IDS = 3,
+	BLOCK_REQUEST_INDEX = 4, BLOCK_LEVEL = 5, BLOCK_SOURCE = 6, BLOCK_MESSAGE = 7,
+	BLOCK_REST = 8, BLOCK_TIME_UNIT_NS = 9, BLOCK_FUNCTION_NAME = 10,
+	BLOCK_FUNCTION_VERSION = 11,
+};
 
 #endif

@@ -456,7 +456,7 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 	w->source[w->n] = r->source;
 	/* Block.message (7) and Block.rest (8): the rest with the name and version when they
 	 * are not the block's (LogRecord fields 10 and 11; field order does not matter). */
-	pb_buf_bytes(m, PB_TAG(7, 2), r->message ? r->message : "", r->message_len);
+	pb_buf_bytes(m, PB_TAG(BLOCK_MESSAGE, PB_LEN), r->message ? r->message : "", r->message_len);
 	if (fn_len == w->fn_name_len && bytes_eq(fn, w->fn_name, fn_len))
 		fn_len = 0;	/* the block's */
 	if (ver_len == w->fn_version_len && bytes_eq(ver, w->fn_version, ver_len))
@@ -464,15 +464,15 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 	rest_len = r->rest_len + (fn_len ? 1 + pb_varint_len(fn_len) + fn_len : 0) +
 		   (ver_len ? 1 + pb_varint_len(ver_len) + ver_len : 0);
 	if (buf_reserve(x, 11 + rest_len) == 0) {
-		x->data[x->len++] = (char)PB_TAG(8, 2);
+		x->data[x->len++] = (char)PB_TAG1(BLOCK_REST, PB_LEN);
 		x->len += pb_put_varint((uint8_t *)x->data + x->len, rest_len);
 		if (r->rest_len)
 			memcpy(x->data + x->len, r->rest, r->rest_len);
 		x->len += r->rest_len;
 		if (fn_len)
-			pb_buf_bytes(x, PB_TAG(10, 2), fn, fn_len);
+			pb_buf_bytes(x, PB_TAG(LR_FUNCTION_NAME, PB_LEN), fn, fn_len);
 		if (ver_len)
-			pb_buf_bytes(x, PB_TAG(11, 2), ver, ver_len);
+			pb_buf_bytes(x, PB_TAG(LR_FUNCTION_VERSION, PB_LEN), ver, ver_len);
 	}
 	if (m->failed || x->failed) {
 		/* Out of memory: this record is lost, the block stays as it was. */
@@ -626,23 +626,23 @@ int segment_writer_flush(struct segment_writer *w)
 		/* Block fields 1, 2, 9, 10, 11: times, the block's name and version. */
 		at[0] = b->len;
 		if (w->base)
-			pb_buf_varint(b, PB_TAG(1, 0), (uint64_t)w->base);
-		pb_buf_packed(b, PB_TAG(2, 2), w->delta, w->n, true);
+			pb_buf_varint(b, PB_TAG(BLOCK_BASE_TIME_NS, PB_VARINT), (uint64_t)w->base);
+		pb_buf_packed(b, PB_TAG(BLOCK_TIME_DELTA_NS, PB_LEN), w->delta, w->n, true);
 		if (unit)
-			pb_buf_varint(b, PB_TAG(9, 0), unit);
+			pb_buf_varint(b, PB_TAG(BLOCK_TIME_UNIT_NS, PB_VARINT), unit);
 		if (w->fn_name_len)
-			pb_buf_bytes(b, PB_TAG(10, 2), w->fn_name, w->fn_name_len);
+			pb_buf_bytes(b, PB_TAG(BLOCK_FUNCTION_NAME, PB_LEN), w->fn_name, w->fn_name_len);
 		if (w->fn_version_len)
-			pb_buf_bytes(b, PB_TAG(11, 2), w->fn_version, w->fn_version_len);
+			pb_buf_bytes(b, PB_TAG(BLOCK_FUNCTION_VERSION, PB_LEN), w->fn_version, w->fn_version_len);
 		at[1] = b->len;
 		for (size_t i = 0; i < w->ids.n; i++)		/* 3: the request id table */
-			pb_buf_bytes(b, PB_TAG(3, 2), w->ids.s[i], strlen(w->ids.s[i]));
+			pb_buf_bytes(b, PB_TAG(BLOCK_REQUEST_IDS, PB_LEN), w->ids.s[i], strlen(w->ids.s[i]));
 		at[2] = b->len;
-		pb_buf_packed(b, PB_TAG(4, 2), w->req_index, w->n, false);
+		pb_buf_packed(b, PB_TAG(BLOCK_REQUEST_INDEX, PB_LEN), w->req_index, w->n, false);
 		at[3] = b->len;
-		pb_buf_packed(b, PB_TAG(5, 2), w->level, w->n, false);
+		pb_buf_packed(b, PB_TAG(BLOCK_LEVEL, PB_LEN), w->level, w->n, false);
 		at[4] = b->len;
-		pb_buf_packed(b, PB_TAG(6, 2), w->source, w->n, false);
+		pb_buf_packed(b, PB_TAG(BLOCK_SOURCE, PB_LEN), w->source, w->n, false);
 		if (b->failed) {
 			rc = -ENOMEM;
 			goto out;
@@ -1013,4 +1013,50 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 	ZSTD_freeDCtx(dctx);
 	ZSTD_freeDDict(ddict);
 	return rc;
+}
+
+void *segment_load_dictionary(const char *dir, uint32_t want_id, size_t *len, uint32_t *id)
+{
+	char path[4400], best[4400] = "";
+	unsigned long best_id = 0;
+	struct dirent *e;
+	struct stat st;
+	void *data;
+	int fd;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return NULL;
+	while ((e = readdir(d)) != NULL) {
+		unsigned long v;
+		char *end;
+
+		v = strtoul(e->d_name, &end, 10);
+		if (end == e->d_name || strcmp(end, ".zdict") != 0)
+			continue;
+		if ((want_id && v == want_id) || (!want_id && v > best_id)) {
+			snprintf(best, sizeof(best), "%.4000s/%.255s", dir, e->d_name);
+			best_id = v;
+		}
+	}
+	closedir(d);
+	if (!best[0])
+		return NULL;
+	snprintf(path, sizeof(path), "%s", best);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (16 << 20)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	data = malloc((size_t)st.st_size);
+	if (!data || read(fd, data, (size_t)st.st_size) != st.st_size) {
+		free(data);
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	*len = (size_t)st.st_size;
+	*id = (uint32_t)best_id;
+	return data;
 }

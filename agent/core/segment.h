@@ -100,4 +100,8 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 			  const struct segment_filter *filter, segment_record_fn fn, void *arg,
 			  struct segment_read_result *res);
 
+/* The trained dictionary want_id of dir ("<id>.zdict"), or its newest with want_id 0:
+ * malloc'd bytes, their length and id; NULL when there is none. */
+void *segment_load_dictionary(const char *dir, uint32_t want_id, size_t *len, uint32_t *id);
+
 #endif

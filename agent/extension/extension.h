@@ -1,10 +1,56 @@
-/* `vigil extension`: vigil inside Lambda as an external extension. */
+/*
+ * `vigil extension`: vigil inside Lambda as an external extension. The wiring layer
+ * (agent/cmd/extension.c) makes the registry and the sinks, and may put the Runtime API
+ * proxy on the extension's loop before it registers.
+ */
 #ifndef VIGIL_EXTENSION_H
 #define VIGIL_EXTENSION_H
 
-#include "../cmd/config.h"
+#include <stdbool.h>
+#include <stddef.h>
 
-/* Run until SHUTDOWN. argv0 names the extension (its file name). Exit status for main(). */
-int extension_main(const char *argv0, const struct vigil_config *cfg);
+#include "../core/metrics.h"
+#include "../core/segment.h"
+#include "../core/sink.h"
+#include "../core/tracker.h"
+#include "../lib/loop.h"
+
+/* When finished reports are exported: adaptive (invocation N's while the environment is
+ * thawed for N+1), end (before each /next), periodic (every period seconds). */
+enum flush_kind { FLUSH_ADAPTIVE, FLUSH_END, FLUSH_PERIODIC };
+
+struct extension_options {
+	const char *name;		/* the extension's name: its file name */
+	const char *runtime_api;	/* AWS_LAMBDA_RUNTIME_API, HOST:PORT */
+	const char *telemetry_listen;	/* the telemetry listener's HOST:PORT */
+	long telemetry_max_items, telemetry_max_bytes, telemetry_timeout_ms;
+	enum flush_kind flush;
+	double period;			/* seconds, FLUSH_PERIODIC */
+	const char *emf_namespace;	/* vigil's own EMF lines are known by it */
+	bool logs_enabled;
+	struct segment_writer_options logs;	/* identity: set to the function's name */
+	size_t log_queue_bytes;
+	struct tracker_prices prices;
+	long memory_mb;			/* AWS_LAMBDA_FUNCTION_MEMORY_SIZE */
+};
+
+struct extension;
+
+/* An extension that reports into r and exports to sinks (both the caller's, to outlive it;
+ * the extension stops the sinks). o's strings are borrowed. NULL when out of memory or
+ * runtime_api is not HOST:PORT (said). */
+struct extension *extension_new(const struct extension_options *o, struct metric_registry *r,
+				struct sink_set *sinks);
+/* The loop of the listener thread (not running before extension_run). */
+struct loop *extension_loop(struct extension *e);
+/* Register with the Extensions API and make the tracker. 0, or -1 (said). */
+int extension_register(struct extension *e);
+/* The tracker, once registered. */
+struct tracker *extension_tracker(struct extension *e);
+/* Listen, subscribe, and serve events until SHUTDOWN; the sinks are stopped and the listener
+ * thread is joined when it returns. Exit status for main(). */
+int extension_run(struct extension *e);
+/* Free what extension_new made. */
+void extension_destroy(struct extension *e);
 
 #endif

@@ -422,7 +422,6 @@ static void on_init_timeout(void *arg)
 {
 	struct environment *env = arg;
 
-	env->init_timer = NULL;
 	host_init_failed(env->host, env, "timeout", "Sandbox.Timedout");
 }
 
@@ -430,7 +429,6 @@ static void on_idle(void *arg)
 {
 	struct environment *env = arg;
 
-	env->idle_timer = NULL;
 	env_stop(env, "spindown");
 }
 
@@ -438,9 +436,9 @@ void env_arm_idle(struct environment *env)
 {
 	double idle = env->host->opt.idle_timeout_s;
 
-	loop_timer_cancel(env->idle_timer);
-	env->idle_timer = idle > 0 ? loop_timer_at(env->host->loop, loop_now() + idle, on_idle, env) :
-				     NULL;
+	loop_timer_stop(&env->idle_timer);
+	if (idle > 0)
+		loop_timer_start(env->host->loop, &env->idle_timer, loop_now() + idle, on_idle, env);
 }
 
 static void on_invoke_timeout(void *arg)
@@ -449,7 +447,6 @@ static void on_invoke_timeout(void *arg)
 	struct environment *env = inv->env;
 	struct buf b;
 
-	inv->timer = NULL;
 	inv->status = INV_TIMEOUT;
 	snprintf(inv->error_type, sizeof(inv->error_type), "Sandbox.Timedout");
 	buf_init(&b);
@@ -473,8 +470,7 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	struct buf b;
 	int n = 0;
 
-	loop_timer_cancel(env->idle_timer);
-	env->idle_timer = NULL;
+	loop_timer_stop(&env->idle_timer);
 	env->next_req = NULL;
 	env->inv = inv;
 	inv->env = env;
@@ -487,8 +483,8 @@ void env_deliver(struct environment *env, struct invocation *inv)
 		inv->deadline_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
 				   (int64_t)(env->host->opt.timeout_s * 1000);
 	}
-	if (!inv->timer)
-		inv->timer = loop_timer_at(env->host->loop, inv->deadline, on_invoke_timeout, inv);
+	if (!loop_timer_active(&inv->timer))
+		loop_timer_start(env->host->loop, &inv->timer, inv->deadline, on_invoke_timeout, inv);
 	buf_init(&b);
 	line_start(&b, env->host->opt.log_format, inv->id, "$LATEST");
 	host_platform_output(env->host, &b, inv->id);
@@ -600,8 +596,7 @@ void env_check_init_done(struct environment *env)
 	env->init_ms = (loop_now() - env->spawned_at) * 1000.0;
 	env->report_init = true;
 	host_probes_init_done(env);
-	loop_timer_cancel(env->init_timer);
-	env->init_timer = NULL;
+	loop_timer_stop(&env->init_timer);
 	for (unsigned i = 0; i < env->next_ext; i++) {
 		struct extension *x = &env->ext[i];
 
@@ -741,7 +736,7 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 
 		if (inv && inv->deadline > 0 && inv->deadline < until)
 			until = inv->deadline;
-		env->init_timer = loop_timer_at(h->loop, until, on_init_timeout, env);
+		loop_timer_start(h->loop, &env->init_timer, until, on_init_timeout, env);
 	}
 	env->next = h->envs;
 	h->envs = env;
@@ -769,7 +764,6 @@ static void on_kill_deadline(void *arg)
 {
 	struct environment *env = arg;
 
-	env->kill_timer = NULL;
 	proc_signal(&env->runtime, SIGKILL);
 	for (unsigned i = 0; i < env->next_ext; i++)
 		proc_signal(&env->ext[i].proc, SIGKILL);
@@ -804,9 +798,9 @@ static void env_free(struct environment *env)
 			break;
 		}
 	}
-	loop_timer_cancel(env->init_timer);
-	loop_timer_cancel(env->idle_timer);
-	loop_timer_cancel(env->kill_timer);
+	loop_timer_stop(&env->init_timer);
+	loop_timer_stop(&env->idle_timer);
+	loop_timer_stop(&env->kill_timer);
 	proc_close_output(&env->runtime);
 	for (unsigned i = 0; i < env->next_ext; i++)
 		proc_close_output(&env->ext[i].proc);
@@ -837,9 +831,8 @@ void env_stop(struct environment *env, const char *reason)
 	env->state = ENV_STOPPING;
 	h->nenvs--;
 	metric_set(h->m.environments, h->nenvs);
-	loop_timer_cancel(env->init_timer);
-	loop_timer_cancel(env->idle_timer);
-	env->init_timer = env->idle_timer = NULL;
+	loop_timer_stop(&env->init_timer);
+	loop_timer_stop(&env->idle_timer);
 	/* A parked /next stays parked: the runtime gets SIGTERM, as in Lambda. Extensions
 	 * registered for SHUTDOWN get the event, the others are killed. */
 	proc_signal(&env->runtime, SIGTERM);
@@ -857,7 +850,7 @@ void env_stop(struct environment *env, const char *reason)
 		finish_if_gone(env);
 		return;
 	}
-	env->kill_timer = loop_timer_at(h->loop, loop_now() + HOST_SHUTDOWN_GRACE,
+	loop_timer_start(h->loop, &env->kill_timer, loop_now() + HOST_SHUTDOWN_GRACE,
 					on_kill_deadline, env);
 }
 

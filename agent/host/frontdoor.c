@@ -22,11 +22,11 @@ struct frontdoor {
 	struct host *host;
 	struct MHD_Daemon *daemon;
 	struct loop_watch *watch;
-	struct loop_timer *tick;
+	struct loop_timer tick;
 	unsigned port;
 	bool needs_run;			/* a connection was resumed */
 	struct fd_request *waiting;	/* suspended, awaiting an invocation */
-	struct loop_timer *soon;	/* run again at the next loop round */
+	struct loop_timer soon;	/* run again at the next loop round */
 };
 
 enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
@@ -65,15 +65,14 @@ static void fd_run(struct frontdoor *f)
 		if (MHD_get_timeout(f->daemon, &timeout) != MHD_YES || timeout > 0)
 			return;
 	}
-	if (!f->soon)
-		f->soon = loop_timer_at(f->host->loop, loop_now(), on_soon, f);
+	if (!loop_timer_active(&f->soon))
+		loop_timer_start(f->host->loop, &f->soon, loop_now(), on_soon, f);
 }
 
 static void on_soon(void *arg)
 {
 	struct frontdoor *f = arg;
 
-	f->soon = NULL;
 	fd_run(f);
 }
 
@@ -387,7 +386,7 @@ static void on_tick(void *arg)
 	struct frontdoor *f = arg;
 
 	fd_run(f);
-	f->tick = loop_timer_at(f->host->loop, loop_now() + 1.0, on_tick, f);
+	loop_timer_start(f->host->loop, &f->tick, loop_now() + 1.0, on_tick, f);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -435,7 +434,7 @@ struct frontdoor *frontdoor_start(struct host *h, const char *listen)
 	info = MHD_get_daemon_info(f->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	f->watch = loop_watch_fd(h->loop, info->epoll_fd, EPOLLIN, on_epoll, f);
 	loop_add_hook(h->loop, on_hook, f);
-	f->tick = loop_timer_at(h->loop, loop_now() + 1.0, on_tick, f);
+	loop_timer_start(h->loop, &f->tick, loop_now() + 1.0, on_tick, f);
 	return f;
 }
 
@@ -464,8 +463,8 @@ void frontdoor_stop(struct frontdoor *f)
 	}
 	MHD_run(f->daemon);
 	loop_unwatch(f->watch);
-	loop_timer_cancel(f->tick);
-	loop_timer_cancel(f->soon);
+	loop_timer_stop(&f->tick);
+	loop_timer_stop(&f->soon);
 	MHD_stop_daemon(f->daemon);
 	free(f);
 }

@@ -1,4 +1,4 @@
-/* `vigil host`: options, the pool of environments, the invocation queue, the lines. */
+/* `vigil host`: the pool of environments, the invocation queue, the lines. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -14,12 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../exporters/prometheus/prometheus.h"
-#include "../core/self_metrics.h"
 #include "../util/log.h"
-#include "../util/netaddr.h"
-#include "../cmd/logs.h"
-#include "../cmd/serve.h"
 #include "../util/version.h"
 #include "host.h"
 
@@ -83,7 +78,7 @@ void host_output(struct buf *b)
 
 static void invocation_free(struct invocation *inv)
 {
-	loop_timer_cancel(inv->timer);
+	loop_timer_stop(&inv->timer);
 	free(inv->payload);
 	free(inv->result);
 	free(inv);
@@ -220,8 +215,7 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	const char *fn = h->opt.function_name;
 	struct buf b;
 
-	loop_timer_cancel(inv->timer);
-	inv->timer = NULL;
+	loop_timer_stop(&inv->timer);
 	duration_ms = inv->status == INV_TIMEOUT ? h->opt.timeout_s * 1000.0 :
 						   (loop_now() - inv->started_at) * 1000.0;
 	r.request_id = inv->id;
@@ -422,166 +416,6 @@ struct invocation *host_invoke(struct host *h, char *payload, size_t len,
 
 /* --- command line --------------------------------------------------------------------- */
 
-static const char host_usage[] =
-	"usage: vigil host [options] -- RUNTIME_COMMAND [ARGS...]\n"
-	"       vigil host [options] --function DIR   (DIR holds an executable bootstrap)\n"
-	"options:\n"
-	"  --listen ADDR:PORT       front door (default 127.0.0.1:8080)\n"
-	"  --runtime-api ADDR:PORT  first environment's Runtime API (default 127.0.0.1:9001)\n"
-	"  --handler NAME           _HANDLER (default function.handler)\n"
-	"  --function-name NAME     (default: DIR's name, or 'function')\n"
-	"  --memory MB              128..10240 (default 128)\n"
-	"  --timeout SECONDS        1..900 (default 3)\n"
-	"  --env KEY=VALUE          extra environment for the runtime (repeatable)\n"
-	"  --extensions DIR         extensions to start (part 2)\n"
-	"  --concurrency N          environments at most (default 1)\n"
-	"  --idle-timeout SECONDS   spin an idle environment down (default 300, 0 = never)\n"
-	"  --log-format text|json   (default text)\n"
-	"  --payload 2.0|1.0        API Gateway payload format (default 2.0)\n";
-
-static int host_usage_error(const char *msg, const char *arg)
-{
-	fprintf(stderr, "vigil host: %s%s%s (try 'vigil host --help')\n", msg, arg ? " " : "",
-		arg ? arg : "");
-	return 2;
-}
-
-static int parse_number(const char *s, double min, double max, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int parse_options(struct host_options *o, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "runtime-api", required_argument, NULL, 'r' },
-		{ "handler", required_argument, NULL, 'H' },
-		{ "function-name", required_argument, NULL, 'n' },
-		{ "function", required_argument, NULL, 'f' },
-		{ "memory", required_argument, NULL, 'm' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "env", required_argument, NULL, 'e' },
-		{ "extensions", required_argument, NULL, 'x' },
-		{ "concurrency", required_argument, NULL, 'c' },
-		{ "idle-timeout", required_argument, NULL, 'i' },
-		{ "log-format", required_argument, NULL, 'L' },
-		{ "payload", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct sockaddr_storage ss;
-	double v;
-	int c;
-
-	o->listen = "127.0.0.1:8080";
-	o->runtime_api = "127.0.0.1:9001";
-	o->handler = "function.handler";
-	o->memory_mb = 128;
-	o->timeout_s = 3;
-	o->concurrency = 1;
-	o->idle_timeout_s = 300;
-	o->payload_version = 2;
-	o->env = calloc((size_t)argc + 1, sizeof(char *));
-	if (!o->env)
-		return 1;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-		case 'r':
-			if (netaddr_parse(optarg, &ss) < 0)
-				return host_usage_error("not ADDR:PORT:", optarg);
-			if (c == 'l')
-				o->listen = optarg;
-			else
-				o->runtime_api = optarg;
-			break;
-		case 'H':
-			o->handler = optarg;
-			break;
-		case 'n':
-			if (!*optarg || strlen(optarg) > 64 || strpbrk(optarg, "/ :\"\\"))
-				return host_usage_error("--function-name needs 1..64 characters "
-							"without / : space quote or backslash, got",
-							optarg);
-			o->function_name = optarg;
-			break;
-		case 'f':
-			o->function_dir = optarg;
-			break;
-		case 'm':
-			if (parse_number(optarg, 128, 10240, &v) < 0 || v != (long)v)
-				return host_usage_error("--memory takes whole MB 128..10240, got", optarg);
-			o->memory_mb = (long)v;
-			break;
-		case 't':
-			if (parse_number(optarg, 0.001, 900, &v) < 0)
-				return host_usage_error("--timeout takes seconds 1..900, got", optarg);
-			o->timeout_s = v;
-			break;
-		case 'e':
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return host_usage_error("--env takes KEY=VALUE, got", optarg);
-			o->env[o->nenv++] = optarg;
-			break;
-		case 'x':
-			o->extensions_dir = optarg;
-			o->extensions_dir_given = true;
-			break;
-		case 'c':
-			if (parse_number(optarg, 1, 1000, &v) < 0 || v != (long)v)
-				return host_usage_error("--concurrency takes 1..1000, got", optarg);
-			o->concurrency = (long)v;
-			break;
-		case 'i':
-			if (parse_number(optarg, 0, 86400, &v) < 0)
-				return host_usage_error("--idle-timeout takes seconds 0..86400, got",
-							optarg);
-			o->idle_timeout_s = v;
-			break;
-		case 'L':
-			if (strcmp(optarg, "text") == 0)
-				o->log_format = LOG_FORMAT_TEXT;
-			else if (strcmp(optarg, "json") == 0)
-				o->log_format = LOG_FORMAT_JSON;
-			else
-				return host_usage_error("--log-format is text or json, got", optarg);
-			break;
-		case 'p':
-			if (strcmp(optarg, "2.0") == 0)
-				o->payload_version = 2;
-			else if (strcmp(optarg, "1.0") == 0)
-				o->payload_version = 1;
-			else
-				return host_usage_error("--payload is 2.0 or 1.0, got", optarg);
-			break;
-		case 'h':
-			fputs(host_usage, stdout);
-			return -1;
-		default:
-			return host_usage_error("unknown or incomplete option",
-						argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		o->argv = argv + optind;
-	if (!o->argv && !o->function_dir)
-		return host_usage_error("needs --function DIR or -- RUNTIME_COMMAND", NULL);
-	if (o->argv && o->function_dir)
-		return host_usage_error("takes --function DIR or a command, not both", NULL);
-	return 0;
-}
-
 /* --- metrics ------------------------------------------------------------------------- */
 
 static void register_metrics(struct host *h)
@@ -768,21 +602,15 @@ static int setup_function(struct host *h, char **bootstrap_argv)
 	return 0;
 }
 
-int host_main(int argc, char **argv, const struct vigil_config *cfg)
+int host_run(const struct host_options *o, struct metric_registry *r, struct sink_set *sinks)
 {
-	struct prom_server *metrics = NULL;
-	struct host h = { 0 };
+	struct host h = { .opt = *o, .registry = r };
 	struct signals sig = { &h, -1 };
 	struct loop_watch *sigwatch = NULL;
 	char *bootstrap_argv[2] = { NULL, NULL }, why[200];
 	sigset_t set;
 	int rc;
 
-	rc = parse_options(&h.opt, argc, argv);
-	if (rc) {
-		free(h.opt.env);
-		return rc < 0 ? 0 : rc;
-	}
 	rc = setup_function(&h, bootstrap_argv);
 	if (rc)
 		goto out;
@@ -792,16 +620,13 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 	sigaddset(&set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
 	rc = 1;
 	h.loop = loop_new();
-	h.registry = metric_registry_new((unsigned)cfg->metrics_max_series);
-	if (!h.loop || !h.registry ||
-	    self_metrics_register(h.registry, VIGIL_VERSION, VIGIL_REVISION) < 0)
+	if (!h.loop)
 		goto out;
 	register_metrics(&h);
 	loop_add_hook(h.loop, flush_output, NULL);
-	host_probes_start(&h, cfg);
+	host_probes_start(&h);
 	h.use_cgroups = cgroup_probe(why, sizeof(why)) == 0;
 	if (!h.use_cgroups)
 		log_warn("host", "cgroups unavailable (%s): memory is per-process, not enforced",
@@ -810,12 +635,14 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 	sigwatch = sig.fd >= 0 ? loop_watch_fd(h.loop, sig.fd, EPOLLIN, on_signal, &sig) : NULL;
 	if (!sigwatch)
 		goto out;
-	if (cfg->metrics_enabled) {
-		metrics = metrics_endpoint_start(cfg, h.registry);
-		if (!metrics)
-			goto out;
+	if (sink_set_start(sinks) < 0)
+		goto out;
+	if (h.opt.logs_enabled) {
+		struct segment_writer_options so = h.opt.logs;
+
+		so.identity = h.opt.function_name;
+		h.logs = log_pipe_open(&so, h.opt.log_queue_bytes, h.registry);
 	}
-	h.logs = logs_open_pipe(cfg, h.opt.function_name, h.registry);
 	h.frontdoor = frontdoor_start(&h, h.opt.listen);
 	if (!h.frontdoor)
 		goto out;
@@ -832,7 +659,7 @@ out:
 	host_probes_stop(&h);
 	frontdoor_stop(h.frontdoor);
 	log_pipe_close(h.logs);
-	prom_server_stop(metrics);
+	sink_set_stop(sinks, 0);
 	while (h.envs) {
 		struct environment *env = h.envs;
 
@@ -844,9 +671,7 @@ out:
 	if (sig.fd >= 0)
 		close(sig.fd);
 	loop_destroy(h.loop);
-	metric_registry_destroy(h.registry);
 	free(bootstrap_argv[0]);
-	free(h.opt.env);
 	buf_free(&pending_output);
 	return rc;
 }

@@ -18,7 +18,7 @@
 #include "../lib/http_server.h"
 #include "../util/ids.h"
 #include "../lib/loop.h"
-#include "../cmd/config.h"
+#include "../core/sink.h"
 #include "../util/version.h"
 #include "../probes/probes.h"
 #include "cgroup.h"
@@ -49,7 +49,7 @@ struct invocation {
 	double deadline;		/* monotonic */
 	int64_t deadline_ms;		/* epoch ms, for the runtime */
 	struct environment *env;
-	struct loop_timer *timer;
+	struct loop_timer timer;
 	enum inv_status status;
 	char error_type[128];
 	char *result;			/* response or error body */
@@ -125,7 +125,7 @@ struct environment {
 	bool report_init;		/* the next REPORT carries Init Duration */
 	const char *phase;		/* "init", or "invoke" for the retry inside an invoke */
 	char init_error[128];		/* from /runtime/init/error */
-	struct loop_timer *init_timer, *idle_timer, *kill_timer;
+	struct loop_timer init_timer, idle_timer, kill_timer;
 	const char *stop_reason;
 	struct telemetry_env *tel;	/* subscriptions and init history */
 	char instance_id[40];
@@ -154,6 +154,13 @@ struct host_options {
 	char **env;			/* --env KEY=VALUE, NULL-terminated */
 	size_t nenv;
 	bool extensions_dir_given;
+	/* From the configuration, filled by the wiring layer. */
+	bool probes_enabled;
+	enum probe_attach probes_attach;
+	unsigned probes_ring_kb;	/* rounded up to a power of two */
+	bool logs_enabled;
+	struct segment_writer_options logs;	/* identity: set to the function's name */
+	size_t log_queue_bytes;
 };
 
 struct host {
@@ -180,7 +187,7 @@ struct host {
 	struct log_pipe *logs;		/* NULL when logs are off */
 	struct probes *probes;		/* NULL when off */
 	struct loop_watch *probes_watch;
-	struct loop_timer *probes_timer;
+	struct loop_timer probes_timer;
 	uint64_t probes_lost_seen;
 	struct {
 		struct metric_series *enabled, *lost, *execs, *ooms, *init_opens, *init_read;
@@ -277,7 +284,7 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 		      const char *error_type);
 
 /* probing.c: eBPF probe facts into lines, metrics and the host's verdicts. */
-void host_probes_start(struct host *h, const struct vigil_config *cfg);
+void host_probes_start(struct host *h);
 void host_probes_stop(struct host *h);
 void host_probes_child(struct environment *env);	/* in the child, before exec */
 void host_probes_init_done(struct environment *env);
@@ -294,7 +301,10 @@ struct frontdoor *frontdoor_start(struct host *h, const char *listen);
 unsigned frontdoor_port(const struct frontdoor *fd);
 void frontdoor_stop(struct frontdoor *fd);
 
-/* The `vigil host` command. */
-int host_main(int argc, char **argv, const struct vigil_config *cfg);
+/* Run the host as o says (copied; its strings and arrays are borrowed) until SIGINT or
+ * SIGTERM: metrics into r, which the caller made; sinks started before the front door
+ * opens, stopped before it returns. Exit status for main(): 0, 1 when it cannot start, 2
+ * for a function folder that cannot be used (said). */
+int host_run(const struct host_options *o, struct metric_registry *r, struct sink_set *sinks);
 
 #endif

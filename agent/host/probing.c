@@ -121,7 +121,7 @@ static void on_poll_timer(void *arg)
 	struct host *h = arg;
 
 	probes_poll(h->probes);
-	h->probes_timer = loop_timer_at(h->loop, loop_now() + 0.1, on_poll_timer, h);
+	loop_timer_start(h->loop, &h->probes_timer, loop_now() + 0.1, on_poll_timer, h);
 }
 
 static void register_probe_metrics(struct host *h)
@@ -187,22 +187,18 @@ static void register_probe_metrics(struct host *h)
 #undef SERIES
 }
 
-void host_probes_start(struct host *h, const struct vigil_config *cfg)
+void host_probes_start(struct host *h)
 {
 	unsigned ring_kb = 64;
-	enum probe_attach how = PROBE_ATTACH_AUTO;
+	enum probe_attach how = h->opt.probes_attach;
 	char why[300];
 
 	register_probe_metrics(h);
-	if (strcmp(cfg->probes_attach, "tp_btf") == 0)
-		how = PROBE_ATTACH_TP_BTF;
-	else if (strcmp(cfg->probes_attach, "raw_tp") == 0)
-		how = PROBE_ATTACH_RAW_TP;
-	if (!cfg->probes_enabled) {
+	if (!h->opt.probes_enabled) {
 		log_info("probes", "off (probes_enabled = false): memory and CPU from cgroup files");
 		return;
 	}
-	while (ring_kb < (unsigned long)cfg->probes_ring_kb)
+	while (ring_kb < h->opt.probes_ring_kb)
 		ring_kb *= 2;
 	h->probes = probes_start(how, ring_kb, on_fact, h, why, sizeof(why));
 	if (!h->probes) {
@@ -210,7 +206,7 @@ void host_probes_start(struct host *h, const struct vigil_config *cfg)
 		return;
 	}
 	h->probes_watch = loop_watch_fd(h->loop, probes_fd(h->probes), EPOLLIN, on_readable, h);
-	h->probes_timer = loop_timer_at(h->loop, loop_now() + 0.1, on_poll_timer, h);
+	loop_timer_start(h->loop, &h->probes_timer, loop_now() + 0.1, on_poll_timer, h);
 	metric_set(h->pm.enabled, 1);
 	if (*probes_off(h->probes))
 		log_warn("probes", "this kernel has no tracepoint for: %s (those facts stay 0)",
@@ -228,8 +224,7 @@ void host_probes_stop(struct host *h)
 		return;
 	loop_unwatch(h->probes_watch);
 	h->probes_watch = NULL;
-	loop_timer_cancel(h->probes_timer);
-	h->probes_timer = NULL;
+	loop_timer_stop(&h->probes_timer);
 	probes_stop(h->probes);
 	h->probes = NULL;
 }

@@ -42,7 +42,7 @@ struct subscriber {
 	char host[300], path[1024];
 	struct item *head, *tail;
 	size_t nitems, nbytes;
-	struct loop_timer *timer;
+	struct loop_timer timer;
 	struct http_post *post;
 	char *batch;		/* in flight */
 	size_t batch_len, batch_items;
@@ -68,7 +68,7 @@ void telemetry_env_init(struct environment *env)
 static void subscriber_free(struct subscriber *s)
 {
 	http_post_cancel(s->post);
-	loop_timer_cancel(s->timer);
+	loop_timer_stop(&s->timer);
 	while (s->head) {
 		struct item *it = s->head;
 
@@ -271,8 +271,7 @@ static void send_batch(struct subscriber *s)
 	struct buf b;
 	size_t n = 0;
 
-	loop_timer_cancel(s->timer);
-	s->timer = NULL;
+	loop_timer_stop(&s->timer);
 	if (s->post)
 		return;
 	if (!s->batch) {
@@ -313,7 +312,6 @@ static void on_retry(void *arg)
 {
 	struct subscriber *s = arg;
 
-	s->timer = NULL;
 	send_batch(s);
 }
 
@@ -335,7 +333,7 @@ static void on_posted(void *arg, int status)
 	log_debug("telemetry", "delivery to %s failed (%d), attempt %d", s->ext->name, status,
 		  s->attempts);
 	if (s->attempts < DELIVERY_ATTEMPTS) {
-		s->timer = loop_timer_at(h->loop, loop_now() + 0.1 * (1 << s->attempts), on_retry, s);
+		loop_timer_start(h->loop, &s->timer, loop_now() + 0.1 * (1 << s->attempts), on_retry, s);
 		return;
 	}
 	/* Given up: the batch is lost, and the next one says so. */
@@ -352,14 +350,13 @@ static void on_batch_timer(void *arg)
 {
 	struct subscriber *s = arg;
 
-	s->timer = NULL;
 	send_batch(s);
 }
 
 /* A batch goes at the first limit reached: maxItems, maxBytes, or timeoutMs of age. */
 static void schedule(struct subscriber *s)
 {
-	if (s->post || (s->timer && s->batch))
+	if (s->post || (loop_timer_active(&s->timer) && s->batch))
 		return;
 	if (!s->head && !s->batch && !s->dropped_records)
 		return;
@@ -367,8 +364,8 @@ static void schedule(struct subscriber *s)
 		send_batch(s);
 		return;
 	}
-	if (!s->timer)
-		s->timer = loop_timer_at(s->env->host->loop, loop_now() + s->timeout_ms / 1000.0,
+	if (!loop_timer_active(&s->timer))
+		loop_timer_start(s->env->host->loop, &s->timer, loop_now() + s->timeout_ms / 1000.0,
 					 on_batch_timer, s);
 }
 
@@ -377,7 +374,7 @@ void telemetry_flush(struct environment *env)
 	if (!env->tel)
 		return;
 	for (struct subscriber *s = env->tel->subs; s; s = s->next) {
-		if (!s->post && !(s->timer && s->batch))
+		if (!s->post && !(loop_timer_active(&s->timer) && s->batch))
 			send_batch(s);
 	}
 }

@@ -18,7 +18,7 @@ struct http_post {
 	struct loop *loop;
 	int fd;
 	struct loop_watch *watch;
-	struct loop_timer *timer;
+	struct loop_timer timer;
 	struct buf out;
 	size_t out_off;
 	http_parser parser;
@@ -109,7 +109,6 @@ static void on_timeout(void *arg)
 {
 	struct http_post *p = arg;
 
-	p->timer = NULL;
 	finish(p, p->early_error ? -p->early_error : -ETIMEDOUT);
 }
 
@@ -146,11 +145,11 @@ struct http_post *http_post_start(struct loop *l, const struct sockaddr_storage 
 		p->early_error = errno;
 		close(p->fd);
 		p->fd = -1;
-		p->timer = loop_timer_at(l, loop_now(), on_timeout, p);
+		loop_timer_start(l, &p->timer, loop_now(), on_timeout, p);
 		return p;
 	}
 	p->watch = loop_watch_fd(l, p->fd, EPOLLOUT, on_event, p);
-	p->timer = loop_timer_at(l, loop_now() + timeout_s, on_timeout, p);
+	loop_timer_start(l, &p->timer, loop_now() + timeout_s, on_timeout, p);
 	return p;
 }
 
@@ -159,7 +158,7 @@ void http_post_cancel(struct http_post *p)
 	if (!p)
 		return;
 	loop_unwatch(p->watch);
-	loop_timer_cancel(p->timer);
+	loop_timer_stop(&p->timer);
 	if (p->fd >= 0)
 		close(p->fd);
 	buf_free(&p->out);

@@ -25,7 +25,7 @@ struct http_server {
 	struct loop *loop;
 	int fd;
 	struct loop_watch *watch;
-	struct loop_timer *sweep;
+	struct loop_timer sweep;
 	struct http_server_limits limits;
 	http_handler_fn handler;
 	void *arg;
@@ -511,7 +511,7 @@ static void on_sweep(void *arg)
 			conn_close(c);
 		c = next;
 	}
-	s->sweep = loop_timer_at(s->loop, now + 0.5, on_sweep, s);
+	loop_timer_start(s->loop, &s->sweep, now + 0.5, on_sweep, s);
 }
 
 struct http_server *http_server_new(struct loop *l, const char *addr,
@@ -548,7 +548,7 @@ struct http_server *http_server_new(struct loop *l, const char *addr,
 	s->watch = loop_watch_fd(l, s->fd, EPOLLIN, on_accept, s);
 	if (!s->watch)
 		goto fail;
-	s->sweep = loop_timer_at(l, loop_now() + 0.5, on_sweep, s);
+	loop_timer_start(l, &s->sweep, loop_now() + 0.5, on_sweep, s);
 	return s;
 fail:
 	{
@@ -574,7 +574,7 @@ void http_server_destroy(struct http_server *s)
 	while (s->conns)
 		conn_close(s->conns);
 	loop_unwatch(s->watch);
-	loop_timer_cancel(s->sweep);
+	loop_timer_stop(&s->sweep);
 	close(s->fd);
 	free(s);
 }

@@ -20,14 +20,6 @@ struct loop_watch {
 	struct loop_watch *next_dead;
 };
 
-struct loop_timer {
-	struct loop *loop;
-	struct loop_timer *prev, *next;
-	double at;
-	loop_timer_fn fn;
-	void *arg;
-};
-
 struct loop {
 	int epfd;
 	bool stop;
@@ -71,12 +63,9 @@ void loop_destroy(struct loop *l)
 {
 	if (!l)
 		return;
-	while (l->timers) {
-		struct loop_timer *t = l->timers;
-
-		l->timers = t->next;
-		free(t);
-	}
+	/* Timers still active belong to their owners, whose memory may be gone already: the
+	 * list is dropped without touching them. */
+	l->timers = NULL;
 	free_dead(l);
 	while (l->live) {
 		struct loop_watch *w = l->live;
@@ -141,12 +130,26 @@ void loop_unwatch(struct loop_watch *w)
 	w->loop->dead = w;
 }
 
-struct loop_timer *loop_timer_at(struct loop *l, double at, loop_timer_fn fn, void *arg)
+void loop_timer_stop(struct loop_timer *t)
 {
-	struct loop_timer *t = calloc(1, sizeof(*t)), **pp = &l->timers, *prev = NULL;
+	if (!t->loop)
+		return;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		t->loop->timers = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->loop = NULL;
+	t->prev = t->next = NULL;
+}
 
-	if (!t)
-		return NULL;
+void loop_timer_start(struct loop *l, struct loop_timer *t, double at, loop_timer_fn fn,
+		      void *arg)
+{
+	struct loop_timer **pp = &l->timers, *prev = NULL;
+
+	loop_timer_stop(t);
 	t->loop = l;
 	t->at = at;
 	t->fn = fn;
@@ -160,20 +163,6 @@ struct loop_timer *loop_timer_at(struct loop *l, double at, loop_timer_fn fn, vo
 	if (*pp)
 		(*pp)->prev = t;
 	*pp = t;
-	return t;
-}
-
-void loop_timer_cancel(struct loop_timer *t)
-{
-	if (!t)
-		return;
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		t->loop->timers = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	free(t);
 }
 
 int loop_add_hook(struct loop *l, loop_timer_fn fn, void *arg)
@@ -201,8 +190,9 @@ static void run_timers(struct loop *l)
 		l->timers = t->next;
 		if (l->timers)
 			l->timers->prev = NULL;
+		t->loop = NULL;
+		t->prev = t->next = NULL;
 		t->fn(t->arg);
-		free(t);
 	}
 }
 

@@ -9,15 +9,29 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct loop;
 struct loop_watch;
-struct loop_timer;
 
 typedef void (*loop_fd_fn)(void *arg, uint32_t events);
 typedef void (*loop_timer_fn)(void *arg);
 
+/* A one-shot timer, embedded in its owner's struct (as libuv's uv_timer_t): no allocation,
+ * and stopping it is always safe — a timer that fired, was stopped, or never started (all
+ * zeroes) is simply not active. The fields are the loop's. */
+struct loop_timer {
+	struct loop *loop;		/* non-NULL while active */
+	struct loop_timer *prev, *next;
+	double at;
+	loop_timer_fn fn;
+	void *arg;
+};
+
 struct loop *loop_new(void);
-/* Frees the loop; watches and timers still registered are freed too (without callbacks). */
+/* Frees the loop; watches still registered are freed too (without callbacks); timers still
+ * active are forgotten (their memory is their owners'). */
 void loop_destroy(struct loop *l);
 
 /* Watch fd for events (EPOLLIN, EPOLLOUT…). NULL on error. The fd stays the caller's. */
@@ -29,10 +43,16 @@ void loop_unwatch(struct loop_watch *w);
 
 /* Monotonic seconds. */
 double loop_now(void);
-/* Call fn once at monotonic time at. NULL on ENOMEM. */
-struct loop_timer *loop_timer_at(struct loop *l, double at, loop_timer_fn fn, void *arg);
-/* Cancel a timer that has not fired; NULL is fine. Never call on a timer that fired. */
-void loop_timer_cancel(struct loop_timer *t);
+/* Call fn(arg) once at monotonic time at; a timer already active is moved there. The timer
+ * is not active any more when fn runs (fn may start it again). */
+void loop_timer_start(struct loop *l, struct loop_timer *t, double at, loop_timer_fn fn,
+		      void *arg);
+/* Stop t if it is active; nothing otherwise (fired, stopped, never started). */
+void loop_timer_stop(struct loop_timer *t);
+static inline bool loop_timer_active(const struct loop_timer *t)
+{
+	return t->loop != NULL;
+}
 
 /* Run fn after every round of events (at most 4 hooks). */
 int loop_add_hook(struct loop *l, loop_timer_fn fn, void *arg);

@@ -30,8 +30,4 @@ unsigned proxy_port(const struct proxy *p);
 void proxy_set_tracker(struct proxy *p, struct tracker *t);
 void proxy_stop(struct proxy *p);
 
-/* The `vigil proxy` command. */
-struct vigil_config;
-int proxy_main(int argc, char **argv, const struct vigil_config *cfg);
-
 #endif

@@ -133,3 +133,23 @@ int buf_read_file(struct buf *b, const char *path, size_t max)
 	close(fd);
 	return 0;
 }
+
+int buf_write_fd(const struct buf *b, int fd)
+{
+	const char *p = b->data;
+	size_t n = b->len;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

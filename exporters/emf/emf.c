@@ -2,6 +2,7 @@
 #include "emf.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../agent/core/lambda_lines.h"
@@ -177,3 +178,60 @@ void emf_render_batch(struct buf *out, const char *ns, struct invocation_report 
 		buf_puts(out, "]}\n");
 	}
 }
+
+/* --- the sink ------------------------------------------------------------------------------ */
+
+struct emf_sink {
+	const char *ns;
+	int fd;
+	struct buf out;
+};
+
+void *emf_sink_new(const char *ns, int fd)
+{
+	struct emf_sink *s = calloc(1, sizeof(*s));
+
+	if (s) {
+		s->ns = ns;
+		s->fd = fd;
+		buf_init(&s->out);
+	}
+	return s;
+}
+
+static void emf_sink_reports(void *self, struct invocation_report *const *items, size_t n)
+{
+	struct emf_sink *s = self;
+
+	if (n >= EMF_BATCH_FROM)
+		emf_render_batch(&s->out, s->ns, items, n);
+	else
+		emf_render_each(&s->out, s->ns, items, n);
+}
+
+static void emf_sink_flush(void *self, int64_t deadline_ms)
+{
+	struct emf_sink *s = self;
+
+	(void)deadline_ms;
+	if (s->out.len)
+		buf_write_fd(&s->out, s->fd);
+	buf_free(&s->out);	/* a busy flush's megabytes are not kept for the next */
+	buf_init(&s->out);
+}
+
+static void emf_sink_stop(void *self, int64_t deadline_ms)
+{
+	struct emf_sink *s = self;
+
+	emf_sink_flush(s, deadline_ms);
+	buf_free(&s->out);
+	free(s);
+}
+
+const struct sink_ops emf_sink_ops = {
+	.name = "emf",
+	.reports = emf_sink_reports,
+	.flush = emf_sink_flush,
+	.stop = emf_sink_stop,
+};

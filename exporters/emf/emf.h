@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "../../agent/util/buf.h"
+#include "../../agent/core/sink.h"
 #include "../../agent/core/tracker.h"
 
 #define EMF_MAX_VALUES 100	/* values per metric array */
@@ -21,5 +22,12 @@ void emf_render_each(struct buf *out, const char *ns, struct invocation_report *
 /* Busy functions: the reports' values as arrays, one document per 100 reports. */
 void emf_render_batch(struct buf *out, const char *ns, struct invocation_report *const *reports,
 		      size_t n);
+
+/* EMF as a sink: each export's reports rendered (arrays from EMF_BATCH_FROM reports on, as
+ * busy functions need) and written to fd at the flush, in one write where it can. ns is
+ * borrowed. NULL when out of memory. */
+#define EMF_BATCH_FROM 4
+extern const struct sink_ops emf_sink_ops;
+void *emf_sink_new(const char *ns, int fd);
 
 #endif

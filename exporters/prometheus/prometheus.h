@@ -9,6 +9,7 @@
 
 #include "../../agent/util/buf.h"
 #include "../../agent/core/metrics.h"
+#include "../../agent/core/sink.h"
 
 enum prom_format { PROM_TEXT, PROM_OPENMETRICS };
 
@@ -44,5 +45,14 @@ struct prom_server *prom_server_start(struct metric_registry *r,
 /* The port actually bound. */
 unsigned prom_server_port(const struct prom_server *s);
 void prom_server_stop(struct prom_server *s);
+/* prom_server_start, and "listening on HOST:PORT" logged once it listens. */
+struct prom_server *prom_endpoint_start(struct metric_registry *r,
+					const struct prom_server_config *cfg);
+
+/* The endpoint as a sink: it listens from start (once init is over: loading libmicrohttpd
+ * costs about 2 ms) until stop; the registry is its only input. cfg's strings are borrowed.
+ * NULL when out of memory. */
+extern const struct sink_ops prom_sink_ops;
+void *prom_sink_new(struct metric_registry *r, const struct prom_server_config *cfg);
 
 #endif

@@ -272,3 +272,58 @@ void prom_server_stop(struct prom_server *s)
 	MHD_stop_daemon(s->daemon);
 	free(s);
 }
+
+struct prom_server *prom_endpoint_start(struct metric_registry *r,
+					const struct prom_server_config *cfg)
+{
+	const char *colon = strrchr(cfg->listen, ':');
+	struct prom_server *server = prom_server_start(r, cfg);
+
+	if (server && colon)
+		log_info("prometheus", "listening on %.*s:%u", (int)(colon - cfg->listen),
+			 cfg->listen, prom_server_port(server));
+	return server;
+}
+
+/* --- the sink ------------------------------------------------------------------------------ */
+
+struct prom_sink {
+	struct metric_registry *registry;
+	struct prom_server_config cfg;
+	struct prom_server *server;
+};
+
+void *prom_sink_new(struct metric_registry *r, const struct prom_server_config *cfg)
+{
+	struct prom_sink *s = calloc(1, sizeof(*s));
+
+	if (s) {
+		s->registry = r;
+		s->cfg = *cfg;
+	}
+	return s;
+}
+
+static int prom_sink_start(void *self)
+{
+	struct prom_sink *s = self;
+
+	if (!s->server)
+		s->server = prom_endpoint_start(s->registry, &s->cfg);
+	return s->server ? 0 : -EADDRNOTAVAIL;
+}
+
+static void prom_sink_stop(void *self, int64_t deadline_ms)
+{
+	struct prom_sink *s = self;
+
+	(void)deadline_ms;
+	prom_server_stop(s->server);
+	free(s);
+}
+
+const struct sink_ops prom_sink_ops = {
+	.name = "prometheus",
+	.start = prom_sink_start,
+	.stop = prom_sink_stop,
+};

@@ -45,8 +45,8 @@ struct remote_write {
 	struct metric_registry *registry;
 	struct http_client client;
 	char path[HTTP_URL_PATH_MAX];
-	char url[CONFIG_STR_MAX];	/* for messages (it holds no credentials) */
-	char ca_file[CONFIG_STR_MAX];	/* https with verification: loaded by the sender */
+	char url[1024];	/* for messages (it holds no credentials) */
+	char ca_file[1024];	/* https with verification: loaded by the sender */
 	struct tls_trust *trust;
 	char last_error[600];	/* warned once per distinct failure */
 	char auth[1024];	/* the Authorization header's value, or "" */
@@ -532,7 +532,7 @@ static void register_metrics(struct remote_write *w)
 	w->m.duration = metric_series_get(metric_register(w->registry, &d), NULL);
 }
 
-struct remote_write *remote_write_start(const struct vigil_config *cfg,
+struct remote_write *remote_write_start(const struct remote_write_options *o,
 					struct metric_registry *r, char *err, size_t err_len)
 {
 	struct remote_write *w;
@@ -540,14 +540,14 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 	char msg[300];
 
 	err[0] = '\0';
-	if (!cfg->remote_write_url[0])
+	if (!o->url[0])
 		return NULL;
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		snprintf(err, err_len, "remote_write: out of memory");
 		return NULL;
 	}
-	if (http_url_parse(cfg->remote_write_url, &u, msg, sizeof(msg)) < 0) {
+	if (http_url_parse(o->url, &u, msg, sizeof(msg)) < 0) {
 		snprintf(err, err_len, "remote_write_url: %s", msg);
 		goto fail;
 	}
@@ -559,12 +559,12 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 		goto fail;
 	}
 	snprintf(w->path, sizeof(w->path), "%s", u.path);
-	snprintf(w->url, sizeof(w->url), "%s", cfg->remote_write_url);
-	if (u.tls && cfg->remote_write_tls_skip_verify) {
+	snprintf(w->url, sizeof(w->url), "%s", o->url);
+	if (u.tls && o->tls_skip_verify) {
 		log_warn("remote_write", "remote_write_tls_skip_verify: the endpoint's certificate "
 			 "is not checked");
 	} else if (u.tls) {
-		const char *ca = cfg->remote_write_ca_file[0] ? cfg->remote_write_ca_file :
+		const char *ca = o->ca_file[0] ? o->ca_file :
 							       tls_default_ca_file();
 
 		if (access(ca, R_OK) < 0) {
@@ -574,21 +574,21 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 		}
 		snprintf(w->ca_file, sizeof(w->ca_file), "%s", ca);
 	}
-	w->client.timeout_s = (double)cfg->remote_write_timeout_ms / 1000.0;
-	if (cfg->remote_write_bearer_token[0]) {
-		snprintf(w->auth, sizeof(w->auth), "Bearer %s", cfg->remote_write_bearer_token);
-	} else if (cfg->remote_write_username[0]) {
-		char plain[2 * CONFIG_STR_MAX + 2], *enc;
+	w->client.timeout_s = (double)o->timeout_ms / 1000.0;
+	if (o->bearer_token[0]) {
+		snprintf(w->auth, sizeof(w->auth), "Bearer %s", o->bearer_token);
+	} else if (o->username[0]) {
+		char plain[2048], *enc;
 
-		snprintf(plain, sizeof(plain), "%s:%s", cfg->remote_write_username,
-			 cfg->remote_write_password);
+		snprintf(plain, sizeof(plain), "%s:%s", o->username,
+			 o->password);
 		enc = base64_encode(plain, strlen(plain), NULL);
 		if (enc)
 			snprintf(w->auth, sizeof(w->auth), "Basic %s", enc);
 		free(enc);
 	}
-	w->retries = (unsigned)cfg->remote_write_retries;
-	w->interval = (double)cfg->remote_write_interval_ms / 1000.0;
+	w->retries = (unsigned)o->retries;
+	w->interval = (double)o->interval_ms / 1000.0;
 	w->last_post = -1e9;
 	w->registry = r;
 	/* instance: Lambda's log stream names one execution environment; elsewhere host:pid. */
@@ -608,7 +608,7 @@ struct remote_write *remote_write_start(const struct vigil_config *cfg,
 		snprintf(err, err_len, "remote_write: cannot start its thread");
 		goto fail;
 	}
-	log_info("remote_write", "pushing to %s", cfg->remote_write_url);
+	log_info("remote_write", "pushing to %s", o->url);
 	return w;
 fail:
 	free(w);
@@ -644,3 +644,53 @@ void remote_write_stop(struct remote_write *w, double deadline_s)
 	pthread_cond_destroy(&w->cond);
 	free(w);
 }
+
+/* --- the sink ------------------------------------------------------------------------------ */
+
+struct rw_sink {
+	const struct remote_write_options *o;
+	struct metric_registry *registry;
+	struct remote_write *w;
+	bool tried;
+};
+
+void *remote_write_sink_new(const struct remote_write_options *o, struct metric_registry *r)
+{
+	struct rw_sink *s = calloc(1, sizeof(*s));
+
+	if (s) {
+		s->o = o;
+		s->registry = r;
+	}
+	return s;
+}
+
+static void rw_sink_flush(void *self, int64_t deadline_ms)
+{
+	struct rw_sink *s = self;
+
+	(void)deadline_ms;
+	if (!s->tried) {
+		char err[300];
+
+		s->tried = true;
+		s->w = remote_write_start(s->o, s->registry, err, sizeof(err));
+		if (!s->w && err[0])
+			log_warn("remote_write", "no remote_write push: %s", err);
+	}
+	remote_write_push(s->w);
+}
+
+static void rw_sink_stop(void *self, int64_t deadline_ms)
+{
+	struct rw_sink *s = self;
+
+	remote_write_stop(s->w, (double)(deadline_ms - clock_epoch_ms()) / 1000.0);
+	free(s);
+}
+
+const struct sink_ops remote_write_sink_ops = {
+	.name = "remote_write",
+	.flush = rw_sink_flush,
+	.stop = rw_sink_stop,
+};

@@ -11,19 +11,38 @@
 #ifndef VIGIL_REMOTE_WRITE_H
 #define VIGIL_REMOTE_WRITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-#include "../../agent/cmd/config.h"
 #include "../../agent/core/metrics.h"
+#include "../../agent/core/sink.h"
+
+/* The exporter's own settings (the remote_write_* keys). Strings are borrowed, "" = unset. */
+struct remote_write_options {
+	const char *url;		/* http[s]://HOST[:PORT]/PATH; "" = no pushing */
+	const char *ca_file;		/* "" = the system's bundle */
+	bool tls_skip_verify;
+	long timeout_ms;
+	const char *bearer_token;	/* wins over username/password */
+	const char *username, *password;
+	long retries;
+	long interval_ms;		/* one push per interval at most */
+};
 
 struct remote_write;
 
-/* NULL without a remote_write_url (err ""), or with err saying why it cannot push. */
-struct remote_write *remote_write_start(const struct vigil_config *cfg,
+/* NULL without a url (err ""), or with err saying why it cannot push. */
+struct remote_write *remote_write_start(const struct remote_write_options *o,
 					struct metric_registry *r, char *err, size_t err_len);
 /* Ask for a push of every series (taken by the sender thread). Any thread; never blocks. */
 void remote_write_push(struct remote_write *w);
 /* Push what is queued for at most deadline_s more seconds, then stop and free. */
 void remote_write_stop(struct remote_write *w, double deadline_s);
+
+/* remote_write as a sink: its thread starts at the first flush (never on the init path; a
+ * failure is said once), each flush asks for a push, stop sends what is queued until the
+ * deadline. o's strings must outlive the sink. NULL when out of memory. */
+extern const struct sink_ops remote_write_sink_ops;
+void *remote_write_sink_new(const struct remote_write_options *o, struct metric_registry *r);
 
 #endif

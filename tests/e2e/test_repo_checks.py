@@ -72,3 +72,43 @@ def test_no_mirror_is_a_clear_error(tmp_path):
     assert r.returncode == 1
     assert "no enabled 'deb' entry for bookworm" in r.stderr
     assert r.stdout == ""
+
+
+LAYERS = os.path.join(ROOT, "tests", "checks", "check_layers.py")
+
+
+def test_layers_hold():
+    r = run(["/usr/bin/python3", LAYERS, ROOT])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == ""
+
+
+def test_layers_name_a_broken_edge(tmp_path):
+    # A tiny tree with vigil's folders: core reaching into the wiring layer, an exporter
+    # into a source, a source into an exporter; and allowed edges beside them.
+    files = {
+        "agent/util/buf.h": "int x;\n",
+        "agent/core/tracker.h": '#include "../util/buf.h"\n',
+        "agent/core/tracker.c": '#include "tracker.h"\n#include <stdio.h>\n'
+                                '#include "vigil/v1/log.pb-c.h"\n#include "../cmd/config.h"\n',
+        "agent/cmd/config.h": '#include "../extension/ext.h"\n',
+        "agent/extension/ext.h": '#include "../core/tracker.h"\n',
+        "agent/extension/ext.c": '#include "ext.h"\n\n#include "../../exporters/emf/emf.h"\n',
+        "exporters/emf/emf.h": '#include "../../agent/core/tracker.h"\n',
+        "exporters/emf/emf.c": '#include "emf.h"\n#include "../../agent/extension/ext.h"\n',
+    }
+    for name, text in files.items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    for cmd in (["git", "init", "-q"], ["git", "add", "."]):
+        assert run(cmd, cwd=tmp_path).returncode == 0
+    r = run(["/usr/bin/python3", LAYERS, str(tmp_path)])
+    assert r.returncode == 1
+    lines = sorted(r.stdout.splitlines())
+    assert lines == [
+        'agent/core/tracker.c:4: core may not include cmd ("../cmd/config.h")',
+        'agent/extension/ext.c:3: extension may not include emf '
+        '("../../exporters/emf/emf.h")',
+        'exporters/emf/emf.c:2: emf may not include extension ("../../agent/extension/ext.h")',
+    ], r.stdout

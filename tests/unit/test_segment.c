@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../../agent/util/crc32c.h"
+#include "../../agent/core/pbwire.h"
 #include "../../agent/core/segment.h"
 #include "../../agent/util/log.h"
 
@@ -416,6 +417,84 @@ static void test_crc32c(void **state)
 	}
 }
 
+/* The hand-written encoders' field numbers are the .proto's (protobuf-c's descriptors). */
+static void test_field_numbers(void **state)
+{
+	static const struct {
+		const ProtobufCMessageDescriptor *d;
+		const char *name;
+		unsigned number;
+	} want[] = {
+		{ &vigil__v1__log_record__descriptor, "time_ns", LR_TIME_NS },
+		{ &vigil__v1__log_record__descriptor, "source", LR_SOURCE },
+		{ &vigil__v1__log_record__descriptor, "extension", LR_EXTENSION },
+		{ &vigil__v1__log_record__descriptor, "request_id", LR_REQUEST_ID },
+		{ &vigil__v1__log_record__descriptor, "level", LR_LEVEL },
+		{ &vigil__v1__log_record__descriptor, "message", LR_MESSAGE },
+		{ &vigil__v1__log_record__descriptor, "fields", LR_FIELDS },
+		{ &vigil__v1__log_record__descriptor, "trace_id", LR_TRACE_ID },
+		{ &vigil__v1__log_record__descriptor, "cold_start", LR_COLD_START },
+		{ &vigil__v1__log_record__descriptor, "function_name", LR_FUNCTION_NAME },
+		{ &vigil__v1__log_record__descriptor, "function_version", LR_FUNCTION_VERSION },
+		{ &vigil__v1__log_record__descriptor, "truncated", LR_TRUNCATED },
+		{ &vigil__v1__log_record__descriptor, "utf8_repaired", LR_UTF8_REPAIRED },
+		{ &vigil__v1__field__descriptor, "key", FIELD_KEY },
+		{ &vigil__v1__field__descriptor, "text", FIELD_TEXT },
+		{ &vigil__v1__field__descriptor, "number", FIELD_NUMBER },
+		{ &vigil__v1__field__descriptor, "integer", FIELD_INTEGER },
+		{ &vigil__v1__field__descriptor, "flag", FIELD_FLAG },
+		{ &vigil__v1__field__descriptor, "decimal", FIELD_DECIMAL },
+		{ &vigil__v1__block__descriptor, "base_time_ns", BLOCK_BASE_TIME_NS },
+		{ &vigil__v1__block__descriptor, "time_delta_ns", BLOCK_TIME_DELTA_NS },
+		{ &vigil__v1__block__descriptor, "request_ids", BLOCK_REQUEST_IDS },
+		{ &vigil__v1__block__descriptor, "request_index", BLOCK_REQUEST_INDEX },
+		{ &vigil__v1__block__descriptor, "level", BLOCK_LEVEL },
+		{ &vigil__v1__block__descriptor, "source", BLOCK_SOURCE },
+		{ &vigil__v1__block__descriptor, "message", BLOCK_MESSAGE },
+		{ &vigil__v1__block__descriptor, "rest", BLOCK_REST },
+		{ &vigil__v1__block__descriptor, "time_unit_ns", BLOCK_TIME_UNIT_NS },
+		{ &vigil__v1__block__descriptor, "function_name", BLOCK_FUNCTION_NAME },
+		{ &vigil__v1__block__descriptor, "function_version", BLOCK_FUNCTION_VERSION },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const ProtobufCFieldDescriptor *f =
+			protobuf_c_message_descriptor_get_field_by_name(want[i].d, want[i].name);
+
+		assert_non_null(f);
+		assert_int_equal(f->id, want[i].number);
+	}
+}
+
+/* A tag is a varint: fields over 15 take two bytes (the old one-byte cast wrote 0x80 for
+ * field 16, which reads as a field 0 tag's first byte). */
+static void test_tags_over_fifteen(void **state)
+{
+	struct buf b;
+	size_t at;
+
+	(void)state;
+	buf_init(&b);
+	pb_buf_varint(&b, PB_TAG(15, PB_VARINT), 1);
+	pb_buf_varint(&b, PB_TAG(16, PB_VARINT), 2);
+	pb_buf_bytes(&b, PB_TAG(2047, PB_LEN), "x", 1);
+	at = pb_open(&b, PB_TAG(2048, PB_LEN));
+	buf_append(&b, "yz", 2);
+	pb_close(&b, at);
+	pb_buf_packed(&b, PB_TAG(300, PB_LEN), (const uint32_t[]){ 1, 300 }, 2, false);
+	assert_int_equal(b.len, 2 + 3 + 4 + 6 + 6);
+	assert_memory_equal(b.data,
+			    "\x78\x01"			/* 15 << 3 */
+			    "\x80\x01\x02"			/* 16 << 3 = 128 */
+			    "\xfa\x7f\x01x"			/* 2047 << 3 | 2 = 16378 */
+			    "\x82\x80\x01\x02yz"		/* 2048 << 3 | 2 = 16386 */
+			    "\xe2\x12\x03\x01\xac\x02",	/* 300 << 3 | 2 = 2402 */
+			    b.len);
+	assert_int_equal(PB_TAG1(LR_FIELDS, PB_LEN), 0x3a);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +503,8 @@ int main(void)
 		cmocka_unit_test(test_rotation_and_retention),
 		cmocka_unit_test(test_filtered_read),
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_field_numbers),
+		cmocka_unit_test(test_tags_over_fifteen),
 	};
 
 	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);

@@ -1,0 +1,129 @@
+/*
+ * `vigil extension`, assembled: the settings into the extension's options, the registry, the
+ * sinks the configuration asks for (EMF on stdout, summary lines on stderr, the Prometheus
+ * endpoint, remote_write), and the Runtime API proxy on the extension's loop when the
+ * runtime was started through vigil-wrapper.
+ */
+#include "extension.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "serve.h"
+#include "../core/self_metrics.h"
+#include "../extension/extension.h"
+#include "../proxy/proxy.h"
+#include "../util/log.h"
+#include "../util/version.h"
+#include "../../exporters/emf/emf.h"
+#include "../../exporters/lines/lines.h"
+#include "../../exporters/prometheus/prometheus.h"
+#include "../../exporters/remote_write/remote_write.h"
+
+/* AWS_LAMBDA_EXEC_WRAPPER names vigil-wrapper: the runtime expects vigil's proxy. */
+static bool wants_proxy(void)
+{
+	const char *w = getenv("AWS_LAMBDA_EXEC_WRAPPER"), *base;
+
+	if (!w)
+		return false;
+	base = strrchr(w, '/');
+	return strcmp(base ? base + 1 : w, "vigil-wrapper") == 0;
+}
+
+static double price_per_gb_second(const struct vigil_config *c)
+{
+	struct utsname u;
+	const char *arch = c->architecture;
+
+	if (strcmp(arch, "auto") == 0)
+		arch = uname(&u) == 0 && (strcmp(u.machine, "aarch64") == 0 ||
+					  strcmp(u.machine, "arm64") == 0) ? "arm64" : "x86_64";
+	return strcmp(arch, "arm64") == 0 ? c->price_gb_second_arm64 : c->price_gb_second_x86_64;
+}
+
+static void add_sink(struct sink_set *s, const struct sink_ops *ops, void *self)
+{
+	if (!self || sink_set_add(s, ops, self) < 0) {
+		log_warn("extension", "no %s export: out of memory", ops->name);
+		if (self)
+			ops->stop(self, 0);
+	}
+}
+
+int extension_main(const char *argv0, const struct vigil_config *cfg)
+{
+	const char *slash = strrchr(argv0, '/');
+	const char *mem = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+	struct extension_options o = {
+		.name = slash ? slash + 1 : argv0,
+		.runtime_api = getenv("AWS_LAMBDA_RUNTIME_API"),
+		.telemetry_listen = cfg->telemetry_listen,
+		.telemetry_max_items = cfg->telemetry_max_items,
+		.telemetry_max_bytes = cfg->telemetry_max_bytes,
+		.telemetry_timeout_ms = cfg->telemetry_timeout_ms,
+		.emf_namespace = cfg->emf_namespace,
+		.logs_enabled = cfg->logs_enabled,
+		.prices = { .gb_second = price_per_gb_second(cfg),
+			    .per_request = cfg->price_per_request },
+		.memory_mb = mem ? atol(mem) : 128,
+	};
+	struct remote_write_options rw = {
+		.url = cfg->remote_write_url,
+		.ca_file = cfg->remote_write_ca_file,
+		.tls_skip_verify = cfg->remote_write_tls_skip_verify,
+		.timeout_ms = cfg->remote_write_timeout_ms,
+		.bearer_token = cfg->remote_write_bearer_token,
+		.username = cfg->remote_write_username,
+		.password = cfg->remote_write_password,
+		.retries = cfg->remote_write_retries,
+		.interval_ms = cfg->remote_write_interval_ms,
+	};
+	struct prom_server_config pc = metrics_endpoint_config(cfg);
+	struct sink_set sinks = { .n = 0 };
+	struct metric_registry *registry;
+	struct extension *ext = NULL;
+	struct proxy *proxy = NULL;
+	int rc = 1;
+
+	config_flush_strategy(cfg->flush, &o.flush, &o.period);
+	log_writer_config(cfg, &o.logs, &o.log_queue_bytes);
+	signal(SIGPIPE, SIG_IGN);
+	registry = metric_registry_new((unsigned)cfg->metrics_max_series);
+	if (!registry)
+		return 1;
+	if (cfg->emf_enabled)
+		add_sink(&sinks, &emf_sink_ops, emf_sink_new(cfg->emf_namespace, STDOUT_FILENO));
+	if (cfg->report_lines)
+		add_sink(&sinks, &lines_sink_ops, lines_sink_new(STDERR_FILENO));
+	if (cfg->metrics_enabled)
+		add_sink(&sinks, &prom_sink_ops, prom_sink_new(registry, &pc));
+	if (rw.url[0])
+		add_sink(&sinks, &remote_write_sink_ops, remote_write_sink_new(&rw, registry));
+	ext = extension_new(&o, registry, &sinks);
+	if (!ext)
+		goto out;
+	/* The proxy listens before registering: the runtime starts once every extension has
+	 * registered, and connects to it at once. */
+	if (wants_proxy()) {
+		struct proxy_options po = { .listen = cfg->proxy_listen, .upstream = o.runtime_api };
+
+		proxy = proxy_start(extension_loop(ext), &po, registry, NULL);
+	}
+	if (extension_register(ext) < 0)
+		goto out;
+	if (proxy && extension_tracker(ext))
+		proxy_set_tracker(proxy, extension_tracker(ext));
+	self_metrics_register(registry, VIGIL_VERSION, VIGIL_REVISION);
+	rc = extension_run(ext);
+out:
+	sink_set_stop(&sinks, 0);	/* (extension_run stopped them already) */
+	proxy_stop(proxy);
+	extension_destroy(ext);
+	metric_registry_destroy(registry);
+	return rc;
+}

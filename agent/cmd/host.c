@@ -1,0 +1,223 @@
+/*
+ * `vigil host`, assembled: its command line into the host's options, the settings it takes
+ * from the configuration (probes, log segments), the registry with vigil's own metrics, and
+ * the Prometheus endpoint as its sink.
+ */
+#include "host.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve.h"
+#include "../core/self_metrics.h"
+#include "../host/host.h"
+#include "../util/log.h"
+#include "../util/netaddr.h"
+#include "../util/version.h"
+#include "../../exporters/prometheus/prometheus.h"
+
+static const char host_usage[] =
+	"usage: vigil host [options] -- RUNTIME_COMMAND [ARGS...]\n"
+	"       vigil host [options] --function DIR   (DIR holds an executable bootstrap)\n"
+	"options:\n"
+	"  --listen ADDR:PORT       front door (default 127.0.0.1:8080)\n"
+	"  --runtime-api ADDR:PORT  first environment's Runtime API (default 127.0.0.1:9001)\n"
+	"  --handler NAME           _HANDLER (default function.handler)\n"
+	"  --function-name NAME     (default: DIR's name, or 'function')\n"
+	"  --memory MB              128..10240 (default 128)\n"
+	"  --timeout SECONDS        1..900 (default 3)\n"
+	"  --env KEY=VALUE          extra environment for the runtime (repeatable)\n"
+	"  --extensions DIR         extensions to start (part 2)\n"
+	"  --concurrency N          environments at most (default 1)\n"
+	"  --idle-timeout SECONDS   spin an idle environment down (default 300, 0 = never)\n"
+	"  --log-format text|json   (default text)\n"
+	"  --payload 2.0|1.0        API Gateway payload format (default 2.0)\n";
+
+static int host_usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "vigil host: %s%s%s (try 'vigil host --help')\n", msg, arg ? " " : "",
+		arg ? arg : "");
+	return 2;
+}
+
+static int parse_number(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_options(struct host_options *o, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "runtime-api", required_argument, NULL, 'r' },
+		{ "handler", required_argument, NULL, 'H' },
+		{ "function-name", required_argument, NULL, 'n' },
+		{ "function", required_argument, NULL, 'f' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "extensions", required_argument, NULL, 'x' },
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "log-format", required_argument, NULL, 'L' },
+		{ "payload", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sockaddr_storage ss;
+	double v;
+	int c;
+
+	o->listen = "127.0.0.1:8080";
+	o->runtime_api = "127.0.0.1:9001";
+	o->handler = "function.handler";
+	o->memory_mb = 128;
+	o->timeout_s = 3;
+	o->concurrency = 1;
+	o->idle_timeout_s = 300;
+	o->payload_version = 2;
+	o->env = calloc((size_t)argc + 1, sizeof(char *));
+	if (!o->env)
+		return 1;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+		case 'r':
+			if (netaddr_parse(optarg, &ss) < 0)
+				return host_usage_error("not ADDR:PORT:", optarg);
+			if (c == 'l')
+				o->listen = optarg;
+			else
+				o->runtime_api = optarg;
+			break;
+		case 'H':
+			o->handler = optarg;
+			break;
+		case 'n':
+			if (!*optarg || strlen(optarg) > 64 || strpbrk(optarg, "/ :\"\\"))
+				return host_usage_error("--function-name needs 1..64 characters "
+							"without / : space quote or backslash, got",
+							optarg);
+			o->function_name = optarg;
+			break;
+		case 'f':
+			o->function_dir = optarg;
+			break;
+		case 'm':
+			if (parse_number(optarg, 128, 10240, &v) < 0 || v != (long)v)
+				return host_usage_error("--memory takes whole MB 128..10240, got", optarg);
+			o->memory_mb = (long)v;
+			break;
+		case 't':
+			if (parse_number(optarg, 0.001, 900, &v) < 0)
+				return host_usage_error("--timeout takes seconds 1..900, got", optarg);
+			o->timeout_s = v;
+			break;
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				return host_usage_error("--env takes KEY=VALUE, got", optarg);
+			o->env[o->nenv++] = optarg;
+			break;
+		case 'x':
+			o->extensions_dir = optarg;
+			o->extensions_dir_given = true;
+			break;
+		case 'c':
+			if (parse_number(optarg, 1, 1000, &v) < 0 || v != (long)v)
+				return host_usage_error("--concurrency takes 1..1000, got", optarg);
+			o->concurrency = (long)v;
+			break;
+		case 'i':
+			if (parse_number(optarg, 0, 86400, &v) < 0)
+				return host_usage_error("--idle-timeout takes seconds 0..86400, got",
+							optarg);
+			o->idle_timeout_s = v;
+			break;
+		case 'L':
+			if (strcmp(optarg, "text") == 0)
+				o->log_format = LOG_FORMAT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				o->log_format = LOG_FORMAT_JSON;
+			else
+				return host_usage_error("--log-format is text or json, got", optarg);
+			break;
+		case 'p':
+			if (strcmp(optarg, "2.0") == 0)
+				o->payload_version = 2;
+			else if (strcmp(optarg, "1.0") == 0)
+				o->payload_version = 1;
+			else
+				return host_usage_error("--payload is 2.0 or 1.0, got", optarg);
+			break;
+		case 'h':
+			fputs(host_usage, stdout);
+			return -1;
+		default:
+			return host_usage_error("unknown or incomplete option",
+						argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		o->argv = argv + optind;
+	if (!o->argv && !o->function_dir)
+		return host_usage_error("needs --function DIR or -- RUNTIME_COMMAND", NULL);
+	if (o->argv && o->function_dir)
+		return host_usage_error("takes --function DIR or a command, not both", NULL);
+	return 0;
+}
+
+int host_main(int argc, char **argv, const struct vigil_config *cfg)
+{
+	struct host_options o = { 0 };
+	struct prom_server_config pc = metrics_endpoint_config(cfg);
+	struct sink_set sinks = { .n = 0 };
+	struct metric_registry *registry;
+	int rc;
+
+	rc = parse_options(&o, argc, argv);
+	if (rc) {
+		free(o.env);
+		return rc < 0 ? 0 : rc;
+	}
+	o.probes_enabled = cfg->probes_enabled;
+	o.probes_attach = strcmp(cfg->probes_attach, "tp_btf") == 0 ? PROBE_ATTACH_TP_BTF :
+			  strcmp(cfg->probes_attach, "raw_tp") == 0 ? PROBE_ATTACH_RAW_TP :
+			  PROBE_ATTACH_AUTO;
+	o.probes_ring_kb = (unsigned)cfg->probes_ring_kb;
+	o.logs_enabled = cfg->logs_enabled;
+	log_writer_config(cfg, &o.logs, &o.log_queue_bytes);
+	raise_fd_limit();
+	registry = metric_registry_new((unsigned)cfg->metrics_max_series);
+	if (!registry || self_metrics_register(registry, VIGIL_VERSION, VIGIL_REVISION) < 0) {
+		metric_registry_destroy(registry);
+		free(o.env);
+		return 1;
+	}
+	if (cfg->metrics_enabled) {
+		void *prom = prom_sink_new(registry, &pc);
+
+		if (!prom || sink_set_add(&sinks, &prom_sink_ops, prom) < 0) {
+			free(prom);
+			metric_registry_destroy(registry);
+			free(o.env);
+			return 1;
+		}
+	}
+	rc = host_run(&o, registry, &sinks);
+	metric_registry_destroy(registry);
+	free(o.env);
+	return rc;
+}
