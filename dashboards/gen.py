@@ -182,6 +182,12 @@ def function():
     return b
 
 
+# Cold starts seen by the instances that run the probes (vigil host): the per-cold-start
+# panels divide by these, so that an extension scraped beside its host is not counted twice.
+PROBED_COLD = (f"sum by (function) (increase(vigil_cold_starts_total{FN}[{RATE}]) "
+               f"and on (instance) vigil_process_cpu_seconds_total)")
+
+
 def cold_starts():
     b = Board("vigil-cold-starts", "vigil — cold starts",
               "When environments start, how long init takes, who takes it, and what the "
@@ -195,24 +201,22 @@ def cold_starts():
               "{{le}}")], kind="heatmap")
     b.panel("Init split: runtime vs extensions (p95)", "vigil host: the environment's whole "
             "init against each extension's own (exec to its first event/next).", "s",
-            [(q(0.95, "vigil_host_init_duration_seconds"), "environment"),
+            [(q(0.95, "vigil_init_duration_seconds"), "environment"),
              (q(0.95, "vigil_host_extension_init_duration_seconds", "function, extension"),
               "extension {{extension}}")])
     b.panel("Files opened during init", "Files the function's processes opened during init "
             "(probes), per cold start.", "short",
             [(f"sum by (function) (increase(vigil_init_files_opened_total{FN}[{RATE}])) / "
-              f"sum by (function) (increase(vigil_host_cold_starts_total{FN}[{RATE}]))",
-              "{{function}}")], w=8)
+              + PROBED_COLD, "{{function}}")], w=8)
     b.panel("Bytes read during init", "Bytes the function's processes read during init "
             "(probes), per cold start.", "bytes",
             [(f"sum by (function) (increase(vigil_init_read_bytes_total{FN}[{RATE}])) / "
-              f"sum by (function) (increase(vigil_host_cold_starts_total{FN}[{RATE}]))",
-              "{{function}}")], w=8)
+              + PROBED_COLD, "{{function}}")], w=8)
     b.panel("CPU during init", "On-CPU time of the function's processes during init "
             "(probes), per cold start.", "s",
             [(f"sum by (function) (increase(vigil_process_cpu_seconds_total{{function=~"
-              f"\"$function\", phase=\"init\"}}[{RATE}])) / sum by (function) "
-              f"(increase(vigil_host_cold_starts_total{FN}[{RATE}]))", "{{function}}")], w=8)
+              f"\"$function\", phase=\"init\"}}[{RATE}])) / " + PROBED_COLD, "{{function}}")],
+            w=8)
     return b
 
 

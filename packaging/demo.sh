@@ -58,8 +58,8 @@ say "vigil as the extension: one summary line per invocation (VIGIL_REPORT_LINES
 grep '^VIGIL_REPORT' "$OUT" | indent
 say "vigil as the extension: CloudWatch EMF documents on stdout ($(grep -c '^{"_aws"' "$OUT") so far; the first:)"
 grep -m1 '^{"_aws"' "$OUT" | indent
-say "vigil host's metrics: curl $METRICS/metrics | grep vigil_host_"
-curl -s "http://$METRICS/metrics" | grep -E '^vigil_host_(invocations|errors|cold_starts)_total' | indent
+say "vigil host's metrics: curl $METRICS/metrics | grep -E '^vigil_(invocations|errors|cold_starts)_total'"
+curl -s "http://$METRICS/metrics" | grep -E '^vigil_(invocations|errors|cold_starts)_total' | indent
 say "the extension's metrics: curl $EXT_METRICS/metrics | grep -E '^vigil_(invocations|errors)_total'"
 curl -s "http://$EXT_METRICS/metrics" | grep -E '^vigil_(invocations|errors)_total' | indent
 sleep 1.2

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "serve.h"
@@ -35,17 +34,6 @@ static bool wants_proxy(void)
 	return strcmp(base ? base + 1 : w, "vigil-wrapper") == 0;
 }
 
-static double price_per_gb_second(const struct vigil_config *c)
-{
-	struct utsname u;
-	const char *arch = c->architecture;
-
-	if (strcmp(arch, "auto") == 0)
-		arch = uname(&u) == 0 && (strcmp(u.machine, "aarch64") == 0 ||
-					  strcmp(u.machine, "arm64") == 0) ? "arm64" : "x86_64";
-	return strcmp(arch, "arm64") == 0 ? c->price_gb_second_arm64 : c->price_gb_second_x86_64;
-}
-
 static void add_sink(struct sink_set *s, const struct sink_ops *ops, void *self)
 {
 	if (!self || sink_set_add(s, ops, self) < 0) {
@@ -68,8 +56,7 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		.telemetry_timeout_ms = cfg->telemetry_timeout_ms,
 		.emf_namespace = cfg->emf_namespace,
 		.logs_enabled = cfg->logs_enabled,
-		.prices = { .gb_second = price_per_gb_second(cfg),
-			    .per_request = cfg->price_per_request },
+		.prices = prices_config(cfg),
 		.memory_mb = mem ? atol(mem) : 128,
 	};
 	struct remote_write_options rw = {

@@ -198,6 +198,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 			  PROBE_ATTACH_AUTO;
 	o.probes_ring_kb = (unsigned)cfg->probes_ring_kb;
 	o.logs_enabled = cfg->logs_enabled;
+	o.prices = prices_config(cfg);
 	log_writer_config(cfg, &o.logs, &o.log_queue_bytes);
 	raise_fd_limit();
 	registry = metric_registry_new((unsigned)cfg->metrics_max_series);

@@ -4,11 +4,27 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
 
 #include "../core/metrics.h"
 #include "../core/self_metrics.h"
 #include "../util/log.h"
 #include "../util/version.h"
+
+struct tracker_prices prices_config(const struct vigil_config *cfg)
+{
+	struct utsname u;
+	const char *arch = cfg->architecture;
+
+	if (strcmp(arch, "auto") == 0)
+		arch = uname(&u) == 0 && (strcmp(u.machine, "aarch64") == 0 ||
+					  strcmp(u.machine, "arm64") == 0) ? "arm64" : "x86_64";
+	return (struct tracker_prices){
+		.gb_second = strcmp(arch, "arm64") == 0 ? cfg->price_gb_second_arm64 :
+							  cfg->price_gb_second_x86_64,
+		.per_request = cfg->price_per_request,
+	};
+}
 
 void raise_fd_limit(void)
 {

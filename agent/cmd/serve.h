@@ -8,6 +8,7 @@
 #include "config.h"
 #include "../core/metrics.h"
 #include "../core/segment.h"
+#include "../core/tracker.h"
 #include "../../exporters/prometheus/prometheus.h"
 
 /* The Prometheus endpoint's settings (metrics_listen and its limits); strings borrowed. */
@@ -16,6 +17,8 @@ struct prom_server_config metrics_endpoint_config(const struct vigil_config *cfg
  * bytes; identity is left for the source to set. Strings borrowed. */
 void log_writer_config(const struct vigil_config *cfg, struct segment_writer_options *so,
 		       size_t *queue_bytes);
+/* The prices of the configuration's architecture (auto: this machine's), for cost estimates. */
+struct tracker_prices prices_config(const struct vigil_config *cfg);
 /* Many concurrent connections need descriptors: lift the soft limit to the hard one. */
 void raise_fd_limit(void);
 

@@ -1,6 +1,7 @@
 /* The invocation tracker. See tracker.h. */
 #include "tracker.h"
 
+#include "sink.h"
 #include "../util/clock.h"
 
 #include <ctype.h>
@@ -399,7 +400,7 @@ static void text_line(const char *s, int *level, char *rid, size_t ridlen)
 	}
 }
 
-static void log_record(struct tracker *t, json_t *record)
+static void log_record(struct tracker *t, json_t *record, const char *given, bool use_current)
 {
 	struct invocation_report *r;
 	char rid[64] = "";
@@ -423,7 +424,9 @@ static void log_record(struct tracker *t, json_t *record)
 		text = msg;
 		bytes = msg ? strlen(msg) : 0;
 	}
-	if (!rid[0])
+	if (!rid[0] && given)
+		snprintf(rid, sizeof(rid), "%s", given);
+	if (!rid[0] && use_current)
 		snprintf(rid, sizeof(rid), "%s", t->current);
 	if (!rid[0])
 		return;		/* init-time logs: no invocation to charge */
@@ -455,7 +458,7 @@ int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t t
 			rc = -EINVAL;
 			goto out;
 		}
-		log_record(t, record);
+		log_record(t, record, NULL, true);
 		goto out;
 	}
 	if (strncmp(type, "platform.", 9) != 0) {
@@ -562,6 +565,17 @@ out:
 	return rc;
 }
 
+void tracker_log(struct tracker *t, const char *request_id, json_t *record)
+{
+	pthread_mutex_lock(&t->lock);
+	t->stats.events++;
+	if (json_is_string(record) || json_is_object(record))
+		log_record(t, record, request_id, false);
+	else
+		t->stats.rejected++;
+	pthread_mutex_unlock(&t->lock);
+}
+
 void tracker_shutdown(struct tracker *t, const char *reason)
 {
 	pthread_mutex_lock(&t->lock);
@@ -650,6 +664,7 @@ void tracker_set_resources(struct tracker *t, double cpu_user, double cpu_system
 		r->tmp_used_bytes = tmp_used;
 		r->fds = fds;
 		r->threads = threads;
+		r->has_resources = true;
 	}
 	if (n || !t->have_sample) {
 		t->cpu_user = cpu_user;
@@ -688,10 +703,16 @@ void tracker_observe(struct tracker *t, const struct invocation_report *r)
 		metric_inc(metric_with(f->cold_starts, r->function_name, r->version));
 	if (r->oom)
 		metric_inc(metric_with(f->oom, r->function_name, r->version));
-	metric_add(metric_with(f->cpu, r->function_name, r->version, "user"), r->cpu_user_s);
-	metric_add(metric_with(f->cpu, r->function_name, r->version, "system"), r->cpu_system_s);
-	metric_add(metric_with(f->net, r->function_name, r->version, "rx"), (double)r->net_rx_bytes);
-	metric_add(metric_with(f->net, r->function_name, r->version, "tx"), (double)r->net_tx_bytes);
+	if (r->has_resources) {
+		metric_add(metric_with(f->cpu, r->function_name, r->version, "user"),
+			   r->cpu_user_s);
+		metric_add(metric_with(f->cpu, r->function_name, r->version, "system"),
+			   r->cpu_system_s);
+		metric_add(metric_with(f->net, r->function_name, r->version, "rx"),
+			   (double)r->net_rx_bytes);
+		metric_add(metric_with(f->net, r->function_name, r->version, "tx"),
+			   (double)r->net_tx_bytes);
+	}
 	metric_add(metric_with(f->cost, r->function_name, r->version), r->cost_usd);
 	for (int i = 0; i < LEVEL_COUNT; i++) {
 		if (r->log_records[i])
@@ -719,6 +740,29 @@ void tracker_observe(struct tracker *t, const struct invocation_report *r)
 		metric_observe(metric_with(f->memory, r->function_name, r->version),
 			       (double)r->max_memory_used_mb * 1024 * 1024);
 	}
+}
+
+size_t tracker_export(struct tracker *t, struct sink_set *sinks, int64_t deadline_ms)
+{
+	struct invocation_report *list = tracker_take(t), *items[4096];
+	size_t total = 0;
+
+	while (list) {
+		size_t n = 0;
+
+		for (; list && n < sizeof(items) / sizeof(items[0]); list = list->next)
+			items[n++] = list;
+		for (size_t i = 0; i < n; i++)
+			tracker_observe(t, items[i]);
+		if (sinks)
+			sink_set_reports(sinks, items, n);
+		for (size_t i = 0; i < n; i++)
+			free(items[i]);
+		total += n;
+	}
+	if (sinks)
+		sink_set_flush(sinks, deadline_ms);
+	return total;
 }
 
 void tracker_stats(struct tracker *t, struct tracker_stats *out)

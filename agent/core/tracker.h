@@ -44,6 +44,7 @@ struct invocation_report {
 	double cpu_user_s, cpu_system_s;
 	uint64_t net_rx_bytes, net_tx_bytes, tmp_used_bytes;
 	long fds, threads;
+	bool has_resources;		/* the fields above were sampled (not on vigil host) */
 	/* from the Runtime API proxy, when it runs */
 	double handler_ms;		/* /next delivery → the runtime's answer (< 0 unknown) */
 	int64_t answer_bytes;		/* < 0 unknown */
@@ -75,6 +76,11 @@ void tracker_invoke(struct tracker *t, const char *request_id, int64_t deadline_
  * for an unknown type. Both are ignored and counted. */
 struct json_t;
 int tracker_event(struct tracker *t, const char *type, struct json_t *record, int64_t time_ms);
+/* A log record (a string, or an object with Lambda's JSON keys) of the invocation
+ * request_id, for sources that know which invocation printed it (vigil host, whose
+ * environments run side by side); the record's own requestId wins. NULL request_id: none
+ * (init-time output), never the invocation in flight. Counted like a "function" event. */
+void tracker_log(struct tracker *t, const char *request_id, struct json_t *record);
 /* The proxy's figures for an invocation (error_type and message NULL on a response). */
 void tracker_proxy(struct tracker *t, const char *request_id, double handler_ms,
 		   uint64_t answer_bytes, const char *error_type, const char *message);
@@ -91,6 +97,10 @@ bool tracker_has_done(struct tracker *t);
 struct invocation_report *tracker_take(struct tracker *t);
 /* Update the registry's invocation families from a finished report. */
 void tracker_observe(struct tracker *t, const struct invocation_report *r);
+/* Export: take the finished reports, observe each into the registry, hand them to the sinks
+ * (in chunks) and flush the sinks by deadline_ms. The number exported. One caller at a time. */
+struct sink_set;
+size_t tracker_export(struct tracker *t, struct sink_set *sinks, int64_t deadline_ms);
 
 /* Resource sampling (/proc) for the next finished report. */
 void tracker_set_resources(struct tracker *t, double cpu_user, double cpu_system,

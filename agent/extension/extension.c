@@ -85,9 +85,8 @@ static void open_logs_if_due(struct extension *a)
  * time. */
 static void export_now(struct extension *a)
 {
-	struct invocation_report *list, *items[4096];
 	struct resources res;
-	size_t n = 0;
+	size_t n;
 
 	pthread_mutex_lock(&a->export_lock);
 	if (!tracker_has_done(a->tracker)) {
@@ -97,18 +96,8 @@ static void export_now(struct extension *a)
 	resources_sample(&res);
 	tracker_set_resources(a->tracker, res.cpu_user_s, res.cpu_system_s, res.net_rx_bytes,
 			      res.net_tx_bytes, res.tmp_used_bytes, res.fds, res.threads);
-	list = tracker_take(a->tracker);
-	while (list) {
-		for (n = 0; list && n < sizeof(items) / sizeof(items[0]); list = list->next)
-			items[n++] = list;
-		for (size_t i = 0; i < n; i++)
-			tracker_observe(a->tracker, items[i]);
-		sink_set_reports(a->sinks, items, n);
-		metric_add(a->reports_exported, (double)n);
-		for (size_t i = 0; i < n; i++)
-			free(items[i]);
-	}
-	sink_set_flush(a->sinks, clock_epoch_ms() + 1000);
+	n = tracker_export(a->tracker, a->sinks, clock_epoch_ms() + 1000);
+	metric_add(a->reports_exported, (double)n);
 	pthread_mutex_unlock(&a->export_lock);
 }
 

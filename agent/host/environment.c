@@ -66,13 +66,13 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 	struct environment *env = p->env;
 	int json_line = n > 0 && line[0] == '{';
 	bool tel = telemetry_active(env);
+	const char *rid = current_request(env);
 	json_t *record = NULL;
 	struct buf b;
 
 	buf_init(&b);
 	if (env->host->opt.log_format == LOG_FORMAT_JSON && !json_line) {
 		char now[32];
-		const char *rid = current_request(env);
 
 		iso_time_now(now);
 		buf_puts(&b, "{\"timestamp\":\"");
@@ -82,15 +82,15 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 		buf_puts(&b, ",\"message\":");
 		json_put_stringn(&b, line, n);
 		buf_puts(&b, "}");
-		if (tel)
+		if (tel || rid)
 			record = json_loadb(b.data, b.len, 0, NULL);
 		buf_putc(&b, '\n');
 	} else {
 		buf_append(&b, line, n);
 		buf_putc(&b, '\n');
-		if (tel && env->host->opt.log_format == LOG_FORMAT_JSON && json_line)
+		if ((tel || rid) && env->host->opt.log_format == LOG_FORMAT_JSON && json_line)
 			record = json_loadb(line, n, 0, NULL);
-		if (tel && !record)
+		if ((tel || rid) && !record)
 			record = json_stringn_nocheck(line, n);
 	}
 	host_output(&b);
@@ -102,15 +102,19 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 			.source = p->ext ? VIGIL__V1__SOURCE__SOURCE_EXTENSION :
 					   VIGIL__V1__SOURCE__SOURCE_FUNCTION,
 			.extension = p->ext ? p->ext->name : NULL,
-			.request_id = current_request(env),
+			.request_id = rid,
 			.function_name = env->host->opt.function_name,
 			.function_version = "$LATEST",
 		};
 
 		log_pipe_line(env->host->logs, &meta, line, n);
 	}
-	if (record)
+	if (record && rid)
+		tracker_log(env->host->tracker, rid, record);	/* the invocation's log counts */
+	if (record && tel)
 		telemetry_emit(env, p->ext ? "extension" : "function", record);
+	else
+		json_decref(record);
 }
 
 /* Read what a process wrote; emit whole lines (a line over 256 KiB is cut). */
@@ -489,11 +493,10 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	line_start(&b, env->host->opt.log_format, inv->id, "$LATEST");
 	host_platform_output(env->host, &b, inv->id);
 	buf_free(&b);
-	if (telemetry_active(env))
-		telemetry_emit(env, "platform.start",
-		       json_pack("{s:s,s:s,s:{s:s,s:s}}", "requestId", inv->id, "version",
-				 "$LATEST", "tracing", "type", "X-Amzn-Trace-Id", "value",
-				 inv->trace_id));
+	host_platform_event(env->host, env, "platform.start",
+			    json_pack("{s:s,s:s,s:{s:s,s:s}}", "requestId", inv->id, "version",
+				      "$LATEST", "tracing", "type", "X-Amzn-Trace-Id", "value",
+				      inv->trace_id));
 	for (unsigned i = 0; i < env->next_ext; i++) {
 		if (env->ext[i].registered && (env->ext[i].events & EXT_INVOKE))
 			extension_deliver_invoke(&env->ext[i], inv);
@@ -528,7 +531,6 @@ void env_check_invoke_done(struct environment *env)
 			return;
 	}
 	env->inv = NULL;
-	metric_observe(env->host->m.post_runtime, loop_now() - inv->runtime_done_at);
 	if (env->next_ext)
 		log_debug("host", "invoke %s: post-runtime %.3f ms", inv->id,
 			  (loop_now() - inv->runtime_done_at) * 1000.0);

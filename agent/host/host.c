@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/clock.h"
 #include "../util/log.h"
 #include "../util/version.h"
 #include "host.h"
@@ -180,9 +181,10 @@ static long max_memory_mb(struct environment *env)
 	return (long)((bytes + 1024 * 1024 - 1) / (1024 * 1024));
 }
 
-/* platform.report: the invoke phase is over (runtime and every extension back on /next). */
-static void report_event(struct environment *env, struct invocation *inv,
-			 const struct report_fields *r)
+/* platform.report: the invoke phase is over (runtime and every extension back on /next).
+ * env is NULL for an invocation whose init failed twice. */
+static json_t *report_record(struct environment *env, struct invocation *inv,
+			     const struct report_fields *r)
 {
 	double overhead = inv->runtime_done_at > 0 ? loop_now() - inv->runtime_done_at : 0;
 	json_t *rec, *metrics;
@@ -199,20 +201,31 @@ static void report_event(struct environment *env, struct invocation *inv,
 	if (strcmp(r->status, "success") != 0 && r->error_type && *r->error_type)
 		json_object_set_new(rec, "errorType", json_string(r->error_type));
 	iso_time_now(when);
-	if (env->next_ext)
+	if (env && env->next_ext)
 		json_object_set_new(rec, "spans",
 				    json_pack("[{s:s,s:s,s:f}]", "name", "extensionOverhead", "start",
 					      when, "durationMs", overhead * 1000.0));
 	json_object_set_new(rec, "tracing", json_pack("{s:s,s:s}", "type", "X-Amzn-Trace-Id",
 						      "value", inv->trace_id));
-	telemetry_emit(env, "platform.report", rec);
+	return rec;
+}
+
+void host_platform_event(struct host *h, struct environment *env, const char *type,
+			 json_t *record)
+{
+	if (!record)
+		return;
+	tracker_event(h->tracker, type, record, clock_epoch_ms());
+	if (env && telemetry_active(env))
+		telemetry_emit(env, type, record);	/* takes it */
+	else
+		json_decref(record);
 }
 
 void host_finish(struct host *h, struct invocation *inv, struct environment *env)
 {
 	struct report_fields r = { 0 };
 	double duration_ms;
-	const char *fn = h->opt.function_name;
 	struct buf b;
 
 	loop_timer_stop(&inv->timer);
@@ -234,15 +247,8 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
 	host_probes_invoke_end(h, inv, env);
-	if (env && telemetry_active(env))
-		report_event(env, inv, &r);
-
-	metric_inc(metric_with(h->m.invocations, fn, r.status));
-	if (inv->status != INV_SUCCESS)
-		metric_inc(metric_with(h->m.errors, fn, inv->error_type[0] ? inv->error_type :
-									    "Unknown"));
-	metric_observe(h->m.duration, duration_ms / 1000.0);
-	metric_observe(h->m.memory, (double)r.max_memory_used_mb * 1024 * 1024);
+	host_platform_event(h, env, "platform.report", report_record(env, inv, &r));
+	tracker_export(h->tracker, h->sinks, clock_epoch_ms() + 1000);
 	inv->phase_over = true;
 	maybe_free(inv);
 }
@@ -267,7 +273,6 @@ static void grow_pool(struct host *h)
 	while (h->queue && !h->shutting_down && h->nenvs < (unsigned)h->opt.concurrency) {
 		struct invocation *inv = dequeue(h);
 
-		metric_inc(h->m.cold_starts);
 		if (!env_spawn(h, inv, "init")) {
 			inv->status = INV_FAILURE;
 			snprintf(inv->error_type, sizeof(inv->error_type), "Runtime.InvalidEntrypoint");
@@ -283,8 +288,6 @@ void host_env_ready(struct host *h, struct environment *env)
 {
 	struct invocation *inv = env->inv;
 
-	if (env->report_init && env->init_ms >= 0)
-		metric_observe(h->m.init_duration, env->init_ms / 1000.0);
 	if (inv && inv->status == INV_PENDING && !inv->answered) {
 		/* The invocation that started this environment (or a retried init). */
 		env_deliver(env, inv);
@@ -427,35 +430,10 @@ static void register_metrics(struct host *h)
 				  .help = "Execution environments alive in vigil host.",
 				  .type = METRIC_GAUGE, .labels = { "function" } };
 	h->m.environments = metric_series_get(metric_register(h->registry, &d), fn);
-	d = (struct metric_desc){ .name = "vigil_host_cold_starts_total",
-				  .help = "Environments started for an invocation (cold starts).",
-				  .type = METRIC_COUNTER, .labels = { "function" } };
-	h->m.cold_starts = metric_series_get(metric_register(h->registry, &d), fn);
 	d = (struct metric_desc){ .name = "vigil_host_throttles_total",
 				  .help = "Invocations refused because the queue was full.",
 				  .type = METRIC_COUNTER, .labels = { "function" } };
 	h->m.throttles = metric_series_get(metric_register(h->registry, &d), fn);
-	d = (struct metric_desc){ .name = "vigil_host_invocations_total",
-				  .help = "Invocations finished, by status.",
-				  .type = METRIC_COUNTER, .labels = { "function", "status" } };
-	h->m.invocations = metric_register(h->registry, &d);
-	d = (struct metric_desc){ .name = "vigil_host_errors_total",
-				  .help = "Invocations that did not succeed, by error type.",
-				  .type = METRIC_COUNTER, .labels = { "function", "error_type" },
-				  .max_series = 100 };
-	h->m.errors = metric_register(h->registry, &d);
-	d = (struct metric_desc){ .name = "vigil_host_invocation_duration_seconds",
-				  .help = "Duration of the invoke phase, as REPORT gives it.",
-				  .type = METRIC_HISTOGRAM, .unit = "seconds",
-				  .buckets = metric_buckets_duration,
-				  .nbuckets = metric_buckets_duration_len, .labels = { "function" } };
-	h->m.duration = metric_series_get(metric_register(h->registry, &d), fn);
-	d = (struct metric_desc){ .name = "vigil_host_init_duration_seconds",
-				  .help = "Init duration of environments that came up.",
-				  .type = METRIC_HISTOGRAM, .unit = "seconds",
-				  .buckets = metric_buckets_duration,
-				  .nbuckets = metric_buckets_duration_len, .labels = { "function" } };
-	h->m.init_duration = metric_series_get(metric_register(h->registry, &d), fn);
 	d = (struct metric_desc){ .name = "vigil_host_extension_init_duration_seconds",
 				  .help = "Init time of each extension: exec to its first event/next.",
 				  .type = METRIC_HISTOGRAM, .unit = "seconds",
@@ -463,13 +441,6 @@ static void register_metrics(struct host *h)
 				  .nbuckets = metric_buckets_duration_len,
 				  .labels = { "function", "extension" }, .max_series = 100 };
 	h->m.extension_init = metric_register(h->registry, &d);
-	d = (struct metric_desc){ .name = "vigil_host_post_runtime_duration_seconds",
-				  .help = "Time after the runtime's answer until the last extension "
-					  "was back on event/next (part of Duration).",
-				  .type = METRIC_HISTOGRAM, .unit = "seconds",
-				  .buckets = metric_buckets_duration,
-				  .nbuckets = metric_buckets_duration_len, .labels = { "function" } };
-	h->m.post_runtime = metric_series_get(metric_register(h->registry, &d), fn);
 	d = (struct metric_desc){ .name = "vigil_host_telemetry_batches_total",
 				  .help = "Telemetry API batches POSTed to subscribers, by result.",
 				  .type = METRIC_COUNTER, .labels = { "function", "result" } };
@@ -478,12 +449,6 @@ static void register_metrics(struct host *h)
 				  .help = "Telemetry events dropped: a subscriber too slow or failing.",
 				  .type = METRIC_COUNTER, .labels = { "function" } };
 	h->m.telemetry_dropped = metric_series_get(metric_register(h->registry, &d), fn);
-	d = (struct metric_desc){ .name = "vigil_host_max_memory_used_bytes",
-				  .help = "Max Memory Used of each invocation's environment.",
-				  .type = METRIC_HISTOGRAM, .unit = "bytes",
-				  .buckets = metric_buckets_memory,
-				  .nbuckets = metric_buckets_memory_len, .labels = { "function" } };
-	h->m.memory = metric_series_get(metric_register(h->registry, &d), fn);
 }
 
 /* --- main ------------------------------------------------------------------------------ */
@@ -604,7 +569,7 @@ static int setup_function(struct host *h, char **bootstrap_argv)
 
 int host_run(const struct host_options *o, struct metric_registry *r, struct sink_set *sinks)
 {
-	struct host h = { .opt = *o, .registry = r };
+	struct host h = { .opt = *o, .registry = r, .sinks = sinks };
 	struct signals sig = { &h, -1 };
 	struct loop_watch *sigwatch = NULL;
 	char *bootstrap_argv[2] = { NULL, NULL }, why[200];
@@ -625,6 +590,10 @@ int host_run(const struct host_options *o, struct metric_registry *r, struct sin
 	if (!h.loop)
 		goto out;
 	register_metrics(&h);
+	h.tracker = tracker_new(h.opt.function_name, "$LATEST", h.opt.memory_mb, &h.opt.prices,
+				h.registry);
+	if (!h.tracker)
+		goto out;
 	loop_add_hook(h.loop, flush_output, NULL);
 	host_probes_start(&h);
 	h.use_cgroups = cgroup_probe(why, sizeof(why)) == 0;
@@ -671,6 +640,7 @@ out:
 	if (sig.fd >= 0)
 		close(sig.fd);
 	loop_destroy(h.loop);
+	tracker_destroy(h.tracker);
 	free(bootstrap_argv[0]);
 	buf_free(&pending_output);
 	return rc;

@@ -19,6 +19,7 @@
 #include "../util/ids.h"
 #include "../lib/loop.h"
 #include "../core/sink.h"
+#include "../core/tracker.h"
 #include "../util/version.h"
 #include "../probes/probes.h"
 #include "cgroup.h"
@@ -161,6 +162,7 @@ struct host_options {
 	bool logs_enabled;
 	struct segment_writer_options logs;	/* identity: set to the function's name */
 	size_t log_queue_bytes;
+	struct tracker_prices prices;	/* for the reports' estimated cost */
 };
 
 struct host {
@@ -177,10 +179,11 @@ struct host {
 	bool shutting_down;
 	struct metric_registry *registry;
 	char extensions_dir[4096];	/* "" when none */
-	struct {
-		struct metric_series *environments, *cold_starts, *throttles;
-		struct metric_family *invocations, *errors, *extension_init, *deliveries;
-		struct metric_series *duration, *init_duration, *memory, *post_runtime;
+	struct tracker *tracker;	/* every invocation's report, from its platform events */
+	struct sink_set *sinks;		/* where finished reports go */
+	struct {	/* the host's own: environments, queue, extensions, telemetry delivery */
+		struct metric_series *environments, *throttles;
+		struct metric_family *extension_init, *deliveries;
 		struct metric_series *telemetry_dropped;
 	} m;
 	struct frontdoor *frontdoor;
@@ -206,6 +209,12 @@ void invocation_detach(struct invocation *inv);
 
 /* Write a buffer to the host's stdout (Lambda lines and the runtime's output). */
 void host_output(struct buf *b);
+/* A platform event (platform.start, runtimeDone, report) of an invocation: into the host's
+ * tracker, which makes the invocation's one report, then to env's subscribers when it has
+ * any (env may be NULL). Takes record. */
+struct json_t;
+void host_platform_event(struct host *h, struct environment *env, const char *type,
+			 struct json_t *record);
 /* Lambda's own lines: to stdout, and to the log segments as platform records. */
 void host_platform_output(struct host *h, struct buf *b, const char *request_id);
 

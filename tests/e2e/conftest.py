@@ -116,15 +116,25 @@ def start_vigil():
         assert rc == 0, f"vigil exited {rc} on SIGTERM: {err}"
 
 
-def sample(text, name, **labels):
-    """The value of the first sample of name in an exposition whose labels include these."""
+def samples(text, name, **labels):
+    """The values of the samples of name in an exposition whose labels include these."""
     for m in re.finditer(r"^(\w+)(?:\{(.*)\})? (\S+)$", text, re.M):
         if m.group(1) != name:
             continue
         have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
         if all(have.get(k) == str(v) for k, v in labels.items()):
-            return float(m.group(3))
-    return None
+            yield float(m.group(3))
+
+
+def sample(text, name, **labels):
+    """The value of the first sample of name whose labels include these, or None."""
+    return next(samples(text, name, **labels), None)
+
+
+def sample_sum(text, name, **labels):
+    """The sum of every sample of name whose labels include these, or None when none."""
+    values = list(samples(text, name, **labels))
+    return sum(values) if values else None
 
 
 def run_vigil(args, env=None, input_text=None):
@@ -198,6 +208,10 @@ class Host:
     def metric(self, name, **labels):
         """The value of the sample of name whose labels include these, or None."""
         return sample(self.metrics(), name, **labels)
+
+    def metric_sum(self, name, **labels):
+        """The sum of the samples of name whose labels include these, or None."""
+        return sample_sum(self.metrics(), name, **labels)
 
     def reports(self):
         """REPORT lines as dicts of their fields."""

@@ -132,7 +132,7 @@ def test_post_runtime_time_is_part_of_duration(start_host, ext_dir, tmp_path):
                           if e["type"] == "platform.report"]) >= 1, what="report")
     rep = next(e for e in telemetry(read_out(out)) if e["type"] == "platform.report")["record"]
     assert rep["spans"][0]["durationMs"] >= 75
-    assert h.metric("vigil_host_post_runtime_duration_seconds_count", function="function") == 2
+    assert h.metric("vigil_post_runtime_duration_seconds_count", function="function") == 2
     assert h.metric("vigil_host_extension_init_duration_seconds_count", function="function",
                     extension="py_ext") == 1
 

@@ -39,8 +39,8 @@ def test_success_cold_then_warm(start_host):
     out = h.stdout()
     assert out.count("INIT_START Runtime Version:") == 1
     assert out.count("START RequestId:") == 2 and out.count("END RequestId:") == 2
-    assert h.metric("vigil_host_invocations_total", function="echo", status="success") == 2
-    assert h.metric("vigil_host_cold_starts_total", function="echo") == 1
+    assert h.metric_sum("vigil_invocations_total", function="echo", status="success") == 2
+    assert h.metric("vigil_cold_starts_total", function="echo") == 1
 
 
 def test_error_type_arrives(start_host):
@@ -126,7 +126,7 @@ def test_idle_spindown_then_cold_start(start_host):
     assert h.invoke({"b": 2})[2] == {"b": 2}
     first, second = h.wait_reports(2)
     assert "Init Duration" in first and "Init Duration" in second
-    assert h.metric("vigil_host_cold_starts_total", function="function") == 2
+    assert h.metric("vigil_cold_starts_total", function="function") == 2
 
 
 def test_concurrency_pool_grows(start_host):
@@ -305,6 +305,6 @@ def test_host_metrics_are_clean(start_host):
     p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                        text=True)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert h.metric("vigil_host_errors_total", function="function", error_type="TestError") == 1
-    assert h.metric("vigil_host_invocation_duration_seconds_count", function="function") == 2
-    assert h.metric("vigil_host_init_duration_seconds_count", function="function") == 1
+    assert h.metric("vigil_errors_total", function="function", error_type="TestError") == 1
+    assert h.metric_sum("vigil_invocation_duration_seconds_count", function="function") == 2
+    assert h.metric("vigil_init_duration_seconds_count", function="function") == 1

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, TEST_RUNTIME, TIME_SLACK_MS, VIGIL, sample, wait_for
+from conftest import ROOT, TEST_RUNTIME, TIME_SLACK_MS, VIGIL, sample, sample_sum, wait_for
 from test_ric import HANDLERS, RIC
 
 EMF_LIB = os.path.join(ROOT, "build", "emf", "node_modules", "aws-embedded-metrics")
@@ -45,6 +45,20 @@ def emf_docs(h):
 def emf_of(h, request_id):
     docs = [d for d in emf_docs(h) if d.get("request_id") == request_id]
     return docs
+
+
+def emf_values(h, request_id):
+    """One invocation's EMF figures, from its own document or its place in a busy flush's
+    (values as arrays, one per request id); None until it is there."""
+    for d in emf_docs(h):
+        if d.get("request_id") == request_id:
+            return d
+        ids = d.get("request_ids") or []
+        if request_id in ids:
+            i = ids.index(request_id)
+            return {k: (v[i] if isinstance(v, list) and len(v) == len(ids) else v)
+                    for k, v in d.items()}
+    return None
 
 
 def wait_emf(h, n, timeout=15):
@@ -96,6 +110,52 @@ def test_duration_billing_and_cold_start(vigil_host):
     p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                        text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_one_report_path(vigil_host):
+    """An invocation is understood once: the host's REPORT line, the host's invocation
+    metrics (its tracker, fed the platform events it makes) and the extension's EMF line (its
+    tracker, fed the same events through the Telemetry API) give the same figures."""
+    h = vigil_host("--memory", "256")
+    events = [{"action": "sleep", "ms": 30}, {"action": "alloc", "mb": 40}, {"action": "error"},
+              {"x": 1}]
+    for e in events:
+        h.invoke(e)
+    reports = h.wait_reports(len(events))
+    h.invoke({"y": 2})  # the last one's EMF leaves while this one runs
+    every = h.wait_reports(len(events) + 1)
+
+    def ms(field):
+        return float(field.split()[0])
+    for rep in reports:
+        doc = wait_for(lambda: emf_values(h, rep["RequestId"]), what="EMF")
+        assert abs(doc["Duration"] - ms(rep["Duration"])) <= 0.005 + 1e-9, (rep, doc)
+        assert doc["BilledDuration"] == ms(rep["Billed Duration"]), (rep, doc)
+        assert doc["MaxMemoryUsed"] == ms(rep["Max Memory Used"]), (rep, doc)
+        if "Init Duration" in rep:  # (a busy flush's array holds the cold starts' only)
+            init = doc["InitDuration"]
+            assert any(abs(v - ms(rep["Init Duration"])) <= 0.005 + 1e-9
+                       for v in (init if isinstance(init, list) else [init])), (rep, doc)
+        elif "request_ids" not in doc:
+            assert "InitDuration" not in doc
+    failed = emf_values(h, reports[2]["RequestId"])
+    assert failed["Errors"] == 1 and failed.get("error_type", "TestError") == "TestError"
+    text = h.metrics()  # the host's own endpoint: its tracker's families
+    count = len(every)
+    assert sample_sum(text, "vigil_invocation_duration_seconds_count", function="fn") == count
+    total = sum(ms(r["Duration"]) for r in every)
+    got = sample_sum(text, "vigil_invocation_duration_seconds_sum", function="fn") * 1000
+    assert abs(got - total) <= 0.005 * count + 1e-6, (got, total)
+    billed = sum(ms(r["Billed Duration"]) for r in every)
+    assert sample_sum(text, "vigil_billed_duration_seconds_sum", function="fn") * 1000 == \
+        pytest.approx(billed)
+    peak = sum(ms(r["Max Memory Used"]) for r in every) * 1024 * 1024
+    assert sample_sum(text, "vigil_max_memory_used_bytes_sum", function="fn") == peak
+    (init,) = [ms(r["Init Duration"]) for r in reports if "Init Duration" in r]
+    assert abs(sample(text, "vigil_init_duration_seconds_sum", function="fn") * 1000 - init) \
+        <= 0.005 + 1e-6
+    assert sample(text, "vigil_errors_total", function="fn", error_type="TestError") == 1
+    assert sample(text, "vigil_cold_starts_total", function="fn") == 1
 
 
 def test_max_memory_used(vigil_host):
