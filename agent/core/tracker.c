@@ -1,6 +1,7 @@
 /* The invocation tracker. See tracker.h. */
 #include "tracker.h"
 
+#include "jscan.h"
 #include "sink.h"
 #include "../util/clock.h"
 
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #define RECENT 256	/* finished ids remembered, to spot duplicates and late events */
+#define SPARE 16	/* exported reports kept for the next ones (no malloc per invocation) */
 
 struct families {
 	struct metric_family *invocations, *errors, *timeouts, *cold_starts, *oom, *cpu, *net,
@@ -29,7 +31,10 @@ struct tracker {
 	struct invocation_report *open, *done, *done_tail;
 	unsigned nopen;
 	char recent[RECENT][64];
+	uint32_t recent_hash[RECENT];	/* each id's hash: compared before the id */
 	unsigned recent_next;
+	struct invocation_report *spare;	/* exported reports kept for reuse (SPARE) */
+	unsigned nspare;
 	char current[64];		/* the request in flight, for log records without an id */
 	bool pending_cold;
 	double pending_init_ms;
@@ -154,14 +159,26 @@ void tracker_destroy(struct tracker *t)
 		return;
 	free_list(t->open);
 	free_list(t->done);
+	free_list(t->spare);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
 
+static uint32_t id_hash(const char *id)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h;
+}
+
 static bool recently_done(const struct tracker *t, const char *id)
 {
+	uint32_t h = id_hash(id);
+
 	for (unsigned i = 0; i < RECENT; i++) {
-		if (t->recent[i][0] && strcmp(t->recent[i], id) == 0)
+		if (t->recent_hash[i] == h && t->recent[i][0] && strcmp(t->recent[i], id) == 0)
 			return true;
 	}
 	return false;
@@ -190,9 +207,16 @@ static struct invocation_report *entry(struct tracker *t, const char *id)
 		t->stats.evicted++;
 		finish_locked(t, r);
 	}
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
+	if (t->spare) {
+		r = t->spare;
+		t->spare = r->next;
+		t->nspare--;
+		memset(r, 0, sizeof(*r));
+	} else {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return NULL;
+	}
 	snprintf(r->request_id, sizeof(r->request_id), "%s", id);
 	snprintf(r->function_name, sizeof(r->function_name), "%s", t->function_name);
 	snprintf(r->version, sizeof(r->version), "%s", t->version);
@@ -251,6 +275,7 @@ static void finish_locked(struct tracker *t, struct invocation_report *r)
 			       t->prices.gb_second;
 	r->done_at = clock_mono_s();
 	snprintf(t->recent[t->recent_next], sizeof(t->recent[0]), "%s", r->request_id);
+	t->recent_hash[t->recent_next] = id_hash(r->request_id);
 	t->recent_next = (t->recent_next + 1) % RECENT;
 	if (strcmp(t->current, r->request_id) == 0)
 		t->current[0] = '\0';
@@ -363,7 +388,7 @@ static int level_of(const char *s, size_t n)
 	return -1;
 }
 
-static bool oom_line(const char *s)
+static bool oom_line(const char *s, size_t n)
 {
 	static const char *const needles[] = {
 		"JavaScript heap out of memory", "MemoryError", "java.lang.OutOfMemoryError",
@@ -371,7 +396,7 @@ static bool oom_line(const char *s)
 	};
 
 	for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++) {
-		if (strstr(s, needles[i]))
+		if (memmem(s, n, needles[i], strlen(needles[i])))
 			return true;
 	}
 	return false;
@@ -379,15 +404,15 @@ static bool oom_line(const char *s)
 
 /* A log line in text: Node's "time\trequestId\tLEVEL\tmessage", Python's
  * "[LEVEL]\ttime\trequestId\tmessage", or plain text (INFO). */
-static void text_line(const char *s, int *level, char *rid, size_t ridlen)
+static void text_line(const char *s, size_t len, int *level, char *rid, size_t ridlen)
 {
-	const char *p = s;
+	const char *p = s, *end = s + len;
 
 	*level = LEVEL_INFO;
 	rid[0] = '\0';
 	for (int field = 0; field < 4 && p; field++) {
-		const char *tab = strchr(p, '\t');
-		size_t n = tab ? (size_t)(tab - p) : strlen(p);
+		const char *tab = memchr(p, '\t', (size_t)(end - p));
+		size_t n = tab ? (size_t)(tab - p) : (size_t)(end - p);
 		int l;
 
 		if (n == 36 && p[8] == '-' && p[13] == '-')
@@ -400,9 +425,30 @@ static void text_line(const char *s, int *level, char *rid, size_t ridlen)
 	}
 }
 
-static void log_record(struct tracker *t, json_t *record, const char *given, bool use_current)
+/* One log record of invocation rid (else the one in flight when use_current): its level, its
+ * message's bytes, and whether it tells of an out-of-memory error. */
+static void count_log(struct tracker *t, const char *rid, bool use_current, int level,
+		      const char *text, size_t bytes)
 {
 	struct invocation_report *r;
+
+	if (!rid[0] && use_current)
+		rid = t->current;
+	if (!rid[0])
+		return;		/* init-time logs: no invocation to charge */
+	r = entry(t, rid);
+	if (!r) {
+		t->stats.orphans++;
+		return;
+	}
+	r->log_records[level]++;
+	r->log_bytes += bytes;
+	if (text && oom_line(text, bytes))
+		r->oom = true;
+}
+
+static void log_record(struct tracker *t, json_t *record)
+{
 	char rid[64] = "";
 	int level = LEVEL_INFO;
 	const char *text = NULL;
@@ -411,7 +457,7 @@ static void log_record(struct tracker *t, json_t *record, const char *given, boo
 	if (json_is_string(record)) {
 		text = json_string_value(record);
 		bytes = json_string_length(record);
-		text_line(text, &level, rid, sizeof(rid));
+		text_line(text, bytes, &level, rid, sizeof(rid));
 	} else {
 		const char *lv = json_string_value(json_object_get(record, "level"));
 		const char *id = json_string_value(json_object_get(record, "requestId"));
@@ -424,21 +470,91 @@ static void log_record(struct tracker *t, json_t *record, const char *given, boo
 		text = msg;
 		bytes = msg ? strlen(msg) : 0;
 	}
-	if (!rid[0] && given)
-		snprintf(rid, sizeof(rid), "%s", given);
-	if (!rid[0] && use_current)
-		snprintf(rid, sizeof(rid), "%s", t->current);
-	if (!rid[0])
-		return;		/* init-time logs: no invocation to charge */
-	r = entry(t, rid);
+	count_log(t, rid, true, level, text, bytes);
+}
+
+/* A JSON line's level, requestId and message (top-level keys, as Lambda's JSON format and
+ * Powertools write them). */
+static void json_line(const char *s, size_t n, int *level, char *rid, size_t ridlen,
+		      struct jval *msg)
+{
+	struct jval obj, key, val;
+	struct jiter it;
+	char lv[16];
+
+	if (jscan_parse(s, n, &obj) < 0 || obj.type != J_OBJECT)
+		return;
+	jscan_iter(&obj, &it);
+	while (jscan_next_member_any(&it, &key, &val) == 1) {
+		if (val.type != J_STRING || key.escaped)
+			continue;
+		if (key.n == 5 && memcmp(key.p, "level", 5) == 0 && val.n < sizeof(lv)) {
+			int l = level_of(val.p, val.n);
+
+			if (l >= 0)
+				*level = l;
+		} else if (key.n == 9 && memcmp(key.p, "requestId", 9) == 0 && val.n < ridlen &&
+			   !val.escaped) {
+			memcpy(rid, val.p, val.n);
+			rid[val.n] = '\0';
+		} else if (key.n == 7 && memcmp(key.p, "message", 7) == 0) {
+			*msg = val;
+		}
+	}
+}
+
+void tracker_log_line(struct tracker *t, const char *request_id, const char *line, size_t n)
+{
+	char rid[64] = "";
+	int level = LEVEL_INFO;
+	struct jval msg = { .type = J_NONE };
+
+	pthread_mutex_lock(&t->lock);
+	t->stats.events++;
+	if (n && line[0] == '{') {
+		json_line(line, n, &level, rid, sizeof(rid), &msg);
+		if (msg.type == J_STRING)
+			line = msg.p, n = msg.n;
+	} else {
+		text_line(line, n, &level, rid, sizeof(rid));
+	}
+	if (!rid[0] && request_id)
+		snprintf(rid, sizeof(rid), "%s", request_id);
+	count_log(t, rid, false, level, line, n);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void tracker_add_report(struct tracker *t, const struct invocation_report *m)
+{
+	struct invocation_report *r;
+
+	pthread_mutex_lock(&t->lock);
+	t->stats.events++;
+	r = entry(t, m->request_id);
 	if (!r) {
-		t->stats.orphans++;
+		t->stats.duplicates++;
+		pthread_mutex_unlock(&t->lock);
 		return;
 	}
-	r->log_records[level]++;
-	r->log_bytes += bytes;
-	if (text && oom_line(text))
-		r->oom = true;
+	r->seen |= TRACK_START | TRACK_RUNTIME_DONE | TRACK_REPORT;
+	r->complete = true;
+	snprintf(r->trace_id, sizeof(r->trace_id), "%s", m->trace_id);
+	r->start_ms = m->start_ms;
+	r->cold_start = m->cold_start;
+	r->init_duration_ms = m->init_duration_ms;
+	r->duration_ms = m->duration_ms;
+	r->runtime_ms = m->runtime_ms;
+	r->post_runtime_ms = m->post_runtime_ms;
+	r->memory_size_mb = m->memory_size_mb;
+	r->max_memory_used_mb = m->max_memory_used_mb;
+	r->status = m->status;
+	snprintf(r->error_type, sizeof(r->error_type), "%s", m->error_type);
+	r->response_latency_ms = m->response_latency_ms;
+	r->response_duration_ms = m->response_duration_ms;
+	r->produced_bytes = m->produced_bytes;
+	unlink_open(t, r);
+	finish_locked(t, r);
+	pthread_mutex_unlock(&t->lock);
 }
 
 int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t time_ms)
@@ -458,7 +574,7 @@ int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t t
 			rc = -EINVAL;
 			goto out;
 		}
-		log_record(t, record, NULL, true);
+		log_record(t, record);
 		goto out;
 	}
 	if (strncmp(type, "platform.", 9) != 0) {
@@ -563,17 +679,6 @@ out:
 		t->stats.rejected++;
 	pthread_mutex_unlock(&t->lock);
 	return rc;
-}
-
-void tracker_log(struct tracker *t, const char *request_id, json_t *record)
-{
-	pthread_mutex_lock(&t->lock);
-	t->stats.events++;
-	if (json_is_string(record) || json_is_object(record))
-		log_record(t, record, request_id, false);
-	else
-		t->stats.rejected++;
-	pthread_mutex_unlock(&t->lock);
 }
 
 void tracker_shutdown(struct tracker *t, const char *reason)
@@ -756,8 +861,17 @@ size_t tracker_export(struct tracker *t, struct sink_set *sinks, int64_t deadlin
 			tracker_observe(t, items[i]);
 		if (sinks)
 			sink_set_reports(sinks, items, n);
-		for (size_t i = 0; i < n; i++)
-			free(items[i]);
+		pthread_mutex_lock(&t->lock);
+		for (size_t i = 0; i < n; i++) {
+			if (t->nspare < SPARE) {
+				items[i]->next = t->spare;
+				t->spare = items[i];
+				t->nspare++;
+			} else {
+				free(items[i]);
+			}
+		}
+		pthread_mutex_unlock(&t->lock);
 		total += n;
 	}
 	if (sinks)

@@ -76,11 +76,18 @@ void tracker_invoke(struct tracker *t, const char *request_id, int64_t deadline_
  * for an unknown type. Both are ignored and counted. */
 struct json_t;
 int tracker_event(struct tracker *t, const char *type, struct json_t *record, int64_t time_ms);
-/* A log record (a string, or an object with Lambda's JSON keys) of the invocation
- * request_id, for sources that know which invocation printed it (vigil host, whose
- * environments run side by side); the record's own requestId wins. NULL request_id: none
- * (init-time output), never the invocation in flight. Counted like a "function" event. */
-void tracker_log(struct tracker *t, const char *request_id, struct json_t *record);
+/* For a source that is the platform itself (vigil host: its environments run side by side,
+ * and it measures what it would send as platform events). */
+/* A line the function printed during invocation request_id: counted by level as a Telemetry
+ * "function" record is (Lambda's JSON keys, Node's and Python's text formats; a JSON line's
+ * own requestId wins); a line that names Lambda's out-of-memory errors marks it OOM. */
+void tracker_log_line(struct tracker *t, const char *request_id, const char *line, size_t n);
+/* A finished invocation as the platform measured it: request_id, trace_id, start_ms,
+ * cold_start, init_duration_ms, duration_ms, runtime_ms, post_runtime_ms, memory_size_mb,
+ * max_memory_used_mb, status, error_type, response_latency_ms, response_duration_ms and
+ * produced_bytes are taken from r; the lines already counted for it stay. Finished (billing,
+ * cost, OOM) and exported as the reports built from events are. */
+void tracker_add_report(struct tracker *t, const struct invocation_report *r);
 /* The proxy's figures for an invocation (error_type and message NULL on a response). */
 void tracker_proxy(struct tracker *t, const char *request_id, double handler_ms,
 		   uint64_t answer_bytes, const char *error_type, const char *message);

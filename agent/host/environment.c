@@ -82,15 +82,15 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 		buf_puts(&b, ",\"message\":");
 		json_put_stringn(&b, line, n);
 		buf_puts(&b, "}");
-		if (tel || rid)
+		if (tel)
 			record = json_loadb(b.data, b.len, 0, NULL);
 		buf_putc(&b, '\n');
 	} else {
 		buf_append(&b, line, n);
 		buf_putc(&b, '\n');
-		if ((tel || rid) && env->host->opt.log_format == LOG_FORMAT_JSON && json_line)
+		if (tel && env->host->opt.log_format == LOG_FORMAT_JSON && json_line)
 			record = json_loadb(line, n, 0, NULL);
-		if ((tel || rid) && !record)
+		if (tel && !record)
 			record = json_stringn_nocheck(line, n);
 	}
 	host_output(&b);
@@ -109,12 +109,10 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 
 		log_pipe_line(env->host->logs, &meta, line, n);
 	}
-	if (record && rid)
-		tracker_log(env->host->tracker, rid, record);	/* the invocation's log counts */
-	if (record && tel)
+	if (rid)	/* the invocation's log counts */
+		tracker_log_line(env->host->tracker, rid, line, n);
+	if (record)
 		telemetry_emit(env, p->ext ? "extension" : "function", record);
-	else
-		json_decref(record);
 }
 
 /* Read what a process wrote; emit whole lines (a line over 256 KiB is cut). */
@@ -493,10 +491,11 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	line_start(&b, env->host->opt.log_format, inv->id, "$LATEST");
 	host_platform_output(env->host, &b, inv->id);
 	buf_free(&b);
-	host_platform_event(env->host, env, "platform.start",
-			    json_pack("{s:s,s:s,s:{s:s,s:s}}", "requestId", inv->id, "version",
-				      "$LATEST", "tracing", "type", "X-Amzn-Trace-Id", "value",
-				      inv->trace_id));
+	if (telemetry_active(env))
+		telemetry_emit(env, "platform.start",
+			       json_pack("{s:s,s:s,s:{s:s,s:s}}", "requestId", inv->id, "version",
+					 "$LATEST", "tracing", "type", "X-Amzn-Trace-Id", "value",
+					 inv->trace_id));
 	for (unsigned i = 0; i < env->next_ext; i++) {
 		if (env->ext[i].registered && (env->ext[i].events & EXT_INVOKE))
 			extension_deliver_invoke(&env->ext[i], inv);

@@ -181,8 +181,7 @@ static long max_memory_mb(struct environment *env)
 	return (long)((bytes + 1024 * 1024 - 1) / (1024 * 1024));
 }
 
-/* platform.report: the invoke phase is over (runtime and every extension back on /next).
- * env is NULL for an invocation whose init failed twice. */
+/* platform.report: the invoke phase is over (runtime and every extension back on /next). */
 static json_t *report_record(struct environment *env, struct invocation *inv,
 			     const struct report_fields *r)
 {
@@ -201,7 +200,7 @@ static json_t *report_record(struct environment *env, struct invocation *inv,
 	if (strcmp(r->status, "success") != 0 && r->error_type && *r->error_type)
 		json_object_set_new(rec, "errorType", json_string(r->error_type));
 	iso_time_now(when);
-	if (env && env->next_ext)
+	if (env->next_ext)
 		json_object_set_new(rec, "spans",
 				    json_pack("[{s:s,s:s,s:f}]", "name", "extensionOverhead", "start",
 					      when, "durationMs", overhead * 1000.0));
@@ -210,16 +209,42 @@ static json_t *report_record(struct environment *env, struct invocation *inv,
 	return rec;
 }
 
-void host_platform_event(struct host *h, struct environment *env, const char *type,
-			 json_t *record)
+/* The invocation's one report, from what the host measured (the figures of its REPORT line
+ * and of the platform events it sends): to the tracker, which finishes it as it finishes
+ * the extension's, updates the invocation families and hands it to the sinks. */
+static void track(struct host *h, struct environment *env, struct invocation *inv,
+		  const struct report_fields *f)
 {
-	if (!record)
-		return;
-	tracker_event(h->tracker, type, record, clock_epoch_ms());
-	if (env && telemetry_active(env))
-		telemetry_emit(env, type, record);	/* takes it */
-	else
-		json_decref(record);
+	static const enum report_status status[] = {
+		[INV_PENDING] = REPORT_FAILURE, [INV_SUCCESS] = REPORT_SUCCESS,
+		[INV_ERROR] = REPORT_ERROR, [INV_TIMEOUT] = REPORT_TIMEOUT,
+		[INV_FAILURE] = REPORT_FAILURE,
+	};
+	struct invocation_report r = {
+		.start_ms = clock_epoch_ms() - (int64_t)((loop_now() - inv->started_at) * 1000.0),
+		.cold_start = f->init_duration_ms >= 0,
+		.init_duration_ms = f->init_duration_ms,
+		.duration_ms = f->duration_ms,
+		.runtime_ms = inv->runtime_done_at > 0 ?
+				      (inv->runtime_done_at - inv->started_at) * 1000.0 : -1,
+		.post_runtime_ms = env && env->next_ext && inv->runtime_done_at > 0 ?
+					   (loop_now() - inv->runtime_done_at) * 1000.0 : -1,
+		.memory_size_mb = f->memory_size_mb,
+		.max_memory_used_mb = f->max_memory_used_mb,
+		.status = status[inv->status],
+		.response_latency_ms = inv->response_started_at > 0 ?
+				(inv->response_started_at - inv->started_at) * 1000.0 : 0,
+		.response_duration_ms = inv->response_done_at > inv->response_started_at ?
+				(inv->response_done_at - inv->response_started_at) * 1000.0 : 0,
+		.produced_bytes = inv->status == INV_SUCCESS ? (int64_t)inv->result_len : 0,
+	};
+
+	snprintf(r.request_id, sizeof(r.request_id), "%s", inv->id);
+	snprintf(r.trace_id, sizeof(r.trace_id), "%s", inv->trace_id);
+	if (inv->status != INV_SUCCESS)
+		snprintf(r.error_type, sizeof(r.error_type), "%s", inv->error_type);
+	tracker_add_report(h->tracker, &r);
+	tracker_export(h->tracker, h->sinks, clock_epoch_ms() + 1000);
 }
 
 void host_finish(struct host *h, struct invocation *inv, struct environment *env)
@@ -247,8 +272,9 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
 	host_probes_invoke_end(h, inv, env);
-	host_platform_event(h, env, "platform.report", report_record(env, inv, &r));
-	tracker_export(h->tracker, h->sinks, clock_epoch_ms() + 1000);
+	if (env && telemetry_active(env))
+		telemetry_emit(env, "platform.report", report_record(env, inv, &r));
+	track(h, env, inv, &r);
 	inv->phase_over = true;
 	maybe_free(inv);
 }

@@ -209,12 +209,6 @@ void invocation_detach(struct invocation *inv);
 
 /* Write a buffer to the host's stdout (Lambda lines and the runtime's output). */
 void host_output(struct buf *b);
-/* A platform event (platform.start, runtimeDone, report) of an invocation: into the host's
- * tracker, which makes the invocation's one report, then to env's subscribers when it has
- * any (env may be NULL). Takes record. */
-struct json_t;
-void host_platform_event(struct host *h, struct environment *env, const char *type,
-			 struct json_t *record);
 /* Lambda's own lines: to stdout, and to the log segments as platform records. */
 void host_platform_output(struct host *h, struct buf *b, const char *request_id);
 

@@ -56,6 +56,8 @@ void runtime_done_event(struct environment *env, struct invocation *inv)
 	json_t *rec;
 
 	inv->runtime_done_at = now;
+	if (!telemetry_active(env))
+		return;
 	rec = json_pack("{s:s,s:s,s:{s:f,s:I}}", "requestId", inv->id, "status",
 			status_text(inv->status), "metrics", "durationMs",
 			(now - inv->started_at) * 1000.0, "producedBytes",
@@ -65,7 +67,7 @@ void runtime_done_event(struct environment *env, struct invocation *inv)
 	json_object_set_new(rec, "spans", spans_of_runtime(inv, now));
 	json_object_set_new(rec, "tracing", json_pack("{s:s,s:s}", "type", "X-Amzn-Trace-Id",
 						      "value", inv->trace_id));
-	host_platform_event(env->host, env, "platform.runtimeDone", rec);
+	telemetry_emit(env, "platform.runtimeDone", rec);
 }
 
 static void handle_next(struct environment *env, struct http_request *req)
