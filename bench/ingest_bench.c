@@ -6,7 +6,9 @@
  * agent's 8 MiB queue: the bench waits when it is full), which runs telemetry_batch_log
  * there, as the extension does. Prints input bytes, CPU seconds (all threads; main_cpu_s of
  * them filling the buffers), MB/s per CPU second. The file is read before the clock starts.
- * VIGIL_BENCH_LEVEL: another zstd level than the agent's.
+ * VIGIL_BENCH_LEVEL: another zstd level than the agent's. Then, apart, the extension's other
+ * pass over the same batches: telemetry_batch_ingest (jansson, into the tracker, on the
+ * listener thread before it answers): tracker_cpu_s and its MB per CPU second.
  * usage: ingest_bench BATCHES_FILE OUT_DIR
  */
 #include <stdio.h>
@@ -137,6 +139,25 @@ int main(int argc, char **argv)
 	       "mb_per_cpu_s=%.1f mb_per_wall_s=%.1f\n", bytes, cpu_s() - c0, sys_s() - s0,
 	       main_s, wall_s() - w0, (double)bytes / 1048576.0 / (cpu_s() - c0),
 	       (double)bytes / 1048576.0 / (wall_s() - w0));
+	{
+		double t0 = cpu_s();
+		struct batch_counts counts;
+
+		for (size_t b = 0, at = 0; b < nb; at = ends[b], b++) {
+			struct invocation_report *done;
+
+			telemetry_batch_ingest(t, in.data + at, ends[b] - at, "vigil", &counts);
+			for (done = tracker_take(t); done;) {
+				struct invocation_report *next = done->next;
+
+				free(done);
+				done = next;
+			}
+		}
+		t0 = cpu_s() - t0;
+		printf("tracker_cpu_s=%.3f tracker_mb_per_cpu_s=%.1f\n", t0,
+		       (double)bytes / 1048576.0 / t0);
+	}
 	buf_free(&in);
 	free(ends);
 	tracker_destroy(t);

@@ -192,13 +192,61 @@ static int parse_bool(const char *v, bool *out)
 	return -EINVAL;
 }
 
+/* An integer key: a whole number within its range. */
+static int set_int(const struct config_key *k, const char *value, long *out, char *err,
+		   size_t errlen)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (!*value || *end || errno == ERANGE) {
+		if (*value && !*end) {
+			snprintf(err, errlen, "%s: %.64s is out of range %ld..%ld", k->name, value,
+				 k->min, k->max);
+			return -EINVAL;
+		}
+		snprintf(err, errlen, "%s: '%.64s' is not an integer (allowed: %ld..%ld)", k->name,
+			 value, k->min, k->max);
+		return -EINVAL;
+	}
+	if (v < k->min || v > k->max) {
+		snprintf(err, errlen, "%s: %ld is out of range %ld..%ld", k->name, v, k->min, k->max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A number key: finite, within its range. */
+static int set_double(const struct config_key *k, const char *value, double *out, char *err,
+		      size_t errlen)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(value, &end);
+	if (!*value || *end || errno || d != d) {
+		snprintf(err, errlen, "%s: '%.64s' is not a number (allowed: %ld..%ld)", k->name,
+			 value, k->min, k->max);
+		return -EINVAL;
+	}
+	if (d < (double)k->min || d > (double)k->max) {
+		snprintf(err, errlen, "%s: %.64s is out of range %ld..%ld", k->name, value, k->min,
+			 k->max);
+		return -EINVAL;
+	}
+	*out = d;
+	return 0;
+}
+
 static int set_key(struct vigil_config *c, const struct config_key *k, const char *value,
 		   char *err, size_t errlen)
 {
 	char *field = (char *)c + k->offset;
 	struct sockaddr_storage ss;
-	char *end;
-	long v;
 	int lvl;
 
 	switch (k->type) {
@@ -211,25 +259,7 @@ static int set_key(struct vigil_config *c, const struct config_key *k, const cha
 		}
 		return 0;
 	case CFG_INT:
-		errno = 0;
-		v = strtol(value, &end, 10);
-		if (!*value || *end || errno == ERANGE) {
-			if (*value && !*end) {
-				snprintf(err, errlen, "%s: %.64s is out of range %ld..%ld", k->name,
-					 value, k->min, k->max);
-				return -EINVAL;
-			}
-			snprintf(err, errlen, "%s: '%.64s' is not an integer (allowed: %ld..%ld)",
-				 k->name, value, k->min, k->max);
-			return -EINVAL;
-		}
-		if (v < k->min || v > k->max) {
-			snprintf(err, errlen, "%s: %ld is out of range %ld..%ld", k->name, v, k->min,
-				 k->max);
-			return -EINVAL;
-		}
-		*(long *)field = v;
-		return 0;
+		return set_int(k, value, (long *)field, err, errlen);
 	case CFG_LOGLEVEL:
 		lvl = log_level_parse(value);
 		if (lvl < 0) {
@@ -240,24 +270,8 @@ static int set_key(struct vigil_config *c, const struct config_key *k, const cha
 		}
 		*(int *)field = lvl;
 		return 0;
-	case CFG_DOUBLE: {
-		double d;
-
-		errno = 0;
-		d = strtod(value, &end);
-		if (!*value || *end || errno || d != d) {
-			snprintf(err, errlen, "%s: '%.64s' is not a number (allowed: %ld..%ld)", k->name,
-				 value, k->min, k->max);
-			return -EINVAL;
-		}
-		if (d < (double)k->min || d > (double)k->max) {
-			snprintf(err, errlen, "%s: %.64s is out of range %ld..%ld", k->name, value,
-				 k->min, k->max);
-			return -EINVAL;
-		}
-		*(double *)field = d;
-		return 0;
-	}
+	case CFG_DOUBLE:
+		return set_double(k, value, (double *)field, err, errlen);
 	case CFG_FLUSH: {
 		enum flush_kind kind;
 		double period;

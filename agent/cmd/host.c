@@ -56,6 +56,35 @@ static int parse_number(const char *s, double min, double max, double *out)
 	return 0;
 }
 
+/* --memory, --timeout, --concurrency, --idle-timeout: 0, or the usage error's exit status. */
+static int numeric_option(int c, const char *arg, struct host_options *o)
+{
+	double v;
+
+	switch (c) {
+	case 'm':
+		if (parse_number(arg, 128, 10240, &v) < 0 || v != (long)v)
+			return host_usage_error("--memory takes whole MB 128..10240, got", arg);
+		o->memory_mb = (long)v;
+		return 0;
+	case 't':
+		if (parse_number(arg, 0.001, 900, &v) < 0)
+			return host_usage_error("--timeout takes seconds 1..900, got", arg);
+		o->timeout_s = v;
+		return 0;
+	case 'c':
+		if (parse_number(arg, 1, 1000, &v) < 0 || v != (long)v)
+			return host_usage_error("--concurrency takes 1..1000, got", arg);
+		o->concurrency = (long)v;
+		return 0;
+	default:	/* 'i' */
+		if (parse_number(arg, 0, 86400, &v) < 0)
+			return host_usage_error("--idle-timeout takes seconds 0..86400, got", arg);
+		o->idle_timeout_s = v;
+		return 0;
+	}
+}
+
 static int parse_options(struct host_options *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -76,8 +105,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sockaddr_storage ss;
-	double v;
-	int c;
+	int c, rc;
 
 	o->listen = "127.0.0.1:8080";
 	o->runtime_api = "127.0.0.1:9001";
@@ -117,14 +145,12 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 			o->function_dir = optarg;
 			break;
 		case 'm':
-			if (parse_number(optarg, 128, 10240, &v) < 0 || v != (long)v)
-				return host_usage_error("--memory takes whole MB 128..10240, got", optarg);
-			o->memory_mb = (long)v;
-			break;
 		case 't':
-			if (parse_number(optarg, 0.001, 900, &v) < 0)
-				return host_usage_error("--timeout takes seconds 1..900, got", optarg);
-			o->timeout_s = v;
+		case 'c':
+		case 'i':
+			rc = numeric_option(c, optarg, o);
+			if (rc)
+				return rc;
 			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
@@ -134,17 +160,6 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		case 'x':
 			o->extensions_dir = optarg;
 			o->extensions_dir_given = true;
-			break;
-		case 'c':
-			if (parse_number(optarg, 1, 1000, &v) < 0 || v != (long)v)
-				return host_usage_error("--concurrency takes 1..1000, got", optarg);
-			o->concurrency = (long)v;
-			break;
-		case 'i':
-			if (parse_number(optarg, 0, 86400, &v) < 0)
-				return host_usage_error("--idle-timeout takes seconds 0..86400, got",
-							optarg);
-			o->idle_timeout_s = v;
 			break;
 		case 'L':
 			if (strcmp(optarg, "text") == 0)
@@ -193,10 +208,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 		return rc < 0 ? 0 : rc;
 	}
 	o.probes_enabled = cfg->probes_enabled;
-	o.probes_attach = strcmp(cfg->probes_attach, "tp_btf") == 0 ? PROBE_ATTACH_TP_BTF :
-			  strcmp(cfg->probes_attach, "raw_tp") == 0 ? PROBE_ATTACH_RAW_TP :
-			  PROBE_ATTACH_AUTO;
-	o.probes_ring_kb = (unsigned)cfg->probes_ring_kb;
+	probes_config(cfg, &o.probes_attach, &o.probes_ring_kb);
 	o.logs_enabled = cfg->logs_enabled;
 	o.prices = prices_config(cfg);
 	log_writer_config(cfg, &o.logs, &o.log_queue_bytes);

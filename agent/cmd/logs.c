@@ -515,7 +515,10 @@ static int usage_error(const char *msg, const char *arg)
 	return 2;
 }
 
-int logs_main(int argc, char **argv, const struct vigil_config *cfg)
+/* The options before the command: into q, *dir, *follow and *lines. 0 to go on; otherwise
+ * the exit status (--help answered: -1 for 0; a usage error said: 2). */
+static int logs_options(int argc, char **argv, struct query *q, const char **dir,
+			bool *follow, long *lines)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },
@@ -530,57 +533,67 @@ int logs_main(int argc, char **argv, const struct vigil_config *cfg)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct query q = { .tail_n = -1 };
-	const char *dir = cfg->log_dir, *cmd = NULL, *pattern = NULL;
-	bool follow = false;
-	long lines = 10;
-	struct stat st;
-	int c, rc;
+	int c;
 
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "hfn:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			dir = optarg;
+			*dir = optarg;
 			break;
 		case 'j':
-			q.json = true;
+			q->json = true;
 			break;
 		case 'r':
-			q.request_id = optarg;
+			q->request_id = optarg;
 			break;
 		case 'l':
-			q.level = optarg;
+			q->level = optarg;
 			break;
 		case 's':
 			if (strcmp(optarg, "function") && strcmp(optarg, "extension") &&
 			    strcmp(optarg, "platform"))
 				return usage_error("--source is function, extension or platform, got",
 						   optarg);
-			q.source = optarg;
+			q->source = optarg;
 			break;
 		case 'S':
 		case 'U':
 			if (parse_when(optarg) < 0)
 				return usage_error("not a time (ISO 8601 or 30s/15m/2h/1d):", optarg);
-			*(c == 'S' ? &q.since_ns : &q.until_ns) = parse_when(optarg);
+			*(c == 'S' ? &q->since_ns : &q->until_ns) = parse_when(optarg);
 			break;
 		case 'f':
-			follow = true;
+			*follow = true;
 			break;
 		case 'n':
-			lines = strtol(optarg, NULL, 10);
-			if (lines < 0)
+			*lines = strtol(optarg, NULL, 10);
+			if (*lines < 0)
 				return usage_error("-n takes a count, got", optarg);
 			break;
 		case 'h':
 			fputs(logs_usage, stdout);
-			return 0;
+			return -1;
 		default:
 			return usage_error("unknown or incomplete option", argv[optind - 1]);
 		}
 	}
+	return 0;
+}
+
+int logs_main(int argc, char **argv, const struct vigil_config *cfg)
+{
+	struct query q = { .tail_n = -1 };
+	const char *dir = cfg->log_dir, *cmd = NULL, *pattern = NULL;
+	bool follow = false;
+	long lines = 10;
+	struct stat st;
+	int rc;
+
+	rc = logs_options(argc, argv, &q, &dir, &follow, &lines);
+	if (rc)
+		return rc < 0 ? 0 : rc;
 	if (optind >= argc)
 		return usage_error("needs a command: cat, tail, grep, stats or train", NULL);
 	cmd = argv[optind++];
@@ -602,19 +615,14 @@ int logs_main(int argc, char **argv, const struct vigil_config *cfg)
 		return 1;
 	}
 	buf_init(&q.out);
-	if (strcmp(cmd, "cat") == 0 || strcmp(cmd, "grep") == 0) {
-		rc = cmd_read(dir, &q, false);
-	} else if (strcmp(cmd, "tail") == 0) {
+	if (strcmp(cmd, "tail") == 0)
 		q.tail_n = lines;
-		rc = cmd_read(dir, &q, follow);
-	} else if (strcmp(cmd, "stats") == 0) {
+	if (strcmp(cmd, "stats") == 0)
 		rc = cmd_stats(dir);
-	} else if (strcmp(cmd, "train") == 0) {
+	else if (strcmp(cmd, "train") == 0)
 		rc = cmd_train(dir);
-	} else {
-		buf_free(&q.out);
-		return usage_error("unknown command", cmd);
-	}
+	else
+		rc = cmd_read(dir, &q, strcmp(cmd, "tail") == 0 && follow);
 	buf_free(&q.out);
 	if (q.has_re)
 		regfree(&q.re);

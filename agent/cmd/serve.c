@@ -26,6 +26,15 @@ struct tracker_prices prices_config(const struct vigil_config *cfg)
 	};
 }
 
+void probes_config(const struct vigil_config *cfg, enum probe_attach *how, unsigned *ring_kb)
+{
+	*how = strcmp(cfg->probes_attach, "tp_btf") == 0 ? PROBE_ATTACH_TP_BTF :
+	       strcmp(cfg->probes_attach, "raw_tp") == 0 ? PROBE_ATTACH_RAW_TP : PROBE_ATTACH_AUTO;
+	*ring_kb = 64;
+	while (*ring_kb < (unsigned long)cfg->probes_ring_kb)
+		*ring_kb *= 2;
+}
+
 void raise_fd_limit(void)
 {
 	struct rlimit rl;

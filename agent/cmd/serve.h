@@ -9,6 +9,7 @@
 #include "../core/metrics.h"
 #include "../core/segment.h"
 #include "../core/tracker.h"
+#include "../probes/probes.h"
 #include "../../exporters/prometheus/prometheus.h"
 
 /* The Prometheus endpoint's settings (metrics_listen and its limits); strings borrowed. */
@@ -19,6 +20,9 @@ void log_writer_config(const struct vigil_config *cfg, struct segment_writer_opt
 		       size_t *queue_bytes);
 /* The prices of the configuration's architecture (auto: this machine's), for cost estimates. */
 struct tracker_prices prices_config(const struct vigil_config *cfg);
+/* How to attach the probes (probes_attach) and their ring buffer's size in KiB (probes_ring_kb
+ * rounded up to a power of two, 64 at least). */
+void probes_config(const struct vigil_config *cfg, enum probe_attach *how, unsigned *ring_kb);
 /* Many concurrent connections need descriptors: lift the soft limit to the hard one. */
 void raise_fd_limit(void);
 

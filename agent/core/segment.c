@@ -1,4 +1,5 @@
-/* Log segments: writer and reader. See segment.h. */
+/* Log segments: the writer (blocks built as records arrive, rotation, retention, the
+ * index). See segment.h; the reader is segment_read.c. */
 #include "segment.h"
 
 #include <dirent.h>
@@ -18,17 +19,10 @@
 #include "../util/buf.h"
 #include "../util/crc32c.h"
 #include "pbwire.h"
+#include "segment_format.h"
 
-#define FILE_MAGIC "VIGILSEG"
-#define END_MAGIC "VIGILEND"
-#define BLOCK_MAGIC 0x314B4C42u	/* "BLK1" */
-#define INDEX_MAGIC 0x31584449u	/* "IDX1" */
-#define FRAME_HEADER 36
-#define BLOCK_MAX (64u << 20)	/* a block, raw or compressed, is never larger */
-#define NGROUPS 7		/* a block's column groups, each its own zstd frame */
-
-static const char *const levels[] = { "", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL" };
-#define NLEVELS (sizeof(levels) / sizeof(levels[0]))
+const char *const segment_levels[NLEVELS] = { "", "TRACE", "DEBUG", "INFO", "WARN", "ERROR",
+						  "FATAL" };
 
 /* A block's table of distinct strings; records point into it by 1 + index (0: none). */
 struct strtab {
@@ -71,45 +65,6 @@ struct segment_writer {
 	size_t nentries, entries_cap;
 	uint64_t total_records, total_raw, total_compressed;
 };
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static int write_all(int fd, const void *data, size_t n)
-{
-	const char *p = data;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* --- retention ---------------------------------------------------------------------------- */
 
@@ -399,7 +354,7 @@ static void tab_clear(struct strtab *t)
 
 const char *segment_level_name(uint32_t level)
 {
-	return level && level < NLEVELS ? levels[level] : "";
+	return level && level < NLEVELS ? segment_levels[level] : "";
 }
 
 static uint32_t level_index(const char *level)
@@ -407,7 +362,7 @@ static uint32_t level_index(const char *level)
 	if (!level)
 		return 0;
 	for (size_t i = 1; i < NLEVELS; i++) {
-		if (level[0] == levels[i][0] && strcmp(level, levels[i]) == 0)
+		if (level[0] == segment_levels[i][0] && strcmp(level, segment_levels[i]) == 0)
 			return (uint32_t)i;
 	}
 	return 0;
@@ -597,75 +552,53 @@ static int room(uint8_t **p, size_t *cap, size_t n)
 	return 0;
 }
 
-int segment_writer_flush(struct segment_writer *w)
+/* The block's five small column groups as Block protobuf (pbwire.h: protobuf-c's pack cost 2 %
+ * of ingest) into w->small: fields 1, 2, 9, 10, 11 (times, the block's name and version), 3
+ * (the request id table), 4, 5 and 6; each group's start and length in part/part_len. 0 or
+ * -ENOMEM. */
+static int pack_small_groups(struct segment_writer *w, const uint8_t **part, size_t *part_len)
 {
-	uint8_t frame[FRAME_HEADER];
-	const uint8_t *part[NGROUPS];
-	size_t raw_len, bound, comp_len, part_len[NGROUPS];
-	struct iovec iov[2];
-	ssize_t wrote;
-	int rc = 0;
+	struct buf *b = &w->small;
+	size_t at[NGROUPS - 2];
+	uint64_t unit = time_unit(w->delta, w->n);
 
-	if (w->n == 0 || w->fd < 0)
-		return 0;
-	/*
-	 * The block goes out as one zstd frame per column group, concatenated: a protobuf
-	 * message serialized in parts and concatenated is the whole message, and zstd decodes
-	 * concatenated frames as one stream, so readers see one Block either way. Each group
-	 * compressed alone is 14 % smaller in all than the block in one frame (measured on the
-	 * bench corpus): zstd's statistics stay those of one kind of data. The message and rest
-	 * columns are already Block protobuf (built by segment_writer_add_parts); the five
-	 * small groups are written here (pbwire.h: protobuf-c's pack cost 2 % of ingest).
-	 */
-	{
-		struct buf *b = &w->small;
-		size_t at[NGROUPS - 2];
-		uint64_t unit = time_unit(w->delta, w->n);
+	buf_reset(b);
+	at[0] = b->len;
+	if (w->base)
+		pb_buf_varint(b, PB_TAG(BLOCK_BASE_TIME_NS, PB_VARINT), (uint64_t)w->base);
+	pb_buf_packed(b, PB_TAG(BLOCK_TIME_DELTA_NS, PB_LEN), w->delta, w->n, true);
+	if (unit)
+		pb_buf_varint(b, PB_TAG(BLOCK_TIME_UNIT_NS, PB_VARINT), unit);
+	if (w->fn_name_len)
+		pb_buf_bytes(b, PB_TAG(BLOCK_FUNCTION_NAME, PB_LEN), w->fn_name, w->fn_name_len);
+	if (w->fn_version_len)
+		pb_buf_bytes(b, PB_TAG(BLOCK_FUNCTION_VERSION, PB_LEN), w->fn_version,
+			     w->fn_version_len);
+	at[1] = b->len;
+	for (size_t i = 0; i < w->ids.n; i++)
+		pb_buf_bytes(b, PB_TAG(BLOCK_REQUEST_IDS, PB_LEN), w->ids.s[i], strlen(w->ids.s[i]));
+	at[2] = b->len;
+	pb_buf_packed(b, PB_TAG(BLOCK_REQUEST_INDEX, PB_LEN), w->req_index, w->n, false);
+	at[3] = b->len;
+	pb_buf_packed(b, PB_TAG(BLOCK_LEVEL, PB_LEN), w->level, w->n, false);
+	at[4] = b->len;
+	pb_buf_packed(b, PB_TAG(BLOCK_SOURCE, PB_LEN), w->source, w->n, false);
+	if (b->failed)
+		return -ENOMEM;
+	for (int i = 0; i < NGROUPS - 2; i++) {
+		part[i] = (const uint8_t *)b->data + at[i];
+		part_len[i] = (i + 1 < NGROUPS - 2 ? at[i + 1] : b->len) - at[i];
+	}
+	return 0;
+}
 
-		buf_reset(b);
-		/* Block fields 1, 2, 9, 10, 11: times, the block's name and version. */
-		at[0] = b->len;
-		if (w->base)
-			pb_buf_varint(b, PB_TAG(BLOCK_BASE_TIME_NS, PB_VARINT), (uint64_t)w->base);
-		pb_buf_packed(b, PB_TAG(BLOCK_TIME_DELTA_NS, PB_LEN), w->delta, w->n, true);
-		if (unit)
-			pb_buf_varint(b, PB_TAG(BLOCK_TIME_UNIT_NS, PB_VARINT), unit);
-		if (w->fn_name_len)
-			pb_buf_bytes(b, PB_TAG(BLOCK_FUNCTION_NAME, PB_LEN), w->fn_name, w->fn_name_len);
-		if (w->fn_version_len)
-			pb_buf_bytes(b, PB_TAG(BLOCK_FUNCTION_VERSION, PB_LEN), w->fn_version, w->fn_version_len);
-		at[1] = b->len;
-		for (size_t i = 0; i < w->ids.n; i++)		/* 3: the request id table */
-			pb_buf_bytes(b, PB_TAG(BLOCK_REQUEST_IDS, PB_LEN), w->ids.s[i], strlen(w->ids.s[i]));
-		at[2] = b->len;
-		pb_buf_packed(b, PB_TAG(BLOCK_REQUEST_INDEX, PB_LEN), w->req_index, w->n, false);
-		at[3] = b->len;
-		pb_buf_packed(b, PB_TAG(BLOCK_LEVEL, PB_LEN), w->level, w->n, false);
-		at[4] = b->len;
-		pb_buf_packed(b, PB_TAG(BLOCK_SOURCE, PB_LEN), w->source, w->n, false);
-		if (b->failed) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (int i = 0; i < NGROUPS - 2; i++) {
-			part[i] = (const uint8_t *)b->data + at[i];
-			part_len[i] = (i + 1 < NGROUPS - 2 ? at[i + 1] : b->len) - at[i];
-		}
-		raw_len = b->len;
-	}
-	part[NGROUPS - 2] = (const uint8_t *)w->messages.data;
-	part_len[NGROUPS - 2] = w->messages.len;
-	part[NGROUPS - 1] = (const uint8_t *)w->rests.data;
-	part_len[NGROUPS - 1] = w->rests.len;
-	raw_len += w->messages.len + w->rests.len;
-	bound = 0;
-	for (int i = 0; i < NGROUPS; i++)
-		bound += ZSTD_compressBound(part_len[i]);
-	if (raw_len > BLOCK_MAX || room(&w->comp, &w->comp_cap, bound) < 0) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	comp_len = 0;
+/* Each group its own zstd frame, one after the other into w->comp (bound bytes of room).
+ * The compressed length, or -EIO. */
+static ssize_t compress_groups(struct segment_writer *w, const uint8_t *const *part,
+			       const size_t *part_len, size_t bound)
+{
+	size_t comp_len = 0;
+
 	for (int i = 0; i < NGROUPS; i++) {
 		size_t c;
 
@@ -689,12 +622,21 @@ int segment_writer_flush(struct segment_writer *w)
 			c = ZSTD_compress2(w->cctx, w->comp + comp_len, bound - comp_len, part[i],
 					   part_len[i]);
 		}
-		if (ZSTD_isError(c)) {
-			rc = -EIO;
-			goto out;
-		}
+		if (ZSTD_isError(c))
+			return -EIO;
 		comp_len += c;
 	}
+	return (ssize_t)comp_len;
+}
+
+/* The frame header and the compressed block, in one writev: a crash leaves at most this block
+ * torn, never an earlier one. 0 or -errno. */
+static int write_frame(struct segment_writer *w, size_t comp_len, size_t raw_len)
+{
+	uint8_t frame[FRAME_HEADER];
+	struct iovec iov[2];
+	ssize_t wrote;
+
 	put32(frame, BLOCK_MAGIC);
 	put32(frame + 4, (uint32_t)comp_len);
 	put32(frame + 8, (uint32_t)raw_len);
@@ -704,26 +646,61 @@ int segment_writer_flush(struct segment_writer *w)
 	put64(frame + 28, (uint64_t)w->tmax);
 	iov[0] = (struct iovec){ frame, FRAME_HEADER };
 	iov[1] = (struct iovec){ w->comp, comp_len };
-	/* One writev: a crash leaves at most this block torn, never an earlier one. */
 	wrote = writev(w->fd, iov, 2);
-	if (wrote != (ssize_t)(FRAME_HEADER + comp_len)) {
-		rc = wrote < 0 ? -errno : -EIO;
-		goto out;
+	if (wrote != (ssize_t)(FRAME_HEADER + comp_len))
+		return wrote < 0 ? -errno : -EIO;
+	return 0;
+}
+
+int segment_writer_flush(struct segment_writer *w)
+{
+	const uint8_t *part[NGROUPS];
+	size_t raw_len = 0, bound = 0, part_len[NGROUPS];
+	ssize_t comp_len;
+	int rc;
+
+	if (w->n == 0 || w->fd < 0)
+		return 0;
+	/*
+	 * The block goes out as one zstd frame per column group, concatenated: a protobuf
+	 * message serialized in parts and concatenated is the whole message, and zstd decodes
+	 * concatenated frames as one stream, so readers see one Block either way. Each group
+	 * compressed alone is 14 % smaller in all than the block in one frame (measured on the
+	 * bench corpus): zstd's statistics stay those of one kind of data. The message and rest
+	 * columns are already Block protobuf (built by segment_writer_add_parts).
+	 */
+	rc = pack_small_groups(w, part, part_len);
+	if (rc < 0)
+		return rc;
+	part[NGROUPS - 2] = (const uint8_t *)w->messages.data;
+	part_len[NGROUPS - 2] = w->messages.len;
+	part[NGROUPS - 1] = (const uint8_t *)w->rests.data;
+	part_len[NGROUPS - 1] = w->rests.len;
+	for (int i = 0; i < NGROUPS; i++) {
+		raw_len += part_len[i];
+		bound += ZSTD_compressBound(part_len[i]);
 	}
+	if (raw_len > BLOCK_MAX || room(&w->comp, &w->comp_cap, bound) < 0)
+		return -ENOMEM;
+	comp_len = compress_groups(w, part, part_len, bound);
+	if (comp_len < 0)
+		return (int)comp_len;
+	rc = write_frame(w, (size_t)comp_len, raw_len);
+	if (rc < 0)
+		return rc;
 	add_entry(w, w->offset, (uint32_t)w->n);
-	w->offset += FRAME_HEADER + comp_len;
+	w->offset += FRAME_HEADER + (size_t)comp_len;
 	w->total_raw += raw_len;
-	w->total_compressed += comp_len;
+	w->total_compressed += (size_t)comp_len;
 	if (w->o.fsync == 1)
 		fdatasync(w->fd);
 	reset_block(w);
 	if (w->offset >= w->o.segment_bytes ||
 	    clock_mono_s() - w->opened_at >= w->o.segment_age_s) {
 		close_segment(w);
-		rc = open_segment(w);
+		return open_segment(w);
 	}
-out:
-	return rc;
+	return 0;
 }
 
 void segment_writer_close(struct segment_writer *w)
@@ -758,305 +735,4 @@ void segment_writer_stats(const struct segment_writer *w, uint64_t *records, uin
 	*records = w->total_records;
 	*raw = w->total_raw;
 	*compressed = w->total_compressed;
-}
-
-/* --- reader ------------------------------------------------------------------------------- */
-
-/* Decode one block and hand its records to fn. 0, 1 when fn stopped, -1 when damaged. */
-static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, void *arg,
-		      struct segment_read_result *res)
-{
-	Vigil__V1__Block *b = vigil__v1__block__unpack(NULL, raw_len, raw);
-	int64_t t, unit;
-	int rc = 0;
-
-	if (!b)
-		return -1;
-	if (b->n_time_delta_ns != b->n_message || b->n_rest != b->n_message ||
-	    b->n_request_index != b->n_message || b->n_level != b->n_message ||
-	    b->n_source != b->n_message) {
-		vigil__v1__block__free_unpacked(b, NULL);
-		return -1;
-	}
-	t = b->base_time_ns;
-	unit = b->time_unit_ns ? (int64_t)b->time_unit_ns : 1;
-	for (size_t i = 0; i < b->n_message && !rc; i++) {
-		log_record *r = vigil__v1__log_record__unpack(NULL, b->rest[i].len, b->rest[i].data);
-
-		if (!r) {
-			res->damaged_blocks++;
-			continue;
-		}
-		t += b->time_delta_ns[i] * unit;
-		r->time_ns = t;
-		r->source = (Vigil__V1__Source)b->source[i];
-		if (b->request_index[i] && b->request_index[i] <= b->n_request_ids) {
-			if (r->request_id != protobuf_c_empty_string)
-				free(r->request_id);
-			r->request_id = strdup(b->request_ids[b->request_index[i] - 1]);
-		}
-		if (!r->function_name[0] && b->function_name[0]) {
-			if (r->function_name != protobuf_c_empty_string)
-				free(r->function_name);
-			r->function_name = strdup(b->function_name);
-		}
-		if (!r->function_version[0] && b->function_version[0]) {
-			if (r->function_version != protobuf_c_empty_string)
-				free(r->function_version);
-			r->function_version = strdup(b->function_version);
-		}
-		if (b->level[i] && b->level[i] < NLEVELS) {
-			if (r->level != protobuf_c_empty_string)
-				free(r->level);
-			r->level = strdup(levels[b->level[i]]);
-		}
-		if (r->message != protobuf_c_empty_string)
-			free(r->message);
-		r->message = strdup(b->message[i]);
-		res->records++;
-		rc = fn ? fn(arg, r) : 0;
-		vigil__v1__log_record__free_unpacked(r, NULL);
-	}
-	vigil__v1__block__free_unpacked(b, NULL);
-	return rc ? 1 : 0;
-}
-
-/* The index of a closed segment (its frame at data[at]), or NULL when it is damaged. */
-static Vigil__V1__SegmentIndex *read_index(const uint8_t *data, size_t len, size_t at)
-{
-	uint32_t n;
-
-	if (at + 12 > len || get32(data + at) != INDEX_MAGIC)
-		return NULL;
-	n = get32(data + at + 4);
-	if (n > len - at - 12 || crc32c(0, data + at + 12, n) != get32(data + at + 8))
-		return NULL;
-	return vigil__v1__segment_index__unpack(NULL, n, data + at + 12);
-}
-
-/* Whether the block at offset may hold a record of filter's request id, by the index entry
- * for that offset (entries are in file order: *cursor walks them). */
-static bool may_hold(const Vigil__V1__SegmentIndex *idx, size_t *cursor, uint64_t offset,
-		     const char *id, uint32_t hash)
-{
-	const Vigil__V1__SegmentIndex__Entry *e;
-
-	while (*cursor < idx->n_blocks && idx->blocks[*cursor]->offset < offset)
-		(*cursor)++;
-	if (*cursor >= idx->n_blocks || idx->blocks[*cursor]->offset != offset)
-		return true;	/* not in the index: read it */
-	e = idx->blocks[*cursor];
-	for (size_t i = 0; i < e->n_request_id_hashes; i++) {
-		if (e->request_id_hashes[i] == hash)
-			return true;
-	}
-	for (size_t i = 0; i < e->n_request_ids; i++) {	/* the first format */
-		if (strcmp(e->request_ids[i], id) == 0)
-			return true;
-	}
-	return false;
-}
-
-int segment_read_file(const char *path, const void *dict, size_t dict_len, segment_record_fn fn,
-		      void *arg, struct segment_read_result *res)
-{
-	return segment_read_filtered(path, dict, dict_len, NULL, fn, arg, res);
-}
-
-int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
-			  const struct segment_filter *filter, segment_record_fn fn, void *arg,
-			  struct segment_read_result *res)
-{
-	Vigil__V1__SegmentIndex *idx = NULL;
-	size_t cursor = 0;
-	uint32_t id_hash = filter && filter->request_id ? segment_id_hash(filter->request_id) : 0;
-	Vigil__V1__SegmentHeader *h;
-	ZSTD_DCtx *dctx = NULL;
-	ZSTD_DDict *ddict = NULL;
-	uint8_t *data = NULL, *raw = NULL;
-	size_t len = 0, pos, hl, end;
-	int rc;
-
-	memset(res, 0, sizeof(*res));
-	{
-		struct buf file;
-
-		buf_init(&file);
-		rc = buf_read_file(&file, path, (size_t)4 << 30);
-		if (rc < 0) {
-			buf_free(&file);
-			return rc;
-		}
-		data = (uint8_t *)buf_steal(&file, &len);
-		if (!data)
-			return -ENOMEM;
-	}
-	res->file_bytes = len;
-	if (len < 16 || memcmp(data, FILE_MAGIC, 8) != 0) {
-		snprintf(res->warning, sizeof(res->warning), "not a vigil segment");
-		free(data);
-		return -EINVAL;
-	}
-	hl = get32(data + 8);
-	if (hl > 512 || 16 + hl > len || crc32c(0, data + 12, hl) != get32(data + 12 + hl)) {
-		snprintf(res->warning, sizeof(res->warning), "damaged segment header");
-		free(data);
-		return -EINVAL;
-	}
-	h = vigil__v1__segment_header__unpack(NULL, hl, data + 12);
-	if (h) {
-		res->dict_id = h->dictionary_id;
-		vigil__v1__segment_header__free_unpacked(h, NULL);
-	}
-	if (res->dict_id && !dict) {
-		snprintf(res->warning, sizeof(res->warning), "needs zstd dictionary %u",
-			 res->dict_id);
-		free(data);
-		return -ENOENT;
-	}
-	dctx = ZSTD_createDCtx();
-	if (dict && dict_len)
-		ddict = ZSTD_createDDict(dict, dict_len);
-	end = len;
-	/* A closed segment ends with its index: blocks stop where it starts. */
-	if (len >= 16 + hl + 16 && memcmp(data + len - 8, END_MAGIC, 8) == 0) {
-		uint64_t idx_at = get64(data + len - 16);
-
-		if (idx_at >= 16 + hl && idx_at < len - 16) {
-			end = (size_t)idx_at;
-			res->has_index = true;
-			if (filter && filter->request_id)
-				idx = read_index(data, len - 16, end);
-		}
-	}
-	pos = 16 + hl;
-	while (pos < end) {
-		uint32_t comp_len, raw_len;
-		size_t got;
-
-		if (end - pos < FRAME_HEADER || get32(data + pos) != BLOCK_MAGIC) {
-			/* Not a block here: a torn tail, or damage to skip past. */
-			size_t next = pos + 1;
-
-			while (next + 4 <= end && get32(data + next) != BLOCK_MAGIC)
-				next++;
-			if (next + FRAME_HEADER > end) {
-				res->torn_tail = !res->has_index;
-				snprintf(res->warning, sizeof(res->warning),
-					 "%zu bytes after the last complete block%s", end - pos,
-					 res->has_index ? " (damaged)" : ": a torn tail");
-				break;
-			}
-			res->damaged_blocks++;
-			pos = next;
-			continue;
-		}
-		comp_len = get32(data + pos + 4);
-		raw_len = get32(data + pos + 8);
-		if (comp_len > BLOCK_MAX || raw_len > BLOCK_MAX || end - pos - FRAME_HEADER < comp_len) {
-			if (end - pos - FRAME_HEADER < comp_len) {
-				res->torn_tail = true;
-				snprintf(res->warning, sizeof(res->warning),
-					 "the last block is incomplete (%zu of %u bytes): a torn tail",
-					 end - pos - FRAME_HEADER, comp_len);
-				break;
-			}
-			res->damaged_blocks++;
-			pos++;
-			continue;
-		}
-		if (crc32c(0, data + pos + FRAME_HEADER, comp_len) != get32(data + pos + 12)) {
-			res->damaged_blocks++;
-			snprintf(res->warning, sizeof(res->warning), "a block failed its CRC-32C");
-			pos++;
-			continue;
-		}
-		if (filter && ((filter->since_ns && (int64_t)get64(data + pos + 28) < filter->since_ns) ||
-			       (filter->until_ns && (int64_t)get64(data + pos + 20) > filter->until_ns) ||
-			       (idx && !may_hold(idx, &cursor, pos, filter->request_id, id_hash)))) {
-			res->skipped_blocks++;
-			pos += FRAME_HEADER + comp_len;
-			continue;
-		}
-		free(raw);
-		raw = malloc(raw_len ? raw_len : 1);
-		if (!raw) {
-			rc = -ENOMEM;
-			break;
-		}
-		got = ddict ? ZSTD_decompress_usingDDict(dctx, raw, raw_len, data + pos + FRAME_HEADER,
-							 comp_len, ddict) :
-			      ZSTD_decompressDCtx(dctx, raw, raw_len, data + pos + FRAME_HEADER, comp_len);
-		if (ZSTD_isError(got) || got != raw_len) {
-			res->damaged_blocks++;
-			snprintf(res->warning, sizeof(res->warning), "a block did not decompress");
-			pos += FRAME_HEADER + comp_len;
-			continue;
-		}
-		res->blocks++;
-		res->raw_bytes += raw_len;
-		res->compressed_bytes += comp_len;
-		pos += FRAME_HEADER + comp_len;
-		rc = read_block(raw, raw_len, fn, arg, res);
-		if (rc < 0) {
-			res->damaged_blocks++;
-			rc = 0;
-		} else if (rc > 0) {
-			rc = 0;
-			break;
-		}
-	}
-	free(raw);
-	free(data);
-	if (idx)
-		vigil__v1__segment_index__free_unpacked(idx, NULL);
-	ZSTD_freeDCtx(dctx);
-	ZSTD_freeDDict(ddict);
-	return rc;
-}
-
-void *segment_load_dictionary(const char *dir, uint32_t want_id, size_t *len, uint32_t *id)
-{
-	char path[4400], best[4400] = "";
-	unsigned long best_id = 0;
-	struct dirent *e;
-	struct stat st;
-	void *data;
-	int fd;
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return NULL;
-	while ((e = readdir(d)) != NULL) {
-		unsigned long v;
-		char *end;
-
-		v = strtoul(e->d_name, &end, 10);
-		if (end == e->d_name || strcmp(end, ".zdict") != 0)
-			continue;
-		if ((want_id && v == want_id) || (!want_id && v > best_id)) {
-			snprintf(best, sizeof(best), "%.4000s/%.255s", dir, e->d_name);
-			best_id = v;
-		}
-	}
-	closedir(d);
-	if (!best[0])
-		return NULL;
-	snprintf(path, sizeof(path), "%s", best);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (16 << 20)) {
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	data = malloc((size_t)st.st_size);
-	if (!data || read(fd, data, (size_t)st.st_size) != st.st_size) {
-		free(data);
-		close(fd);
-		return NULL;
-	}
-	close(fd);
-	*len = (size_t)st.st_size;
-	*id = (uint32_t)best_id;
-	return data;
 }

@@ -1,8 +1,9 @@
 /* The invocation tracker. See tracker.h. */
 #include "tracker.h"
 
-#include "jscan.h"
+#include "log_level.h"
 #include "sink.h"
+#include "tracker_families.h"
 #include "../util/clock.h"
 
 #include <ctype.h>
@@ -16,12 +17,6 @@
 
 #define RECENT 256	/* finished ids remembered, to spot duplicates and late events */
 #define SPARE 16	/* exported reports kept for the next ones (no malloc per invocation) */
-
-struct families {
-	struct metric_family *invocations, *errors, *timeouts, *cold_starts, *oom, *cpu, *net,
-		*cost, *logs, *duration, *billed, *init, *post_runtime, *latency, *utilization,
-		*memory;
-};
 
 struct tracker {
 	pthread_mutex_t lock;
@@ -44,77 +39,9 @@ struct tracker {
 	bool have_sample;
 	double cpu_user, cpu_system;
 	uint64_t rx, tx;
-	struct families f;
+	struct tracker_families f;
 	bool has_families;
 };
-
-static struct metric_family *fam(struct metric_registry *r, const char *name, const char *help,
-				 enum metric_type type, const char *unit, const char *l1,
-				 const char *l2, const char *l3, const char *l4)
-{
-	struct metric_desc d = { .name = name, .help = help, .type = type, .unit = unit,
-				 .labels = { l1, l2, l3, l4 } };
-
-	if (type == METRIC_HISTOGRAM) {
-		if (unit && strcmp(unit, "bytes") == 0) {
-			d.buckets = metric_buckets_memory;
-			d.nbuckets = metric_buckets_memory_len;
-		} else if (unit && strcmp(unit, "ratio") == 0) {
-			d.buckets = metric_buckets_ratio;
-			d.nbuckets = metric_buckets_ratio_len;
-		} else {
-			d.buckets = metric_buckets_duration;
-			d.nbuckets = metric_buckets_duration_len;
-		}
-	}
-	return metric_register(r, &d);
-}
-
-static void register_families(struct tracker *t, struct metric_registry *r)
-{
-	struct families *f = &t->f;
-	const char *fn = "function", *ver = "version";
-
-	f->invocations = fam(r, "vigil_invocations_total", "Invocations finished.", METRIC_COUNTER,
-			     NULL, fn, ver, "cold_start", "status");
-	f->errors = fam(r, "vigil_errors_total", "Invocations that failed, by error type.",
-			METRIC_COUNTER, NULL, fn, ver, "error_type", NULL);
-	f->timeouts = fam(r, "vigil_timeouts_total", "Invocations that timed out.", METRIC_COUNTER,
-			  NULL, fn, ver, NULL, NULL);
-	f->cold_starts = fam(r, "vigil_cold_starts_total", "Invocations that were cold starts.",
-			     METRIC_COUNTER, NULL, fn, ver, NULL, NULL);
-	f->oom = fam(r, "vigil_out_of_memory_total", "Invocations that ran out of memory.",
-		     METRIC_COUNTER, NULL, fn, ver, NULL, NULL);
-	f->cpu = fam(r, "vigil_cpu_seconds_total", "CPU time of the function's processes.",
-		     METRIC_COUNTER, "seconds", fn, ver, "mode", NULL);
-	f->net = fam(r, "vigil_network_bytes_total", "Network bytes of the environment.",
-		     METRIC_COUNTER, "bytes", fn, ver, "direction", NULL);
-	f->cost = fam(r, "vigil_estimated_cost_usd_total",
-		      "Estimated cost: billed GB-seconds and requests at the configured prices.",
-		      METRIC_COUNTER, NULL, fn, ver, NULL, NULL);
-	f->logs = fam(r, "vigil_log_records_total", "Log records of the function, by level.",
-		      METRIC_COUNTER, NULL, fn, ver, "level", NULL);
-	f->duration = fam(r, "vigil_invocation_duration_seconds", "Duration, as Lambda reports it.",
-			  METRIC_HISTOGRAM, "seconds", fn, ver, "cold_start", NULL);
-	f->billed = fam(r, "vigil_billed_duration_seconds", "Billed duration.", METRIC_HISTOGRAM,
-			"seconds", fn, ver, NULL, NULL);
-	f->init = fam(r, "vigil_init_duration_seconds", "Init duration of cold starts.",
-		      METRIC_HISTOGRAM, "seconds", fn, ver, NULL, NULL);
-	f->post_runtime = fam(r, "vigil_post_runtime_duration_seconds",
-			      "Extensions' time after the runtime's answer (part of Duration).",
-			      METRIC_HISTOGRAM, "seconds", fn, ver, NULL, NULL);
-	f->latency = fam(r, "vigil_response_latency_seconds",
-			 "From invoke to the runtime's first response byte.", METRIC_HISTOGRAM,
-			 "seconds", fn, ver, NULL, NULL);
-	f->utilization = fam(r, "vigil_memory_utilization_ratio",
-			     "Max memory used over memory size.", METRIC_HISTOGRAM, "ratio", fn, ver,
-			     NULL, NULL);
-	f->memory = fam(r, "vigil_max_memory_used_bytes", "Max memory used.", METRIC_HISTOGRAM,
-			"bytes", fn, ver, NULL, NULL);
-	t->has_families = f->invocations && f->errors && f->timeouts && f->cold_starts && f->oom &&
-			  f->cpu && f->net && f->cost && f->logs && f->duration && f->billed &&
-			  f->init && f->post_runtime && f->latency && f->utilization && f->memory;
-}
 
 struct tracker *tracker_new(const char *function_name, const char *version, long memory_mb,
 			    const struct tracker_prices *prices, struct metric_registry *registry)
@@ -130,7 +57,7 @@ struct tracker *tracker_new(const char *function_name, const char *version, long
 	t->prices = *prices;
 	t->pending_init_ms = -1;
 	if (registry) {
-		register_families(t, registry);
+		t->has_families = tracker_families_register(&t->f, registry) == 0;
 		/* Counters of rare events exist at 0 from the start: an environment that times out
 		 * or runs out of memory ends right after, and a counter first seen at 1 in its
 		 * last scrape or push would show no increase at all. */
@@ -370,61 +297,6 @@ static void read_tracing(struct invocation_report *r, json_t *rec)
 		snprintf(r->trace_id, sizeof(r->trace_id), "%s", v);
 }
 
-static int level_of(const char *s, size_t n)
-{
-	static const char *const names[LEVEL_COUNT] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR",
-							"FATAL" };
-
-	for (int i = 0; i < LEVEL_COUNT; i++) {
-		size_t l = strlen(names[i]);
-
-		if (n >= l && strncasecmp(s, names[i], l) == 0 && (n == l || !isalpha((unsigned char)s[l])))
-			return i;
-	}
-	if (n >= 7 && strncasecmp(s, "WARNING", 7) == 0)
-		return LEVEL_WARN;
-	if (n >= 8 && strncasecmp(s, "CRITICAL", 8) == 0)
-		return LEVEL_FATAL;
-	return -1;
-}
-
-static bool oom_line(const char *s, size_t n)
-{
-	static const char *const needles[] = {
-		"JavaScript heap out of memory", "MemoryError", "java.lang.OutOfMemoryError",
-		"Runtime.OutOfMemory", "fatal error: runtime: out of memory", "Cannot allocate memory",
-	};
-
-	for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++) {
-		if (memmem(s, n, needles[i], strlen(needles[i])))
-			return true;
-	}
-	return false;
-}
-
-/* A log line in text: Node's "time\trequestId\tLEVEL\tmessage", Python's
- * "[LEVEL]\ttime\trequestId\tmessage", or plain text (INFO). */
-static void text_line(const char *s, size_t len, int *level, char *rid, size_t ridlen)
-{
-	const char *p = s, *end = s + len;
-
-	*level = LEVEL_INFO;
-	rid[0] = '\0';
-	for (int field = 0; field < 4 && p; field++) {
-		const char *tab = memchr(p, '\t', (size_t)(end - p));
-		size_t n = tab ? (size_t)(tab - p) : (size_t)(end - p);
-		int l;
-
-		if (n == 36 && p[8] == '-' && p[13] == '-')
-			snprintf(rid, ridlen, "%.36s", p);
-		else if (n > 2 && p[0] == '[' && p[n - 1] == ']' && (l = level_of(p + 1, n - 2)) >= 0)
-			*level = l;
-		else if ((l = level_of(p, n)) >= 0 && tab)
-			*level = l;
-		p = tab ? tab + 1 : NULL;
-	}
-}
-
 /* One log record of invocation rid (else the one in flight when use_current): its level, its
  * message's bytes, and whether it tells of an out-of-memory error. */
 static void count_log(struct tracker *t, const char *rid, bool use_current, int level,
@@ -443,7 +315,7 @@ static void count_log(struct tracker *t, const char *rid, bool use_current, int 
 	}
 	r->log_records[level]++;
 	r->log_bytes += bytes;
-	if (text && oom_line(text, bytes))
+	if (text && log_line_oom(text, bytes))
 		r->oom = true;
 }
 
@@ -457,50 +329,20 @@ static void log_record(struct tracker *t, json_t *record)
 	if (json_is_string(record)) {
 		text = json_string_value(record);
 		bytes = json_string_length(record);
-		text_line(text, bytes, &level, rid, sizeof(rid));
+		log_text_line(text, bytes, &level, rid, sizeof(rid));
 	} else {
 		const char *lv = json_string_value(json_object_get(record, "level"));
 		const char *id = json_string_value(json_object_get(record, "requestId"));
 		const char *msg = json_string_value(json_object_get(record, "message"));
 
-		if (lv && level_of(lv, strlen(lv)) >= 0)
-			level = level_of(lv, strlen(lv));
+		if (lv && log_level_of(lv, strlen(lv)) >= 0)
+			level = log_level_of(lv, strlen(lv));
 		if (id)
 			snprintf(rid, sizeof(rid), "%s", id);
 		text = msg;
 		bytes = msg ? strlen(msg) : 0;
 	}
 	count_log(t, rid, true, level, text, bytes);
-}
-
-/* A JSON line's level, requestId and message (top-level keys, as Lambda's JSON format and
- * Powertools write them). */
-static void json_line(const char *s, size_t n, int *level, char *rid, size_t ridlen,
-		      struct jval *msg)
-{
-	struct jval obj, key, val;
-	struct jiter it;
-	char lv[16];
-
-	if (jscan_parse(s, n, &obj) < 0 || obj.type != J_OBJECT)
-		return;
-	jscan_iter(&obj, &it);
-	while (jscan_next_member_any(&it, &key, &val) == 1) {
-		if (val.type != J_STRING || key.escaped)
-			continue;
-		if (key.n == 5 && memcmp(key.p, "level", 5) == 0 && val.n < sizeof(lv)) {
-			int l = level_of(val.p, val.n);
-
-			if (l >= 0)
-				*level = l;
-		} else if (key.n == 9 && memcmp(key.p, "requestId", 9) == 0 && val.n < ridlen &&
-			   !val.escaped) {
-			memcpy(rid, val.p, val.n);
-			rid[val.n] = '\0';
-		} else if (key.n == 7 && memcmp(key.p, "message", 7) == 0) {
-			*msg = val;
-		}
-	}
 }
 
 void tracker_log_line(struct tracker *t, const char *request_id, const char *line, size_t n)
@@ -512,11 +354,11 @@ void tracker_log_line(struct tracker *t, const char *request_id, const char *lin
 	pthread_mutex_lock(&t->lock);
 	t->stats.events++;
 	if (n && line[0] == '{') {
-		json_line(line, n, &level, rid, sizeof(rid), &msg);
+		log_json_line(line, n, &level, rid, sizeof(rid), &msg);
 		if (msg.type == J_STRING)
 			line = msg.p, n = msg.n;
 	} else {
-		text_line(line, n, &level, rid, sizeof(rid));
+		log_text_line(line, n, &level, rid, sizeof(rid));
 	}
 	if (!rid[0] && request_id)
 		snprintf(rid, sizeof(rid), "%s", request_id);
@@ -557,124 +399,148 @@ void tracker_add_report(struct tracker *t, const struct invocation_report *m)
 	pthread_mutex_unlock(&t->lock);
 }
 
-int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t time_ms)
+/* platform.start: the invocation begins (a cold start when an init came before it). */
+static void on_start(struct tracker *t, struct invocation_report *r, json_t *record,
+		     int64_t time_ms)
+{
+	json_t *version = json_object_get(record, "version");
+
+	r->seen |= TRACK_START;
+	if (time_ms > 0)
+		r->start_ms = time_ms;
+	if (json_is_string(version))
+		snprintf(r->version, sizeof(r->version), "%s", json_string_value(version));
+	if (t->pending_cold) {
+		r->cold_start = true;
+		r->init_duration_ms = t->pending_init_ms;
+		t->pending_cold = false;
+		t->pending_init_ms = -1;
+	}
+	snprintf(t->current, sizeof(t->current), "%s", r->request_id);
+}
+
+/* The status and error type that platform.runtimeDone and platform.report both carry. */
+static void read_status(struct invocation_report *r, json_t *record)
+{
+	const char *et = json_string_value(json_object_get(record, "errorType"));
+
+	r->status = parse_status(json_string_value(json_object_get(record, "status")));
+	if (et)
+		snprintf(r->error_type, sizeof(r->error_type), "%s", et);
+}
+
+/* platform.runtimeDone: the runtime answered (or failed). */
+static void on_runtime_done(struct invocation_report *r, json_t *record)
+{
+	json_t *m = json_object_get(record, "metrics");
+
+	r->seen |= TRACK_RUNTIME_DONE;
+	read_status(r, record);
+	r->runtime_ms = num(m, "durationMs", -1);
+	r->produced_bytes = (int64_t)num(m, "producedBytes", -1);
+	read_spans(r, json_object_get(record, "spans"));
+}
+
+/* platform.report: the invocation is over; its report is finished. -EINVAL without metrics. */
+static int on_report(struct tracker *t, struct invocation_report *r, json_t *record)
+{
+	json_t *m = json_object_get(record, "metrics");
+
+	if (!json_is_object(m) || !json_is_number(json_object_get(m, "durationMs")))
+		return -EINVAL;
+	r->seen |= TRACK_REPORT;
+	r->complete = true;
+	read_status(r, record);
+	r->duration_ms = num(m, "durationMs", -1);
+	r->billed_ms = (int64_t)num(m, "billedDurationMs", -1);
+	r->memory_size_mb = (long)num(m, "memorySizeMB", (double)t->memory_mb);
+	r->max_memory_used_mb = (long)num(m, "maxMemoryUsedMB", 0);
+	if (json_is_number(json_object_get(m, "initDurationMs"))) {
+		r->init_duration_ms = num(m, "initDurationMs", -1);
+		r->cold_start = true;
+	}
+	read_spans(r, json_object_get(record, "spans"));
+	unlink_open(t, r);
+	finish_locked(t, r);
+	return 0;
+}
+
+/* A platform event of one invocation (start, runtimeDone, report; type without
+ * "platform."). 0, -EINVAL or -ENOENT as tracker_event. */
+static int invocation_event(struct tracker *t, const char *type, json_t *record,
+			    int64_t time_ms)
 {
 	struct invocation_report *r;
 	const char *id;
-	int rc = 0;
 
-	pthread_mutex_lock(&t->lock);
-	t->stats.events++;
-	if (!type) {
-		rc = -EINVAL;
-		goto out;
-	}
-	if (strcmp(type, "function") == 0 || strcmp(type, "extension") == 0) {
-		if (!json_is_string(record) && !json_is_object(record)) {
-			rc = -EINVAL;
-			goto out;
-		}
-		log_record(t, record);
-		goto out;
-	}
-	if (strncmp(type, "platform.", 9) != 0) {
-		t->stats.unknown++;
-		rc = -ENOENT;
-		goto out;
-	}
-	if (!json_is_object(record)) {
-		rc = -EINVAL;
-		goto out;
-	}
-	type += 9;
-	if (strcmp(type, "initStart") == 0) {
-		const char *it = json_string_value(json_object_get(record, "initializationType"));
-
-		t->pending_cold = true;
-		snprintf(t->init_type, sizeof(t->init_type), "%s", it ? it : "on-demand");
-		goto out;
-	}
-	if (strcmp(type, "initReport") == 0) {
-		t->pending_init_ms = num(json_object_get(record, "metrics"), "durationMs", -1);
-		goto out;
-	}
-	if (strcmp(type, "initRuntimeDone") == 0 || strcmp(type, "extension") == 0 ||
-	    strcmp(type, "telemetrySubscription") == 0 || strcmp(type, "logsDropped") == 0 ||
-	    strncmp(type, "restore", 7) == 0 || strcmp(type, "end") == 0 ||
-	    strcmp(type, "fault") == 0 || strcmp(type, "logsSubscription") == 0) {
-		goto out;	/* nothing per invocation */
-	}
 	if (strcmp(type, "start") != 0 && strcmp(type, "runtimeDone") != 0 &&
 	    strcmp(type, "report") != 0) {
 		t->stats.unknown++;
-		rc = -ENOENT;	/* a type newer than this code: ignored, counted */
-		goto out;
+		return -ENOENT;	/* a type newer than this code: ignored, counted */
 	}
 	id = json_string_value(json_object_get(record, "requestId"));
-	if (!id || !*id || strlen(id) >= 64) {
-		rc = -EINVAL;
-		goto out;
-	}
+	if (!id || !*id || strlen(id) >= 64)
+		return -EINVAL;
 	r = entry(t, id);
 	if (!r) {
 		if (strcmp(type, "report") == 0)
 			t->stats.duplicates++;
 		else
 			t->stats.orphans++;
-		goto out;
+		return 0;
 	}
 	read_tracing(r, record);
-	if (strcmp(type, "start") == 0) {
-		r->seen |= TRACK_START;
-		if (time_ms > 0)
-			r->start_ms = time_ms;
-		if (json_is_string(json_object_get(record, "version")))
-			snprintf(r->version, sizeof(r->version), "%s",
-				 json_string_value(json_object_get(record, "version")));
-		if (t->pending_cold) {
-			r->cold_start = true;
-			r->init_duration_ms = t->pending_init_ms;
-			t->pending_cold = false;
-			t->pending_init_ms = -1;
-		}
-		snprintf(t->current, sizeof(t->current), "%s", id);
-	} else if (strcmp(type, "runtimeDone") == 0) {
-		json_t *m = json_object_get(record, "metrics");
-		const char *et = json_string_value(json_object_get(record, "errorType"));
+	if (strcmp(type, "start") == 0)
+		on_start(t, r, record, time_ms);
+	else if (strcmp(type, "runtimeDone") == 0)
+		on_runtime_done(r, record);
+	else
+		return on_report(t, r, record);
+	return 0;
+}
 
-		r->seen |= TRACK_RUNTIME_DONE;
-		r->status = parse_status(json_string_value(json_object_get(record, "status")));
-		if (et)
-			snprintf(r->error_type, sizeof(r->error_type), "%s", et);
-		r->runtime_ms = num(m, "durationMs", -1);
-		r->produced_bytes = (int64_t)num(m, "producedBytes", -1);
-		read_spans(r, json_object_get(record, "spans"));
-	} else {
-		json_t *m = json_object_get(record, "metrics");
-		const char *et = json_string_value(json_object_get(record, "errorType"));
+/* A platform event of the environment, not of one invocation (type without "platform."):
+ * 1 when it is one (taken in), 0 when it is not. */
+static int environment_event(struct tracker *t, const char *type, json_t *record)
+{
+	if (strcmp(type, "initStart") == 0) {
+		const char *it = json_string_value(json_object_get(record, "initializationType"));
 
-		if (!json_is_object(m) || !json_is_number(json_object_get(m, "durationMs"))) {
-			rc = -EINVAL;
-			goto out;
-		}
-		r->seen |= TRACK_REPORT;
-		r->complete = true;
-		r->status = parse_status(json_string_value(json_object_get(record, "status")));
-		if (et)
-			snprintf(r->error_type, sizeof(r->error_type), "%s", et);
-		r->duration_ms = num(m, "durationMs", -1);
-		r->billed_ms = (int64_t)num(m, "billedDurationMs", -1);
-		r->memory_size_mb = (long)num(m, "memorySizeMB", (double)t->memory_mb);
-		r->max_memory_used_mb = (long)num(m, "maxMemoryUsedMB", 0);
-		if (json_is_number(json_object_get(m, "initDurationMs"))) {
-			r->init_duration_ms = num(m, "initDurationMs", -1);
-			r->cold_start = true;
-		}
-		read_spans(r, json_object_get(record, "spans"));
-		unlink_open(t, r);
-		finish_locked(t, r);
+		t->pending_cold = true;
+		snprintf(t->init_type, sizeof(t->init_type), "%s", it ? it : "on-demand");
+		return 1;
 	}
-out:
+	if (strcmp(type, "initReport") == 0) {
+		t->pending_init_ms = num(json_object_get(record, "metrics"), "durationMs", -1);
+		return 1;
+	}
+	return strcmp(type, "initRuntimeDone") == 0 || strcmp(type, "extension") == 0 ||
+	       strcmp(type, "telemetrySubscription") == 0 || strcmp(type, "logsDropped") == 0 ||
+	       strncmp(type, "restore", 7) == 0 || strcmp(type, "end") == 0 ||
+	       strcmp(type, "fault") == 0 || strcmp(type, "logsSubscription") == 0;
+}
+
+int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t time_ms)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	t->stats.events++;
+	if (!type) {
+		rc = -EINVAL;
+	} else if (strcmp(type, "function") == 0 || strcmp(type, "extension") == 0) {
+		if (json_is_string(record) || json_is_object(record))
+			log_record(t, record);
+		else
+			rc = -EINVAL;
+	} else if (strncmp(type, "platform.", 9) != 0) {
+		t->stats.unknown++;
+		rc = -ENOENT;
+	} else if (!json_is_object(record)) {
+		rc = -EINVAL;
+	} else if (!environment_event(t, type + 9, record)) {
+		rc = invocation_event(t, type + 9, record, time_ms);
+	}
 	if (rc == -EINVAL)
 		t->stats.rejected++;
 	pthread_mutex_unlock(&t->lock);
@@ -781,70 +647,10 @@ void tracker_set_resources(struct tracker *t, double cpu_user, double cpu_system
 	pthread_mutex_unlock(&t->lock);
 }
 
-static const char *status_label(enum report_status s)
-{
-	static const char *const names[] = { "success", "error", "timeout", "failure" };
-
-	return names[s];
-}
-
 void tracker_observe(struct tracker *t, const struct invocation_report *r)
 {
-	struct families *f = &t->f;
-	const char *cold = r->cold_start ? "true" : "false";
-	static const char *const levels[LEVEL_COUNT] = { "trace", "debug", "info", "warn", "error",
-							 "fatal" };
-
-	if (!t->has_families)
-		return;
-	metric_inc(metric_with(f->invocations, r->function_name, r->version, cold,
-			       status_label(r->status)));
-	if (r->status != REPORT_SUCCESS)
-		metric_inc(metric_with(f->errors, r->function_name, r->version,
-				       r->error_type[0] ? r->error_type : "Unknown"));
-	if (r->status == REPORT_TIMEOUT)
-		metric_inc(metric_with(f->timeouts, r->function_name, r->version));
-	if (r->cold_start)
-		metric_inc(metric_with(f->cold_starts, r->function_name, r->version));
-	if (r->oom)
-		metric_inc(metric_with(f->oom, r->function_name, r->version));
-	if (r->has_resources) {
-		metric_add(metric_with(f->cpu, r->function_name, r->version, "user"),
-			   r->cpu_user_s);
-		metric_add(metric_with(f->cpu, r->function_name, r->version, "system"),
-			   r->cpu_system_s);
-		metric_add(metric_with(f->net, r->function_name, r->version, "rx"),
-			   (double)r->net_rx_bytes);
-		metric_add(metric_with(f->net, r->function_name, r->version, "tx"),
-			   (double)r->net_tx_bytes);
-	}
-	metric_add(metric_with(f->cost, r->function_name, r->version), r->cost_usd);
-	for (int i = 0; i < LEVEL_COUNT; i++) {
-		if (r->log_records[i])
-			metric_add(metric_with(f->logs, r->function_name, r->version, levels[i]),
-				   (double)r->log_records[i]);
-	}
-	if (r->duration_ms >= 0)
-		metric_observe(metric_with(f->duration, r->function_name, r->version, cold),
-			       r->duration_ms / 1000.0);
-	if (r->billed_ms >= 0)
-		metric_observe(metric_with(f->billed, r->function_name, r->version),
-			       (double)r->billed_ms / 1000.0);
-	if (r->init_duration_ms >= 0)
-		metric_observe(metric_with(f->init, r->function_name, r->version),
-			       r->init_duration_ms / 1000.0);
-	if (r->post_runtime_ms >= 0)
-		metric_observe(metric_with(f->post_runtime, r->function_name, r->version),
-			       r->post_runtime_ms / 1000.0);
-	if (r->response_latency_ms > 0)
-		metric_observe(metric_with(f->latency, r->function_name, r->version),
-			       r->response_latency_ms / 1000.0);
-	if (r->complete && r->memory_size_mb > 0) {
-		metric_observe(metric_with(f->utilization, r->function_name, r->version),
-			       (double)r->max_memory_used_mb / (double)r->memory_size_mb);
-		metric_observe(metric_with(f->memory, r->function_name, r->version),
-			       (double)r->max_memory_used_mb * 1024 * 1024);
-	}
+	if (t->has_families)
+		tracker_families_observe(&t->f, r);
 }
 
 size_t tracker_export(struct tracker *t, struct sink_set *sinks, int64_t deadline_ms)

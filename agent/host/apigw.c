@@ -347,18 +347,19 @@ static int has_header(const struct apigw_response *out, const char *name)
 	return 0;
 }
 
-static int structured(enum apigw_payload v, json_t *root, struct apigw_response *out,
-		      char *err, size_t errlen)
+/* statusCode (a number, or a numeric string) and the types of the other members. */
+static int answer_shape(json_t *root, struct apigw_response *out, char *err, size_t errlen)
 {
+	static const struct {
+		const char *name, *what;
+		json_type type;		/* JSON_TRUE: a boolean */
+	} members[] = {
+		{ "headers", "an object", JSON_OBJECT },
+		{ "multiValueHeaders", "an object", JSON_OBJECT },
+		{ "body", "a string", JSON_STRING },
+		{ "isBase64Encoded", "a boolean", JSON_TRUE },
+	};
 	json_t *status = json_object_get(root, "statusCode");
-	json_t *headers = json_object_get(root, "headers");
-	json_t *mheaders = json_object_get(root, "multiValueHeaders");
-	json_t *cookies = json_object_get(root, "cookies");
-	json_t *body = json_object_get(root, "body");
-	json_t *b64 = json_object_get(root, "isBase64Encoded");
-	char value[8192];
-	const char *key;
-	json_t *val;
 
 	if (json_is_integer(status)) {
 		out->status = (int)json_integer_value(status);
@@ -373,27 +374,30 @@ static int structured(enum apigw_payload v, json_t *root, struct apigw_response 
 		snprintf(err, errlen, "statusCode is not an HTTP status");
 		return -EINVAL;
 	}
-	if (headers && !json_is_object(headers) && !json_is_null(headers)) {
-		snprintf(err, errlen, "headers is not an object");
-		return -EINVAL;
-	}
-	if (mheaders && !json_is_object(mheaders) && !json_is_null(mheaders)) {
-		snprintf(err, errlen, "multiValueHeaders is not an object");
-		return -EINVAL;
-	}
-	if (body && !json_is_string(body) && !json_is_null(body)) {
-		snprintf(err, errlen, "body is not a string");
-		return -EINVAL;
-	}
-	if (b64 && !json_is_boolean(b64) && !json_is_null(b64)) {
-		snprintf(err, errlen, "isBase64Encoded is not a boolean");
-		return -EINVAL;
-	}
-	/* multiValueHeaders win over headers for the same name. */
-	json_object_foreach(mheaders, key, val) {
-		size_t i;
-		json_t *item;
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+		json_t *m = json_object_get(root, members[i].name);
+		bool ok = !m || json_is_null(m) ||
+			  (members[i].type == JSON_TRUE ? json_is_boolean(m) :
+							  json_typeof(m) == members[i].type);
 
+		if (!ok) {
+			snprintf(err, errlen, "%s is not %s", members[i].name, members[i].what);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* multiValueHeaders, then headers (the first wins for a name), then v2's cookies. */
+static int answer_headers(enum apigw_payload v, json_t *root, struct apigw_response *out,
+			  char *err, size_t errlen)
+{
+	json_t *cookies = json_object_get(root, "cookies"), *val, *item;
+	char value[8192];
+	const char *key;
+	size_t i;
+
+	json_object_foreach(json_object_get(root, "multiValueHeaders"), key, val) {
 		if (!json_is_array(val)) {
 			snprintf(err, errlen, "multiValueHeaders.%s is not an array", key);
 			return -EINVAL;
@@ -407,7 +411,7 @@ static int structured(enum apigw_payload v, json_t *root, struct apigw_response 
 				return -ENOMEM;
 		}
 	}
-	json_object_foreach(headers, key, val) {
+	json_object_foreach(json_object_get(root, "headers"), key, val) {
 		if (scalar_text(val, value, sizeof(value)) < 0 || !header_valid(key, value)) {
 			snprintf(err, errlen, "headers.%s has a bad value", key);
 			return -EINVAL;
@@ -415,45 +419,61 @@ static int structured(enum apigw_payload v, json_t *root, struct apigw_response 
 		if (!has_header(out, key) && add_header(out, key, value) < 0)
 			return -ENOMEM;
 	}
-	if (v == APIGW_V2 && cookies && !json_is_null(cookies)) {
-		size_t i;
-		json_t *item;
-
-		if (!json_is_array(cookies)) {
-			snprintf(err, errlen, "cookies is not an array");
+	if (v != APIGW_V2 || !cookies || json_is_null(cookies))
+		return 0;
+	if (!json_is_array(cookies)) {
+		snprintf(err, errlen, "cookies is not an array");
+		return -EINVAL;
+	}
+	json_array_foreach(cookies, i, item) {
+		if (!json_is_string(item) || !header_valid("x", json_string_value(item))) {
+			snprintf(err, errlen, "cookies[%zu] is not a string", i);
 			return -EINVAL;
 		}
-		json_array_foreach(cookies, i, item) {
-			if (!json_is_string(item) || !header_valid("x", json_string_value(item))) {
-				snprintf(err, errlen, "cookies[%zu] is not a string", i);
-				return -EINVAL;
-			}
-			if (add_header(out, "Set-Cookie", json_string_value(item)) < 0)
-				return -ENOMEM;
-		}
+		if (add_header(out, "Set-Cookie", json_string_value(item)) < 0)
+			return -ENOMEM;
 	}
-	if (json_is_string(body)) {
-		const char *text = json_string_value(body);
-		size_t len = json_string_length(body);
-
-		if (json_is_true(b64)) {
-			out->body = base64_decode(text, len, &out->body_len);
-			if (!out->body) {
-				snprintf(err, errlen, "body is not base64");
-				return -EINVAL;
-			}
-		} else {
-			out->body = malloc(len + 1);
-			if (!out->body)
-				return -ENOMEM;
-			memcpy(out->body, text, len + 1);
-			out->body_len = len;
-		}
-	}
-	if (v == APIGW_V2 && !has_header(out, "content-type") &&
-	    add_header(out, "Content-Type", "application/json") < 0)
-		return -ENOMEM;
 	return 0;
+}
+
+/* body, base64-decoded when isBase64Encoded. */
+static int answer_body(json_t *root, struct apigw_response *out, char *err, size_t errlen)
+{
+	json_t *body = json_object_get(root, "body");
+	const char *text = json_string_value(body);
+	size_t len = json_string_length(body);
+
+	if (!text)
+		return 0;
+	if (json_is_true(json_object_get(root, "isBase64Encoded"))) {
+		out->body = base64_decode(text, len, &out->body_len);
+		if (!out->body) {
+			snprintf(err, errlen, "body is not base64");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	out->body = malloc(len + 1);
+	if (!out->body)
+		return -ENOMEM;
+	memcpy(out->body, text, len + 1);
+	out->body_len = len;
+	return 0;
+}
+
+static int structured(enum apigw_payload v, json_t *root, struct apigw_response *out,
+		      char *err, size_t errlen)
+{
+	int rc = answer_shape(root, out, err, errlen);
+
+	if (rc == 0)
+		rc = answer_headers(v, root, out, err, errlen);
+	if (rc == 0)
+		rc = answer_body(root, out, err, errlen);
+	if (rc == 0 && v == APIGW_V2 && !has_header(out, "content-type") &&
+	    add_header(out, "Content-Type", "application/json") < 0)
+		rc = -ENOMEM;
+	return rc;
 }
 
 int apigw_map_response(enum apigw_payload v, const char *result, size_t len,

@@ -79,18 +79,84 @@ static struct extension *slot_for(struct environment *env, const char *name, int
 	return &env->ext[env->next_ext];
 }
 
+/* The register body's events (EXT_INVOKE, EXT_SHUTDOWN) into *events. NULL, or the message
+ * of the 403 to answer, with *type its error type. */
+static const char *register_events(const struct http_request *req, unsigned *events,
+				   const char **type)
+{
+	json_t *body = NULL, *ev, *item;
+	const char *why = NULL;
+	size_t i;
+
+	*events = 0;
+	*type = "InvalidRequestFormat";
+	if (req->body_len) {
+		body = json_loadb(req->body, req->body_len, 0, NULL);
+		if (!json_is_object(body)) {
+			json_decref(body);
+			return "the body is not a JSON object";
+		}
+	}
+	ev = json_object_get(body, "events");
+	if (json_object_get(body, "configurationKeys"))
+		why = "configurationKeys is not supported";
+	else if (ev && !json_is_array(ev))
+		why = "events is not an array";
+	json_array_foreach(ev, i, item) {
+		const char *e = json_string_value(item);
+
+		if (why)
+			break;
+		if (e && strcmp(e, "INVOKE") == 0) {
+			*events |= EXT_INVOKE;
+		} else if (e && strcmp(e, "SHUTDOWN") == 0) {
+			*events |= EXT_SHUTDOWN;
+		} else {
+			*type = "Extension.InvalidEventType";
+			why = "events may be INVOKE and SHUTDOWN";
+		}
+	}
+	json_decref(body);
+	return why;
+}
+
+/* The register answer: the function's name, version and handler (and accountId when asked
+ * for), with the new identifier; the EXTENSION line and platform.extension. */
+static void register_answer(struct environment *env, struct http_request *req,
+			    const struct extension *x, const char *features)
+{
+	struct host *h = env->host;
+	json_t *resp = json_pack("{s:s,s:s,s:s}", "functionName", h->opt.function_name,
+				 "functionVersion", "$LATEST", "handler", h->opt.handler);
+	const char *headers[] = { "Content-Type", "application/json",
+				  "Lambda-Extension-Identifier", x->id, NULL };
+	struct buf line;
+	char *text;
+
+	if (features && strstr(features, "accountId"))
+		json_object_set_new(resp, "accountId", json_string("000000000000"));
+	text = json_dumps(resp, JSON_COMPACT);
+	json_decref(resp);
+	http_respond(req, 200, headers, text ? text : "{}", text ? strlen(text) : 2);
+	free(text);
+	buf_init(&line);
+	buf_printf(&line, "EXTENSION\tName: %s\tState: Ready\tEvents: %s\n", x->name,
+		   events_text(x->events));
+	host_platform_output(h, &line, NULL);
+	buf_free(&line);
+	telemetry_emit(env, "platform.extension",
+		       json_pack("{s:s,s:s,s:o}", "name", x->name, "state", "Ready", "events",
+				 events_json(x->events)));
+}
+
 static void handle_register(struct environment *env, struct http_request *req)
 {
 	const char *name = http_request_header(req, "Lambda-Extension-Name");
 	const char *features = http_request_header(req, "Lambda-Extension-Accept-Feature");
-	unsigned events = 0;
+	const char *why, *type;
+	unsigned events;
 	struct extension *x;
-	json_error_t jerr;
-	json_t *body = NULL, *ev, *item;
-	size_t i;
 	int dup;
-	char *text;
-	struct buf line;
 
 	if (req->method != HTTP_POST) {
 		api_reply_error(req, 405, "MethodNotAllowed", "use POST");
@@ -113,40 +179,11 @@ static void handle_register(struct environment *env, struct http_request *req)
 				"registration is only possible during init");
 		return;
 	}
-	if (req->body_len) {
-		body = json_loadb(req->body, req->body_len, 0, &jerr);
-		if (!json_is_object(body)) {
-			json_decref(body);
-			api_reply_error(req, 403, "InvalidRequestFormat", "the body is not a JSON object");
-			return;
-		}
-	}
-	if (json_object_get(body, "configurationKeys")) {
-		json_decref(body);
-		api_reply_error(req, 403, "InvalidRequestFormat", "configurationKeys is not supported");
+	why = register_events(req, &events, &type);
+	if (why) {
+		api_reply_error(req, 403, type, why);
 		return;
 	}
-	ev = json_object_get(body, "events");
-	if (ev && !json_is_array(ev)) {
-		json_decref(body);
-		api_reply_error(req, 403, "InvalidRequestFormat", "events is not an array");
-		return;
-	}
-	json_array_foreach(ev, i, item) {
-		const char *e = json_string_value(item);
-
-		if (e && strcmp(e, "INVOKE") == 0) {
-			events |= EXT_INVOKE;
-		} else if (e && strcmp(e, "SHUTDOWN") == 0) {
-			events |= EXT_SHUTDOWN;
-		} else {
-			json_decref(body);
-			api_reply_error(req, 403, "Extension.InvalidEventType",
-					"events may be INVOKE and SHUTDOWN");
-			return;
-		}
-	}
-	json_decref(body);
 	x = slot_for(env, name, &dup);
 	if (!x) {
 		api_reply_error(req, 403, dup ? "Extension.InvalidExtensionState" :
@@ -172,28 +209,7 @@ static void handle_register(struct environment *env, struct http_request *req)
 	x->registered = true;
 	x->events = events;
 	uuid_v4(x->id);
-	{
-		struct host *h = env->host;
-		json_t *resp = json_pack("{s:s,s:s,s:s}", "functionName", h->opt.function_name,
-					 "functionVersion", "$LATEST", "handler", h->opt.handler);
-		const char *headers[] = { "Content-Type", "application/json",
-					  "Lambda-Extension-Identifier", x->id, NULL };
-
-		if (features && strstr(features, "accountId"))
-			json_object_set_new(resp, "accountId", json_string("000000000000"));
-		text = json_dumps(resp, JSON_COMPACT);
-		json_decref(resp);
-		http_respond(req, 200, headers, text ? text : "{}", text ? strlen(text) : 2);
-		free(text);
-	}
-	buf_init(&line);
-	buf_printf(&line, "EXTENSION\tName: %s\tState: Ready\tEvents: %s\n", x->name,
-		   events_text(events));
-	host_platform_output(env->host, &line, NULL);
-	buf_free(&line);
-	telemetry_emit(env, "platform.extension",
-		       json_pack("{s:s,s:s,s:o}", "name", x->name, "state", "Ready", "events",
-				 events_json(events)));
+	register_answer(env, req, x, features);
 	if (x->external)
 		env_maybe_start_runtime(env);
 }

@@ -158,7 +158,7 @@ struct host_options {
 	/* From the configuration, filled by the wiring layer. */
 	bool probes_enabled;
 	enum probe_attach probes_attach;
-	unsigned probes_ring_kb;	/* rounded up to a power of two */
+	unsigned probes_ring_kb;	/* a power of two */
 	bool logs_enabled;
 	struct segment_writer_options logs;	/* identity: set to the function's name */
 	size_t log_queue_bytes;
@@ -225,7 +225,26 @@ void env_maybe_start_runtime(struct environment *env);
 void env_check_init_done(struct environment *env);
 /* The invoke is done when the runtime is back on /next and no extension is busy. */
 void env_check_invoke_done(struct environment *env);
-/* JSON/HTTP helpers shared by the three APIs. */
+
+/* process.c: the environment's processes */
+/* The environment a runtime (for_extension 0) or an extension gets, as Lambda gives it:
+ * a NULL-terminated array, freed with free_strv. */
+char **process_environment(struct environment *env, int for_extension);
+void free_strv(char **v);
+/* Start argv in its own process group and env's cgroup, its output read by the loop. 0, or
+ * -1 (said). */
+int proc_start(struct proc *p, struct environment *env, char *const *argv, char **envp,
+	       const char *dir);
+/* Signal the process group of p, if it runs. */
+void proc_signal(struct proc *p, int sig);
+/* Read what is left of p's output, then stop watching it. */
+void proc_close_output(struct proc *p);
+
+/* api.c: the environment's API endpoint */
+/* Listen for env's Runtime, Extensions and Telemetry APIs: the configured address for the
+ * first environment, then the next free ports after it. NULL (said) when it cannot. */
+struct http_server *env_listen_api(struct environment *env);
+/* JSON answers shared by the three APIs. */
 void api_reply_json(struct http_request *req, int status, const char *body);
 void api_reply_error(struct http_request *req, int status, const char *type, const char *msg);
 void api_reply_accepted(struct http_request *req);

@@ -189,7 +189,7 @@ static void register_probe_metrics(struct host *h)
 
 void host_probes_start(struct host *h)
 {
-	unsigned ring_kb = 64;
+	unsigned ring_kb = h->opt.probes_ring_kb;
 	enum probe_attach how = h->opt.probes_attach;
 	char why[300];
 
@@ -198,8 +198,6 @@ void host_probes_start(struct host *h)
 		log_info("probes", "off (probes_enabled = false): memory and CPU from cgroup files");
 		return;
 	}
-	while (ring_kb < h->opt.probes_ring_kb)
-		ring_kb *= 2;
 	h->probes = probes_start(how, ring_kb, on_fact, h, why, sizeof(why));
 	if (!h->probes) {
 		log_warn("probes", "off: %s; memory and CPU from /proc and cgroup files", why);

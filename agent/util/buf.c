@@ -134,10 +134,9 @@ int buf_read_file(struct buf *b, const char *path, size_t max)
 	return 0;
 }
 
-int buf_write_fd(const struct buf *b, int fd)
+int write_all(int fd, const void *data, size_t n)
 {
-	const char *p = b->data;
-	size_t n = b->len;
+	const char *p = data;
 
 	while (n) {
 		ssize_t w = write(fd, p, n);
@@ -152,4 +151,9 @@ int buf_write_fd(const struct buf *b, int fd)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+int buf_write_fd(const struct buf *b, int fd)
+{
+	return write_all(fd, b->data, b->len);
 }

@@ -73,7 +73,9 @@ static inline int buf_reserve(struct buf *b, size_t n)
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append the whole file at path (at most max bytes): 0, or -errno (-EFBIG past max). */
 int buf_read_file(struct buf *b, const char *path, size_t max);
-/* Write all of b to fd (retrying short writes and EINTR). 0, or -errno at the first failure. */
+/* Write n bytes to fd (retrying short writes and EINTR). 0, or -errno at the first failure. */
+int write_all(int fd, const void *data, size_t n);
+/* write_all of b's contents. */
 int buf_write_fd(const struct buf *b, int fd);
 /* Append an unsigned or signed decimal integer. */
 void buf_put_u64(struct buf *b, unsigned long long v);

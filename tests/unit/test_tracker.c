@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../agent/core/sink.h"
 #include "../../agent/core/tracker.h"
 #include "../../agent/extension/batch.h"
 
@@ -240,6 +241,107 @@ static void test_batch_intake(void **state)
 	tracker_destroy(t);
 }
 
+/* A sink that keeps what it is told, for tracker_export. */
+struct kept {
+	char ids[64][64];
+	uint64_t errors[64];
+	double duration[64];
+	size_t n, flushes;
+};
+
+static void kept_reports(void *self, struct invocation_report *const *items, size_t n)
+{
+	struct kept *k = self;
+
+	for (size_t i = 0; i < n && k->n < 64; i++, k->n++) {
+		snprintf(k->ids[k->n], sizeof(k->ids[0]), "%s", items[i]->request_id);
+		k->errors[k->n] = items[i]->log_records[LEVEL_ERROR];
+		k->duration[k->n] = items[i]->duration_ms;
+	}
+}
+
+static void kept_flush(void *self, int64_t deadline_ms)
+{
+	(void)deadline_ms;
+	((struct kept *)self)->flushes++;
+}
+
+static void kept_stop(void *self, int64_t deadline_ms)
+{
+	(void)self;
+	(void)deadline_ms;
+}
+
+static const struct sink_ops kept_ops = {
+	.name = "kept", .reports = kept_reports, .flush = kept_flush, .stop = kept_stop,
+};
+
+/* vigil host's way in: its own measurements and lines, exported to sinks; reports reused
+ * for the next invocations carry nothing of the ones before. */
+static void test_platform_reports(void **state)
+{
+	struct metric_registry *reg = metric_registry_new(1000);
+	struct tracker *t = tracker_new("fn", "$LATEST", 128, &prices, reg);
+	struct sink_set sinks = { .n = 0 };
+	struct kept k = { .n = 0 };
+	char id[64];
+
+	(void)state;
+	sink_set_add(&sinks, &kept_ops, &k);
+	for (int i = 0; i < 40; i++) {
+		struct invocation_report r = {
+			.duration_ms = 10.0 + i, .init_duration_ms = i == 0 ? 50.0 : -1,
+			.cold_start = i == 0, .runtime_ms = 9.0, .post_runtime_ms = -1,
+			.memory_size_mb = 128, .max_memory_used_mb = 20,
+			.status = i % 2 ? REPORT_ERROR : REPORT_SUCCESS,
+		};
+		static const char json_err[] = "{\"level\":\"ERROR\",\"message\":\"x\"}";
+		static const char node_warn[] = "2024-01-01T00:00:00.000Z\tother\tWARN\thi";
+
+		snprintf(id, sizeof(id), "req-%d", i);
+		snprintf(r.request_id, sizeof(r.request_id), "%s", id);
+		if (i % 2) {
+			snprintf(r.error_type, sizeof(r.error_type), "E");
+			/* the line's own level; its request id is the one given */
+			tracker_log_line(t, id, json_err, sizeof(json_err) - 1);
+		}
+		tracker_log_line(t, id, "[INFO]\tplain", 12);
+		/* a line naming another request is that one's, not this one's */
+		tracker_log_line(t, id, node_warn, sizeof(node_warn) - 1);
+		tracker_log_line(t, NULL, "init output", 11);	/* no invocation: not counted */
+		tracker_add_report(t, &r);
+		assert_int_equal(tracker_export(t, &sinks, 0), 1);
+	}
+	assert_int_equal(k.n, 40);
+	assert_int_equal(k.flushes, 40);
+	for (size_t i = 0; i < k.n; i++) {
+		snprintf(id, sizeof(id), "req-%zu", i);
+		assert_string_equal(k.ids[i], id);
+		assert_int_equal(k.errors[i], i % 2);
+		assert_true(k.duration[i] == 10.0 + (double)i);
+	}
+	tracker_log_line(t, "oom", "FATAL ERROR: JavaScript heap out of memory", 42);
+	{
+		struct invocation_report r = { .duration_ms = 1, .init_duration_ms = -1,
+					       .runtime_ms = -1, .post_runtime_ms = -1,
+					       .memory_size_mb = 128, .status = REPORT_ERROR };
+		struct invocation_report *got;
+
+		snprintf(r.request_id, sizeof(r.request_id), "oom");
+		tracker_add_report(t, &r);
+		got = tracker_take(t);
+		assert_non_null(got);
+		assert_true(got->oom);
+		assert_string_equal(got->error_type, "Runtime.OutOfMemory");
+		assert_int_equal(got->billed_ms, 1);
+		tracker_add_report(t, &r);	/* twice: a duplicate, not a second report */
+		assert_null(tracker_take(t));
+		free_reports(got);
+	}
+	tracker_destroy(t);
+	metric_registry_destroy(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_bad_records),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_batch_intake),
+		cmocka_unit_test(test_platform_reports),
 	};
 
 	return cmocka_run_group_tests_name("tracker", tests, NULL, NULL);
