@@ -31,6 +31,8 @@ bool log_line_oom(const char *s, size_t n)
 		"Runtime.OutOfMemory", "fatal error: runtime: out of memory", "Cannot allocate memory",
 	};
 
+	if (!memmem(s, n, "emory", 5))	/* in every needle: one scan for most lines */
+		return false;
 	for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++) {
 		if (memmem(s, n, needles[i], strlen(needles[i])))
 			return true;
@@ -63,16 +65,16 @@ void log_text_line(const char *s, size_t len, int *level, char *rid, size_t ridl
 
 /* A JSON line's level, requestId and message (top-level keys, as Lambda's JSON format and
  * Powertools write them). */
-void log_json_line(const char *s, size_t n, int *level, char *rid, size_t ridlen,
-		   struct jval *msg)
+void log_json_fields(const struct jval *obj, int *level, char *rid, size_t ridlen,
+		     struct jval *msg)
 {
-	struct jval obj, key, val;
+	struct jval key, val;
 	struct jiter it;
 	char lv[16];
 
-	if (jscan_parse(s, n, &obj) < 0 || obj.type != J_OBJECT)
+	if (obj->type != J_OBJECT)
 		return;
-	jscan_iter(&obj, &it);
+	jscan_iter(obj, &it);
 	while (jscan_next_member_any(&it, &key, &val) == 1) {
 		if (val.type != J_STRING || key.escaped)
 			continue;
@@ -89,4 +91,13 @@ void log_json_line(const char *s, size_t n, int *level, char *rid, size_t ridlen
 			*msg = val;
 		}
 	}
+}
+
+void log_json_line(const char *s, size_t n, int *level, char *rid, size_t ridlen,
+		   struct jval *msg)
+{
+	struct jval obj;
+
+	if (jscan_parse(s, n, &obj) == 0)
+		log_json_fields(&obj, level, rid, ridlen, msg);
 }

@@ -22,5 +22,8 @@ void log_text_line(const char *s, size_t len, int *level, char *rid, size_t ridl
 /* A JSON line: its top-level level, requestId and message (left as they were when absent). */
 void log_json_line(const char *s, size_t n, int *level, char *rid, size_t ridlen,
 		   struct jval *msg);
+/* The same for an object already scanned. */
+void log_json_fields(const struct jval *obj, int *level, char *rid, size_t ridlen,
+		     struct jval *msg);
 
 #endif

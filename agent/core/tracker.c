@@ -345,6 +345,15 @@ static void log_record(struct tracker *t, json_t *record)
 	count_log(t, rid, true, level, text, bytes);
 }
 
+void tracker_count_log(struct tracker *t, const char *rid, int level, const char *text,
+		       size_t n)
+{
+	pthread_mutex_lock(&t->lock);
+	t->stats.events++;
+	count_log(t, rid, true, level, text, n);
+	pthread_mutex_unlock(&t->lock);
+}
+
 void tracker_log_line(struct tracker *t, const char *request_id, const char *line, size_t n)
 {
 	char rid[64] = "";

@@ -76,6 +76,10 @@ void tracker_invoke(struct tracker *t, const char *request_id, int64_t deadline_
  * for an unknown type. Both are ignored and counted. */
 struct json_t;
 int tracker_event(struct tracker *t, const char *type, struct json_t *record, int64_t time_ms);
+/* A log record a source has read itself (LEVEL_*; rid "" when it names none: the invocation in
+ * flight's; text its message, n bytes): counted as a "function" event's record is. */
+void tracker_count_log(struct tracker *t, const char *rid, int level, const char *text,
+		       size_t n);
 /* For a source that is the platform itself (vigil host: its environments run side by side,
  * and it measures what it would send as platform events). */
 /* A line the function printed during invocation request_id: counted by level as a Telemetry

@@ -241,6 +241,139 @@ static void test_batch_intake(void **state)
 	tracker_destroy(t);
 }
 
+/* The intake as it was, one jansson tree per batch: what the scanner must agree with. */
+static void reference_ingest(struct tracker *t, const char *body)
+{
+	json_t *root = json_loads(body, 0, NULL), *ev;
+	size_t i;
+
+	json_array_foreach(root, i, ev) {
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		json_t *rec = json_object_get(ev, "record");
+		const char *msg = json_is_string(rec) ? json_string_value(rec) :
+				  json_string_value(json_object_get(rec, "message"));
+
+		if (!type || !rec)
+			continue;
+		if (strcmp(type, "extension") == 0 && msg &&
+		    (strncmp(msg, "info ", 5) == 0 || strncmp(msg, "VIGIL_REPORT ", 13) == 0))
+			continue;	/* vigil's own (the shapes this test uses) */
+		tracker_event(t, type, rec, 0);
+	}
+	json_decref(root);
+}
+
+/* The scanner's intake gives the reports jansson's did: levels in Node, Python and JSON
+ * lines (escapes, tabs, unicode), request ids named by lines, OOM lines, platform events. */
+static void test_batch_intake_agrees(void **state)
+{
+	static const char *const batches[] = {
+		"[{\"time\":\"2024-06-17T17:23:50.660Z\",\"type\":\"platform.initStart\","
+		"\"record\":{\"initializationType\":\"on-demand\"}},"
+		"{\"type\":\"platform.initReport\",\"record\":{\"metrics\":{\"durationMs\":80.5}}},"
+		"{\"type\":\"platform.start\",\"record\":{\"requestId\":\"r1\",\"version\":\"3\"}},"
+		"{\"type\":\"function\",\"record\":\"2024-06-17T17:23:50.700Z\\tr1\\tERROR\\tInvoke "
+		"Error \\u00e9\\n    at x\"},"
+		"{\"type\":\"function\",\"record\":\"[WARNING]\\t2024-06-17T17:23:50Z\\tr1\\tslow\"},"
+		"{\"type\":\"function\",\"record\":{\"level\":\"DEBUG\",\"message\":\"q\\\"x\\\"\","
+		"\"requestId\":\"r1\",\"extra\":[1,{\"a\":\"b\"}]}},"
+		"{\"type\":\"function\",\"record\":{\"message\":\"no level\",\"n\":1e3}},"
+		"{\"type\":\"function\",\"record\":\"plain print\"},"
+		"{\"type\":\"extension\",\"record\":\"info extension: vigil's own\"},"
+		"{\"type\":\"extension\",\"record\":\"[ERROR] another extension\"},"
+		"{\"type\":\"function\",\"record\":\"FATAL ERROR: Reached heap limit "
+		"Allocation failed - JavaScript heap out of memory\"},"
+		"{\"type\":\"platform.runtimeDone\",\"record\":{\"requestId\":\"r1\",\"status\":"
+		"\"error\",\"errorType\":\"Runtime.Unknown\",\"metrics\":{\"durationMs\":12.5,"
+		"\"producedBytes\":9},\"spans\":[{\"name\":\"responseLatency\",\"durationMs\":3}]}}]",
+		"[{\"type\":\"platform.start\",\"record\":{\"requestId\":\"r2\"}},"
+		"{\"type\":\"function\",\"record\":\"2024-06-17T17:23:51.000Z\\tr1\\tINFO\\tlate line "
+		"of r1\"},"
+		"{\"type\":\"function\",\"record\":{\"level\":\"critical\",\"message\":"
+		"\"MemoryError\"}},"
+		"{\"type\":\"platform.report\",\"record\":{\"requestId\":\"r1\",\"status\":\"error\","
+		"\"metrics\":{\"durationMs\":13.25,\"billedDurationMs\":14,\"memorySizeMB\":128,"
+		"\"maxMemoryUsedMB\":64,\"initDurationMs\":80.5}}},"
+		"{\"type\":\"platform.report\",\"record\":{\"requestId\":\"r2\",\"status\":\"success\","
+		"\"metrics\":{\"durationMs\":1.5,\"billedDurationMs\":2,\"memorySizeMB\":128,"
+		"\"maxMemoryUsedMB\":65}}}]",
+	};
+	struct tracker *a = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+	struct tracker *b = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+	struct invocation_report *ra, *rb, *x, *y;
+	struct batch_counts c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
+		assert_int_equal(telemetry_batch_ingest(a, batches[i], strlen(batches[i]), "vigil",
+							&c), 0);
+		assert_int_equal(c.malformed + c.unknown, 0);
+		reference_ingest(b, batches[i]);
+	}
+	ra = tracker_take(a);
+	rb = tracker_take(b);
+	assert_int_equal(count(ra), 2);
+	for (x = ra, y = rb; x && y; x = x->next, y = y->next) {
+		assert_string_equal(x->request_id, y->request_id);
+		assert_memory_equal(x->log_records, y->log_records, sizeof(x->log_records));
+		assert_int_equal(x->log_bytes, y->log_bytes);
+		assert_int_equal(x->oom, y->oom);
+		assert_true(x->duration_ms == y->duration_ms && x->runtime_ms == y->runtime_ms);
+		assert_true(x->init_duration_ms == y->init_duration_ms);
+		assert_int_equal(x->cold_start, y->cold_start);
+		assert_int_equal(x->status, y->status);
+		assert_string_equal(x->error_type, y->error_type);
+		assert_string_equal(x->version, y->version);
+		assert_true(x->response_latency_ms == y->response_latency_ms);
+	}
+	assert_null(x);
+	assert_null(y);
+	assert_int_equal(ra->log_records[LEVEL_ERROR] + ra->log_records[LEVEL_FATAL] > 0, 1);
+	assert_true(ra->oom);
+	free_reports(ra);
+	free_reports(rb);
+	tracker_destroy(a);
+	tracker_destroy(b);
+}
+
+/* A batch that breaks off keeps what came before it; the rest is one malformed record. */
+static void test_batch_cut(void **state)
+{
+	const char batch[] = "[{\"type\":\"platform.start\",\"record\":{\"requestId\":\"c\"}},"
+			     "{\"type\":\"function\",\"record\":\"[ERROR]\\tx\"},"
+			     "{\"type\":\"platform.report\",\"record\":{\"requestId\":\"c\","
+			     "\"status\":\"success\",\"metrics\":{\"durationMs\":2}}},{\"type\":";
+	struct tracker *t = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+	struct invocation_report *r;
+	struct batch_counts c;
+
+	(void)state;
+	assert_int_equal(telemetry_batch_ingest(t, batch, strlen(batch), "vigil", &c), 0);
+	assert_int_equal(c.records, 4);
+	assert_int_equal(c.malformed, 1);
+	r = tracker_take(t);
+	assert_non_null(r);
+	assert_int_equal(r->log_records[LEVEL_ERROR], 1);
+	assert_true(r->duration_ms == 2);
+	free_reports(r);
+	/* NUL and a lone surrogate in a record (JSON-escaped, as Lambda sends them) refuse
+	 * nothing. */
+	{
+		const char nul[] = "[{\"type\":\"platform.start\",\"record\":{\"requestId\":\"n\"}},"
+				   "{\"type\":\"function\",\"record\":\"a\\u0000b \\ud800 c\"},"
+				   "{\"type\":\"platform.report\",\"record\":{\"requestId\":\"n\","
+				   "\"status\":\"success\",\"metrics\":{\"durationMs\":1}}}]";
+
+		assert_int_equal(telemetry_batch_ingest(t, nul, strlen(nul), "vigil", &c), 0);
+		assert_int_equal(c.malformed, 0);
+		r = tracker_take(t);
+		assert_non_null(r);
+		assert_int_equal(r->log_records[LEVEL_INFO], 1);
+		free_reports(r);
+	}
+	tracker_destroy(t);
+}
+
 /* A sink that keeps what it is told, for tracker_export. */
 struct kept {
 	char ids[64][64];
@@ -352,6 +485,8 @@ int main(void)
 		cmocka_unit_test(test_bad_records),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_batch_intake),
+		cmocka_unit_test(test_batch_intake_agrees),
+		cmocka_unit_test(test_batch_cut),
 		cmocka_unit_test(test_platform_reports),
 	};
 
