@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "../../agent/core/jscan.h"
+#include "../../agent/core/log_level.h"
 #include "../../agent/core/logparse.h"
+#include "../../agent/core/tracker.h"
 
 static void walk(const struct jval *v, int depth)
 {
@@ -119,6 +121,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	logparse_free(&r);
 	logparse_is_continuation(s, size);
 	iso8601_ns(s, size);
+	{	/* vigil host's lines into the tracker's counts: any bytes, any length */
+		static const struct tracker_prices prices = { 0, 0 };
+		static struct tracker *t;
+		struct invocation_report *done;
+
+		if (!t)
+			t = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+		tracker_log_line(t, "id", s, size);
+		tracker_log_line(t, NULL, s, size);
+		tracker_shutdown(t, "failure");
+		for (done = tracker_take(t); done;) {
+			struct invocation_report *next = done->next;
+
+			free(done);
+			done = next;
+		}
+	}
 	lockstep(s, size);
 
 	ok = jscan_parse(s, size, &v) == 0 && jscan_check(&v) == 0;
