@@ -16,10 +16,11 @@ LAYERS = {
     "util": (["agent/util"], []),
     "lib": (["agent/lib"], ["util"]),
     "core": (["agent/core"], ["util"]),
+    # The eBPF programs and their loader: an instrument of the host's (as its cgroup code
+    # is), with no way into the core of their own; what they see reaches the core only
+    # through the host (host/probing.c) or `vigil probe`. Only those two include them.
     "probes": (["agent/probes"], ["util"]),
     "extension": (["agent/extension"], ["core", "lib", "util"]),
-    # The host attaches the probes to its environments (host/probing.c): the one edge from
-    # a source to another, kept until the probes reach the host through the wiring layer.
     "host": (["agent/host"], ["core", "lib", "util", "probes"]),
     "proxy": (["agent/proxy"], ["core", "lib", "util"]),
     "emf": (["exporters/emf"], ["core", "lib", "util"]),
