@@ -157,3 +157,12 @@ int buf_write_fd(const struct buf *b, int fd)
 {
 	return write_all(fd, b->data, b->len);
 }
+
+int buf_drain_fd(struct buf *b, int fd)
+{
+	int rc = b->len ? buf_write_fd(b, fd) : 0;
+
+	buf_free(b);
+	buf_init(b);
+	return rc;
+}

@@ -77,6 +77,9 @@ int buf_read_file(struct buf *b, const char *path, size_t max);
 int write_all(int fd, const void *data, size_t n);
 /* write_all of b's contents. */
 int buf_write_fd(const struct buf *b, int fd);
+/* Write b to fd (when it holds anything) and give its memory back: a batch of output that
+ * may have been large is not kept for the next. 0 or -errno. */
+int buf_drain_fd(struct buf *b, int fd);
 /* Append an unsigned or signed decimal integer. */
 void buf_put_u64(struct buf *b, unsigned long long v);
 void buf_put_i64(struct buf *b, long long v);

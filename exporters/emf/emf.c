@@ -214,10 +214,7 @@ static void emf_sink_flush(void *self, int64_t deadline_ms)
 	struct emf_sink *s = self;
 
 	(void)deadline_ms;
-	if (s->out.len)
-		buf_write_fd(&s->out, s->fd);
-	buf_free(&s->out);	/* a busy flush's megabytes are not kept for the next */
-	buf_init(&s->out);
+	buf_drain_fd(&s->out, s->fd);	/* a busy flush's megabytes are not kept */
 }
 
 static void emf_sink_stop(void *self, int64_t deadline_ms)
@@ -225,7 +222,6 @@ static void emf_sink_stop(void *self, int64_t deadline_ms)
 	struct emf_sink *s = self;
 
 	emf_sink_flush(s, deadline_ms);
-	buf_free(&s->out);
 	free(s);
 }
 

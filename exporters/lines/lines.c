@@ -50,10 +50,7 @@ static void lines_sink_flush(void *self, int64_t deadline_ms)
 	struct lines_sink *s = self;
 
 	(void)deadline_ms;
-	if (s->out.len)
-		buf_write_fd(&s->out, s->fd);
-	buf_free(&s->out);
-	buf_init(&s->out);
+	buf_drain_fd(&s->out, s->fd);
 }
 
 static void lines_sink_stop(void *self, int64_t deadline_ms)
