@@ -1,4 +1,4 @@
-/* `vigil logs`. See logs_cli.h. */
+/* `vigil logs`. See logs.h. */
 #include "logs.h"
 
 #include <dirent.h>

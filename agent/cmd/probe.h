@@ -1,4 +1,4 @@
-/* `vigil probe`: a command run with the eBPF probes on its process tree. See probe_cli.c. */
+/* `vigil probe`: a command run with the eBPF probes on its process tree. See probe.c. */
 #ifndef VIGIL_PROBE_CLI_H
 #define VIGIL_PROBE_CLI_H
 
