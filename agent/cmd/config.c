@@ -14,6 +14,7 @@
 
 #include "../util/log.h"
 #include "../util/netaddr.h"
+#include "../util/redact.h"
 
 #define KEY(field) offsetof(struct vigil_config, field)
 
@@ -38,9 +39,10 @@ const struct config_key config_keys[] = {
 	{ "metrics_token", CFG_SECRET, "", 0, CONFIG_STR_MAX - 1,
 	  "Bearer token required on /metrics (empty: none). Never printed.",
 	  KEY(metrics_token) },
-	{ "telemetry_listen", CFG_ADDR, "0.0.0.0:4243", 0, 0,
-	  "Extension: where the Telemetry API listener binds (Lambda posts to "
-	  "sandbox.localdomain; tests use 127.0.0.1:0).",
+	{ "telemetry_listen", CFG_ADDR, "sandbox.localdomain:4243", 0, 0,
+	  "Extension: where the Telemetry API listener binds. Lambda posts to "
+	  "sandbox.localdomain: that name's address in /etc/hosts, else 127.0.0.1 (never all "
+	  "interfaces unless set so); tests use 127.0.0.1:0.",
 	  KEY(telemetry_listen) },
 	{ "telemetry_max_items", CFG_INT, "1000", 1000, 10000,
 	  "Extension: Telemetry API buffering.maxItems.", KEY(telemetry_max_items) },
@@ -193,6 +195,18 @@ static int parse_bool(const char *v, bool *out)
 }
 
 /* An integer key: a whole number within its range. */
+/* sandbox.localdomain:PORT, which the commands turn into an address (listen_address). */
+static bool sandbox_address(const char *value)
+{
+	struct sockaddr_storage ss;
+	char numeric[64];
+
+	if (strncasecmp(value, SANDBOX_NAME ":", sizeof(SANDBOX_NAME)) != 0)
+		return false;
+	snprintf(numeric, sizeof(numeric), "127.0.0.1:%s", value + sizeof(SANDBOX_NAME));
+	return netaddr_parse(numeric, &ss) == 0;
+}
+
 static int set_int(const struct config_key *k, const char *value, long *out, char *err,
 		   size_t errlen)
 {
@@ -297,10 +311,11 @@ static int set_key(struct vigil_config *c, const struct config_key *k, const cha
 		}
 		break;
 	case CFG_ADDR:
-		if (strlen(value) >= CONFIG_STR_MAX || netaddr_parse(value, &ss) < 0) {
+		if (strlen(value) >= CONFIG_STR_MAX ||
+		    (netaddr_parse(value, &ss) < 0 && !sandbox_address(value))) {
 			snprintf(err, errlen,
-				 "%s: '%.64s' is not HOST:PORT (a numeric IPv4 address, [IPv6] or "
-				 "localhost, and a port 0..65535)",
+				 "%s: '%.64s' is not HOST:PORT (a numeric IPv4 address, [IPv6], "
+				 "localhost or sandbox.localdomain, and a port 0..65535)",
 				 k->name, value);
 			return -EINVAL;
 		}
@@ -442,9 +457,13 @@ int config_load_file(struct vigil_config *c, const char *path, char *err, size_t
 	return rc;
 }
 
-int config_load_env(struct vigil_config *c, char *const *envp, char *err, size_t errlen)
+/* The VIGIL_* variables of envp into c. A bad or unknown one: -EINVAL with err saying which,
+ * or, when lenient, said as a warning (the key keeps its value) and the rest read on. */
+static int load_env(struct vigil_config *c, char *const *envp, bool lenient, char *err,
+		    size_t errlen)
 {
 	char key[64], msg[512];
+	int ignored = 0;
 
 	for (; envp && *envp; envp++) {
 		const char *e = *envp, *eq;
@@ -459,17 +478,32 @@ int config_load_env(struct vigil_config *c, char *const *envp, char *err, size_t
 		if (kl == 0 || kl >= sizeof(key)) {
 			snprintf(err, errlen, "%.*s: unknown key", (int)(eq - e > 80 ? 80 : eq - e),
 				 e);
-			return -EINVAL;
+		} else {
+			for (size_t i = 0; i < kl; i++)
+				key[i] = (char)tolower((unsigned char)e[6 + i]);
+			key[kl] = '\0';
+			if (config_set(c, key, eq + 1, msg, sizeof(msg)) == 0)
+				continue;
+			snprintf(err, errlen, "%.*s: %s", (int)(eq - e > 80 ? 80 : eq - e), e, msg);
 		}
-		for (size_t i = 0; i < kl; i++)
-			key[i] = (char)tolower((unsigned char)e[6 + i]);
-		key[kl] = '\0';
-		if (config_set(c, key, eq + 1, msg, sizeof(msg)) < 0) {
-			snprintf(err, errlen, "%.*s: %s", (int)(eq - e), e, msg);
+		if (!lenient)
 			return -EINVAL;
-		}
+		log_warn("config", "%s (ignored: the setting keeps its value)", err);
+		ignored++;
 	}
-	return 0;
+	return ignored;
+}
+
+int config_load_env(struct vigil_config *c, char *const *envp, char *err, size_t errlen)
+{
+	return load_env(c, envp, false, err, errlen) < 0 ? -EINVAL : 0;
+}
+
+int config_load_env_lenient(struct vigil_config *c, char *const *envp)
+{
+	char err[600];
+
+	return load_env(c, envp, true, err, sizeof(err));
 }
 
 static void print_value(const struct vigil_config *c, const struct config_key *k,
@@ -497,6 +531,13 @@ static void print_value(const struct vigil_config *c, const struct config_key *k
 		}
 		/* fall through */
 	case CFG_STR:
+		if (mask && strstr(field, "://")) {	/* a URL: its password and credentials */
+			char red[CONFIG_STR_MAX + 64];
+
+			buf_puts(out, url_redact(field, red, sizeof(red)));
+			break;
+		}
+		/* fall through */
 	case CFG_ADDR:
 	case CFG_FLUSH:
 	case CFG_ARCH:

@@ -12,6 +12,7 @@
 #include "../extension/extension.h"
 #include "../util/buf.h"
 
+#define SANDBOX_NAME "sandbox.localdomain"	/* Lambda's name for the sandbox's own address */
 #define CONFIG_STR_MAX 256	/* string values, including the NUL */
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define CONFIG_LINE_MAX 4096
@@ -92,6 +93,9 @@ int config_load_buffer(struct vigil_config *c, const char *name, const char *dat
 
 /* Apply every VIGIL_* variable of envp (NULL-terminated). Unknown ones are errors. */
 int config_load_env(struct vigil_config *c, char *const *envp, char *err, size_t errlen);
+/* The same for the extension, which must never fail its function over a setting: each bad or
+ * unknown variable is a warning on stderr and keeps the key's value. The number ignored. */
+int config_load_env_lenient(struct vigil_config *c, char *const *envp);
 
 /* "key = value" lines of the effective values, secrets masked. */
 void config_print(const struct vigil_config *c, struct buf *out);

@@ -47,10 +47,12 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 {
 	const char *slash = strrchr(argv0, '/');
 	const char *mem = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+	char telemetry_listen[CONFIG_STR_MAX + 64];
 	struct extension_options o = {
 		.name = slash ? slash + 1 : argv0,
 		.runtime_api = getenv("AWS_LAMBDA_RUNTIME_API"),
-		.telemetry_listen = cfg->telemetry_listen,
+		.telemetry_listen = listen_address(cfg->telemetry_listen, NULL, telemetry_listen,
+						   sizeof(telemetry_listen)),
 		.telemetry_max_items = cfg->telemetry_max_items,
 		.telemetry_max_bytes = cfg->telemetry_max_bytes,
 		.telemetry_timeout_ms = cfg->telemetry_timeout_ms,
@@ -97,7 +99,11 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	/* The proxy listens before registering: the runtime starts once every extension has
 	 * registered, and connects to it at once. */
 	if (wants_proxy()) {
-		struct proxy_options po = { .listen = cfg->proxy_listen, .upstream = o.runtime_api };
+		char listen[CONFIG_STR_MAX + 64];
+		struct proxy_options po = {
+			.listen = listen_address(cfg->proxy_listen, NULL, listen, sizeof(listen)),
+			.upstream = o.runtime_api,
+		};
 
 		proxy = proxy_start(extension_loop(ext), &po, registry, NULL);
 	}

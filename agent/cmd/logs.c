@@ -386,7 +386,7 @@ static int cmd_train(const char *dir)
 	}
 	id = ZDICT_getDictID(dict, got);
 	snprintf(path, sizeof(path), "%s/%u.zdict", dir, id);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0 || write(fd, dict, got) != (ssize_t)got) {
 		fprintf(stderr, "vigil logs: cannot write %s: %s\n", path, strerror(errno));
 		if (fd >= 0)

@@ -139,7 +139,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vigil: config: %s\n", err);
 		return 2;
 	}
-	if (config_load_env(&cfg, environ, err, sizeof(err)) < 0) {
+	/* Inside Lambda a setting the extension cannot use must not fail every invocation
+	 * (Extension.Crash): it is said, and the default stays. */
+	if (strcmp(cmd, "extension") == 0) {
+		config_load_env_lenient(&cfg, environ);
+	} else if (config_load_env(&cfg, environ, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vigil: config: %s\n", err);
 		return 2;
 	}

@@ -1,13 +1,18 @@
 /* `vigil serve`: registry + self-metrics + the Prometheus endpoint, until a signal. */
 #include "serve.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 
 #include "../core/metrics.h"
 #include "../core/self_metrics.h"
+#include "../lib/resolve.h"
 #include "../util/log.h"
 #include "../util/version.h"
 
@@ -35,6 +40,28 @@ void probes_config(const struct vigil_config *cfg, enum probe_attach *how, unsig
 		*ring_kb *= 2;
 }
 
+const char *listen_address(const char *value, const char *hosts_path, char *out, size_t n)
+{
+	struct sockaddr_storage ss;
+	char addr[INET6_ADDRSTRLEN] = "127.0.0.1";
+	const char *port;
+
+	if (strncasecmp(value, SANDBOX_NAME ":", sizeof(SANDBOX_NAME)) != 0)
+		return value;
+	port = value + sizeof(SANDBOX_NAME);
+	if (resolve_from_hosts(hosts_path, SANDBOX_NAME, 0, &ss, 1) == 1) {
+		if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr,
+				  sizeof(addr));
+			snprintf(out, n, "[%s]:%s", addr, port);
+			return out;
+		}
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+	}
+	snprintf(out, n, "%s:%s", addr, port);
+	return out;
+}
+
 void raise_fd_limit(void)
 {
 	struct rlimit rl;
@@ -47,8 +74,10 @@ void raise_fd_limit(void)
 
 struct prom_server_config metrics_endpoint_config(const struct vigil_config *cfg)
 {
+	static char listen[CONFIG_STR_MAX + 64];
+
 	return (struct prom_server_config){
-		.listen = cfg->metrics_listen,
+		.listen = listen_address(cfg->metrics_listen, NULL, listen, sizeof(listen)),
 		.max_connections = (unsigned)cfg->metrics_max_connections,
 		.connection_timeout_s = (unsigned)cfg->metrics_conn_timeout,
 		.connection_memory = 32 * 1024,

@@ -23,6 +23,10 @@ struct tracker_prices prices_config(const struct vigil_config *cfg);
 /* How to attach the probes (probes_attach) and their ring buffer's size in KiB (probes_ring_kb
  * rounded up to a power of two, 64 at least). */
 void probes_config(const struct vigil_config *cfg, enum probe_attach *how, unsigned *ring_kb);
+/* A listen setting as an address to bind: sandbox.localdomain:PORT becomes that name's address
+ * in the hosts file (hosts_path NULL: /etc/hosts), else 127.0.0.1:PORT — never all
+ * interfaces; any other value is returned as it is. out (n bytes) holds a rewritten one. */
+const char *listen_address(const char *value, const char *hosts_path, char *out, size_t n);
 /* Many concurrent connections need descriptors: lift the soft limit to the hard one. */
 void raise_fd_limit(void);
 

@@ -136,7 +136,7 @@ static int open_segment(struct segment_writer *w)
 	/* Names sort in time order: nanoseconds since the epoch, zero-padded. */
 	snprintf(w->path, sizeof(w->path), "%s/%019lld-%d%s", w->dir,
 		 (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)getpid(), SEGMENT_SUFFIX);
-	w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (w->fd < 0) {
 		log_error("logs", "cannot create %s: %s", w->path, strerror(errno));
 		return -errno;
@@ -214,11 +214,11 @@ static int mkdir_parents(const char *dir)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		if (mkdir(path, 0750) < 0 && errno != EEXIST)
 			return -1;
 		*p = '/';
 	}
-	return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
+	return mkdir(path, 0750) < 0 && errno != EEXIST ? -1 : 0;
 }
 
 struct segment_writer *segment_writer_open(const struct segment_writer_options *o)

@@ -343,8 +343,9 @@ static int start_listener(struct extension *a)
 		.max_body = (size_t)a->o->telemetry_max_bytes * 2 + 64 * 1024,
 		.max_header_bytes = 16 * 1024,
 		.max_headers = 64,
-		.max_connections = 16,
-		.idle_timeout = 600,
+		.max_connections = 16,	/* the idle longest make room for a new one */
+		.idle_timeout = 60,
+		.request_timeout = 10,
 	};
 
 	if (!a->loop)

@@ -67,6 +67,7 @@ static const struct http_server_limits api_limits = {
 	.max_headers = 100,
 	.max_connections = 64,
 	.idle_timeout = 3600,
+	.request_timeout = 10,
 };
 
 /* The API listener: the configured address for the first environment, then the next free

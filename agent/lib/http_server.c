@@ -52,6 +52,7 @@ struct http_conn {
 	bool close_after_write;
 	bool keep_alive;
 	double last_activity;
+	double request_started_at;	/* a request's first byte is in (0: none begun) */
 };
 
 static void conn_close(struct http_conn *c);
@@ -149,6 +150,7 @@ static int on_message_begin(http_parser *p)
 
 	request_free(c->req);
 	c->req = calloc(1, sizeof(*c->req));
+	c->request_started_at = loop_now();
 	c->header_bytes = 0;
 	c->last_was_value = false;
 	return c->req ? 0 : -1;
@@ -269,6 +271,7 @@ static int on_message_complete(http_parser *p)
 	r->received_at = loop_now();
 	r->keep_alive = http_should_keep_alive(p);
 	c->req = NULL;
+	c->request_started_at = 0;
 	if (c->nqueued >= MAX_PIPELINED) {
 		request_free(r);
 		return -1;
@@ -456,6 +459,28 @@ static void conn_close(struct http_conn *c)
 	free(c);
 }
 
+/* Whether c waits on its client only: no answer owed or being written. */
+static bool conn_idle(const struct http_conn *c)
+{
+	return !c->pending && !c->queue && c->out.len == 0;
+}
+
+/* At the connection limit: close the connection idle longest (a request half sent counts as
+ * idle: that is how slow senders would hold the server). 0, or -1 when none is idle. */
+static int make_room(struct http_server *s)
+{
+	struct http_conn *victim = NULL;
+
+	for (struct http_conn *c = s->conns; c; c = c->next) {
+		if (conn_idle(c) && (!victim || c->last_activity < victim->last_activity))
+			victim = c;
+	}
+	if (!victim)
+		return -1;
+	conn_close(victim);
+	return 0;
+}
+
 static void on_accept(void *arg, uint32_t events)
 {
 	struct http_server *s = arg;
@@ -467,7 +492,7 @@ static void on_accept(void *arg, uint32_t events)
 
 		if (fd < 0)
 			return;
-		if (s->nconns >= s->limits.max_connections) {
+		if (s->nconns >= s->limits.max_connections && make_room(s) < 0) {
 			close(fd);
 			continue;
 		}
@@ -506,8 +531,9 @@ static void on_sweep(void *arg)
 	while (c) {
 		struct http_conn *next = c->next;
 
-		if (!c->pending && c->out.len == 0 &&
-		    now - c->last_activity > s->limits.idle_timeout)
+		if (conn_idle(c) && (now - c->last_activity > s->limits.idle_timeout ||
+				     (s->limits.request_timeout > 0 && c->request_started_at > 0 &&
+				      now - c->request_started_at > s->limits.request_timeout)))
 			conn_close(c);
 		c = next;
 	}

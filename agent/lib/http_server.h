@@ -2,7 +2,9 @@
  * A small HTTP/1.1 server on the event loop, parsing with http-parser. A handler may answer
  * at once or keep the request and answer later (long polls). Limits: header bytes and
  * count, body size (larger bodies are drained and flagged, then the handler decides),
- * connections, and an idle timeout that never applies to a request awaiting its answer.
+ * connections (at the limit the connection idle longest makes room: idle ones cannot lock
+ * the server out), the time to send a whole request once begun (slow senders are cut), and
+ * an idle timeout that never applies to a request awaiting its answer.
  */
 #ifndef VIGIL_HTTP_SERVER_H
 #define VIGIL_HTTP_SERVER_H
@@ -41,8 +43,11 @@ struct http_server_limits {
 	size_t max_body;		/* larger bodies are drained and flagged */
 	size_t max_header_bytes;	/* request line + headers */
 	unsigned max_headers;
-	unsigned max_connections;	/* more are accepted and closed at once */
+	unsigned max_connections;	/* at the limit, the connection idle longest is closed
+					 * for a new one (none idle: the new one is) */
 	double idle_timeout;		/* seconds without progress (not while awaiting an answer) */
+	double request_timeout;		/* seconds from a request's first byte to its last
+					 * (0: none) */
 };
 
 typedef void (*http_handler_fn)(void *arg, struct http_request *req);

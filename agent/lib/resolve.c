@@ -58,10 +58,10 @@ bool resolve_is_host_name(const char *name)
 
 /* --- /etc/hosts ----------------------------------------------------------------------------- */
 
-static int from_hosts(const char *path, const char *name, unsigned port,
-		      struct sockaddr_storage *out, int max)
+int resolve_from_hosts(const char *path, const char *name, unsigned port,
+		       struct sockaddr_storage *out, int max)
 {
-	FILE *f = fopen(path, "r");
+	FILE *f = fopen(path ? path : "/etc/hosts", "r");
 	char line[1024];
 	int n = 0;
 
@@ -308,7 +308,7 @@ int resolve_host(const char *name, unsigned port, struct sockaddr_storage *out, 
 	snprintf(fqdn, sizeof(fqdn), "%s", name);
 	if (fqdn[strlen(fqdn) - 1] == '.')
 		fqdn[strlen(fqdn) - 1] = '\0';
-	rc = from_hosts(conf->hosts_path ? conf->hosts_path : "/etc/hosts", fqdn, port, out, max);
+	rc = resolve_from_hosts(conf->hosts_path, fqdn, port, out, max);
 	if (rc > 0)
 		return rc;
 	read_resolv_conf(conf->resolv_path ? conf->resolv_path : "/etc/resolv.conf",

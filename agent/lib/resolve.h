@@ -34,6 +34,11 @@ struct resolve_conf {
 int resolve_host(const char *name, unsigned port, struct sockaddr_storage *out, int max,
 		 const struct resolve_conf *conf, char *err, size_t err_len);
 
+/* The addresses name has in a hosts file (path NULL: /etc/hosts), with port set, at most max:
+ * their count, 0 when it has none. No DNS. */
+int resolve_from_hosts(const char *path, const char *name, unsigned port,
+		       struct sockaddr_storage *out, int max);
+
 /* Letters, digits, '-', '_' in dot-separated labels of 1..63 bytes, 253 at most in all (a
  * trailing dot allowed). */
 bool resolve_is_host_name(const char *name);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int parse_port(const char *s, unsigned short *port)
 {
@@ -69,4 +70,18 @@ int netaddr_parse(const char *text, struct sockaddr_storage *out)
 		a4->sin_port = htons(port);
 		return 0;
 	}
+}
+
+bool netaddr_is_loopback_name(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
 }

@@ -2,10 +2,14 @@
 #ifndef VIGIL_NETADDR_H
 #define VIGIL_NETADDR_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 /* Parse HOST:PORT without DNS. ":PORT" means 127.0.0.1; port 0 is allowed (any free one).
  * 0 or -EINVAL. */
 int netaddr_parse(const char *text, struct sockaddr_storage *out);
+/* Whether a host (a name or a literal, IPv6 without brackets) is this machine's loopback:
+ * localhost, 127.0.0.0/8 or ::1. Other names are not looked up: false. */
+bool netaddr_is_loopback_name(const char *host);
 
 #endif

@@ -18,6 +18,8 @@
 #include "../../agent/lib/http_client.h"
 #include "../../agent/lib/tls.h"
 #include "../../agent/util/log.h"
+#include "../../agent/util/netaddr.h"
+#include "../../agent/util/redact.h"
 #include "../../agent/util/version.h"
 #include "prometheus/remote.pb-c.h"
 
@@ -559,7 +561,11 @@ struct remote_write *remote_write_start(const struct remote_write_options *o,
 		goto fail;
 	}
 	snprintf(w->path, sizeof(w->path), "%s", u.path);
-	snprintf(w->url, sizeof(w->url), "%s", o->url);
+	url_redact(o->url, w->url, sizeof(w->url));	/* for messages: no credentials */
+	if (!u.tls && (o->bearer_token[0] || o->username[0] || url_has_secret(o->url)) &&
+	    !netaddr_is_loopback_name(u.host))
+		log_warn("remote_write", "credentials go to %s in the clear (http://, not "
+			 "https://)", u.host);
 	if (u.tls && o->tls_skip_verify) {
 		log_warn("remote_write", "remote_write_tls_skip_verify: the endpoint's certificate "
 			 "is not checked");
@@ -608,7 +614,7 @@ struct remote_write *remote_write_start(const struct remote_write_options *o,
 		snprintf(err, err_len, "remote_write: cannot start its thread");
 		goto fail;
 	}
-	log_info("remote_write", "pushing to %s", o->url);
+	log_info("remote_write", "pushing to %s", w->url);
 	return w;
 fail:
 	free(w);

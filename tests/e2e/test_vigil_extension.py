@@ -158,6 +158,77 @@ def test_one_report_path(vigil_host):
     assert sample(text, "vigil_cold_starts_total", function="fn") == 1
 
 
+def test_idle_connections_do_not_starve_the_listener(vigil_host):
+    """Idle and half-sent connections to the telemetry listener cannot keep the platform's
+    batches out: at its limit the connection idle longest makes room."""
+    h = vigil_host()
+    h.invoke({"warm": 1})
+    port = wait_for(lambda: ext_port(h, "extension"), what="the telemetry listener port")
+    squatters = []
+    try:
+        for i in range(40):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if i % 2:
+                s.sendall(b"POST / HT")  # half a request line, never finished
+            squatters.append(s)
+        time.sleep(0.3)
+        for i in range(4):
+            h.invoke({"n": i})
+        ids = [r["RequestId"] for r in h.wait_reports(5)]
+        for rid in ids[1:4]:
+            wait_for(lambda: emf_values(h, rid), timeout=15, what=f"the EMF of {rid}")
+    finally:
+        for s in squatters:
+            s.close()
+
+
+def listening_addresses(port):
+    """Local addresses of the TCP sockets listening on port (from /proc/net/tcp and tcp6)."""
+    out = []
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                addr, p = local.split(":")
+                if state == "0A" and int(p, 16) == port:
+                    out.append(addr)
+    return out
+
+
+def test_telemetry_listener_binds_no_public_interface(start_host, tmp_path):
+    """By default the listener binds sandbox.localdomain's address, 127.0.0.1 where the name
+    does not resolve (as here): never all interfaces."""
+    if listening_addresses(4243):
+        pytest.skip("port 4243 is taken on this machine")
+    d = tmp_path / "extensions"
+    d.mkdir()
+    (d / "vigil").symlink_to(VIGIL)
+    h = start_host("--function-name", "fn", "--extensions", str(d),
+                   "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0", "--", TEST_RUNTIME)
+    h.invoke({"a": 1})
+    h.invoke({"b": 2})
+    wait_for(lambda: "telemetry listener on 127.0.0.1:4243" in h.stdout(),
+             what="the listener's address")
+    assert listening_addresses(4243) == ["0100007F"]
+    rid = h.wait_reports(2)[0]["RequestId"]
+    wait_for(lambda: emf_of(h, rid), what="a report through the default listener")
+
+
+def test_bad_settings_never_fail_the_function(vigil_host):
+    """Inside Lambda an unknown or bad VIGIL_* variable is a warning and a default: the
+    extension still registers and reports, and no invocation fails."""
+    h = vigil_host(no_such_key="1", flush="sometimes", metrics_max_series="-5")
+    for i in range(3):
+        status, _, body = h.invoke({"i": i})
+        assert status == 200 and body == {"i": i}
+    reports = h.wait_reports(3)
+    assert all("Status" not in r for r in reports), reports
+    wait_for(lambda: emf_of(h, reports[0]["RequestId"]), what="a report despite bad settings")
+    out = h.stdout()
+    assert "VIGIL_NO_SUCH_KEY" in out and "ignored" in out
+    assert "Extension.Crash" not in out
+
+
 def test_max_memory_used(vigil_host):
     h = vigil_host("--memory", "512")
     h.invoke({"action": "alloc", "mb": 100})

@@ -6,12 +6,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../../agent/cmd/config.h"
+#include "../../agent/cmd/serve.h"
 #include "../../agent/util/log.h"
 
 static char err[600];
@@ -65,14 +67,14 @@ static void test_every_error_message(void **state)
 	expect_error("log_level", "loud",
 		     "log_level: 'loud' is not one of debug, info, warn, error, off");
 	expect_error("metrics_listen", "9464",
-		     "metrics_listen: '9464' is not HOST:PORT (a numeric IPv4 address, [IPv6] or "
-		     "localhost, and a port 0..65535)");
+		     "metrics_listen: '9464' is not HOST:PORT (a numeric IPv4 address, [IPv6], "
+		     "localhost or sandbox.localdomain, and a port 0..65535)");
 	expect_error("metrics_listen", "127.0.0.1:70000",
 		     "metrics_listen: '127.0.0.1:70000' is not HOST:PORT (a numeric IPv4 address, "
-		     "[IPv6] or localhost, and a port 0..65535)");
+		     "[IPv6], localhost or sandbox.localdomain, and a port 0..65535)");
 	expect_error("metrics_listen", "example.com:80",
 		     "metrics_listen: 'example.com:80' is not HOST:PORT (a numeric IPv4 address, "
-		     "[IPv6] or localhost, and a port 0..65535)");
+		     "[IPv6], localhost or sandbox.localdomain, and a port 0..65535)");
 	expect_error("flush", "sometimes",
 		     "flush: 'sometimes' is not adaptive, end or periodic,SECONDS (0.1..3600)");
 	expect_error("flush", "periodic,0",
@@ -206,6 +208,16 @@ static void test_print_masks_secrets(void **state)
 	assert_null(strstr(b.data, "hunter2"));
 	assert_non_null(strstr(b.data, "metrics_token = ********\n"));
 	assert_non_null(strstr(b.data, "metrics_listen = 127.0.0.1:9464\n"));
+	/* A URL's password and credential-looking query values. */
+	buf_reset(&b);
+	assert_int_equal(config_set(&c, "remote_write_url",
+				    "https://id:glc_s3cr3t@prom.example/api/prom/push?api_key=k3y&x=1",
+				    err, sizeof(err)), 0);
+	config_print(&c, &b);
+	assert_null(strstr(b.data, "s3cr3t"));
+	assert_null(strstr(b.data, "k3y"));
+	assert_non_null(strstr(b.data, "remote_write_url = https://id:***@prom.example/api/prom/"
+				       "push?api_key=***&x=1\n"));
 	buf_free(&b);
 }
 
@@ -225,6 +237,61 @@ static void test_markdown_lists_every_key(void **state)
 	buf_free(&b);
 }
 
+/* Listeners never on all interfaces by default: sandbox.localdomain is its hosts-file
+ * address (as in Lambda's sandbox), else 127.0.0.1. */
+static void test_listen_address(void **state)
+{
+	char path[] = "/tmp/vigil-hosts-XXXXXX", out[128];
+	int fd = mkstemp(path);
+	struct vigil_config c;
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	config_defaults(&c);
+	assert_string_equal(c.telemetry_listen, "sandbox.localdomain:4243");
+	assert_string_equal(listen_address(c.telemetry_listen, path, out, sizeof(out)),
+			    "127.0.0.1:4243");
+	assert_string_equal(listen_address("127.0.0.1:0", path, out, sizeof(out)), "127.0.0.1:0");
+	f = fopen(path, "w");
+	fputs("127.0.0.1 localhost\n# 10.9.9.9 sandbox.localdomain\n"
+	      "169.254.100.1   Sandbox.LocalDomain other\n", f);
+	fclose(f);
+	assert_string_equal(listen_address("sandbox.localdomain:4243", path, out, sizeof(out)),
+			    "169.254.100.1:4243");
+	f = fopen(path, "w");
+	fputs("fd00::1 sandbox.localdomain\n", f);
+	fclose(f);
+	assert_string_equal(listen_address("sandbox.localdomain:9", path, out, sizeof(out)),
+			    "[fd00::1]:9");
+	unlink(path);
+	assert_int_equal(config_set(&c, "telemetry_listen", "sandbox.localdomain:0", err,
+				    sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "telemetry_listen", "sandbox.localdomain", err,
+				    sizeof(err)), -EINVAL);
+}
+
+/* The extension's reading: every bad or unknown variable said and ignored, the rest applied. */
+static void test_env_lenient(void **state)
+{
+	char *env[] = { "VIGIL_NO_SUCH_KEY=1", "VIGIL_FLUSH=sometimes", "VIGIL_EMF_NAMESPACE=ns",
+			"VIGIL_=x", "VIGIL_METRICS_MAX_SERIES=99999999", NULL };
+	struct vigil_config c;
+	int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+
+	(void)state;
+	config_defaults(&c);
+	dup2(devnull, 2);	/* (the warnings) */
+	assert_int_equal(config_load_env_lenient(&c, env), 4);
+	dup2(saved, 2);
+	close(saved);
+	close(devnull);
+	assert_string_equal(c.emf_namespace, "ns");
+	assert_string_equal(c.flush, "adaptive");
+	assert_int_equal(config_load_env(&c, env, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +302,8 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_environment),
 		cmocka_unit_test(test_print_masks_secrets),
+		cmocka_unit_test(test_listen_address),
+		cmocka_unit_test(test_env_lenient),
 		cmocka_unit_test(test_markdown_lists_every_key),
 	};
 

@@ -19,6 +19,7 @@
 #include "../../agent/lib/http_client.h"
 #include "../../agent/lib/resolve.h"
 #include "../../agent/lib/tls.h"
+#include "../../exporters/remote_write/remote_write.h"
 
 static void test_url_parse(void **state)
 {
@@ -306,6 +307,63 @@ static void test_trust_anchors(void **state)
 	unlink(path);
 }
 
+/* What remote_write_start says on stderr for these options (its thread started and stopped
+ * before any push: no connection is made). */
+static void start_said(const struct remote_write_options *o, char *out, size_t n)
+{
+	struct metric_registry *r = metric_registry_new(100);
+	char path[] = "/tmp/vigil-rw-log-XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	struct remote_write *w;
+	char err[300];
+	ssize_t got;
+
+	assert_true(fd >= 0 && saved >= 0);
+	dup2(fd, 2);
+	w = remote_write_start(o, r, err, sizeof(err));
+	remote_write_stop(w, 0);
+	dup2(saved, 2);
+	close(saved);
+	got = pread(fd, out, n - 1, 0);
+	out[got > 0 ? got : 0] = '\0';
+	close(fd);
+	unlink(path);
+	metric_registry_destroy(r);
+}
+
+/* Credentials never printed; sending them in the clear to another machine is warned of. */
+static void test_push_secrets(void **state)
+{
+	struct remote_write_options o = {
+		.url = "http://192.0.2.1:9/api/v1/write?api_key=k3y&token=s3cr3t", .ca_file = "",
+		.timeout_ms = 100, .bearer_token = "", .username = "", .password = "",
+		.retries = 0, .interval_ms = 1000,
+	};
+	char said[4096];
+
+	(void)state;
+	start_said(&o, said, sizeof(said));
+	assert_null(strstr(said, "s3cr3t"));
+	assert_null(strstr(said, "k3y"));
+	assert_non_null(strstr(said, "pushing to http://192.0.2.1:9/api/v1/write?api_key=***&"
+				     "token=***"));
+	assert_non_null(strstr(said, "credentials go to 192.0.2.1 in the clear"));
+	/* Basic auth over http to loopback: no warning; nothing secret in the URL. */
+	o.url = "http://127.0.0.1:9/api/v1/write";
+	o.username = "u";
+	o.password = "p";
+	start_said(&o, said, sizeof(said));
+	assert_null(strstr(said, "in the clear"));
+	assert_non_null(strstr(said, "pushing to http://127.0.0.1:9/api/v1/write"));
+	/* A bearer token over http to another machine: warned. */
+	o.url = "http://192.0.2.1:9/w";
+	o.username = "";
+	o.bearer_token = "tok";
+	start_said(&o, said, sizeof(said));
+	assert_non_null(strstr(said, "in the clear"));
+	assert_null(strstr(said, "tok\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_dns_messages),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_trust_anchors),
+		cmocka_unit_test(test_push_secrets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

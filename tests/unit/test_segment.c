@@ -205,6 +205,40 @@ static void test_round_trip(void **state)
 	rmdir(dir);
 }
 
+/* Other users of the machine read no function's logs: segments 0640, folders made 0750
+ * (the umask may take more away, never add). */
+static void test_modes(void **state)
+{
+	struct segment_writer_options o = { .identity = "modes" };
+	log_record r = VIGIL__V1__LOG_RECORD__INIT;
+	char dir[64], sub[128], path[600];
+	struct segment_writer *w;
+	struct stat st;
+	mode_t old = umask(022);
+
+	(void)state;
+	make_dir(dir);
+	snprintf(sub, sizeof(sub), "%s/a/b", dir);
+	o.dir = sub;
+	w = segment_writer_open(&o);
+	assert_non_null(w);
+	r.message = "hello";
+	assert_int_equal(segment_writer_add(w, &r), 0);
+	segment_writer_close(w);
+	assert_int_equal(stat(only_segment(sub, path, sizeof(path)), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(stat(sub, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0750);
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	assert_int_equal(stat(sub, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0750);
+	umask(old);
+	unlink(path);
+	rmdir(o.dir);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 static int count(void *arg, const log_record *r)
 {
 	(void)r;
@@ -499,6 +533,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_torn_tails_and_damage),
 		cmocka_unit_test(test_rotation_and_retention),
 		cmocka_unit_test(test_filtered_read),
