@@ -21,6 +21,11 @@ struct extension *extension_by_id(struct environment *env, const char *id)
 	return NULL;
 }
 
+pid_t extension_pgid(const struct environment *env, const struct extension *x)
+{
+	return x->external && x->proc.pid > 0 ? x->proc.pid : env->runtime.pid;
+}
+
 struct extension *extension_from_request(struct environment *env, struct http_request *req)
 {
 	const char *id = http_request_header(req, "Lambda-Extension-Identifier");

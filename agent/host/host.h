@@ -240,6 +240,15 @@ void proc_signal(struct proc *p, int sig);
 /* Read what is left of p's output, then stop watching it. */
 void proc_close_output(struct proc *p);
 
+/* listeners.c: who listens on a loopback port */
+/* The inodes of the TCP sockets listening on port on a loopback or any address: their count
+ * (at most max). */
+int listener_inodes(unsigned port, unsigned long *inodes, int max);
+/* The inode of such a socket that a process of process group pgid holds, or 0. */
+unsigned long listener_of_group(unsigned port, pid_t pgid);
+/* Whether the socket inode still listens on port. */
+bool listener_still(unsigned port, unsigned long inode);
+
 /* api.c: the environment's API endpoint */
 /* Listen for env's Runtime, Extensions and Telemetry APIs: the configured address for the
  * first environment, then the next free ports after it. NULL (said) when it cannot. */
@@ -259,6 +268,9 @@ void extensions_api_handle(struct environment *env, struct http_request *req, co
 struct extension *extension_by_id(struct environment *env, const char *id);
 /* The Extensions API's identifier checks; NULL after answering 403. */
 struct extension *extension_from_request(struct environment *env, struct http_request *req);
+/* The process group an extension's processes are in (an internal extension's: the
+ * runtime's). */
+pid_t extension_pgid(const struct environment *env, const struct extension *x);
 void extension_deliver_invoke(struct extension *x, struct invocation *inv);
 void extension_send_shutdown(struct extension *x);
 

@@ -39,6 +39,8 @@ struct subscriber {
 	enum schema schema;
 	long max_items, max_bytes, timeout_ms;
 	struct sockaddr_storage addr;
+	unsigned port;
+	unsigned long listener;	/* the socket of the extension's that listens on port */
 	char host[300], path[1024];
 	struct item *head, *tail;
 	size_t nitems, nbytes;
@@ -303,6 +305,14 @@ static void send_batch(struct subscriber *s)
 			return;
 	}
 	s->attempts++;
+	/* Still the extension's own listener (it may have started it again)? Else the batch
+	 * does not go: a failed attempt. */
+	if (!listener_still(s->port, s->listener))
+		s->listener = listener_of_group(s->port, extension_pgid(s->env, s->ext));
+	if (!s->listener) {
+		on_posted(s, -ECONNREFUSED);
+		return;
+	}
 	s->post = http_post_start(s->env->host->loop, &s->addr, s->host, s->path,
 				  "application/json", s->batch, s->batch_len, DELIVERY_TIMEOUT,
 				  on_posted, s);
@@ -403,12 +413,13 @@ static int range(json_t *buffering, const char *key, long min, long max, long de
 	return 0;
 }
 
-/* URI: http://sandbox.localdomain:PORT[/path] (also sandbox, localhost, 127.0.0.1). */
+/* URI: http://sandbox.localdomain:PORT[/path] (also sandbox, localhost, 127.0.0.1, and
+ * 0.0.0.0 as SAM local writes it); the port is checked by the caller. */
 static int parse_destination(struct subscription_spec *spec, json_t *dest, unsigned api_port,
 			     char *err, size_t n)
 {
 	static const char *const hosts[] = { "sandbox.localdomain", "sandbox", "localhost",
-					     "127.0.0.1" };
+					     "127.0.0.1", "0.0.0.0" };
 	const char *proto = json_string_value(json_object_get(dest, "protocol"));
 	const char *uri = json_string_value(json_object_get(dest, "URI"));
 	const char *p, *colon, *slash;
@@ -433,7 +444,8 @@ static int parse_destination(struct subscription_spec *spec, json_t *dest, unsig
 	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
 		ok |= strlen(hosts[i]) == hl && strncasecmp(p, hosts[i], hl) == 0;
 	if (!ok)
-		return invalid(err, n, "destination.URI host must be sandbox.localdomain");
+		return invalid(err, n, "destination.URI host must be sandbox.localdomain "
+				       "(or localhost, 127.0.0.1, 0.0.0.0)");
 	port = strtol(colon + 1, &end, 10);
 	if (port < 1 || port > 65535 || port == 9001 || (unsigned)port == api_port ||
 	    (*end && *end != '/'))
@@ -534,6 +546,7 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 	struct subscription_spec spec;
 	struct subscriber *s, **pp;
 	struct extension *x;
+	unsigned long listener;
 	char text[64], err[256];
 	struct buf line;
 	size_t i;
@@ -556,6 +569,16 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 		api_reply_error(req, 400, "ValidationError", err);
 		return;
 	}
+	/* Only to the extension's own listener: never to vigil's listeners (its front door:
+	 * the host would invoke itself) or any other local service. */
+	listener = listener_of_group(spec.port, extension_pgid(env, x));
+	if (!listener) {
+		snprintf(err, sizeof(err), "destination.URI port %u: no process of extension %s "
+			 "listens there", spec.port, x->name);
+		log_warn("host", "telemetry subscription refused: %s", err);
+		api_reply_error(req, 400, "ValidationError", err);
+		return;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		api_reply_error(req, 500, "ServiceException", "out of memory");
@@ -568,6 +591,8 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 	s->max_items = spec.max_items;
 	s->max_bytes = spec.max_bytes;
 	s->timeout_ms = spec.timeout_ms;
+	s->port = spec.port;
+	s->listener = listener;
 	snprintf(s->host, sizeof(s->host), "%s", spec.host);
 	snprintf(s->path, sizeof(s->path), "%s", spec.path);
 	snprintf(text, sizeof(text), "127.0.0.1:%u", spec.port);

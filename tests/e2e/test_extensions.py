@@ -212,58 +212,53 @@ def test_bad_requests_from_extensions(start_host, ext_dir, tmp_path):
     assert h.invoke({"b": 2})[2] == {"b": 2}
 
 
-class BadListener(http.server.BaseHTTPRequestHandler):
-    mode = "fail"
-    batches = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if BadListener.mode == "hang":
-            time.sleep(5)
-            return
-        if BadListener.mode == "fail":
-            self.send_response(500)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        BadListener.batches.append(json.loads(body))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.mark.parametrize("mode", ["fail", "hang"])
 def test_failing_listener_drops_and_reports(start_host, ext_dir, tmp_path, mode):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BadListener)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    BadListener.mode, BadListener.batches = mode, []
-    out = str(tmp_path / "ext.jsonl")
+    # The extension's own listener fails (500) or never answers, then recovers.
+    out, mode_file = str(tmp_path / "ext.jsonl"), tmp_path / "mode"
+    mode_file.write_text(mode)
+    h = start_host("--extensions", ext_dir("py_ext"), "--env", f"EXT_OUT={out}",
+                   "--env", f"EXT_MODE_FILE={mode_file}", "--", TEST_RUNTIME)
+    for i in range(3):
+        t0 = time.monotonic()
+        assert h.invoke({"i": i})[2] == {"i": i}
+        assert time.monotonic() - t0 < 1.0  # the function does not wait for telemetry
+    wait_for(lambda: (h.metric("vigil_host_telemetry_dropped_total", function="function")
+                      or 0) > 0, timeout=30, what="dropped events")
+    assert h.metric("vigil_host_telemetry_batches_total", function="function",
+                    result="failed") >= 3
+    mode_file.write_text("ok")
+    h.invoke({"i": 9})
+    wait_for(lambda: any(e["type"] == "platform.logsDropped"
+                         for e in telemetry(read_out(out))), timeout=30,
+             what="platform.logsDropped")
+    dropped = next(e for e in telemetry(read_out(out))
+                   if e["type"] == "platform.logsDropped")["record"]
+    assert dropped["droppedRecords"] > 0 and dropped["droppedBytes"] > 0
+    assert h.invoke({"still": "up"})[2] == {"still": "up"}
+
+
+def test_subscription_only_to_the_extensions_own_listener(start_host, ext_dir, tmp_path):
+    """A subscription to a port no process of the extension listens on is refused: vigil
+    host's own front door (it would invoke itself), or a neighbour's service."""
+    neighbour = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                http.server.BaseHTTPRequestHandler)
     try:
-        h = start_host("--extensions", ext_dir("py_ext"), "--env", f"EXT_OUT={out}",
-                       "--env", f"EXT_DEST_PORT={server.server_address[1]}", "--", TEST_RUNTIME)
-        for i in range(3):
-            t0 = time.monotonic()
-            assert h.invoke({"i": i})[2] == {"i": i}
-            assert time.monotonic() - t0 < 1.0  # the function does not wait for telemetry
-        wait_for(lambda: (h.metric("vigil_host_telemetry_dropped_total", function="function")
-                          or 0) > 0, timeout=30, what="dropped events")
-        assert h.metric("vigil_host_telemetry_batches_total", function="function",
-                        result="failed") >= 3
-        BadListener.mode = "ok"
-        h.invoke({"i": 9})
-        wait_for(lambda: any(e["type"] == "platform.logsDropped"
-                             for b in BadListener.batches for e in b), timeout=30,
-                 what="platform.logsDropped")
-        dropped = next(e for b in BadListener.batches for e in b
-                       if e["type"] == "platform.logsDropped")["record"]
-        assert dropped["droppedRecords"] > 0 and dropped["droppedBytes"] > 0
-        assert h.invoke({"still": "up"})[2] == {"still": "up"}
+        for case in ("front door", "neighbour"):
+            front = free_port()
+            port = front if case == "front door" else neighbour.server_address[1]
+            out = str(tmp_path / f"ext-{port}.jsonl")
+            h = start_host("--listen", f"127.0.0.1:{front}", "--extensions",
+                           ext_dir("py_ext"), "--env", f"EXT_OUT={out}",
+                           "--env", f"EXT_DEST_PORT={port}", "--", TEST_RUNTIME)
+            assert h.invoke({"a": 1})[2] == {"a": 1}
+            sub = next(r for r in read_out(out) if r["kind"] == "subscribe")
+            assert sub["status"] == 400, sub
+            assert f"port {port}: no process of extension py_ext listens there" in sub["body"]
+            time.sleep(1)
+            assert len(h.reports()) == 1  # nothing invoked the function but the client
     finally:
-        BadListener.mode = "ok"
-        server.shutdown()
+        neighbour.server_close()
 
 
 def test_extension_crash_resets_environment(start_host, tmp_path):
