@@ -33,6 +33,8 @@ static const char host_usage[] =
 	"  --extensions DIR         extensions to start (part 2)\n"
 	"  --concurrency N          environments at most (default 1)\n"
 	"  --idle-timeout SECONDS   spin an idle environment down (default 300, 0 = never)\n"
+	"  --client-timeout SECONDS close a front-door connection idle or sending this long\n"
+	"                           (default 30; never while its function runs)\n"
 	"  --log-format text|json   (default text)\n"
 	"  --payload 2.0|1.0        API Gateway payload format (default 2.0)\n";
 
@@ -56,7 +58,8 @@ static int parse_number(const char *s, double min, double max, double *out)
 	return 0;
 }
 
-/* --memory, --timeout, --concurrency, --idle-timeout: 0, or the usage error's exit status. */
+/* --memory, --timeout, --concurrency, --idle-timeout, --client-timeout: 0, or the usage
+ * error's exit status. */
 static int numeric_option(int c, const char *arg, struct host_options *o)
 {
 	double v;
@@ -76,6 +79,12 @@ static int numeric_option(int c, const char *arg, struct host_options *o)
 		if (parse_number(arg, 1, 1000, &v) < 0 || v != (long)v)
 			return host_usage_error("--concurrency takes 1..1000, got", arg);
 		o->concurrency = (long)v;
+		return 0;
+	case 'C':
+		if (parse_number(arg, 1, 3600, &v) < 0 || v != (long)v)
+			return host_usage_error("--client-timeout takes whole seconds 1..3600, got",
+						arg);
+		o->client_timeout_s = (unsigned)v;
 		return 0;
 	default:	/* 'i' */
 		if (parse_number(arg, 0, 86400, &v) < 0)
@@ -99,6 +108,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		{ "extensions", required_argument, NULL, 'x' },
 		{ "concurrency", required_argument, NULL, 'c' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "client-timeout", required_argument, NULL, 'C' },
 		{ "log-format", required_argument, NULL, 'L' },
 		{ "payload", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
@@ -114,6 +124,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 	o->timeout_s = 3;
 	o->concurrency = 1;
 	o->idle_timeout_s = 300;
+	o->client_timeout_s = 30;
 	o->payload_version = 2;
 	o->env = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->env)
@@ -148,6 +159,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		case 't':
 		case 'c':
 		case 'i':
+		case 'C':
 			rc = numeric_option(c, optarg, o);
 			if (rc)
 				return rc;

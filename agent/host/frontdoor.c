@@ -419,7 +419,10 @@ struct frontdoor *frontdoor_start(struct host *h, const char *listen)
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
 		MHD_OPTION_CONNECTION_LIMIT, 1024U,
-		MHD_OPTION_CONNECTION_TIMEOUT, 930U,
+		/* Idle clients and slow senders are cut (a connection held open for nothing
+		 * locked others out); one waiting on its function is suspended, and suspended
+		 * connections do not time out (libmicrohttpd's manual, "Flow control"). */
+		MHD_OPTION_CONNECTION_TIMEOUT, h->opt.client_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
 		MHD_OPTION_END);

@@ -149,6 +149,7 @@ struct host_options {
 	double timeout_s;
 	long concurrency;
 	double idle_timeout_s;		/* 0: never */
+	unsigned client_timeout_s;	/* front door: idle or slow clients (not while suspended) */
 	enum log_format log_format;
 	int payload_version;		/* 2 or 1 */
 	char **argv;			/* the runtime command */

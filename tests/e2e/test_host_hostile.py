@@ -163,3 +163,40 @@ def test_usage_errors():
                            timeout=10)
         assert p.returncode == 2, (args, p.stderr)
         assert p.stderr.count("\n") == 1, (args, p.stderr)
+
+
+def closed_within(port, send, seconds):
+    """Connect to port, send bytes, and wait for the host to close: the seconds it took, or
+    None when it was still open after seconds."""
+    import time
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as s:
+        if send:
+            s.sendall(send)
+        t0 = time.monotonic()
+        try:
+            while s.recv(4096):
+                pass
+        except socket.timeout:
+            return None
+        return time.monotonic() - t0
+
+
+def test_front_door_cuts_idle_and_slow_clients(start_host):
+    """An idle connection or a request line never finished is closed after --client-timeout;
+    a connection waiting on its function is not, however long the function runs."""
+    import time
+    h = start_host("--client-timeout", "2", "--timeout", "10", "--", TEST_RUNTIME)
+    for send in (b"", b"GET /half HT"):
+        took = closed_within(h.port, send, 8)
+        assert took is not None and took < 5, (send, took)
+    t0 = time.monotonic()
+    status, _, body = h.invoke({"action": "sleep", "ms": 4500})
+    assert status == 200 and body == {"slept_ms": 4500}
+    assert time.monotonic() - t0 >= 4.5
+    # Many idle connections at once do not keep a real request out for longer than that.
+    idle = [socket.create_connection(("127.0.0.1", h.port)) for _ in range(200)]
+    try:
+        assert h.invoke({"a": 1})[2] == {"a": 1}
+    finally:
+        for s in idle:
+            s.close()
