@@ -241,14 +241,17 @@ void proc_signal(struct proc *p, int sig);
 /* Read what is left of p's output, then stop watching it. */
 void proc_close_output(struct proc *p);
 
-/* listeners.c: who listens on a loopback port */
-/* The inodes of the TCP sockets listening on port on a loopback or any address: their count
- * (at most max). */
-int listener_inodes(unsigned port, unsigned long *inodes, int max);
-/* The inode of such a socket that a process of process group pgid holds, or 0. */
-unsigned long listener_of_group(unsigned port, pid_t pgid);
-/* Whether the socket inode still listens on port. */
-bool listener_still(unsigned port, unsigned long inode);
+/* listeners.c: whether a process group listens on a loopback port */
+struct listener {
+	pid_t pid;		/* the process, and its descriptor of the listening socket */
+	int fd;
+	unsigned long inode;	/* 0: none */
+};
+/* A socket listening on port (on loopback or any address) that a process of group pgid
+ * holds: true with *out, else false. */
+bool listener_of_group(unsigned port, pid_t pgid, struct listener *out);
+/* Whether that process still holds that socket (one readlink: before each delivery). */
+bool listener_still(const struct listener *l);
 
 /* api.c: the environment's API endpoint */
 /* Listen for env's Runtime, Extensions and Telemetry APIs: the configured address for the

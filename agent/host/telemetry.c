@@ -40,7 +40,7 @@ struct subscriber {
 	long max_items, max_bytes, timeout_ms;
 	struct sockaddr_storage addr;
 	unsigned port;
-	unsigned long listener;	/* the socket of the extension's that listens on port */
+	struct listener listener;	/* the extension's socket listening on port */
 	char host[300], path[1024];
 	struct item *head, *tail;
 	size_t nitems, nbytes;
@@ -307,9 +307,8 @@ static void send_batch(struct subscriber *s)
 	s->attempts++;
 	/* Still the extension's own listener (it may have started it again)? Else the batch
 	 * does not go: a failed attempt. */
-	if (!listener_still(s->port, s->listener))
-		s->listener = listener_of_group(s->port, extension_pgid(s->env, s->ext));
-	if (!s->listener) {
+	if (!listener_still(&s->listener) &&
+	    !listener_of_group(s->port, extension_pgid(s->env, s->ext), &s->listener)) {
 		on_posted(s, -ECONNREFUSED);
 		return;
 	}
@@ -546,7 +545,7 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 	struct subscription_spec spec;
 	struct subscriber *s, **pp;
 	struct extension *x;
-	unsigned long listener;
+	struct listener listener;
 	char text[64], err[256];
 	struct buf line;
 	size_t i;
@@ -571,8 +570,7 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 	}
 	/* Only to the extension's own listener: never to vigil's listeners (its front door:
 	 * the host would invoke itself) or any other local service. */
-	listener = listener_of_group(spec.port, extension_pgid(env, x));
-	if (!listener) {
+	if (!listener_of_group(spec.port, extension_pgid(env, x), &listener)) {
 		snprintf(err, sizeof(err), "destination.URI port %u: no process of extension %s "
 			 "listens there", spec.port, x->name);
 		log_warn("host", "telemetry subscription refused: %s", err);
