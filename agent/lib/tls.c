@@ -1,6 +1,8 @@
 /* TLS 1.2 client connections on BearSSL. See tls.h. */
 #include "tls.h"
 
+#include <arpa/inet.h>
+
 #include <bearssl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -31,9 +33,23 @@ struct trust_all {
 	int ok;
 };
 
+/* For a server named by an IP address: BearSSL's minimal engine checks the chain (told no
+ * name: it matches DNS names only), and this one then looks for the address among the
+ * end-entity certificate's subjectAltName iPAddress entries, as RFC 6125 and curl do. */
+struct ip_check {
+	const br_x509_class *vtable;
+	const br_x509_class **inner;
+	unsigned char ip[16];
+	size_t ip_len;		/* 4 or 16 */
+	unsigned char *cert;	/* the end-entity certificate, DER */
+	size_t cert_len, cert_cap;
+	unsigned certs;
+};
+
 struct tls_conn {
 	br_ssl_client_context sc;
 	br_x509_minimal_context xc;
+	struct ip_check ipc;
 	struct trust_all ta;
 	br_sslio_context io;
 	int fd;
@@ -294,6 +310,183 @@ static const br_x509_class trust_all_vtable = {
 	.get_pkey = ta_get_pkey,
 };
 
+/* --- a server named by an IP address ------------------------------------------------------ */
+
+/* Whether name is an IPv4 or IPv6 literal: its bytes into ip (*len 4 or 16). */
+static bool ip_literal(const char *name, unsigned char *ip, size_t *len)
+{
+	if (inet_pton(AF_INET, name, ip) == 1) {
+		*len = 4;
+		return true;
+	}
+	if (inet_pton(AF_INET6, name, ip) == 1) {
+		*len = 16;
+		return true;
+	}
+	return false;
+}
+
+/* One DER element at p[0..n): its tag, and its contents at *c (*clen bytes). The length of
+ * the whole element, or 0 when it is not well-formed. */
+static size_t der_next(const unsigned char *p, size_t n, unsigned *tag, const unsigned char **c,
+		       size_t *clen)
+{
+	size_t len, hdr = 2;
+
+	if (n < 2)
+		return 0;
+	*tag = p[0];
+	len = p[1];
+	if (len & 0x80) {
+		size_t k = len & 0x7f;
+
+		if (k == 0 || k > 4 || n < 2 + k)
+			return 0;
+		len = 0;
+		for (size_t i = 0; i < k; i++)
+			len = len << 8 | p[2 + i];
+		hdr += k;
+	}
+	if (len > n - hdr)
+		return 0;
+	*c = p + hdr;
+	*clen = len;
+	return hdr + len;
+}
+
+int tls_cert_has_ip(const unsigned char *der, size_t n, const unsigned char *ip, size_t ip_len)
+{
+	static const unsigned char san_oid[] = { 0x06, 0x03, 0x55, 0x1d, 0x11 };	/* 2.5.29.17 */
+	const unsigned char *cert, *tbs, *p, *end;
+	size_t cert_len, tbs_len, used, len;
+	unsigned tag;
+
+	/* Certificate ::= SEQUENCE { tbsCertificate SEQUENCE {…}, … } */
+	if (!der_next(der, n, &tag, &cert, &cert_len) || tag != 0x30 ||
+	    !der_next(cert, cert_len, &tag, &tbs, &tbs_len) || tag != 0x30)
+		return -1;
+	/* Its fields; the extensions are [3] EXPLICIT, last. */
+	for (p = tbs, end = tbs + tbs_len; p < end; p += used) {
+		const unsigned char *c, *ext, *e;
+		size_t clen, elen;
+
+		used = der_next(p, (size_t)(end - p), &tag, &c, &clen);
+		if (!used)
+			return -1;
+		if (tag != 0xa3)
+			continue;
+		if (!der_next(c, clen, &tag, &ext, &len) || tag != 0x30)
+			return -1;
+		for (e = ext; e < ext + len; e += elen) {
+			const unsigned char *x, *q, *v, *names, *g;
+			size_t xlen, qlen, vlen, nlen, step;
+
+			elen = der_next(e, (size_t)(ext + len - e), &tag, &x, &xlen);
+			if (!elen || tag != 0x30)
+				return -1;
+			/* Extension ::= SEQUENCE { OID, critical BOOLEAN OPTIONAL, OCTET STRING } */
+			if (xlen < sizeof(san_oid) || memcmp(x, san_oid, sizeof(san_oid)) != 0)
+				continue;
+			q = x + sizeof(san_oid);
+			qlen = xlen - sizeof(san_oid);
+			step = der_next(q, qlen, &tag, &v, &vlen);
+			if (step && tag == 0x01) {	/* critical */
+				q += step;
+				qlen -= step;
+				step = der_next(q, qlen, &tag, &v, &vlen);
+			}
+			if (!step || tag != 0x04 ||
+			    !der_next(v, vlen, &tag, &names, &nlen) || tag != 0x30)
+				return -1;
+			/* GeneralNames: iPAddress is [7] IMPLICIT OCTET STRING (0x87) */
+			for (g = names; g < names + nlen; g += step) {
+				const unsigned char *a;
+				size_t alen;
+
+				step = der_next(g, (size_t)(names + nlen - g), &tag, &a, &alen);
+				if (!step)
+					return -1;
+				if (tag == 0x87 && alen == ip_len && memcmp(a, ip, ip_len) == 0)
+					return 1;
+			}
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static void ipc_start_chain(const br_x509_class **ctx, const char *server_name)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+
+	(void)server_name;
+	c->certs = 0;
+	c->cert_len = 0;
+	(*c->inner)->start_chain(c->inner, NULL);	/* no name: checked below */
+}
+
+static void ipc_start_cert(const br_x509_class **ctx, uint32_t length)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+
+	if (c->certs == 0 && length <= 64 * 1024 && length > c->cert_cap) {
+		unsigned char *b = realloc(c->cert, length);
+
+		if (b) {
+			c->cert = b;
+			c->cert_cap = length;
+		}
+	}
+	(*c->inner)->start_cert(c->inner, length);
+}
+
+static void ipc_append(const br_x509_class **ctx, const unsigned char *p, size_t n)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+
+	if (c->certs == 0 && c->cert && c->cert_len + n <= c->cert_cap) {
+		memcpy(c->cert + c->cert_len, p, n);
+		c->cert_len += n;
+	}
+	(*c->inner)->append(c->inner, p, n);
+}
+
+static void ipc_end_cert(const br_x509_class **ctx)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+
+	c->certs++;
+	(*c->inner)->end_cert(c->inner);
+}
+
+static unsigned ipc_end_chain(const br_x509_class **ctx)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+	unsigned err = (*c->inner)->end_chain(c->inner);
+
+	if (err)
+		return err;
+	return tls_cert_has_ip(c->cert, c->cert_len, c->ip, c->ip_len) == 1 ?
+		       0 : BR_ERR_X509_BAD_SERVER_NAME;
+}
+
+static const br_x509_pkey *ipc_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
+{
+	const struct ip_check *c = (const struct ip_check *)(const void *)ctx;
+
+	return (*c->inner)->get_pkey(c->inner, usages);
+}
+
+static const br_x509_class ip_check_vtable = {
+	.context_size = sizeof(struct ip_check),
+	.start_chain = ipc_start_chain,
+	.start_cert = ipc_start_cert,
+	.append = ipc_append,
+	.end_cert = ipc_end_cert,
+	.end_chain = ipc_end_chain,
+	.get_pkey = ipc_get_pkey,
+};
+
 /* --- connections ----------------------------------------------------------------------------- */
 
 static int sock_read(void *ctx, unsigned char *p, size_t n)
@@ -398,8 +591,14 @@ struct tls_conn *tls_connect(int fd, const char *server_name, const struct tls_t
 	}
 	c->ta.vtable = &trust_all_vtable;
 	br_ssl_engine_set_x509(eng, trust ? &c->xc.vtable : &c->ta.vtable);
+	if (trust && ip_literal(server_name, c->ipc.ip, &c->ipc.ip_len)) {
+		/* No SNI for an address (RFC 6066); the address checked against iPAddress SANs. */
+		c->ipc.vtable = &ip_check_vtable;
+		c->ipc.inner = &c->xc.vtable;
+		br_ssl_engine_set_x509(eng, &c->ipc.vtable);
+	}
 	br_ssl_engine_set_buffer(eng, c->iobuf, sizeof(c->iobuf), 1);
-	if (!br_ssl_client_reset(&c->sc, server_name, 0)) {
+	if (!br_ssl_client_reset(&c->sc, c->ipc.ip_len ? NULL : server_name, 0)) {
 		snprintf(err, err_len, "TLS: cannot start (error %d)", br_ssl_engine_last_error(eng));
 		free(c);
 		return NULL;
@@ -416,9 +615,12 @@ struct tls_conn *tls_connect(int fd, const char *server_name, const struct tls_t
 		else
 			snprintf(err, err_len, "TLS handshake with %s: %s (BearSSL error %d)",
 				 server_name, tls_reason(code), code);
+		free(c->ipc.cert);
 		free(c);
 		return NULL;
 	}
+	free(c->ipc.cert);	/* the check is done */
+	c->ipc.cert = NULL;
 	return c;
 }
 

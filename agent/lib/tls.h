@@ -48,4 +48,8 @@ ssize_t tls_read(struct tls_conn *c, void *p, size_t n);
 /* Frees the connection (no close_notify: the socket closes right after). */
 void tls_free(struct tls_conn *c);
 
+/* Whether a DER certificate's subjectAltName has iPAddress ip (4 or 16 bytes): 1 yes, 0 no,
+ * -1 when the certificate cannot be read. How a server named by an address is checked. */
+int tls_cert_has_ip(const unsigned char *der, size_t n, const unsigned char *ip, size_t ip_len);
+
 #endif

@@ -130,8 +130,9 @@ def test_a_bad_endpoint_costs_the_function_nothing(vigil_host, case):  # noqa: F
         srv.shutdown()
 
 
-def tls_files(d, kind="ec", name="localhost"):
-    """A test CA and a server certificate for `name` it signed (openssl), in directory d."""
+def tls_files(d, kind="ec", name="localhost", san=None):
+    """A test CA and a server certificate for `name` it signed (openssl), in directory d;
+    san: its subjectAltName (DNS:name by default)."""
     d.mkdir(exist_ok=True)
     key = (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if kind == "ec" else
            ["-newkey", "rsa:2048"])
@@ -142,7 +143,8 @@ def tls_files(d, kind="ec", name="localhost"):
         "-days", "2", "-subj", f"/CN=vigil test CA {kind}")
     run("req", *key, "-nodes", "-keyout", d / "server.key", "-out", d / "server.csr",
         "-subj", f"/CN={name}")
-    (d / "ext.cnf").write_text(f"subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n"
+    (d / "ext.cnf").write_text(f"subjectAltName={san or 'DNS:' + name}\n"
+                               "basicConstraints=CA:FALSE\n"
                                "extendedKeyUsage=serverAuth\n")
     run("x509", "-req", "-in", d / "server.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
         "-CAcreateserial", "-out", d / "server.pem", "-days", "2", "-extfile", d / "ext.cnf")
@@ -210,6 +212,30 @@ def test_https_certificate_checks(vigil_host, prometheus, tmp_path, case):  # no
         assert reason in out, out[-3000:]
         assert out.count(reason) == 1  # said once, not at every push
         assert not query(base, "vigil_invocations_total")
+
+
+@pytest.mark.parametrize("san", ["DNS:localhost,IP:127.0.0.1", "DNS:localhost,IP:127.0.0.2"])
+def test_https_to_an_ip_address(vigil_host, prometheus, tmp_path, san):  # noqa: F811
+    """A push to https://127.0.0.1: the address is checked against the certificate's iPAddress
+    names (as curl does), not refused because it is no DNS name."""
+    cert, key, ca = tls_files(tmp_path / "pki", "ec", san=san)
+    base = prometheus([], extra_args=["--web.enable-remote-write-receiver"],
+                      tls=(cert, key, ca))
+    url = f"{base}/api/v1/write".replace("https://localhost:", "https://127.0.0.1:")
+    h = vigil_host(remote_write_url=url, remote_write_ca_file=ca, remote_write_retries=0,
+                   flush="periodic,0.2")
+    for _ in range(3):
+        assert h.invoke({"action": "sleep", "ms": 5})[0] == 200
+    h.wait_reports(3)
+    if san.endswith("127.0.0.1"):
+        wait_for(lambda: push_results(h).get("sent"), timeout=15, what="a push over HTTPS")
+        wait_for(lambda: query(base, "vigil_invocations_total"), timeout=20,
+                 what="series pushed to the address")
+        assert "certificate is for another name" not in h.stdout()
+    else:
+        wait_for(lambda: push_results(h).get("failed"), timeout=15, what="a refused push")
+        assert not push_results(h).get("sent")
+        assert "certificate is for another name" in h.stdout()
 
 
 @pytest.mark.parametrize("case", ["credentials", "scheme", "ca-file"])

@@ -19,6 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tls_trust *t;
 	int fd;
 
+	{	/* a server certificate's iPAddress names (DER) */
+		static const unsigned char ip[16] = { 127, 0, 0, 1 };
+
+		tls_cert_has_ip(data, size, ip, 4);
+		tls_cert_has_ip(data, size, ip, 16);
+	}
 	if (size >= 2) {
 		uint16_t id = (uint16_t)(data[0] << 8 | data[1]);
 

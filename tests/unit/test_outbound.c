@@ -21,6 +21,10 @@
 #include "../../agent/lib/tls.h"
 #include "../../exporters/remote_write/remote_write.h"
 
+#ifndef DATA_DIR
+#define DATA_DIR "tests/unit/data"
+#endif
+
 static void test_url_parse(void **state)
 {
 	static const struct {
@@ -307,6 +311,39 @@ static void test_trust_anchors(void **state)
 	unlink(path);
 }
 
+/* A server named by an address: its certificate's iPAddress names (a self-signed one made
+ * with openssl for these tests: DNS:x.example, IP:127.0.0.1, IP:::1). */
+static void test_ip_san(void **state)
+{
+	static const unsigned char v4[] = { 127, 0, 0, 1 }, other[] = { 127, 0, 0, 2 };
+	unsigned char v6[16] = { 0 }, cert[2048];
+	FILE *f = fopen(DATA_DIR "/ip-san-cert.der", "rb");
+	size_t n;
+
+	(void)state;
+	assert_non_null(f);
+	n = fread(cert, 1, sizeof(cert), f);
+	fclose(f);
+	assert_true(n > 100);
+	v6[15] = 1;
+	assert_int_equal(tls_cert_has_ip(cert, n, v4, 4), 1);
+	assert_int_equal(tls_cert_has_ip(cert, n, v6, 16), 1);
+	assert_int_equal(tls_cert_has_ip(cert, n, other, 4), 0);
+	assert_int_equal(tls_cert_has_ip(cert, n, v6, 4), 0);	/* ::1's first bytes */
+	/* Cut anywhere, or garbage: an answer, never a read past the end (ASan). */
+	for (size_t cut = 0; cut < n; cut++) {
+		unsigned char *copy = malloc(cut ? cut : 1);
+		int rc;
+
+		memcpy(copy, cert, cut);
+		rc = tls_cert_has_ip(copy, cut, v4, 4);
+		assert_true(rc == -1 || rc == 0 || rc == 1);
+		free(copy);
+	}
+	assert_int_equal(tls_cert_has_ip((const unsigned char *)"\x30\x84\xff\xff\xff\xff", 6,
+					 v4, 4), -1);
+}
+
 /* What remote_write_start says on stderr for these options (its thread started and stopped
  * before any push: no connection is made). */
 static void start_said(const struct remote_write_options *o, char *out, size_t n)
@@ -372,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_trust_anchors),
 		cmocka_unit_test(test_push_secrets),
+		cmocka_unit_test(test_ip_san),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
