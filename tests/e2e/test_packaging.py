@@ -201,6 +201,20 @@ def test_deb_installs_in_a_chroot_and_its_units_verify(chroot_copy):
     assert r.returncode == 0 and not r.stderr.strip(), r.stdout + r.stderr
 
 
+def test_serve_unit_exposure():
+    """vigil.service (`vigil serve`: the endpoint alone) keeps no capability and scores SAFE-ish
+    in systemd's own review: overall exposure at most 2.0."""
+    import re
+    unit = os.path.join(ROOT, "packaging", "systemd", "vigil.service")
+    r = run(["systemd-analyze", "security", "--offline=true", "--no-pager", unit])
+    m = re.search(r"Overall exposure level for vigil\.service: ([0-9.]+)", r.stdout + r.stderr)
+    assert m, r.stdout + r.stderr
+    assert float(m.group(1)) <= 2.0, r.stdout
+    with open(unit) as f:
+        text = f.read()
+    assert "\nCapabilityBoundingSet=\n" in text and "CAP_" not in text
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_layer_pushes_over_https(arch, start_host, chroot_copy, prometheus, tmp_path):  # noqa: F811
     """The layer binary's remote_write: snappy, the host name from /etc/hosts and TLS on
