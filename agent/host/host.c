@@ -36,19 +36,8 @@ static struct buf pending_output;
 
 static void flush_output(void *arg)
 {
-	size_t off = 0;
-
 	(void)arg;
-	while (off < pending_output.len) {
-		ssize_t n = write(STDOUT_FILENO, pending_output.data + off,
-				  pending_output.len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	buf_write_fd(&pending_output, STDOUT_FILENO);
 	buf_reset(&pending_output);
 }
 
