@@ -22,6 +22,10 @@
 #define IDLE_FLUSH_S 1.0	/* a partial block is written after this long without lines */
 #define WAKE_S 0.05		/* the writer collects lines this often… */
 #define WAKE_BYTES (64 * 1024)	/* …or at once when this much is waiting */
+/* A record whose stream has been quiet this long is complete (no continuation line can join
+ * it any more) and goes to the tail file: with WAKE_S, what a SIGKILL can lose is at most
+ * the last ~0.2 s (the durability window the README states). */
+#define JOIN_WAIT_S 0.08
 
 struct item {
 	struct item *next;
@@ -40,6 +44,7 @@ struct pending {
 	Vigil__V1__Source source;
 	char extension[128];
 	size_t len;
+	double at;			/* when its last line came (monotonic) */
 };
 
 struct log_pipe {
@@ -51,6 +56,7 @@ struct log_pipe {
 	size_t queued, limit;
 	struct segment_writer *writer;
 	struct pending pend[JOIN_STREAMS];
+	double now;			/* the writer's batch started (monotonic) */
 	struct metric_series *dropped_full, *dropped_long, *records, *repaired;
 };
 
@@ -91,6 +97,7 @@ static void complete(struct log_pipe *p, struct pending *pe, const struct log_li
 	pe->used = true;
 	pe->stream = meta->stream;
 	pe->len = n;
+	pe->at = p->now;
 }
 
 /* One line into its stream's pending record. */
@@ -104,6 +111,7 @@ static void take(struct log_pipe *p, const struct log_line *meta, const char *te
 	    logparse_is_continuation(text, n) && pe->len + n < LOG_LINE_MAX) {
 		logparse_append(&pe->rec, text, n);
 		pe->len += n + 1;
+		pe->at = p->now;
 		return;
 	}
 	emit(p, pe);
@@ -171,6 +179,15 @@ static void take_item(struct log_pipe *p, const struct item *it)
 	take(p, &meta, it->text, it->n);
 }
 
+/* Records that can no longer grow are complete; what is complete goes to the tail file. */
+static void settle(struct log_pipe *p)
+{
+	for (int i = 0; i < JOIN_STREAMS; i++)
+		if (p->pend[i].used && p->now - p->pend[i].at >= JOIN_WAIT_S)
+			emit(p, &p->pend[i]);
+	segment_writer_sync(p->writer);
+}
+
 static void free_item(struct item *it)
 {
 	free(it);	/* its strings live in the same allocation */
@@ -207,16 +224,20 @@ static void *writer_thread(void *arg)
 			int rc;
 
 			rc = pthread_cond_timedwait(&p->cond, &p->lock, &until);
-			if (rc == ETIMEDOUT && !p->head && !idle_flushed &&
-			    clock_mono_s() - last_lines >= IDLE_FLUSH_S) {
-				/* Quiet: what is pending goes to disk, readable by tail -f. */
-				pthread_mutex_unlock(&p->lock);
+			if (rc != ETIMEDOUT || p->head)
+				continue;
+			pthread_mutex_unlock(&p->lock);
+			p->now = clock_mono_s();
+			settle(p);
+			if (!idle_flushed && p->now - last_lines >= IDLE_FLUSH_S) {
+				/* Quiet: the block goes out, compressed (its tail is on disk
+				 * already). */
 				for (int i = 0; i < JOIN_STREAMS; i++)
 					emit(p, &p->pend[i]);
 				segment_writer_flush(p->writer);
 				idle_flushed = true;
-				pthread_mutex_lock(&p->lock);
 			}
+			pthread_mutex_lock(&p->lock);
 		}
 		last_lines = clock_mono_s();
 		idle_flushed = false;
@@ -226,6 +247,7 @@ static void *writer_thread(void *arg)
 		p->head = p->tail = NULL;
 		p->queued = 0;
 		pthread_mutex_unlock(&p->lock);
+		p->now = last_lines;
 		while (batch) {
 			struct item *it = batch;
 
@@ -236,6 +258,7 @@ static void *writer_thread(void *arg)
 				take_item(p, it);
 			free_item(it);
 		}
+		settle(p);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -64,7 +65,140 @@ struct segment_writer {
 	Vigil__V1__SegmentIndex__Entry **entries;
 	size_t nentries, entries_cap;
 	uint64_t total_records, total_raw, total_compressed;
+	/* the tail file (segment_format.h): the block's records not yet appended to it */
+	int tail_fd;
+	char tail_path[4200];
+	struct buf tail;
+	uint64_t tail_len;
+	bool tail_failed;
 };
+
+/* --- the tail ----------------------------------------------------------------------------- */
+
+static int pwrite_all(int fd, const void *data, size_t n, uint64_t at)
+{
+	const char *p = data;
+
+	while (n) {
+		ssize_t k = pwrite(fd, p, n, (off_t)at);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		p += k;
+		n -= (size_t)k;
+		at += (uint64_t)k;
+	}
+	return 0;
+}
+
+static void tail_failed(struct segment_writer *w, const char *what, int err)
+{
+	if (!w->tail_failed)
+		log_warn("logs", "%s %s: %s; records reach the disk a block at a time", what,
+			 w->tail_path, strerror(err));
+	w->tail_failed = true;
+	if (w->tail_fd >= 0) {
+		close(w->tail_fd);
+		unlink(w->tail_path);
+	}
+	w->tail_fd = -1;
+	buf_reset(&w->tail);
+}
+
+/* Cut the tail back to a header saying the next block starts at w->offset. (Its old header
+ * stays until the new one is written: its offset, now a written block's, makes readers and
+ * recovery pass its records over.) */
+static void tail_restart(struct segment_writer *w)
+{
+	uint8_t h[TAIL_HEADER];
+
+	buf_reset(&w->tail);
+	if (w->tail_fd < 0)
+		return;
+	memcpy(h, TAIL_MAGIC, 8);
+	put64(h + 8, w->offset);
+	put32(h + 16, crc32c(0, h + 8, 8));
+	w->tail_len = TAIL_HEADER;
+	if (ftruncate(w->tail_fd, TAIL_HEADER) < 0 || pwrite_all(w->tail_fd, h, TAIL_HEADER, 0) < 0)
+		tail_failed(w, "cannot write", errno);
+}
+
+/* The tail of the segment just opened: created and locked (the first), or renamed. */
+static void tail_open(struct segment_writer *w)
+{
+	char path[sizeof(w->tail_path)];
+
+	if (w->tail_failed)
+		return;
+	segment_tail_path(w->path, path, sizeof(path));
+	if (w->tail_fd < 0) {
+		snprintf(w->tail_path, sizeof(w->tail_path), "%s", path);
+		w->tail_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (w->tail_fd < 0 || flock(w->tail_fd, LOCK_EX | LOCK_NB) < 0) {
+			tail_failed(w, "cannot create", errno);
+			return;
+		}
+	} else if (rename(w->tail_path, path) < 0) {
+		tail_failed(w, "cannot rename", errno);
+		return;
+	}
+	snprintf(w->tail_path, sizeof(w->tail_path), "%s", path);
+	tail_restart(w);
+}
+
+/* The record as one tail frame: the columns as LogRecord fields, then its rest. */
+static void tail_add(struct segment_writer *w, const struct segment_record *r, const char *fn,
+		     size_t fn_len, const char *ver, size_t ver_len)
+{
+	struct buf *t = &w->tail;
+	size_t start = t->len, body;
+
+	if (w->tail_fd < 0 || buf_reserve(t, TAIL_FRAME) < 0)
+		return;
+	t->len += TAIL_FRAME;
+	body = t->len;
+	pb_buf_varint(t, PB_TAG(LR_TIME_NS, PB_VARINT), (uint64_t)r->time_ns);
+	if (r->source)
+		pb_buf_varint(t, PB_TAG(LR_SOURCE, PB_VARINT), r->source);
+	if (r->request_id && r->request_id_len)
+		pb_buf_bytes(t, PB_TAG(LR_REQUEST_ID, PB_LEN), r->request_id, r->request_id_len);
+	if (r->level && r->level < NLEVELS)
+		pb_buf_bytes(t, PB_TAG(LR_LEVEL, PB_LEN), segment_levels[r->level],
+			     strlen(segment_levels[r->level]));
+	if (r->message_len)
+		pb_buf_bytes(t, PB_TAG(LR_MESSAGE, PB_LEN), r->message, r->message_len);
+	if (fn_len)
+		pb_buf_bytes(t, PB_TAG(LR_FUNCTION_NAME, PB_LEN), fn, fn_len);
+	if (ver_len)
+		pb_buf_bytes(t, PB_TAG(LR_FUNCTION_VERSION, PB_LEN), ver, ver_len);
+	if (r->rest_len)
+		buf_append(t, r->rest, r->rest_len);
+	if (t->failed || t->len - body > TAIL_RECORD_MAX) {
+		t->len = start;	/* out of memory: this record reaches the disk with its block */
+		t->failed = false;
+		return;
+	}
+	put32((uint8_t *)t->data + start, (uint32_t)(t->len - body));
+	put32((uint8_t *)t->data + start + 4, crc32c(0, t->data + body, t->len - body));
+}
+
+int segment_writer_sync(struct segment_writer *w)
+{
+	int rc;
+
+	if (w->tail_fd < 0 || !w->tail.len)
+		return 0;
+	rc = pwrite_all(w->tail_fd, w->tail.data, w->tail.len, w->tail_len);
+	if (rc < 0) {
+		tail_failed(w, "cannot append to", -rc);
+		return rc;
+	}
+	w->tail_len += w->tail.len;
+	buf_reset(&w->tail);
+	return 0;
+}
 
 /* --- retention ---------------------------------------------------------------------------- */
 
@@ -156,7 +290,10 @@ static int open_segment(struct segment_writer *w)
 	w->opened_at = clock_mono_s();
 	w->nentries = 0;
 	apply_retention(w);
-	return write_all(w->fd, head, 16 + len);
+	if (write_all(w->fd, head, 16 + len) < 0)
+		return -errno;
+	tail_open(w);
+	return 0;
 }
 
 static void write_index(struct segment_writer *w)
@@ -229,6 +366,7 @@ struct segment_writer *segment_writer_open(const struct segment_writer_options *
 		return NULL;
 	w->o = *o;
 	w->fd = -1;
+	w->tail_fd = -1;
 	if (!w->o.block_records)
 		w->o.block_records = 8192;
 	if (!w->o.block_bytes)
@@ -255,6 +393,8 @@ struct segment_writer *segment_writer_open(const struct segment_writer_options *
 		segment_writer_close(w);
 		return NULL;
 	}
+	/* A writer that stopped without closing (SIGKILL, a crash) left its tail: fold it in. */
+	segment_fold_tails(w, w->dir, w->tail_path);
 	return w;
 }
 
@@ -374,6 +514,7 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 	const char *ver = r->function_version ? r->function_version : "";
 	size_t fn_len = r->function_name ? r->function_name_len : 0,
 	       ver_len = r->function_version ? r->function_version_len : 0, rest_len;
+	size_t fn_all = fn_len, ver_all = ver_len;
 	struct buf *m = &w->messages, *x = &w->rests;
 	size_t m0 = m->len, x0 = x->len;
 
@@ -436,6 +577,7 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 		m->failed = x->failed = false;
 		return -ENOMEM;
 	}
+	tail_add(w, r, fn, fn_all, ver, ver_all);
 	w->raw += r->message_len + rest_len + 16;
 	w->n++;
 	w->total_records++;
@@ -695,6 +837,7 @@ int segment_writer_flush(struct segment_writer *w)
 	if (w->o.fsync == 1)
 		fdatasync(w->fd);
 	reset_block(w);
+	tail_restart(w);	/* its records are in the block now */
 	if (w->offset >= w->o.segment_bytes ||
 	    clock_mono_s() - w->opened_at >= w->o.segment_age_s) {
 		close_segment(w);
@@ -707,9 +850,17 @@ void segment_writer_close(struct segment_writer *w)
 {
 	if (!w)
 		return;
+	segment_writer_sync(w);
 	segment_writer_flush(w);
 	close_segment(w);
+	if (w->tail_fd >= 0) {
+		/* Everything is in the closed segment (else the tail stays for the next start). */
+		if (w->n == 0)
+			unlink(w->tail_path);
+		close(w->tail_fd);
+	}
 	reset_block(w);
+	buf_free(&w->tail);
 	free(w->delta);
 	free(w->req_index);
 	free(w->level);

@@ -62,6 +62,10 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 const char *segment_level_name(uint32_t level);
 /* The index's hash of a request id (FNV-1a, 32 bits). */
 uint32_t segment_id_hash(const char *id);
+/* Append the records added since the last call to the segment's tail file (one write): from
+ * then on they survive a SIGKILL of the process (the next writer of the folder folds them into
+ * its segment; readers see them already). 0 or -errno. */
+int segment_writer_sync(struct segment_writer *w);
 /* Write the block being built, if any. */
 int segment_writer_flush(struct segment_writer *w);
 /* Flush, write the index, close. */
@@ -84,7 +88,10 @@ struct segment_read_result {
 	uint32_t blocks, records, damaged_blocks;
 	uint32_t skipped_blocks;	/* passed over by the filter */
 	uint32_t dict_id;
-	bool torn_tail;			/* the file ends inside a block (a crash while writing) */
+	bool torn_tail;			/* the file ends inside a block (a crash while writing)
+					 * that its tail file does not make up for */
+	uint32_t tail_records;		/* of records: read from the tail file (an open
+					 * segment, or one whose writer died) */
 	bool has_index;
 	uint64_t raw_bytes, compressed_bytes, file_bytes;
 	char warning[256];

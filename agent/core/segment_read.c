@@ -242,6 +242,7 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 	uint8_t *data = NULL, *raw = NULL;
 	size_t len = 0, pos, hl = 0, end;
 	struct buf file;
+	bool stopped = false;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -303,7 +304,25 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 			rc = 0;
 		} else if (rc > 0) {
 			rc = 0;
+			stopped = true;
 			break;
+		}
+	}
+	if (!res->has_index && !stopped && rc == 0) {
+		/* Open, or its writer died: the block being built is in the tail, when the tail
+		 * says it starts where the complete blocks end. */
+		char tail[4400];
+		uint32_t got = 0;
+		int t;
+
+		segment_tail_path(path, tail, sizeof(tail));
+		t = segment_tail_read(tail, pos, fn, arg, &got);
+		res->tail_records = got;
+		res->records += got;
+		if (t == 0 && got && res->torn_tail) {
+			res->torn_tail = false;
+			snprintf(res->warning, sizeof(res->warning),
+				 "%u records of an unfinished block read from its tail file", got);
 		}
 	}
 	free(raw);
