@@ -259,6 +259,10 @@ static char **list_segments(const char *dir, size_t *n)
 	return names;
 }
 
+/* Set when a segment could not be read whole: damaged or torn blocks passed over, a file
+ * that is not a segment, a dictionary missing. The exit status says so (LOGS_DAMAGED). */
+static bool skipped_damage;
+
 static int read_one(const char *dir, const char *path, const struct segment_filter *f,
 		    segment_record_fn fn, void *arg, struct segment_read_result *res)
 {
@@ -275,6 +279,8 @@ static int read_one(const char *dir, const char *path, const struct segment_filt
 	}
 	if (res->warning[0])
 		fprintf(stderr, "vigil logs: %s: %s\n", path, res->warning);
+	if (rc < 0 || res->damaged_blocks || res->torn_tail)
+		skipped_damage = true;
 	return rc;
 }
 
@@ -506,7 +512,9 @@ static const char logs_usage[] =
 	"filters: --request-id ID  --level LEVEL  --source function|extension|platform\n"
 	"         --since WHEN  --until WHEN   (ISO 8601 UTC, or 30s, 15m, 2h, 1d ago)\n"
 	"         --json       one JSON object per record instead of Lambda-like text\n"
-	"DIR defaults to VIGIL_LOG_DIR (/tmp/vigil/logs).\n";
+	"DIR defaults to VIGIL_LOG_DIR (/tmp/vigil/logs).\n"
+	"exit status: 0 everything read clean; 3 what was readable was shown but damage was\n"
+	"skipped (said on stderr); 1 an error; 2 a usage error.\n";
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -626,5 +634,5 @@ int logs_main(int argc, char **argv, const struct vigil_config *cfg)
 	buf_free(&q.out);
 	if (q.has_re)
 		regfree(&q.re);
-	return rc;
+	return rc ? rc : skipped_damage ? LOGS_DAMAGED : 0;
 }

@@ -8,6 +8,9 @@
 #include "config.h"
 #include "../core/segment.h"
 
+/* logs_main's exit status when what could be read was shown but damage was passed over. */
+#define LOGS_DAMAGED 3
+
 int logs_main(int argc, char **argv, const struct vigil_config *cfg);
 
 /* A record as one JSON line (what `vigil logs cat --json` prints). */

@@ -270,6 +270,9 @@ static int open_segment(struct segment_writer *w)
 	/* Names sort in time order: nanoseconds since the epoch, zero-padded. */
 	snprintf(w->path, sizeof(w->path), "%s/%019lld-%d%s", w->dir,
 		 (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)getpid(), SEGMENT_SUFFIX);
+	/* Its tail first: a segment a crash leaves without a header still has a tail, whose
+	 * folding removes it. */
+	tail_open(w);
 	w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (w->fd < 0) {
 		log_error("logs", "cannot create %s: %s", w->path, strerror(errno));
@@ -292,7 +295,7 @@ static int open_segment(struct segment_writer *w)
 	apply_retention(w);
 	if (write_all(w->fd, head, 16 + len) < 0)
 		return -errno;
-	tail_open(w);
+	tail_restart(w);	/* says where the first block starts */
 	return 0;
 }
 

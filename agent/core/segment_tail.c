@@ -104,8 +104,11 @@ static uint32_t fold_one(struct segment_writer *w, const char *tail, const char 
 	if (buf_read_file(&file, seg, (size_t)4 << 30) < 0 || file.len < 16 ||
 	    memcmp(file.data, FILE_MAGIC, 8) != 0 ||
 	    (hl = get32((const uint8_t *)file.data + 8)) > 512 || 16 + hl > file.len) {
-		/* No segment to go with it (removed by retention, damaged): the tail's records
-		 * are all there is of that block. */
+		/* No segment to go with it (removed by retention, or killed before its header
+		 * was written: then it goes, holding nothing): the tail's records are all there
+		 * is of that block. */
+		if (file.len < 16 + 512 + 4 && !file.failed)
+			unlink(seg);
 		buf_free(&file);
 		if (segment_tail_read(tail, UINT64_MAX, fold_record, w, &got) < 0)
 			got = 0;

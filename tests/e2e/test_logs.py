@@ -30,23 +30,29 @@ def test_round_trip_random_records(tmp_path, seed):
 
 def test_kill_9_mid_block_100_times(tmp_path):
     rng = random.Random(42)
+    seen = set()
     for i in range(100):
         p = subprocess.Popen([WRITER, str(tmp_path), str(i + 1), "forever"])
         # Once its segment exists, kill it at a random moment of its writing.
-        wait_for(lambda: len([f for f in os.listdir(tmp_path) if f.endswith(".vseg")]) == i + 1,
-                 interval=0.001, what="the writer's segment")
+        new = wait_for(lambda: {f for f in os.listdir(tmp_path) if f.endswith(".vseg")} - seen,
+                       interval=0.001, what="the writer's segment")
+        seen |= new
         time.sleep(rng.uniform(0.0, 0.03))
         p.send_signal(signal.SIGKILL)
         p.wait()
         rc, out, err = logs(tmp_path, "stats")
-        assert rc == 0, err
+        # The writer synced no tail (log_writer never does): a torn block is a loss, said
+        # in the exit status; the next writer cuts it back when it folds the dead tail.
+        # (Killed before its header was written, its segment is "not a vigil segment".)
+        assert rc == 0 or (rc == 3 and err.count("vigil logs:") == 1), err
     rc, out, err = logs(tmp_path, "stats")
     rows = [l.split() for l in out.splitlines()[1:-1]]
-    assert len(rows) == 100
+    # (One killed before its segment had a header has none: the next writer removed it.)
+    assert 95 <= len(rows) <= 100
     for name, records, raw, compressed, ratio, *rest in rows:
         assert int(records) % 100 == 0  # every complete block, and only those
     rc, out, err = logs(tmp_path, "cat", "--json")
-    assert rc == 0
+    assert rc in (0, 3)
     assert out.count("\n") == sum(int(r[1]) for r in rows)
 
 
@@ -58,7 +64,7 @@ def test_damaged_segment_is_read_as_far_as_possible(tmp_path):
         data[at] ^= 0xFF
     seg.write_bytes(bytes(data))
     rc, out, err = logs(tmp_path, "cat", "--json")
-    assert rc == 0
+    assert rc == 3  # what could be read was shown; the exit status says damage was skipped
     assert "vigil logs:" in err  # a warning, never a crash
     assert 0 < out.count("\n") < 1000
 
