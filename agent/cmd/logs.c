@@ -63,7 +63,8 @@ static void iso_ns(int64_t ns, char out[40])
 	time_t s = (time_t)(ns / 1000000000LL);
 	struct tm tm;
 
-	gmtime_r(&s, &tm);
+	if (!gmtime_r(&s, &tm))
+		memset(&tm, 0, sizeof(tm));	/* past what struct tm can hold */
 	snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
 		 (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
 		 tm.tm_sec % 100, (int)((ns / 1000000) % 1000 + 1000) % 1000);

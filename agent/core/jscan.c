@@ -523,7 +523,9 @@ int64_t iso8601_ns(const char *s, size_t n)
 			y = digits(s, 4);
 			mo = digits(s + 5, 2);
 			d = digits(s + 8, 2);
-			if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31)
+			/* Nanoseconds since 1970 in 64 bits reach 1677-09-21 … 2262-04-11: a
+			 * year outside 1678 … 2261 is not a time this reads (no overflow). */
+			if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > 31)
 				return 0;
 			days = days_from_civil(y, mo, d);
 			memcpy(date, s, 10);

@@ -543,7 +543,9 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 		w->base = w->prev = r->time_ns;
 		w->tmin = w->tmax = r->time_ns;
 	}
-	w->delta[w->n] = r->time_ns - w->prev;
+	/* Modulo 2^64, as the reader adds it back: any two times, however far apart (a record
+	 * may carry any time at all), without a signed overflow. */
+	w->delta[w->n] = (int64_t)((uint64_t)r->time_ns - (uint64_t)w->prev);
 	w->prev = r->time_ns;
 	if (r->time_ns < w->tmin)
 		w->tmin = r->time_ns;

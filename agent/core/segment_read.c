@@ -43,7 +43,7 @@ static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, 
 			res->damaged_blocks++;
 			continue;
 		}
-		t += b->time_delta_ns[i] * unit;
+		t = (int64_t)((uint64_t)t + (uint64_t)b->time_delta_ns[i] * (uint64_t)unit);
 		r->time_ns = t;
 		r->source = (Vigil__V1__Source)b->source[i];
 		if (b->request_index[i] && b->request_index[i] <= b->n_request_ids) {
