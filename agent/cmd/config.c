@@ -44,10 +44,12 @@ const struct config_key config_keys[] = {
 	  "sandbox.localdomain: that name's address in /etc/hosts, else 127.0.0.1 (never all "
 	  "interfaces unless set so); tests use 127.0.0.1:0.",
 	  KEY(telemetry_listen) },
-	{ "telemetry_max_items", CFG_INT, "1000", 1000, 10000,
-	  "Extension: Telemetry API buffering.maxItems.", KEY(telemetry_max_items) },
-	{ "telemetry_max_bytes", CFG_INT, "262144", 262144, 1048576,
-	  "Extension: Telemetry API buffering.maxBytes.", KEY(telemetry_max_bytes) },
+	{ "telemetry_max_items", CFG_INT, "10000", 1000, 10000,
+	  "Extension: Telemetry API buffering.maxItems (the most: Lambda queues 4 x maxBytes "
+	  "per subscriber and drops what does not fit).", KEY(telemetry_max_items) },
+	{ "telemetry_max_bytes", CFG_INT, "1048576", 262144, 1048576,
+	  "Extension: Telemetry API buffering.maxBytes (the most: the largest queue, the "
+	  "fewest lines dropped in a burst).", KEY(telemetry_max_bytes) },
 	{ "telemetry_timeout_ms", CFG_INT, "25", 25, 30000,
 	  "Extension: Telemetry API buffering.timeoutMs (low: reports arrive soon).",
 	  KEY(telemetry_timeout_ms) },

@@ -36,7 +36,13 @@ static const char host_usage[] =
 	"  --client-timeout SECONDS close a front-door connection idle or sending this long\n"
 	"                           (default 30; never while its function runs)\n"
 	"  --log-format text|json   (default text)\n"
-	"  --payload 2.0|1.0        API Gateway payload format (default 2.0)\n";
+	"  --payload 2.0|1.0        API Gateway payload format (default 2.0)\n"
+	"  --telemetry-overflow block|drop\n"
+	"                           a Telemetry API subscriber behind (its queue at 4 x its\n"
+	"                           maxBytes): block holds the function's output until it\n"
+	"                           catches up (default); drop is Lambda's: drop, then say so\n"
+	"                           in platform.logsDropped\n"
+	"  --telemetry-hold-ms MS   block's bound: held this long, drop (default 2000)\n";
 
 static int host_usage_error(const char *msg, const char *arg)
 {
@@ -86,6 +92,12 @@ static int numeric_option(int c, const char *arg, struct host_options *o)
 						arg);
 		o->client_timeout_s = (unsigned)v;
 		return 0;
+	case 'T':
+		if (parse_number(arg, 0, 600000, &v) < 0 || v != (long)v)
+			return host_usage_error("--telemetry-hold-ms takes whole ms 0..600000, got",
+						arg);
+		o->telemetry_hold_ms = (unsigned)v;
+		return 0;
 	default:	/* 'i' */
 		if (parse_number(arg, 0, 86400, &v) < 0)
 			return host_usage_error("--idle-timeout takes seconds 0..86400, got", arg);
@@ -111,6 +123,8 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		{ "client-timeout", required_argument, NULL, 'C' },
 		{ "log-format", required_argument, NULL, 'L' },
 		{ "payload", required_argument, NULL, 'p' },
+		{ "telemetry-overflow", required_argument, NULL, 'O' },
+		{ "telemetry-hold-ms", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -126,6 +140,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 	o->idle_timeout_s = 300;
 	o->client_timeout_s = 30;
 	o->payload_version = 2;
+	o->telemetry_hold_ms = 2000;
 	o->env = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->env)
 		return 1;
@@ -160,6 +175,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		case 'c':
 		case 'i':
 		case 'C':
+		case 'T':
 			rc = numeric_option(c, optarg, o);
 			if (rc)
 				return rc;
@@ -180,6 +196,12 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 				o->log_format = LOG_FORMAT_JSON;
 			else
 				return host_usage_error("--log-format is text or json, got", optarg);
+			break;
+		case 'O':
+			if (strcmp(optarg, "block") && strcmp(optarg, "drop"))
+				return host_usage_error("--telemetry-overflow is block or drop, got",
+							optarg);
+			o->telemetry_drop = strcmp(optarg, "drop") == 0;
 			break;
 		case 'p':
 			if (strcmp(optarg, "2.0") == 0)

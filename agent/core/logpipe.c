@@ -50,6 +50,7 @@ struct pending {
 struct log_pipe {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t room;		/* the writer took what was queued */
 	pthread_t thread;
 	bool stop;
 	struct item *head, *tail;
@@ -246,6 +247,7 @@ static void *writer_thread(void *arg)
 		batch = p->head;
 		p->head = p->tail = NULL;
 		p->queued = 0;
+		pthread_cond_broadcast(&p->room);
 		pthread_mutex_unlock(&p->lock);
 		p->now = last_lines;
 		while (batch) {
@@ -282,10 +284,12 @@ struct log_pipe *log_pipe_new(const struct segment_writer_options *o, size_t que
 	p->limit = queue_bytes ? queue_bytes : 8u << 20;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	pthread_cond_init(&p->room, NULL);
 	if (registry) {
 		struct metric_desc d = { .name = "vigil_logs_dropped_total",
 					 .help = "Log lines dropped (queue_full: the writer fell "
-						 "behind) or cut (too_long: over 256 KiB).",
+						 "behind; platform: the Telemetry API said so in "
+						 "platform.logsDropped) or cut (too_long: over 256 KiB).",
 					 .type = METRIC_COUNTER, .labels = { "reason" } };
 		struct metric_family *f = metric_register(registry, &d);
 
@@ -391,6 +395,40 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 	enqueue(p, it);
 }
 
+size_t log_pipe_backlog(struct log_pipe *p, size_t *limit)
+{
+	size_t q;
+
+	if (!p) {
+		*limit = 1;
+		return 0;
+	}
+	pthread_mutex_lock(&p->lock);
+	q = p->queued;
+	pthread_mutex_unlock(&p->lock);
+	*limit = p->limit;
+	return q;
+}
+
+int log_pipe_defer_wait(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes,
+			double wait_s)
+{
+	struct timespec until = clock_realtime_in(wait_s);
+
+	if (!p)
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	/* The writer is behind: wait for it to take the queue (it wakes at once past
+	 * WAKE_BYTES), as long as wait_s allows. */
+	while (p->queued && p->queued + bytes > p->limit && !p->stop) {
+		pthread_cond_signal(&p->cond);
+		if (pthread_cond_timedwait(&p->room, &p->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return log_pipe_defer(p, fn, arg, bytes);
+}
+
 int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes)
 {
 	struct item *it;
@@ -425,6 +463,7 @@ void log_pipe_close(struct log_pipe *p)
 		lrec_free(&p->pend[i].rec);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
+	pthread_cond_destroy(&p->room);
 	free(p);
 }
 

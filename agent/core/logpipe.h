@@ -41,6 +41,13 @@ int log_pipe_object(struct log_pipe *p, const struct log_line *meta, const char 
  * queue). -1, fn not called, when the queue is full (counted as dropped): the caller frees
  * arg. For work that can wait, such as parsing a batch into lines. */
 int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes);
+/* log_pipe_defer, after waiting up to wait_s for room when the queue is full (back pressure
+ * for a source that can make its sender wait). */
+int log_pipe_defer_wait(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes,
+			double wait_s);
+/* Bytes queued for the writer now, and (in *limit) the most it queues before dropping: a
+ * source that can stop reading does so well before. */
+size_t log_pipe_backlog(struct log_pipe *p, size_t *limit);
 /* Write everything queued, then stop the thread and close the segment. */
 void log_pipe_close(struct log_pipe *p);
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,6 +198,16 @@ static const char *desc_error(const struct metric_desc *d)
 	return NULL;
 }
 
+static bool same_shape(const struct metric_family *a, const struct metric_family *b)
+{
+	if (a->type != b->type || a->nlabels != b->nlabels)
+		return false;
+	for (unsigned i = 0; i < a->nlabels; i++)
+		if (strcmp(a->labels[i], b->labels[i]) != 0)
+			return false;
+	return true;
+}
+
 struct metric_family *metric_register(struct metric_registry *r, const struct metric_desc *d)
 {
 	const char *err = desc_error(d);
@@ -237,11 +248,22 @@ struct metric_family *metric_register(struct metric_registry *r, const struct me
 		return NULL;
 	}
 	pthread_mutex_lock(&r->lock);
-	if (find_locked(r, d->name)) {
-		pthread_mutex_unlock(&r->lock);
-		log_error("metrics", "cannot register %s: registered already", d->name);
-		family_free(f);
-		return NULL;
+	{
+		struct metric_family *old = find_locked(r, d->name);
+
+		/* Two parts that count into one family (the log pipe's drops and the
+		 * platform's) register it alike: the one family. Anything else is a clash. */
+		if (old && same_shape(old, f)) {
+			pthread_mutex_unlock(&r->lock);
+			family_free(f);
+			return old;
+		}
+		if (old) {
+			pthread_mutex_unlock(&r->lock);
+			log_error("metrics", "cannot register %s: registered already", d->name);
+			family_free(f);
+			return NULL;
+		}
 	}
 	if (r->tail)
 		r->tail->next = f;

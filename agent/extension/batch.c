@@ -12,6 +12,7 @@
 #include "../core/log_level.h"
 
 static bool own_text(const char *ns, const char *s);
+static struct jval member(const struct jval *obj, const char *name);
 static const char *text_of(const struct jval *v, char **buf, size_t *cap, size_t *len);
 
 /* An event's type, time and record members (J_NONE where absent), in one pass. */
@@ -127,6 +128,15 @@ int telemetry_batch_ingest(struct tracker *t, const char *body, size_t len,
 		if (type.n <= 9 || memcmp(type.p, "platform.", 9) != 0) {
 			counts->unknown++;
 			continue;
+		}
+		if (jscan_eq(&type, "platform.logsDropped")) {
+			/* What the platform could not deliver: counted, as the log pipe's own
+			 * drops are (vigil_logs_dropped_total{reason="platform"}). */
+			struct jval v = member(&rec, "droppedRecords");
+			int64_t n;
+
+			if (jscan_int(&v, &n) && n > 0)
+				counts->platform_dropped += (uint64_t)n;
 		}
 		switch (ingest_platform(t, &type, &rec, &time)) {
 		case -EINVAL:

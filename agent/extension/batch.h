@@ -2,6 +2,7 @@
 #ifndef VIGIL_BATCH_H
 #define VIGIL_BATCH_H
 
+#include <stdint.h>
 #include <stddef.h>
 
 #include "../core/logpipe.h"
@@ -9,10 +10,11 @@
 
 struct batch_counts {
 	unsigned records, malformed, unknown, own;
+	uint64_t platform_dropped;	/* records platform.logsDropped says were lost */
 };
 
 /* 0 (each record taken, or ignored and counted), or -EINVAL when body is not a JSON array
- * (the listener answers 400). Records that are vigil's own output (EMF of emf_namespace,
+ * (the listener still answers 200: a refused batch is lost whole, reports included). Records that are vigil's own output (EMF of emf_namespace,
  * vigil's log and summary lines) are skipped: no feedback loop. */
 int telemetry_batch_ingest(struct tracker *t, const char *body, size_t len,
 			   const char *emf_namespace, struct batch_counts *counts);

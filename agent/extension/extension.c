@@ -8,6 +8,7 @@
 #include "extension.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <http_parser.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -35,6 +36,8 @@
 
 #define EXT "/2020-01-01/extension"
 #define SHUTDOWN_MARGIN_MS 300
+#define SHUTDOWN_QUIET_MS 100
+#define BATCH_WAIT_S 0.5	/* the longest a batch waits for room in the log queue */
 
 struct extension {
 	const struct extension_options *o;
@@ -55,8 +58,9 @@ struct extension {
 	pthread_mutex_t export_lock;
 	bool telemetry;			/* subscribed (not a local emulator's "not supported") */
 	struct metric_series *post_runtime, *batches_ok, *batches_bad, *records_bad,
-		*records_unknown, *own_lines;
+		*records_unknown, *own_lines, *dropped_platform;
 	struct metric_series *reports_exported;
+	_Atomic int64_t last_batch_ms;	/* when the last telemetry batch came (epoch ms) */
 	struct sink_set *sinks;		/* started by the listener thread, after init */
 	struct log_pipe *logs;		/* the records of the telemetry, as segments */
 	char function_name[128], version[64];
@@ -134,7 +138,9 @@ static void defer_batch_log(struct extension *a, struct http_request *req)
 	d->a = a;
 	tracker_current(a->tracker, d->current, sizeof(d->current));
 	d->body = http_request_take_body(req, &d->len);
-	if (!d->body || log_pipe_defer(a->logs, run_batch_log, d, d->len) < 0) {
+	/* The writer behind: the platform waits a little for the answer rather than the lines
+	 * dropped (well inside its delivery timeout). */
+	if (!d->body || log_pipe_defer_wait(a->logs, run_batch_log, d, d->len, BATCH_WAIT_S) < 0) {
 		free(d->body);
 		free(d);
 	}
@@ -146,6 +152,7 @@ static void on_batch(void *arg, struct http_request *req)
 	struct extension *a = arg;
 	struct batch_counts counts;
 
+	atomic_store(&a->last_batch_ms, clock_epoch_ms());
 	if (req->method != HTTP_POST) {
 		http_respond(req, 405, NULL, NULL, 0);
 		metric_inc(a->batches_bad);
@@ -158,8 +165,11 @@ static void on_batch(void *arg, struct http_request *req)
 	}
 	if (telemetry_batch_ingest(a->tracker, req->body, req->body_len, a->o->emf_namespace,
 				   &counts) < 0) {
-		http_respond(req, 400, NULL, NULL, 0);
+		/* Not a JSON array at all: taken and counted. A 400 would make the platform
+		 * retry and then drop the batch whole, reports included. */
+		http_respond(req, 200, NULL, NULL, 0);
 		metric_inc(a->batches_bad);
+		metric_inc(a->records_bad);
 		return;
 	}
 	/* All of it before answering: http_respond frees the request and its body, and what
@@ -170,6 +180,7 @@ static void on_batch(void *arg, struct http_request *req)
 	metric_add(a->records_bad, counts.malformed);
 	metric_add(a->records_unknown, counts.unknown);
 	metric_add(a->own_lines, counts.own);
+	metric_add(a->dropped_platform, (double)counts.platform_dropped);
 	http_respond(req, 200, NULL, NULL, 0);
 	if (a->flush == FLUSH_ADAPTIVE)
 		export_now(a);
@@ -390,7 +401,13 @@ static void register_agent_metrics(struct extension *a)
 				  .type = METRIC_COUNTER, .labels = { "result" } };
 	f = metric_register(a->registry, &d);
 	a->batches_ok = metric_with(f, "accepted");
-	a->batches_bad = metric_with(f, "rejected");
+	a->batches_bad = metric_with(f, "unreadable");
+	d = (struct metric_desc){ .name = "vigil_logs_dropped_total",
+				  .help = "Log lines dropped (queue_full: the writer fell behind; "
+					  "platform: the Telemetry API said so in "
+					  "platform.logsDropped) or cut (too_long: over 256 KiB).",
+				  .type = METRIC_COUNTER, .labels = { "reason" } };
+	a->dropped_platform = metric_with(metric_register(a->registry, &d), "platform");
 	d = (struct metric_desc){ .name = "vigil_telemetry_records_ignored_total",
 				  .help = "Telemetry records ignored, by reason: malformed (missing or "
 					  "mistyped fields) or unknown_type.",
@@ -427,8 +444,12 @@ static void shut_down(struct extension *a, json_t *event)
 	int64_t deadline = json_is_number(dl) ? (int64_t)json_number_value(dl) : clock_epoch_ms() + 2000;
 
 	log_debug("extension", "SHUTDOWN (%s)", reason ? reason : "?");
-	while (a->telemetry && tracker_open(a->tracker) > 0 &&
-	       clock_epoch_ms() < deadline - SHUTDOWN_MARGIN_MS)
+	/* Until every invocation has its report and the platform has sent what it still had
+	 * (its batches come back to back at a shutdown: a pause of SHUTDOWN_QUIET_MS means it
+	 * is done), within the budget. */
+	while (a->telemetry && clock_epoch_ms() < deadline - SHUTDOWN_MARGIN_MS &&
+	       (tracker_open(a->tracker) > 0 ||
+		clock_epoch_ms() - atomic_load(&a->last_batch_ms) < SHUTDOWN_QUIET_MS))
 		usleep(2000);
 	join_listener(a);
 	tracker_shutdown(a->tracker, reason);

@@ -13,16 +13,22 @@
 #include "../util/utf8.h"
 #include "../util/base64.h"
 
-static int utf8_valid(const char *s, size_t n)
+/* A JSON string of a request's text: invalid UTF-8 (a path with %FF, a header of Latin-1)
+ * repaired with U+FFFD rather than the member lost (jansson takes valid UTF-8 only). */
+static json_t *jstr(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+	json_t *v;
+	char *fixed;
 
-	for (size_t i = 0, l; i < n; i += l) {
-		l = utf8_char_len(p + i, n - i);
-		if (!l)
-			return 0;
-	}
-	return 1;
+	if (utf8_valid(s, n))
+		return json_stringn(s, n);
+	fixed = malloc(3 * n + 1);
+	if (!fixed)
+		return NULL;
+	v = json_stringn(fixed, utf8_repair(s, n, fixed));
+	free(fixed);
+	return v;
 }
 
 int apigw_is_text(const char *ct, const char *body, size_t len)
@@ -91,11 +97,11 @@ static void add_joined(json_t *single, json_t *multi, const char *key, const cha
 			memcpy(joined, json_string_value(old), ol);
 			joined[ol] = ',';
 			memcpy(joined + ol + 1, value, vl + 1);
-			json_object_set_new(single, key, json_string(joined));
+			json_object_set_new(single, key, jstr(joined));
 			free(joined);
 		}
 	} else {
-		json_object_set_new(single, key, json_string(value));
+		json_object_set_new(single, key, jstr(value));
 	}
 	if (multi) {
 		json_t *arr = json_object_get(multi, key);
@@ -104,7 +110,7 @@ static void add_joined(json_t *single, json_t *multi, const char *key, const cha
 			arr = json_array();
 			json_object_set_new(multi, key, arr);
 		}
-		json_array_append_new(arr, json_string(value));
+		json_array_append_new(arr, jstr(value));
 	}
 }
 
@@ -161,7 +167,7 @@ static json_t *body_fields(json_t *ev, const struct apigw_request *r)
 	} else {
 		char *b64 = base64_encode(r->body, r->body_len, NULL);
 
-		json_object_set_new(ev, "body", json_string(b64 ? b64 : ""));
+		json_object_set_new(ev, "body", jstr(b64 ? b64 : ""));
 		json_object_set_new(ev, "isBase64Encoded", json_true());
 		free(b64);
 	}
@@ -190,7 +196,7 @@ static json_t *event_v2(const struct apigw_request *r, const char *path, const c
 				while (*c == ' ')
 					c++;
 				if (*c)
-					json_array_append_new(cookies, json_string(c));
+					json_array_append_new(cookies, jstr(c));
 			}
 			free(copy);
 			continue;
@@ -199,10 +205,10 @@ static json_t *event_v2(const struct apigw_request *r, const char *path, const c
 	}
 	parse_query(query, qs, NULL, 1);
 	time_strings(r->time_epoch_ms, when);
-	json_object_set_new(ev, "version", json_string("2.0"));
-	json_object_set_new(ev, "routeKey", json_string("$default"));
-	json_object_set_new(ev, "rawPath", json_string(path));
-	json_object_set_new(ev, "rawQueryString", json_string(query ? query : ""));
+	json_object_set_new(ev, "version", jstr("2.0"));
+	json_object_set_new(ev, "routeKey", jstr("$default"));
+	json_object_set_new(ev, "rawPath", jstr(path));
+	json_object_set_new(ev, "rawQueryString", jstr(query ? query : ""));
 	if (json_array_size(cookies))
 		json_object_set(ev, "cookies", cookies);
 	json_decref(cookies);
@@ -210,20 +216,20 @@ static json_t *event_v2(const struct apigw_request *r, const char *path, const c
 	if (json_object_size(qs))
 		json_object_set(ev, "queryStringParameters", qs);
 	json_decref(qs);
-	json_object_set_new(http, "method", json_string(r->method));
-	json_object_set_new(http, "path", json_string(path));
-	json_object_set_new(http, "protocol", json_string(r->protocol));
-	json_object_set_new(http, "sourceIp", json_string(r->source_ip));
-	json_object_set_new(http, "userAgent", json_string(ua ? ua : ""));
-	json_object_set_new(ctx, "accountId", json_string("000000000000"));
-	json_object_set_new(ctx, "apiId", json_string("vigil"));
-	json_object_set_new(ctx, "domainName", json_string(host ? host : "localhost"));
-	json_object_set_new(ctx, "domainPrefix", json_string("vigil"));
+	json_object_set_new(http, "method", jstr(r->method));
+	json_object_set_new(http, "path", jstr(path));
+	json_object_set_new(http, "protocol", jstr(r->protocol));
+	json_object_set_new(http, "sourceIp", jstr(r->source_ip));
+	json_object_set_new(http, "userAgent", jstr(ua ? ua : ""));
+	json_object_set_new(ctx, "accountId", jstr("000000000000"));
+	json_object_set_new(ctx, "apiId", jstr("vigil"));
+	json_object_set_new(ctx, "domainName", jstr(host ? host : "localhost"));
+	json_object_set_new(ctx, "domainPrefix", jstr("vigil"));
 	json_object_set_new(ctx, "http", http);
-	json_object_set_new(ctx, "requestId", json_string(r->request_id));
-	json_object_set_new(ctx, "routeKey", json_string("$default"));
-	json_object_set_new(ctx, "stage", json_string("$default"));
-	json_object_set_new(ctx, "time", json_string(when));
+	json_object_set_new(ctx, "requestId", jstr(r->request_id));
+	json_object_set_new(ctx, "routeKey", jstr("$default"));
+	json_object_set_new(ctx, "stage", jstr("$default"));
+	json_object_set_new(ctx, "time", jstr(when));
 	json_object_set_new(ctx, "timeEpoch", json_integer(r->time_epoch_ms));
 	json_object_set_new(ev, "requestContext", ctx);
 	return body_fields(ev, r);
@@ -241,10 +247,10 @@ static json_t *event_v1(const struct apigw_request *r, const char *path, const c
 		add_joined(headers, mheaders, r->headers[i].name, r->headers[i].value, 0);
 	parse_query(query, qs, mqs, 0);
 	time_strings(r->time_epoch_ms, when);
-	json_object_set_new(params, "proxy", json_string(path[0] == '/' ? path + 1 : path));
-	json_object_set_new(ev, "resource", json_string("/{proxy+}"));
-	json_object_set_new(ev, "path", json_string(path));
-	json_object_set_new(ev, "httpMethod", json_string(r->method));
+	json_object_set_new(params, "proxy", jstr(path[0] == '/' ? path + 1 : path));
+	json_object_set_new(ev, "resource", jstr("/{proxy+}"));
+	json_object_set_new(ev, "path", jstr(path));
+	json_object_set_new(ev, "httpMethod", jstr(r->method));
 	json_object_set_new(ev, "headers", headers);
 	json_object_set_new(ev, "multiValueHeaders", mheaders);
 	if (json_object_size(qs)) {
@@ -258,22 +264,22 @@ static json_t *event_v1(const struct apigw_request *r, const char *path, const c
 	json_decref(mqs);
 	json_object_set_new(ev, "pathParameters", params);
 	json_object_set_new(ev, "stageVariables", json_null());
-	json_object_set_new(identity, "sourceIp", json_string(r->source_ip));
-	json_object_set_new(identity, "userAgent", json_string(ua ? ua : ""));
-	json_object_set_new(ctx, "accountId", json_string("000000000000"));
-	json_object_set_new(ctx, "apiId", json_string("vigil"));
-	json_object_set_new(ctx, "resourceId", json_string("proxy"));
-	json_object_set_new(ctx, "resourcePath", json_string("/{proxy+}"));
-	json_object_set_new(ctx, "stage", json_string("local"));
-	json_object_set_new(ctx, "requestId", json_string(r->request_id));
-	json_object_set_new(ctx, "extendedRequestId", json_string(r->request_id));
-	json_object_set_new(ctx, "httpMethod", json_string(r->method));
-	json_object_set_new(ctx, "path", json_string(path));
-	json_object_set_new(ctx, "protocol", json_string(r->protocol));
-	json_object_set_new(ctx, "requestTime", json_string(when));
+	json_object_set_new(identity, "sourceIp", jstr(r->source_ip));
+	json_object_set_new(identity, "userAgent", jstr(ua ? ua : ""));
+	json_object_set_new(ctx, "accountId", jstr("000000000000"));
+	json_object_set_new(ctx, "apiId", jstr("vigil"));
+	json_object_set_new(ctx, "resourceId", jstr("proxy"));
+	json_object_set_new(ctx, "resourcePath", jstr("/{proxy+}"));
+	json_object_set_new(ctx, "stage", jstr("local"));
+	json_object_set_new(ctx, "requestId", jstr(r->request_id));
+	json_object_set_new(ctx, "extendedRequestId", jstr(r->request_id));
+	json_object_set_new(ctx, "httpMethod", jstr(r->method));
+	json_object_set_new(ctx, "path", jstr(path));
+	json_object_set_new(ctx, "protocol", jstr(r->protocol));
+	json_object_set_new(ctx, "requestTime", jstr(when));
 	json_object_set_new(ctx, "requestTimeEpoch", json_integer(r->time_epoch_ms));
-	json_object_set_new(ctx, "domainName", json_string(host ? host : "localhost"));
-	json_object_set_new(ctx, "domainPrefix", json_string("vigil"));
+	json_object_set_new(ctx, "domainName", jstr(host ? host : "localhost"));
+	json_object_set_new(ctx, "domainPrefix", jstr("vigil"));
 	json_object_set_new(ctx, "identity", identity);
 	json_object_set_new(ev, "requestContext", ctx);
 	if (r->body_len == 0)

@@ -407,6 +407,7 @@ static void env_free(struct environment *env)
 	loop_timer_stop(&env->init_timer);
 	loop_timer_stop(&env->idle_timer);
 	loop_timer_stop(&env->kill_timer);
+	loop_timer_stop(&env->hold_timer);
 	proc_close_output(&env->runtime);
 	for (unsigned i = 0; i < env->next_ext; i++)
 		proc_close_output(&env->ext[i].proc);
@@ -426,23 +427,17 @@ static void finish_if_gone(struct environment *env)
 	}
 }
 
-void env_stop(struct environment *env, const char *reason)
+/* The end of a stop: a parked /next stays parked, the runtime gets SIGTERM, as in Lambda;
+ * what is queued for subscribers goes (back to back from here on) before extensions
+ * registered for SHUTDOWN get the event; the others are killed. */
+static void shut_processes(struct environment *env)
 {
 	struct host *h = env->host;
 
-	if (env->state == ENV_STOPPING)
-		return;
-	log_debug("host", "environment %u: shutting down (%s)", env->index, reason);
-	env->stop_reason = reason;
-	env->state = ENV_STOPPING;
-	h->nenvs--;
-	metric_set(h->m.environments, h->nenvs);
-	loop_timer_stop(&env->init_timer);
-	loop_timer_stop(&env->idle_timer);
-	/* A parked /next stays parked: the runtime gets SIGTERM, as in Lambda. Extensions
-	 * registered for SHUTDOWN get the event, the others are killed. */
+	proc_read_output(&env->runtime);
+	for (unsigned i = 0; i < env->next_ext; i++)
+		proc_read_output(&env->ext[i].proc);
 	proc_signal(&env->runtime, SIGTERM);
-	/* What is queued for subscribers goes now, before they are told to shut down. */
 	telemetry_flush(env);
 	for (unsigned i = 0; i < env->next_ext; i++) {
 		struct extension *x = &env->ext[i];
@@ -457,7 +452,54 @@ void env_stop(struct environment *env, const char *reason)
 		return;
 	}
 	loop_timer_start(h->loop, &env->kill_timer, loop_now() + HOST_SHUTDOWN_GRACE,
-					on_kill_deadline, env);
+			 on_kill_deadline, env);
+}
+
+#define QUIET_S 0.05		/* a runtime's output this long quiet: it has said all */
+#define QUIET_MAX_S 1.0		/* …or this long after a graceful stop began */
+
+static void on_quiet_check(void *arg)
+{
+	struct environment *env = arg;
+	double now = loop_now();
+
+	if (now >= env->quiet_deadline || !env->runtime.running ||
+	    (!env->output_held && now - env->last_output >= QUIET_S)) {
+		shut_processes(env);
+		return;
+	}
+	loop_timer_start(env->host->loop, &env->kill_timer, now + QUIET_S / 2, on_quiet_check, env);
+}
+
+void env_stop(struct environment *env, const char *reason)
+{
+	struct host *h = env->host;
+
+	if (env->state == ENV_STOPPING)
+		return;
+	log_debug("host", "environment %u: shutting down (%s)", env->index, reason);
+	env->stop_reason = reason;
+	env->state = ENV_STOPPING;
+	h->nenvs--;
+	metric_set(h->m.environments, h->nenvs);
+	loop_timer_stop(&env->init_timer);
+	loop_timer_stop(&env->idle_timer);
+	env->hold_expired = false;
+	loop_timer_stop(&env->hold_timer);
+	env_hold_output(env, HOLD_TELEMETRY, false);
+	proc_read_output(&env->runtime);
+	for (unsigned i = 0; i < env->next_ext; i++)
+		proc_read_output(&env->ext[i].proc);
+	if (strcmp(reason, "spindown") == 0 && env->runtime.running) {
+		/* A graceful stop: what the runtime still holds in its own buffers (Node's
+		 * stdout, once the pipe was full) comes out while it waits on /next. SIGTERM
+		 * once its output has been quiet a moment. */
+		env->quiet_deadline = loop_now() + QUIET_MAX_S;
+		loop_timer_start(h->loop, &env->kill_timer, loop_now() + QUIET_S, on_quiet_check,
+				 env);
+		return;
+	}
+	shut_processes(env);
 }
 
 /* Why the runtime ended, as Lambda names it. */

@@ -311,6 +311,10 @@ void host_env_ready(struct host *h, struct environment *env)
 	env->inv = NULL;
 	if (inv)
 		invocation_detach(inv);
+	if (h->shutting_down) {
+		env_stop(env, "spindown");
+		return;
+	}
 	inv = dequeue(h);
 	if (inv) {
 		env_deliver(env, inv);
@@ -485,8 +489,17 @@ static void shutdown_all(struct host *h)
 		inv->phase_over = true;
 		maybe_free(inv);
 	}
-	for (struct environment *env = h->envs; env; env = env->next)
+	/* An environment serving an invocation finishes it first (its answer, its lines, its
+	 * REPORT; the function's timeout bounds the wait): host_env_ready stops it then. */
+	for (struct environment *env = h->envs, *next; env; env = next) {
+		next = env->next;
+		if (env->inv && env->state != ENV_IDLE && env->state != ENV_STOPPING) {
+			log_info("host", "environment %u: stopping once invoke %s is over", env->index,
+				 env->inv->id);
+			continue;
+		}
 		env_stop(env, "spindown");
+	}
 	if (!h->envs)
 		loop_stop(h->loop);
 }
@@ -635,6 +648,7 @@ int host_run(const struct host_options *o, struct metric_registry *r, struct sin
 		 h.opt.listen, frontdoor_port(h.frontdoor), h.opt.argv[0], h.opt.memory_mb,
 		 h.opt.timeout_s);
 	rc = loop_run(h.loop) < 0 ? 1 : 0;
+	loop_timer_stop(&h.logs_timer);
 	flush_output(NULL);
 	log_pipe_close(h.logs);
 	h.logs = NULL;

@@ -136,6 +136,14 @@ struct environment {
 	pid_t probe_signal_pid;
 	char probe_signal_comm[17];
 	pid_t probe_oom_pid;		/* an OOM-kill victim of it (0: none) */
+	/* Back pressure (telemetry.c): its processes' output is not read while a subscriber
+	 * is behind, for telemetry_hold_ms at most; past that, what does not fit is dropped
+	 * (and said in platform.logsDropped) until the subscriber catches up. */
+	unsigned output_held;		/* HOLD_* reasons; 0: read */
+	double last_output;		/* loop_now() when its processes last wrote */
+	double quiet_deadline;		/* a graceful stop waits for quiet output until then */
+	bool hold_expired;
+	struct loop_timer hold_timer;
 };
 
 struct host_options {
@@ -152,6 +160,8 @@ struct host_options {
 	unsigned client_timeout_s;	/* front door: idle or slow clients (not while suspended) */
 	enum log_format log_format;
 	int payload_version;		/* 2 or 1 */
+	bool telemetry_drop;		/* --telemetry-overflow drop: Lambda's drop-and-report */
+	unsigned telemetry_hold_ms;	/* --telemetry-hold-ms: the longest output is held */
 	char **argv;			/* the runtime command */
 	char **env;			/* --env KEY=VALUE, NULL-terminated */
 	size_t nenv;
@@ -178,6 +188,7 @@ struct host {
 	unsigned queued;
 	bool use_cgroups;
 	bool shutting_down;
+	struct loop_timer logs_timer;	/* polls the log writer while it holds output back */
 	struct metric_registry *registry;
 	char extensions_dir[4096];	/* "" when none */
 	struct tracker *tracker;	/* every invocation's report, from its platform events */
@@ -240,6 +251,13 @@ int proc_start(struct proc *p, struct environment *env, char *const *argv, char 
 void proc_signal(struct proc *p, int sig);
 /* Read what is left of p's output, then stop watching it. */
 void proc_close_output(struct proc *p);
+/* Read what the process wrote so far, now (lines emitted as the loop would). */
+void proc_read_output(struct proc *p);
+/* Stop (hold) or go on reading the environment's processes' output, for a reason: a
+ * Telemetry API subscriber behind, or the host's own log writer. Read again once no reason
+ * holds it: what waited is read at once. */
+enum { HOLD_TELEMETRY = 1, HOLD_LOGS = 2 };
+void env_hold_output(struct environment *env, unsigned reason, bool hold);
 
 /* listeners.c: whether a process group listens on a loopback port */
 struct listener {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../util/log.h"
+#include "../util/utf8.h"
 #include "host.h"
 
 #define LINE_MAX_BYTES (256 * 1024)
@@ -30,6 +31,23 @@ static const char *current_request(const struct environment *env)
 	if (env->inv && (env->state == ENV_BUSY || env->state == ENV_POST))
 		return env->inv->id;
 	return NULL;
+}
+
+/* A line as a telemetry string record: NUL goes as \u0000 (as Lambda sends it), invalid
+ * UTF-8 repaired with U+FFFD (jansson would not write the event: the line lost). */
+static json_t *text_record(const char *line, size_t n)
+{
+	json_t *v;
+	char *fixed;
+
+	if (utf8_valid(line, n))
+		return json_stringn_nocheck(line, n);
+	fixed = malloc(3 * n + 1);
+	if (!fixed)
+		return NULL;
+	v = json_stringn_nocheck(fixed, utf8_repair(line, n, fixed));
+	free(fixed);
+	return v;
 }
 
 /* One line of a process: to the host's output, and to telemetry as function/extension. */
@@ -62,9 +80,9 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 		buf_putc(&b, '\n');
 		if (tel && env->host->opt.log_format == LOG_FORMAT_JSON && json_line)
 			record = json_loadb(line, n, 0, NULL);
-		if (tel && !record)
-			record = json_stringn_nocheck(line, n);
 	}
+	if (tel && !record)
+		record = text_record(line, n);
 	host_output(&b);
 	buf_free(&b);
 	if (env->host->logs) {
@@ -87,8 +105,40 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 		telemetry_emit(env, p->ext ? "extension" : "function", record);
 }
 
+#define LOGS_POLL_S 0.005
+
+/* The host's log writer caught up (its queue under a quarter): every environment it held
+ * is read again. */
+static void on_logs_poll(void *arg)
+{
+	struct host *h = arg;
+	size_t limit, q = log_pipe_backlog(h->logs, &limit);
+
+	if (q > limit / 4) {
+		loop_timer_start(h->loop, &h->logs_timer, loop_now() + LOGS_POLL_S, on_logs_poll, h);
+		return;
+	}
+	for (struct environment *env = h->envs; env; env = env->next)
+		env_hold_output(env, HOLD_LOGS, false);
+}
+
+/* The log writer past half its queue: hold the environment's output (its queue's end drops
+ * lines) until it catches up. */
+static void logs_backlog(struct environment *env)
+{
+	struct host *h = env->host;
+	size_t limit;
+
+	if (!h->logs || log_pipe_backlog(h->logs, &limit) <= limit / 2)
+		return;
+	env_hold_output(env, HOLD_LOGS, true);
+	if (!loop_timer_active(&h->logs_timer))
+		loop_timer_start(h->loop, &h->logs_timer, loop_now() + LOGS_POLL_S, on_logs_poll, h);
+}
+
 /* Read what a process wrote; emit whole lines (a line over 256 KiB is cut). */
-static void drain(struct proc *p, int *fdp, struct loop_watch **wp, struct buf *line)
+static void drain(struct proc *p, int *fdp, struct loop_watch **wp, struct buf *line,
+		  bool to_end)
 {
 	char chunk[16384];
 
@@ -109,6 +159,7 @@ static void drain(struct proc *p, int *fdp, struct loop_watch **wp, struct buf *
 			*fdp = -1;
 			return;
 		}
+		p->env->last_output = loop_now();
 		for (ssize_t i = 0; i < n; i++) {
 			if (chunk[i] == '\n') {
 				emit_line(p, line->data ? line->data : "", line->len);
@@ -117,7 +168,46 @@ static void drain(struct proc *p, int *fdp, struct loop_watch **wp, struct buf *
 				buf_putc(line, chunk[i]);
 			}
 		}
+		/* A subscriber or the log writer fell behind: the rest waits in the pipe (the
+		 * process blocks on it once it is full, as on a slow disk). */
+		logs_backlog(p->env);
+		if (p->env->output_held && !to_end)
+			return;
 	}
+}
+
+void proc_read_output(struct proc *p)
+{
+	if (p->out_fd >= 0)
+		drain(p, &p->out_fd, &p->out_watch, &p->out_line, false);
+	if (p->err_fd >= 0)
+		drain(p, &p->err_fd, &p->err_watch, &p->err_line, false);
+}
+
+static void hold_proc(struct proc *p, bool hold)
+{
+	if (p->out_watch)
+		loop_watch_modify(p->out_watch, hold ? 0 : EPOLLIN);
+	if (p->err_watch)
+		loop_watch_modify(p->err_watch, hold ? 0 : EPOLLIN);
+}
+
+void env_hold_output(struct environment *env, unsigned reason, bool hold)
+{
+	unsigned was = env->output_held;
+
+	env->output_held = hold ? was | reason : was & ~reason;
+	if (!was == !env->output_held)
+		return;
+	hold = env->output_held != 0;
+	hold_proc(&env->runtime, hold);
+	for (unsigned i = 0; i < env->next_ext; i++)
+		hold_proc(&env->ext[i].proc, hold);
+	if (hold)
+		return;
+	proc_read_output(&env->runtime);
+	for (unsigned i = 0; i < env->next_ext && !env->output_held; i++)
+		proc_read_output(&env->ext[i].proc);
 }
 
 static void on_stdout(void *arg, uint32_t events)
@@ -125,7 +215,7 @@ static void on_stdout(void *arg, uint32_t events)
 	struct proc *p = arg;
 
 	(void)events;
-	drain(p, &p->out_fd, &p->out_watch, &p->out_line);
+	drain(p, &p->out_fd, &p->out_watch, &p->out_line, false);
 }
 
 static void on_stderr(void *arg, uint32_t events)
@@ -133,7 +223,7 @@ static void on_stderr(void *arg, uint32_t events)
 	struct proc *p = arg;
 
 	(void)events;
-	drain(p, &p->err_fd, &p->err_watch, &p->err_line);
+	drain(p, &p->err_fd, &p->err_watch, &p->err_line, false);
 }
 
 static void on_exec(void *arg, uint32_t events)
@@ -158,10 +248,11 @@ void proc_close_output(struct proc *p)
 		close(p->exec_fd);
 		p->exec_fd = -1;
 	}
+	/* Everything it wrote, held or not (past the hold's slack: dropped and said). */
 	if (p->out_fd >= 0)
-		drain(p, &p->out_fd, &p->out_watch, &p->out_line);
+		drain(p, &p->out_fd, &p->out_watch, &p->out_line, true);
 	if (p->err_fd >= 0)
-		drain(p, &p->err_fd, &p->err_watch, &p->err_line);
+		drain(p, &p->err_fd, &p->err_watch, &p->err_line, true);
 	/* Still open (a grandchild holds them): stop reading. */
 	if (p->out_fd >= 0) {
 		loop_unwatch(p->out_watch);

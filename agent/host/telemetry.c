@@ -148,11 +148,62 @@ static json_t *adapt(json_t *event, enum schema schema)
 	return copy;
 }
 
+/* A subscriber's queue: Lambda's 4 × maxBytes. Past it the environment's output is held
+ * (back pressure), or, with --telemetry-overflow drop or once the hold has lasted
+ * --telemetry-hold-ms, what does not fit is dropped. Held, a queue still takes the lines of
+ * the read in progress (up to HOLD_SLACK more). */
+#define HOLD_SLACK (4u << 20)
+
+static size_t queue_cap(const struct subscriber *s)
+{
+	return (size_t)s->max_bytes * QUEUE_FACTOR;
+}
+
+static bool dropping(const struct environment *env)
+{
+	return env->host->opt.telemetry_drop || env->hold_expired;
+}
+
+static void on_hold_expired(void *arg)
+{
+	struct environment *env = arg;
+
+	env->hold_expired = true;
+	log_debug("telemetry", "environment %u: a subscriber is behind for %u ms: dropping",
+		  env->index, env->host->opt.telemetry_hold_ms);
+	env_hold_output(env, HOLD_TELEMETRY, false);
+}
+
+/* Hold the environment's output while a subscriber is behind; go on once every queue is
+ * down to half its cap. */
+static void check_hold(struct environment *env)
+{
+	bool behind = false, caught_up = true;
+
+	if (env->host->opt.telemetry_drop || !env->tel)
+		return;
+	for (struct subscriber *s = env->tel->subs; s; s = s->next) {
+		behind |= s->nbytes >= queue_cap(s);
+		caught_up &= s->nbytes < queue_cap(s) / 2;
+	}
+	if (caught_up) {
+		env->hold_expired = false;
+		loop_timer_stop(&env->hold_timer);
+		env_hold_output(env, HOLD_TELEMETRY, false);
+	} else if (behind && !env->hold_expired && !(env->output_held & HOLD_TELEMETRY)) {
+		if (!loop_timer_active(&env->hold_timer))
+			loop_timer_start(env->host->loop, &env->hold_timer,
+					 loop_now() + env->host->opt.telemetry_hold_ms / 1000.0,
+					 on_hold_expired, env);
+		env_hold_output(env, HOLD_TELEMETRY, true);
+	}
+}
+
 static void enqueue_text(struct subscriber *s, const char *text, size_t len, int front)
 {
 	struct item *it;
 
-	if (s->nbytes + len > (size_t)s->max_bytes * QUEUE_FACTOR) {
+	if (s->nbytes + len > queue_cap(s) + (dropping(s->env) ? 0 : HOLD_SLACK)) {
 		s->dropped_records++;
 		s->dropped_bytes += len;
 		metric_inc(s->env->host->m.telemetry_dropped);
@@ -225,6 +276,7 @@ void telemetry_emit(struct environment *env, const char *type, json_t *record)
 			enqueue(s, event);
 	}
 	json_decref(event);
+	check_hold(env);
 }
 
 /* --- delivery ---------------------------------------------------------------------------- */
@@ -336,6 +388,7 @@ static void on_posted(void *arg, int status)
 		s->batch = NULL;
 		s->batch_items = 0;
 		schedule(s);
+		check_hold(s->env);
 		return;
 	}
 	metric_inc(metric_with(h->m.deliveries, h->opt.function_name, "failed"));
@@ -353,6 +406,7 @@ static void on_posted(void *arg, int status)
 	s->batch = NULL;
 	s->batch_items = 0;
 	schedule(s);
+	check_hold(s->env);
 }
 
 static void on_batch_timer(void *arg)
@@ -369,7 +423,9 @@ static void schedule(struct subscriber *s)
 		return;
 	if (!s->head && !s->batch && !s->dropped_records)
 		return;
-	if (s->batch || s->nitems >= (size_t)s->max_items || s->nbytes >= (size_t)s->max_bytes) {
+	/* Stopping, nothing waits for the batch's age: what is queued goes back to back. */
+	if (s->batch || s->nitems >= (size_t)s->max_items || s->nbytes >= (size_t)s->max_bytes ||
+	    s->env->state == ENV_STOPPING) {
 		send_batch(s);
 		return;
 	}

@@ -35,4 +35,43 @@ static inline size_t utf8_char_len(const unsigned char *p, size_t n)
 	return len;
 }
 
+/* Whether s[0..n) is valid UTF-8 throughout. */
+static inline int utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0, l; i < n; i += l) {
+		if (p[i] < 0x80) {
+			l = 1;
+			continue;
+		}
+		l = utf8_char_len(p + i, n - i);
+		if (!l)
+			return 0;
+	}
+	return 1;
+}
+
+/* s[0..n) into out with each byte that starts no valid sequence replaced by U+FFFD (out has
+ * room for 3 * n bytes): its length. */
+static inline size_t utf8_repair(const char *s, size_t n, char *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	for (size_t i = 0, l; i < n; i += l) {
+		l = utf8_char_len(p + i, n - i);
+		if (l) {
+			for (size_t k = 0; k < l; k++)
+				out[o++] = s[i + k];
+		} else {
+			l = 1;
+			out[o++] = (char)0xEF;
+			out[o++] = (char)0xBF;
+			out[o++] = (char)0xBD;
+		}
+	}
+	return o;
+}
+
 #endif

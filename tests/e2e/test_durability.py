@@ -1,6 +1,7 @@
 """Nothing acknowledged is lost: SIGKILL of vigil host at random moments (the durability
 window the README states), graceful stops, bursts, and every byte a function can print."""
 import http.client
+import pytest
 import json
 import os
 import random
@@ -98,3 +99,89 @@ def test_sigkill_loop_loses_nothing_acknowledged_before_the_window(tmp_path):
     # Lost at all: only lines acknowledged within the window before a kill.
     lost = set(acked) - set(lines)
     assert all(acked[k][0] > kills[acked[k][1]] - WINDOW_S for k in lost)
+
+
+# --- graceful stops and bursts: vigil host, vigil as the extension, AWS's Node client ----------
+
+import re
+import subprocess
+
+from conftest import VIGIL
+from test_ric import HANDLERS, RIC
+
+
+def start_node_with_vigil(start_host, tmp_path, *host_args):
+    ext = tmp_path / "extensions"
+    ext.mkdir()
+    (ext / "vigil").symlink_to(VIGIL)
+    (tmp_path / "ext-logs").mkdir()
+    return start_host("--function-name", "node-fn", "--handler", "index.router",
+                      "--timeout", "30", "--extensions", str(ext),
+                      "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+                      "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0",
+                      "--env", f"VIGIL_LOG_DIR={tmp_path / 'ext-logs'}", *host_args,
+                      "--", RIC, "index.router", cwd=HANDLERS,
+                      VIGIL_LOG_DIR=str(tmp_path / "host-logs"))
+
+
+def burst_marks(d):
+    """The (invocation, line) marks in the segments of d, and the platform's drop counts."""
+    rc, out, err = run_vigil(["logs", "--dir", str(d), "cat", "--json"])
+    assert rc == 0, err
+    marks, dropped = set(), 0
+    for l in out.splitlines():
+        r = json.loads(l)
+        m = re.search(r"burst (\d+) (\d+)", r["message"])
+        if m:
+            marks.add((int(m.group(1)), int(m.group(2))))
+        if r["message"] == "platform.logsDropped":
+            dropped += int(r["fields"]["droppedRecords"])
+    return marks, dropped
+
+
+def report_ids(h):
+    return re.findall(r"^REPORT RequestId: (\S+)", h.stdout(), re.M)
+
+
+def stop_now(h):
+    h.proc.send_signal(signal.SIGTERM)
+    h.proc.wait(timeout=60)
+    assert h.proc.returncode == 0, h.stderr()
+
+
+def test_graceful_stop_right_after_an_answer_loses_nothing(start_host, tmp_path):
+    h = start_node_with_vigil(start_host, tmp_path)
+    ids, lines = [], 1164   # ~0.35 MB an invocation, as measured
+    for k in range(10):
+        status, headers, body = h.invoke({"action": "burst", "k": k, "lines": lines})
+        assert status == 200, body
+        ids.append(headers.get("Lambda-Runtime-Aws-Request-Id") or k)
+    stop_now(h)      # just after the client got its last answer
+    assert len(report_ids(h)) == 10, h.stdout()[-2000:]
+    want = {(k, i) for k in range(10) for i in range(lines)}
+    for d in ("ext-logs", "host-logs"):
+        marks, dropped = burst_marks(tmp_path / d)
+        assert marks == want, f"{d}: {len(want - marks)} of {len(want)} lines missing"
+    # The extension saw every report too: its EMF lines, one an invocation.
+    assert len([l for l in h.stdout().splitlines() if l.startswith('{"_aws"')]) >= 1
+
+
+@pytest.mark.parametrize("overflow", ["block", "drop"])
+def test_burst_of_10_mb_is_kept_or_counted(start_host, tmp_path, overflow):
+    h = start_node_with_vigil(start_host, tmp_path, "--telemetry-overflow", overflow)
+    lines = 11600    # ~3.5 MB an invocation
+    for k in range(3):
+        status, _, body = h.invoke({"action": "burst", "k": k, "lines": lines})
+        assert status == 200, body
+    stop_now(h)
+    assert len(report_ids(h)) == 3
+    marks, dropped = burst_marks(tmp_path / "ext-logs")
+    host_marks, _ = burst_marks(tmp_path / "host-logs")
+    assert len(host_marks) == 3 * lines    # the host's own segments: back pressure, no drop
+    kept = len(marks) / (3 * lines)
+    print(f"{overflow}: kept {len(marks)} of {3 * lines} ({kept:.2%}), the platform said "
+          f"{dropped} dropped")
+    # Every line is in the segments or counted as dropped by the platform's own record.
+    assert len(marks) + dropped >= 3 * lines
+    if overflow == "block":
+        assert kept >= 0.99

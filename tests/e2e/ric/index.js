@@ -25,6 +25,9 @@ exports.router = async (event, context) => {
     case 'log':
       console.log('hello from node', event.n);
       return { logged: true };
+    case 'burst':
+      burst(event.k, event.lines, context);
+      return { printed: event.lines };
     default:
       return { ok: true, got: event, requestId: context.awsRequestId,
                remaining: context.getRemainingTimeInMillis() };
@@ -40,3 +43,33 @@ exports.stream = awslambda.streamifyResponse(async (event, responseStream) => {
   }
   responseStream.end();
 });
+
+// Lambda's log shapes, each line marked "burst K I" (K the invocation, I the line): Powertools
+// JSON with request and X-Ray ids, Node text lines, Errors with their stacks (one record
+// each: the client joins a message's lines with \r), about 300 bytes a line.
+function burst(k, lines, context) {
+  const trace = '1-5759e988-bd862e3fe1be46a994272793';
+  for (let i = 0; i < lines; i++) {
+    const tag = `burst ${k} ${i}`;
+    switch (i % 4) {
+      case 0:
+        console.log(JSON.stringify({
+          level: 'INFO', message: `${tag} order processed`, timestamp: new Date().toISOString(),
+          service: 'orders', cold_start: false, function_name: 'node-fn',
+          function_request_id: context.awsRequestId, xray_trace_id: trace,
+          orderId: `ord-${(i * 7919) % 100003}`, amount: (i % 997) / 10 }));
+        break;
+      case 1:
+        console.info(`${tag} fetched ${i % 50} items from inventory in ${i % 13} ms for ` +
+                     `customer cus_${(i * 31) % 65537}`);
+        break;
+      case 2:
+        console.warn(`${tag} retrying payment gateway call, attempt ${i % 3 + 1} of 3`);
+        break;
+      default: {
+        const e = new Error(`${tag} upstream timed out`);
+        console.error(e);
+      }
+    }
+  }
+}
