@@ -42,7 +42,9 @@ static const char host_usage[] =
 	"                           maxBytes): block holds the function's output until it\n"
 	"                           catches up (default); drop is Lambda's: drop, then say so\n"
 	"                           in platform.logsDropped\n"
-	"  --telemetry-hold-ms MS   block's bound: held this long, drop (default 2000)\n";
+	"  --telemetry-hold-ms MS   block's bound: held this long, drop (default 2000)\n"
+	"  --stop-timeout SECONDS   on SIGTERM, invocations in flight get this long to end\n"
+	"                           (then they fail as Sandbox.Shutdown; default 10)\n";
 
 static int host_usage_error(const char *msg, const char *arg)
 {
@@ -92,6 +94,11 @@ static int numeric_option(int c, const char *arg, struct host_options *o)
 						arg);
 		o->client_timeout_s = (unsigned)v;
 		return 0;
+	case 'S':
+		if (parse_number(arg, 0, 900, &v) < 0)
+			return host_usage_error("--stop-timeout takes seconds 0..900, got", arg);
+		o->stop_timeout_s = v;
+		return 0;
 	case 'T':
 		if (parse_number(arg, 0, 600000, &v) < 0 || v != (long)v)
 			return host_usage_error("--telemetry-hold-ms takes whole ms 0..600000, got",
@@ -125,6 +132,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		{ "payload", required_argument, NULL, 'p' },
 		{ "telemetry-overflow", required_argument, NULL, 'O' },
 		{ "telemetry-hold-ms", required_argument, NULL, 'T' },
+		{ "stop-timeout", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -141,6 +149,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 	o->client_timeout_s = 30;
 	o->payload_version = 2;
 	o->telemetry_hold_ms = 2000;
+	o->stop_timeout_s = 10;
 	o->env = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->env)
 		return 1;
@@ -176,6 +185,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		case 'i':
 		case 'C':
 		case 'T':
+		case 'S':
 			rc = numeric_option(c, optarg, o);
 			if (rc)
 				return rc;

@@ -58,7 +58,7 @@ struct extension {
 	pthread_mutex_t export_lock;
 	bool telemetry;			/* subscribed (not a local emulator's "not supported") */
 	struct metric_series *post_runtime, *batches_ok, *batches_bad, *records_bad,
-		*records_unknown, *own_lines, *dropped_platform;
+		*records_unknown, *own_lines, *dropped_platform, *batches_unreadable;
 	struct metric_series *reports_exported;
 	_Atomic int64_t last_batch_ms;	/* when the last telemetry batch came (epoch ms) */
 	struct sink_set *sinks;		/* started by the listener thread, after init */
@@ -168,7 +168,7 @@ static void on_batch(void *arg, struct http_request *req)
 		/* Not a JSON array at all: taken and counted. A 400 would make the platform
 		 * retry and then drop the batch whole, reports included. */
 		http_respond(req, 200, NULL, NULL, 0);
-		metric_inc(a->batches_bad);
+		metric_inc(a->batches_unreadable);
 		metric_inc(a->records_bad);
 		return;
 	}
@@ -401,7 +401,8 @@ static void register_agent_metrics(struct extension *a)
 				  .type = METRIC_COUNTER, .labels = { "result" } };
 	f = metric_register(a->registry, &d);
 	a->batches_ok = metric_with(f, "accepted");
-	a->batches_bad = metric_with(f, "unreadable");
+	a->batches_bad = metric_with(f, "rejected");	/* not a POST, too large */
+	a->batches_unreadable = metric_with(f, "unreadable");	/* taken, counted */
 	d = (struct metric_desc){ .name = "vigil_logs_dropped_total",
 				  .help = "Log lines dropped (queue_full: the writer fell behind; "
 					  "platform: the Telemetry API said so in "

@@ -552,6 +552,33 @@ static void fail_invocation(struct environment *env, const char *type, const cha
 	host_finish(h, inv, env);
 }
 
+void env_abort(struct environment *env, const char *type)
+{
+	struct host *h = env->host;
+	struct invocation *inv = env->inv;
+	struct buf b;
+
+	if (!inv || env->state == ENV_STOPPING)
+		return;
+	env->inv = NULL;
+	buf_init(&b);
+	buf_printf(&b, "RequestId: %s Error: the host stopped before the invocation ended\n%s\n",
+		   inv->id, type);
+	host_platform_output(h, &b, inv->id);
+	buf_free(&b);
+	if (!inv->answered)
+		invocation_error_result(inv, type, "the host stopped before the invocation ended");
+	if (!inv->answered || inv->status == INV_SUCCESS) {
+		inv->status = INV_FAILURE;
+		snprintf(inv->error_type, sizeof(inv->error_type), "%s", type);
+	}
+	host_answer(h, inv);
+	if (inv->runtime_done_at == 0)
+		runtime_done_event(env, inv);
+	host_finish(h, inv, env);
+	env_stop(env, "spindown");
+}
+
 static void runtime_exited(struct environment *env, const char *how)
 {
 	struct host *h = env->host;

@@ -477,6 +477,18 @@ struct signals {
 	int fd;
 };
 
+/* The stop's wait is over: what is still in flight ends as failed, with its REPORT. */
+static void on_stop_timeout(void *arg)
+{
+	struct host *h = arg;
+
+	for (struct environment *env = h->envs, *next; env; env = next) {
+		next = env->next;
+		if (env->inv && env->state != ENV_STOPPING)
+			env_abort(env, "Sandbox.Shutdown");
+	}
+}
+
 static void shutdown_all(struct host *h)
 {
 	h->shutting_down = true;
@@ -490,12 +502,15 @@ static void shutdown_all(struct host *h)
 		maybe_free(inv);
 	}
 	/* An environment serving an invocation finishes it first (its answer, its lines, its
-	 * REPORT; the function's timeout bounds the wait): host_env_ready stops it then. */
+	 * REPORT): host_env_ready stops it then. --stop-timeout bounds the wait. */
 	for (struct environment *env = h->envs, *next; env; env = next) {
 		next = env->next;
 		if (env->inv && env->state != ENV_IDLE && env->state != ENV_STOPPING) {
-			log_info("host", "environment %u: stopping once invoke %s is over", env->index,
-				 env->inv->id);
+			log_info("host", "environment %u: stopping once invoke %s is over (at most "
+				 "%.3g s)", env->index, env->inv->id, h->opt.stop_timeout_s);
+			if (!loop_timer_active(&h->stop_timer))
+				loop_timer_start(h->loop, &h->stop_timer,
+						 loop_now() + h->opt.stop_timeout_s, on_stop_timeout, h);
 			continue;
 		}
 		env_stop(env, "spindown");
@@ -649,6 +664,7 @@ int host_run(const struct host_options *o, struct metric_registry *r, struct sin
 		 h.opt.timeout_s);
 	rc = loop_run(h.loop) < 0 ? 1 : 0;
 	loop_timer_stop(&h.logs_timer);
+	loop_timer_stop(&h.stop_timer);
 	flush_output(NULL);
 	log_pipe_close(h.logs);
 	h.logs = NULL;

@@ -162,6 +162,7 @@ struct host_options {
 	int payload_version;		/* 2 or 1 */
 	bool telemetry_drop;		/* --telemetry-overflow drop: Lambda's drop-and-report */
 	unsigned telemetry_hold_ms;	/* --telemetry-hold-ms: the longest output is held */
+	double stop_timeout_s;		/* --stop-timeout: a stop waits this long for invokes */
 	char **argv;			/* the runtime command */
 	char **env;			/* --env KEY=VALUE, NULL-terminated */
 	size_t nenv;
@@ -189,6 +190,7 @@ struct host {
 	bool use_cgroups;
 	bool shutting_down;
 	struct loop_timer logs_timer;	/* polls the log writer while it holds output back */
+	struct loop_timer stop_timer;	/* a stop's wait for in-flight invocations */
 	struct metric_registry *registry;
 	char extensions_dir[4096];	/* "" when none */
 	struct tracker *tracker;	/* every invocation's report, from its platform events */
@@ -228,6 +230,9 @@ void host_platform_output(struct host *h, struct buf *b, const char *request_id)
 struct environment *env_spawn(struct host *h, struct invocation *inv, const char *phase);
 void env_deliver(struct environment *env, struct invocation *inv);
 void env_stop(struct environment *env, const char *reason);
+/* The invocation in flight ends as failed with type (its answer, REPORT and events), and the
+ * environment stops. */
+void env_abort(struct environment *env, const char *type);
 void env_reap(struct host *h, pid_t pid, int status);
 /* (Re)start the idle timer of an environment waiting on /next. */
 void env_arm_idle(struct environment *env);

@@ -185,3 +185,23 @@ def test_burst_of_10_mb_is_kept_or_counted(start_host, tmp_path, overflow):
     assert len(marks) + dropped >= 3 * lines
     if overflow == "block":
         assert kept >= 0.99
+
+
+def test_stop_with_an_invocation_in_flight_reports_it(start_host, tmp_path):
+    h = start_host("--timeout", "60", "--stop-timeout", "1", "--", TEST_RUNTIME)
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(
+        h.invoke({"action": "sleep", "ms": 30000})))
+    t.start()
+    wait_for(lambda: "START RequestId" in h.stdout(), what="the invocation to start")
+    began = time.monotonic()
+    h.proc.send_signal(signal.SIGTERM)
+    h.proc.wait(timeout=20)
+    t.join(timeout=10)
+    assert h.proc.returncode == 0, h.stderr()
+    assert time.monotonic() - began < 5       # the stop's bound, not the function's 60 s
+    status, _, body = answers[0]
+    assert status == 200 and body["errorType"] == "Sandbox.Shutdown", body
+    out = h.stdout()
+    assert "Sandbox.Shutdown" in out, out
+    assert len(re.findall(r"^REPORT RequestId:", out, re.M)) == 1, out
