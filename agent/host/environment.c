@@ -82,7 +82,7 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	env->inv = inv;
 	inv->env = env;
 	env->state = ENV_BUSY;
-	inv->started_at = loop_now();
+	inv->started_at = inv->init_retry_at > 0 ? inv->init_retry_at : loop_now();
 	/* A retried init inside the invoke already set the deadline when it began. */
 	if (inv->deadline == 0) {
 		inv->deadline = inv->started_at + env->host->opt.timeout_s;
@@ -200,7 +200,8 @@ void env_check_init_done(struct environment *env)
 			return;
 	}
 	env->init_ms = (loop_now() - env->spawned_at) * 1000.0;
-	env->report_init = true;
+	/* A retry inside an invoke is part of its Duration, not an Init Duration. */
+	env->report_init = strcmp(env->phase, "init") == 0;
 	host_probes_init_done(env);
 	loop_timer_stop(&env->init_timer);
 	for (unsigned i = 0; i < env->next_ext; i++) {

@@ -342,8 +342,10 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 
 	/* error_type may live in env, which env_stop below can free. */
 	snprintf(error_type, sizeof(error_type), "%s", error_type_arg);
+	/* A timeout is its limit exactly: 10 s, or the invoke's timeout for a retry inside it. */
 	if (strcmp(status, "timeout") == 0)
-		init_ms = HOST_INIT_TIMEOUT * 1000.0;
+		init_ms = strcmp(phase, "invoke") == 0 && h->opt.timeout_s < HOST_INIT_TIMEOUT ?
+				  h->opt.timeout_s * 1000.0 : HOST_INIT_TIMEOUT * 1000.0;
 	buf_init(&b);
 	line_init_report(&b, h->opt.log_format, init_ms, phase, status, error_type);
 	host_platform_output(h, &b, inv ? inv->id : NULL);
@@ -368,6 +370,7 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 		clock_gettime(CLOCK_REALTIME, &now);
 		inv->deadline_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
 				   (int64_t)(h->opt.timeout_s * 1000);
+		inv->init_retry_at = loop_now();
 		h->nenvs++;	/* the retry takes the failed environment's place */
 		if (env_spawn(h, inv, "invoke")) {
 			h->nenvs--;
@@ -375,7 +378,10 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 		}
 		h->nenvs--;
 	}
-	inv->status = INV_ERROR;
+	/* The retry's time was the invoke's: its Duration (the timeout exactly, if it timed
+	 * out), and what it bills. */
+	inv->status = inv->init_retry_at > 0 && strcmp(status, "timeout") == 0 ? INV_TIMEOUT :
+										  INV_ERROR;
 	snprintf(inv->error_type, sizeof(inv->error_type), "%s", error_type);
 	{
 		char detail[64];
@@ -383,7 +389,7 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 		snprintf(detail, sizeof(detail), "init failed (%s)", status);
 		invocation_error_result(inv, error_type, detail);
 	}
-	inv->started_at = loop_now();
+	inv->started_at = inv->init_retry_at > 0 ? inv->init_retry_at : loop_now();
 	buf_init(&b);
 	line_start(&b, h->opt.log_format, inv->id, "$LATEST");
 	host_platform_output(h, &b, inv->id);

@@ -47,6 +47,9 @@ struct invocation {
 	char trace_id[160];
 	double accepted_at;		/* monotonic, when the caller handed it in */
 	double started_at;		/* delivered to the runtime */
+	double init_retry_at;		/* an init retried inside it began (0: none): its
+					 * Duration counts from here (a suppressed init is
+					 * folded into the invoke) */
 	double deadline;		/* monotonic */
 	int64_t deadline_ms;		/* epoch ms, for the runtime */
 	struct environment *env;

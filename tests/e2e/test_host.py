@@ -1,6 +1,7 @@
 """vigil host, part 1: real runtimes (the C test runtime, Python and shell custom runtimes)
 behind the Runtime API and the API Gateway front door."""
 import json
+import re
 import math
 import os
 import time
@@ -157,6 +158,13 @@ def test_init_error_is_reported_and_retried(start_host):
     assert "Phase: init\tStatus: error\tError Type: Runtime.ConfigInvalid" in out
     assert "Phase: invoke\tStatus: error\tError Type: Runtime.ConfigInvalid" in out
     assert out.count("INIT_START") == 2
+    # The retry inside the invoke is the invoke's time: its Duration, what it bills, and no
+    # Init Duration of its own on the REPORT.
+    retry = float(re.search(r"Init Duration: ([0-9.]+) ms\tPhase: invoke", out).group(1))
+    report = re.search(r"^REPORT .*", out, re.M).group(0)
+    duration = float(re.search(r"Duration: ([0-9.]+) ms", report).group(1))
+    assert "Init Duration" not in report
+    assert retry > 0 and abs(duration - retry) < 20, (retry, report)
 
 
 def test_runtime_that_never_calls_next(start_host):
@@ -167,7 +175,10 @@ def test_runtime_that_never_calls_next(start_host):
     assert body["errorType"] == "Sandbox.Timedout"
     assert 10.5 < elapsed < 14  # the 10 s init limit, then the retry under the 1 s timeout
     assert "Phase: init\tStatus: timeout" in h.stdout()
-    assert "Phase: invoke\tStatus: timeout" in h.stdout()
+    # The retry timed out under the invoke's 1 s, and the REPORT says the invoke spent it.
+    assert "INIT_REPORT Init Duration: 1000.00 ms\tPhase: invoke\tStatus: timeout" in h.stdout()
+    assert re.search(r"^REPORT .*\tDuration: 1000\.00 ms\tBilled Duration: 1000 ms\t.*"
+                     r"Status: timeout", h.stdout(), re.M), h.stdout()
     assert h.request("GET", "/healthz")[0] in (500, 502)  # still up, still failing
 
 
