@@ -60,8 +60,12 @@ static __always_inline int FN(on_exit)(struct task_struct *task)
 	if (e) {
 		e->exit_code = code;
 		e->ppid = RD2(task, real_parent, tgid);
-		/* do_exit folds the mm's high-water mark into signal->maxrss (pages) first. */
-		e->maxrss_kb = RD(sig, maxrss) * page_kb;
+		/* Its image's own peak; where the mm is gone already (kernels before 6.16),
+		 * signal->maxrss, which do_exit brought up to date (and which holds what exec
+		 * replaced too). */
+		__u64 peak = image_peak_pages(task);
+
+		e->maxrss_kb = (peak ? peak : RD(sig, maxrss)) * page_kb;
 		e->totals = *p;
 		bpf_probe_read_kernel_str(&e->comm, sizeof(e->comm), &task->comm);
 		submit(e, (code & 0x7f) != 0);

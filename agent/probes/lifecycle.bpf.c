@@ -57,6 +57,30 @@ static __always_inline struct probe_event *reserve(__u32 type, __u32 env, __s32 
 	return e;
 }
 
+/*
+ * The peak RSS of the image a process runs now, in pages, or 0 when its mm is gone. Kernels
+ * since 6.16 trace the exit before the mm is released. signal->maxrss is no substitute: exec
+ * folds the replaced mm's high-water mark into it, and for a child of vigil that is vigil's
+ * own memory at fork (10.5 MB reported for a shell runtime that used 2 MB). VmHWM's rule:
+ * the larger of the high-water mark (brought up to date before every decrease) and the RSS
+ * now (file, anon and shmem pages; the counters are per-CPU since 6.2, read as their sum so
+ * far: off by a few batches at most).
+ */
+static __always_inline __u64 image_peak_pages(struct task_struct *task)
+{
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	__u64 hw;
+	__s64 rss = 0;
+
+	if (!mm)
+		return 0;
+	hw = BPF_CORE_READ(mm, hiwater_rss);
+	if (bpf_core_field_exists(mm->rss_stat[0].count))
+		rss = BPF_CORE_READ(mm, rss_stat[0].count) + BPF_CORE_READ(mm, rss_stat[1].count) +
+		      BPF_CORE_READ(mm, rss_stat[3].count);
+	return rss > 0 && (__u64)rss > hw ? (__u64)rss : hw;
+}
+
 #define RD(p, ...) ((p)->__VA_ARGS__)
 #define RD2(p, a, b) ((p)->a->b)
 #define FN(name) name##_btf

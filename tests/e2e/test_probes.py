@@ -173,3 +173,17 @@ def test_without_privileges_the_probes_say_why_and_the_host_works(start_host, tm
     assert len(off) == 1 and "not permitted" in off[0], h.stderr()
     assert h.metric("vigil_probes_enabled") == 0
     assert not probe_lines(h) and not probe_lines(h, "PROBES INIT")
+
+
+def test_peak_rss_of_a_runtime_that_exits_during_an_invoke(probed_host):
+    """Its own peak (the C runtime: about a megabyte), never vigil's pages at fork (exec
+    folds the replaced image's high-water mark into the kernel's per-process maximum)."""
+    h = probed_host("--", TEST_RUNTIME)
+    h.invoke({"warm": 1})
+    status, headers, body = h.invoke({"action": "exit", "code": 1})
+    assert body["errorType"] == "Runtime.ExitError"
+    ids = [r["RequestId"] for r in h.wait_reports(2)]
+    with open(f"/proc/{h.proc.pid}/status") as f:
+        vigil_rss_mb = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+    peak = megabytes(probes_of(h, ids[1])["Peak RSS"])
+    assert 0 < peak < 4 < vigil_rss_mb, (peak, vigil_rss_mb)
