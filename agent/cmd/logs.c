@@ -285,18 +285,24 @@ static int read_one(const char *dir, const char *path, const struct segment_filt
 	return rc;
 }
 
-static int64_t parse_when(const char *s)
+int64_t logs_parse_when(const char *s)
 {
 	struct tm tm = { 0 };
 	char *end;
-	double v = strtod(s, &end);
+	double v = strtod(s, &end), ago;
 	int64_t now = clock_epoch_ms() * 1000000LL;
 
-	if (end != s && (*end == 's' || *end == 'm' || *end == 'h' || *end == 'd') && !end[1])
-		return now - (int64_t)(v * (*end == 's' ? 1e9 : *end == 'm' ? 60e9 :
-					    *end == 'h' ? 3600e9 : 86400e9));
+	if (end != s && (*end == 's' || *end == 'm' || *end == 'h' || *end == 'd') && !end[1]) {
+		ago = v * (*end == 's' ? 1e9 : *end == 'm' ? 60e9 : *end == 'h' ? 3600e9 : 86400e9);
+		/* Before 1970 (or not a number) is not a time this reads: no overflow. */
+		if (!(ago >= 0 && ago <= (double)now))
+			return -1;
+		return now - (int64_t)ago;
+	}
 	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end && (*end == '\0' || *end == 'Z' || *end == '.'))
+	/* 1970 … 2261: what 64-bit nanoseconds since the epoch hold. */
+	if (end && (*end == '\0' || *end == 'Z' || *end == '.') && tm.tm_year >= 70 &&
+	    tm.tm_year <= 2261 - 1900)
 		return (int64_t)timegm(&tm) * 1000000000LL;
 	return -1;
 }
@@ -569,9 +575,9 @@ static int logs_options(int argc, char **argv, struct query *q, const char **dir
 			break;
 		case 'S':
 		case 'U':
-			if (parse_when(optarg) < 0)
+			if (logs_parse_when(optarg) < 0)
 				return usage_error("not a time (ISO 8601 or 30s/15m/2h/1d):", optarg);
-			*(c == 'S' ? &q->since_ns : &q->until_ns) = parse_when(optarg);
+			*(c == 'S' ? &q->since_ns : &q->until_ns) = logs_parse_when(optarg);
 			break;
 		case 'f':
 			*follow = true;

@@ -11,6 +11,10 @@
 /* logs_main's exit status when what could be read was shown but damage was passed over. */
 #define LOGS_DAMAGED 3
 
+/* --since/--until: ISO 8601 UTC (1970 … 2261), or an age ("30s", "15m", "2h", "1d"), as
+ * nanoseconds since the epoch; -1 when it is neither. */
+int64_t logs_parse_when(const char *s);
+
 int logs_main(int argc, char **argv, const struct vigil_config *cfg);
 
 /* A record as one JSON line (what `vigil logs cat --json` prints). */

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/procfs.h"
+
 struct self_metrics {
 	struct metric_series *rss, *cpu_user, *cpu_system, *fds, *threads, *uptime, *start;
 	struct timespec started;
@@ -54,22 +56,18 @@ static void collect(void *arg)
 	struct self_metrics *m = arg;
 	char stat[1024], statm[256];
 	struct timespec now;
-	unsigned long utime, stime;
-	long threads, resident;
-	const char *p;
+	struct proc_stat ps;
+	long resident;
 	int fds;
 
 	if (read_small_file("/proc/self/statm", statm, sizeof(statm)) > 0 &&
 	    sscanf(statm, "%*s %ld", &resident) == 1)
 		metric_set(m->rss, (double)resident * (double)m->page_size);
 	/* Fields after the command name, which may hold spaces: start past the last ')'. */
-	if (read_small_file("/proc/self/stat", stat, sizeof(stat)) > 0 &&
-	    (p = strrchr(stat, ')')) != NULL &&
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %ld",
-		   &utime, &stime, &threads) == 3) {
-		metric_set(m->cpu_user, (double)utime / (double)m->ticks);
-		metric_set(m->cpu_system, (double)stime / (double)m->ticks);
-		metric_set(m->threads, (double)threads);
+	if (read_small_file("/proc/self/stat", stat, sizeof(stat)) > 0 && procfs_stat(stat, &ps) == 0) {
+		metric_set(m->cpu_user, (double)ps.utime / (double)m->ticks);
+		metric_set(m->cpu_system, (double)ps.stime / (double)m->ticks);
+		metric_set(m->threads, (double)ps.threads);
 	}
 	fds = count_fds();
 	if (fds >= 0)

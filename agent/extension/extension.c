@@ -272,8 +272,7 @@ static int do_register(struct extension *a, char *function_name, size_t fn_len, 
 				"Lambda-Extension-Accept-Feature", "accountId",
 				"Content-Type", "application/json", NULL };
 	struct http_response resp;
-	const char *id, *fn, *ver;
-	json_t *root;
+	const char *id;
 
 	if (api_call(a, "POST", EXT "/register", "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}", &resp,
 		     extra) < 0)
@@ -285,15 +284,47 @@ static int do_register(struct extension *a, char *function_name, size_t fn_len, 
 		return -1;
 	}
 	snprintf(a->id, sizeof(a->id), "%s", id);
-	root = json_loadb(resp.body, resp.body_len, 0, NULL);
-	fn = json_string_value(json_object_get(root, "functionName"));
-	ver = json_string_value(json_object_get(root, "functionVersion"));
+	extension_parse_register(resp.body, resp.body_len, function_name, fn_len, version, v_len);
+	http_response_free(&resp);
+	return 0;
+}
+
+void extension_parse_register(const char *body, size_t len, char *function_name, size_t fn_len,
+			      char *version, size_t v_len)
+{
+	json_t *root = json_loadb(body, len, 0, NULL);
+	const char *fn = json_string_value(json_object_get(root, "functionName"));
+	const char *ver = json_string_value(json_object_get(root, "functionVersion"));
+
 	if (!fn)
 		fn = getenv("AWS_LAMBDA_FUNCTION_NAME") ? getenv("AWS_LAMBDA_FUNCTION_NAME") : "unknown";
 	snprintf(function_name, fn_len, "%s", fn);
 	snprintf(version, v_len, "%s", ver ? ver : "$LATEST");
 	json_decref(root);
-	http_response_free(&resp);
+}
+
+int extension_parse_event(const char *body, size_t len, struct extension_event *e)
+{
+	json_t *ev = json_loadb(body, len, 0, NULL), *dl;
+	const char *type = json_string_value(json_object_get(ev, "eventType"));
+	const char *s;
+
+	memset(e, 0, sizeof(*e));
+	if (!type) {
+		json_decref(ev);
+		return -1;
+	}
+	e->shutdown = strcmp(type, "SHUTDOWN") == 0;
+	e->invoke = strcmp(type, "INVOKE") == 0;
+	dl = json_object_get(ev, "deadlineMs");
+	e->deadline_ms = json_is_number(dl) ? (int64_t)json_number_value(dl) : 0;
+	if ((s = json_string_value(json_object_get(ev, "requestId"))) != NULL)
+		snprintf(e->request_id, sizeof(e->request_id), "%s", s);
+	if ((s = json_string_value(json_object_get(json_object_get(ev, "tracing"), "value"))))
+		snprintf(e->trace, sizeof(e->trace), "%s", s);
+	if ((s = json_string_value(json_object_get(ev, "shutdownReason"))) != NULL)
+		snprintf(e->reason, sizeof(e->reason), "%s", s);
+	json_decref(ev);
 	return 0;
 }
 
@@ -438,11 +469,10 @@ static void join_listener(struct extension *a)
 }
 
 /* SHUTDOWN: wait (within the budget) for what is still open, then export everything. */
-static void shut_down(struct extension *a, json_t *event)
+static void shut_down(struct extension *a, const struct extension_event *event)
 {
-	const char *reason = json_string_value(json_object_get(event, "shutdownReason"));
-	json_t *dl = json_object_get(event, "deadlineMs");
-	int64_t deadline = json_is_number(dl) ? (int64_t)json_number_value(dl) : clock_epoch_ms() + 2000;
+	const char *reason = event->reason[0] ? event->reason : NULL;
+	int64_t deadline = event->deadline_ms ? event->deadline_ms : clock_epoch_ms() + 2000;
 
 	log_debug("extension", "SHUTDOWN (%s)", reason ? reason : "?");
 	/* Until every invocation has its report and the platform has sent what it still had
@@ -534,8 +564,7 @@ int extension_run(struct extension *a)
 	wake(a);
 	for (;;) {
 		struct http_response resp;
-		const char *type;
-		json_t *ev;
+		struct extension_event ev;
 		double t0;
 
 		if (api_call(a, "GET", EXT "/event/next", NULL, &resp, NULL) < 0)
@@ -547,33 +576,24 @@ int extension_run(struct extension *a)
 			http_response_free(&resp);
 			goto out;
 		}
-		ev = json_loadb(resp.body, resp.body_len, 0, NULL);
+		extension_parse_event(resp.body, resp.body_len, &ev);
 		http_response_free(&resp);
-		type = json_string_value(json_object_get(ev, "eventType"));
-		if (type && strcmp(type, "SHUTDOWN") == 0) {
-			shut_down(a, ev);
-			json_decref(ev);
+		if (ev.shutdown) {
+			shut_down(a, &ev);
 			rc = 0;
 			break;
 		}
-		if (type && strcmp(type, "INVOKE") == 0) {
-			const char *id = json_string_value(json_object_get(ev, "requestId"));
-			json_t *dl = json_object_get(ev, "deadlineMs");
-			const char *trace = json_string_value(
-				json_object_get(json_object_get(ev, "tracing"), "value"));
-
+		if (ev.invoke) {
 			if (!a->telemetry)
 				tracker_shutdown(a->tracker, NULL);	/* the previous one is over */
-			if (id)
-				tracker_invoke(a->tracker, id,
-					       json_is_number(dl) ? (int64_t)json_number_value(dl) : 0,
-					       trace);
+			if (ev.request_id[0])
+				tracker_invoke(a->tracker, ev.request_id, ev.deadline_ms,
+					       ev.trace[0] ? ev.trace : NULL);
 			/* adaptive: N's report arrives (and is exported) while N+1 runs, from the
 			 * listener thread; nothing to do here. end: export before /next. */
 			if (a->flush == FLUSH_END)
 				export_now(a);
 		}
-		json_decref(ev);
 		metric_observe(a->post_runtime, clock_mono_s() - t0);
 	}
 out:

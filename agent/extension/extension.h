@@ -53,4 +53,19 @@ int extension_run(struct extension *e);
 /* Free what extension_new made. */
 void extension_destroy(struct extension *e);
 
+/* An Extensions API event (GET event/next's body), read. */
+struct extension_event {
+	bool invoke, shutdown;
+	int64_t deadline_ms;		/* 0: none given */
+	char request_id[64];
+	char trace[256];
+	char reason[64];		/* shutdownReason */
+};
+/* 0, or -1 when body is no event (no eventType). */
+int extension_parse_event(const char *body, size_t len, struct extension_event *e);
+/* The register answer's function name and version (the environment's name, or "unknown",
+ * and "$LATEST" when it has none). */
+void extension_parse_register(const char *body, size_t len, char *function_name, size_t fn_len,
+			      char *version, size_t v_len);
+
 #endif

@@ -10,11 +10,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../util/procfs.h"
+
 static void add_process(struct resources *r, long pid, long ticks)
 {
-	char path[64], text[1024], *p;
-	unsigned long ut, st;
-	long threads;
+	char path[64], text[1024];
+	struct proc_stat ps;
 	ssize_t n;
 	int fd;
 	DIR *d;
@@ -28,12 +29,10 @@ static void add_process(struct resources *r, long pid, long ticks)
 	if (n <= 0)
 		return;
 	text[n] = '\0';
-	p = strrchr(text, ')');
-	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %ld",
-			&ut, &st, &threads) == 3) {
-		r->cpu_user_s += (double)ut / (double)ticks;
-		r->cpu_system_s += (double)st / (double)ticks;
-		r->threads += threads;
+	if (procfs_stat(text, &ps) == 0) {
+		r->cpu_user_s += (double)ps.utime / (double)ticks;
+		r->cpu_system_s += (double)ps.stime / (double)ticks;
+		r->threads += ps.threads;
 	}
 	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
 	d = opendir(path);
@@ -49,31 +48,24 @@ static void add_process(struct resources *r, long pid, long ticks)
 /* The memory cgroup's process list of this process, when it is not the root one. */
 static FILE *own_cgroup_procs(void)
 {
-	char line[512], path[700];
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	FILE *procs = NULL;
+	char text[4096], cg[512], path[700];
+	ssize_t n;
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
 
-	if (!f)
+	if (fd < 0)
 		return NULL;
-	while (!procs && fgets(line, sizeof(line), f)) {
-		char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
-
-		if (!b)
-			continue;
-		*b++ = '\0';
-		b[strcspn(b, "\n")] = '\0';
-		if (strcmp(b, "/") == 0)
-			continue;
-		if (strstr(a + 1, "memory"))
-			snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/cgroup.procs", b);
-		else if (a[1] == '\0')
-			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cgroup.procs", b);
-		else
-			continue;
-		procs = fopen(path, "re");
-	}
-	fclose(f);
-	return procs;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	text[n] = '\0';
+	if (procfs_cgroup_path(text, "memory", cg, sizeof(cg)) == 0 && strcmp(cg, "/") != 0)
+		snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/cgroup.procs", cg);
+	else if (procfs_cgroup_path(text, "", cg, sizeof(cg)) == 0 && strcmp(cg, "/") != 0)
+		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cgroup.procs", cg);
+	else
+		return NULL;
+	return fopen(path, "re");
 }
 
 void resources_sample(struct resources *r)
@@ -104,18 +96,10 @@ void resources_sample(struct resources *r)
 	}
 	net = fopen("/proc/net/dev", "re");
 	while (net && fgets(line, sizeof(line), net)) {
-		char *colon = strchr(line, ':');
 		unsigned long long rx, tx;
-		char *name = line;
+		char name[64];
 
-		if (!colon)
-			continue;
-		*colon = '\0';
-		while (*name == ' ')
-			name++;
-		if (strcmp(name, "lo") == 0)
-			continue;
-		if (sscanf(colon + 1, "%llu %*u %*u %*u %*u %*u %*u %*u %llu", &rx, &tx) == 2) {
+		if (procfs_netdev(line, name, sizeof(name), &rx, &tx) == 0 && strcmp(name, "lo")) {
 			r->net_rx_bytes += rx;
 			r->net_tx_bytes += tx;
 		}

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/procfs.h"
+
 #define V1_ROOT "/sys/fs/cgroup"
 
 static char v2_base[400], v1_mem_base[400], v1_cpu_base[400];
@@ -48,41 +50,14 @@ static int read_file(const char *dir, const char *file, char *out, size_t n)
 	return 0;
 }
 
-/* Our own cgroup path in the hierarchy of controller ("" = the v2 unified line). Lines of
- * /proc/self/cgroup are "ID:CONTROLLERS:PATH", CONTROLLERS comma-separated. */
+/* Our own cgroup path in the hierarchy of controller ("" = the v2 unified line). */
 static int own_cgroup(const char *controller, char *out, size_t n)
 {
-	char line[512];
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	int found = -ENOENT;
+	char text[4096];
 
-	if (!f)
+	if (read_file("/proc/self", "cgroup", text, sizeof(text)) < 0)
 		return -errno;
-	while (found && fgets(line, sizeof(line), f)) {
-		char *list = strchr(line, ':'), *path, *save = NULL;
-
-		path = list ? strchr(list + 1, ':') : NULL;
-		if (!path)
-			continue;
-		*list++ = '\0';
-		*path++ = '\0';
-		path[strcspn(path, "\n")] = '\0';
-		if (!*controller) {
-			if (!*list) {
-				snprintf(out, n, "%s", path);
-				found = 0;
-			}
-			continue;
-		}
-		for (char *c = strtok_r(list, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
-			if (strcmp(c, controller) == 0) {
-				snprintf(out, n, "%s", path);
-				found = 0;
-			}
-		}
-	}
-	fclose(f);
-	return found;
+	return procfs_cgroup_path(text, controller, out, n) == 0 ? 0 : -ENOENT;
 }
 
 static int dir_exists(const char *p)
@@ -199,16 +174,11 @@ static uint64_t read_u64(const char *dir, const char *file)
 
 static uint64_t read_key(const char *dir, const char *file, const char *key)
 {
-	char text[4096], *p;
-	size_t kl = strlen(key);
+	char text[4096];
 
 	if (!dir[0] || read_file(dir, file, text, sizeof(text)) < 0)
 		return 0;
-	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-		if (strncmp(p, key, kl) == 0 && p[kl] == ' ')
-			return strtoull(p + kl + 1, NULL, 10);
-	}
-	return 0;
+	return procfs_keyed(text, key);
 }
 
 uint64_t cgroup_peak_memory(const struct cgroup *cg)

@@ -86,8 +86,8 @@ static struct extension *slot_for(struct environment *env, const char *name, int
 
 /* The register body's events (EXT_INVOKE, EXT_SHUTDOWN) into *events. NULL, or the message
  * of the 403 to answer, with *type its error type. */
-static const char *register_events(const struct http_request *req, unsigned *events,
-				   const char **type)
+const char *extension_register_events(const char *text, size_t len, unsigned *events,
+				      const char **type)
 {
 	json_t *body = NULL, *ev, *item;
 	const char *why = NULL;
@@ -95,8 +95,8 @@ static const char *register_events(const struct http_request *req, unsigned *eve
 
 	*events = 0;
 	*type = "InvalidRequestFormat";
-	if (req->body_len) {
-		body = json_loadb(req->body, req->body_len, 0, NULL);
+	if (len) {
+		body = json_loadb(text, len, 0, NULL);
 		if (!json_is_object(body)) {
 			json_decref(body);
 			return "the body is not a JSON object";
@@ -184,7 +184,7 @@ static void handle_register(struct environment *env, struct http_request *req)
 				"registration is only possible during init");
 		return;
 	}
-	why = register_events(req, &events, &type);
+	why = extension_register_events(req->body, req->body_len, &events, &type);
 	if (why) {
 		api_reply_error(req, 403, type, why);
 		return;

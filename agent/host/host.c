@@ -16,6 +16,7 @@
 
 #include "../util/clock.h"
 #include "../util/log.h"
+#include "../util/procfs.h"
 #include "../util/version.h"
 #include "host.h"
 
@@ -155,17 +156,16 @@ static long max_memory_mb(struct environment *env)
 	uint64_t bytes = cgroup_peak_memory(&env->cg);
 
 	if (!bytes && env->runtime.running) {
-		char path[64], line[256];
-		FILE *f;
+		char path[64];
+		struct buf text;
+		long long kb;
 
 		snprintf(path, sizeof(path), "/proc/%d/status", (int)env->runtime.pid);
-		f = fopen(path, "re");
-		while (f && fgets(line, sizeof(line), f)) {
-			if (strncmp(line, "VmHWM:", 6) == 0)
-				bytes = strtoull(line + 6, NULL, 10) * 1024;
-		}
-		if (f)
-			fclose(f);
+		buf_init(&text);
+		kb = buf_read_file(&text, path, 64 * 1024) == 0 && text.data ?
+			     procfs_status_kb(text.data, "VmHWM:") : -1;
+		bytes = kb > 0 ? (uint64_t)kb * 1024 : 0;
+		buf_free(&text);
 	}
 	return (long)((bytes + 1024 * 1024 - 1) / (1024 * 1024));
 }

@@ -306,6 +306,14 @@ void extension_send_shutdown(struct extension *x);
 
 /* telemetry.c: /2022-07-01/telemetry, the events and their delivery */
 struct json_t;
+/* The Extensions API register body: its events (EXT_INVOKE, EXT_SHUTDOWN) into *events. NULL,
+ * or the message of the 403 to answer, with *type its error type. */
+const char *extension_register_events(const char *body, size_t len, unsigned *events,
+				      const char **type);
+/* The error type of a runtime's /error: errorType of a JSON body, else the header h, else
+ * "Unhandled". */
+void runtime_error_type(const char *body, size_t len, const char *h, char *out, size_t n);
+
 void telemetry_env_init(struct environment *env);
 void telemetry_env_free(struct environment *env);
 void telemetry_handle(struct environment *env, struct http_request *req);

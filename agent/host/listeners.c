@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../util/procfs.h"
 #include "host.h"
 
 #ifndef SYS_pidfd_open
@@ -118,19 +120,21 @@ static int search_process(pid_t pid, unsigned port, struct listener *out)
 /* The process group of pid (/proc/PID/stat's fifth field), or -1. */
 static long pgid_of(const char *pid)
 {
-	char path[300], buf[512], *rp;
-	long pgid = -1;
-	FILE *f;
+	char path[300], buf[512];
+	struct proc_stat st;
+	ssize_t n;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) != NULL &&
-	    sscanf(rp + 1, " %*c %*d %ld", &pgid) != 1)
-		pgid = -1;
-	fclose(f);
-	return pgid;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return procfs_stat(buf, &st) == 0 ? st.pgrp : -1;
 }
 
 /* Without pidfd_getfd: the inodes of the sockets listening on port (/proc/net/tcp{,6}). */
@@ -146,23 +150,9 @@ static int listening_inodes(unsigned port, unsigned long *inodes, int max)
 		if (!f)
 			continue;
 		while (n < max && fgets(line, sizeof(line), f)) {
-			char local[64], state[8];
-			unsigned long inode;
-			char *colon;
-			size_t hl;
+			unsigned long inode = procfs_tcp_listener(line, port);
 
-			if (sscanf(line, "%*s %63s %*s %7s %*s %*s %*s %*s %*s %lu", local, state,
-				   &inode) != 3 || strcmp(state, "0A") != 0)
-				continue;
-			colon = strchr(local, ':');
-			if (!colon || strtoul(colon + 1, NULL, 16) != port)
-				continue;
-			hl = (size_t)(colon - local);
-			/* IPv4 (first octet last): any or 127/8; IPv6: ::, ::1 */
-			if ((hl == 8 && (strncmp(local, "00000000", 8) == 0 ||
-					 strncasecmp(local + 6, "7F", 2) == 0)) ||
-			    (hl == 32 && (strncmp(local, "00000000000000000000000000000000", 32) == 0 ||
-					  strncmp(local, "00000000000000000000000001000000", 32) == 0)))
+			if (inode)
 				inodes[n++] = inode;
 		}
 		fclose(f);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../util/log.h"
+#include "../util/lines.h"
 #include "../util/utf8.h"
 #include "host.h"
 
@@ -136,6 +137,11 @@ static void logs_backlog(struct environment *env)
 		loop_timer_start(h->loop, &h->logs_timer, loop_now() + LOGS_POLL_S, on_logs_poll, h);
 }
 
+static void on_line(void *arg, const char *line, size_t n)
+{
+	emit_line(arg, n ? line : "", n);
+}
+
 /* Read what a process wrote; emit whole lines (a line over 256 KiB is cut). */
 static void drain(struct proc *p, int *fdp, struct loop_watch **wp, struct buf *line,
 		  bool to_end)
@@ -160,14 +166,7 @@ static void drain(struct proc *p, int *fdp, struct loop_watch **wp, struct buf *
 			return;
 		}
 		p->env->last_output = loop_now();
-		for (ssize_t i = 0; i < n; i++) {
-			if (chunk[i] == '\n') {
-				emit_line(p, line->data ? line->data : "", line->len);
-				buf_reset(line);
-			} else if (line->len < LINE_MAX_BYTES) {
-				buf_putc(line, chunk[i]);
-			}
-		}
+		lines_split(line, chunk, (size_t)n, LINE_MAX_BYTES, on_line, p);
 		/* A subscriber or the log writer fell behind: the rest waits in the pipe (the
 		 * process blocks on it once it is full, as on a slow disk). */
 		logs_backlog(p->env);

@@ -132,13 +132,12 @@ static void take_body(struct invocation *inv, struct http_request *req)
 }
 
 /* The error type: errorType of a JSON body, else the header, else "Unhandled". */
-static void error_type_of(struct http_request *req, char *out, size_t n)
+void runtime_error_type(const char *body, size_t len, const char *h, char *out, size_t n)
 {
-	const char *h = http_request_header(req, "Lambda-Runtime-Function-Error-Type");
 	json_t *root;
 
 	out[0] = '\0';
-	root = json_loadb(req->body, req->body_len, 0, NULL);
+	root = json_loadb(body, len, 0, NULL);
 	if (json_is_object(root) && json_is_string(json_object_get(root, "errorType")))
 		snprintf(out, n, "%s", json_string_value(json_object_get(root, "errorType")));
 	json_decref(root);
@@ -215,7 +214,9 @@ static void handle_invocation(struct environment *env, struct http_request *req,
 			api_reply_accepted(req);
 		}
 	} else {
-		error_type_of(req, inv->error_type, sizeof(inv->error_type));
+		runtime_error_type(req->body, req->body_len,
+				   http_request_header(req, "Lambda-Runtime-Function-Error-Type"),
+				   inv->error_type, sizeof(inv->error_type));
 		take_body(inv, req);
 		inv->status = INV_ERROR;
 		api_reply_accepted(req);
@@ -235,7 +236,9 @@ static void handle_init_error(struct environment *env, struct http_request *req)
 				"init/error is only allowed during init");
 		return;
 	}
-	error_type_of(req, env->init_error, sizeof(env->init_error));
+	runtime_error_type(req->body, req->body_len,
+			   http_request_header(req, "Lambda-Runtime-Function-Error-Type"),
+			   env->init_error, sizeof(env->init_error));
 	api_reply_accepted(req);
 	/* Lambda waits for the runtime to exit; the exit finishes the failed init. */
 }

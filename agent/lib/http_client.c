@@ -235,6 +235,30 @@ static const http_parser_settings settings = {
 	.on_message_complete = on_complete,
 };
 
+/* Bytes of an answer into the parser (n 0: the peer's EOF). 1 once the answer is complete,
+ * 0 for more, -EPROTO when it cannot be one. */
+static int feed(http_parser *parser, struct parse_state *st, const char *data, size_t n)
+{
+	http_parser_execute(parser, &settings, n ? data : NULL, n);
+	if (HTTP_PARSER_ERRNO(parser) != HPE_OK && HTTP_PARSER_ERRNO(parser) != HPE_PAUSED)
+		return -EPROTO;
+	if (st->complete)
+		return 1;
+	return n ? 0 : -EPROTO;	/* EOF ends a body; else it ended too soon */
+}
+
+/* The parsed answer into resp (its body whole). */
+static int finish(http_parser *parser, struct parse_state *st, struct http_response *resp)
+{
+	resp->status = (int)parser->status_code;
+	if (!st->body.data)
+		buf_append(&st->body, "", 0);
+	resp->body = buf_steal(&st->body, &resp->body_len);
+	if (!resp->body)
+		resp->body = calloc(1, 1);
+	return resp->body ? 0 : -ENOMEM;
+}
+
 /* Read one answer. -ECONNRESET when the connection closed before any byte of it. */
 static int read_response(struct http_client *c, struct http_response *resp)
 {
@@ -242,11 +266,12 @@ static int read_response(struct http_client *c, struct http_response *resp)
 	http_parser parser;
 	char chunk[16384];
 	size_t total = 0;
+	int rc = 0;
 
 	http_parser_init(&parser, HTTP_RESPONSE);
 	parser.data = &st;
 	buf_init(&st.body);
-	while (!st.complete) {
+	while (rc == 0) {
 		ssize_t n = c->conn ? tls_read(c->conn, chunk, sizeof(chunk)) :
 				      recv(c->fd, chunk, sizeof(chunk), 0);
 
@@ -259,29 +284,41 @@ static int read_response(struct http_client *c, struct http_response *resp)
 			buf_free(&st.body);
 			return -e;
 		}
-		http_parser_execute(&parser, &settings, chunk, (size_t)n);
 		total += (size_t)n;
-		if (n == 0 && !st.complete) {
-			http_parser_execute(&parser, &settings, NULL, 0);	/* EOF ends a body */
-			if (!st.complete) {
-				buf_free(&st.body);
-				return -EPROTO;
-			}
-		}
-		if (HTTP_PARSER_ERRNO(&parser) != HPE_OK && HTTP_PARSER_ERRNO(&parser) != HPE_PAUSED) {
-			buf_free(&st.body);
-			return -EPROTO;
-		}
+		rc = feed(&parser, &st, chunk, (size_t)n);
 	}
-	resp->status = (int)parser.status_code;
-	if (!st.body.data)
-		buf_append(&st.body, "", 0);
-	resp->body = buf_steal(&st.body, &resp->body_len);
-	if (!resp->body)
-		resp->body = calloc(1, 1);
+	if (rc < 0) {
+		buf_free(&st.body);
+		return rc;
+	}
+	rc = finish(&parser, &st, resp);
 	if (!http_should_keep_alive(&parser))
 		http_client_close(c);
-	return resp->body ? 0 : -ENOMEM;
+	return rc;
+}
+
+int http_response_parse(const char *data, size_t n, size_t piece, struct http_response *resp)
+{
+	struct parse_state st = { .resp = resp };
+	http_parser parser;
+	size_t at = 0;
+	int rc = 0;
+
+	memset(resp, 0, sizeof(*resp));
+	http_parser_init(&parser, HTTP_RESPONSE);
+	parser.data = &st;
+	buf_init(&st.body);
+	while (rc == 0) {
+		size_t k = n - at < piece ? n - at : piece;
+
+		rc = feed(&parser, &st, data + at, k);
+		at += k;
+	}
+	if (rc < 0) {
+		buf_free(&st.body);
+		return rc;
+	}
+	return finish(&parser, &st, resp);
 }
 
 int http_client_request(struct http_client *c, const char *method, const char *path,

@@ -75,4 +75,8 @@ int http_url_parse(const char *url, struct http_url *u, char *err, size_t err_le
 const char *http_response_header(const struct http_response *r, const char *name);
 void http_response_free(struct http_response *r);
 
+/* An answer from memory, fed piece bytes at a time (the client's own parsing, for fuzzing
+ * and tests): 0 with resp filled, or -EPROTO; free it with http_response_free either way. */
+int http_response_parse(const char *data, size_t n, size_t piece, struct http_response *resp);
+
 #endif

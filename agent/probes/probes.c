@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 
 #include "../util/log.h"
+#include "../util/procfs.h"
 #include "common.h"
 #include "lifecycle.h"
 #include "probe_maps.h"
@@ -285,22 +286,22 @@ static void each_live(struct probes *p, unsigned env,
 /* VmHWM of a process: max(hiwater_rss, rss), exact (see probe_maps.h). */
 static uint64_t hwm_bytes(__u32 tgid)
 {
-	char path[64], line[256];
-	uint64_t kb = 0;
-	FILE *f;
+	char path[64], text[2048];
+	long long kb;
+	ssize_t n;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%u/status", tgid);
-	f = fopen(path, "re");
-	if (!f)
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "VmHWM:", 6) == 0) {
-			kb = strtoull(line + 6, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return kb * 1024;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	kb = procfs_status_kb(text, "VmHWM:");
+	return kb > 0 ? (uint64_t)kb * 1024 : 0;
 }
 
 /* A new high-water mark for a process: its RSS now (CLEAR_REFS_MM_HIWATER_RSS). */

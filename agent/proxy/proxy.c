@@ -324,6 +324,32 @@ static const http_parser_settings resp_settings = {
 	.on_message_complete = resp_complete,
 };
 
+void proxy_parse_buffer(const char *req, size_t n, const char *resp, size_t m, size_t piece)
+{
+	struct proxy px = { .fd = -1 };
+	struct pair p = { .proxy = &px };
+
+	http_parser_init(&p.req, HTTP_REQUEST);
+	http_parser_init(&p.resp, HTTP_RESPONSE);
+	p.req.data = p.resp.data = &p;
+	/* The two streams interleaved a piece at a time, as the relay reads them. */
+	for (size_t i = 0, j = 0; i < n || j < m;) {
+		size_t a = n - i < piece ? n - i : piece, b = m - j < piece ? m - j : piece;
+
+		if (a && HTTP_PARSER_ERRNO(&p.req) == HPE_OK)
+			http_parser_execute(&p.req, &req_settings, req + i, a);
+		if (b && HTTP_PARSER_ERRNO(&p.resp) == HPE_OK)
+			http_parser_execute(&p.resp, &resp_settings, resp + j, b);
+		i += a;
+		j += b;
+	}
+	buf_free(&p.url);
+	buf_free(&p.field);
+	buf_free(&p.value);
+	buf_free(&p.rfield);
+	buf_free(&p.rvalue);
+}
+
 /* --- relaying ------------------------------------------------------------------------------- */
 
 static void update_watches(struct pair *p)

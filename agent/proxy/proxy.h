@@ -30,4 +30,8 @@ unsigned proxy_port(const struct proxy *p);
 void proxy_set_tracker(struct proxy *p, struct tracker *t);
 void proxy_stop(struct proxy *p);
 
+/* For fuzzing: the relay's request and answer parsing (what it learns of invocations) over
+ * two streams from memory, fed piece bytes at a time, with no sockets, metrics or tracker. */
+void proxy_parse_buffer(const char *req, size_t n, const char *resp, size_t m, size_t piece);
+
 #endif

@@ -1,0 +1,132 @@
+/* The text of /proc and cgroup files, parsed. See procfs.h. */
+#include "procfs.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int procfs_stat(const char *text, struct proc_stat *st)
+{
+	const char *p = strrchr(text, ')');
+
+	memset(st, 0, sizeof(*st));
+	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+	 * cutime cstime priority nice num_threads */
+	if (!p || !p[1] ||
+	    sscanf(p + 2, "%*c %*d %ld %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %ld",
+		   &st->pgrp, &st->utime, &st->stime, &st->threads) != 4)
+		return -1;
+	return 0;
+}
+
+/* The start of each line of text, in turn: *p is the line, its end at the next newline. */
+static const char *next_line(const char *p)
+{
+	const char *nl = strchr(p, '\n');
+
+	return nl ? nl + 1 : NULL;
+}
+
+long long procfs_status_kb(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = text; p && *p; p = next_line(p)) {
+		if (strncmp(p, key, kl) == 0) {
+			char *end;
+			long long v = strtoll(p + kl, &end, 10);
+
+			return end == p + kl || v < 0 ? -1 : v;
+		}
+	}
+	return -1;
+}
+
+uint64_t procfs_keyed(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = text; p && *p; p = next_line(p)) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == ' ')
+			return strtoull(p + kl + 1, NULL, 10);
+	}
+	return 0;
+}
+
+int procfs_cgroup_path(const char *text, const char *controller, char *out, size_t n)
+{
+	size_t cl = strlen(controller);
+
+	for (const char *p = text; p && *p; p = next_line(p)) {
+		const char *eol = strchr(p, '\n'), *list, *path;
+
+		if (!eol)
+			eol = p + strlen(p);
+		list = memchr(p, ':', (size_t)(eol - p));
+		path = list ? memchr(list + 1, ':', (size_t)(eol - list - 1)) : NULL;
+		if (!path)
+			continue;
+		list++;
+		if (!cl) {
+			if (list != path)
+				continue;
+		} else {
+			/* controller among the comma-separated names */
+			const char *c = list;
+			bool found = false;
+
+			while (c < path && !found) {
+				const char *e = memchr(c, ',', (size_t)(path - c));
+
+				if (!e)
+					e = path;
+				found = (size_t)(e - c) == cl && strncmp(c, controller, cl) == 0;
+				c = e + 1;
+			}
+			if (!found)
+				continue;
+		}
+		path++;
+		snprintf(out, n, "%.*s", (int)(eol - path), path);
+		return 0;
+	}
+	return -1;
+}
+
+unsigned long procfs_tcp_listener(const char *line, unsigned port)
+{
+	char local[64], state[8], *colon;
+	unsigned long inode;
+	size_t hl;
+
+	if (sscanf(line, "%*s %63s %*s %7s %*s %*s %*s %*s %*s %lu", local, state, &inode) != 3 ||
+	    strcmp(state, "0A") != 0)
+		return 0;
+	colon = strchr(local, ':');
+	if (!colon || strtoul(colon + 1, NULL, 16) != port)
+		return 0;
+	hl = (size_t)(colon - local);
+	/* IPv4 (first octet last): any or 127/8; IPv6: ::, ::1 */
+	if ((hl == 8 && (strncmp(local, "00000000", 8) == 0 || strncasecmp(local + 6, "7F", 2) == 0)) ||
+	    (hl == 32 && (strncmp(local, "00000000000000000000000000000000", 32) == 0 ||
+			  strncmp(local, "00000000000000000000000001000000", 32) == 0)))
+		return inode;
+	return 0;
+}
+
+int procfs_netdev(const char *line, char *name, size_t n, unsigned long long *rx,
+		  unsigned long long *tx)
+{
+	const char *colon = strchr(line, ':'), *s = line;
+
+	if (!colon)
+		return -1;
+	while (*s == ' ')
+		s++;
+	if (sscanf(colon + 1, "%llu %*u %*u %*u %*u %*u %*u %*u %llu", rx, tx) != 2)
+		return -1;
+	snprintf(name, n, "%.*s", (int)(colon - s), s);
+	return 0;
+}
