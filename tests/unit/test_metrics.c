@@ -172,8 +172,14 @@ static void test_registration_rules(void **state)
 
 	(void)state;
 	log_set_level(LOG_OFF);
-	assert_non_null(metric_register(r, &ok));
-	assert_null(metric_register(r, &ok));	/* duplicate */
+	struct metric_desc clash = { .name = "t_ok_total", .help = "h", .type = METRIC_COUNTER,
+				     .labels = { "reason" } };
+	struct metric_family *f = metric_register(r, &ok);
+
+	assert_non_null(f);
+	/* The same family registered again by another part: the one family. */
+	assert_ptr_equal(metric_register(r, &ok), f);
+	assert_null(metric_register(r, &clash));	/* the same name, another shape */
 	assert_null(metric_register(r, &no_total));
 	assert_null(metric_register(r, &bad_name));
 	assert_null(metric_register(r, &bad_label));
