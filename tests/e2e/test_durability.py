@@ -205,3 +205,68 @@ def test_stop_with_an_invocation_in_flight_reports_it(start_host, tmp_path):
     out = h.stdout()
     assert "Sandbox.Shutdown" in out, out
     assert len(re.findall(r"^REPORT RequestId:", out, re.M)) == 1, out
+
+
+HOSTILE_RUNTIME = r'''#!/usr/bin/env python3
+# A custom runtime that prints what a function can print: NUL, a lone surrogate escape in a
+# JSON line, invalid UTF-8, a line over 256 KiB; each line marked "hostile K I".
+import json, os, sys, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+out = sys.stdout.buffer
+while True:
+    with urllib.request.urlopen(api + "next") as r:
+        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        k = json.loads(r.read())["k"]
+    out.write(b"hostile %d 0 nul \x00 in the middle\n" % k)
+    out.write(b'{"level":"INFO","message":"hostile %d 1 lone \\ud800 surrogate"}\n' % k)
+    out.write(b"hostile %d 2 invalid \xff\xfe\xc3 utf-8 \xed\xa0\x80\n" % k)
+    out.write(b"hostile %d 3 long " % k + b"x" * 300000 + b"\n")
+    out.write(b"hostile %d 4 \x1b[31mcontrol\x07 bytes\r\n" % k)
+    out.flush()
+    urllib.request.urlopen(urllib.request.Request(api + rid + "/response", data=b"{}"))
+'''
+
+
+def test_every_byte_a_function_prints_is_kept(start_host, tmp_path):
+    fn = tmp_path / "fn"
+    fn.mkdir()
+    (fn / "bootstrap").write_text(HOSTILE_RUNTIME)
+    (fn / "bootstrap").chmod(0o755)
+    ext = tmp_path / "extensions"
+    ext.mkdir()
+    (ext / "vigil").symlink_to(VIGIL)
+    (tmp_path / "ext-logs").mkdir()
+    h = start_host("--function", str(fn), "--extensions", str(ext),
+                   "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+                   "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0",
+                   "--env", f"VIGIL_LOG_DIR={tmp_path / 'ext-logs'}",
+                   VIGIL_LOG_DIR=str(tmp_path / "host-logs"))
+    for k in range(5):
+        status, _, body = h.invoke({"k": k})
+        assert status == 200, body
+    stop_now(h)
+    assert len(report_ids(h)) == 5
+    # The extension counted every invocation (its EMF document per report).
+    emf = [json.loads(l) for l in h.stdout().splitlines() if l.startswith('{"_aws"')]
+    ids = set()
+    for d in emf:
+        ids.update(d.get("request_ids") or [d.get("request_id")])
+    assert set(report_ids(h)) <= ids, (report_ids(h), ids)
+    for d in ("ext-logs", "host-logs"):
+        rc, out, err = run_vigil(["logs", "--dir", str(tmp_path / d), "cat", "--json"])
+        assert rc == 0, err
+        recs = [json.loads(l) for l in out.splitlines()]
+        marks = {}
+        for r in recs:
+            m = re.search(r"hostile (\d) (\d)", r["message"])
+            if m:
+                marks[(int(m.group(1)), int(m.group(2)))] = r
+        assert set(marks) == {(k, i) for k in range(5) for i in range(5)}, (d, sorted(marks))
+        for k in range(5):
+            # Repaired with U+FFFD: by the host's log writer (which says so), and for the
+            # extension by the host before it went out as telemetry.
+            assert "\ufffd" in marks[(k, 2)]["message"], marks[(k, 2)]
+            assert marks[(k, 2)]["utf8_repaired"] or d == "ext-logs"
+            assert "\x00" in marks[(k, 0)]["message"] or "\ufffd" in marks[(k, 0)]["message"] \
+                or " in the middle" in marks[(k, 0)]["message"]
+            assert marks[(k, 3)]["truncated"] or len(marks[(k, 3)]["message"]) >= 250000
