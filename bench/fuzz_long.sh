@@ -2,13 +2,16 @@
 # The long run of every libFuzzer harness (ASan + UBSan): RUNS executions each (default ten
 # million), one after another, from the seed corpus and the corpus `make fuzz` keeps. Prints a
 # line per harness: executions, seconds, executions per second, and the result.
-#   make build/fuzz/fuzz_http … (or make fuzz FUZZ_SECONDS=1), then bench/fuzz_long.sh [RUNS]
+#   make build/fuzz/fuzz_http … (or make fuzz FUZZ_SECONDS=1), then
+#   bench/fuzz_long.sh [RUNS [HARNESS...]]     (default: every harness built)
 set -u
 RUNS=${1:-10000000}
+[ $# -gt 0 ] && shift
 B=${BUILD:-build}
-for f in "$B"/fuzz/fuzz_*; do
+if [ $# -eq 0 ]; then set -- $(cd "$B/fuzz" && ls -d fuzz_* | grep -v corpus); fi
+for n in "$@"; do
+	f="$B/fuzz/$n"
 	[ -x "$f" ] || continue
-	n=$(basename "$f")
 	mkdir -p "$B/fuzz/corpus-$n"
 	start=$(date +%s)
 	out=$("$f" -runs="$RUNS" -print_final_stats=1 -rss_limit_mb=4096 \

@@ -13,22 +13,26 @@
 #include "../util/utf8.h"
 #include "../util/base64.h"
 
-/* A JSON string of a request's text: invalid UTF-8 (a path with %FF, a header of Latin-1)
- * repaired with U+FFFD rather than the member lost (jansson takes valid UTF-8 only). */
-static json_t *jstr(const char *s)
+json_t *json_text(const char *s, size_t n)
 {
-	size_t n = strlen(s);
 	json_t *v;
 	char *fixed;
 
 	if (utf8_valid(s, n))
-		return json_stringn(s, n);
+		return json_stringn_nocheck(s, n);
 	fixed = malloc(3 * n + 1);
 	if (!fixed)
 		return NULL;
-	v = json_stringn(fixed, utf8_repair(s, n, fixed));
+	v = json_stringn_nocheck(fixed, utf8_repair(s, n, fixed));
 	free(fixed);
 	return v;
+}
+
+/* A JSON string of a request's text: invalid UTF-8 (a path with %FF, a header of Latin-1)
+ * repaired rather than the member lost. */
+static json_t *jstr(const char *s)
+{
+	return json_text(s, strlen(s));
 }
 
 int apigw_is_text(const char *ct, const char *body, size_t len)

@@ -45,4 +45,9 @@ void apigw_response_free(struct apigw_response *r);
 /* 1 when a body of this content type travels as text (not base64) in an event. */
 int apigw_is_text(const char *content_type, const char *body, size_t len);
 
+/* A JSON string of text a function or a client sent: invalid UTF-8 repaired with U+FFFD
+ * (jansson writes valid UTF-8 only: the member, or the whole event, would be lost), NUL kept
+ * (it goes out as \u0000, as Lambda sends it). */
+struct json_t *json_text(const char *s, size_t n);
+
 #endif

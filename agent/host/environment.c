@@ -523,8 +523,11 @@ static void describe_exit(int status, char *out, size_t n)
 		snprintf(out, n, "status %d", status);
 }
 
-/* An invocation in flight fails because a process of its environment ended. */
-static void fail_invocation(struct environment *env, const char *type, const char *how)
+/* The invocation in flight ends as failed with type: the platform's line (what happened,
+ * then the type), its answer if the caller has none yet (an error the caller already has — a
+ * 413, a function error — stays the reported one), its runtimeDone and REPORT. */
+static void end_failed(struct environment *env, const char *type, const char *what,
+		       const char *detail)
 {
 	struct host *h = env->host;
 	struct invocation *inv = env->inv;
@@ -532,17 +535,11 @@ static void fail_invocation(struct environment *env, const char *type, const cha
 
 	env->inv = NULL;
 	buf_init(&b);
-	buf_printf(&b, "RequestId: %s Error: %s exited with error: %s\n%s\n", inv->id,
-		   strncmp(type, "Extension.", 10) == 0 ? "Extension" : "Runtime", how, type);
+	buf_printf(&b, "RequestId: %s Error: %s\n%s\n", inv->id, what, type);
 	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
-	if (!inv->answered) {
-		char detail[96];
-
-		snprintf(detail, sizeof(detail), "exited with error: %s", how);
+	if (!inv->answered)
 		invocation_error_result(inv, type, detail);
-	}
-	/* An error the caller already has (a 413, a function error) stays the reported one. */
 	if (!inv->answered || inv->status == INV_SUCCESS) {
 		inv->status = INV_FAILURE;
 		snprintf(inv->error_type, sizeof(inv->error_type), "%s", type);
@@ -553,30 +550,24 @@ static void fail_invocation(struct environment *env, const char *type, const cha
 	host_finish(h, inv, env);
 }
 
+/* An invocation in flight fails because a process of its environment ended. */
+static void fail_invocation(struct environment *env, const char *type, const char *how)
+{
+	char what[160], detail[96];
+
+	snprintf(what, sizeof(what), "%s exited with error: %s",
+		 strncmp(type, "Extension.", 10) == 0 ? "Extension" : "Runtime", how);
+	snprintf(detail, sizeof(detail), "exited with error: %s", how);
+	end_failed(env, type, what, detail);
+}
+
 void env_abort(struct environment *env, const char *type)
 {
-	struct host *h = env->host;
-	struct invocation *inv = env->inv;
-	struct buf b;
+	static const char why[] = "the host stopped before the invocation ended";
 
-	if (!inv || env->state == ENV_STOPPING)
+	if (!env->inv || env->state == ENV_STOPPING)
 		return;
-	env->inv = NULL;
-	buf_init(&b);
-	buf_printf(&b, "RequestId: %s Error: the host stopped before the invocation ended\n%s\n",
-		   inv->id, type);
-	host_platform_output(h, &b, inv->id);
-	buf_free(&b);
-	if (!inv->answered)
-		invocation_error_result(inv, type, "the host stopped before the invocation ended");
-	if (!inv->answered || inv->status == INV_SUCCESS) {
-		inv->status = INV_FAILURE;
-		snprintf(inv->error_type, sizeof(inv->error_type), "%s", type);
-	}
-	host_answer(h, inv);
-	if (inv->runtime_done_at == 0)
-		runtime_done_event(env, inv);
-	host_finish(h, inv, env);
+	end_failed(env, type, why, why);
 	env_stop(env, "spindown");
 }
 

@@ -20,7 +20,7 @@
 
 #include "../util/log.h"
 #include "../util/lines.h"
-#include "../util/utf8.h"
+#include "apigw.h"
 #include "host.h"
 
 #define LINE_MAX_BYTES (256 * 1024)
@@ -32,23 +32,6 @@ static const char *current_request(const struct environment *env)
 	if (env->inv && (env->state == ENV_BUSY || env->state == ENV_POST))
 		return env->inv->id;
 	return NULL;
-}
-
-/* A line as a telemetry string record: NUL goes as \u0000 (as Lambda sends it), invalid
- * UTF-8 repaired with U+FFFD (jansson would not write the event: the line lost). */
-static json_t *text_record(const char *line, size_t n)
-{
-	json_t *v;
-	char *fixed;
-
-	if (utf8_valid(line, n))
-		return json_stringn_nocheck(line, n);
-	fixed = malloc(3 * n + 1);
-	if (!fixed)
-		return NULL;
-	v = json_stringn_nocheck(fixed, utf8_repair(line, n, fixed));
-	free(fixed);
-	return v;
 }
 
 /* One line of a process: to the host's output, and to telemetry as function/extension. */
@@ -83,7 +66,7 @@ static void emit_line(struct proc *p, const char *line, size_t n)
 			record = json_loadb(line, n, 0, NULL);
 	}
 	if (tel && !record)
-		record = text_record(line, n);
+		record = json_text(line, n);
 	host_output(&b);
 	buf_free(&b);
 	if (env->host->logs) {

@@ -270,3 +270,21 @@ def test_every_byte_a_function_prints_is_kept(start_host, tmp_path):
             assert "\x00" in marks[(k, 0)]["message"] or "\ufffd" in marks[(k, 0)]["message"] \
                 or " in the middle" in marks[(k, 0)]["message"]
             assert marks[(k, 3)]["truncated"] or len(marks[(k, 3)]["message"]) >= 250000
+
+
+def test_a_quiet_functions_lines_are_readable_within_the_window(start_host, tmp_path):
+    """One invoke every 0.5 s (a block is written only after 1 s of quiet): each line is in
+    what `vigil logs` reads within the window, from the tail file."""
+    h = start_host("--", TEST_RUNTIME, VIGIL_LOG_DIR=str(tmp_path))
+    delays = []
+    for n in range(6):
+        assert invoke(h.port, n)
+        t0 = time.monotonic()
+        wait_for(lambda: n in recovered_lines(tmp_path)[1], timeout=5, interval=0.01,
+                 what=f"line {n} on disk")
+        delays.append(time.monotonic() - t0)
+        time.sleep(0.5)
+    print("seconds until readable:", [round(d, 3) for d in delays])
+    # The window, plus what one `vigil logs` run costs here (a process start and a read).
+    assert max(delays) < WINDOW_S + 0.3, delays
+    assert [p for p in tmp_path.iterdir() if p.suffix == ".vtail"]   # the open segment's

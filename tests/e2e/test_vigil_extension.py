@@ -306,7 +306,12 @@ def test_malformed_batches(vigil_host):
                             {"type": "platform.start", "record": 42},
                             {"type": "function", "record": 7},
                             "not an object", {"record": {}}]).encode()) == 200
+    # What the platform says it dropped is counted with the extension's own drops.
+    assert post(json.dumps([{"time": "2024-01-01T00:00:00Z", "type": "platform.logsDropped",
+                             "record": {"droppedBytes": 4096, "droppedRecords": 37,
+                                        "reason": "consumer too slow"}}]).encode()) == 200
     text = ext_metrics(h)
+    assert sample(text, "vigil_logs_dropped_total", reason="platform") == 37
     assert sample(text, "vigil_telemetry_records_ignored_total", reason="unknown_type") == 1
     assert sample(text, "vigil_telemetry_records_ignored_total", reason="malformed") >= 3
     assert sample(text, "vigil_telemetry_batches_total", result="rejected") == 2
