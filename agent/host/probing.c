@@ -344,7 +344,9 @@ void host_probes_invoke_start(struct environment *env)
 	env->probe_signal = 0;
 	env->probe_oom_pid = 0;
 	n = env_pids(env, pids);
-	probes_env_new_window(h->probes, env->index, pids, n);
+	/* From the event's delivery (the runtime may have answered, even exited, by now). */
+	probes_env_new_window(h->probes, env->index, pids, n,
+			      env->inv ? (uint64_t)(env->inv->started_at * 1e9) : 0);
 }
 
 void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env)

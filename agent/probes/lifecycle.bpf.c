@@ -54,6 +54,7 @@ static __always_inline struct probe_event *reserve(__u32 type, __u32 env, __s32 
 	e->type = type;
 	e->env = env;
 	e->pid = pid;
+	e->ts_ns = bpf_ktime_get_ns();
 	return e;
 }
 

@@ -33,8 +33,10 @@ void probes_env_totals_of(struct probes *p, unsigned env, const pid_t *pids, siz
 	(void)n;
 	probes_env_totals(p, env, t);
 }
-void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n)
+void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n,
+			   uint64_t start_ns)
 {
+	(void)start_ns;
 	(void)p;
 	(void)env;
 	(void)pids;

@@ -42,6 +42,7 @@ struct probe_event {
 	__s32 exit_code;	/* EXIT: wait status as the parent sees it */
 	__u32 tracked;		/* OOM: the victim is a tracked process */
 	__u64 maxrss_kb;	/* EXIT: the process's peak RSS (the kernel's own hiwater) */
+	__u64 ts_ns;		/* when (bpf_ktime_get_ns: CLOCK_MONOTONIC) */
 	struct probe_proc totals; /* EXIT: its final totals */
 	char comm[16];
 	char file[PROBE_FILE_LEN]; /* EXEC: the file name handed to exec */

@@ -28,6 +28,7 @@ struct env_acc {
 	unsigned env;
 	bool used;
 	struct probe_totals gone;	/* peak_rss: the largest exit since the last reset */
+	uint64_t window_ns;		/* the peak window began (CLOCK_MONOTONIC ns) */
 };
 
 struct probes {
@@ -165,7 +166,7 @@ static int on_event(void *ctx, void *data, size_t size)
 			 * for a process started in the window, the window's. */
 			uint64_t peak = e->maxrss_kb * 1024;
 
-			if (peak > a->gone.peak_rss)
+			if (e->ts_ns >= a->window_ns && peak > a->gone.peak_rss)
 				a->gone.peak_rss = peak;
 		}
 		break;
@@ -387,14 +388,18 @@ void probes_env_totals_of(struct probes *p, unsigned env, const pid_t *pids, siz
 	env_pass(p, env, t, pids, n);
 }
 
-void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n)
+void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n,
+			   uint64_t start_ns)
 {
-	struct env_acc *a;
+	struct env_acc *a = acc_of(p, env, true);
 
-	probes_poll(p);
-	a = acc_of(p, env, false);
-	if (a)
+	/* The window first, then the events: an exit since start_ns (a runtime that ended
+	 * before the host got here) is the new window's; older ones are not. */
+	if (a) {
 		a->gone.peak_rss = 0;
+		a->window_ns = start_ns;
+	}
+	probes_poll(p);
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] > 0)
 			reset_hwm((__u32)pids[i]);

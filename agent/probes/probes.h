@@ -59,7 +59,10 @@ void probes_env_totals_of(struct probes *p, unsigned env, const pid_t *pids, siz
 /* A new peak window for env without walking the process table (the start of an invocation:
  * nothing here may cost the invoke path): the high-water marks of the given processes (the
  * environment's runtime and extensions) restart; processes started later begin at zero. */
-void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n);
+/* start_ns: when the window began (CLOCK_MONOTONIC ns; 0: now): a process of the environment
+ * that exited since, before this call read its event, still counts in it. */
+void probes_env_new_window(struct probes *p, unsigned env, const pid_t *pids, size_t n,
+			   uint64_t start_ns);
 void probes_env_forget(struct probes *p, unsigned env);
 uint64_t probes_lost(const struct probes *p);
 void probes_stop(struct probes *p);
