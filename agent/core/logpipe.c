@@ -26,6 +26,10 @@
  * it any more) and goes to the tail file: with WAKE_S, what a SIGKILL can lose is at most
  * the last ~0.2 s (the durability window the README states). */
 #define JOIN_WAIT_S 0.08
+/* The writer runs at idle priority (below); when what waits for it is older than this (the
+ * CPUs are busy with other work), it runs at normal priority until it has caught up: the
+ * durability window must not depend on a free CPU. */
+#define BOOST_S 0.05
 
 struct item {
 	struct item *next;
@@ -58,6 +62,9 @@ struct log_pipe {
 	struct segment_writer *writer;
 	struct pending pend[JOIN_STREAMS];
 	double now;			/* the writer's batch started (monotonic) */
+	double oldest;			/* the first queued item came (monotonic) */
+	bool idle_policy;		/* the writer is SCHED_IDLE when it has caught up */
+	bool boosted;			/* …and SCHED_OTHER now */
 	struct metric_series *dropped_full, *dropped_long, *records, *repaired;
 };
 
@@ -208,10 +215,13 @@ static void *writer_thread(void *arg)
 	 * nearly always. The queue is bounded; what cannot wait is dropped and counted. */
 	{
 		struct sched_param sp = { 0 };
+		bool idle = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0;
 
-		if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0 &&
-		    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) < 0)
+		if (!idle && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) < 0)
 			log_debug("logs", "writer priority: %s", strerror(errno));
+		pthread_mutex_lock(&p->lock);
+		p->idle_policy = idle;
+		pthread_mutex_unlock(&p->lock);
 	}
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
@@ -262,6 +272,13 @@ static void *writer_thread(void *arg)
 		}
 		settle(p);
 		pthread_mutex_lock(&p->lock);
+		if (p->boosted && !p->head) {
+			/* Caught up: back to idle priority. */
+			struct sched_param sp = { 0 };
+
+			pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+			p->boosted = false;
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	for (int i = 0; i < JOIN_STREAMS; i++)
@@ -327,16 +344,34 @@ static int reserve(struct log_pipe *p, size_t bytes)
 }
 
 /* Append to the queue; wake the writer only past WAKE_BYTES (it polls every WAKE_S). */
+/* The writer at normal priority when what waits for it is late (p locked). */
+static void boost_if_late(struct log_pipe *p)
+{
+	struct sched_param sp = { 0 };
+
+	if (p->boosted || !p->idle_policy || !p->head || clock_mono_s() - p->oldest < BOOST_S)
+		return;
+	p->boosted = true;	/* once, even if refused (EPERM without CAP_SYS_NICE and
+				 * RLIMIT_NICE): then it stays at idle priority */
+	if (pthread_setschedparam(p->thread, SCHED_OTHER, &sp) != 0)
+		p->idle_policy = false;
+	pthread_cond_signal(&p->cond);
+}
+
 static void enqueue(struct log_pipe *p, struct item *it)
 {
 	pthread_mutex_lock(&p->lock);
-	if (p->tail)
+	if (p->tail) {
 		p->tail->next = it;
-	else
+	} else {
 		p->head = it;
+		p->oldest = clock_mono_s();
+	}
 	p->tail = it;
 	if (p->queued >= WAKE_BYTES)
 		pthread_cond_signal(&p->cond);
+	else
+		boost_if_late(p);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -405,6 +440,7 @@ size_t log_pipe_backlog(struct log_pipe *p, size_t *limit)
 	}
 	pthread_mutex_lock(&p->lock);
 	q = p->queued;
+	boost_if_late(p);
 	pthread_mutex_unlock(&p->lock);
 	*limit = p->limit;
 	return q;
