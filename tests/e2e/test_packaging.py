@@ -201,13 +201,14 @@ def test_deb_installs_in_a_chroot_and_its_units_verify(chroot_copy):
     assert r.returncode == 0 and not r.stderr.strip(), r.stdout + r.stderr
 
 
-def test_serve_unit_exposure():
-    """vigil.service (`vigil serve`: the endpoint alone) keeps no capability and scores SAFE-ish
-    in systemd's own review: overall exposure at most 2.0."""
+@pytest.mark.parametrize("name", ["vigil.service", "vigil-host@.service"])
+def test_unit_exposure(name):
+    """vigil.service (`vigil serve`: the endpoint alone) and vigil-host@.service keep no
+    capability and score at most 2.0 in systemd's own review (overall exposure)."""
     import re
-    unit = os.path.join(ROOT, "packaging", "systemd", "vigil.service")
+    unit = os.path.join(ROOT, "packaging", "systemd", name)
     r = run(["systemd-analyze", "security", "--offline=true", "--no-pager", unit])
-    m = re.search(r"Overall exposure level for vigil\.service: ([0-9.]+)", r.stdout + r.stderr)
+    m = re.search(r"Overall exposure level for [\w@.-]+: ([0-9.]+)", r.stdout + r.stderr)
     assert m, r.stdout + r.stderr
     assert float(m.group(1)) <= 2.0, r.stdout
     with open(unit) as f:
