@@ -278,6 +278,31 @@ static enum MHD_Result answer_apigw(struct fd_request *r)
 	return rc;
 }
 
+/* How the request says its body ends: Content-Length headers (how many, whether they agree)
+ * and Transfer-Encoding. */
+struct framing {
+	unsigned lengths;
+	bool differ, chunked;
+	char first[32];
+};
+
+static enum MHD_Result check_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct framing *fr = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (fr->lengths++ == 0)
+			snprintf(fr->first, sizeof(fr->first), "%s", value ? value : "");
+		else if (strcmp(fr->first, value ? value : "") != 0)
+			fr->differ = true;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		fr->chunked = true;
+	}
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload, size_t *upload_size, void **state)
@@ -295,8 +320,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->state == REQ_WAITING)
 		return MHD_YES;
 	if (!r->started) {
-		/* First call, headers only: the body (if any) comes in the next calls. */
+		/* First call, headers only: the body (if any) comes in the next calls. A body
+		 * whose end two headers say differently (Content-Length twice, unequal; or with
+		 * Transfer-Encoding) is refused, once, and the connection closed: a proxy in
+		 * front could read it another way (request smuggling). libmicrohttpd takes the
+		 * first Content-Length and would answer 200. */
+		struct framing fr = { 0 };
+
 		r->started = true;
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, check_framing, &fr);
+		if (fr.differ || (fr.lengths && fr.chunked)) {
+			static const char msg[] = "{\"message\":\"conflicting Content-Length or "
+						  "Transfer-Encoding\"}";
+
+			return queue(conn, 400, "application/json", msg, sizeof(msg) - 1, NULL, 0,
+				     MHD_HTTP_HEADER_CONNECTION, "close");
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
