@@ -44,7 +44,9 @@ static const char host_usage[] =
 	"                           in platform.logsDropped\n"
 	"  --telemetry-hold-ms MS   block's bound: held this long, drop (default 2000)\n"
 	"  --stop-timeout SECONDS   on SIGTERM, invocations in flight get this long to end\n"
-	"                           (then they fail as Sandbox.Shutdown; default 10)\n";
+	"                           (then they fail as Sandbox.Shutdown; default 10)\n"
+	"  --user NAME              run as root: the functions' user (default: vigil if it\n"
+	"                           exists, else nobody; root keeps them root)\n";
 
 static int host_usage_error(const char *msg, const char *arg)
 {
@@ -133,6 +135,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		{ "telemetry-overflow", required_argument, NULL, 'O' },
 		{ "telemetry-hold-ms", required_argument, NULL, 'T' },
 		{ "stop-timeout", required_argument, NULL, 'S' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -206,6 +209,11 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 				o->log_format = LOG_FORMAT_JSON;
 			else
 				return host_usage_error("--log-format is text or json, got", optarg);
+			break;
+		case 'u':
+			if (!*optarg)
+				return host_usage_error("--user needs a name", NULL);
+			o->run_user = optarg;
 			break;
 		case 'O':
 			if (strcmp(optarg, "block") && strcmp(optarg, "drop"))

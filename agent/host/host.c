@@ -661,9 +661,15 @@ int host_run(const struct host_options *o, struct metric_registry *r, struct sin
 		so.identity = h.opt.function_name;
 		h.logs = log_pipe_open(&so, h.opt.log_queue_bytes, h.registry);
 	}
+	rc = host_choose_user(&h);
+	if (rc)
+		goto out;
+	rc = 1;
 	h.frontdoor = frontdoor_start(&h, h.opt.listen);
 	if (!h.frontdoor)
 		goto out;
+	/* Started: probes loaded, listeners bound, limits raised. */
+	host_drop_capabilities();
 	log_info("host", "function %s: front door on %.*s:%u, runtime %s, %ld MB, %.3g s timeout",
 		 h.opt.function_name, (int)(strrchr(h.opt.listen, ':') - h.opt.listen),
 		 h.opt.listen, frontdoor_port(h.frontdoor), h.opt.argv[0], h.opt.memory_mb,

@@ -166,6 +166,7 @@ struct host_options {
 	bool telemetry_drop;		/* --telemetry-overflow drop: Lambda's drop-and-report */
 	unsigned telemetry_hold_ms;	/* --telemetry-hold-ms: the longest output is held */
 	double stop_timeout_s;		/* --stop-timeout: a stop waits this long for invokes */
+	const char *run_user;		/* --user: the functions' user when run as root */
 	char **argv;			/* the runtime command */
 	char **env;			/* --env KEY=VALUE, NULL-terminated */
 	size_t nenv;
@@ -194,6 +195,9 @@ struct host {
 	bool shutting_down;
 	struct loop_timer logs_timer;	/* polls the log writer while it holds output back */
 	struct loop_timer stop_timer;	/* a stop's wait for in-flight invocations */
+	bool drop_user;			/* the functions' processes become run_uid/run_gid */
+	uid_t run_uid;
+	gid_t run_gid;
 	struct metric_registry *registry;
 	char extensions_dir[4096];	/* "" when none */
 	struct tracker *tracker;	/* every invocation's report, from its platform events */
@@ -233,6 +237,17 @@ void host_platform_output(struct host *h, struct buf *b, const char *request_id)
 struct environment *env_spawn(struct host *h, struct invocation *inv, const char *phase);
 void env_deliver(struct environment *env, struct invocation *inv);
 void env_stop(struct environment *env, const char *reason);
+
+/* privileges.c. The functions' user (run as root): --user, else "vigil" if it exists, else
+ * "nobody"; root (with a warning) when that user cannot run the function's files and --user
+ * did not name it. 0, or an exit status (said). */
+int host_choose_user(struct host *h);
+/* In a new process of an environment: become that user (no capabilities, no new privileges). */
+void host_become_user(const struct host *h);
+/* After the start: vigil host keeps host_kept_capabilities() and clears its bounding set of
+ * the rest (run as root; nothing otherwise). */
+void host_drop_capabilities(void);
+uint64_t host_kept_capabilities(void);
 /* The invocation in flight ends as failed with type (its answer, REPORT and events), and the
  * environment stops. */
 void env_abort(struct environment *env, const char *type);

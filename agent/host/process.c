@@ -341,10 +341,13 @@ static void child_exec(struct environment *env, char *const *argv, char **envp, 
 	if (cgroup_enter(&env->cg) < 0)
 		_exit(126);
 	host_probes_child(env);
+	host_become_user(env->host);
 	dup2(out_w, STDOUT_FILENO);
 	dup2(err_w, STDERR_FILENO);
-	if (chdir(dir) < 0)
+	if (chdir(dir) < 0) {
+		dprintf(err_w, "vigil host: cannot enter %s: %s\n", dir, strerror(errno));
 		_exit(126);
+	}
 	execve(argv[0], argv, envp);
 	/* Not a path: search PATH like a shell would. */
 	if (!strchr(argv[0], '/'))

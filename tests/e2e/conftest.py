@@ -251,7 +251,10 @@ def start_host():
     def start(*args, cwd=None, binary=VIGIL, **env):
         """Options, then the runtime; TEST_* keywords go to the runtime (--env)."""
         env.setdefault("VIGIL_METRICS_LISTEN", "127.0.0.1:0")
-        a = ["--listen", "127.0.0.1:0", "--runtime-api", "127.0.0.1:0", "--stop-timeout", "3"]
+        # Functions as root: the tests' folders are root's alone (test_privileges.py runs
+        # them as an unprivileged user).
+        a = ["--listen", "127.0.0.1:0", "--runtime-api", "127.0.0.1:0", "--stop-timeout", "3",
+             "--user", "root"]
         for k in [k for k in env if k.startswith("TEST_")]:
             a += ["--env", f"{k}={env.pop(k)}"]
         a += list(args)

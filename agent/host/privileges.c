@@ -1,0 +1,134 @@
+/*
+ * Who runs what when vigil host runs as root: the functions' processes (runtime and
+ * extensions) as an unprivileged user with no capabilities, as Lambda runs function code;
+ * vigil host itself, once started, with the few capabilities it still uses, its bounding set
+ * cleared of the rest.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "host.h"
+
+/* What vigil host uses after its start: signals to the functions' processes (another user),
+ * new environments' processes made that user, the listener check and the probes' window
+ * (pidfd_getfd, /proc/PID/fd, clear_refs of another user's process), and the log writer's
+ * return from idle priority. */
+static const int kept[] = { CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SYS_PTRACE, CAP_SYS_NICE };
+
+uint64_t host_kept_capabilities(void)
+{
+	uint64_t m = 0;
+
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		m |= 1ull << kept[i];
+	return m;
+}
+
+/* Whether user (uid, gid) may run path: a child that becomes them and asks. */
+static bool runnable_by(uid_t uid, gid_t gid, const char *path, const char *dir)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return true;	/* cannot tell: the exec will say */
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(2);
+		_exit(access(dir, X_OK) == 0 && (!strchr(path, '/') || access(path, X_OK) == 0) ?
+			      0 : 1);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int host_choose_user(struct host *h)
+{
+	const char *name = h->opt.run_user;
+	struct passwd *pw;
+
+	h->drop_user = false;
+	if (geteuid() != 0) {
+		if (name && strcmp(name, "root") != 0)
+			log_warn("host", "--user %s needs root: the functions run as this user", name);
+		return 0;
+	}
+	if (!name)
+		name = getpwnam("vigil") ? "vigil" : "nobody";
+	if (strcmp(name, "root") == 0) {
+		log_info("host", "functions run as root (--user root)");
+		return 0;
+	}
+	pw = getpwnam(name);
+	if (!pw) {
+		fprintf(stderr, "vigil host: --user %s: no such user\n", name);
+		return 2;
+	}
+	if (!runnable_by(pw->pw_uid, pw->pw_gid, h->opt.argv[0], h->task_root)) {
+		if (h->opt.run_user) {
+			fprintf(stderr, "vigil host: user %s cannot run %s (in %s): give them the "
+				"files, or run them as another --user\n", name, h->opt.argv[0],
+				h->task_root);
+			return 2;
+		}
+		log_warn("host", "the function's files (%s) are not readable by %s: it runs as "
+			 "root (give %s the files, or say --user root)", h->task_root, name, name);
+		return 0;
+	}
+	h->drop_user = true;
+	h->run_uid = pw->pw_uid;
+	h->run_gid = pw->pw_gid;
+	log_info("host", "functions run as %s (uid %u), without capabilities", name,
+		 (unsigned)pw->pw_uid);
+	return 0;
+}
+
+void host_become_user(const struct host *h)
+{
+	if (!h->drop_user)
+		return;
+	/* Its groups, then its ids: from root to another uid, every capability goes. No new
+	 * privileges through setuid files either. */
+	if (setgroups(0, NULL) < 0 || setgid(h->run_gid) < 0 || setuid(h->run_uid) < 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		_exit(126);
+}
+
+void host_drop_capabilities(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+	uint64_t keep = host_kept_capabilities();
+	int dropped = 0;
+
+	if (geteuid() != 0)
+		return;
+	/* The bounding set first: dropping from it needs CAP_SETPCAP, which goes next. */
+	for (int c = 0; c < 64; c++) {
+		if (keep & (1ull << c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;	/* past the kernel's last capability */
+			continue;
+		}
+		dropped++;
+	}
+	data[0].effective = data[0].permitted = (uint32_t)keep;
+	data[1].effective = data[1].permitted = (uint32_t)(keep >> 32);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		log_warn("host", "cannot drop capabilities: %s", strerror(errno));
+	else
+		log_debug("host", "capabilities: kept %#llx, %d dropped from the bounding set",
+			  (unsigned long long)keep, dropped);
+}

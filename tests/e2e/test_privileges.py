@@ -1,0 +1,83 @@
+"""vigil host run as root: the functions' processes as an unprivileged user without
+capabilities; vigil host itself with the few it still uses (CAP_KILL, CAP_SETGID, CAP_SETUID,
+CAP_SYS_PTRACE, CAP_SYS_NICE), its bounding set cleared of the rest. Read from /proc."""
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import TEST_RUNTIME, wait_for
+
+KEPT = (1 << 5) | (1 << 6) | (1 << 7) | (1 << 19) | (1 << 23)
+
+
+def status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def children(pid):
+    r = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in r.stdout.split()]
+
+
+@pytest.fixture
+def world_dir():
+    """A function folder every user can read (the tests' own are root's alone)."""
+    d = tempfile.mkdtemp(prefix="vigil-fn-", dir="/tmp")
+    os.chmod(d, 0o755)
+    shutil.copy(TEST_RUNTIME, os.path.join(d, "bootstrap"))
+    os.chmod(os.path.join(d, "bootstrap"), 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the drop is what root does")
+def test_functions_run_unprivileged_and_vigil_keeps_little(start_host, world_dir):
+    nobody = pwd.getpwnam("nobody")
+    h = start_host("--function", world_dir, "--user", "nobody")
+    status_code, _, body = h.invoke({"action": "print", "text": "hi"})
+    assert status_code == 200, body
+    assert "functions run as nobody" in h.stderr()
+    runtime = wait_for(lambda: [p for p in children(h.proc.pid)
+                                if os.path.basename(os.readlink(f"/proc/{p}/exe")) == "bootstrap"],
+                       what="the runtime")[0]
+    st = status(runtime)
+    assert st["Uid"].split()[0] == str(nobody.pw_uid), st["Uid"]
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, st
+    assert st["NoNewPrivs"] == "1"
+    host = status(h.proc.pid)
+    assert int(host["CapEff"], 16) == KEPT, host["CapEff"]
+    assert int(host["CapBnd"], 16) == KEPT, host["CapBnd"]
+    # It still does what it kept them for: a second environment, a timeout's kill.
+    h2 = start_host("--function", world_dir, "--user", "nobody", "--timeout", "1")
+    status_code, _, body = h2.invoke({"action": "sleep", "ms": 3000})
+    assert body["errorType"] == "Sandbox.Timedout", body
+    status_code, _, body = h2.invoke({"action": "print", "text": "again"})
+    assert status_code == 200, body
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the drop is what root does")
+def test_a_function_nobody_can_read_is_said(start_host, tmp_path):
+    """The tests' folders are root's: by default that is a warning and the function runs as
+    root; named with --user, it is an error that says what to do."""
+    fn = tmp_path / "fn"
+    fn.mkdir()
+    shutil.copy(TEST_RUNTIME, fn / "bootstrap")
+    r = subprocess.run([h_bin(), "host", "--listen", "127.0.0.1:0", "--runtime-api",
+                        "127.0.0.1:0", "--function", str(fn), "--user", "nobody"],
+                       capture_output=True, text=True, timeout=20,
+                       env={"VIGIL_METRICS_LISTEN": "127.0.0.1:0", "PATH": os.environ["PATH"]})
+    assert r.returncode == 2 and "user nobody cannot run" in r.stderr, r.stderr
+
+
+def h_bin():
+    from conftest import VIGIL
+    return VIGIL
