@@ -64,6 +64,16 @@ Description: observability and log agent for Lambda-style serverless functions
  systemd unit per function (vigil-host@.service), and the vigil.service
  sidecar.
 CTRL
+# The functions' user of vigil host run by hand as root (the units use a dynamic user).
+cat >"$root/DEBIAN/postinst" <<'POSTINST'
+#!/bin/sh
+set -e
+if [ "$1" = configure ] && ! getent passwd vigil >/dev/null; then
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin --comment "vigil host functions" vigil
+fi
+POSTINST
+chmod 0755 "$root/DEBIAN/postinst"
 echo /etc/vigil/vigil.conf >"$root/DEBIAN/conffiles"
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | sort |
 	xargs md5sum) >"$root/DEBIAN/md5sums"

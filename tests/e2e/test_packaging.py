@@ -182,6 +182,9 @@ def test_deb_installs_in_a_chroot_and_its_units_verify(chroot_copy):
     assert r.stdout == "install ok installed", r.stdout
     r = run(["chroot", str(root), "vigil", "--version"])
     assert r.returncode == 0 and r.stdout.startswith("vigil 0."), (r.stdout, r.stderr)
+    # The functions' user of vigil host run as root, made by the package.
+    r = run(["chroot", str(root), "getent", "passwd", "vigil"])
+    assert r.returncode == 0 and r.stdout.endswith(":/nonexistent:/usr/sbin/nologin\n"), r.stdout
     # /etc/vigil/vigil.conf: every key, commented out, and it parses.
     conf = (root / "etc" / "vigil" / "vigil.conf").read_text()
     keys = run(["chroot", str(root), "vigil", "config", "print"]).stdout.splitlines()
