@@ -85,6 +85,9 @@ const struct config_key config_keys[] = {
 	  "Segments older than this are deleted.", KEY(log_retention_hours) },
 	{ "log_fsync", CFG_INT, "0", 0, 2,
 	  "0: never fsync, 1: after every block, 2: when a segment closes.", KEY(log_fsync) },
+	{ "log_group", CFG_STR, "", 0, 63,
+	  "A group (name or number) given read access to the segments (0640) and their folder "
+	  "(0750), e.g. for a log shipper; empty: the writer's own group.", KEY(log_group) },
 	{ "log_queue_mb", CFG_INT, "8", 1, 1024,
 	  "Lines waiting for the writer past this are dropped and counted.", KEY(log_queue_mb) },
 	{ "remote_write_url", CFG_STR, "", 0, CONFIG_STR_MAX - 1,

@@ -42,6 +42,7 @@ struct vigil_config {
 	long log_retention_mb;
 	long log_retention_hours;
 	long log_fsync;
+	char log_group[64];
 	long log_queue_mb;
 	char remote_write_url[CONFIG_STR_MAX];
 	char remote_write_username[CONFIG_STR_MAX];

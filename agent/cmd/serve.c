@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
@@ -85,16 +86,46 @@ struct prom_server_config metrics_endpoint_config(const struct vigil_config *cfg
 	};
 }
 
+/* A group's id from its number or its /etc/group line (no NSS: the layer's binary is
+ * static), or -1. */
+static long group_id(const char *name)
+{
+	char line[1024], *end;
+	long gid = strtol(name, &end, 10);
+	FILE *f;
+
+	if (*name && !*end)
+		return gid >= 0 ? gid : -1;
+	f = fopen("/etc/group", "re");
+	gid = -1;
+	while (f && gid < 0 && fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+
+		if (c2 && (size_t)(c1 - line) == strlen(name) && strncmp(line, name, strlen(name)) == 0)
+			gid = strtol(c2 + 1, NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return gid;
+}
+
 void log_writer_config(const struct vigil_config *cfg, struct segment_writer_options *so,
 		       size_t *queue_bytes)
 {
+	long gid = cfg->log_group[0] ? group_id(cfg->log_group) : -1;
+
 	*so = (struct segment_writer_options){
 		.dir = cfg->log_dir,
 		.segment_bytes = (uint64_t)cfg->log_segment_mb << 20,
 		.retention_bytes = (uint64_t)cfg->log_retention_mb << 20,
 		.retention_age_s = (double)cfg->log_retention_hours * 3600.0,
 		.fsync = (int)cfg->log_fsync,
+		.set_group = gid >= 0,
+		.group = gid >= 0 ? (gid_t)gid : 0,
 	};
+	if (cfg->log_group[0] && gid < 0)
+		log_warn("logs", "log_group %s: no such group: segments keep the writer's group",
+			 cfg->log_group);
 	*queue_bytes = (size_t)cfg->log_queue_mb << 20;
 }
 

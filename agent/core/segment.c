@@ -73,6 +73,21 @@ struct segment_writer {
 	bool tail_failed;
 };
 
+/* log_group: the file (fd) or folder (path) to that group, once, said if refused. */
+static void give_group(struct segment_writer *w, int fd, const char *path)
+{
+	static bool said;
+
+	if (!w->o.set_group)
+		return;
+	if ((fd >= 0 ? fchown(fd, (uid_t)-1, w->o.group) : chown(path, (uid_t)-1, w->o.group)) < 0 &&
+	    !said) {
+		said = true;
+		log_warn("logs", "cannot give the segments to group %u: %s", (unsigned)w->o.group,
+			 strerror(errno));
+	}
+}
+
 /* --- the tail ----------------------------------------------------------------------------- */
 
 static int pwrite_all(int fd, const void *data, size_t n, uint64_t at)
@@ -140,6 +155,7 @@ static void tail_open(struct segment_writer *w)
 			tail_failed(w, "cannot create", errno);
 			return;
 		}
+		give_group(w, w->tail_fd, NULL);
 	} else if (rename(w->tail_path, path) < 0) {
 		tail_failed(w, "cannot rename", errno);
 		return;
@@ -278,6 +294,7 @@ static int open_segment(struct segment_writer *w)
 		log_error("logs", "cannot create %s: %s", w->path, strerror(errno));
 		return -errno;
 	}
+	give_group(w, w->fd, NULL);
 	h.format_version = SEGMENT_FORMAT_VERSION;
 	h.identity = w->identity;
 	h.dictionary_id = w->o.dict_id;
@@ -387,6 +404,7 @@ struct segment_writer *segment_writer_open(const struct segment_writer_options *
 		free(w);
 		return NULL;
 	}
+	give_group(w, -1, w->dir);
 	w->cctx = ZSTD_createCCtx();
 	if (w->cctx)
 		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->o.level);

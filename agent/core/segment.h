@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "vigil/v1/log.pb-c.h"
 
@@ -27,6 +28,8 @@ struct segment_writer_options {
 	uint64_t retention_bytes;	/* delete oldest segments past this total (0: keep) */
 	double retention_age_s;		/* delete segments older than this (0: keep) */
 	int fsync;			/* 0 never, 1 every block, 2 on close */
+	bool set_group;			/* segments and the folder get group (read: 0640, 0750) */
+	gid_t group;
 	int level;			/* zstd level (default 1: smaller and faster than 3 on
 					 * column data) */
 	const void *dict;		/* zstd dictionary, or NULL */

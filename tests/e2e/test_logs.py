@@ -145,3 +145,24 @@ def test_trained_dictionary(start_host, tmp_path):
     rc, out, err = logs(tmp_path, "cat")
     assert "needs zstd dictionary" in err
     moved.rename(dicts[0])
+
+
+def test_log_group_reads_the_segments(start_host, tmp_path):
+    """log_group: the segments (0640), their tail and their folder (0750) go to that group —
+    a log shipper in it reads them, nobody else does."""
+    import grp
+    import stat
+    gid = grp.getgrnam("daemon").gr_gid
+    d = tmp_path / "logs"
+    h = start_greeting(start_host, d)
+    h.proc.terminate()
+    h.proc.wait()
+    h = start_host("--function", os.path.join(EXAMPLES, "python-greeting"), "--handler",
+                   "lambda_function.lambda_handler", VIGIL_LOG_DIR=str(d),
+                   VIGIL_LOG_GROUP="daemon")
+    h.request("GET", "/?name=Grouped")
+    wait_for(lambda: "greeting Grouped" in logs(d, "cat")[1], timeout=10, what="the line")
+    files = [p for p in d.iterdir() if p.suffix in (".vseg", ".vtail")]
+    newest = max(files, key=lambda p: p.stat().st_mtime)
+    assert newest.stat().st_gid == gid and stat.S_IMODE(newest.stat().st_mode) == 0o640
+    assert d.stat().st_gid == gid and stat.S_IMODE(d.stat().st_mode) == 0o750
