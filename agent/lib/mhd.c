@@ -51,6 +51,7 @@ static void load(void)
 	SYM(run, "MHD_run");
 	SYM(suspend_connection, "MHD_suspend_connection");
 	SYM(resume_connection, "MHD_resume_connection");
+	SYM(set_connection_option, "MHD_set_connection_option");
 	loaded = 0;
 }
 

@@ -34,6 +34,7 @@ struct mhd_table {
 	__typeof__(MHD_run) *run;
 	__typeof__(MHD_suspend_connection) *suspend_connection;
 	__typeof__(MHD_resume_connection) *resume_connection;
+	__typeof__(MHD_set_connection_option) *set_connection_option;
 };
 extern struct mhd_table mhd;
 
@@ -52,6 +53,7 @@ extern struct mhd_table mhd;
 #define MHD_run mhd.run
 #define MHD_suspend_connection mhd.suspend_connection
 #define MHD_resume_connection mhd.resume_connection
+#define MHD_set_connection_option mhd.set_connection_option
 #endif
 
 #endif

@@ -245,3 +245,33 @@ def test_front_door_body_framing_edge_cases(start_host):
         out = _raw_exchange(h.port, post + b"Content-Length: 13\r\n\r\n{\"half\":true}",
                             half_close=True)
         assert out.startswith(b"HTTP/1.1 200") and out.endswith(b'{"half":true}'), out
+
+
+def test_idle_connections_cannot_lock_the_front_door(start_host):
+    """1,100 connections that send nothing (and some with half a request line): at the
+    connection limit the one idle longest is closed first, so a real request still gets in
+    within a few seconds — not after --client-timeout."""
+    import resource
+    import time
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    h = start_host("--client-timeout", "600", "--", TEST_RUNTIME)
+    idle = []
+    try:
+        for i in range(1100):
+            try:
+                s = socket.create_connection(("127.0.0.1", h.port), timeout=2)
+            except OSError:
+                continue
+            if i % 10 == 0:
+                s.sendall(b"POST /2015-03-31/functions/func")
+            idle.append(s)
+        t0 = time.monotonic()
+        status, _, body = h.invoke({"real": 1}, timeout=15)
+        took = time.monotonic() - t0
+        assert status == 200, body
+        assert took < 5, took
+    finally:
+        for s in idle:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
