@@ -18,21 +18,11 @@
 
 #define INVOKE_PATH "/2015-03-31/functions/function/invocations"
 
-/* A connection of the front door: idle between requests (or before its first) since when. */
-struct fd_conn {
-	struct fd_conn *prev, *next;
-	struct MHD_Connection *conn;
-	double idle_since;	/* 0: a request is under way */
-	bool evicted;
-};
-
 #define FD_CONNECTIONS 1024U
-#define FD_EVICT_AT (FD_CONNECTIONS - 64)	/* past this many, the idle longest goes */
 
 struct frontdoor {
 	struct host *host;
-	struct fd_conn *conns;		/* newest first */
-	unsigned nconns;
+	struct mhd_idle idle;		/* its connections, for the idle-longest eviction */
 	struct MHD_Daemon *daemon;
 	struct loop_watch *watch;
 	struct loop_timer tick;
@@ -89,73 +79,11 @@ static void on_soon(void *arg)
 	fd_run(f);
 }
 
-/* Connections: at FD_EVICT_AT, each new one makes the connection idle longest (no request
- * under way: a client that opened and sent nothing, or half a request line, or a keep-alive
- * one between requests) time out within a second — idle connections cannot lock the front
- * door (libmicrohttpd alone refuses the 1,025th and waits for --client-timeout). */
-static void evict_idle_longest(struct frontdoor *f)
-{
-	struct fd_conn *oldest = NULL;
-
-	for (struct fd_conn *c = f->conns; c; c = c->next)
-		if (c->idle_since > 0 && !c->evicted && (!oldest || c->idle_since < oldest->idle_since))
-			oldest = c;
-	if (!oldest)
-		return;
-	oldest->evicted = true;
-	MHD_set_connection_option(oldest->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1U);
-	f->needs_run = true;
-}
-
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-			  enum MHD_ConnectionNotificationCode toe)
-{
-	struct frontdoor *f = cls;
-	struct fd_conn *c = *socket_context;
-
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		c = calloc(1, sizeof(*c));
-		if (!c)
-			return;
-		c->conn = conn;
-		c->idle_since = loop_now();
-		c->next = f->conns;
-		if (c->next)
-			c->next->prev = c;
-		f->conns = c;
-		*socket_context = c;
-		if (++f->nconns > FD_EVICT_AT)
-			evict_idle_longest(f);
-		return;
-	}
-	if (!c)
-		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		f->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	f->nconns--;
-	free(c);
-	*socket_context = NULL;
-}
-
-static void conn_busy(struct MHD_Connection *conn, bool busy)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct fd_conn *c = ci ? ci->socket_context : NULL;
-
-	if (c)
-		c->idle_since = busy ? 0 : loop_now();
-}
-
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct fd_request *r = calloc(1, sizeof(*r));
 
-	conn_busy(conn, true);
+	mhd_idle_mark(conn, true);
 	if (!r)
 		return NULL;
 	r->fd = cls;
@@ -465,7 +393,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 
 	(void)cls;
 	(void)code;
-	conn_busy(c, false);	/* idle until its next request (keep-alive) */
+	mhd_idle_mark(c, false);	/* idle until its next request (keep-alive) */
 	if (!r)
 		return;
 	if (r->inv)
@@ -525,6 +453,7 @@ struct frontdoor *frontdoor_start(struct host *h, const char *listen)
 	if (!f)
 		return NULL;
 	f->host = h;
+	f->idle.evict_at = FD_CONNECTIONS - 64;
 	f->daemon = MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
 			(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
@@ -533,7 +462,7 @@ struct frontdoor *frontdoor_start(struct host *h, const char *listen)
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
+		MHD_OPTION_NOTIFY_CONNECTION, mhd_idle_notify, &f->idle,
 		MHD_OPTION_CONNECTION_LIMIT, FD_CONNECTIONS,
 		/* Idle clients and slow senders are cut (a connection held open for nothing
 		 * locked others out); one waiting on its function is suspended, and suspended

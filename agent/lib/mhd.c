@@ -2,6 +2,8 @@
 #include "mhd.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "../util/log.h"
 
@@ -61,3 +63,77 @@ int mhd_load(void)
 	return loaded;
 }
 #endif
+
+/* --- idle connections ---------------------------------------------------------------------- */
+
+struct mhd_idle_conn {
+	struct mhd_idle_conn *prev, *next;
+	struct MHD_Connection *conn;
+	double idle_since;	/* monotonic; 0: a request is under way */
+	bool evicted;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void evict_idle_longest(struct mhd_idle *t)
+{
+	struct mhd_idle_conn *oldest = NULL;
+
+	for (struct mhd_idle_conn *c = t->conns; c; c = c->next)
+		if (c->idle_since > 0 && !c->evicted && (!oldest || c->idle_since < oldest->idle_since))
+			oldest = c;
+	if (oldest) {
+		oldest->evicted = true;
+		MHD_set_connection_option(oldest->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1U);
+	}
+}
+
+void mhd_idle_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+		     enum MHD_ConnectionNotificationCode toe)
+{
+	struct mhd_idle *t = cls;
+	struct mhd_idle_conn *c = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return;
+		c->conn = conn;
+		c->idle_since = now_s();
+		c->next = t->conns;
+		if (c->next)
+			c->next->prev = c;
+		t->conns = c;
+		*socket_context = c;
+		if (++t->n > t->evict_at)
+			evict_idle_longest(t);
+		return;
+	}
+	if (!c)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	t->n--;
+	free(c);
+	*socket_context = NULL;
+}
+
+void mhd_idle_mark(struct MHD_Connection *conn, bool busy)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct mhd_idle_conn *c = ci ? ci->socket_context : NULL;
+
+	if (c)
+		c->idle_since = busy ? 0 : now_s();
+}

@@ -9,6 +9,7 @@
 #define VIGIL_MHD_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -16,6 +17,23 @@
 
 /* 0 when libmicrohttpd is ready (loaded once, thread-safe); -1 with a log line if not. */
 int mhd_load(void);
+
+/*
+ * Idle connections cannot lock a daemon out: past evict_at connections, each new one makes
+ * the connection idle longest (nothing sent yet, half a request line, keep-alive between
+ * requests) time out within a second. libmicrohttpd alone refuses connections past its limit
+ * until the idle ones reach their timeout. Use: MHD_OPTION_NOTIFY_CONNECTION, mhd_idle_notify,
+ * &tracker; mhd_idle_mark(conn, true) when a request begins, false when it completes. The
+ * callbacks run in the daemon's thread (or loop): no lock.
+ */
+struct mhd_idle_conn;
+struct mhd_idle {
+	struct mhd_idle_conn *conns;	/* newest first */
+	unsigned n, evict_at;
+};
+void mhd_idle_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+		     enum MHD_ConnectionNotificationCode toe);
+void mhd_idle_mark(struct MHD_Connection *conn, bool busy);
 
 #ifndef VIGIL_MHD_STATIC
 struct mhd_table {

@@ -27,6 +27,7 @@ struct prom_server {
 	struct metric_series *scrapes[2];
 	struct metric_series *scrape_seconds;
 	struct metric_family *responses;
+	struct mhd_idle idle;		/* its connections, for the idle-longest eviction */
 };
 
 struct request {
@@ -133,6 +134,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)version;
 	(void)upload_data;
 	if (!req) {
+		mhd_idle_mark(c, true);
 		/* First call: only the headers are in. Refuse early what will never be served,
 		 * so its body is not read. */
 		if (!known)
@@ -162,8 +164,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 			 enum MHD_RequestTerminationCode code)
 {
 	(void)cls;
-	(void)c;
 	(void)code;
+	mhd_idle_mark(c, false);	/* idle until its next request (keep-alive) */
 	free(*state);
 	*state = NULL;
 }
@@ -237,6 +239,9 @@ struct prom_server *prom_server_start(struct metric_registry *r,
 	srv->registry = r;
 	snprintf(srv->token, sizeof(srv->token), "%s", cfg->token ? cfg->token : "");
 	register_metrics(srv);
+	/* Room for scrapes: a quarter of the limit (at least one) past which idle ones go. */
+	srv->idle.evict_at = cfg->max_connections -
+			     (cfg->max_connections >= 4 ? cfg->max_connections / 4 : 1);
 	srv->daemon = MHD_start_daemon(
 		MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
 			(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
@@ -247,6 +252,7 @@ struct prom_server *prom_server_start(struct metric_registry *r,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, mhd_idle_notify, &srv->idle,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
 		MHD_OPTION_END);
 	if (!srv->daemon) {

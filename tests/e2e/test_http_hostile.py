@@ -184,3 +184,27 @@ def test_idle_connections_time_out(start_vigil):
     assert time.monotonic() - t0 < 5
     s.close()
     wait_for(lambda: v.get("/healthz")[0] == 200, what="healthz")
+
+
+def test_idle_connections_cannot_starve_scrapes(start_vigil):
+    """300 connections that send nothing against a limit of 256 (and a 30 s idle timeout):
+    past three quarters of the limit the one idle longest is closed first, so a scrape gets
+    in within a few seconds."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    v = start_vigil(VIGIL_METRICS_CONN_TIMEOUT="30")
+    idle = []
+    try:
+        for _ in range(300):
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", v.port), timeout=2))
+            except OSError:
+                pass
+        t0 = time.monotonic()
+        status, _, body = v.get("/metrics", timeout=15)
+        assert status == 200 and "vigil_" in body
+        assert time.monotonic() - t0 < 5
+    finally:
+        for s in idle:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
