@@ -32,6 +32,13 @@ static void on_init_timeout(void *arg)
 	host_init_failed(env->host, env, "timeout", "Sandbox.Timedout");
 }
 
+static void on_launch_failed(void *arg)
+{
+	struct environment *env = arg;
+
+	host_init_failed(env->host, env, "error", "Extension.LaunchError");
+}
+
 static void on_idle(void *arg)
 {
 	struct environment *env = arg;
@@ -227,7 +234,8 @@ void env_check_init_done(struct environment *env)
 	host_env_ready(h, env);
 }
 
-/* The executables of the extensions folder, sorted by name (Lambda starts all of them). */
+/* The files of the extensions folder, sorted by name (Lambda starts all of them; one it
+ * cannot execute fails the init: launch_extensions). */
 static int list_extensions(const char *dir, char names[][128], int max)
 {
 	struct dirent **list;
@@ -244,8 +252,7 @@ static int list_extensions(const char *dir, char names[][128], int max)
 
 		snprintf(path, sizeof(path), "%.4095s/%.255s", dir, list[i]->d_name);
 		if (list[i]->d_name[0] != '.' && strlen(list[i]->d_name) < 128 &&
-		    stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IXUSR) &&
-		    count < max)
+		    stat(path, &st) == 0 && S_ISREG(st.st_mode) && count < max)
 			snprintf(names[count++], 128, "%.127s", list[i]->d_name);
 		free(list[i]);
 	}
@@ -271,14 +278,32 @@ static int launch_extensions(struct environment *env)
 	if (!envp)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
-		struct extension *x = &env->ext[env->next_ext++];
+		struct extension *x;
 		char path[4400], *argv[2] = { path, NULL };
 
+		snprintf(path, sizeof(path), "%.4095s/%.127s", h->extensions_dir, names[i]);
+		if (access(path, X_OK) < 0) {
+			/* Said as Lambda says it (a script shipped without its run bit), and the
+			 * init fails. */
+			struct buf b;
+
+			buf_init(&b);
+			buf_printf(&b, "EXTENSION\tName: %s\tState: LaunchError\tEvents: []\t"
+				   "Error Type: PermissionDenied\n", names[i]);
+			host_platform_output(h, &b, NULL);
+			buf_free(&b);
+			telemetry_emit(env, "platform.extension",
+				       json_pack("{s:s,s:s,s:[],s:s}", "name", names[i], "state",
+						 "LaunchError", "events", "errorType",
+						 "PermissionDenied"));
+			free_strv(envp);
+			return -EACCES;
+		}
+		x = &env->ext[env->next_ext++];
 		x->env = env;
 		x->external = true;
 		x->proc.ext = x;
 		snprintf(x->name, sizeof(x->name), "%.127s", names[i]);
-		snprintf(path, sizeof(path), "%.4095s/%.127s", h->extensions_dir, names[i]);
 		x->spawned_at = loop_now();
 		if (proc_start(&x->proc, env, argv, envp, h->task_root) < 0) {
 			free_strv(envp);
@@ -350,7 +375,9 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 	h->nenvs++;
 	metric_set(h->m.environments, h->nenvs);
 	if (launch_extensions(env) < 0) {
-		host_init_failed(h, env, "error", "Extension.LaunchError");
+		/* Failed on the next round, not here: the caller still holds env (and a retry
+		 * inside an invoke would otherwise nest in the failure of the first). */
+		loop_timer_start(h->loop, &env->init_timer, loop_now(), on_launch_failed, env);
 		return env;
 	}
 	env_maybe_start_runtime(env);

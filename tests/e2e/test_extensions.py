@@ -273,6 +273,22 @@ def test_extension_crash_resets_environment(start_host, tmp_path):
     assert h.request("GET", "/healthz")[0] in (500, 502)  # still up, still failing
 
 
+def test_extension_without_its_run_bit_fails_the_init(start_host, tmp_path):
+    """As Lambda: a file of the extensions folder that cannot be executed is a LaunchError
+    (PermissionDenied), and the init fails — not skipped without a word."""
+    d = tmp_path / "extensions"
+    d.mkdir()
+    (d / "no-run-bit").write_text("#!/bin/sh\nexit 0\n")
+    os.chmod(d / "no-run-bit", 0o644)
+    h = start_host("--extensions", str(d), "--", TEST_RUNTIME)
+    body = h.invoke({"a": 1})[2]
+    assert body["errorType"] == "Extension.LaunchError", body
+    out = h.stdout()
+    assert ("EXTENSION\tName: no-run-bit\tState: LaunchError\tEvents: []\t"
+            "Error Type: PermissionDenied") in out, out
+    assert "Phase: init\tStatus: error\tError Type: Extension.LaunchError" in out
+
+
 def test_extension_init_error(start_host, tmp_path):
     d = tmp_path / "extensions"
     d.mkdir()
