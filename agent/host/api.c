@@ -53,10 +53,9 @@ static void on_api_request(void *arg, struct http_request *req)
 	else if (strncmp(path, "/2020-01-01/extension/", 22) == 0)
 		extensions_api_handle(env, req, path);
 	else if (strcmp(path, "/2022-07-01/telemetry") == 0)
-		telemetry_handle(env, req);
+		telemetry_handle(env, req, false);
 	else if (strcmp(path, "/2020-08-15/logs") == 0)
-		api_reply_json(req, 202, "{\"errorMessage\":\"Logs API is not supported: use the "
-					 "Telemetry API\",\"errorType\":\"Logs.NotSupported\"}");
+		telemetry_handle(env, req, true);
 	else
 		api_reply_error(req, 404, "NotFound", "unknown API path");
 }

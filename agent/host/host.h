@@ -331,7 +331,9 @@ void runtime_error_type(const char *body, size_t len, const char *h, char *out, 
 
 void telemetry_env_init(struct environment *env);
 void telemetry_env_free(struct environment *env);
-void telemetry_handle(struct environment *env, struct http_request *req);
+/* PUT /2022-07-01/telemetry, or (logs) PUT /2020-08-15/logs: the Logs API, its record shapes
+ * made from the same events. */
+void telemetry_handle(struct environment *env, struct http_request *req, bool logs);
 /* Emit an event of type ("platform.start", "function", …) with record (reference stolen). */
 void telemetry_emit(struct environment *env, const char *type, struct json_t *record);
 /* Init is over: no more subscriptions; the init history is dropped. */
@@ -345,13 +347,14 @@ void telemetry_flush(struct environment *env);
 /* A Telemetry API subscription body, validated (pure: for the handler and for fuzzing). */
 struct subscription_spec {
 	unsigned types;		/* 1 platform, 2 function, 4 extension */
-	int schema;		/* 0: 2022-07-01, 1: 2022-12-13, 2: 2025-01-29 */
+	int schema;		/* 0: 2022-07-01, 1: 2022-12-13, 2: 2025-01-29; Logs API: 3:
+				 * 2020-08-15, 4: 2021-03-18 */
 	long max_items, max_bytes, timeout_ms;
 	unsigned port;
 	char host[300], path[1024];
 };
 /* 0, or -EINVAL with a message for a 400 ValidationError. */
-int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port,
+int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port, bool logs,
 				 struct subscription_spec *spec, char *err, size_t errlen);
 /* host.c: an environment has a parked /next and nothing to do. */
 void host_env_ready(struct host *h, struct environment *env);

@@ -19,7 +19,8 @@
 #include "host.h"
 
 enum { T_PLATFORM = 1, T_FUNCTION = 2, T_EXTENSION = 4 };
-enum schema { S_2022_07_01, S_2022_12_13, S_2025_01_29 };
+enum schema { S_2022_07_01, S_2022_12_13, S_2025_01_29,
+	      S_LOGS_2020_08_15, S_LOGS_2021_03_18 };	/* the Logs API's */
 
 #define DELIVERY_TIMEOUT 2.0	/* seconds for one POST */
 #define DELIVERY_ATTEMPTS 3
@@ -115,6 +116,65 @@ static unsigned type_bit(const char *type)
 	if (strcmp(type, "function") == 0)
 		return T_FUNCTION;
 	return T_EXTENSION;
+}
+
+/* A Logs API event of type from a Telemetry API one: its time, and a record (stolen). */
+static json_t *logs_event(json_t *event, const char *type, json_t *record)
+{
+	return json_pack("{s:O,s:s,s:o}", "time", json_object_get(event, "time"), "type", type,
+			 "record", record);
+}
+
+/* The event as a Logs API subscriber sees it (shapes of ../shared/spec/lambda-apis.md 4): none,
+ * one or two events into out (an array). */
+static void adapt_logs(json_t *event, enum schema schema, json_t *out)
+{
+	const char *type = json_string_value(json_object_get(event, "type"));
+	json_t *rec = json_object_get(event, "record"), *rid = json_object_get(rec, "requestId");
+
+	if (strcmp(type, "function") == 0 || strcmp(type, "extension") == 0) {
+		if (json_is_string(rec)) {
+			json_array_append(out, event);
+		} else {	/* a string record, always */
+			char *text = json_dumps(rec, JSON_COMPACT);
+
+			json_array_append_new(out, logs_event(event, type, json_string(text ? text : "")));
+			free(text);
+		}
+	} else if (strcmp(type, "platform.start") == 0) {
+		json_array_append_new(out, logs_event(event, type,
+						      json_pack("{s:O,s:s}", "requestId", rid,
+								"version", "$LATEST")));
+	} else if (strcmp(type, "platform.runtimeDone") == 0) {
+		/* The end of the runtime's part: platform.end; with 2021-03-18 also
+		 * platform.runtimeDone {requestId, status}. */
+		json_array_append_new(out, logs_event(event, "platform.end",
+						      json_pack("{s:O}", "requestId", rid)));
+		if (schema == S_LOGS_2021_03_18)
+			json_array_append_new(
+				out, logs_event(event, type,
+						json_pack("{s:O,s:O}", "requestId", rid, "status",
+							  json_object_get(rec, "status"))));
+	} else if (strcmp(type, "platform.report") == 0) {
+		json_t *m = json_object_get(rec, "metrics"), *keep = json_object();
+		static const char *const keys[] = { "durationMs", "billedDurationMs",
+						     "memorySizeMB", "maxMemoryUsedMB",
+						     "initDurationMs" };
+
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (json_object_get(m, keys[i]))
+				json_object_set(keep, keys[i], json_object_get(m, keys[i]));
+		json_array_append_new(out, logs_event(event, type,
+						      json_pack("{s:O,s:o}", "requestId", rid,
+								"metrics", keep)));
+	} else if (strcmp(type, "platform.extension") == 0 ||
+		   strcmp(type, "platform.logsDropped") == 0 ||
+		   strcmp(type, "platform.logsSubscription") == 0 ||
+		   strcmp(type, "platform.fault") == 0) {
+		json_array_append(out, event);
+	}
+	/* The init and restore phases' events and platform.telemetrySubscription are the
+	 * Telemetry API's alone. */
 }
 
 /* The event as a subscriber of this schema sees it. */
@@ -237,6 +297,23 @@ static void enqueue_text(struct subscriber *s, const char *text, size_t len, int
 
 static void enqueue(struct subscriber *s, json_t *event)
 {
+	if (s->schema >= S_LOGS_2020_08_15) {
+		json_t *out = json_array(), *ev;
+		size_t i;
+
+		adapt_logs(event, s->schema, out);
+		json_array_foreach(out, i, ev) {
+			char *text = json_dumps(ev, JSON_COMPACT);
+
+			if (text) {
+				enqueue_text(s, text, strlen(text), 0);
+				free(text);
+			}
+		}
+		json_decref(out);
+		schedule(s);
+		return;
+	}
 	json_t *adapted = adapt(event, s->schema);
 	char *text = adapted ? json_dumps(adapted, JSON_COMPACT) : NULL;
 
@@ -534,7 +611,7 @@ static int parse_types(json_t *types, unsigned *out, char *err, size_t n)
 	return 0;
 }
 
-int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port,
+int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port, bool logs,
 				 struct subscription_spec *spec, char *err, size_t n)
 {
 	json_t *root = json_loadb(body, len, 0, NULL), *buffering;
@@ -548,13 +625,26 @@ int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port
 	}
 	schema = json_string_value(json_object_get(root, "schemaVersion"));
 	buffering = json_object_get(root, "buffering");
-	if (!schema || (strcmp(schema, "2022-07-01") && strcmp(schema, "2022-12-13") &&
-			strcmp(schema, "2025-01-29"))) {
+	if (logs) {
+		/* The Logs API: schemaVersion optional, 2021-03-18 adds platform.runtimeDone. */
+		if (!schema && json_object_get(root, "schemaVersion")) {
+			invalid(err, n, "schemaVersion must be a string");
+			goto out;
+		}
+		if (schema && strcmp(schema, "2020-08-15") && strcmp(schema, "2021-03-18")) {
+			invalid(err, n, "schemaVersion must be 2020-08-15 or 2021-03-18");
+			goto out;
+		}
+		spec->schema = schema && strcmp(schema, "2021-03-18") == 0 ? S_LOGS_2021_03_18 :
+									       S_LOGS_2020_08_15;
+	} else if (!schema || (strcmp(schema, "2022-07-01") && strcmp(schema, "2022-12-13") &&
+			       strcmp(schema, "2025-01-29"))) {
 		invalid(err, n, "schemaVersion must be 2022-07-01, 2022-12-13 or 2025-01-29");
 		goto out;
+	} else {
+		spec->schema = strcmp(schema, "2022-07-01") == 0 ? S_2022_07_01 :
+			       strcmp(schema, "2022-12-13") == 0 ? S_2022_12_13 : S_2025_01_29;
 	}
-	spec->schema = strcmp(schema, "2022-07-01") == 0 ? S_2022_07_01 :
-		       strcmp(schema, "2022-12-13") == 0 ? S_2022_12_13 : S_2025_01_29;
 	if (parse_types(json_object_get(root, "types"), &spec->types, err, n) < 0)
 		goto out;
 	if (buffering && !json_is_object(buffering) && !json_is_null(buffering)) {
@@ -595,8 +685,9 @@ static const char *types_text(unsigned types, char *out, size_t n)
 	return out;
 }
 
-void telemetry_handle(struct environment *env, struct http_request *req)
+void telemetry_handle(struct environment *env, struct http_request *req, bool logs)
 {
+	const char *api = logs ? "Logs" : "Telemetry";
 	struct telemetry_env *t = env->tel;
 	struct subscription_spec spec;
 	struct subscriber *s, **pp;
@@ -615,13 +706,22 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 	if (!x || !t)
 		return;
 	if (t->closed || env->state != ENV_STARTING) {
-		api_reply_error(req, 403, "Telemetry.SubscriptionClosed",
+		api_reply_error(req, 403, logs ? "Logs.SubscriptionClosed" :
+						 "Telemetry.SubscriptionClosed",
 				"subscriptions are only possible during init");
 		return;
 	}
-	if (telemetry_parse_subscription(req->body, req->body_len, env->api_port, &spec, err,
-					 sizeof(err)) < 0) {
-		api_reply_error(req, 400, "ValidationError", err);
+	if (telemetry_parse_subscription(req->body, req->body_len, env->api_port, logs, &spec,
+					 err, sizeof(err)) < 0) {
+		api_reply_error(req, 400, logs ? "Logs.ValidationError" : "ValidationError", err);
+		return;
+	}
+	/* One of the two APIs per extension, as Lambda has it. */
+	if (x->sub && (x->sub->schema >= S_LOGS_2020_08_15) != logs) {
+		snprintf(err, sizeof(err), "extension %s subscribed through the %s API already",
+			 x->name, logs ? "Telemetry" : "Logs");
+		api_reply_error(req, 403, logs ? "Logs.AlreadySubscribed" :
+						 "Telemetry.AlreadySubscribed", err);
 		return;
 	}
 	/* Only to the extension's own listener: never to vigil's listeners (its front door:
@@ -629,8 +729,8 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 	if (!listener_of_group(spec.port, extension_pgid(env, x), &listener)) {
 		snprintf(err, sizeof(err), "destination.URI port %u: no process of extension %s "
 			 "listens there", spec.port, x->name);
-		log_warn("host", "telemetry subscription refused: %s", err);
-		api_reply_error(req, 400, "ValidationError", err);
+		log_warn("host", "%s subscription refused: %s", api, err);
+		api_reply_error(req, 400, logs ? "Logs.ValidationError" : "ValidationError", err);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
@@ -671,11 +771,11 @@ void telemetry_handle(struct environment *env, struct http_request *req)
 			enqueue(s, ev);
 	}
 	buf_init(&line);
-	buf_printf(&line, "TELEMETRY\tName: %s\tState: Subscribed\tTypes: %s\n", x->name,
-		   types_text(s->types, text, sizeof(text)));
+	buf_printf(&line, "%s\tName: %s\tState: Subscribed\tTypes: %s\n",
+		   logs ? "LOGS" : "TELEMETRY", x->name, types_text(s->types, text, sizeof(text)));
 	host_platform_output(env->host, &line, NULL);
 	buf_free(&line);
-	telemetry_emit(env, "platform.telemetrySubscription",
+	telemetry_emit(env, logs ? "platform.logsSubscription" : "platform.telemetrySubscription",
 		       json_pack("{s:s,s:s,s:o}", "name", x->name, "state", "Subscribed", "types",
 				 types_json(s->types)));
 }

@@ -273,6 +273,48 @@ def test_extension_crash_resets_environment(start_host, tmp_path):
     assert h.request("GET", "/healthz")[0] in (500, 502)  # still up, still failing
 
 
+@pytest.mark.parametrize("schema", ["none", "2021-03-18"])
+def test_logs_api_subscription(start_host, ext_dir, tmp_path, schema):
+    """The Logs API (2020-08-15), still served by Lambda and used by older extensions: its
+    record shapes from the same events, platform.runtimeDone only with 2021-03-18, the
+    Telemetry API refused to an extension that took the Logs API."""
+    out = str(tmp_path / "ext.jsonl")
+    h = start_host("--extensions", ext_dir("py_ext"), "--env", f"EXT_OUT={out}",
+                   "--env", "EXT_API=logs", "--env", f"EXT_SCHEMA={schema}",
+                   "--env", "EXT_TYPES=platform,function", "--", TEST_RUNTIME)
+    h.invoke({"action": "print", "text": "through the logs api"})
+    rid = h.wait_reports(1)[0]["RequestId"]
+
+    def events():
+        return [r["event"] for r in read_out(out) if r["kind"] == "telemetry"]
+    wait_for(lambda: any(e["type"] == "platform.report" for e in events()), timeout=10,
+             what="the report through the Logs API")
+    sub = next(r for r in read_out(out) if r["kind"] == "subscribe")
+    assert sub["status"] == 200 and sub["body"] == '"OK"' and sub["other"] == 403, sub
+    assert "LOGS\tName: py_ext\tState: Subscribed\tTypes: [Platform, Function]" in h.stdout()
+    evs = events()
+    types = [e["type"] for e in evs]
+    assert not [t for t in types if t.startswith("platform.init")], types
+    line = next(e for e in evs if e["type"] == "function" and "through the logs api" in
+                e["record"])
+    assert isinstance(line["record"], str)
+    start = next(e for e in evs if e["type"] == "platform.start")
+    assert start["record"] == {"requestId": rid, "version": "$LATEST"}
+    end = next(e for e in evs if e["type"] == "platform.end")
+    assert end["record"] == {"requestId": rid}
+    report = next(e for e in evs if e["type"] == "platform.report")
+    assert report["record"]["requestId"] == rid
+    assert set(report["record"]["metrics"]) <= {"durationMs", "billedDurationMs",
+                                                "memorySizeMB", "maxMemoryUsedMB",
+                                                "initDurationMs"}
+    assert {"durationMs", "billedDurationMs", "maxMemoryUsedMB"} <= set(report["record"]["metrics"])
+    done = [e for e in evs if e["type"] == "platform.runtimeDone"]
+    if schema == "2021-03-18":
+        assert done and done[0]["record"] == {"requestId": rid, "status": "success"}, done
+    else:
+        assert not done
+
+
 def test_extension_without_its_run_bit_fails_the_init(start_host, tmp_path):
     """As Lambda: a file of the extensions folder that cannot be executed is a LaunchError
     (PermissionDenied), and the init fails — not skipped without a word."""
