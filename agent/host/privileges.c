@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
-#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -52,10 +52,38 @@ static bool runnable_by(uid_t uid, gid_t gid, const char *path, const char *dir)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* A user's ids from its /etc/passwd line (no NSS: the layer's static binary links this file,
+ * and getpwnam would pull glibc's NSS machinery in). 0, or -1 when there is no such user. */
+static int user_ids(const char *name, uid_t *uid, gid_t *gid)
+{
+	char line[1024];
+	size_t nl = strlen(name);
+	FILE *f = fopen("/etc/passwd", "re");
+	int rc = -1;
+
+	while (f && rc < 0 && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ':'), *u, *g;
+
+		if (!p || (size_t)(p - line) != nl || strncmp(line, name, nl) != 0)
+			continue;
+		u = strchr(p + 1, ':');
+		g = u ? strchr(u + 1, ':') : NULL;
+		if (!g)
+			continue;
+		*uid = (uid_t)strtoul(u + 1, NULL, 10);
+		*gid = (gid_t)strtoul(g + 1, NULL, 10);
+		rc = 0;
+	}
+	if (f)
+		fclose(f);
+	return rc;
+}
+
 int host_choose_user(struct host *h)
 {
 	const char *name = h->opt.run_user;
-	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
 
 	h->drop_user = false;
 	if (geteuid() != 0) {
@@ -64,17 +92,16 @@ int host_choose_user(struct host *h)
 		return 0;
 	}
 	if (!name)
-		name = getpwnam("vigil") ? "vigil" : "nobody";
+		name = user_ids("vigil", &uid, &gid) == 0 ? "vigil" : "nobody";
 	if (strcmp(name, "root") == 0) {
 		log_info("host", "functions run as root (--user root)");
 		return 0;
 	}
-	pw = getpwnam(name);
-	if (!pw) {
-		fprintf(stderr, "vigil host: --user %s: no such user\n", name);
+	if (user_ids(name, &uid, &gid) < 0) {
+		fprintf(stderr, "vigil host: --user %s: no such user in /etc/passwd\n", name);
 		return 2;
 	}
-	if (!runnable_by(pw->pw_uid, pw->pw_gid, h->opt.argv[0], h->task_root)) {
+	if (!runnable_by(uid, gid, h->opt.argv[0], h->task_root)) {
 		if (h->opt.run_user) {
 			fprintf(stderr, "vigil host: user %s cannot run %s (in %s): give them the "
 				"files, or run them as another --user\n", name, h->opt.argv[0],
@@ -86,10 +113,10 @@ int host_choose_user(struct host *h)
 		return 0;
 	}
 	h->drop_user = true;
-	h->run_uid = pw->pw_uid;
-	h->run_gid = pw->pw_gid;
+	h->run_uid = uid;
+	h->run_gid = gid;
 	log_info("host", "functions run as %s (uid %u), without capabilities", name,
-		 (unsigned)pw->pw_uid);
+		 (unsigned)uid);
 	return 0;
 }
 
