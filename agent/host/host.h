@@ -244,8 +244,8 @@ void env_stop(struct environment *env, const char *reason);
 int host_choose_user(struct host *h);
 /* In a new process of an environment: become that user (no capabilities, no new privileges). */
 void host_become_user(const struct host *h);
-/* After the start: vigil host keeps host_kept_capabilities() and clears its bounding set of
- * the rest (run as root; nothing otherwise). */
+/* After the start, when the functions run as another user: vigil host keeps
+ * host_kept_capabilities() and clears its bounding set of the rest. */
 void host_drop_capabilities(void);
 uint64_t host_kept_capabilities(void);
 /* The invocation in flight ends as failed with type (its answer, REPORT and events), and the
