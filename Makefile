@@ -62,7 +62,7 @@ endif
 # (agent/cmd); main.c is linked into the binary only.
 LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/numfmt.c \
             agent/util/crc32c.c agent/util/ids.c agent/util/base64.c agent/util/json_str.c \
-            agent/util/redact.c agent/util/lines.c agent/util/procfs.c \
+            agent/util/redact.c agent/util/lines.c agent/util/procfs.c agent/util/caps.c \
             agent/lib/loop.c agent/lib/http_server.c agent/lib/http_post.c agent/lib/mhd.c \
             agent/lib/tls.c agent/lib/resolve.c agent/lib/http_client.c \
             agent/core/metrics.c agent/core/self_metrics.c agent/core/lambda_lines.c \

@@ -19,6 +19,7 @@
 
 #include "serve.h"
 #include "../probes/probes.h"
+#include "../util/caps.h"
 
 #define ENV_ID 1
 
@@ -115,6 +116,10 @@ static int run_under(struct probes *p, char **argv)
 		close(go[1]);
 		return -1;
 	}
+	/* The command has what vigil probe had; vigil probe itself needs nothing more: the
+	 * probes are loaded, the command is its own child (same user). */
+	if (geteuid() == 0 && caps_keep_only(0) < 0)
+		fprintf(stderr, "vigil probe: cannot drop capabilities: %s\n", strerror(errno));
 	signal(SIGINT, SIG_IGN);	/* the command gets ^C; the summary still prints */
 	close(go[1]);
 	for (;;) {

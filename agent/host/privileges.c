@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../util/caps.h"
 #include "../util/log.h"
 #include "host.h"
 
@@ -133,29 +133,11 @@ void host_become_user(const struct host *h)
 
 void host_drop_capabilities(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { { 0 } };
-	uint64_t keep = host_kept_capabilities();
-	int dropped = 0;
+	int rc;
 
 	if (geteuid() != 0)
 		return;
-	/* The bounding set first: dropping from it needs CAP_SETPCAP, which goes next. */
-	for (int c = 0; c < 64; c++) {
-		if (keep & (1ull << c))
-			continue;
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
-			if (errno == EINVAL)
-				break;	/* past the kernel's last capability */
-			continue;
-		}
-		dropped++;
-	}
-	data[0].effective = data[0].permitted = (uint32_t)keep;
-	data[1].effective = data[1].permitted = (uint32_t)(keep >> 32);
-	if (syscall(SYS_capset, &hdr, data) < 0)
-		log_warn("host", "cannot drop capabilities: %s", strerror(errno));
-	else
-		log_debug("host", "capabilities: kept %#llx, %d dropped from the bounding set",
-			  (unsigned long long)keep, dropped);
+	rc = caps_keep_only(host_kept_capabilities());
+	if (rc < 0)
+		log_warn("host", "cannot drop capabilities: %s", strerror(-rc));
 }

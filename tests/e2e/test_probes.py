@@ -187,3 +187,18 @@ def test_peak_rss_of_a_runtime_that_exits_during_an_invoke(probed_host):
         vigil_rss_mb = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
     peak = megabytes(probes_of(h, ids[1])["Peak RSS"])
     assert 0 < peak < 4 < vigil_rss_mb, (peak, vigil_rss_mb)
+
+
+def test_vigil_probe_keeps_no_capability_once_the_command_runs():
+    """vigil probe loads the probes, starts the command (run by root, it has root's
+    capabilities: exec gives them back), then gives up every capability and clears its
+    bounding set: it only reads maps and waits."""
+    script = ('grep -E "^Cap(Eff|Bnd)" /proc/$PPID/status | sed "s/^/parent /"; '
+              'grep -E "^CapEff" /proc/self/status | sed "s/^/self /"')
+    r = subprocess.run([VIGIL, "probe", "--", "/bin/sh", "-c", script], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    caps = dict((" ".join(l.split()[:2]), int(l.split()[2], 16)) for l in r.stdout.splitlines()
+                if l.startswith(("parent", "self")))
+    assert caps["parent CapEff:"] == 0 and caps["parent CapBnd:"] == 0, r.stdout
+    assert caps["self CapEff:"] != 0       # the command is root's, as asked
