@@ -671,7 +671,7 @@ int host_run(const struct host_options *o, struct metric_registry *r, struct sin
 	/* Started: probes loaded, listeners bound, limits raised. (Functions that run as root
 	 * are forked from vigil and keep what it keeps: then it keeps root's.) */
 	if (h.drop_user)
-		host_drop_capabilities();
+		host_drop_capabilities(&h);
 	log_info("host", "function %s: front door on %.*s:%u, runtime %s, %ld MB, %.3g s timeout",
 		 h.opt.function_name, (int)(strrchr(h.opt.listen, ':') - h.opt.listen),
 		 h.opt.listen, frontdoor_port(h.frontdoor), h.opt.argv[0], h.opt.memory_mb,

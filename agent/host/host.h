@@ -246,8 +246,8 @@ int host_choose_user(struct host *h);
 void host_become_user(const struct host *h);
 /* After the start, when the functions run as another user: vigil host keeps
  * host_kept_capabilities() and clears its bounding set of the rest. */
-void host_drop_capabilities(void);
-uint64_t host_kept_capabilities(void);
+void host_drop_capabilities(const struct host *h);
+uint64_t host_kept_capabilities(bool probes);
 /* The invocation in flight ends as failed with type (its answer, REPORT and events), and the
  * environment stops. */
 void env_abort(struct environment *env, const char *type);

@@ -19,14 +19,16 @@
 #include "host.h"
 
 /* What vigil host uses after its start: signals to the functions' processes (another user),
- * new environments' processes made that user, the listener check and the probes' window
- * (pidfd_getfd, /proc/PID/fd, clear_refs of another user's process), and the log writer's
- * return from idle priority. */
-static const int kept[] = { CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SYS_PTRACE, CAP_SYS_NICE };
+ * new environments' processes made that user, the listener check (pidfd_getfd on another
+ * user's process, and its /proc/PID/fd, a folder only its owner may read), and the log
+ * writer's return from idle priority; with the probes on, their peak window too (writing
+ * another user's /proc/PID/clear_refs, mode 0200). */
+static const int kept[] = { CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SYS_PTRACE, CAP_SYS_NICE,
+			    CAP_DAC_READ_SEARCH };
 
-uint64_t host_kept_capabilities(void)
+uint64_t host_kept_capabilities(bool probes)
 {
-	uint64_t m = 0;
+	uint64_t m = probes ? 1ull << CAP_DAC_OVERRIDE : 0;
 
 	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
 		m |= 1ull << kept[i];
@@ -131,13 +133,13 @@ void host_become_user(const struct host *h)
 		_exit(126);
 }
 
-void host_drop_capabilities(void)
+void host_drop_capabilities(const struct host *h)
 {
 	int rc;
 
 	if (geteuid() != 0)
 		return;
-	rc = caps_keep_only(host_kept_capabilities());
+	rc = caps_keep_only(host_kept_capabilities(h->probes != NULL));
 	if (rc < 0)
 		log_warn("host", "cannot drop capabilities: %s", strerror(-rc));
 }

@@ -1,6 +1,7 @@
 """vigil host run as root: the functions' processes as an unprivileged user without
 capabilities; vigil host itself with the few it still uses (CAP_KILL, CAP_SETGID, CAP_SETUID,
-CAP_SYS_PTRACE, CAP_SYS_NICE), its bounding set cleared of the rest. Read from /proc."""
+CAP_SYS_PTRACE, CAP_SYS_NICE, CAP_DAC_READ_SEARCH, and CAP_DAC_OVERRIDE with the probes on),
+its bounding set cleared of the rest. Read from /proc."""
 import os
 import pwd
 import shutil
@@ -9,9 +10,10 @@ import tempfile
 
 import pytest
 
-from conftest import TEST_RUNTIME, wait_for
+from conftest import TEST_RUNTIME, VIGIL, wait_for
 
-KEPT = (1 << 5) | (1 << 6) | (1 << 7) | (1 << 19) | (1 << 23)
+KEPT = (1 << 2) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 19) | (1 << 23)
+PROBES = 1 << 1     # CAP_DAC_OVERRIDE: the probes' window writes another user's clear_refs
 
 
 def status(pid):
@@ -35,6 +37,8 @@ def world_dir():
     os.chmod(d, 0o755)
     shutil.copy(TEST_RUNTIME, os.path.join(d, "bootstrap"))
     os.chmod(os.path.join(d, "bootstrap"), 0o755)
+    os.mkdir(os.path.join(d, "extensions"))     # vigil itself, as the extension
+    os.symlink(VIGIL, os.path.join(d, "extensions", "vigil"))
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -42,10 +46,15 @@ def world_dir():
 @pytest.mark.skipif(os.geteuid() != 0, reason="the drop is what root does")
 def test_functions_run_unprivileged_and_vigil_keeps_little(start_host, world_dir):
     nobody = pwd.getpwnam("nobody")
-    h = start_host("--function", world_dir, "--user", "nobody")
+    h = start_host("--function", world_dir, "--user", "nobody",
+                   "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+                   "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0",
+                   "--env", "VIGIL_LOGS_ENABLED=false")
     status_code, _, body = h.invoke({"action": "print", "text": "hi"})
     assert status_code == 200, body
     assert "functions run as nobody" in h.stderr()
+    # The extension (nobody's too) subscribed: the listener check still reads its sockets.
+    assert "TELEMETRY\tName: vigil\tState: Subscribed" in h.stdout(), h.stdout()
     runtime = wait_for(lambda: [p for p in children(h.proc.pid)
                                 if os.path.basename(os.readlink(f"/proc/{p}/exe")) == "bootstrap"],
                        what="the runtime")[0]
@@ -54,10 +63,14 @@ def test_functions_run_unprivileged_and_vigil_keeps_little(start_host, world_dir
     assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, st
     assert st["NoNewPrivs"] == "1"
     host = status(h.proc.pid)
-    assert int(host["CapEff"], 16) == KEPT, host["CapEff"]
-    assert int(host["CapBnd"], 16) == KEPT, host["CapBnd"]
+    kept = KEPT | (PROBES if "probes: on" in h.stderr() else 0)
+    assert int(host["CapEff"], 16) == kept, host["CapEff"]
+    assert int(host["CapBnd"], 16) == kept, host["CapBnd"]
     # It still does what it kept them for: a second environment, a timeout's kill.
-    h2 = start_host("--function", world_dir, "--user", "nobody", "--timeout", "1")
+    h2 = start_host("--function", world_dir, "--user", "nobody", "--timeout", "1",
+                    "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+                    "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0",
+                    "--env", "VIGIL_LOGS_ENABLED=false")
     status_code, _, body = h2.invoke({"action": "sleep", "ms": 3000})
     assert body["errorType"] == "Sandbox.Timedout", body
     status_code, _, body = h2.invoke({"action": "print", "text": "again"})
