@@ -46,7 +46,10 @@ static const char host_usage[] =
 	"  --stop-timeout SECONDS   on SIGTERM, invocations in flight get this long to end\n"
 	"                           (then they fail as Sandbox.Shutdown; default 10)\n"
 	"  --user NAME              run as root: the functions' user (default: vigil if it\n"
-	"                           exists, else nobody; root keeps them root)\n";
+	"                           exists, else nobody; root keeps them root)\n"
+	"  --private-tmp yes|no     with --user: each environment its own /tmp (a tmpfs,\n"
+	"                           512 MB) and an /etc/hosts naming sandbox.localdomain\n"
+	"                           (default yes)\n";
 
 static int host_usage_error(const char *msg, const char *arg)
 {
@@ -136,6 +139,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		{ "telemetry-hold-ms", required_argument, NULL, 'T' },
 		{ "stop-timeout", required_argument, NULL, 'S' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "private-tmp", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -153,6 +157,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 	o->payload_version = 2;
 	o->telemetry_hold_ms = 2000;
 	o->stop_timeout_s = 10;
+	o->private_tmp = true;
 	o->env = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->env)
 		return 1;
@@ -209,6 +214,11 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 				o->log_format = LOG_FORMAT_JSON;
 			else
 				return host_usage_error("--log-format is text or json, got", optarg);
+			break;
+		case 'P':
+			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
+				return host_usage_error("--private-tmp is yes or no, got", optarg);
+			o->private_tmp = strcmp(optarg, "yes") == 0;
 			break;
 		case 'u':
 			if (!*optarg)

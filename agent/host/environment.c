@@ -333,6 +333,7 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 	env->registration_open = true;
 	env->inv = inv;
 	env->cg.peak_fd = -1;
+	env->ns_user_fd = env->ns_mnt_fd = -1;
 	random_hex(env->instance_id, 16);
 	if (inv)
 		inv->env = env;
@@ -349,6 +350,7 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 		env->oom_base = cgroup_oom_kills(&env->cg);
 	}
 	telemetry_env_init(env);
+	env_sandbox_start(env);
 	buf_init(&b);
 	line_init_start(&b, h->opt.log_format, "vigil-host:" VIGIL_HOST_RUNTIME_VERSION,
 			h->opt.function_name, "$LATEST");
@@ -440,6 +442,7 @@ static void env_free(struct environment *env)
 	for (unsigned i = 0; i < env->next_ext; i++)
 		proc_close_output(&env->ext[i].proc);
 	telemetry_env_free(env);
+	env_sandbox_stop(env);
 	http_server_destroy(env->api);
 	cgroup_kill_all(&env->cg);
 	cgroup_destroy(&env->cg);

@@ -143,6 +143,8 @@ struct environment {
 	 * is behind, for telemetry_hold_ms at most; past that, what does not fit is dropped
 	 * (and said in platform.logsDropped) until the subscriber catches up. */
 	unsigned output_held;		/* HOLD_* reasons; 0: read */
+	pid_t ns_pid;			/* its namespaces' holder (sandbox.c), 0: none */
+	int ns_user_fd, ns_mnt_fd;	/* -1: the host's own /tmp */
 	double last_output;		/* loop_now() when its processes last wrote */
 	double quiet_deadline;		/* a graceful stop waits for quiet output until then */
 	bool hold_expired;
@@ -167,6 +169,7 @@ struct host_options {
 	unsigned telemetry_hold_ms;	/* --telemetry-hold-ms: the longest output is held */
 	double stop_timeout_s;		/* --stop-timeout: a stop waits this long for invokes */
 	const char *run_user;		/* --user: the functions' user when run as root */
+	bool private_tmp;		/* --private-tmp: each environment its own /tmp */
 	char **argv;			/* the runtime command */
 	char **env;			/* --env KEY=VALUE, NULL-terminated */
 	size_t nenv;
@@ -248,6 +251,13 @@ void host_become_user(const struct host *h);
  * host_kept_capabilities() and clears its bounding set of the rest. */
 void host_drop_capabilities(const struct host *h);
 uint64_t host_kept_capabilities(bool probes);
+
+/* sandbox.c: an environment's own /tmp (and /etc/hosts naming sandbox.localdomain) when its
+ * functions run as another user, through a holder process's user and mount namespace; its
+ * processes join it (in the child, after becoming the user). */
+void env_sandbox_start(struct environment *env);
+void env_sandbox_join(const struct environment *env);
+void env_sandbox_stop(struct environment *env);
 /* The invocation in flight ends as failed with type (its answer, REPORT and events), and the
  * environment stops. */
 void env_abort(struct environment *env, const char *type);

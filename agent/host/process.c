@@ -342,6 +342,7 @@ static void child_exec(struct environment *env, char *const *argv, char **envp, 
 		_exit(126);
 	host_probes_child(env);
 	host_become_user(env->host);
+	env_sandbox_join(env);
 	dup2(out_w, STDOUT_FILENO);
 	dup2(err_w, STDERR_FILENO);
 	if (chdir(dir) < 0) {

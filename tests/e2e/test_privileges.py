@@ -32,8 +32,9 @@ def children(pid):
 
 @pytest.fixture
 def world_dir():
-    """A function folder every user can read (the tests' own are root's alone)."""
-    d = tempfile.mkdtemp(prefix="vigil-fn-", dir="/tmp")
+    """A function folder every user can read (the tests' own are root's alone), outside /tmp
+    (which each environment has its own of)."""
+    d = tempfile.mkdtemp(prefix="vigil-fn-", dir="/var/tmp")
     os.chmod(d, 0o755)
     shutil.copy(TEST_RUNTIME, os.path.join(d, "bootstrap"))
     os.chmod(os.path.join(d, "bootstrap"), 0o755)
@@ -94,3 +95,56 @@ def test_a_function_nobody_can_read_is_said(start_host, tmp_path):
 def h_bin():
     from conftest import VIGIL
     return VIGIL
+
+
+SANDBOX_RUNTIME = r'''#!/usr/bin/python3
+# A custom runtime: {"write": NAME} writes /tmp/NAME, {"read": NAME} answers what /tmp/NAME
+# holds (or null), {"resolve": HOST} answers its address, {"sleep": S} sleeps.
+import json, os, socket, time, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as r:
+        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        ev = json.loads(r.read())
+    out = {"uid": os.getuid()}
+    if "write" in ev:
+        with open("/tmp/" + ev["write"], "w") as f:
+            f.write("secret of " + str(os.getpid()))
+    if "read" in ev:
+        try:
+            with open("/tmp/" + ev["read"]) as f:
+                out["read"] = f.read()
+        except OSError:
+            out["read"] = None
+    if "resolve" in ev:
+        out["address"] = socket.gethostbyname(ev["resolve"])
+    if "sleep" in ev:
+        time.sleep(ev["sleep"])
+    urllib.request.urlopen(urllib.request.Request(api + rid + "/response",
+                                                  data=json.dumps(out).encode()))
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the drop is what root does")
+def test_an_environment_cannot_read_anothers_tmp(start_host):
+    """Each environment its own /tmp (a tmpfs in a user and mount namespace of the functions'
+    user) and an /etc/hosts that names sandbox.localdomain, as in a Lambda sandbox."""
+    d = tempfile.mkdtemp(prefix="vigil-fn-", dir="/var/tmp")   # not in /tmp: it would be hidden
+    try:
+        os.chmod(d, 0o755)
+        with open(os.path.join(d, "bootstrap"), "w") as f:
+            f.write(SANDBOX_RUNTIME)
+        os.chmod(os.path.join(d, "bootstrap"), 0o755)
+        h = start_host("--function", d, "--user", "nobody", "--timeout", "1")
+        name = f"vigil-secret-{os.getpid()}"
+        body = h.invoke({"write": name})[2]
+        assert body["uid"] == pwd.getpwnam("nobody").pw_uid, body
+        assert h.invoke({"read": name})[2]["read"].startswith("secret of")   # its own /tmp
+        assert not os.path.exists(f"/tmp/{name}")                        # not the host's
+        assert h.invoke({"resolve": "sandbox.localdomain"})[2]["address"] == "127.0.0.1"
+        # A timeout ends the environment; the next one starts with a /tmp of its own.
+        assert h.invoke({"sleep": 3})[2]["errorType"] == "Sandbox.Timedout"
+        assert h.invoke({"read": name})[2]["read"] is None
+        assert "share /tmp" not in h.stderr()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,161 @@
+/*
+ * An environment's own /tmp, as each Lambda sandbox has one (and a /etc/hosts that names
+ * sandbox.localdomain): when the functions run as another user, a holder process of that
+ * user makes a user and mount namespace where /tmp is a fresh tmpfs, and every process of the
+ * environment joins it. No capability of vigil's is needed: unprivileged user namespaces do
+ * it (where the kernel refuses them, vigil says so once and the environments share /tmp).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "host.h"
+
+#define TMP_SIZE "512m"		/* Lambda's default ephemeral storage */
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* /etc/hosts as it is, with sandbox.localdomain: a file in the new /tmp bound over it, then
+ * unlinked (the mount keeps it). */
+static void hosts_with_sandbox(void)
+{
+	static const char path[] = "/tmp/.vigil-hosts";
+	char buf[65536];
+	ssize_t n = 0;
+	int in = open("/etc/hosts", O_RDONLY | O_CLOEXEC), out;
+
+	if (in >= 0) {
+		n = read(in, buf, sizeof(buf) - 128);
+		close(in);
+	}
+	if (n < 0)
+		n = 0;
+	n += snprintf(buf + n, 128, "\n127.0.0.1\tsandbox.localdomain sandbox\n");
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0)
+		return;
+	if (write(out, buf, (size_t)n) == n)
+		mount(path, "/etc/hosts", NULL, MS_BIND, NULL);
+	close(out);
+	unlink(path);
+}
+
+/* The holder: becomes the functions' user, makes the namespaces, says so, waits. */
+static void holder(const struct host *h, int ready)
+{
+	char map[64];
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Dumpable again after the change of user: else its /proc/self files stay root's and
+	 * it cannot write its own id maps. */
+	if (setgroups(0, NULL) < 0 || setgid(h->run_gid) < 0 || setuid(h->run_uid) < 0 ||
+	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		_exit(1);
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)h->run_uid, (unsigned)h->run_uid);
+	if (write_file("/proc/self/uid_map", map) < 0 ||
+	    write_file("/proc/self/setgroups", "deny") < 0)
+		_exit(1);
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)h->run_gid, (unsigned)h->run_gid);
+	if (write_file("/proc/self/gid_map", map) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=" TMP_SIZE) < 0)
+		_exit(1);
+	hosts_with_sandbox();
+	if (write(ready, "k", 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+/* Whether path lies in /tmp: a private /tmp would hide it from the environment. */
+static bool in_tmp(const char *path)
+{
+	return path && strncmp(path, "/tmp", 4) == 0 && (path[4] == '/' || path[4] == '\0');
+}
+
+void env_sandbox_start(struct environment *env)
+{
+	struct host *h = env->host;
+	static bool said;
+	int pipefd[2];
+	char c = 0, path[64];
+	pid_t pid;
+
+	env->ns_pid = 0;
+	env->ns_user_fd = env->ns_mnt_fd = -1;
+	if (!h->drop_user || !h->opt.private_tmp)
+		return;
+	if (in_tmp(h->task_root) || in_tmp(h->extensions_dir) || in_tmp(h->opt.argv[0])) {
+		if (!said)
+			log_warn("host", "the function lives in /tmp: its environments share /tmp "
+				 "(a private /tmp would hide it)");
+		said = true;
+		return;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		close(pipefd[0]);
+		holder(h, pipefd[1]);
+	}
+	close(pipefd[1]);
+	if (pid > 0) {
+		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+
+		if (poll(&p, 1, 2000) == 1 && read(pipefd[0], &c, 1) == 1 && c == 'k') {
+			snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+			env->ns_user_fd = open(path, O_RDONLY | O_CLOEXEC);
+			snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+			env->ns_mnt_fd = open(path, O_RDONLY | O_CLOEXEC);
+		}
+		env->ns_pid = pid;
+	}
+	close(pipefd[0]);
+	if (env->ns_user_fd < 0 || env->ns_mnt_fd < 0) {
+		if (!said)
+			log_warn("host", "no private /tmp for the environments (the kernel refused "
+				 "a user namespace: %s): they share /tmp", strerror(errno));
+		said = true;
+		env_sandbox_stop(env);
+	}
+}
+
+void env_sandbox_join(const struct environment *env)
+{
+	if (env->ns_user_fd < 0)
+		return;
+	if (setns(env->ns_user_fd, CLONE_NEWUSER) < 0 || setns(env->ns_mnt_fd, CLONE_NEWNS) < 0)
+		_exit(126);
+}
+
+void env_sandbox_stop(struct environment *env)
+{
+	if (env->ns_user_fd >= 0)
+		close(env->ns_user_fd);
+	if (env->ns_mnt_fd >= 0)
+		close(env->ns_mnt_fd);
+	env->ns_user_fd = env->ns_mnt_fd = -1;
+	if (env->ns_pid > 0)
+		kill(env->ns_pid, SIGKILL);	/* reaped with the others (SIGCHLD) */
+	env->ns_pid = 0;
+}
