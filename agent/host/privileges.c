@@ -35,8 +35,10 @@ uint64_t host_kept_capabilities(bool probes)
 	return m;
 }
 
-/* Whether user (uid, gid) may run path: a child that becomes them and asks. */
-static bool runnable_by(uid_t uid, gid_t gid, const char *path, const char *dir)
+/* Whether user (uid, gid) may run path from dir, and enter the extensions folder ext (""
+ * none): a child that becomes them and asks. */
+static bool runnable_by(uid_t uid, gid_t gid, const char *path, const char *dir,
+			const char *ext)
 {
 	pid_t pid = fork();
 	int status;
@@ -46,8 +48,8 @@ static bool runnable_by(uid_t uid, gid_t gid, const char *path, const char *dir)
 	if (pid == 0) {
 		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
 			_exit(2);
-		_exit(access(dir, X_OK) == 0 && (!strchr(path, '/') || access(path, X_OK) == 0) ?
-			      0 : 1);
+		_exit(access(dir, X_OK) == 0 && (!strchr(path, '/') || access(path, X_OK) == 0) &&
+			      (!ext[0] || access(ext, R_OK | X_OK) == 0) ? 0 : 1);
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -103,15 +105,18 @@ int host_choose_user(struct host *h)
 		fprintf(stderr, "vigil host: --user %s: no such user in /etc/passwd\n", name);
 		return 2;
 	}
-	if (!runnable_by(uid, gid, h->opt.argv[0], h->task_root)) {
+	if (!runnable_by(uid, gid, h->opt.argv[0], h->task_root, h->extensions_dir)) {
 		if (h->opt.run_user) {
-			fprintf(stderr, "vigil host: user %s cannot run %s (in %s): give them the "
-				"files, or run them as another --user\n", name, h->opt.argv[0],
-				h->task_root);
+			fprintf(stderr, "vigil host: user %s cannot run %s (in %s%s%s): give them "
+				"the files, or run them as another --user\n", name, h->opt.argv[0],
+				h->task_root, h->extensions_dir[0] ? ", extensions in " : "",
+				h->extensions_dir);
 			return 2;
 		}
-		log_warn("host", "the function's files (%s) are not readable by %s: it runs as "
-			 "root (give %s the files, or say --user root)", h->task_root, name, name);
+		log_warn("host", "the function's files (%s%s%s) are not readable by %s: it runs as "
+			 "root (give %s the files, or say --user root)", h->task_root,
+			 h->extensions_dir[0] ? ", extensions in " : "", h->extensions_dir, name,
+			 name);
 		return 0;
 	}
 	h->drop_user = true;

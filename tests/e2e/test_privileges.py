@@ -92,6 +92,20 @@ def test_a_function_nobody_can_read_is_said(start_host, tmp_path):
     assert r.returncode == 2 and "user nobody cannot run" in r.stderr, r.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the drop is what root does")
+def test_extensions_nobody_can_read_are_said(world_dir, tmp_path):
+    """The extensions folder counts too: one only root can enter is a warning (and root
+    runs them) by default, an error with --user."""
+    ext = tmp_path / "extensions"      # in the tests' root-only folder
+    ext.mkdir()
+    base = [h_bin(), "host", "--listen", "127.0.0.1:0", "--runtime-api", "127.0.0.1:0",
+            "--function", world_dir, "--extensions", str(ext)]
+    env = {"VIGIL_METRICS_LISTEN": "127.0.0.1:0", "PATH": os.environ["PATH"]}
+    r = subprocess.run(base + ["--user", "nobody"], capture_output=True, text=True,
+                       timeout=20, env=env)
+    assert r.returncode == 2 and "extensions in" in r.stderr, r.stderr
+
+
 def h_bin():
     from conftest import VIGIL
     return VIGIL
