@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "../lib/resolve.h"
 #include "../util/log.h"
 #include "host.h"
 
@@ -92,6 +93,21 @@ static bool in_tmp(const char *path)
 	return path && strncmp(path, "/tmp", 4) == 0 && (path[4] == '/' || path[4] == '\0');
 }
 
+/* Without an environment's own /etc/hosts, extensions in Lambda's mode listen on and
+ * subscribe to sandbox.localdomain: where the machine's /etc/hosts lacks it, said once. */
+static void say_hosts_once(void)
+{
+	static bool said;
+	struct sockaddr_storage ss;
+
+	if (said || resolve_from_hosts(NULL, "sandbox.localdomain", 0, &ss, 1) > 0)
+		return;
+	said = true;
+	log_info("host", "sandbox.localdomain does not resolve here: extensions that use it (as "
+		 "in Lambda) need the line '127.0.0.1 sandbox.localdomain' in /etc/hosts; run as "
+		 "root with the functions as another user, each environment gets its own");
+}
+
 void env_sandbox_start(struct environment *env)
 {
 	struct host *h = env->host;
@@ -102,13 +118,16 @@ void env_sandbox_start(struct environment *env)
 
 	env->ns_pid = 0;
 	env->ns_user_fd = env->ns_mnt_fd = -1;
-	if (!h->drop_user || !h->opt.private_tmp)
+	if (!h->drop_user || !h->opt.private_tmp) {
+		say_hosts_once();
 		return;
+	}
 	if (in_tmp(h->task_root) || in_tmp(h->extensions_dir) || in_tmp(h->opt.argv[0])) {
 		if (!said)
 			log_warn("host", "the function lives in /tmp: its environments share /tmp "
 				 "(a private /tmp would hide it)");
 		said = true;
+		say_hosts_once();
 		return;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -137,6 +156,7 @@ void env_sandbox_start(struct environment *env)
 				 "a user namespace: %s): they share /tmp", strerror(errno));
 		said = true;
 		env_sandbox_stop(env);
+		say_hosts_once();
 	}
 }
 
