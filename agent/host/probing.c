@@ -311,6 +311,7 @@ void host_probes_init_done(struct environment *env)
 		return;
 	probes_env_totals(h->probes, env->index, &t);
 	env->probe_mark = t;
+	env->peak_rss = t.peak_rss;
 	count_window(h, &t, h->pm.cpu_init);
 	metric_add(h->pm.init_opens, (double)t.opens);
 	metric_add(h->pm.init_read, (double)t.read_bytes);
@@ -349,19 +350,27 @@ void host_probes_invoke_start(struct environment *env)
 			      env->inv ? (uint64_t)(env->inv->started_at * 1e9) : 0);
 }
 
-void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env)
+void host_probes_invoke_measure(struct host *h, struct environment *env)
 {
-	struct probe_totals t, d;
+	struct probe_totals t;
 	pid_t pids[1 + HOST_MAX_EXTENSIONS];
 
 	if (!h->probes || !env)
 		return;
 	probes_env_totals_of(h->probes, env->index, pids, env_pids(env, pids), &t);
-	d = window_of(&t, &env->probe_mark);
+	env->probe_window = window_of(&t, &env->probe_mark);
 	env->probe_mark = t;
-	count_window(h, &d, h->pm.cpu_invoke);
-	metric_observe(h->pm.peak_rss, (double)d.peak_rss);
-	window_line(h, env, inv, &d);
+	if (env->probe_window.peak_rss > env->peak_rss)
+		env->peak_rss = env->probe_window.peak_rss;
+}
+
+void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env)
+{
+	if (!h->probes || !env)
+		return;
+	count_window(h, &env->probe_window, h->pm.cpu_invoke);
+	metric_observe(h->pm.peak_rss, (double)env->probe_window.peak_rss);
+	window_line(h, env, inv, &env->probe_window);
 }
 
 void host_probes_env_gone(struct environment *env)
