@@ -151,14 +151,12 @@ void invocation_detach(struct invocation *inv)
 	maybe_free(inv);
 }
 
-/* Max Memory Used: with the probes, the environment's processes' peak RSS so far (what
- * they held: not the page cache a cgroup is charged for, which goes to the cgroup that read a
- * file first, so the same function measured 23 MB in its first environment and 12 in the
- * next); else the cgroup's peak; else the runtime's VmHWM. */
+/* Max Memory Used: the cgroup's peak, else the runtime's VmHWM. (The probes' peak RSS is no
+ * better: a sum of the processes' high-water marks counts pages they share once each — 119 MB
+ * for 100 MB allocated beside a sanitized extension.) */
 static long max_memory_mb(struct environment *env)
 {
-	uint64_t bytes = env->host->probes && env->peak_rss ? env->peak_rss :
-							      cgroup_peak_memory(&env->cg);
+	uint64_t bytes = cgroup_peak_memory(&env->cg);
 
 	if (!bytes && env->runtime.running) {
 		char path[64];

@@ -136,7 +136,6 @@ struct environment {
 	/* eBPF probe facts (probing.c) */
 	struct probe_totals probe_mark;	/* totals at the start of the invocation */
 	struct probe_totals probe_window; /* the invocation's, measured at its end */
-	uint64_t peak_rss;		/* its processes' largest peak RSS so far (probes) */
 	int probe_signal;		/* a process of it died of this signal (0: none) */
 	pid_t probe_signal_pid;
 	char probe_signal_comm[17];
@@ -391,8 +390,8 @@ void host_probes_stop(struct host *h);
 void host_probes_child(struct environment *env);	/* in the child, before exec */
 void host_probes_init_done(struct environment *env);
 void host_probes_invoke_start(struct environment *env);
-/* The invocation's window measured (before its REPORT, whose Max Memory Used it gives), then
- * printed and counted (after). */
+/* The invocation's window measured (at its end, before its REPORT line), then printed and
+ * counted (after it). */
 void host_probes_invoke_measure(struct host *h, struct environment *env);
 void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env);
 void host_probes_env_gone(struct environment *env);

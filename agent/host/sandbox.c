@@ -66,6 +66,11 @@ static void holder(const struct host *h, int ready)
 	char map[64];
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* It never execs: nothing of vigil's stays open in it (a log tail's flock would outlive
+	 * a SIGKILLed host in it, and the next writer would take the dead tail for a live one). */
+	if (ready > 3)
+		close_range(3, (unsigned)ready - 1, 0);
+	close_range((unsigned)ready + 1, ~0U, 0);
 	/* Dumpable again after the change of user: else its /proc/self files stay root's and
 	 * it cannot write its own id maps. */
 	if (setgroups(0, NULL) < 0 || setgid(h->run_gid) < 0 || setuid(h->run_uid) < 0 ||

@@ -203,20 +203,3 @@ def test_vigil_probe_keeps_no_capability_once_the_command_runs():
     assert caps["parent CapEff:"] == 0 and caps["parent CapBnd:"] == 0, r.stdout
     assert caps["self CapEff:"] != 0       # the command is root's, as asked
 
-
-def test_max_memory_used_does_not_depend_on_which_environment_came_first(probed_host):
-    """Max Memory Used is what the environment's processes held (their peak RSS, from the
-    probes), not the cgroup's charge, which counts page cache only in the environment that
-    read a file first: two environments of the same function report the same."""
-    from conftest import EXAMPLES
-    h = probed_host("--function", os.path.join(EXAMPLES, "python-greeting"), "--handler",
-                    "lambda_function.lambda_handler", "--timeout", "1")
-    h.request("GET", "/?name=first")
-    h.request("GET", "/?name=slow&sleep=3")     # a timeout: the environment goes
-    h.request("GET", "/?name=second")
-    reports = h.wait_reports(3)
-    used = [int(r["Max Memory Used"].split()[0]) for r in reports]
-    assert "Init Duration" in reports[2], reports   # a new environment
-    assert abs(used[0] - used[2]) <= 1, used
-    peak = megabytes(probes_of(h, reports[0]["RequestId"])["Peak RSS"])
-    assert abs(used[0] - peak) <= 1.5, (used, peak)
