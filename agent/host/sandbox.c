@@ -5,7 +5,10 @@
  * environment joins it. No capability of vigil's is needed: unprivileged user namespaces do
  * it (where the kernel refuses them, vigil says so once and the environments share /tmp).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -92,10 +95,34 @@ static void holder(const struct host *h, int ready)
 		pause();
 }
 
-/* Whether path lies in /tmp: a private /tmp would hide it from the environment. */
+/* Whether path, or what it resolves to (a symbolic link), lies in /tmp: a private /tmp would
+ * hide it from the environment. */
 static bool in_tmp(const char *path)
 {
-	return path && strncmp(path, "/tmp", 4) == 0 && (path[4] == '/' || path[4] == '\0');
+	char real[PATH_MAX];
+	const char *p[2] = { path, path && realpath(path, real) ? real : NULL };
+
+	for (int i = 0; i < 2; i++)
+		if (p[i] && strncmp(p[i], "/tmp", 4) == 0 && (p[i][4] == '/' || p[i][4] == '\0'))
+			return true;
+	return false;
+}
+
+/* Whether a file of the extensions folder is, or points, in /tmp. */
+static bool extension_in_tmp(const char *dir)
+{
+	char path[PATH_MAX + 256];
+	struct dirent *e;
+	bool found = false;
+	DIR *d = dir[0] ? opendir(dir) : NULL;
+
+	while (d && !found && (e = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		found = e->d_name[0] != '.' && in_tmp(path);
+	}
+	if (d)
+		closedir(d);
+	return found;
 }
 
 /* Without an environment's own /etc/hosts, extensions in Lambda's mode listen on and
@@ -127,7 +154,8 @@ void env_sandbox_start(struct environment *env)
 		say_hosts_once();
 		return;
 	}
-	if (in_tmp(h->task_root) || in_tmp(h->extensions_dir) || in_tmp(h->opt.argv[0])) {
+	if (in_tmp(h->task_root) || in_tmp(h->extensions_dir) || in_tmp(h->opt.argv[0]) ||
+	    extension_in_tmp(h->extensions_dir)) {
 		if (!said)
 			log_warn("host", "the function lives in /tmp: its environments share /tmp "
 				 "(a private /tmp would hide it)");
