@@ -16,19 +16,11 @@ static void add_process(struct resources *r, long pid, long ticks)
 {
 	char path[64], text[1024];
 	struct proc_stat ps;
-	ssize_t n;
-	int fd;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (procfs_read(path, text, sizeof(text)) < 0)
 		return;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	text[n] = '\0';
 	if (procfs_stat(text, &ps) == 0) {
 		r->cpu_user_s += (double)ps.utime / (double)ticks;
 		r->cpu_system_s += (double)ps.stime / (double)ticks;
@@ -49,16 +41,9 @@ static void add_process(struct resources *r, long pid, long ticks)
 static FILE *own_cgroup_procs(void)
 {
 	char text[4096], cg[512], path[700];
-	ssize_t n;
-	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (procfs_read("/proc/self/cgroup", text, sizeof(text)) < 0)
 		return NULL;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return NULL;
-	text[n] = '\0';
 	if (procfs_cgroup_path(text, "memory", cg, sizeof(cg)) == 0 && strcmp(cg, "/") != 0)
 		snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/cgroup.procs", cg);
 	else if (procfs_cgroup_path(text, "", cg, sizeof(cg)) == 0 && strcmp(cg, "/") != 0)

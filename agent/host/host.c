@@ -159,16 +159,12 @@ static long max_memory_mb(struct environment *env)
 	uint64_t bytes = cgroup_peak_memory(&env->cg);
 
 	if (!bytes && env->runtime.running) {
-		char path[64];
-		struct buf text;
+		char path[64], text[2048];
 		long long kb;
 
 		snprintf(path, sizeof(path), "/proc/%d/status", (int)env->runtime.pid);
-		buf_init(&text);
-		kb = buf_read_file(&text, path, 64 * 1024) == 0 && text.data ?
-			     procfs_status_kb(text.data, "VmHWM:") : -1;
+		kb = procfs_read(path, text, sizeof(text)) > 0 ? procfs_status_kb(text, "VmHWM:") : -1;
 		bytes = kb > 0 ? (uint64_t)kb * 1024 : 0;
-		buf_free(&text);
 	}
 	return (long)((bytes + 1024 * 1024 - 1) / (1024 * 1024));
 }

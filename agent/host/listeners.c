@@ -122,19 +122,9 @@ static long pgid_of(const char *pid)
 {
 	char path[300], buf[512];
 	struct proc_stat st;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return procfs_stat(buf, &st) == 0 ? st.pgrp : -1;
+	return procfs_read(path, buf, sizeof(buf)) > 0 && procfs_stat(buf, &st) == 0 ? st.pgrp : -1;
 }
 
 /* Without pidfd_getfd: the inodes of the sockets listening on port (/proc/net/tcp{,6}). */

@@ -289,18 +289,10 @@ static uint64_t hwm_bytes(__u32 tgid)
 {
 	char path[64], text[2048];
 	long long kb;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%u/status", tgid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (procfs_read(path, text, sizeof(text)) < 0)
 		return 0;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	text[n] = '\0';
 	kb = procfs_status_kb(text, "VmHWM:");
 	return kb > 0 ? (uint64_t)kb * 1024 : 0;
 }

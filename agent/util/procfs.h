@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A small /proc or cgroup file read whole into buf (n bytes, NUL-terminated): its length, or
+ * -1 when it cannot be read or is empty. */
+long procfs_read(const char *path, char *buf, size_t n);
+
 /* /proc/PID/stat: the fields after the command (which may hold spaces and parentheses). */
 struct proc_stat {
 	long pgrp;
