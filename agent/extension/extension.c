@@ -409,10 +409,19 @@ static int start_listener(struct extension *a)
 	if (a->flush != FLUSH_END)
 		loop_timer_start(a->loop, &a->period_timer, loop_now() + (a->flush == FLUSH_PERIODIC ? a->period : 1.0),
 			      on_period, a);
-	if (pthread_create(&a->thread, NULL, listener_thread, a) != 0)
-		return -1;
-	a->thread_started = true;
 	return 0;
+}
+
+/* The listener's thread starts once the first event/next is sent: the listening socket
+ * already takes connections (Lambda delivers nothing before timeoutMs anyway), and making a
+ * thread — with the log writer's and the metrics endpoint's that it starts — is then no
+ * longer part of the init Lambda measures. */
+static void spawn_listener(void *arg)
+{
+	struct extension *a = arg;
+
+	if (!a->thread_started && pthread_create(&a->thread, NULL, listener_thread, a) == 0)
+		a->thread_started = true;
 }
 
 static void register_agent_metrics(struct extension *a)
@@ -562,6 +571,8 @@ int extension_run(struct extension *a)
 	}
 	a->sinks_due = true;
 	wake(a);
+	a->api.on_sent = spawn_listener;
+	a->api.on_sent_arg = a;
 	for (;;) {
 		struct http_response resp;
 		struct extension_event ev;
@@ -569,6 +580,13 @@ int extension_run(struct extension *a)
 
 		if (api_call(a, "GET", EXT "/event/next", NULL, &resp, NULL) < 0)
 			goto out;
+		if (!a->thread_started) {
+			spawn_listener(a);
+			if (!a->thread_started) {
+				log_error("extension", "cannot start the listener's thread");
+				goto out;
+			}
+		}
 		t0 = clock_mono_s();
 		if (resp.status != 200) {
 			log_error("extension", "event/next answered %d: %.200s", resp.status,

@@ -354,6 +354,12 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 		if (!reused && (rc = connect_now(c)) < 0)
 			break;
 		rc = send_all(c, req.data, req.len);
+		if (rc == 0 && c->on_sent) {
+			void (*sent)(void *) = c->on_sent;
+
+			c->on_sent = NULL;
+			sent(c->on_sent_arg);
+		}
 		if (rc == 0)
 			rc = read_response(c, resp);
 		if (rc == 0)

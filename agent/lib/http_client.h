@@ -28,6 +28,11 @@ struct http_client {
 	const struct tls_trust *trust;	/* with tls: NULL verifies nothing */
 	struct tls_conn *conn;
 	char error[512];	/* why the last connection failed, when there is more than errno */
+	/* Called once, then cleared, when the next request is sent, before its answer is
+	 * awaited: work that may overlap the server's answer (the extension starts its listener
+	 * thread while its first event/next is on the way). */
+	void (*on_sent)(void *arg);
+	void *on_sent_arg;
 };
 
 struct http_response {
