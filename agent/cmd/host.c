@@ -49,7 +49,10 @@ static const char host_usage[] =
 	"                           exists, else nobody; root keeps them root)\n"
 	"  --private-tmp yes|no     with --user: each environment its own /tmp (a tmpfs,\n"
 	"                           512 MB) and an /etc/hosts naming sandbox.localdomain\n"
-	"                           (default yes)\n";
+	"                           (default yes)\n"
+	"  --freeze yes|no          freeze an environment's processes while the runtime and\n"
+	"                           every extension wait on /next, as Lambda does; thaw at\n"
+	"                           its next event (default yes, where a cgroup freezer is)\n";
 
 static int host_usage_error(const char *msg, const char *arg)
 {
@@ -140,6 +143,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		{ "stop-timeout", required_argument, NULL, 'S' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "private-tmp", required_argument, NULL, 'P' },
+		{ "freeze", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -158,6 +162,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 	o->telemetry_hold_ms = 2000;
 	o->stop_timeout_s = 10;
 	o->private_tmp = true;
+	o->freeze = true;
 	o->env = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->env)
 		return 1;
@@ -219,6 +224,11 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
 				return host_usage_error("--private-tmp is yes or no, got", optarg);
 			o->private_tmp = strcmp(optarg, "yes") == 0;
+			break;
+		case 'F':
+			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
+				return host_usage_error("--freeze is yes or no, got", optarg);
+			o->freeze = strcmp(optarg, "yes") == 0;
 			break;
 		case 'u':
 			if (!*optarg)

@@ -14,7 +14,7 @@
 
 #define V1_ROOT "/sys/fs/cgroup"
 
-static char v2_base[400], v1_mem_base[400], v1_cpu_base[400];
+static char v2_base[400], v1_mem_base[400], v1_cpu_base[400], v1_frz_base[400];
 static int probed_version = -1;
 
 static int write_file(const char *dir, const char *file, const char *value)
@@ -96,6 +96,9 @@ int cgroup_probe(char *why, size_t whylen)
 			if (dir_exists(V1_ROOT "/cpuacct") && own_cgroup("cpuacct", own, sizeof(own)) == 0)
 				snprintf(v1_cpu_base, sizeof(v1_cpu_base), V1_ROOT "/cpuacct%s",
 					 strcmp(own, "/") ? own : "");
+			if (dir_exists(V1_ROOT "/freezer") && own_cgroup("freezer", own, sizeof(own)) == 0)
+				snprintf(v1_frz_base, sizeof(v1_frz_base), V1_ROOT "/freezer%s",
+					 strcmp(own, "/") ? own : "");
 			return 0;
 		}
 	}
@@ -105,12 +108,12 @@ int cgroup_probe(char *why, size_t whylen)
 	return -ENOTSUP;
 }
 
-static void open_peak(struct cgroup *cg, const char *file)
+static int open_in(const char *dir, const char *file, int flags)
 {
 	char path[600];
 
-	snprintf(path, sizeof(path), "%s/%s", cg->memory, file);
-	cg->peak_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return open(path, flags | O_CLOEXEC);
 }
 
 int cgroup_create(struct cgroup *cg, const char *name, long memory_mb)
@@ -119,7 +122,7 @@ int cgroup_create(struct cgroup *cg, const char *name, long memory_mb)
 	int rc;
 
 	memset(cg, 0, sizeof(*cg));
-	cg->peak_fd = -1;
+	cg->peak_fd = cg->freeze_fd = -1;
 	if (cgroup_probe(why, sizeof(why)) < 0)
 		return -ENOTSUP;
 	snprintf(limit, sizeof(limit), "%lld", (long long)memory_mb * 1024 * 1024);
@@ -130,7 +133,8 @@ int cgroup_create(struct cgroup *cg, const char *name, long memory_mb)
 		cg->version = 2;
 		rc = write_file(cg->memory, "memory.max", limit);
 		write_file(cg->memory, "memory.swap.max", "0");
-		open_peak(cg, "memory.peak");
+		cg->peak_fd = open_in(cg->memory, "memory.peak", O_RDONLY);
+		cg->freeze_fd = open_in(cg->memory, "cgroup.freeze", O_WRONLY);
 		return rc;
 	}
 	snprintf(cg->memory, sizeof(cg->memory), "%s/%s", v1_mem_base, name);
@@ -140,11 +144,18 @@ int cgroup_create(struct cgroup *cg, const char *name, long memory_mb)
 	rc = write_file(cg->memory, "memory.limit_in_bytes", limit);
 	/* Without swap accounting this file is absent; the limit above still holds. */
 	write_file(cg->memory, "memory.memsw.limit_in_bytes", limit);
-	open_peak(cg, "memory.max_usage_in_bytes");
+	cg->peak_fd = open_in(cg->memory, "memory.max_usage_in_bytes", O_RDONLY);
 	if (v1_cpu_base[0]) {
 		snprintf(cg->cpuacct, sizeof(cg->cpuacct), "%s/%s", v1_cpu_base, name);
 		if (mkdir(cg->cpuacct, 0755) < 0 && errno != EEXIST)
 			cg->cpuacct[0] = '\0';
+	}
+	if (v1_frz_base[0]) {
+		snprintf(cg->freezer, sizeof(cg->freezer), "%s/%s", v1_frz_base, name);
+		if (mkdir(cg->freezer, 0755) < 0 && errno != EEXIST)
+			cg->freezer[0] = '\0';
+		else
+			cg->freeze_fd = open_in(cg->freezer, "freezer.state", O_WRONLY);
 	}
 	return rc;
 }
@@ -160,6 +171,8 @@ int cgroup_enter(const struct cgroup *cg)
 	rc = write_file(cg->memory, "cgroup.procs", pid);
 	if (rc == 0 && cg->cpuacct[0])
 		rc = write_file(cg->cpuacct, "cgroup.procs", pid);
+	if (rc == 0 && cg->freezer[0])
+		rc = write_file(cg->freezer, "cgroup.procs", pid);
 	return rc;
 }
 
@@ -218,11 +231,27 @@ uint64_t cgroup_cpu_ns(const struct cgroup *cg)
 	return 0;
 }
 
-int cgroup_kill_all(const struct cgroup *cg)
+int cgroup_freeze(struct cgroup *cg, bool frozen)
+{
+	const char *v = cg->version == 2 ? (frozen ? "1" : "0") : (frozen ? "FROZEN" : "THAWED");
+
+	if (!cg->version || cg->freeze_fd < 0)
+		return -ENOTSUP;
+	if (cg->frozen == frozen)
+		return 0;
+	if (pwrite(cg->freeze_fd, v, strlen(v), 0) < 0)
+		return -errno;
+	cg->frozen = frozen;
+	return 0;
+}
+
+int cgroup_kill_all(struct cgroup *cg)
 {
 	char text[8192], *p, *end;
 	int n = 0;
 
+	/* A frozen process takes its SIGKILL only once thawed (v1). */
+	cgroup_freeze(cg, false);
 	if (!cg->version || read_file(cg->memory, "cgroup.procs", text, sizeof(text)) < 0)
 		return 0;
 	for (p = text; *p; p = end) {
@@ -249,11 +278,15 @@ void cgroup_destroy(struct cgroup *cg)
 {
 	if (cg->version && cg->peak_fd >= 0)
 		close(cg->peak_fd);
-	cg->peak_fd = -1;
+	if (cg->version && cg->freeze_fd >= 0)
+		close(cg->freeze_fd);
+	cg->peak_fd = cg->freeze_fd = -1;
 	if (!cg->version)
 		return;
 	rmdir(cg->memory);
 	if (cg->cpuacct[0])
 		rmdir(cg->cpuacct);
+	if (cg->freezer[0])
+		rmdir(cg->freezer);
 	cg->version = 0;
 }

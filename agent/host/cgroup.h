@@ -13,7 +13,10 @@ struct cgroup {
 	int version;		/* 1 or 2; 0: none could be made (per-process accounting) */
 	char memory[512];	/* v2: the one directory; v1: the memory controller's */
 	char cpuacct[512];	/* v1 only; may be empty */
+	char freezer[512];	/* v1 only; may be empty */
 	int peak_fd;		/* the peak-memory file, kept open: read once per invoke */
+	int freeze_fd;		/* v2 cgroup.freeze or v1 freezer.state, kept open; -1: none */
+	bool frozen;
 };
 
 /* 0, or a negative errno with a reason in why when cgroups cannot be used here. */
@@ -29,8 +32,12 @@ uint64_t cgroup_peak_memory(const struct cgroup *cg);
 uint64_t cgroup_oom_kills(const struct cgroup *cg);
 /* CPU nanoseconds used inside cg. */
 uint64_t cgroup_cpu_ns(const struct cgroup *cg);
-/* SIGKILL every process in cg; the number signalled. */
-int cgroup_kill_all(const struct cgroup *cg);
+/* Freeze (or thaw) every process in cg, as Lambda freezes an environment between invocations.
+ * 0; -ENOTSUP without a freezer; -errno. Freezing returns at once, the processes stop soon
+ * after; thawing makes them runnable before it returns. */
+int cgroup_freeze(struct cgroup *cg, bool frozen);
+/* SIGKILL every process in cg (thawed first); the number signalled. */
+int cgroup_kill_all(struct cgroup *cg);
 /* 1 when no process is left in cg. */
 int cgroup_empty(const struct cgroup *cg);
 /* Remove the directories (the cgroup must be empty). */

@@ -53,6 +53,42 @@ void env_arm_idle(struct environment *env)
 	loop_timer_stop(&env->idle_timer);
 	if (idle > 0)
 		loop_timer_start(env->host->loop, &env->idle_timer, loop_now() + idle, on_idle, env);
+	env_freeze(env);
+}
+
+void env_freeze(struct environment *env)
+{
+	static bool said;
+	int rc;
+
+	if (!env->host->opt.freeze || env->cg.freeze_fd < 0 || env->state != ENV_IDLE ||
+	    env->inv || env->cg.frozen)
+		return;
+	/* A batch on its way to a listener is answered first (Lambda's deliveries do not hang
+	 * on a frozen listener either). */
+	if (telemetry_in_flight(env)) {
+		env->freeze_due = true;
+		return;
+	}
+	env->freeze_due = false;
+	rc = cgroup_freeze(&env->cg, true);
+	log_debug("host", "environment %u: frozen (%d)", env->index, rc);
+	if (rc < 0 && !said) {
+		said = true;
+		log_warn("host", "cannot freeze environments (%s): they run between invocations",
+			 strerror(-rc));
+	}
+}
+
+void env_thaw(struct environment *env)
+{
+	env->freeze_due = false;
+	if (!env->cg.frozen)
+		return;
+	cgroup_freeze(&env->cg, false);
+	log_debug("host", "environment %u: thawed", env->index);
+	/* What waited for the thaw goes now, as Lambda delivers it at the next invocation. */
+	telemetry_flush(env);
 }
 
 static void on_invoke_timeout(void *arg)
@@ -84,6 +120,7 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	struct buf b;
 	int n = 0;
 
+	env_thaw(env);
 	loop_timer_stop(&env->idle_timer);
 	env->next_req = NULL;
 	env->inv = inv;
@@ -332,7 +369,7 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 	env->state = ENV_STARTING;
 	env->registration_open = true;
 	env->inv = inv;
-	env->cg.peak_fd = -1;
+	env->cg.peak_fd = env->cg.freeze_fd = -1;
 	env->ns_user_fd = env->ns_mnt_fd = -1;
 	random_hex(env->instance_id, 16);
 	if (inv)
@@ -508,6 +545,7 @@ void env_stop(struct environment *env, const char *reason)
 
 	if (env->state == ENV_STOPPING)
 		return;
+	env_thaw(env);
 	log_debug("host", "environment %u: shutting down (%s)", env->index, reason);
 	env->stop_reason = reason;
 	env->state = ENV_STOPPING;

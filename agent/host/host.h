@@ -150,6 +150,9 @@ struct environment {
 	double quiet_deadline;		/* a graceful stop waits for quiet output until then */
 	bool hold_expired;
 	struct loop_timer hold_timer;
+	/* Frozen between invocations (--freeze): everything waits on /next, nothing of it runs,
+	 * no telemetry goes to it until the next event thaws it. */
+	bool freeze_due;		/* wanted, once the deliveries in flight are answered */
 };
 
 struct host_options {
@@ -171,6 +174,7 @@ struct host_options {
 	double stop_timeout_s;		/* --stop-timeout: a stop waits this long for invokes */
 	const char *run_user;		/* --user: the functions' user when run as root */
 	bool private_tmp;		/* --private-tmp: each environment its own /tmp */
+	bool freeze;			/* --freeze: frozen between invocations */
 	char **argv;			/* the runtime command */
 	char **env;			/* --env KEY=VALUE, NULL-terminated */
 	size_t nenv;
@@ -263,8 +267,12 @@ void env_sandbox_stop(struct environment *env);
  * environment stops. */
 void env_abort(struct environment *env, const char *type);
 void env_reap(struct host *h, pid_t pid, int status);
-/* (Re)start the idle timer of an environment waiting on /next. */
+/* (Re)start the idle timer of an environment waiting on /next, and freeze it. */
 void env_arm_idle(struct environment *env);
+/* --freeze: an idle environment's processes stop (once no telemetry delivery to it is in
+ * flight); its next event, or its stop, thaws them and sends what waited. */
+void env_freeze(struct environment *env);
+void env_thaw(struct environment *env);
 /* Start the runtime once every external extension has registered. */
 void env_maybe_start_runtime(struct environment *env);
 /* Init is done when the runtime and every registered extension wait on /next. */
@@ -304,6 +312,8 @@ struct listener {
 bool listener_of_group(unsigned port, pid_t pgid, struct listener *out);
 /* Whether that process still holds that socket (one readlink: before each delivery). */
 bool listener_still(const struct listener *l);
+/* Whether anything listens on port (on any address): /proc/net/tcp{,6}. */
+bool listener_any(unsigned port);
 
 /* api.c: the environment's API endpoint */
 /* Listen for env's Runtime, Extensions and Telemetry APIs: the configured address for the
@@ -352,8 +362,10 @@ void telemetry_init_done(struct environment *env);
 /* Whether an event would go anywhere (init is open or someone subscribed): callers on the
  * per-invoke path build events only then. */
 bool telemetry_active(const struct environment *env);
-/* Deliver what is queued now (SHUTDOWN). */
+/* Deliver what is queued now (SHUTDOWN, a thaw). */
 void telemetry_flush(struct environment *env);
+/* A batch is on its way to one of env's listeners. */
+bool telemetry_in_flight(const struct environment *env);
 
 /* A Telemetry API subscription body, validated (pure: for the handler and for fuzzing). */
 struct subscription_spec {

@@ -212,6 +212,13 @@ bool listener_of_group(unsigned port, pid_t pgid, struct listener *out)
 	return found;
 }
 
+bool listener_any(unsigned port)
+{
+	unsigned long inodes[1];
+
+	return listening_inodes(port, inodes, 1) > 0;
+}
+
 bool listener_still(const struct listener *l)
 {
 	char path[64], link[64];

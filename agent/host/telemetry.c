@@ -403,7 +403,8 @@ static void send_batch(struct subscriber *s)
 	size_t n = 0;
 
 	loop_timer_stop(&s->timer);
-	if (s->post)
+	/* Frozen (or about to be): it waits for the thaw, which flushes. */
+	if (s->post || s->env->cg.frozen || s->env->freeze_due)
 		return;
 	if (!s->batch) {
 		add_dropped_record(s);
@@ -459,6 +460,8 @@ static void on_posted(void *arg, int status)
 	struct host *h = s->env->host;
 
 	s->post = NULL;
+	if (s->env->freeze_due)
+		env_freeze(s->env);
 	if (status >= 200 && status < 300) {
 		metric_inc(metric_with(h->m.deliveries, h->opt.function_name, "delivered"));
 		free(s->batch);
@@ -509,6 +512,15 @@ static void schedule(struct subscriber *s)
 	if (!loop_timer_active(&s->timer))
 		loop_timer_start(s->env->host->loop, &s->timer, loop_now() + s->timeout_ms / 1000.0,
 					 on_batch_timer, s);
+}
+
+bool telemetry_in_flight(const struct environment *env)
+{
+	for (struct subscriber *s = env->tel ? env->tel->subs : NULL; s; s = s->next) {
+		if (s->post)
+			return true;
+	}
+	return false;
 }
 
 void telemetry_flush(struct environment *env)
@@ -692,7 +704,7 @@ void telemetry_handle(struct environment *env, struct http_request *req, bool lo
 	struct subscription_spec spec;
 	struct subscriber *s, **pp;
 	struct extension *x;
-	struct listener listener;
+	struct listener listener = { 0 };
 	char text[64], err[256];
 	struct buf line;
 	size_t i;
@@ -725,8 +737,13 @@ void telemetry_handle(struct environment *env, struct http_request *req, bool lo
 		return;
 	}
 	/* Only to the extension's own listener: never to vigil's listeners (its front door:
-	 * the host would invoke itself) or any other local service. */
-	if (!listener_of_group(spec.port, extension_pgid(env, x), &listener)) {
+	 * the host would invoke itself) or any other local service. A port nobody listens on
+	 * yet is taken — AWS's Node sample subscribes while its listener is still starting —
+	 * and each delivery checks it is the extension's (send_batch). Looked at again once
+	 * something listens: the extension's own listen() may land between the two looks. */
+	if (!listener_of_group(spec.port, extension_pgid(env, x), &listener) &&
+	    listener_any(spec.port) &&
+	    !listener_of_group(spec.port, extension_pgid(env, x), &listener)) {
 		snprintf(err, sizeof(err), "destination.URI port %u: no process of extension %s "
 			 "listens there", spec.port, x->name);
 		log_warn("host", "%s subscription refused: %s", api, err);

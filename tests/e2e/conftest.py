@@ -230,6 +230,9 @@ class Host:
                         what=f"{n} REPORT lines")
 
     def stop(self):
+        """SIGTERM, then (rc, stdout, stderr); again: the same."""
+        if getattr(self, "stopped", None):
+            return self.stopped
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -241,7 +244,8 @@ class Host:
         for f in (self.out, self.err):
             f.close()
             os.unlink(f.name)
-        return self.proc.returncode, out, err
+        self.stopped = self.proc.returncode, out, err
+        return self.stopped
 
 
 @pytest.fixture
@@ -255,6 +259,11 @@ def start_host():
         # them as an unprivileged user).
         a = ["--listen", "127.0.0.1:0", "--runtime-api", "127.0.0.1:0", "--stop-timeout", "3",
              "--user", "root"]
+        # Environments keep running between invocations unless a test asks for Lambda's
+        # freeze (test_freeze.py, test_aws_samples.py): most tests scrape or wait on an
+        # extension while no invocation runs.
+        if "--freeze" not in args:
+            a += ["--freeze", "no"]
         for k in [k for k in env if k.startswith("TEST_")]:
             a += ["--env", f"{k}={env.pop(k)}"]
         a += list(args)

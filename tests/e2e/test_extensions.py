@@ -239,8 +239,8 @@ def test_failing_listener_drops_and_reports(start_host, ext_dir, tmp_path, mode)
 
 
 def test_subscription_only_to_the_extensions_own_listener(start_host, ext_dir, tmp_path):
-    """A subscription to a port no process of the extension listens on is refused: vigil
-    host's own front door (it would invoke itself), or a neighbour's service."""
+    """A subscription to a port another process listens on is refused: vigil host's own
+    front door (it would invoke itself), or a neighbour's service."""
     neighbour = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                                 http.server.BaseHTTPRequestHandler)
     try:
@@ -257,6 +257,14 @@ def test_subscription_only_to_the_extensions_own_listener(start_host, ext_dir, t
             assert f"port {port}: no process of extension py_ext listens there" in sub["body"]
             time.sleep(1)
             assert len(h.reports()) == 1  # nothing invoked the function but the client
+        # A port nobody listens on yet is taken (AWS's Node sample subscribes while its
+        # listener is still starting); each delivery checks whose it is then.
+        port = free_port()
+        out = str(tmp_path / "ext-later.jsonl")
+        h = start_host("--extensions", ext_dir("py_ext"), "--env", f"EXT_OUT={out}",
+                       "--env", f"EXT_DEST_PORT={port}", "--", TEST_RUNTIME)
+        assert h.invoke({"a": 1})[2] == {"a": 1}
+        assert next(r for r in read_out(out) if r["kind"] == "subscribe")["status"] == 200
     finally:
         neighbour.server_close()
 

@@ -25,6 +25,10 @@ exports.router = async (event, context) => {
     case 'log':
       console.log('hello from node', event.n);
       return { logged: true };
+    case 'later':
+      // Work left behind after the answer: Lambda runs it only at the next thaw.
+      setTimeout(() => console.log('later from', event.n), event.ms);
+      return { scheduled: true };
     case 'burst':
       burst(event.k, event.lines, context);
       return { printed: event.lines };
