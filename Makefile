@@ -266,10 +266,17 @@ $(BUILD)/bench/proc_loop: bench/proc_loop.c
 $(BUILD)/bench/nop: bench/nop.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -static -o $@ $<
+$(BUILD)/bench/start_server: bench/start_server.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -Wall -Werror -o $@ $<
+$(BUILD)/bench/bare_extension: bench/bare_extension.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -Wall -Werror -static -o $@ $<
 
 # Every benchmark, side by side with its peer; prints a Markdown report.
-bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/bench/render_bench $(BUILD)/bench/ingest_bench \
-		$(BUILD)/bench/bench_server $(BUILD)/bench/proc_loop $(BUILD)/bench/nop layer deb
+bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(RIC) $(BUILD)/bench/render_bench $(BUILD)/bench/ingest_bench \
+		$(BUILD)/bench/bench_server $(BUILD)/bench/proc_loop $(BUILD)/bench/nop \
+		$(BUILD)/bench/start_server $(BUILD)/bench/bare_extension layer deb
 	$(Q)$(PYTHON) bench/run.py --build $(BUILD) $(if $(ONLY),--only $(ONLY))
 
 # --- packaging -------------------------------------------------------------------------

@@ -13,10 +13,40 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RIC = os.path.join(ROOT, "build", "ric", "node_modules", ".bin", "aws-lambda-ric")
+RIC_HANDLERS = os.path.join(ROOT, "tests", "e2e", "ric")
+
+
+def runtimes(build):
+    """The runtimes every host, proxy and extension figure is measured with: ours and AWS's
+    Node.js runtime interface client (name, argv after --, its folder, host options)."""
+    found = [("C test runtime", [f"{build}/test_runtime"], None, [])]
+    if os.path.exists(RIC):
+        found.append(("aws-lambda-ric", [RIC, "index.router"], RIC_HANDLERS,
+                      ["--handler", "index.router"]))
+    else:
+        print(f"(aws-lambda-ric is not installed at {RIC}: `make bench` installs it)\n")
+    return found
+
+
+def report_durations(text):
+    """Duration of every REPORT line vigil host printed, in ms."""
+    return [float(x) for x in re.findall(r"REPORT RequestId: \S+\s+Duration: ([\d.]+) ms", text)]
+
+
+def sequential_invokes(port, n, body=b'{"a":1}'):
+    """n invokes one after another on one kept-alive connection (no load: each waits)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(n):
+        c.request("POST", "/2015-03-31/functions/function/invocations", body=body)
+        c.getresponse().read()
+    c.close()
 
 
 def free_port():
@@ -157,14 +187,16 @@ def children_cpu(pid):
     return total
 
 
-def start_host(build, concurrency, *extra):
+def start_host(build, concurrency, *extra, runtime=None):
+    name, rargv, cwd, ropts = runtime or runtimes(build)[0]
     port, mport = free_port(), free_port()
     argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
-            "127.0.0.1:0", "--concurrency", str(concurrency), "--idle-timeout", "0", *extra,
-            "--", f"{build}/test_runtime"]
+            "127.0.0.1:0", "--concurrency", str(concurrency), "--idle-timeout", "0", *ropts,
+            *extra, "--", *rargv]
     env = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}", VIGIL_LOG_LEVEL="warn",
                     VIGIL_PROBES_ENABLED=os.environ.get("BENCH_PROBES", "true"))
-    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -179,16 +211,17 @@ def start_host(build, concurrency, *extra):
 
 
 def host_section(build, seconds):
-    print(f"## vigil host: front door → C test runtime → response (wrk, {seconds} s each)\n")
-    print("The runtime (tests/runtimes/test_runtime.c) answers at once, so the latency is what "
-          "the host adds: the client's HTTP hop, the event, the Runtime API round trips "
-          "and the answer.\n")
-    print("| path | environments | wrk connections | req/s | p50 µs | p99 µs | vigil CPU µs "
-          "per invoke | runtime CPU µs per invoke | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"## vigil host: front door → runtime → response (wrk, {seconds} s each)\n")
+    print("The C test runtime (tests/runtimes/test_runtime.c) answers at once, so its latency "
+          "is what the host adds: the client's HTTP hop, the event, the Runtime API round "
+          "trips and the answer. AWS's Node.js runtime interface client (aws-lambda-ric 3, "
+          "tests/e2e/ric/index.js) beside it: what a user's function sees.\n")
+    print("| runtime | path | environments | wrk connections | req/s | p50 µs | p99 µs | "
+          "vigil CPU µs per invoke | runtime CPU µs per invoke | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     script = os.path.join(ROOT, "bench", "invoke.lua")
-    for conc in (1, 2):
-        p, base = start_host(build, conc)
+    for runtime, conc in ((r, c) for r in runtimes(build) for c in (1, 2)):
+        p, base = start_host(build, conc, runtime=runtime)
         for path, url, lua in (("invoke endpoint (raw event)",
                                 base + "/2015-03-31/functions/function/invocations", script),
                                ("API Gateway 2.0 (GET /hello?name=x)",
@@ -197,7 +230,7 @@ def host_section(build, seconds):
             rps, p50, p99, errors = wrk(url, seconds, conc, lua)
             after = cpu_seconds(p.pid), children_cpu(p.pid)
             n = rps * seconds
-            print(f"| {path} | {conc} | {conc} | {rps:.0f} | {p50 * 1000:.0f} | "
+            print(f"| {runtime[0]} | {path} | {conc} | {conc} | {rps:.0f} | {p50 * 1000:.0f} | "
                   f"{p99 * 1000:.0f} | {(after[0] - before[0]) / n * 1e6:.1f} | "
                   f"{(after[1] - before[1]) / n * 1e6:.1f} | {errors} |")
             sys.stdout.flush()
@@ -225,11 +258,14 @@ def pct(values, p):
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-def run_extension(build, tmp, name, source, cold_starts, warm_invokes, extra_env=()):
+def run_extension(build, tmp, name, source, cold_starts, warm_invokes, extra_env=(),
+                  runtime=None):
     """vigil host with this one extension: cold starts, then warm invokes. Returns the host's
     own measurements (from its debug log): init and post-runtime times in ms, and the
     extension's RSS in kB after a second idle."""
-    ext_dir = os.path.join(tmp, name, "extensions")
+    runtime = runtime or runtimes(build)[0]
+    base = os.path.join(tmp, name, runtime[0].replace(" ", "_"))
+    ext_dir = os.path.join(base, "extensions")
     os.makedirs(ext_dir, exist_ok=True)
     target = os.path.join(ext_dir, name)
     os.symlink(source, target)
@@ -237,20 +273,21 @@ def run_extension(build, tmp, name, source, cold_starts, warm_invokes, extra_env
 
     def host(idle):
         port, mport = free_port(), free_port()
-        log = os.path.join(tmp, f"{name}-{len(logs)}.log")
+        log = os.path.join(base, f"{name}-{len(logs)}.log")
         logs.append(log)
         argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
                 "127.0.0.1:0", "--idle-timeout", str(idle), "--extensions", ext_dir,
                 "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
                 "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0", "--env", "VIGIL_LOG_LEVEL=warn",
                 # A fresh /tmp as in a new sandbox: the extension's log segments go here.
-                "--env", f"VIGIL_LOG_DIR={tmp}/{name}-logs-{len(logs)}",
+                "--env", f"VIGIL_LOG_DIR={base}/logs-{len(logs)}",
                 "--env", f"VIGIL_LOGS_ENABLED={os.environ.get('BENCH_EXT_LOGS', 'true')}",
-                *[a for kv in extra_env for a in ("--env", kv)], "--", f"{build}/test_runtime"]
+                *[a for kv in extra_env for a in ("--env", kv)], *runtime[3], "--", *runtime[1]]
         env = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}", VIGIL_LOG_LEVEL="debug",
                         VIGIL_PROBES_ENABLED=os.environ.get("BENCH_PROBES", "true"))
         with open(log, "w") as f:
-            p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=f)
+            p = subprocess.Popen(argv, env=env, cwd=runtime[2], stdout=subprocess.DEVNULL,
+                                 stderr=f)
         return p, f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
 
     def invoke(url):
@@ -294,24 +331,29 @@ def extension_section(build, cold_starts=20, warm_invokes=1000):
           "also tracks every invocation and writes EMF. vigil host measures: init = exec → "
           "first event/next; post-runtime = the runtime back on next → the extension back "
           f"on next. {cold_starts} cold starts, then {warm_invokes} warm invokes each.\n")
-    print("| extension | init median ms | init p90 ms | RSS idle kB | post-runtime p50 ms | "
-          "post-runtime p99 ms |")
-    print("|---|---|---|---|---|---|")
+    print("| runtime | extension | init median ms | init p90 ms | RSS idle kB | "
+          "post-runtime p50 ms | post-runtime p99 ms |")
+    print("|---|---|---|---|---|---|---|")
     found = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, source in (("vigil", f"{build}/vigil"),
-                             ("ref_extension.js",
-                              os.path.join(ROOT, "bench", "ref_extension.js"))):
-            inits, posts, rss = run_extension(build, tmp, name, source, cold_starts,
-                                              warm_invokes)
-            found[name] = (statistics.median(inits), statistics.median(posts), rss,
-                           pct(posts, 0.99))
-            print(f"| {name} | {statistics.median(inits):.2f} | {pct(inits, 0.9):.2f} | {rss} | "
-                  f"{statistics.median(posts):.3f} | {pct(posts, 0.99):.3f} |")
-            sys.stdout.flush()
-    v, n = found["vigil"], found["ref_extension.js"]
-    print(f"\nRatios (reference ÷ vigil): init {n[0] / v[0]:.0f}×, RSS {n[2] / v[2]:.1f}×, "
-          f"post-runtime p99 {n[3] / v[3]:.1f}×.\n")
+        for runtime in runtimes(build):
+            for name, source in (("vigil", f"{build}/vigil"),
+                                 ("ref_extension.js",
+                                  os.path.join(ROOT, "bench", "ref_extension.js"))):
+                inits, posts, rss = run_extension(build, tmp, name, source, cold_starts,
+                                                  warm_invokes, runtime=runtime)
+                found[runtime[0], name] = (statistics.median(inits), statistics.median(posts),
+                                           rss, pct(posts, 0.99))
+                print(f"| {runtime[0]} | {name} | {statistics.median(inits):.2f} | "
+                      f"{pct(inits, 0.9):.2f} | {rss} | {statistics.median(posts):.3f} | "
+                      f"{pct(posts, 0.99):.3f} |")
+                sys.stdout.flush()
+    print()
+    for runtime in runtimes(build):
+        v, n = found[runtime[0], "vigil"], found[runtime[0], "ref_extension.js"]
+        print(f"Ratios with the {runtime[0]} (reference ÷ vigil): init {n[0] / v[0]:.0f}×, "
+              f"RSS {n[2] / v[2]:.1f}×, post-runtime p99 {n[3] / v[3]:.1f}×.")
+    print()
 
 
 def layer_section(build, cold_starts=20, warm_invokes=1000):
@@ -482,55 +524,93 @@ def remote_write_section(build, cold_starts=20, warm_invokes=1000):
                 prom.wait(timeout=30)
 
 
-def proxy_section(build, seconds):
-    print(f"## vigil proxy: added latency per invoke (wrk, 1 connection, {seconds} s each)\n")
-    print("vigil host with the C test runtime; the runtime talks to the Runtime API directly, "
+def proxy_section(build, seconds, sequential=300):
+    print(f"## vigil proxy: added latency per invoke\n")
+    print("vigil host with each runtime; the runtime talks to the Runtime API directly, "
           "through `vigil proxy`, or through the reference Node.js proxy (bench/ref_proxy.js, "
-          "plain http module). Same run, one at a time.\n")
-    print("| path | req/s | p50 µs | p99 µs | added p50 µs | added p99 µs |")
-    print("|---|---|---|---|---|---|")
+          f"plain http module). Same run, one at a time. wrk: 1 connection, {seconds} s, "
+          "back to back (the CPUs never idle). REPORT Duration: the host's own figure (event "
+          f"written → answer read), median and p99 of {sequential} invokes sent one after "
+          "another by a Python client, the first 10 left out (CPUs idle between steps, as "
+          "under light traffic).\n")
+    print("| runtime | path | req/s | p50 µs | p99 µs | added p50 µs | added p99 µs | "
+          "REPORT Duration p50 µs | p99 µs | added p50 µs |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     script = os.path.join(ROOT, "bench", "invoke.lua")
-    base = None
-    for name in ("direct", "vigil proxy", "ref_proxy.js"):
-        api, door, listen = free_port(), free_port(), free_port()
-        px = None
-        if name == "vigil proxy":
-            px = subprocess.Popen([f"{build}/vigil", "proxy", "--upstream", f"127.0.0.1:{api}",
-                                   "--listen", f"127.0.0.1:{listen}"],
-                                  env=env_clean(VIGIL_METRICS_ENABLED="false"),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        elif name == "ref_proxy.js":
-            px = subprocess.Popen(["node", os.path.join(ROOT, "bench", "ref_proxy.js"),
-                                   str(listen), f"127.0.0.1:{api}"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        target = api if name == "direct" else listen
-        argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{door}", "--runtime-api",
-                f"127.0.0.1:{api}", "--idle-timeout", "0", "--env",
-                f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{target}", "--", f"{build}/test_runtime"]
-        h = subprocess.Popen(argv, env=env_clean(VIGIL_METRICS_ENABLED="false",
-                                                 VIGIL_LOG_LEVEL="warn"),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{door}/2015-03-31/functions/function/invocations"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"),
-                                       timeout=5).read()
-                break
-            except OSError:
-                time.sleep(0.02)
-        rps, p50, p99, errors = wrk(url, seconds, 1, script)
-        if base is None:
-            base = (p50, p99)
-        print(f"| {name} | {rps:.0f} | {p50 * 1000:.0f} | {p99 * 1000:.0f} | "
-              f"{(p50 - base[0]) * 1000:.0f} | {(p99 - base[1]) * 1000:.0f} |")
-        sys.stdout.flush()
-        h.terminate()
-        h.wait(timeout=15)
-        if px:
-            px.terminate()
-            px.wait(timeout=15)
+    for runtime in runtimes(build):
+        base = None
+        for name in ("direct", "vigil proxy", "ref_proxy.js"):
+            api, door, listen = free_port(), free_port(), free_port()
+            px = None
+            if name == "vigil proxy":
+                px = subprocess.Popen([f"{build}/vigil", "proxy", "--upstream",
+                                       f"127.0.0.1:{api}", "--listen", f"127.0.0.1:{listen}"],
+                                      env=env_clean(VIGIL_METRICS_ENABLED="false"),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            elif name == "ref_proxy.js":
+                px = subprocess.Popen(["node", os.path.join(ROOT, "bench", "ref_proxy.js"),
+                                       str(listen), f"127.0.0.1:{api}"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            target = api if name == "direct" else listen
+            argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{door}", "--runtime-api",
+                    f"127.0.0.1:{api}", "--idle-timeout", "0", "--env",
+                    f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{target}", *runtime[3], "--",
+                    *runtime[1]]
+            out = tempfile.TemporaryFile()
+            h = subprocess.Popen(argv, env=env_clean(VIGIL_METRICS_ENABLED="false",
+                                                     VIGIL_LOG_LEVEL="warn"),
+                                 cwd=runtime[2], stdout=out, stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{door}/2015-03-31/functions/function/invocations"
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(urllib.request.Request(url, data=b"{}",
+                                                                  method="POST"),
+                                           timeout=5).read()
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            rps, p50, p99, errors = wrk(url, seconds, 1, script)
+            # REPORT lines of the wrk run are left behind: only the sequential ones count.
+            sequential_invokes(door, sequential)
+            h.terminate()
+            h.wait(timeout=15)
+            if px:
+                px.terminate()
+                px.wait(timeout=15)
+            out.seek(0)
+            durations = report_durations(out.read().decode(errors="replace"))
+            out.close()
+            durations = durations[-sequential + 10:]
+            d50, d99 = statistics.median(durations) * 1000, pct(durations, 0.99) * 1000
+            if base is None:
+                base = (p50, p99, d50)
+            print(f"| {runtime[0]} | {name} | {rps:.0f} | {p50 * 1000:.0f} | {p99 * 1000:.0f} | "
+                  f"{(p50 - base[0]) * 1000:.0f} | {(p99 - base[1]) * 1000:.0f} | {d50:.0f} | "
+                  f"{d99:.0f} | {d50 - base[2]:.0f} |")
+            sys.stdout.flush()
     print()
+
+
+def start_section(build, rounds=200):
+    """The extension's start against a stand-in for Lambda's APIs that answers as its Go
+    server does, beside the least an extension can do (bench/bare_extension.c)."""
+    top = os.path.join(ROOT, "build")
+    print("## Extension start: fork → first event/next, against a Go-like API server\n")
+    print("bench/start_server.c answers register and the Telemetry API subscription as "
+          "Lambda's Go server does (TCP_NODELAY, each answer in one write) and times each "
+          "program from its fork to its first event/next, programs in turn, "
+          f"{rounds} starts each. bench/bare_extension.c (static) does only what an extension "
+          "must: register, listen, subscribe, next, with blocking sockets.\n")
+    print("```")
+    sys.stdout.flush()
+    env = env_clean(VIGIL_TELEMETRY_LISTEN="127.0.0.1:0", VIGIL_METRICS_LISTEN="127.0.0.1:0",
+                    VIGIL_LOG_DIR=tempfile.mkdtemp(prefix="vigil-start-"))
+    subprocess.run([f"{build}/bench/start_server", str(rounds), f"{build}/bench/bare_extension",
+                    "--", os.path.join(top, "layer-x86_64", "extensions", "vigil"), "extension",
+                    "--", f"{build}/vigil", "extension"], env=env, check=True,
+                   stderr=subprocess.DEVNULL)
+    print("```\n")
 
 
 def logs_section(build, megabytes):
@@ -626,7 +706,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", choices=["foundations", "host", "extension", "proxy", "logs",
+    ap.add_argument("--only", choices=["foundations", "host", "extension", "start", "proxy", "logs",
                                        "layer", "probes", "remote_write"],
                     default=None)
     ap.add_argument("--logs-mb", type=int, default=200)
@@ -638,6 +718,8 @@ def main():
         host_section(build, args.seconds)
     if args.only in (None, "extension"):
         extension_section(build)
+    if args.only in (None, "start"):
+        start_section(build)
     if args.only in (None, "proxy"):
         proxy_section(build, args.seconds)
     if args.only in (None, "logs"):
@@ -648,7 +730,8 @@ def main():
         probes_section(build)
     if args.only in (None, "remote_write"):
         remote_write_section(build)
-    if args.only in ("host", "extension", "proxy", "logs", "layer", "probes", "remote_write"):
+    if args.only in ("host", "extension", "start", "proxy", "logs", "layer", "probes",
+                     "remote_write"):
         return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")
