@@ -136,6 +136,7 @@ struct environment {
 	/* eBPF probe facts (probing.c) */
 	struct probe_totals probe_mark;	/* totals at the start of the invocation */
 	struct probe_totals probe_window; /* the invocation's, measured at its end */
+	uint64_t peak_rss;		/* its processes' largest peak RSS so far (Max Memory Used) */
 	int probe_signal;		/* a process of it died of this signal (0: none) */
 	pid_t probe_signal_pid;
 	char probe_signal_comm[17];

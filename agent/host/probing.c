@@ -311,6 +311,7 @@ void host_probes_init_done(struct environment *env)
 		return;
 	probes_env_totals(h->probes, env->index, &t);
 	env->probe_mark = t;
+	env->peak_rss = t.peak_rss;
 	count_window(h, &t, h->pm.cpu_init);
 	metric_add(h->pm.init_opens, (double)t.opens);
 	metric_add(h->pm.init_read, (double)t.read_bytes);
@@ -359,6 +360,8 @@ void host_probes_invoke_measure(struct host *h, struct environment *env)
 	probes_env_totals_of(h->probes, env->index, pids, env_pids(env, pids), &t);
 	env->probe_window = window_of(&t, &env->probe_mark);
 	env->probe_mark = t;
+	if (env->probe_window.peak_rss > env->peak_rss)
+		env->peak_rss = env->probe_window.peak_rss;
 }
 
 void host_probes_invoke_end(struct host *h, struct invocation *inv, struct environment *env)

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, TEST_RUNTIME, TIME_SLACK_MS, VIGIL, sample, sample_sum, wait_for
+from conftest import MEMORY_SLACK, ROOT, TEST_RUNTIME, TIME_SLACK_MS, VIGIL, sample, sample_sum, wait_for
 from test_ric import HANDLERS, RIC
 
 EMF_LIB = os.path.join(ROOT, "build", "emf", "node_modules", "aws-embedded-metrics")
@@ -236,7 +236,9 @@ def test_max_memory_used(vigil_host):
     h.invoke({"next": 1})
     (rid, _) = [r["RequestId"] for r in h.wait_reports(2)]
     doc = wait_for(lambda: emf_of(h, rid), what="EMF of the alloc")[0]
-    assert 100 * 0.9 <= doc["MaxMemoryUsed"] <= 100 * 1.1, doc
+    # The environment's processes: the runtime's 100 MB and the extension's own few (tens
+    # of MB sanitized: ASan's shadow and quarantine).
+    assert 100 * 0.9 <= doc["MaxMemoryUsed"] <= 100 * 1.1 + (40 if MEMORY_SLACK > 1 else 0), doc
 
 
 @pytest.mark.parametrize("event,error_type,counter", [
