@@ -215,13 +215,18 @@ def host_section(build, seconds):
     print("The C test runtime (tests/runtimes/test_runtime.c) answers at once, so its latency "
           "is what the host adds: the client's HTTP hop, the event, the Runtime API round "
           "trips and the answer. AWS's Node.js runtime interface client (aws-lambda-ric 3, "
-          "tests/e2e/ric/index.js) beside it: what a user's function sees.\n")
+          "tests/e2e/ric/index.js) beside it: what a user's function sees. Environments are "
+          "frozen between invocations (vigil host's default) unless the row says "
+          "--freeze no.\n")
     print("| runtime | path | environments | wrk connections | req/s | p50 µs | p99 µs | "
           "vigil CPU µs per invoke | runtime CPU µs per invoke | non-2xx |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     script = os.path.join(ROOT, "bench", "invoke.lua")
-    for runtime, conc in ((r, c) for r in runtimes(build) for c in (1, 2)):
-        p, base = start_host(build, conc, runtime=runtime)
+    rows = [(r, c, ()) for r in runtimes(build) for c in (1, 2)]
+    # The freeze between invocations (on by default) against none, one environment each.
+    rows[1:1] = [(rows[0][0], 1, ("--freeze", "no"))]
+    for runtime, conc, extra in rows:
+        p, base = start_host(build, conc, *extra, runtime=runtime)
         for path, url, lua in (("invoke endpoint (raw event)",
                                 base + "/2015-03-31/functions/function/invocations", script),
                                ("API Gateway 2.0 (GET /hello?name=x)",
@@ -230,7 +235,8 @@ def host_section(build, seconds):
             rps, p50, p99, errors = wrk(url, seconds, conc, lua)
             after = cpu_seconds(p.pid), children_cpu(p.pid)
             n = rps * seconds
-            print(f"| {runtime[0]} | {path} | {conc} | {conc} | {rps:.0f} | {p50 * 1000:.0f} | "
+            name = runtime[0] + (" " + " ".join(extra) if extra else "")
+            print(f"| {name} | {path} | {conc} | {conc} | {rps:.0f} | {p50 * 1000:.0f} | "
                   f"{p99 * 1000:.0f} | {(after[0] - before[0]) / n * 1e6:.1f} | "
                   f"{(after[1] - before[1]) / n * 1e6:.1f} | {errors} |")
             sys.stdout.flush()
@@ -613,6 +619,46 @@ def start_section(build, rounds=200):
     print("```\n")
 
 
+def shapes_section(build, megabytes=20):
+    """bench/gen_shapes.py's corpora, one log shape each: vigil's segments beside zstd -3,
+    zstd -19 and gzip -6 on the same events as NDJSON."""
+    print(f"## Logs by shape: {megabytes} MB of each (bench/gen_shapes.py, seed 1)\n")
+    print("Each shape is what functions print in one format (Powertools for Python and "
+          "TypeScript, Node's and Python's default text, log4j text and JSON, zerolog, API "
+          "Gateway access logs, long stack traces, free text), with its high-cardinality "
+          "fields, in Telemetry API batches with platform.start/runtimeDone/report per "
+          "invocation. vigil: bench/ingest_bench (the extension's path to segments, one "
+          "pass); the others on the same events as NDJSON, one event per line.\n")
+    print("| shape | NDJSON bytes | vigil bytes | × zstd -3 | × zstd -19 | × gzip -6 | "
+          "vigil MB per CPU-second |")
+    print("|---|---|---|---|---|---|---|")
+    gen = os.path.join(ROOT, "bench", "gen_shapes.py")
+    shapes = subprocess.run([sys.executable, gen, "--list"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    with tempfile.TemporaryDirectory() as tmp:
+        for shape in shapes:
+            prefix = os.path.join(tmp, shape)
+            subprocess.run([sys.executable, gen, shape, prefix, str(megabytes), "1"], check=True)
+            out = os.path.join(tmp, shape + "-out")
+            os.mkdir(out)
+            r = subprocess.run([f"{build}/bench/ingest_bench", prefix + ".batches", out],
+                               capture_output=True, text=True, check=True).stdout
+            mb = float(re.search(r"mb_per_cpu_s=([\d.]+)", r).group(1))
+            seg = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out)
+                      if f.endswith(".vseg"))
+
+            def size(argv):
+                with open(prefix + ".ndjson", "rb") as f:
+                    return len(subprocess.run(argv, stdin=f, capture_output=True,
+                                              check=True).stdout)
+            z3, z19, g6 = (size(["zstd", "-q", "-3", "-c"]), size(["zstd", "-q", "-19", "-c"]),
+                           size(["gzip", "-6", "-c"]))
+            print(f"| {shape} | {os.path.getsize(prefix + '.ndjson')} | {seg} | "
+                  f"{seg / z3:.3f} | {seg / z19:.3f} | {seg / g6:.3f} | {mb:.0f} |")
+            sys.stdout.flush()
+    print()
+
+
 def logs_section(build, megabytes):
     import shutil
     import tempfile
@@ -706,7 +752,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", choices=["foundations", "host", "extension", "start", "proxy", "logs",
+    ap.add_argument("--only", choices=["foundations", "host", "extension", "start", "proxy",
+                                       "logs", "shapes",
                                        "layer", "probes", "remote_write"],
                     default=None)
     ap.add_argument("--logs-mb", type=int, default=200)
@@ -724,13 +771,15 @@ def main():
         proxy_section(build, args.seconds)
     if args.only in (None, "logs"):
         logs_section(build, args.logs_mb)
+    if args.only in (None, "shapes"):
+        shapes_section(build)
     if args.only in (None, "layer"):
         layer_section(build)
     if args.only in (None, "probes"):
         probes_section(build)
     if args.only in (None, "remote_write"):
         remote_write_section(build)
-    if args.only in ("host", "extension", "start", "proxy", "logs", "layer", "probes",
+    if args.only in ("host", "extension", "start", "proxy", "logs", "shapes", "layer", "probes",
                      "remote_write"):
         return
 
