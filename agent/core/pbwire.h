@@ -140,6 +140,60 @@ static inline void pb_buf_packed(struct buf *b, uint32_t tag, const void *v, siz
 #undef PB_ELEM
 }
 
+/* One element (tag and payload) at p, of at most n bytes: its field number, wire type and
+ * payload (for PB_LEN the bytes, else the value's own bytes). Its whole length, or 0 when it
+ * is cut or malformed (a group, a varint past ten bytes). */
+static inline size_t pb_element(const uint8_t *p, size_t n, uint32_t *field, int *wire,
+				const uint8_t **payload, size_t *payload_len)
+{
+	uint64_t tag = 0, len = 0;
+	size_t at = 0;
+
+	for (int shift = 0;; shift += 7) {
+		if (at >= n || shift > 63)
+			return 0;
+		tag |= (uint64_t)(p[at] & 0x7F) << shift;
+		if (!(p[at++] & 0x80))
+			break;
+	}
+	if (tag >> 3 == 0 || tag >> 3 > 0x1FFFFFFF)
+		return 0;
+	*field = (uint32_t)(tag >> 3);
+	*wire = (int)(tag & 7);
+	*payload = p + at;
+	switch (*wire) {
+	case PB_VARINT:
+		for (size_t k = 0;; k++) {
+			if (at >= n || k >= 10)
+				return 0;
+			if (!(p[at++] & 0x80))
+				break;
+		}
+		*payload_len = (size_t)(p + at - *payload);
+		return at;
+	case PB_I64:
+	case 5:	/* 32-bit */
+		len = *wire == PB_I64 ? 8 : 4;
+		break;
+	case PB_LEN:
+		for (int shift = 0;; shift += 7) {
+			if (at >= n || shift > 63)
+				return 0;
+			len |= (uint64_t)(p[at] & 0x7F) << shift;
+			if (!(p[at++] & 0x80))
+				break;
+		}
+		*payload = p + at;
+		break;
+	default:
+		return 0;
+	}
+	if (len > n - at)
+		return 0;
+	*payload_len = (size_t)len;
+	return at + (size_t)len;
+}
+
 /* Field numbers of proto/vigil/v1/log.proto (tests/unit/test_segment.c checks them against
  * protobuf-c's descriptors). */
 enum log_record_field {
@@ -155,7 +209,8 @@ enum block_field {
 	BLOCK_BASE_TIME_NS = 1, BLOCK_TIME_DELTA_NS = 2, BLOCK_REQUEST_IDS = 3,
 	BLOCK_REQUEST_INDEX = 4, BLOCK_LEVEL = 5, BLOCK_SOURCE = 6, BLOCK_MESSAGE = 7,
 	BLOCK_REST = 8, BLOCK_TIME_UNIT_NS = 9, BLOCK_FUNCTION_NAME = 10,
-	BLOCK_FUNCTION_VERSION = 11,
+	BLOCK_FUNCTION_VERSION = 11, BLOCK_FIELD_KEYS = 12, BLOCK_FIELD_COUNT = 13,
+	BLOCK_FIELD_KEY = 14, BLOCK_FIELD_VALUES = 15,
 };
 
 #endif

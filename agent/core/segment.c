@@ -58,6 +58,16 @@ struct segment_writer {
 	uint8_t *comp;
 	size_t comp_cap;
 	struct strtab ids;		/* the block's distinct request ids */
+	/* Structured fields by key (Block fields 12-15): the keys, each record's count of
+	 * fields moved here, their keys in order, and one column of values a key. */
+	struct strtab fkeys;
+	uint32_t *fcount;
+	uint32_t *fkey;
+	size_t nfkey, fkey_cap;
+	struct buf *fvals;
+	size_t fvals_cap;
+	struct buf split;		/* a record's rest without its moved fields */
+	struct buf fmeta, fvout;	/* flush's: the field groups as Block protobuf */
 	char *fn_name, *fn_version;	/* the block's: records equal to them leave them out */
 	size_t fn_name_len, fn_version_len;
 	size_t raw;
@@ -434,6 +444,7 @@ static int grow(struct segment_writer *w)
 	GROW(req_index);
 	GROW(level);
 	GROW(source);
+	GROW(fcount);
 #undef GROW
 	w->cap = cap;
 	return 0;
@@ -529,6 +540,127 @@ static uint32_t level_index(const char *level)
 	return 0;
 }
 
+#define FIELDS_MAX 64		/* a record's fields moved to the columns at most (more: none) */
+#define FIELD_KEYS_MAX 1024	/* a block's keys at most (a record with another: none) */
+#define FIELD_KEY_LEN 256	/* a longer key stays in the rest */
+
+struct moved_field {
+	uint32_t key;
+	const uint8_t *value;	/* the Field's value element: tag and value */
+	size_t len;
+};
+
+/* A record's rest (LogRecord protobuf) taken apart: its fields (LogRecord 7) into mv, each a
+ * key of the block's table and its value element, the rest without them into w->split. All
+ * of them or none (order kept, anything unusual left as it is): the number moved. */
+static int split_fields(struct segment_writer *w, const uint8_t *rest, size_t len,
+			struct moved_field *mv)
+{
+	const uint8_t *payload;
+	size_t plen, elem;
+	uint32_t field;
+	int wire, n = 0;
+
+	for (size_t at = 0; at < len; at += elem) {
+		const uint8_t *key = NULL, *value = NULL, *sub, *sp;
+		size_t klen = 0, vlen = 0, sl, se;
+		uint32_t sf, idx;
+		int sw;
+		char k[FIELD_KEY_LEN + 1];
+
+		elem = pb_element(rest + at, len - at, &field, &wire, &payload, &plen);
+		if (!elem)
+			return 0;
+		if (field != LR_FIELDS || wire != PB_LEN)
+			continue;
+		for (size_t j = 0; j < plen; j += se) {
+			sub = payload + j;
+			se = pb_element(sub, plen - j, &sf, &sw, &sp, &sl);
+			if (!se)
+				return 0;
+			if (sf == FIELD_KEY && sw == PB_LEN && !key) {
+				key = sp;
+				klen = sl;
+			} else if (sf >= FIELD_TEXT && sf <= FIELD_DECIMAL && !value) {
+				value = sub;
+				vlen = se;
+			} else {
+				return 0;
+			}
+		}
+		if (!key || !value || klen > FIELD_KEY_LEN || memchr(key, '\0', klen) || n == FIELDS_MAX)
+			return 0;
+		memcpy(k, key, klen);
+		k[klen] = '\0';
+		idx = klen ? tab_index(&w->fkeys, k, klen) : 0;
+		if (!idx || idx > FIELD_KEYS_MAX)
+			return 0;
+		mv[n++] = (struct moved_field){ idx - 1, value, vlen };
+	}
+	if (!n)
+		return 0;
+	buf_reset(&w->split);
+	for (size_t at = 0; at < len; at += elem) {
+		elem = pb_element(rest + at, len - at, &field, &wire, &payload, &plen);
+		if (field != LR_FIELDS)
+			buf_append(&w->split, rest + at, elem);
+	}
+	if (w->split.failed) {
+		w->split.failed = false;
+		return 0;
+	}
+	return n;
+}
+
+/* The moved fields into their columns. 0, or -ENOMEM with nothing added. */
+static int add_fields(struct segment_writer *w, const struct moved_field *mv, int n)
+{
+	size_t before[FIELDS_MAX];
+
+	if (w->fkeys.n > w->fvals_cap) {
+		size_t cap = w->fvals_cap ? w->fvals_cap * 2 : 32;
+		struct buf *p;
+
+		while (cap < w->fkeys.n)
+			cap *= 2;
+		p = realloc(w->fvals, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		for (size_t i = w->fvals_cap; i < cap; i++)
+			buf_init(&p[i]);
+		w->fvals = p;
+		w->fvals_cap = cap;
+	}
+	if (w->nfkey + (size_t)n > w->fkey_cap) {
+		size_t cap = w->fkey_cap ? w->fkey_cap * 2 : 1024;
+		uint32_t *p;
+
+		while (cap < w->nfkey + (size_t)n)
+			cap *= 2;
+		p = realloc(w->fkey, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		w->fkey = p;
+		w->fkey_cap = cap;
+	}
+	for (int i = 0; i < n; i++) {
+		struct buf *b = &w->fvals[mv[i].key];
+
+		before[i] = b->len;
+		buf_append(b, mv[i].value, mv[i].len);
+		if (b->failed) {
+			for (int j = i; j >= 0; j--) {
+				w->fvals[mv[j].key].len = before[j];
+				w->fvals[mv[j].key].failed = false;
+			}
+			return -ENOMEM;
+		}
+		w->fkey[w->nfkey + (size_t)i] = mv[i].key;
+	}
+	w->nfkey += (size_t)n;
+	return 0;
+}
+
 int segment_writer_add_parts(struct segment_writer *w, const struct segment_record *r)
 {
 	const char *fn = r->function_name ? r->function_name : "";
@@ -538,6 +670,10 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 	size_t fn_all = fn_len, ver_all = ver_len;
 	struct buf *m = &w->messages, *x = &w->rests;
 	size_t m0 = m->len, x0 = x->len;
+	struct moved_field mv[FIELDS_MAX];
+	const uint8_t *rest;
+	size_t rest_raw;
+	int moved;
 
 	/* A record without a name or version in a block whose records have one starts a new
 	 * block: the reader fills empty ones in from the block's. */
@@ -573,6 +709,9 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 				       r->request_id ? r->request_id_len : 0);
 	w->level[w->n] = r->level < NLEVELS ? r->level : 0;
 	w->source[w->n] = r->source;
+	moved = split_fields(w, (const uint8_t *)r->rest, r->rest_len, mv);
+	rest = moved ? (const uint8_t *)w->split.data : (const uint8_t *)r->rest;
+	rest_raw = moved ? w->split.len : r->rest_len;
 	/* Block.message (7) and Block.rest (8): the rest with the name and version when they
 	 * are not the block's (LogRecord fields 10 and 11; field order does not matter). */
 	pb_buf_bytes(m, PB_TAG(BLOCK_MESSAGE, PB_LEN), r->message ? r->message : "", r->message_len);
@@ -580,28 +719,29 @@ int segment_writer_add_parts(struct segment_writer *w, const struct segment_reco
 		fn_len = 0;	/* the block's */
 	if (ver_len == w->fn_version_len && bytes_eq(ver, w->fn_version, ver_len))
 		ver_len = 0;
-	rest_len = r->rest_len + (fn_len ? 1 + pb_varint_len(fn_len) + fn_len : 0) +
+	rest_len = rest_raw + (fn_len ? 1 + pb_varint_len(fn_len) + fn_len : 0) +
 		   (ver_len ? 1 + pb_varint_len(ver_len) + ver_len : 0);
 	if (buf_reserve(x, 11 + rest_len) == 0) {
 		x->data[x->len++] = (char)PB_TAG1(BLOCK_REST, PB_LEN);
 		x->len += pb_put_varint((uint8_t *)x->data + x->len, rest_len);
-		if (r->rest_len)
-			memcpy(x->data + x->len, r->rest, r->rest_len);
-		x->len += r->rest_len;
+		if (rest_raw)
+			memcpy(x->data + x->len, rest, rest_raw);
+		x->len += rest_raw;
 		if (fn_len)
 			pb_buf_bytes(x, PB_TAG(LR_FUNCTION_NAME, PB_LEN), fn, fn_len);
 		if (ver_len)
 			pb_buf_bytes(x, PB_TAG(LR_FUNCTION_VERSION, PB_LEN), ver, ver_len);
 	}
-	if (m->failed || x->failed) {
+	if (m->failed || x->failed || (moved && add_fields(w, mv, moved) < 0)) {
 		/* Out of memory: this record is lost, the block stays as it was. */
 		m->len = m0;
 		x->len = x0;
 		m->failed = x->failed = false;
 		return -ENOMEM;
 	}
+	w->fcount[w->n] = (uint32_t)moved;
 	tail_add(w, r, fn, fn_all, ver, ver_all);
-	w->raw += r->message_len + rest_len + 16;
+	w->raw += r->message_len + rest_len + (r->rest_len - rest_raw) + 16;
 	w->n++;
 	w->total_records++;
 	if (w->n >= w->o.block_records || w->raw >= w->o.block_bytes)
@@ -649,6 +789,10 @@ static void reset_block(struct segment_writer *w)
 	buf_reset(&w->messages);	/* their memory stays for the next block */
 	buf_reset(&w->rests);
 	tab_clear(&w->ids);
+	for (size_t i = 0; i < w->fkeys.n && i < w->fvals_cap; i++)
+		buf_reset(&w->fvals[i]);
+	tab_clear(&w->fkeys);
+	w->nfkey = 0;
 	w->n = 0;
 	w->raw = 0;
 }
@@ -724,7 +868,7 @@ static int room(uint8_t **p, size_t *cap, size_t n)
 static int pack_small_groups(struct segment_writer *w, const uint8_t **part, size_t *part_len)
 {
 	struct buf *b = &w->small;
-	size_t at[NGROUPS - 2];
+	size_t at[NGROUPS - 4];
 	uint64_t unit = time_unit(w->delta, w->n);
 
 	buf_reset(b);
@@ -750,10 +894,38 @@ static int pack_small_groups(struct segment_writer *w, const uint8_t **part, siz
 	pb_buf_packed(b, PB_TAG(BLOCK_SOURCE, PB_LEN), w->source, w->n, false);
 	if (b->failed)
 		return -ENOMEM;
-	for (int i = 0; i < NGROUPS - 2; i++) {
+	for (int i = 0; i < NGROUPS - 4; i++) {
 		part[i] = (const uint8_t *)b->data + at[i];
-		part_len[i] = (i + 1 < NGROUPS - 2 ? at[i + 1] : b->len) - at[i];
+		part_len[i] = (i + 1 < NGROUPS - 4 ? at[i + 1] : b->len) - at[i];
 	}
+	return 0;
+}
+
+/* The field columns as Block protobuf: the keys, counts and key indexes (fields 12-14) into
+ * w->fmeta, the values (15) into w->fvout; nothing when no record had fields moved. */
+static int pack_field_groups(struct segment_writer *w, const uint8_t **part, size_t *part_len)
+{
+	buf_reset(&w->fmeta);
+	buf_reset(&w->fvout);
+	if (w->nfkey) {
+		for (size_t i = 0; i < w->fkeys.n; i++)
+			pb_buf_bytes(&w->fmeta, PB_TAG(BLOCK_FIELD_KEYS, PB_LEN), w->fkeys.s[i],
+				     strlen(w->fkeys.s[i]));
+		pb_buf_packed(&w->fmeta, PB_TAG(BLOCK_FIELD_COUNT, PB_LEN), w->fcount, w->n, false);
+		pb_buf_packed(&w->fmeta, PB_TAG(BLOCK_FIELD_KEY, PB_LEN), w->fkey, w->nfkey, false);
+		for (size_t i = 0; i < w->fkeys.n; i++)
+			pb_buf_bytes(&w->fvout, PB_TAG(BLOCK_FIELD_VALUES, PB_LEN),
+				     i < w->fvals_cap ? w->fvals[i].data : "",
+				     i < w->fvals_cap ? w->fvals[i].len : 0);
+	}
+	if (w->fmeta.failed || w->fvout.failed) {
+		w->fmeta.failed = w->fvout.failed = false;
+		return -ENOMEM;
+	}
+	part[0] = (const uint8_t *)w->fmeta.data;
+	part_len[0] = w->fmeta.len;
+	part[1] = (const uint8_t *)w->fvout.data;
+	part_len[1] = w->fvout.len;
 	return 0;
 }
 
@@ -767,6 +939,8 @@ static ssize_t compress_groups(struct segment_writer *w, const uint8_t *const *p
 	for (int i = 0; i < NGROUPS; i++) {
 		size_t c;
 
+		if (!part_len[i])	/* no frame: the stream is the same without it */
+			continue;
 		if (w->cdict) {
 			c = ZSTD_compress_usingCDict(w->cctx, w->comp + comp_len, bound - comp_len,
 						     part[i], part_len[i], w->cdict);
@@ -837,6 +1011,9 @@ int segment_writer_flush(struct segment_writer *w)
 	rc = pack_small_groups(w, part, part_len);
 	if (rc < 0)
 		return rc;
+	rc = pack_field_groups(w, part + NGROUPS - 4, part_len + NGROUPS - 4);
+	if (rc < 0)
+		return rc;
 	part[NGROUPS - 2] = (const uint8_t *)w->messages.data;
 	part_len[NGROUPS - 2] = w->messages.len;
 	part[NGROUPS - 1] = (const uint8_t *)w->rests.data;
@@ -895,6 +1072,17 @@ void segment_writer_close(struct segment_writer *w)
 	free(w->comp);
 	free(w->ids.s);
 	free(w->ids.slots);
+	tab_clear(&w->fkeys);
+	free(w->fkeys.s);
+	free(w->fkeys.slots);
+	for (size_t i = 0; i < w->fvals_cap; i++)
+		buf_free(&w->fvals[i]);
+	free(w->fvals);
+	free(w->fkey);
+	free(w->fcount);
+	buf_free(&w->split);
+	buf_free(&w->fmeta);
+	buf_free(&w->fvout);
 	free(w->fn_name);
 	free(w->fn_version);
 	free(w->entries);

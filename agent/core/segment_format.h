@@ -16,7 +16,7 @@
 #define INDEX_MAGIC 0x31584449u	/* "IDX1" */
 #define FRAME_HEADER 36
 #define BLOCK_MAX (64u << 20)	/* a block, raw or compressed, is never larger */
-#define NGROUPS 7		/* a block's column groups, each its own zstd frame */
+#define NGROUPS 9		/* a block's column groups, each its own zstd frame */
 
 /*
  * The tail file of a segment being written (X.vtail beside X.vseg): the records of the block

@@ -14,15 +14,70 @@
 
 #include "../util/buf.h"
 #include "../util/crc32c.h"
+#include "pbwire.h"
 #include "segment_format.h"
 
 /* --- reader ------------------------------------------------------------------------------- */
+
+/* Record r's fields from the block's field columns (Block 12-15): count of them, their keys
+ * at key[*pos…], their values at each key's cursor. 0, or -1 when the columns do not hold
+ * what the counts say. */
+static int add_fields(log_record *r, const Vigil__V1__Block *b, uint32_t count, size_t *pos,
+		      size_t *cursor)
+{
+	Vigil__V1__Field **fields;
+
+	if (!count)
+		return 0;
+	if (count > b->n_field_key - *pos)
+		return -1;
+	fields = realloc(r->fields, (r->n_fields + count) * sizeof(*fields));
+	if (!fields)
+		return -1;
+	r->fields = fields;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t k = b->field_key[(*pos)++], f;
+		const ProtobufCBinaryData *col;
+		const uint8_t *payload;
+		size_t plen, elem, klen;
+		int wire;
+		struct buf one;
+
+		if (k >= b->n_field_keys || k >= b->n_field_values)
+			return -1;
+		col = &b->field_values[k];
+		if (cursor[k] > col->len)
+			return -1;
+		elem = pb_element(col->data + cursor[k], col->len - cursor[k], &f, &wire, &payload,
+				  &plen);
+		if (!elem || f < FIELD_TEXT || f > FIELD_DECIMAL)
+			return -1;
+		/* The Field again: its key, then the value element as it was written. */
+		klen = strlen(b->field_keys[k]);
+		buf_init(&one);
+		pb_buf_bytes(&one, PB_TAG(FIELD_KEY, PB_LEN), b->field_keys[k], klen);
+		buf_append(&one, col->data + cursor[k], elem);
+		cursor[k] += elem;
+		if (one.failed) {
+			buf_free(&one);
+			return -1;
+		}
+		r->fields[r->n_fields] = vigil__v1__field__unpack(NULL, one.len,
+								  (const uint8_t *)one.data);
+		buf_free(&one);
+		if (!r->fields[r->n_fields])
+			return -1;
+		r->n_fields++;
+	}
+	return 0;
+}
 
 /* Decode one block and hand its records to fn. 0, 1 when fn stopped, -1 when damaged. */
 static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, void *arg,
 		      struct segment_read_result *res)
 {
 	Vigil__V1__Block *b = vigil__v1__block__unpack(NULL, raw_len, raw);
+	size_t *cursor = NULL, pos = 0;
 	int64_t t, unit;
 	int rc = 0;
 
@@ -30,7 +85,9 @@ static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, 
 		return -1;
 	if (b->n_time_delta_ns != b->n_message || b->n_rest != b->n_message ||
 	    b->n_request_index != b->n_message || b->n_level != b->n_message ||
-	    b->n_source != b->n_message) {
+	    b->n_source != b->n_message ||
+	    (b->n_field_count && b->n_field_count != b->n_message) ||
+	    (b->n_field_count && !(cursor = calloc(b->n_field_values + 1, sizeof(*cursor))))) {
 		vigil__v1__block__free_unpacked(b, NULL);
 		return -1;
 	}
@@ -69,10 +126,18 @@ static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, 
 		if (r->message != protobuf_c_empty_string)
 			free(r->message);
 		r->message = strdup(b->message[i]);
+		if (b->n_field_count && add_fields(r, b, b->field_count[i], &pos, cursor) < 0) {
+			/* The columns are damaged: this record and the rest of the block are not
+			 * what was written. */
+			vigil__v1__log_record__free_unpacked(r, NULL);
+			res->damaged_blocks++;
+			break;
+		}
 		res->records++;
 		rc = fn ? fn(arg, r) : 0;
 		vigil__v1__log_record__free_unpacked(r, NULL);
 	}
+	free(cursor);
 	vigil__v1__block__free_unpacked(b, NULL);
 	return rc ? 1 : 0;
 }

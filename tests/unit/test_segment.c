@@ -88,11 +88,64 @@ static int check(void *arg, const log_record *r)
 	    strcmp(r->function_version, w->function_version ? w->function_version : ""))
 		e->mismatches++;
 	for (size_t k = 0; k < r->n_fields && k < w->n_fields; k++) {
-		if (strcmp(r->fields[k]->key, w->fields[k]->key) ||
-		    r->fields[k]->value_case != w->fields[k]->value_case)
+		const Vigil__V1__Field *a = r->fields[k], *b = w->fields[k];
+
+		if (strcmp(a->key, b->key) || a->value_case != b->value_case)
+			e->mismatches++;
+		else if ((a->value_case == VIGIL__V1__FIELD__VALUE_TEXT && strcmp(a->text, b->text)) ||
+			 (a->value_case == VIGIL__V1__FIELD__VALUE_DECIMAL &&
+			  strcmp(a->decimal, b->decimal)) ||
+			 (a->value_case == VIGIL__V1__FIELD__VALUE_INTEGER && a->integer != b->integer) ||
+			 (a->value_case == VIGIL__V1__FIELD__VALUE_FLAG && a->flag != b->flag) ||
+			 (a->value_case == VIGIL__V1__FIELD__VALUE_NUMBER && a->number != b->number))
 			e->mismatches++;
 	}
 	return 0;
+}
+
+/* Fields of every kind: a few common keys (the block's field columns take them), sometimes
+ * more than a record's columns hold (70) or keys of their own (beyond a block's table, they
+ * stay in the record's rest) — all read back in order. */
+static void random_fields(log_record *r, int i)
+{
+	static const char *const keys[] = { "service", "count", "ok", "amount", "ratio", "path" };
+	size_t n = i % 211 == 0 ? 70 : next() % 4;
+
+	r->n_fields = n;
+	r->fields = n ? calloc(n, sizeof(*r->fields)) : NULL;
+	for (size_t k = 0; k < n; k++) {
+		Vigil__V1__Field *f = calloc(1, sizeof(*f));
+		char key[64];
+
+		vigil__v1__field__init(f);
+		if (i % 13 == 0 || n == 70)	/* keys of its own: 60+ new keys a record */
+			snprintf(key, sizeof(key), "k%d_%zu", i, k);
+		else
+			snprintf(key, sizeof(key), "%s", keys[next() % 6]);
+		f->key = strdup(key);
+		switch (next() % 5) {
+		case 0:
+			f->value_case = VIGIL__V1__FIELD__VALUE_TEXT;
+			f->text = random_text(3);
+			break;
+		case 1:
+			f->value_case = VIGIL__V1__FIELD__VALUE_INTEGER;
+			f->integer = (int64_t)next() - (int64_t)(next() >> 1);
+			break;
+		case 2:
+			f->value_case = VIGIL__V1__FIELD__VALUE_FLAG;
+			f->flag = next() % 2;
+			break;
+		case 3:
+			f->value_case = VIGIL__V1__FIELD__VALUE_DECIMAL;
+			f->decimal = strdup("1224.49");
+			break;
+		default:
+			f->value_case = VIGIL__V1__FIELD__VALUE_NUMBER;
+			f->number = (double)next() / 7.0;
+		}
+		r->fields[k] = f;
+	}
 }
 
 static log_record *random_records(void)
@@ -134,22 +187,7 @@ static log_record *random_records(void)
 		r->function_version = next() % 9 ? strdup("$LATEST") : NULL;
 		r->cold_start = next() % 2;
 		r->truncated = i % 997 == 0;
-		if (next() % 3 == 0) {
-			r->n_fields = 2;
-			r->fields = calloc(2, sizeof(*r->fields));
-			for (int k = 0; k < 2; k++) {
-				r->fields[k] = calloc(1, sizeof(Vigil__V1__Field));
-				vigil__v1__field__init(r->fields[k]);
-				r->fields[k]->key = strdup(k ? "count" : "service");
-				if (k) {
-					r->fields[k]->value_case = VIGIL__V1__FIELD__VALUE_INTEGER;
-					r->fields[k]->integer = (int64_t)next();
-				} else {
-					r->fields[k]->value_case = VIGIL__V1__FIELD__VALUE_TEXT;
-					r->fields[k]->text = strdup("orders");
-				}
-			}
-		}
+		random_fields(r, i);
 	}
 	return recs;
 }
@@ -169,6 +207,8 @@ static void free_records(log_record *recs)
 			free(r->fields[k]->key);
 			if (r->fields[k]->value_case == VIGIL__V1__FIELD__VALUE_TEXT)
 				free(r->fields[k]->text);
+			if (r->fields[k]->value_case == VIGIL__V1__FIELD__VALUE_DECIMAL)
+				free(r->fields[k]->decimal);
 			free(r->fields[k]);
 		}
 		free(r->fields);
@@ -207,6 +247,59 @@ static void test_round_trip(void **state)
 }
 
 static int count(void *arg, const log_record *r);
+
+/* More keys in a block than its field table takes (1,024): the records past it keep their
+ * fields in their rest, every one read back whole and in order. */
+static void test_many_keys(void **state)
+{
+	struct segment_writer_options o = { .identity = "test", .block_records = 100000 };
+	struct segment_read_result res;
+	struct expect e = { 0 };
+	char dir[64], path[600];
+	struct segment_writer *w;
+
+	(void)state;
+	make_dir(dir);
+	o.dir = dir;
+	e.recs = calloc(N, sizeof(*e.recs));
+	for (int i = 0; i < N; i++) {
+		log_record *r = &e.recs[i];
+
+		vigil__v1__log_record__init(r);
+		r->time_ns = 1718645030000000000LL + i;
+		r->request_id = strdup("");
+		r->level = strdup("INFO");
+		r->message = strdup("m");
+		r->trace_id = strdup("");
+		r->function_name = r->function_version = NULL;
+		r->n_fields = 40;
+		r->fields = calloc(40, sizeof(*r->fields));
+		for (int k = 0; k < 40; k++) {
+			Vigil__V1__Field *f = calloc(1, sizeof(*f));
+			char key[32];
+
+			vigil__v1__field__init(f);
+			snprintf(key, sizeof(key), "%s%d", i < 30 ? "u" : "k", i < 30 ? i * 40 + k : k);
+			f->key = strdup(key);
+			f->value_case = VIGIL__V1__FIELD__VALUE_INTEGER;
+			f->integer = i * 100 + k;
+			r->fields[k] = f;
+		}
+	}
+	w = segment_writer_open(&o);
+	assert_non_null(w);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(segment_writer_add(w, &e.recs[i]), 0);
+	segment_writer_close(w);
+	assert_int_equal(segment_read_file(only_segment(dir, path, sizeof(path)), NULL, 0, check, &e,
+					   &res), 0);
+	assert_int_equal(e.i, N);
+	assert_int_equal(e.mismatches, 0);
+	assert_int_equal(res.damaged_blocks, 0);
+	free_records(e.recs);
+	unlink(path);
+	rmdir(dir);
+}
 
 static int count_files(const char *dir, const char *suffix)
 {
@@ -615,6 +708,10 @@ static void test_field_numbers(void **state)
 		{ &vigil__v1__block__descriptor, "time_unit_ns", BLOCK_TIME_UNIT_NS },
 		{ &vigil__v1__block__descriptor, "function_name", BLOCK_FUNCTION_NAME },
 		{ &vigil__v1__block__descriptor, "function_version", BLOCK_FUNCTION_VERSION },
+		{ &vigil__v1__block__descriptor, "field_keys", BLOCK_FIELD_KEYS },
+		{ &vigil__v1__block__descriptor, "field_count", BLOCK_FIELD_COUNT },
+		{ &vigil__v1__block__descriptor, "field_key", BLOCK_FIELD_KEY },
+		{ &vigil__v1__block__descriptor, "field_values", BLOCK_FIELD_VALUES },
 	};
 
 	(void)state;
@@ -659,6 +756,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_many_keys),
 		cmocka_unit_test(test_tail_survives_a_dead_writer),
 		cmocka_unit_test(test_times_at_the_edges),
 		cmocka_unit_test(test_modes),
