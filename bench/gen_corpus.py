@@ -23,6 +23,28 @@ def iso(ms):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + ".%03dZ" % frac
 
 
+def invocation_end(rnd, rid, t):
+    """An invocation's platform.runtimeDone and platform.report at time t (ms)."""
+    d = round(rnd.uniform(1, 2000), 3)
+    return [{"time": iso(t), "type": "platform.runtimeDone",
+             "record": {"requestId": rid, "status": "success",
+                        "metrics": {"durationMs": d, "producedBytes": rnd.randint(2, 5000)}}},
+            {"time": iso(t), "type": "platform.report",
+             "record": {"requestId": rid, "status": "success",
+                        "metrics": {"durationMs": d + 0.5, "billedDurationMs": int(d) + 1,
+                                    "memorySizeMB": 512,
+                                    "maxMemoryUsedMB": rnd.randint(60, 200)}}}]
+
+
+def write_batch(batch, batches, nd):
+    """A batch as one line of batches, its events one a line of nd; the line's length."""
+    line = json.dumps(batch, separators=(",", ":")) + "\n"
+    batches.write(line)
+    for ev in batch:
+        nd.write(json.dumps(ev, separators=(",", ":")) + "\n")
+    return len(line)
+
+
 def main():
     prefix = sys.argv[1]
     target = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -67,23 +89,8 @@ def main():
                                       "record": "%s\t%s\tERROR\tError: %s failed after %d ms\n%s"
                                       % (iso(t), rid, rnd.choice(WORDS), rnd.randint(1, 3000),
                                          stack)})
-                d = round(rnd.uniform(1, 2000), 3)
-                batch.append({"time": iso(t), "type": "platform.runtimeDone",
-                              "record": {"requestId": rid, "status": "success",
-                                         "metrics": {"durationMs": d,
-                                                     "producedBytes": rnd.randint(2, 5000)}}})
-                batch.append({"time": iso(t), "type": "platform.report",
-                              "record": {"requestId": rid, "status": "success",
-                                         "metrics": {"durationMs": d + 0.5,
-                                                     "billedDurationMs": int(d) + 1,
-                                                     "memorySizeMB": 512,
-                                                     "maxMemoryUsedMB": rnd.randint(60, 200)}}})
-            line = json.dumps(batch, separators=(",", ":")) + "\n"
-            batches.write(line)
-            for ev in batch:
-                nd.write(json.dumps(ev, separators=(",", ":")) + "\n")
-            size += len(line)
-
+                batch += invocation_end(rnd, rid, t)
+            size += write_batch(batch, batches, nd)
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,8 @@ import sys
 import time
 import uuid
 
+from gen_corpus import invocation_end, iso, write_batch
+
 SHAPES = ["powertools-python", "powertools-ts", "node-text", "python-text", "java-log4j",
           "java-json", "go-zerolog", "apigw-access", "stack-traces", "free-text"]
 
@@ -39,11 +41,6 @@ NODE_FILES = ["/var/task/index.js", "/var/task/lib/db.js", "/var/task/lib/handle
 PY_FILES = ["/var/task/app.py", "/var/task/orders/service.py", "/var/task/orders/repo.py",
             "/opt/python/botocore/client.py", "/opt/python/botocore/endpoint.py",
             "/var/lang/lib/python3.12/site-packages/urllib3/connectionpool.py"]
-
-
-def iso(ms):
-    s, frac = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + ".%03dZ" % frac
 
 
 def sentence(rnd, words=None):
@@ -288,24 +285,9 @@ def main():
                 for _ in range(rnd.randint(1, 15)):
                     c.t += rnd.randint(0, 40)
                     batch.append({"time": iso(c.t), "type": "function", "record": make(c)})
-                d = round(rnd.uniform(1, 2000), 3)
-                batch.append({"time": iso(c.t), "type": "platform.runtimeDone",
-                              "record": {"requestId": rid, "status": "success",
-                                         "metrics": {"durationMs": d,
-                                                     "producedBytes": rnd.randint(2, 5000)}}})
-                batch.append({"time": iso(c.t), "type": "platform.report",
-                              "record": {"requestId": rid, "status": "success",
-                                         "metrics": {"durationMs": d + 0.5,
-                                                     "billedDurationMs": int(d) + 1,
-                                                     "memorySizeMB": 512,
-                                                     "maxMemoryUsedMB": rnd.randint(60, 200)}}})
+                batch += invocation_end(rnd, rid, c.t)
                 t = c.t
-            line = json.dumps(batch, separators=(",", ":")) + "\n"
-            batches.write(line)
-            for ev in batch:
-                nd.write(json.dumps(ev, separators=(",", ":")) + "\n")
-            size += len(line)
-
+            size += write_batch(batch, batches, nd)
 
 if __name__ == "__main__":
     main()

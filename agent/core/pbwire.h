@@ -140,35 +140,38 @@ static inline void pb_buf_packed(struct buf *b, uint32_t tag, const void *v, siz
 #undef PB_ELEM
 }
 
+/* A varint at p[*at] (of n bytes) into *v, *at moved past it. false when cut or past ten
+ * bytes. */
+static inline bool pb_get_varint(const uint8_t *p, size_t n, size_t *at, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0;; shift += 7) {
+		if (*at >= n || shift > 63)
+			return false;
+		*v |= (uint64_t)(p[*at] & 0x7F) << shift;
+		if (!(p[(*at)++] & 0x80))
+			return true;
+	}
+}
+
 /* One element (tag and payload) at p, of at most n bytes: its field number, wire type and
  * payload (for PB_LEN the bytes, else the value's own bytes). Its whole length, or 0 when it
  * is cut or malformed (a group, a varint past ten bytes). */
 static inline size_t pb_element(const uint8_t *p, size_t n, uint32_t *field, int *wire,
 				const uint8_t **payload, size_t *payload_len)
 {
-	uint64_t tag = 0, len = 0;
+	uint64_t tag, len = 0;
 	size_t at = 0;
 
-	for (int shift = 0;; shift += 7) {
-		if (at >= n || shift > 63)
-			return 0;
-		tag |= (uint64_t)(p[at] & 0x7F) << shift;
-		if (!(p[at++] & 0x80))
-			break;
-	}
-	if (tag >> 3 == 0 || tag >> 3 > 0x1FFFFFFF)
+	if (!pb_get_varint(p, n, &at, &tag) || tag >> 3 == 0 || tag >> 3 > 0x1FFFFFFF)
 		return 0;
 	*field = (uint32_t)(tag >> 3);
 	*wire = (int)(tag & 7);
 	*payload = p + at;
 	switch (*wire) {
 	case PB_VARINT:
-		for (size_t k = 0;; k++) {
-			if (at >= n || k >= 10)
-				return 0;
-			if (!(p[at++] & 0x80))
-				break;
-		}
+		if (!pb_get_varint(p, n, &at, &len))
+			return 0;
 		*payload_len = (size_t)(p + at - *payload);
 		return at;
 	case PB_I64:
@@ -176,13 +179,8 @@ static inline size_t pb_element(const uint8_t *p, size_t n, uint32_t *field, int
 		len = *wire == PB_I64 ? 8 : 4;
 		break;
 	case PB_LEN:
-		for (int shift = 0;; shift += 7) {
-			if (at >= n || shift > 63)
-				return 0;
-			len |= (uint64_t)(p[at] & 0x7F) << shift;
-			if (!(p[at++] & 0x80))
-				break;
-		}
+		if (!pb_get_varint(p, n, &at, &len))
+			return 0;
 		*payload = p + at;
 		break;
 	default:
