@@ -505,6 +505,56 @@ static bool parse_text(const char *line, size_t n, struct lrec *r)
 	return false;
 }
 
+/* Java's Lambda layouts (aws-lambda-java-log4j2's "%d{yyyy-MM-dd HH:mm:ss} %X{AWSRequestId}
+ * %-5p %c{1} - %m", logback's alike): "yyyy-MM-dd HH:mm:ss[.SSS|,SSS] requestId LEVEL rest".
+ * The rest (logger and message) is the message; the line's time is taken only with its
+ * milliseconds (without them the platform's time, which has them, stays). */
+static bool parse_java(const char *line, size_t n, struct lrec *r)
+{
+	static const char digit_at[] = "dddd-dd-dd dd:dd:dd";
+	const char *p = line + 19, *end = line + n, *id, *lv;
+	bool millis = false;
+	uint32_t level;
+
+	if (n < 19 + 1 + 36 + 1 + 4)
+		return false;
+	for (int i = 0; i < 19; i++) {
+		if (digit_at[i] == 'd' ? (line[i] < '0' || line[i] > '9') : line[i] != digit_at[i])
+			return false;
+	}
+	if ((*p == '.' || *p == ',') && p + 4 < end && p[1] >= '0' && p[1] <= '9' &&
+	    p[2] >= '0' && p[2] <= '9' && p[3] >= '0' && p[3] <= '9') {
+		millis = true;
+		p += 4;
+	}
+	if (*p != ' ')
+		return false;
+	id = ++p;
+	p = memchr(id, ' ', (size_t)(end - id));
+	if (!p || !is_uuidish(id, (size_t)(p - id)))
+		return false;
+	lv = ++p;
+	while (p < end && *p != ' ')
+		p++;
+	if (!(level = level_of(lv, (size_t)(p - lv))))
+		return false;
+	while (p < end && *p == ' ')
+		p++;
+	if (millis) {
+		char iso[24];
+
+		memcpy(iso, line, 23);
+		iso[10] = 'T';
+		iso[19] = '.';
+		iso[23] = 'Z';
+		r->time_ns = iso8601_ns(iso, sizeof(iso));
+	}
+	r->level = level;
+	set_text(r, &r->request_id, id, 36);
+	set_text(r, &r->message, p, (size_t)(end - p));
+	return true;
+}
+
 static void set_default_id(struct lrec *r, const char *default_request_id)
 {
 	if (!r->request_id.len && default_request_id)
@@ -523,7 +573,7 @@ void logparse_lrec(const char *line, size_t n, const char *default_request_id, s
 			goto done;	/* structured */
 		reset(r);	/* not JSON after all: text, whole */
 	}
-	if (!parse_text(line, n, r)) {
+	if (!parse_text(line, n, r) && !parse_java(line, n, r)) {
 		const char *close = n > 2 && line[0] == '[' ?
 					    memchr(line, ']', n < 12 ? n : 12) : NULL;
 		uint32_t lv = close ? level_of(line + 1, (size_t)(close - line - 1)) : 0;

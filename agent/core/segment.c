@@ -945,19 +945,18 @@ static ssize_t compress_groups(struct segment_writer *w, const uint8_t *const *p
 			c = ZSTD_compress_usingCDict(w->cctx, w->comp + comp_len, bound - comp_len,
 						     part[i], part_len[i], w->cdict);
 		} else {
-			/* At the fast levels, smaller hash tables for the two big columns (bench
-			 * corpus, 1 MiB blocks): the rests (fields, trace ids: half the raw bytes)
-			 * with 2 Ki entries, 15 % less time on them and no larger (0.163 of raw
-			 * against 0.165 with level 1's 8 Ki); the messages with 4 Ki and matches
-			 * from 5 bytes, 9 % less time for 1.9 % more bytes, which the larger
-			 * blocks (8192 records) win back. */
-			bool fast = w->o.level <= 2;
+			/* At the fast levels the rests (fields, trace ids) with a small hash table,
+			 * 2 Ki entries (bench corpus: 15 % less time on them, no larger). At the
+			 * default level the messages at level 2: text of every shape
+			 * (bench/gen_shapes.py) 2-4 % smaller than level 1 with its tables cut to
+			 * 4 Ki entries and matches from 5 bytes (tuned on one generator's corpus),
+			 * at the same speed. */
+			bool messages = i == NGROUPS - 2;
 
+			ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel,
+					       messages && w->o.level == 1 ? 2 : w->o.level);
 			ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_hashLog,
-					       !fast ? 0 : i == NGROUPS - 1 ? 11 :
-					       i == NGROUPS - 2 ? 12 : 0);
-			ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_minMatch,
-					       fast && i == NGROUPS - 2 ? 5 : 0);
+					       w->o.level <= 2 && i == NGROUPS - 1 ? 11 : 0);
 			c = ZSTD_compress2(w->cctx, w->comp + comp_len, bound - comp_len, part[i],
 					   part_len[i]);
 		}

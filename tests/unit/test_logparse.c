@@ -87,6 +87,42 @@ static void test_node_and_python_text(void **state)
 	logparse_free(&r);
 }
 
+/* Java's Lambda layouts (aws-lambda-java-log4j2, logback): the time (with milliseconds
+ * only), the request id and the level taken apart, the logger kept with the message. */
+static void test_java_text(void **state)
+{
+	(void)state;
+	parse("2024-06-17 17:23:50.255 79b4f56e-95b1-4643-9700-2807f4e68189 INFO  "
+	      "com.example.OrderHandler - order placed");
+	assert_string_equal(r.level, "INFO");
+	assert_string_equal(r.request_id, "79b4f56e-95b1-4643-9700-2807f4e68189");
+	assert_string_equal(r.message, "com.example.OrderHandler - order placed");
+	assert_true(r.time_ns == 1718645030255000000LL);
+	logparse_free(&r);
+	parse("2024-06-17 17:23:50,255 79b4f56e-95b1-4643-9700-2807f4e68189 WARN Handler:42 - x");
+	assert_string_equal(r.level, "WARN");
+	assert_true(r.time_ns == 1718645030255000000LL);
+	logparse_free(&r);
+	/* Whole seconds: the platform's time (with its milliseconds) stays. */
+	parse("2024-06-17 17:23:50 79b4f56e-95b1-4643-9700-2807f4e68189 ERROR Handler - boom");
+	assert_string_equal(r.level, "ERROR");
+	assert_string_equal(r.message, "Handler - boom");
+	assert_true(r.time_ns == 0);
+	logparse_free(&r);
+	/* Not the layout: plain text, whole. */
+	parse("2024-06-17 17:23:50.255 not-a-request-id INFO  Handler - x");
+	assert_string_equal(r.request_id, "default-id");
+	assert_string_equal(r.message, "2024-06-17 17:23:50.255 not-a-request-id INFO  Handler - x");
+	logparse_free(&r);
+	parse("2024-06-17 17:23:50.255 79b4f56e-95b1-4643-9700-2807f4e68189 NOTICE x");
+	assert_string_equal(r.level, "INFO");
+	assert_string_equal(r.request_id, "default-id");
+	logparse_free(&r);
+	parse("2024-06-17 17:23:50.255 79b4f56e-95b1-4643-9700-2807f4e68189");
+	assert_string_equal(r.request_id, "default-id");
+	logparse_free(&r);
+}
+
 static void test_repair_and_truncation(void **state)
 {
 	char *big = malloc(LOG_LINE_MAX + 100);
@@ -621,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_batch_every_cut),
 		cmocka_unit_test(test_lambda_json_and_powertools),
 		cmocka_unit_test(test_node_and_python_text),
+		cmocka_unit_test(test_java_text),
 		cmocka_unit_test(test_repair_and_truncation),
 		cmocka_unit_test(test_continuations),
 	};
