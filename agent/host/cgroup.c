@@ -1,6 +1,7 @@
 /* cgroup v2 or v1 (memory + cpuacct) per execution environment. See cgroup.h. */
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -243,6 +244,67 @@ int cgroup_freeze(struct cgroup *cg, bool frozen)
 		return -errno;
 	cg->frozen = frozen;
 	return 0;
+}
+
+/* Empty one stale environment cgroup dir of a controller: thawed (freezer), its processes
+ * killed, removed. The processes killed. */
+static int sweep_dir(const char *dir, const char *thaw_file, const char *thaw_value)
+{
+	char text[8192], *p, *end;
+	int n = 0;
+
+	if (thaw_file)
+		write_file(dir, thaw_file, thaw_value);
+	if (read_file(dir, "cgroup.procs", text, sizeof(text)) == 0) {
+		for (p = text; *p; p = end) {
+			long pid = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
+				n++;
+		}
+	}
+	/* Processes just killed leave the cgroup as they are reaped: a few tries. */
+	for (int i = 0; i < 50 && rmdir(dir) < 0 && errno == EBUSY; i++)
+		usleep(2000);
+	return n;
+}
+
+int cgroup_sweep_stale(int *killed)
+{
+	/* The freezer first: a frozen process takes its SIGKILL once thawed. */
+	const char *bases[] = { v2_base, v1_frz_base, v1_mem_base, v1_cpu_base };
+	int removed = 0;
+
+	*killed = 0;
+	for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++) {
+		struct dirent *e;
+		DIR *d;
+
+		if (!bases[b][0] || (b == 0 && probed_version != 2) || (b > 0 && probed_version != 1))
+			continue;
+		d = opendir(bases[b]);
+		while (d && (e = readdir(d)) != NULL) {
+			char dir[700];
+			unsigned env;
+			int pid;
+
+			/* vigil host's own names: vigil-PID-envN, PID the host that made it. A live
+			 * PID is another host's, unless it is this one's (made before it started:
+			 * a host that had this PID before). */
+			if (sscanf(e->d_name, "vigil-%d-env%u", &pid, &env) != 2 || pid <= 0 ||
+			    (pid != (int)getpid() && (kill(pid, 0) == 0 || errno != ESRCH)))
+				continue;
+			snprintf(dir, sizeof(dir), "%s/%s", bases[b], e->d_name);
+			*killed += sweep_dir(dir, b == 0 ? "cgroup.freeze" : b == 1 ? "freezer.state" : NULL,
+					     b == 0 ? "0" : "THAWED");
+			removed++;
+		}
+		if (d)
+			closedir(d);
+	}
+	return removed;
 }
 
 int cgroup_kill_all(struct cgroup *cg)

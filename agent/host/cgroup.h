@@ -22,6 +22,10 @@ struct cgroup {
 /* 0, or a negative errno with a reason in why when cgroups cannot be used here. */
 int cgroup_probe(char *why, size_t whylen);
 
+/* The environment cgroups of vigil hosts that ended without removing them (SIGKILL): thawed,
+ * their processes killed, removed. Call once cgroup_probe succeeded, before making any. The
+ * dirs swept (across controllers), the processes killed in *killed. */
+int cgroup_sweep_stale(int *killed);
 /* Make the cgroup NAME with a memory limit. 0 or -errno. */
 int cgroup_create(struct cgroup *cg, const char *name, long memory_mb);
 /* Move the calling process into cg (call in the child between fork and exec). */

@@ -670,9 +670,16 @@ int host_run(const struct host_options *o, struct metric_registry *r, struct sin
 	loop_add_hook(h.loop, flush_output, NULL);
 	host_probes_start(&h);
 	h.use_cgroups = cgroup_probe(why, sizeof(why)) == 0;
-	if (!h.use_cgroups)
+	if (!h.use_cgroups) {
 		log_warn("host", "cgroups unavailable (%s): memory is per-process, not enforced",
 			 why);
+	} else {
+		int killed, swept = cgroup_sweep_stale(&killed);
+
+		if (swept)
+			log_info("host", "removed %d cgroups of environments whose vigil host ended "
+				 "without removing them (killed %d of their processes)", swept, killed);
+	}
 	sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	sigwatch = sig.fd >= 0 ? loop_watch_fd(h.loop, sig.fd, EPOLLIN, on_signal, &sig) : NULL;
 	if (!sigwatch)

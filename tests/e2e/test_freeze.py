@@ -144,3 +144,33 @@ def test_vigil_extension_loses_nothing_to_the_freeze(start_host, tmp_path):
     for doc in [json.loads(l) for l in out.splitlines() if l.startswith('{"_aws"')]:
         seen += doc.get("request_ids") or [doc.get("request_id")]
     assert sorted(seen) == sorted(ids), seen
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup/freezer") or os.geteuid() != 0,
+                    reason="a v1 freezer, as root")
+def test_a_killed_hosts_frozen_environment_is_cleaned_up_by_the_next(start_host):
+    """A vigil host SIGKILLed while its environment is frozen leaves the environment's
+    processes frozen in their cgroup (nothing else will ever thaw them). The next vigil host
+    thaws and kills them and removes the cgroups, and says so."""
+    from conftest import TEST_RUNTIME, Host, clean_env
+    # Not the fixture's: it is SIGKILLed on purpose (the fixture wants a clean exit).
+    h = Host(["--listen", "127.0.0.1:0", "--runtime-api", "127.0.0.1:0", "--user", "root",
+              "--freeze", "yes", "--", TEST_RUNTIME], clean_env(VIGIL_METRICS_LISTEN="127.0.0.1:0"))
+    h.invoke({"a": 1})
+    wait_for(lambda: freezer_state(h) == ["FROZEN"], timeout=5, what="the freeze")
+    base = "/sys/fs/cgroup/freezer"
+    name = next(n for n in os.listdir(base) if n.startswith(f"vigil-{h.proc.pid}-env"))
+    with open(os.path.join(base, name, "cgroup.procs")) as f:
+        frozen = [int(p) for p in f.read().split()]
+    assert frozen
+    h.proc.kill()
+    h.stop()
+    time.sleep(0.2)
+    assert all(os.path.exists(f"/proc/{p}") for p in frozen)     # left frozen
+    h2 = start_host("--", TEST_RUNTIME)
+    wait_for(lambda: "removed" in h2.stderr(), timeout=5, what="the sweep said")
+    assert not os.path.exists(os.path.join(base, name))
+    wait_for(lambda: not any(os.path.exists(f"/proc/{p}") and
+                             open(f"/proc/{p}/stat").read().split()[2] != "Z" for p in frozen),
+             timeout=5, what="the frozen processes gone")
+    assert h2.invoke({"b": 2})[2] == {"b": 2}
