@@ -66,9 +66,9 @@ static void hosts_with_sandbox(void)
 /* The holder: becomes the functions' user, makes the namespaces, says so, waits. */
 static void holder(const struct host *h, int ready)
 {
+	pid_t parent = getppid();
 	char map[64];
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* It never execs: nothing of vigil's stays open in it (a log tail's flock would outlive
 	 * a SIGKILLed host in it, and the next writer would take the dead tail for a live one). */
 	if (ready > 3)
@@ -78,6 +78,11 @@ static void holder(const struct host *h, int ready)
 	 * it cannot write its own id maps. */
 	if (setgroups(0, NULL) < 0 || setgid(h->run_gid) < 0 || setuid(h->run_uid) < 0 ||
 	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		_exit(1);
+	/* Dies with the host — set after the change of user, which clears it (a SIGKILLed
+	 * host left its holders behind, each with its /tmp), and checked once: the host may
+	 * have died before. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
 	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)h->run_uid, (unsigned)h->run_uid);
 	if (write_file("/proc/self/uid_map", map) < 0 ||

@@ -162,3 +162,24 @@ def test_an_environment_cannot_read_anothers_tmp(start_host):
         assert "share /tmp" not in h.stderr()
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the drop is what root does")
+def test_a_killed_hosts_namespace_holders_die_with_it(world_dir):
+    """The process that holds an environment's namespaces (its /tmp) dies with vigil host,
+    SIGKILL too: its parent-death signal is set after it changes user (which clears it)."""
+    from conftest import Host, clean_env
+    h = Host(["--listen", "127.0.0.1:0", "--runtime-api", "127.0.0.1:0", "--function",
+              world_dir, "--user", "nobody", "--freeze", "no"],
+             clean_env(VIGIL_METRICS_LISTEN="127.0.0.1:0", VIGIL_PROBES_ENABLED="false",
+                       VIGIL_LOGS_ENABLED="false"))
+    assert h.invoke({"action": "print", "text": "hi"})[0] == 200
+    nobody = pwd.getpwnam("nobody").pw_uid
+    holders = [p for p in children(h.proc.pid)
+               if os.readlink(f"/proc/{p}/exe") == os.readlink(f"/proc/{h.proc.pid}/exe") and
+               int(status(p)["Uid"].split()[0]) == nobody]
+    assert holders, children(h.proc.pid)
+    h.proc.kill()
+    h.stop()
+    wait_for(lambda: not any(os.path.exists(f"/proc/{p}") and status(p)["State"][0] != "Z"
+                             for p in holders), timeout=5, what="the holders gone")
