@@ -272,8 +272,9 @@ def start_host():
         return h
 
     yield start
-    for h in hosts:
-        rc, out, err = h.stop()
+    # Every host stopped before any is judged: a failed check must not leave the rest running.
+    results = [h.stop() for h in hosts]
+    for rc, out, err in results:
         assert "Sanitizer" not in err and "runtime error" not in err, err
         # Extensions' stderr lands on the host's stdout: a sanitized vigil extension too.
         assert "Sanitizer" not in out and "runtime error:" not in out, out[-3000:]
