@@ -130,7 +130,7 @@ static void random_fields(log_record *r, int i)
 			break;
 		case 1:
 			f->value_case = VIGIL__V1__FIELD__VALUE_INTEGER;
-			f->integer = (int64_t)next() - (int64_t)(next() >> 1);
+			f->integer = (int64_t)(next() - (next() >> 1));	/* any int64, negative too */
 			break;
 		case 2:
 			f->value_case = VIGIL__V1__FIELD__VALUE_FLAG;
