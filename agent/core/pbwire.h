@@ -77,7 +77,8 @@ static inline void pb_buf_bytes(struct buf *b, uint32_t tag, const void *p, size
 		return;
 	b->len += pb_put_tag((uint8_t *)b->data + b->len, tag);
 	b->len += pb_put_varint((uint8_t *)b->data + b->len, n);
-	memcpy(b->data + b->len, p, n);
+	if (n)	/* (p may be NULL then: an empty buf's data) */
+		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
 }
