@@ -16,8 +16,10 @@ mkdir -p "$EXT_DIR"
 ln -sf "$(realpath "$VIGIL")" "$EXT_DIR/vigil"
 
 # vigil host keeps the log segments here (the extension's own copy is off: one is enough).
+# --freeze no: the demo reads the extension's own /metrics between invocations, which a
+# frozen environment (Lambda's way, and vigil host's default) answers only at the next one.
 VIGIL_LOG_DIR=$LOGS "$VIGIL" host --function examples/python-greeting \
-	--handler lambda_function.lambda_handler --timeout 2 --extensions "$EXT_DIR" \
+	--handler lambda_function.lambda_handler --timeout 2 --extensions "$EXT_DIR" --freeze no \
 	--env VIGIL_TELEMETRY_LISTEN=127.0.0.1:0 --env VIGIL_METRICS_LISTEN=$EXT_METRICS \
 	--env VIGIL_REPORT_LINES=1 --env VIGIL_LOGS_ENABLED=false >"$OUT" 2>"$ERR" &
 pid=$!
@@ -61,7 +63,7 @@ grep -m1 '^{"_aws"' "$OUT" | indent
 say "vigil host's metrics: curl $METRICS/metrics | grep -E '^vigil_(invocations|errors|cold_starts)_total'"
 curl -s "http://$METRICS/metrics" | grep -E '^vigil_(invocations|errors|cold_starts)_total' | indent
 say "the extension's metrics: curl $EXT_METRICS/metrics | grep -E '^vigil_(invocations|errors)_total'"
-curl -s "http://$EXT_METRICS/metrics" | grep -E '^vigil_(invocations|errors)_total' | indent
+curl -s -m 5 "http://$EXT_METRICS/metrics" | grep -E '^vigil_(invocations|errors)_total' | indent
 sleep 1.2
 say "the failed request's whole story from the log segments: vigil logs --dir $LOGS --request-id ID cat"
 FAILED_ID=$(grep -m1 'Error Type: ValueError' "$OUT" | sed 's/.*RequestId: \([^\t]*\).*/\1/')
