@@ -248,23 +248,32 @@ int cgroup_freeze(struct cgroup *cg, bool frozen)
 
 /* Empty one stale environment cgroup dir of a controller: thawed (freezer), its processes
  * killed, removed. The processes killed. */
-static int sweep_dir(const char *dir, const char *thaw_file, const char *thaw_value)
+/* SIGKILL every process of the cgroup dir; the number signalled. */
+static int kill_procs(const char *dir)
 {
 	char text[8192], *p, *end;
 	int n = 0;
 
+	if (read_file(dir, "cgroup.procs", text, sizeof(text)) < 0)
+		return 0;
+	for (p = text; *p; p = end) {
+		long pid = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
+			n++;
+	}
+	return n;
+}
+
+static int sweep_dir(const char *dir, const char *thaw_file, const char *thaw_value)
+{
+	int n;
+
 	if (thaw_file)
 		write_file(dir, thaw_file, thaw_value);
-	if (read_file(dir, "cgroup.procs", text, sizeof(text)) == 0) {
-		for (p = text; *p; p = end) {
-			long pid = strtol(p, &end, 10);
-
-			if (end == p)
-				break;
-			if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
-				n++;
-		}
-	}
+	n = kill_procs(dir);
 	/* Processes just killed leave the cgroup as they are reaped: a few tries. */
 	for (int i = 0; i < 50 && rmdir(dir) < 0 && errno == EBUSY; i++)
 		usleep(2000);
@@ -309,22 +318,9 @@ int cgroup_sweep_stale(int *killed)
 
 int cgroup_kill_all(struct cgroup *cg)
 {
-	char text[8192], *p, *end;
-	int n = 0;
-
 	/* A frozen process takes its SIGKILL only once thawed (v1). */
 	cgroup_freeze(cg, false);
-	if (!cg->version || read_file(cg->memory, "cgroup.procs", text, sizeof(text)) < 0)
-		return 0;
-	for (p = text; *p; p = end) {
-		long pid = strtol(p, &end, 10);
-
-		if (end == p)
-			break;
-		if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
-			n++;
-	}
-	return n;
+	return cg->version ? kill_procs(cg->memory) : 0;
 }
 
 int cgroup_empty(const struct cgroup *cg)
