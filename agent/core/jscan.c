@@ -509,7 +509,8 @@ int64_t iso8601_ns(const char *s, size_t n)
 		t = second_ns;
 		goto fraction;
 	}
-	if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+	if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+	    s[13] != ':' ||
 	    s[16] != ':')
 		return 0;
 	{
@@ -541,7 +542,7 @@ int64_t iso8601_ns(const char *s, size_t n)
 	memcpy(second, s, 19);
 	second_ns = t;
 fraction:
-	if (i < n && s[i] == '.') {
+	if (i < n && (s[i] == '.' || s[i] == ',')) {	/* (ISO 8601's comma: Python's logging) */
 		/* Digits past the ninth (below a nanosecond) are read and dropped. */
 		static const int64_t scale[10] = { 1000000000, 100000000, 10000000, 1000000,
 						   100000, 10000, 1000, 100, 10, 1 };

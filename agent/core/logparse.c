@@ -359,6 +359,8 @@ static enum key key_of(const struct jval *k)
 		       IS("timestamp") || IS("time") ? K_TIME : K_OTHER;
 	case 'c':
 		return IS("cold_start") ? K_COLD_START : K_OTHER;
+	case '@':
+		return IS("@timestamp") ? K_TIME : K_OTHER;	/* ECS (log4j2, logback JSON) */
 	case 'f':
 		return IS("function_request_id") ? K_REQUEST_ID :
 		       IS("function_name") ? K_FUNCTION_NAME :
@@ -401,7 +403,10 @@ static void member(struct lrec *r, const struct jval *k, const struct jval *v)
 		}
 		break;
 	case K_TIME:
-		if (str) {
+		/* The record's time, when it is one to the millisecond at least (Lambda's JSON,
+		 * Powertools, ECS); a time in whole seconds (zerolog's default) stays a field,
+		 * and the platform's time, which has the milliseconds, the record's. */
+		if (str && v->n > 20 && (v->p[19] == '.' || v->p[19] == ',')) {
 			int64_t t = iso8601_ns(v->p, v->n);
 
 			if (t) {
@@ -540,15 +545,8 @@ static bool parse_java(const char *line, size_t n, struct lrec *r)
 		return false;
 	while (p < end && *p == ' ')
 		p++;
-	if (millis) {
-		char iso[24];
-
-		memcpy(iso, line, 23);
-		iso[10] = 'T';
-		iso[19] = '.';
-		iso[23] = 'Z';
-		r->time_ns = iso8601_ns(iso, sizeof(iso));
-	}
+	if (millis)
+		r->time_ns = iso8601_ns(line, 23);
 	r->level = level;
 	set_text(r, &r->request_id, id, 36);
 	set_text(r, &r->message, p, (size_t)(end - p));

@@ -50,7 +50,20 @@ static void test_lambda_json_and_powertools(void **state)
 	assert_true(r.cold_start);
 	assert_string_equal(r.request_id, "abc");
 	assert_string_equal(r.trace_id, "1-5759e988");
-	assert_int_equal(r.n_fields, 2);	/* service, and the timestamp it cannot read */
+	/* Powertools for Python's time ("2024-06-17 17:23:50,123+0000") is the record's. */
+	assert_true(r.time_ns == 1718645030123000000LL);
+	assert_int_equal(r.n_fields, 1);	/* service */
+	logparse_free(&r);
+	/* A time in whole seconds (zerolog's default) stays a field: the platform's time, to
+	 * the millisecond, stays the record's. ECS's @timestamp is the record's time. */
+	parse("{\"level\":\"info\",\"time\":\"2024-06-17T17:23:50Z\",\"message\":\"m\"}");
+	assert_true(r.time_ns == 0);
+	assert_int_equal(r.n_fields, 1);
+	assert_string_equal(r.fields[0]->key, "time");
+	logparse_free(&r);
+	parse("{\"@timestamp\":\"2024-06-17T17:23:50.123Z\",\"log.level\":\"INFO\",\"message\":\"m\"}");
+	assert_true(r.time_ns == 1718645030123000000LL);
+	assert_int_equal(r.n_fields, 1);	/* log.level: not Lambda's key */
 	logparse_free(&r);
 	/* A number over 64 characters is a double, short key or long (the one-go writer of
 	 * short fields and the general one agree). */
@@ -215,7 +228,11 @@ static void test_jscan(void **state)
 	assert_true(iso8601_ns("1678-01-01T00:00:00Z", 20) == -9214560000000000000LL);
 	assert_true(iso8601_ns("2261-12-31T23:59:59.999999999-23:59", 35) > 9200000000000000000LL);
 	assert_true(iso8601_ns("2024-02-29T00:00:00.000000001", 29) == 1709164800000000001LL);
-	assert_true(iso8601_ns("2024-06-17 17:23:50,123", 23) == 0);
+	/* A space for the T (RFC 3339 allows it) and ISO 8601's decimal comma: Python's
+	 * logging, Powertools for Python, log4j. */
+	assert_true(iso8601_ns("2024-06-17 17:23:50,123", 23) == 1718645030123000000LL);
+	assert_true(iso8601_ns("2024-06-17 17:23:50,123+0000", 28) == 1718645030123000000LL);
+	assert_true(iso8601_ns("2024-06-17_17:23:50.123", 23) == 0);
 	assert_true(iso8601_ns("2024-13-17T17:23:50Z", 20) == 0);
 	assert_true(iso8601_ns("2024-06-17T17:23:50Zjunk", 24) == 0);
 }
