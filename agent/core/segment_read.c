@@ -20,10 +20,11 @@
 /* --- reader ------------------------------------------------------------------------------- */
 
 /* Record r's fields from the block's field columns (Block 12-15): count of them, their keys
- * at key[*pos…], their values at each key's cursor. 0, or -1 when the columns do not hold
- * what the counts say. */
+ * at key[*pos…], their values at each key's cursor; each Field put together in one (the
+ * block's scratch buffer) and unpacked. 0, or -1 when the columns do not hold what the
+ * counts say. */
 static int add_fields(log_record *r, const Vigil__V1__Block *b, uint32_t count, size_t *pos,
-		      size_t *cursor)
+		      size_t *cursor, struct buf *one)
 {
 	Vigil__V1__Field **fields;
 
@@ -41,7 +42,6 @@ static int add_fields(log_record *r, const Vigil__V1__Block *b, uint32_t count, 
 		const uint8_t *payload;
 		size_t plen, elem, klen;
 		int wire;
-		struct buf one;
 
 		if (k >= b->n_field_keys || k >= b->n_field_values)
 			return -1;
@@ -54,17 +54,14 @@ static int add_fields(log_record *r, const Vigil__V1__Block *b, uint32_t count, 
 			return -1;
 		/* The Field again: its key, then the value element as it was written. */
 		klen = strlen(b->field_keys[k]);
-		buf_init(&one);
-		pb_buf_bytes(&one, PB_TAG(FIELD_KEY, PB_LEN), b->field_keys[k], klen);
-		buf_append(&one, col->data + cursor[k], elem);
+		buf_reset(one);
+		pb_buf_bytes(one, PB_TAG(FIELD_KEY, PB_LEN), b->field_keys[k], klen);
+		buf_append(one, col->data + cursor[k], elem);
 		cursor[k] += elem;
-		if (one.failed) {
-			buf_free(&one);
+		if (one->failed)
 			return -1;
-		}
-		r->fields[r->n_fields] = vigil__v1__field__unpack(NULL, one.len,
-								  (const uint8_t *)one.data);
-		buf_free(&one);
+		r->fields[r->n_fields] = vigil__v1__field__unpack(NULL, one->len,
+								  (const uint8_t *)one->data);
 		if (!r->fields[r->n_fields])
 			return -1;
 		r->n_fields++;
@@ -78,6 +75,7 @@ static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, 
 {
 	Vigil__V1__Block *b = vigil__v1__block__unpack(NULL, raw_len, raw);
 	size_t *cursor = NULL, pos = 0;
+	struct buf one;
 	int64_t t, unit;
 	int rc = 0;
 
@@ -91,6 +89,7 @@ static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, 
 		vigil__v1__block__free_unpacked(b, NULL);
 		return -1;
 	}
+	buf_init(&one);
 	t = b->base_time_ns;
 	unit = b->time_unit_ns ? (int64_t)b->time_unit_ns : 1;
 	for (size_t i = 0; i < b->n_message && !rc; i++) {
@@ -126,7 +125,7 @@ static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, 
 		if (r->message != protobuf_c_empty_string)
 			free(r->message);
 		r->message = strdup(b->message[i]);
-		if (b->n_field_count && add_fields(r, b, b->field_count[i], &pos, cursor) < 0) {
+		if (b->n_field_count && add_fields(r, b, b->field_count[i], &pos, cursor, &one) < 0) {
 			/* The columns are damaged: this record and the rest of the block are not
 			 * what was written. */
 			vigil__v1__log_record__free_unpacked(r, NULL);
@@ -138,6 +137,7 @@ static int read_block(const uint8_t *raw, size_t raw_len, segment_record_fn fn, 
 		vigil__v1__log_record__free_unpacked(r, NULL);
 	}
 	free(cursor);
+	buf_free(&one);
 	vigil__v1__block__free_unpacked(b, NULL);
 	return rc ? 1 : 0;
 }

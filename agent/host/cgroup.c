@@ -1,4 +1,4 @@
-/* cgroup v2 or v1 (memory + cpuacct) per execution environment. See cgroup.h. */
+/* cgroup v2 or v1 (memory + cpuacct + freezer) per execution environment. See cgroup.h. */
 #include "cgroup.h"
 
 #include <dirent.h>
@@ -246,8 +246,6 @@ int cgroup_freeze(struct cgroup *cg, bool frozen)
 	return 0;
 }
 
-/* Empty one stale environment cgroup dir of a controller: thawed (freezer), its processes
- * killed, removed. The processes killed. */
 /* SIGKILL every process of the cgroup dir; the number signalled. */
 static int kill_procs(const char *dir)
 {
@@ -267,6 +265,8 @@ static int kill_procs(const char *dir)
 	return n;
 }
 
+/* Empty one stale environment cgroup dir of a controller: thawed (thaw_file, if any), its
+ * processes killed, removed. The processes killed. */
 static int sweep_dir(const char *dir, const char *thaw_file, const char *thaw_value)
 {
 	int n;
