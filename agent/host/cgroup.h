@@ -1,6 +1,7 @@
 /*
  * One cgroup per execution environment, so memory and CPU are measured and enforced:
- * v2 where the memory controller is there, else v1's memory and cpuacct controllers.
+ * v2 where the memory controller is there, else v1's memory and cpuacct controllers (and
+ * the freezer, which stops an environment between invocations).
  */
 #ifndef VIGIL_CGROUP_H
 #define VIGIL_CGROUP_H
