@@ -16,7 +16,7 @@ CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g \
            -DVIGIL_REVISION='"$(REVISION)"' -I$(BUILD)/gen $(EXTRA_CFLAGS)
 # BearSSL (remote_write's HTTPS) is linked statically in every build: it costs the start
 # nothing (no constructor, no relocation of note) and no shared library is loaded for it.
-LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -Wl,-Bstatic -lbearssl -Wl,-Bdynamic \
+LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -lz -Wl,-Bstatic -lbearssl -Wl,-Bdynamic \
            -lpthread -lm -ldl
 # STATIC=1: the layer binary. Fully static (glibc included); libmicrohttpd (without HTTPS) and
 # http-parser built from Debian's source packages (packaging/static-deps.sh) and linked in;
@@ -27,7 +27,7 @@ CFLAGS  += -DVIGIL_STATIC -DVIGIL_MHD_STATIC -I$(DEPS_DIR)/include -ffunction-se
            -fdata-sections
 LINK_STATIC := -static -Wl,--gc-sections
 # snappy (C++) linked in with its share of libstdc++: a static binary cannot dlopen it.
-LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd -lhttp_parser -ljansson -lprotobuf-c -lzstd -lbearssl \
+LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd -lhttp_parser -ljansson -lprotobuf-c -lzstd -lz -lbearssl \
            -lsnappy -lstdc++ -lpthread -lm
 endif
 # eBPF probes (agent/probes): BPF objects built with clang for this machine's architecture,
@@ -77,6 +77,7 @@ LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/nu
             agent/proxy/proxy.c $(PROBE_SRCS) \
             exporters/emf/emf.c exporters/prometheus/render.c exporters/prometheus/server.c \
             exporters/remote_write/remote_write.c exporters/lines/lines.c \
+            exporters/otlp/otlp_encode.c exporters/otlp/otlp.c agent/cmd/otlp_setup.c \
             agent/cmd/config.c agent/cmd/serve.c agent/cmd/extension.c agent/cmd/host.c \
             agent/cmd/proxy.c agent/cmd/logs.c agent/cmd/probe.c
 GEN_SRCS := $(BUILD)/gen/vigil/v1/log.pb-c.c $(BUILD)/gen/prometheus/remote.pb-c.c

@@ -116,6 +116,44 @@ const struct config_key config_keys[] = {
 	{ "remote_write_retries", CFG_INT, "3", 0, 10,
 	  "Retries of a push answered 5xx or 429 or not answered (backoff 0.1 s doubling, at most "
 	  "2 s).", KEY(remote_write_retries) },
+	{ "otlp_endpoint", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
+	  "OTLP/HTTP export: the base URL (http[s]://HOST[:PORT][/PATH]); logs, traces and "
+	  "metrics go to PATH/v1/logs, /v1/traces, /v1/metrics. Empty: no OTLP export, unless "
+	  "the standard OTEL_EXPORTER_OTLP_* variables name one.", KEY(otlp_endpoint) },
+	{ "otlp_logs_endpoint", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
+	  "OTLP: the logs' full URL (wins over otlp_endpoint).", KEY(otlp_logs_endpoint) },
+	{ "otlp_traces_endpoint", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
+	  "OTLP: the traces' full URL (wins over otlp_endpoint).", KEY(otlp_traces_endpoint) },
+	{ "otlp_metrics_endpoint", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
+	  "OTLP: the metrics' full URL (wins over otlp_endpoint).", KEY(otlp_metrics_endpoint) },
+	{ "otlp_headers", CFG_SECRET, "", 0, CONFIG_STR_MAX - 1,
+	  "OTLP: request headers, key=value,... (percent-encoded, as OTEL_EXPORTER_OTLP_HEADERS); "
+	  "masked in config print, never logged.", KEY(otlp_headers) },
+	{ "otlp_compression", CFG_COMPRESSION, "gzip", 0, 0,
+	  "OTLP: request bodies compressed with gzip, zstd, or none.", KEY(otlp_compression) },
+	{ "otlp_timeout_ms", CFG_INT, "10000", 100, 60000,
+	  "OTLP: timeout of each request's connect, send and answer.", KEY(otlp_timeout_ms) },
+	{ "otlp_ca_file", CFG_STR, "", 0, CONFIG_STR_MAX - 1,
+	  "OTLP over https: the CA bundle (PEM) to check the backend with; empty: the system's.",
+	  KEY(otlp_ca_file) },
+	{ "otlp_logs", CFG_BOOL, "true", 0, 0,
+	  "OTLP: ship the log records (from the log segments, with a cursor on disk).",
+	  KEY(otlp_logs) },
+	{ "otlp_traces", CFG_BOOL, "true", 0, 0,
+	  "OTLP: an invoke span per invocation (and init on cold starts).", KEY(otlp_traces) },
+	{ "otlp_metrics", CFG_BOOL, "true", 0, 0,
+	  "OTLP: the metrics (cumulative).", KEY(otlp_metrics) },
+	{ "otlp_traces_unsampled", CFG_BOOL, "false", 0, 0,
+	  "OTLP: export the spans of invocations whose trace header says Sampled=0 too.",
+	  KEY(otlp_traces_unsampled) },
+	{ "otlp_interval_ms", CFG_INT, "1000", 0, 3600000,
+	  "OTLP: logs are looked for and metrics sent at most this often (and at each flush; "
+	  "0: at flushes only).", KEY(otlp_interval_ms) },
+	{ "otlp_batch_records", CFG_INT, "4096", 1, 100000,
+	  "OTLP: log records per request at most.", KEY(otlp_batch_records) },
+	{ "otlp_queue_spans", CFG_INT, "10000", 10, 1000000,
+	  "OTLP: spans waiting to be sent at most (past it they are dropped and counted).",
+	  KEY(otlp_queue_spans) },
 	{ "probes_enabled", CFG_BOOL, "true", 0, 0,
 	  "vigil host: eBPF probes on each environment's processes (needs root or CAP_BPF and "
 	  "CAP_PERFMON, and kernel BTF; without them vigil says why once and uses /proc and "
@@ -164,9 +202,9 @@ static const char *type_name(enum config_type t)
 		[CFG_BOOL] = "bool", [CFG_INT] = "integer", [CFG_STR] = "string",
 		[CFG_SECRET] = "secret", [CFG_ADDR] = "address", [CFG_LOGLEVEL] = "level",
 		[CFG_DOUBLE] = "number", [CFG_FLUSH] = "strategy", [CFG_ARCH] = "architecture",
-		[CFG_ATTACH] = "attach mode",
+		[CFG_ATTACH] = "attach mode", [CFG_COMPRESSION] = "compression",
 	};
-	_Static_assert(sizeof(names) / sizeof(names[0]) == CFG_ATTACH + 1,
+	_Static_assert(sizeof(names) / sizeof(names[0]) == CFG_COMPRESSION + 1,
 		       "a name for every config type");
 
 	return names[t];
@@ -311,6 +349,13 @@ static int set_key(struct vigil_config *c, const struct config_key *k, const cha
 	case CFG_ATTACH:
 		if (strcmp(value, "auto") && strcmp(value, "tp_btf") && strcmp(value, "raw_tp")) {
 			snprintf(err, errlen, "%s: '%.64s' is not auto, tp_btf or raw_tp", k->name,
+				 value);
+			return -EINVAL;
+		}
+		break;
+	case CFG_COMPRESSION:
+		if (strcmp(value, "gzip") && strcmp(value, "zstd") && strcmp(value, "none")) {
+			snprintf(err, errlen, "%s: '%.64s' is not gzip, zstd or none", k->name,
 				 value);
 			return -EINVAL;
 		}
@@ -547,6 +592,7 @@ static void print_value(const struct vigil_config *c, const struct config_key *k
 	case CFG_FLUSH:
 	case CFG_ARCH:
 	case CFG_ATTACH:
+	case CFG_COMPRESSION:
 		buf_puts(out, field);
 		break;
 	}
@@ -589,6 +635,9 @@ static void put_allowed(struct buf *out, const struct config_key *k)
 		break;
 	case CFG_ATTACH:
 		buf_puts(out, "auto, tp_btf, raw_tp");
+		break;
+	case CFG_COMPRESSION:
+		buf_puts(out, "gzip, zstd, none");
 		break;
 	case CFG_STR:
 	case CFG_SECRET:

@@ -53,6 +53,19 @@ struct vigil_config {
 	long remote_write_timeout_ms;
 	long remote_write_retries;
 	long remote_write_interval_ms;
+	char otlp_endpoint[CONFIG_STR_MAX];
+	char otlp_logs_endpoint[CONFIG_STR_MAX];
+	char otlp_traces_endpoint[CONFIG_STR_MAX];
+	char otlp_metrics_endpoint[CONFIG_STR_MAX];
+	char otlp_headers[CONFIG_STR_MAX];
+	char otlp_compression[CONFIG_STR_MAX];
+	long otlp_timeout_ms;
+	char otlp_ca_file[CONFIG_STR_MAX];
+	bool otlp_logs, otlp_traces, otlp_metrics;
+	bool otlp_traces_unsampled;
+	long otlp_interval_ms;
+	long otlp_batch_records;
+	long otlp_queue_spans;
 	bool probes_enabled;
 	char probes_attach[CONFIG_STR_MAX];
 	long probes_ring_kb;
@@ -65,7 +78,7 @@ struct vigil_config {
 int config_flush_strategy(const char *text, enum flush_kind *kind, double *period);
 
 enum config_type { CFG_BOOL, CFG_INT, CFG_STR, CFG_SECRET, CFG_ADDR, CFG_LOGLEVEL, CFG_DOUBLE,
-		   CFG_FLUSH, CFG_ARCH, CFG_ATTACH };
+		   CFG_FLUSH, CFG_ARCH, CFG_ATTACH, CFG_COMPRESSION };
 
 struct config_key {
 	const char *name;

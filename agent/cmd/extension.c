@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "otlp_setup.h"
 #include "serve.h"
 #include "../core/self_metrics.h"
 #include "../extension/extension.h"
@@ -20,6 +21,7 @@
 #include "../util/version.h"
 #include "../../exporters/emf/emf.h"
 #include "../../exporters/lines/lines.h"
+#include "../../exporters/otlp/otlp.h"
 #include "../../exporters/prometheus/prometheus.h"
 #include "../../exporters/remote_write/remote_write.h"
 
@@ -73,6 +75,7 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		.interval_ms = cfg->remote_write_interval_ms,
 	};
 	struct prom_server_config pc = metrics_endpoint_config(cfg);
+	static struct otlp_setup otlp;	/* (large; the sink borrows it until stopped) */
 	struct sink_set sinks = { .n = 0 };
 	struct metric_registry *registry;
 	struct extension *ext = NULL;
@@ -93,6 +96,8 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		add_sink(&sinks, &prom_sink_ops, prom_sink_new(registry, &pc));
 	if (rw.url[0])
 		add_sink(&sinks, &remote_write_sink_ops, remote_write_sink_new(&rw, registry));
+	if (otlp_setup(&otlp, cfg, true))
+		add_sink(&sinks, &otlp_sink_ops, otlp_sink_new(&otlp.o, registry));
 	ext = extension_new(&o, registry, &sinks);
 	if (!ext)
 		goto out;
@@ -109,6 +114,9 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	}
 	if (extension_register(ext) < 0)
 		goto out;
+	/* (read by the OTLP sink when it starts, at the first export) */
+	snprintf(otlp.resource.account_id, sizeof(otlp.resource.account_id), "%s",
+		 extension_account_id(ext));
 	if (proxy && extension_tracker(ext))
 		proxy_set_tracker(proxy, extension_tracker(ext));
 	self_metrics_register(registry, VIGIL_VERSION, VIGIL_REVISION);

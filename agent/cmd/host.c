@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otlp_setup.h"
 #include "serve.h"
 #include "../core/self_metrics.h"
 #include "../host/host.h"
@@ -272,6 +273,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 	struct prom_server_config pc = metrics_endpoint_config(cfg);
 	struct sink_set sinks = { .n = 0 };
 	struct metric_registry *registry;
+	static struct otlp_setup otlp;	/* (large; the sink borrows it until stopped) */
 	int rc;
 
 	rc = parse_options(&o, argc, argv);
@@ -300,6 +302,22 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 			free(o.env);
 			return 1;
 		}
+	}
+	if (otlp_setup(&otlp, cfg, false)) {
+		void *x = otlp_sink_new(&otlp.o, registry);
+
+		char root[4096];
+		const char *base = o.function_dir && realpath(o.function_dir, root) ?
+					   strrchr(root, '/') : NULL;
+
+		/* (as host_run names it: --function-name, else the function folder's name) */
+		snprintf(otlp.resource.function_name, sizeof(otlp.resource.function_name), "%s",
+			 o.function_name ? o.function_name : base && base[1] ? base + 1 : "function");
+		snprintf(otlp.resource.function_version, sizeof(otlp.resource.function_version),
+			 "$LATEST");
+		otlp.resource.memory_mb = o.memory_mb;
+		if (!x || sink_set_add(&sinks, &otlp_sink_ops, x) < 0)
+			log_warn("host", "no OTLP export: out of memory");
 	}
 	rc = host_run(&o, registry, &sinks);
 	metric_registry_destroy(registry);

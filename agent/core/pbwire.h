@@ -114,6 +114,51 @@ static inline void pb_close(struct buf *b, size_t start)
 	pb_put_varint((uint8_t *)b->data + start - 1, n);
 }
 
+/* A tag and a fixed64 (fixed64, sfixed64, double: little-endian bits), or a fixed32. */
+static inline void pb_buf_fixed64(struct buf *b, uint32_t tag, uint64_t v)
+{
+	if (buf_reserve(b, 15) < 0)
+		return;
+	b->len += pb_put_tag((uint8_t *)b->data + b->len, tag);
+	for (int i = 0; i < 8; i++)
+		b->data[b->len++] = (char)(v >> (8 * i));
+	b->data[b->len] = '\0';
+}
+
+static inline void pb_buf_double(struct buf *b, uint32_t tag, double d)
+{
+	uint64_t v;
+
+	memcpy(&v, &d, sizeof(v));
+	pb_buf_fixed64(b, tag, v);
+}
+
+static inline void pb_buf_fixed32(struct buf *b, uint32_t tag, uint32_t v)
+{
+	if (buf_reserve(b, 10) < 0)
+		return;
+	b->len += pb_put_tag((uint8_t *)b->data + b->len, tag);
+	for (int i = 0; i < 4; i++)
+		b->data[b->len++] = (char)(v >> (8 * i));
+	b->data[b->len] = '\0';
+}
+
+/* A tag and a length (the caller appends that many bytes next). */
+static inline void pb_buf_len(struct buf *b, uint32_t tag, size_t n)
+{
+	if (buf_reserve(b, 15) < 0)
+		return;
+	b->len += pb_put_tag((uint8_t *)b->data + b->len, tag);
+	b->len += pb_put_varint((uint8_t *)b->data + b->len, n);
+	b->data[b->len] = '\0';
+}
+
+/* The length of a tag and a length-delimited field of n bytes. */
+static inline size_t pb_len_field(uint32_t tag, size_t n)
+{
+	return pb_varint_len(tag) + pb_varint_len(n) + n;
+}
+
 static inline uint64_t pb_zigzag(int64_t v)
 {
 	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);

@@ -85,6 +85,8 @@ typedef int (*segment_record_fn)(void *arg, const log_record *r);
 struct segment_filter {
 	int64_t since_ns, until_ns;	/* 0: open */
 	const char *request_id;		/* NULL: any */
+	uint64_t skip_records;		/* the file's first records (in file order, the tail's
+					 * last) not handed to fn: whole blocks of them not read */
 };
 
 struct segment_read_result {

@@ -295,10 +295,29 @@ static bool filtered_out(const struct segment_filter *filter, const uint8_t *fra
 	       (idx && !may_hold(idx, cursor, pos, filter->request_id, id_hash));
 }
 
+/* fn, past the first skip records. */
+struct skipping {
+	segment_record_fn fn;
+	void *arg;
+	uint64_t skip;
+};
+
+static int skip_then(void *arg, const log_record *r)
+{
+	struct skipping *s = arg;
+
+	if (s->skip) {
+		s->skip--;
+		return 0;
+	}
+	return s->fn ? s->fn(s->arg, r) : 0;
+}
+
 int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 			  const struct segment_filter *filter, segment_record_fn fn, void *arg,
 			  struct segment_read_result *res)
 {
+	struct skipping skipping = { fn, arg, filter ? filter->skip_records : 0 };
 	Vigil__V1__SegmentIndex *idx = NULL;
 	size_t cursor = 0;
 	uint32_t id_hash = filter && filter->request_id ? segment_id_hash(filter->request_id) : 0;
@@ -340,6 +359,12 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 			break;
 		if (f == FRAME_SKIPPED)
 			continue;
+		if (skipping.skip && skipping.skip >= get32(data + pos + 16)) {
+			skipping.skip -= get32(data + pos + 16);
+			res->skipped_blocks++;
+			pos += FRAME_HEADER + comp_len;
+			continue;
+		}
 		if (filtered_out(filter, data + pos, idx, &cursor, pos, id_hash)) {
 			res->skipped_blocks++;
 			pos += FRAME_HEADER + comp_len;
@@ -363,7 +388,7 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 		res->blocks++;
 		res->raw_bytes += raw_len;
 		res->compressed_bytes += comp_len;
-		rc = read_block(raw, raw_len, fn, arg, res);
+		rc = read_block(raw, raw_len, skip_then, &skipping, res);
 		if (rc < 0) {
 			res->damaged_blocks++;
 			rc = 0;
@@ -381,7 +406,7 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 		int t;
 
 		segment_tail_path(path, tail, sizeof(tail));
-		t = segment_tail_read(tail, pos, fn, arg, &got);
+		t = segment_tail_read(tail, pos, skip_then, &skipping, &got);
 		res->tail_records = got;
 		res->records += got;
 		if (t == 0 && got && res->torn_tail) {

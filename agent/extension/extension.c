@@ -43,6 +43,7 @@ struct extension {
 	const struct extension_options *o;
 	char name[128];
 	char id[64];
+	char account_id[32];		/* the register answer's accountId, or "" */
 	struct http_client api;
 	enum flush_kind flush;
 	double period;
@@ -285,6 +286,13 @@ static int do_register(struct extension *a, char *function_name, size_t fn_len, 
 	}
 	snprintf(a->id, sizeof(a->id), "%s", id);
 	extension_parse_register(resp.body, resp.body_len, function_name, fn_len, version, v_len);
+	{
+		json_t *root = json_loadb(resp.body, resp.body_len, 0, NULL);
+		const char *acct = json_string_value(json_object_get(root, "accountId"));
+
+		snprintf(a->account_id, sizeof(a->account_id), "%s", acct ? acct : "");
+		json_decref(root);
+	}
 	http_response_free(&resp);
 	return 0;
 }
@@ -495,7 +503,16 @@ static void shut_down(struct extension *a, const struct extension_event *event)
 	tracker_shutdown(a->tracker, reason);
 	export_now(a);
 	/* What is queued goes out while the budget allows. */
+	/* Every line into the segments before the sinks go: an exporter that ships the logs
+	 * (OTLP) reads them there. */
+	log_pipe_close(a->logs);
+	a->logs = NULL;
 	sink_set_stop(a->sinks, deadline - SHUTDOWN_MARGIN_MS);
+}
+
+const char *extension_account_id(struct extension *e)
+{
+	return e->account_id;
 }
 
 /* --- the extension's life ------------------------------------------------------------------- */

@@ -45,6 +45,8 @@ struct extension *extension_new(const struct extension_options *o, struct metric
 struct loop *extension_loop(struct extension *e);
 /* Register with the Extensions API and make the tracker. 0, or -1 (said). */
 int extension_register(struct extension *e);
+/* The register answer's accountId ("" when it gave none). */
+const char *extension_account_id(struct extension *e);
 /* The tracker, once registered. */
 struct tracker *extension_tracker(struct extension *e);
 /* Listen, subscribe, and serve events until SHUTDOWN; the sinks are stopped and the listener

@@ -1,4 +1,5 @@
 /* `vigil host`: the pool of environments, the invocation queue, the lines. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -422,7 +423,23 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 	host_finish(h, inv, NULL);
 }
 
-struct invocation *host_invoke(struct host *h, char *payload, size_t len,
+/* An X-Ray trace header a caller may hand in: Root=1-<8 hex>-<24 hex> in it, and only the
+ * characters such headers have (it is passed on to the runtime as Lambda-Runtime-Trace-Id). */
+static bool usable_trace(const char *t)
+{
+	const char *root;
+	size_t n;
+
+	if (!t || (n = strlen(t)) > 150 || !(root = strstr(t, "Root=1-")) || strlen(root) < 40 ||
+	    root[15] != '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)t[i]) && !strchr("=;-_. ", t[i]))
+			return false;
+	return true;
+}
+
+struct invocation *host_invoke(struct host *h, char *payload, size_t len, const char *trace,
 			       void (*on_answer)(struct invocation *, void *), void *arg)
 {
 	struct invocation *inv;
@@ -445,10 +462,15 @@ struct invocation *host_invoke(struct host *h, char *payload, size_t len,
 	inv->accepted_at = loop_now();
 	inv->on_answer = on_answer;
 	inv->answer_arg = arg;
-	random_hex(root, 12);
-	random_hex(parent, 8);
-	snprintf(inv->trace_id, sizeof(inv->trace_id), "Root=1-%08lx-%s;Parent=%s;Sampled=0",
-		 (unsigned long)time(NULL), root, parent);
+	if (usable_trace(trace)) {
+		snprintf(inv->trace_id, sizeof(inv->trace_id), "%.150s", trace);
+	} else {
+		random_hex(root, 12);
+		random_hex(parent, 8);
+		snprintf(inv->trace_id, sizeof(inv->trace_id),
+			 "Root=1-%08lx-%s;Parent=%s;Sampled=0", (unsigned long)time(NULL), root,
+			 parent);
+	}
 	if (h->queue_tail)
 		h->queue_tail->next = inv;
 	else
@@ -718,7 +740,9 @@ out:
 	host_probes_stop(&h);
 	frontdoor_stop(h.frontdoor);
 	log_pipe_close(h.logs);
-	sink_set_stop(sinks, 0);
+	/* A few seconds for what exporters still send (OTLP: what is not sent waits on disk
+	 * for the next start). */
+	sink_set_stop(sinks, clock_epoch_ms() + 5000);
 	while (h.envs) {
 		struct environment *env = h.envs;
 

@@ -230,9 +230,11 @@ struct host {
 	} pm;
 };
 
-/* Hand in an invocation (payload ownership passes to the host). on_answer is called once,
- * unless the caller detaches first. NULL when the queue is full (throttled). */
-struct invocation *host_invoke(struct host *h, char *payload, size_t len,
+/* Hand in an invocation (payload ownership passes to the host). trace: the caller's
+ * X-Amzn-Trace-Id (NULL or unusable: a new trace, Sampled=0, as Lambda's PassThrough makes).
+ * on_answer is called once, unless the caller detaches first. NULL when the queue is full
+ * (throttled). */
+struct invocation *host_invoke(struct host *h, char *payload, size_t len, const char *trace,
 			       void (*on_answer)(struct invocation *, void *), void *arg);
 /* The caller went away: never call its on_answer. */
 void invocation_detach(struct invocation *inv);

@@ -26,6 +26,7 @@ LAYERS = {
     "emf": (["exporters/emf"], ["core", "lib", "util"]),
     "prometheus": (["exporters/prometheus"], ["core", "lib", "util"]),
     "remote_write": (["exporters/remote_write"], ["core", "lib", "util"]),
+    "otlp": (["exporters/otlp"], ["core", "lib", "util"]),
     "lines": (["exporters/lines"], ["core", "lib", "util"]),
     "cmd": (["agent/cmd"], ["*"]),
 }

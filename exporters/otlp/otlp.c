@@ -1,0 +1,990 @@
+/* The OTLP/HTTP sink: its sender thread, log shipping from the segments, retries. See otlp.h. */
+#include "otlp.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "../../agent/core/tracker.h"
+#include "../../agent/lib/http_client.h"
+#include "../../agent/lib/tls.h"
+#include "../../agent/util/clock.h"
+#include "../../agent/util/log.h"
+#include "../../agent/util/netaddr.h"
+#include "../../agent/util/redact.h"
+#include "../../agent/util/version.h"
+
+#define OTLP_HEADERS_MAX 16
+#define OTLP_GZIP_LEVEL 6		/* zlib's default, as the OpenTelemetry SDKs send */
+#define OTLP_BATCH_BYTES (4u << 20)	/* a log request's protobuf, at most (about) */
+#define OTLP_BACKOFF_MAX_S 5.0
+#define OTLP_RETRY_AFTER_MAX_S 60.0
+#define CURSOR_FILE "otlp.cursor"
+#define CURSOR_MAX 4096			/* segments remembered */
+
+enum signal { SIG_LOGS, SIG_TRACES, SIG_METRICS, NSIGNALS };
+static const char *const signal_names[] = { "logs", "traces", "metrics" };
+
+struct target {
+	bool on;
+	struct http_client client;
+	char path[HTTP_URL_PATH_MAX];
+	char url[1024];			/* for messages: no credentials */
+	char last_error[600];		/* warned once per distinct failure */
+};
+
+struct cursor {
+	char name[64];			/* a segment's file name */
+	uint64_t shipped;		/* its first records acknowledged */
+	uint64_t seen;			/* its records when last read */
+	bool present;			/* (during a round) the file is still there */
+};
+
+struct otlp {
+	const struct otlp_options *o;
+	struct metric_registry *registry;
+	struct target t[NSIGNALS];
+	const char *hdr[2 * OTLP_HEADERS_MAX + 1];	/* name, value pairs (hdr_text's) */
+	char *hdr_text;
+	char ca_file[1024];
+	struct tls_trust *trust;
+	bool trust_loaded;
+	struct buf resource;
+	uint64_t start_ns;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned asked;			/* flushes since the sender last looked */
+	bool stopping;
+	double deadline;		/* monotonic, once stopping */
+	struct buf spans;		/* ScopeSpans items queued (under lock) */
+	size_t nspans;
+	double last_metrics;		/* monotonic */
+	/* log shipping (sender thread only) */
+	int cursor_fd;			/* flock'ed: one shipper per folder; -1 none */
+	bool logs_refused;		/* another process ships this folder (said once) */
+	struct cursor *cursors;
+	size_t ncursors;
+	struct {
+		struct metric_family *requests, *items;
+		struct metric_series *queue, *unshipped;
+		struct metric_series *bytes[NSIGNALS];
+	} m;
+};
+
+/* --- options ------------------------------------------------------------------------------ */
+
+static int unhex(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* s trimmed and percent-decoded, in place. */
+static char *decode(char *s)
+{
+	char *o = s, *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		*--e = '\0';
+	for (char *p = s; *p; p++) {
+		if (*p == '%' && unhex(p[1]) >= 0 && unhex(p[2]) >= 0) {
+			*o++ = (char)(unhex(p[1]) * 16 + unhex(p[2]));
+			p += 2;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return s;
+}
+
+/* key=value,… into name, value pairs; -1 with err when malformed (values never said). */
+static int parse_headers(struct otlp *x, const char *text, char *err, size_t err_len)
+{
+	size_t n = 0;
+	char *save = NULL, *item;
+
+	x->hdr_text = strdup(text);
+	if (!x->hdr_text)
+		return -1;
+	for (item = strtok_r(x->hdr_text, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '='), *name, *value;
+
+		if (!eq) {
+			snprintf(err, err_len, "otlp_headers: an item without '=' (key=value,…)");
+			return -1;
+		}
+		*eq = '\0';
+		name = item;
+		while (*name == ' ')
+			name++;
+		decode(name);
+		value = eq + 1;
+		while (*value == ' ')
+			value++;
+		decode(value);
+		for (char *c = name; *c; c++)
+			if (*c <= ' ' || *c == ':' || *c >= 127) {
+				snprintf(err, err_len, "otlp_headers: '%.64s' is not a header name",
+					 name);
+				return -1;
+			}
+		for (char *c = value; *c; c++)
+			if (*c == '\r' || *c == '\n') {
+				snprintf(err, err_len, "otlp_headers: %s's value has a line break",
+					 name);
+				return -1;
+			}
+		if (!*name)
+			continue;
+		if (n == OTLP_HEADERS_MAX) {
+			snprintf(err, err_len, "otlp_headers: more than %d headers",
+				 OTLP_HEADERS_MAX);
+			return -1;
+		}
+		x->hdr[2 * n] = name;
+		x->hdr[2 * n + 1] = value;
+		n++;
+	}
+	x->hdr[2 * n] = NULL;
+	return 0;
+}
+
+static int target_init(struct otlp *x, enum signal s, const char *url, char *err,
+		       size_t err_len)
+{
+	struct target *t = &x->t[s];
+	struct http_url u;
+	char msg[300];
+
+	if (!url || !url[0])
+		return 0;
+	if (http_url_parse(url, &u, msg, sizeof(msg)) < 0) {
+		snprintf(err, err_len, "otlp %s endpoint: %.200s", signal_names[s], msg);
+		return -1;
+	}
+	if (http_client_init_remote(&t->client, u.host, u.port, u.tls, NULL) < 0) {
+		snprintf(err, err_len, "otlp %s endpoint: '%.200s' is not a host name or address",
+			 signal_names[s], u.host);
+		return -1;
+	}
+	if (u.tls && !x->ca_file[0]) {
+		const char *ca = x->o->ca_file[0] ? x->o->ca_file : tls_default_ca_file();
+
+		if (access(ca, R_OK) < 0) {
+			snprintf(err, err_len, "otlp: CA file %s: %s (set otlp_ca_file)", ca,
+				 strerror(errno));
+			return -1;
+		}
+		snprintf(x->ca_file, sizeof(x->ca_file), "%s", ca);
+	}
+	if (!u.tls && x->hdr[0] && !netaddr_is_loopback_name(u.host))
+		log_warn("otlp", "headers (credentials?) go to %s in the clear (http://, not "
+			 "https://)", u.host);
+	t->client.timeout_s = (double)x->o->timeout_ms / 1000.0;
+	snprintf(t->path, sizeof(t->path), "%s", u.path);
+	url_redact(url, t->url, sizeof(t->url));
+	t->on = true;
+	return 0;
+}
+
+/* --- sending ------------------------------------------------------------------------------ */
+
+static void warn_once(struct target *t, const char *why)
+{
+	if (strncmp(t->last_error, why, sizeof(t->last_error) - 1) == 0) {
+		log_debug("otlp", "%s: %s", t->url, why);
+		return;
+	}
+	snprintf(t->last_error, sizeof(t->last_error), "%s", why);
+	log_warn("otlp", "%s: %s (said once until it changes)", t->url, why);
+}
+
+static bool load_trust(struct otlp *x, struct target *t)
+{
+	char err[300];
+
+	if (!t->client.tls || !x->ca_file[0])
+		return true;
+	if (!x->trust_loaded) {
+		x->trust_loaded = true;
+		x->trust = tls_trust_load(x->ca_file, err, sizeof(err));
+		if (!x->trust)
+			warn_once(t, err);
+	}
+	t->client.trust = x->trust;
+	return x->trust != NULL;
+}
+
+/* raw compressed as configured into out (raw itself for none). 0, or -1 on ENOMEM. */
+static int compress_body(const struct otlp *x, const struct buf *raw, struct buf *out)
+{
+	if (x->o->compression == OTLP_NONE)
+		return 0;
+	if (x->o->compression == OTLP_ZSTD) {
+		size_t cap = ZSTD_compressBound(raw->len), got;
+
+		if (buf_reserve(out, cap) < 0)
+			return -1;
+		got = ZSTD_compress(out->data, cap, raw->data, raw->len, 3);
+		if (ZSTD_isError(got))
+			return -1;
+		out->len = got;
+		return 0;
+	}
+	{
+		z_stream z = { 0 };
+		uLong cap;
+		int rc;
+
+		if (deflateInit2(&z, OTLP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+		    Z_OK)
+			return -1;
+		cap = deflateBound(&z, (uLong)raw->len) + 32;
+		if (buf_reserve(out, cap) < 0) {
+			deflateEnd(&z);
+			return -1;
+		}
+		z.next_in = (Bytef *)raw->data;
+		z.avail_in = (uInt)raw->len;
+		z.next_out = (Bytef *)out->data;
+		z.avail_out = (uInt)cap;
+		rc = deflate(&z, Z_FINISH);
+		out->len = z.total_out;
+		deflateEnd(&z);
+		return rc == Z_STREAM_END ? 0 : -1;
+	}
+}
+
+/* Seconds a Retry-After value asks for (delta-seconds or an HTTP date), -1 when unreadable. */
+static double retry_after(const char *v)
+{
+	struct tm tm = { 0 };
+	char *end;
+	long s;
+
+	if (!v)
+		return -1;
+	s = strtol(v, &end, 10);
+	if (end != v && *end == '\0' && s >= 0)
+		return (double)s;
+	if (strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
+		double d = difftime(timegm(&tm), time(NULL));
+
+		return d > 0 ? d : 0;
+	}
+	return -1;
+}
+
+enum post_result { POST_SENT, POST_RETRY, POST_REJECTED };
+
+/* One POST; *wait_s: what Retry-After asked for (else -1). */
+static enum post_result post_once(struct otlp *x, enum signal s, const struct buf *body,
+				  size_t items, double *wait_s)
+{
+	struct target *t = &x->t[s];
+	const char *headers[2 * OTLP_HEADERS_MAX + 10];
+	struct http_response resp;
+	int n = 0, rc, status;
+	enum post_result result;
+
+	*wait_s = -1;
+	for (int i = 0; x->hdr[i]; i += 2) {
+		headers[n++] = x->hdr[i];
+		headers[n++] = x->hdr[i + 1];
+	}
+	headers[n++] = "Content-Type";
+	headers[n++] = "application/x-protobuf";
+	if (x->o->compression != OTLP_NONE) {
+		headers[n++] = "Content-Encoding";
+		headers[n++] = x->o->compression == OTLP_GZIP ? "gzip" : "zstd";
+	}
+	headers[n++] = "User-Agent";
+	headers[n++] = "vigil/" VIGIL_VERSION;
+	headers[n] = NULL;
+	if (!load_trust(x, t))
+		return POST_RETRY;
+	rc = http_client_request(&t->client, "POST", t->path, headers, body->data, body->len,
+				 &resp);
+	if (rc < 0) {
+		char why[600];
+
+		snprintf(why, sizeof(why), "%s", t->client.error[0] ? t->client.error :
+								      strerror(-rc));
+		warn_once(t, why);
+		metric_inc(metric_with(x->m.requests, signal_names[s], "retried"));
+		return POST_RETRY;
+	}
+	status = resp.status;
+	if (status / 100 == 2) {
+		int64_t rejected = 0;
+		char msg[300];
+
+		t->last_error[0] = '\0';
+		metric_add(x->m.bytes[s], (double)body->len);
+		if (otlp_parse_response((const uint8_t *)resp.body, resp.body_len, &rejected, msg,
+					sizeof(msg)) == 0 && rejected > 0) {
+			char why[600];
+
+			snprintf(why, sizeof(why), "partial success: %lld of %zu rejected: %s",
+				 (long long)rejected, items, msg);
+			warn_once(t, why);
+			metric_add(metric_with(x->m.items, signal_names[s], "rejected"),
+				   (double)rejected);
+			items = rejected < (int64_t)items ? items - (size_t)rejected : 0;
+		}
+		metric_inc(metric_with(x->m.requests, signal_names[s], "sent"));
+		metric_add(metric_with(x->m.items, signal_names[s], "sent"), (double)items);
+		result = POST_SENT;
+	} else {
+		char why[600];
+
+		snprintf(why, sizeof(why), "answered %d: %.200s", status, resp.body);
+		warn_once(t, why);
+		if (status == 429 || status == 502 || status == 503 || status == 504) {
+			*wait_s = retry_after(http_response_header(&resp, "Retry-After"));
+			metric_inc(metric_with(x->m.requests, signal_names[s], "retried"));
+			result = POST_RETRY;
+		} else {
+			metric_inc(metric_with(x->m.requests, signal_names[s], "rejected"));
+			metric_add(metric_with(x->m.items, signal_names[s], "rejected"),
+				   (double)items);
+			result = POST_REJECTED;
+		}
+	}
+	http_response_free(&resp);
+	return result;
+}
+
+/* Wait up to s seconds (a stop cuts it to what the deadline allows). false when stopping
+ * and the deadline is past (or would be). */
+static bool backoff_wait(struct otlp *x, double s)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&x->lock);
+	if (x->stopping && clock_mono_s() + s > x->deadline) {
+		ok = false;
+	} else {
+		struct timespec until = clock_realtime_in(s);
+		double end = clock_mono_s() + s;
+
+		while (clock_mono_s() < end && !(x->stopping && clock_mono_s() > x->deadline)) {
+			if (pthread_cond_timedwait(&x->cond, &x->lock, &until) == ETIMEDOUT)
+				break;
+		}
+	}
+	pthread_mutex_unlock(&x->lock);
+	return ok;
+}
+
+static bool past_deadline(struct otlp *x)
+{
+	bool past;
+
+	pthread_mutex_lock(&x->lock);
+	past = x->stopping && clock_mono_s() > x->deadline;
+	pthread_mutex_unlock(&x->lock);
+	return past;
+}
+
+/*
+ * One request of signal s: the items encoded as an Export*ServiceRequest, compressed, POSTed,
+ * retried (connection errors, 429, 502, 503, 504; exponential backoff with jitter, Retry-After
+ * honoured) until sent, rejected, attempts run out or a stop's deadline. POST_SENT and
+ * POST_REJECTED are final (the items are done with); POST_RETRY: try again later.
+ */
+static enum post_result send_items(struct otlp *x, enum signal s, const struct buf *items,
+				   size_t nitems, unsigned attempts)
+{
+	struct buf raw, packed;
+	enum post_result r = POST_RETRY;
+	double backoff = 0.25;
+
+	buf_init(&raw);
+	buf_init(&packed);
+	otlp_encode_request(&raw, &x->resource, items);
+	if (raw.failed || compress_body(x, &raw, &packed) < 0) {
+		buf_free(&raw);
+		buf_free(&packed);
+		return POST_RETRY;
+	}
+	for (unsigned i = 0; i < attempts && !past_deadline(x); i++) {
+		double wait = -1, jitter;
+		uint32_t rnd = 0;
+
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		r = post_once(x, s, x->o->compression == OTLP_NONE ? &raw : &packed, nitems, &wait);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (r != POST_RETRY || i + 1 == attempts)
+			break;
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint32_t)rand();
+		jitter = backoff * (0.5 + (double)(rnd % 1000) / 1000.0);	/* 0.5–1.5× */
+		if (wait >= 0)
+			jitter = wait > OTLP_RETRY_AFTER_MAX_S ? OTLP_RETRY_AFTER_MAX_S : wait;
+		if (!backoff_wait(x, jitter))
+			break;
+		backoff = backoff * 2 > OTLP_BACKOFF_MAX_S ? OTLP_BACKOFF_MAX_S : backoff * 2;
+	}
+	buf_free(&raw);
+	buf_free(&packed);
+	return r;
+}
+
+/* --- log shipping --------------------------------------------------------------------------- */
+
+static struct cursor *cursor_find(struct otlp *x, const char *name, bool create)
+{
+	for (size_t i = 0; i < x->ncursors; i++)
+		if (strcmp(x->cursors[i].name, name) == 0)
+			return &x->cursors[i];
+	if (!create || x->ncursors == CURSOR_MAX)
+		return NULL;
+	{
+		struct cursor *n = realloc(x->cursors, (x->ncursors + 1) * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		x->cursors = n;
+		n = &x->cursors[x->ncursors++];
+		memset(n, 0, sizeof(*n));
+		snprintf(n->name, sizeof(n->name), "%s", name);
+		return n;
+	}
+}
+
+/* The cursor file: a line per segment, "NAME SHIPPED SEEN". Written whole to a new file and
+ * renamed over the old: a SIGKILL leaves one or the other. */
+static void cursor_save(struct otlp *x)
+{
+	char path[4200], tmp[4300];
+	struct buf b;
+	int fd;
+
+	buf_init(&b);
+	for (size_t i = 0; i < x->ncursors; i++)
+		buf_printf(&b, "%s %llu %llu\n", x->cursors[i].name,
+			   (unsigned long long)x->cursors[i].shipped,
+			   (unsigned long long)x->cursors[i].seen);
+	snprintf(path, sizeof(path), "%s/" CURSOR_FILE, x->o->log_dir);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0 || buf_write_fd(&b, fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+		log_warn("otlp", "cannot save the log cursor %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+	}
+	buf_free(&b);
+}
+
+static void cursor_load(struct otlp *x)
+{
+	char path[4200], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" CURSOR_FILE, x->o->log_dir);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char name[64];
+		unsigned long long shipped, seen;
+		struct cursor *c;
+
+		if (sscanf(line, "%63s %llu %llu", name, &shipped, &seen) != 3 ||
+		    !strstr(name, SEGMENT_SUFFIX) || strchr(name, '/'))
+			continue;
+		c = cursor_find(x, name, true);
+		if (c) {
+			c->shipped = shipped;
+			c->seen = seen;
+		}
+	}
+	fclose(f);
+}
+
+/* One shipper per folder: the cursor's lock file, flock'ed for the process's life. */
+static bool logs_claim(struct otlp *x)
+{
+	char path[4200];
+
+	if (x->cursor_fd >= 0)
+		return true;
+	if (x->logs_refused)
+		return false;
+	snprintf(path, sizeof(path), "%s/" CURSOR_FILE ".lock", x->o->log_dir);
+	x->cursor_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (x->cursor_fd < 0)
+		return false;	/* (the folder is not there yet: the log writer makes it) */
+	if (flock(x->cursor_fd, LOCK_EX | LOCK_NB) < 0) {
+		log_warn("otlp", "another process ships the logs of %s: this one does not",
+			 x->o->log_dir);
+		close(x->cursor_fd);
+		x->cursor_fd = -1;
+		x->logs_refused = true;
+		return false;
+	}
+	cursor_load(x);
+	return true;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	unsigned long long nx = strtoull(x, NULL, 10), ny = strtoull(y, NULL, 10);
+
+	return nx < ny ? -1 : nx > ny ? 1 : strcmp(x, y);
+}
+
+struct batch {
+	struct buf items;
+	size_t n, limit;
+};
+
+static int add_record(void *arg, const log_record *r)
+{
+	struct batch *b = arg;
+
+	otlp_encode_log(&b->items, r);
+	b->n++;
+	return b->n >= b->limit || b->items.len >= OTLP_BATCH_BYTES;
+}
+
+/* Ship what the segments hold past their cursors, batch by batch. false when a request
+ * could not be sent (the rest waits for the next round). */
+static bool ship_logs(struct otlp *x, unsigned attempts)
+{
+	DIR *d;
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	bool ok = true, changed = false;
+
+	if (!logs_claim(x))
+		return true;
+	d = opendir(x->o->log_dir);
+	if (!d)
+		return true;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+
+		if (l <= 5 || l >= 64 || strcmp(e->d_name + l - 5, SEGMENT_SUFFIX) != 0)
+			continue;
+		if (n == cap) {
+			char **m = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof(*m));
+
+			if (!m)
+				break;
+			names = m;
+		}
+		if (!(names[n] = strdup(e->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < x->ncursors; i++)
+		x->cursors[i].present = false;
+	for (size_t i = 0; i < n; i++) {
+		struct cursor *c = cursor_find(x, names[i], true);
+
+		if (c)
+			c->present = true;
+	}
+	/* Segments deleted (retention) before all was shipped: counted, said once. */
+	for (size_t i = 0; i < x->ncursors;) {
+		struct cursor *c = &x->cursors[i];
+
+		if (c->present) {
+			i++;
+			continue;
+		}
+		if (c->seen > c->shipped) {
+			metric_add(x->m.unshipped, (double)(c->seen - c->shipped));
+			log_warn("otlp", "segment %s was deleted with %llu records not shipped "
+				 "(log_retention_mb / log_retention_hours)", c->name,
+				 (unsigned long long)(c->seen - c->shipped));
+		}
+		x->cursors[i] = x->cursors[--x->ncursors];
+		changed = true;
+	}
+	for (size_t i = 0; i < n && ok && !past_deadline(x); i++) {
+		struct cursor *c = cursor_find(x, names[i], false);
+		char path[4200];
+
+		if (!c)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", x->o->log_dir, names[i]);
+		for (;;) {
+			struct segment_filter f = { .skip_records = c->shipped };
+			struct segment_read_result res;
+			struct batch b = { .limit = (size_t)x->o->batch_records };
+			void *dict = NULL;
+			size_t dict_len = 0;
+			enum post_result r;
+			int rc;
+
+			buf_init(&b.items);
+			rc = segment_read_filtered(path, NULL, 0, &f, add_record, &b, &res);
+			if (rc == -ENOENT && res.dict_id) {
+				/* Written with a trained dictionary: read with it. */
+				uint32_t id = 0;
+
+				dict = segment_load_dictionary(x->o->log_dir, res.dict_id, &dict_len,
+							       &id);
+				if (dict)
+					rc = segment_read_filtered(path, dict, dict_len, &f, add_record,
+								   &b, &res);
+				free(dict);
+			}
+			if (rc < 0) {	/* gone, or not a segment: nothing to ship */
+				buf_free(&b.items);
+				break;
+			}
+			if (b.n < b.limit && b.items.len < OTLP_BATCH_BYTES &&
+			    c->seen != c->shipped + b.n) {
+				c->seen = c->shipped + b.n;	/* read to its end */
+				changed = true;
+			}
+			if (!b.n) {
+				buf_free(&b.items);
+				break;
+			}
+			r = send_items(x, SIG_LOGS, &b.items, b.n, attempts);
+			buf_free(&b.items);
+			if (r == POST_RETRY) {
+				ok = false;
+				break;
+			}
+			c->shipped += b.n;
+			if (c->seen < c->shipped)
+				c->seen = c->shipped;
+			cursor_save(x);
+			changed = false;
+		}
+	}
+	if (changed)
+		cursor_save(x);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return ok;
+}
+
+/* --- the sender ------------------------------------------------------------------------------ */
+
+static void send_metrics(struct otlp *x, unsigned attempts)
+{
+	struct buf items;
+	size_t points;
+
+	buf_init(&items);
+	points = otlp_encode_metrics(&items, x->registry, x->start_ns, (uint64_t)clock_epoch_ns());
+	if (points && !items.failed)
+		send_items(x, SIG_METRICS, &items, points, attempts);
+	buf_free(&items);
+	x->last_metrics = clock_mono_s();
+}
+
+static void send_spans(struct otlp *x, unsigned attempts)
+{
+	struct buf items;
+	size_t n;
+
+	pthread_mutex_lock(&x->lock);
+	items = x->spans;
+	n = x->nspans;
+	buf_init(&x->spans);
+	x->nspans = 0;
+	metric_set(x->m.queue, 0);
+	pthread_mutex_unlock(&x->lock);
+	if (n && send_items(x, SIG_TRACES, &items, n, attempts) == POST_RETRY) {
+		/* Back in front of what came meanwhile, while the queue's bound allows. */
+		pthread_mutex_lock(&x->lock);
+		if (n + x->nspans <= (size_t)x->o->queue_spans) {
+			buf_append(&items, x->spans.data, x->spans.len);
+			buf_free(&x->spans);
+			x->spans = items;
+			x->nspans += n;
+			buf_init(&items);
+		} else {
+			metric_add(metric_with(x->m.items, "traces", "dropped"), (double)n);
+		}
+		metric_set(x->m.queue, (double)x->nspans);
+		pthread_mutex_unlock(&x->lock);
+	}
+	buf_free(&items);
+}
+
+static void *sender(void *arg)
+{
+	struct otlp *x = arg;
+	double interval = (double)x->o->interval_ms / 1000.0;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	/* Below the invocation's threads, as remote_write's sender. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+		log_debug("otlp", "sender priority: %s", strerror(errno));
+	for (;;) {
+		bool stopping, logs_done = true;
+		unsigned attempts;
+
+		pthread_mutex_lock(&x->lock);
+		if (!x->asked && !x->stopping) {
+			if (interval > 0) {
+				struct timespec until = clock_realtime_in(interval);
+
+				pthread_cond_timedwait(&x->cond, &x->lock, &until);
+			} else {
+				pthread_cond_wait(&x->cond, &x->lock);
+			}
+		}
+		x->asked = 0;
+		stopping = x->stopping;
+		pthread_mutex_unlock(&x->lock);
+		/* Running: a few attempts a round (what fails waits on disk or in the queue
+		 * for the next); stopping: until the deadline. */
+		attempts = stopping ? 1000 : 4;
+		if (x->t[SIG_TRACES].on)
+			send_spans(x, attempts);
+		if (x->t[SIG_LOGS].on && x->o->log_dir[0])
+			logs_done = ship_logs(x, attempts);
+		if (x->t[SIG_METRICS].on &&
+		    (stopping || interval <= 0 || clock_mono_s() - x->last_metrics >= interval))
+			send_metrics(x, attempts);
+		if (stopping)
+			break;
+		(void)logs_done;
+	}
+	return NULL;
+}
+
+/* --- the sink ---------------------------------------------------------------------------------- */
+
+static void register_metrics(struct otlp *x)
+{
+	struct metric_desc d;
+
+	d = (struct metric_desc){ .name = "vigil_otlp_requests_total",
+				  .help = "OTLP export requests by signal and result: sent, retried "
+					  "(each retry), rejected (an answer other than 429, 502, "
+					  "503, 504: dropped).",
+				  .type = METRIC_COUNTER, .labels = { "signal", "result" } };
+	x->m.requests = metric_register(x->registry, &d);
+	d = (struct metric_desc){ .name = "vigil_otlp_items_total",
+				  .help = "Log records, spans and metric points by result: sent, "
+					  "rejected (by the backend, partial_success included), "
+					  "dropped (the span queue was full).",
+				  .type = METRIC_COUNTER, .labels = { "signal", "result" } };
+	x->m.items = metric_register(x->registry, &d);
+	d = (struct metric_desc){ .name = "vigil_otlp_span_queue",
+				  .help = "Spans waiting to be sent.", .type = METRIC_GAUGE };
+	x->m.queue = metric_series_get(metric_register(x->registry, &d), NULL);
+	d = (struct metric_desc){ .name = "vigil_otlp_logs_unshipped_total",
+				  .help = "Log records whose segment was deleted (retention) before "
+					  "they were shipped.", .type = METRIC_COUNTER };
+	x->m.unshipped = metric_series_get(metric_register(x->registry, &d), NULL);
+	d = (struct metric_desc){ .name = "vigil_otlp_sent_bytes_total",
+				  .help = "Request bytes (compressed) the backend accepted.",
+				  .type = METRIC_COUNTER, .unit = "bytes", .labels = { "signal" } };
+	{
+		struct metric_family *f = metric_register(x->registry, &d);
+
+		for (int s = 0; s < NSIGNALS; s++)
+			x->m.bytes[s] = metric_with(f, signal_names[s]);
+	}
+}
+
+struct otlp_sink {
+	const struct otlp_options *o;
+	struct metric_registry *registry;
+	struct otlp *x;
+	bool tried;
+};
+
+static void otlp_free(struct otlp *x)
+{
+	for (int s = 0; s < NSIGNALS; s++)
+		http_client_close(&x->t[s].client);
+	tls_trust_free(x->trust);
+	buf_free(&x->resource);
+	buf_free(&x->spans);
+	free(x->hdr_text);
+	free(x->cursors);
+	if (x->cursor_fd >= 0)
+		close(x->cursor_fd);
+	free(x);
+}
+
+static struct otlp *otlp_start(const struct otlp_options *o, struct metric_registry *r,
+			       char *err, size_t err_len)
+{
+	struct otlp *x = calloc(1, sizeof(*x));
+	const char *urls[NSIGNALS] = { o->logs_url, o->traces_url, o->metrics_url };
+
+	err[0] = '\0';
+	if (!x) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	x->o = o;
+	x->registry = r;
+	x->cursor_fd = -1;
+	buf_init(&x->resource);
+	buf_init(&x->spans);
+	if (parse_headers(x, o->headers ? o->headers : "", err, err_len) < 0)
+		goto fail;
+	for (int s = 0; s < NSIGNALS; s++)
+		if (target_init(x, (enum signal)s, urls[s], err, err_len) < 0)
+			goto fail;
+	if (o->resource)
+		otlp_encode_resource(&x->resource, o->resource);
+	x->start_ns = (uint64_t)clock_epoch_ns();
+	x->last_metrics = -1e9;
+	register_metrics(x);
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_cond_init(&x->cond, NULL);
+	if (pthread_create(&x->thread, NULL, sender, x) != 0) {
+		snprintf(err, err_len, "cannot start its thread");
+		pthread_mutex_destroy(&x->lock);
+		pthread_cond_destroy(&x->cond);
+		goto fail;
+	}
+	for (int s = 0; s < NSIGNALS; s++)
+		if (x->t[s].on)
+			log_info("otlp", "%s to %s", signal_names[s], x->t[s].url);
+	return x;
+fail:
+	otlp_free(x);
+	return NULL;
+}
+
+void *otlp_sink_new(const struct otlp_options *o, struct metric_registry *r)
+{
+	struct otlp_sink *s = calloc(1, sizeof(*s));
+
+	if (s) {
+		s->o = o;
+		s->registry = r;
+	}
+	return s;
+}
+
+static void ensure_started(struct otlp_sink *s)
+{
+	char err[300];
+
+	if (s->tried)
+		return;
+	s->tried = true;
+	s->x = otlp_start(s->o, s->registry, err, sizeof(err));
+	if (!s->x)
+		log_warn("otlp", "no OTLP export: %s", err);
+}
+
+static void otlp_sink_reports(void *self, struct invocation_report *const *items, size_t n)
+{
+	struct otlp_sink *s = self;
+	struct buf b;
+	size_t spans = 0;
+
+	ensure_started(s);
+	if (!s->x || !s->x->t[SIG_TRACES].on)
+		return;
+	buf_init(&b);
+	for (size_t i = 0; i < n; i++)
+		spans += otlp_encode_spans(&b, items[i], s->o->traces_unsampled);
+	pthread_mutex_lock(&s->x->lock);
+	if (s->x->nspans + spans <= (size_t)s->o->queue_spans && !b.failed) {
+		buf_append(&s->x->spans, b.data, b.len);
+		s->x->nspans += spans;
+	} else {
+		metric_add(metric_with(s->x->m.items, "traces", "dropped"), (double)spans);
+	}
+	metric_set(s->x->m.queue, (double)s->x->nspans);
+	pthread_mutex_unlock(&s->x->lock);
+	buf_free(&b);
+}
+
+static void otlp_sink_flush(void *self, int64_t deadline_ms)
+{
+	struct otlp_sink *s = self;
+
+	(void)deadline_ms;
+	ensure_started(s);
+	if (!s->x)
+		return;
+	pthread_mutex_lock(&s->x->lock);
+	s->x->asked++;
+	pthread_cond_signal(&s->x->cond);
+	pthread_mutex_unlock(&s->x->lock);
+}
+
+static void otlp_sink_stop(void *self, int64_t deadline_ms)
+{
+	struct otlp_sink *s = self;
+	struct otlp *x;
+	double left = (double)(deadline_ms - clock_epoch_ms()) / 1000.0;
+
+	if (!s->tried && deadline_ms > 0)
+		ensure_started(s);	/* logs written before any export still go */
+	x = s->x;
+	free(s);
+	if (!x)
+		return;
+	if (left < 0)
+		left = 0;
+	pthread_mutex_lock(&x->lock);
+	x->stopping = true;
+	x->deadline = clock_mono_s() + left;
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	{
+		/* A POST in flight may block for its whole timeout: past the deadline (and a
+		 * little), cancel the thread inside it. The cursor moves only after an answer,
+		 * by a rename: a cancelled send is sent again next time. */
+		struct timespec until = clock_realtime_in(left + 0.1);
+
+		if (pthread_timedjoin_np(x->thread, NULL, &until) != 0) {
+			log_warn("otlp", "the backend is still busy at the deadline: what is not "
+				 "sent stays (logs: on disk, for the next start)");
+			pthread_cancel(x->thread);
+			pthread_join(x->thread, NULL);
+		}
+	}
+	{
+		size_t left_spans = x->nspans;
+
+		if (left_spans)
+			metric_add(metric_with(x->m.items, "traces", "dropped"), (double)left_spans);
+	}
+	pthread_mutex_destroy(&x->lock);
+	pthread_cond_destroy(&x->cond);
+	otlp_free(x);
+}
+
+const struct sink_ops otlp_sink_ops = {
+	.name = "otlp",
+	.reports = otlp_sink_reports,
+	.flush = otlp_sink_flush,
+	.stop = otlp_sink_stop,
+};

@@ -1,0 +1,676 @@
+/*
+ * OTLP messages written with core/pbwire.h. Field numbers are those of the official .proto
+ * files (opentelemetry-proto 1.5.0: common, resource, logs, trace, metrics and the collector
+ * services); tests/e2e/test_otlp.py decodes what is sent with the official Python bindings.
+ */
+#include "otlp.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "../../agent/core/pbwire.h"
+#include "../../agent/core/tracker.h"
+#include "../../agent/util/version.h"
+
+/* common.proto */
+enum { ANY_STRING = 1, ANY_BOOL = 2, ANY_INT = 3, ANY_DOUBLE = 4, ANY_ARRAY = 5 };
+enum { KV_KEY = 1, KV_VALUE = 2 };
+enum { SCOPE_NAME = 1, SCOPE_VERSION = 2 };
+/* resource.proto */
+enum { RESOURCE_ATTRIBUTES = 1 };
+/* logs.proto: LogRecord */
+enum { LOG_TIME = 1, LOG_SEVERITY_NUMBER = 2, LOG_SEVERITY_TEXT = 3, LOG_BODY = 5,
+       LOG_ATTRIBUTES = 6, LOG_FLAGS = 8, LOG_TRACE_ID = 9, LOG_SPAN_ID = 10,
+       LOG_OBSERVED_TIME = 11 };
+/* trace.proto: Span, Link, Status */
+enum { SPAN_TRACE_ID = 1, SPAN_SPAN_ID = 2, SPAN_PARENT = 4, SPAN_NAME = 5, SPAN_KIND = 6,
+       SPAN_START = 7, SPAN_END = 8, SPAN_ATTRIBUTES = 9, SPAN_LINKS = 13, SPAN_STATUS = 15,
+       SPAN_FLAGS = 16 };
+enum { LINK_TRACE_ID = 1, LINK_SPAN_ID = 2 };
+enum { STATUS_MESSAGE = 2, STATUS_CODE = 3 };
+enum { KIND_INTERNAL = 1, KIND_SERVER = 2 };
+enum { CODE_ERROR = 2 };
+/* metrics.proto */
+enum { METRIC_NAME = 1, METRIC_DESCRIPTION = 2, METRIC_UNIT = 3, METRIC_GAUGE_F = 5,
+       METRIC_SUM_F = 7, METRIC_HISTOGRAM_F = 9 };
+enum { DATA_POINTS = 1, DATA_TEMPORALITY = 2, SUM_MONOTONIC = 3 };
+enum { TEMPORALITY_CUMULATIVE = 2 };
+enum { NDP_START = 2, NDP_TIME = 3, NDP_DOUBLE = 4, NDP_ATTRIBUTES = 7 };
+enum { HDP_START = 2, HDP_TIME = 3, HDP_COUNT = 4, HDP_SUM = 5, HDP_BUCKETS = 6,
+       HDP_BOUNDS = 7, HDP_ATTRIBUTES = 9 };
+/* Resource*, Scope* (the same numbers for the three signals) */
+enum { RES_RESOURCE = 1, RES_SCOPES = 2 };
+enum { SCOPE_SCOPE = 1, SCOPE_ITEMS = 2 };
+/* Export*ServiceResponse, Export*PartialSuccess */
+enum { RESP_PARTIAL = 1 };
+enum { PARTIAL_REJECTED = 1, PARTIAL_MESSAGE = 2 };
+
+#define T(field, wire) PB_TAG(field, wire)
+#define PB_I32 5	/* fixed32's wire type */
+
+/* --- attributes ------------------------------------------------------------------------- */
+
+static void kv_string(struct buf *b, uint32_t tag, const char *key, const char *v, size_t vn)
+{
+	size_t kn = strlen(key);
+	size_t any = pb_len_field(T(ANY_STRING, PB_LEN), vn);
+
+	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), any));
+	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
+	pb_buf_len(b, T(KV_VALUE, PB_LEN), any);
+	pb_buf_bytes(b, T(ANY_STRING, PB_LEN), v, vn);
+}
+
+static void kv_str(struct buf *b, uint32_t tag, const char *key, const char *v)
+{
+	kv_string(b, tag, key, v, strlen(v));
+}
+
+static void kv_int(struct buf *b, uint32_t tag, const char *key, int64_t v)
+{
+	size_t kn = strlen(key);
+	size_t any = 1 + pb_varint_len((uint64_t)v);
+
+	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), any));
+	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
+	pb_buf_len(b, T(KV_VALUE, PB_LEN), any);
+	pb_buf_varint(b, T(ANY_INT, PB_VARINT), (uint64_t)v);
+}
+
+static void kv_bool(struct buf *b, uint32_t tag, const char *key, bool v)
+{
+	size_t kn = strlen(key);
+
+	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), 2));
+	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
+	pb_buf_len(b, T(KV_VALUE, PB_LEN), 2);
+	pb_buf_varint(b, T(ANY_BOOL, PB_VARINT), v);
+}
+
+static void kv_double(struct buf *b, uint32_t tag, const char *key, double v)
+{
+	size_t kn = strlen(key);
+
+	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), 9));
+	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
+	pb_buf_len(b, T(KV_VALUE, PB_LEN), 9);
+	pb_buf_double(b, T(ANY_DOUBLE, PB_I64), v);
+}
+
+/* A string array of one value (aws.log.group.names). */
+static void kv_array1(struct buf *b, uint32_t tag, const char *key, const char *v)
+{
+	size_t kn = strlen(key), vn = strlen(v);
+	size_t inner = pb_len_field(T(ANY_STRING, PB_LEN), vn);	/* AnyValue */
+	size_t array = pb_len_field(T(1, PB_LEN), inner);		/* ArrayValue */
+	size_t any = pb_len_field(T(ANY_ARRAY, PB_LEN), array);
+
+	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), any));
+	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
+	pb_buf_len(b, T(KV_VALUE, PB_LEN), any);
+	pb_buf_len(b, T(ANY_ARRAY, PB_LEN), array);
+	pb_buf_len(b, T(1, PB_LEN), inner);
+	pb_buf_bytes(b, T(ANY_STRING, PB_LEN), v, vn);
+}
+
+/* --- resource ----------------------------------------------------------------------------- */
+
+static int unhex(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* s[0..n) trimmed and percent-decoded into out (cap bytes with its NUL). */
+static void decode_part(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	while (n && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	for (size_t i = 0; i < n && o + 1 < cap; i++) {
+		if (s[i] == '%' && i + 2 < n && unhex(s[i + 1]) >= 0 && unhex(s[i + 2]) >= 0) {
+			out[o++] = (char)(unhex(s[i + 1]) * 16 + unhex(s[i + 2]));
+			i += 2;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Whether the key=value list has key (its value copied into out). */
+static bool list_get(const char *list, const char *key, char *out, size_t cap)
+{
+	const char *p = list;
+
+	while (p && *p) {
+		const char *end = strchr(p, ','), *eq;
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char k[256];
+
+		eq = memchr(p, '=', n);
+		if (eq) {
+			decode_part(p, (size_t)(eq - p), k, sizeof(k));
+			if (strcmp(k, key) == 0) {
+				decode_part(eq + 1, n - (size_t)(eq - p) - 1, out, cap);
+				return true;
+			}
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+void otlp_encode_resource(struct buf *b, const struct otlp_resource *r)
+{
+	const uint32_t tag = T(RESOURCE_ATTRIBUTES, PB_LEN);
+	const char *list = r->attributes, *p = list;
+	char v[1024], k[256];
+
+	/* OTEL_RESOURCE_ATTRIBUTES first: what the user set wins over what vigil found. */
+	while (p && *p) {
+		const char *end = strchr(p, ','), *eq;
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		eq = memchr(p, '=', n);
+		if (eq) {
+			decode_part(p, (size_t)(eq - p), k, sizeof(k));
+			decode_part(eq + 1, n - (size_t)(eq - p) - 1, v, sizeof(v));
+			/* service.name is OTEL_SERVICE_NAME's (resolved into r->service_name). */
+			if (k[0] && strcmp(k, "service.name") != 0)
+				kv_str(b, tag, k, v);
+		}
+		p = end ? end + 1 : NULL;
+	}
+#define FOUND(key, value)                                                                 \
+	do {                                                                               \
+		if ((value)[0] && !list_get(list, key, v, sizeof(v)))                       \
+			kv_str(b, tag, key, value);                                         \
+	} while (0)
+	if (r->service_name[0])
+		kv_str(b, tag, "service.name", r->service_name);
+	else if (list_get(list, "service.name", v, sizeof(v)) && v[0])
+		kv_str(b, tag, "service.name", v);
+	else
+		kv_str(b, tag, "service.name", r->function_name[0] ? r->function_name :
+								      "unknown_service:vigil");
+	if (r->aws) {
+		FOUND("cloud.provider", "aws");
+		FOUND("cloud.platform", "aws_lambda");
+	}
+	FOUND("cloud.region", r->region);
+	FOUND("cloud.account.id", r->account_id);
+	FOUND("faas.name", r->function_name);
+	FOUND("faas.version", r->function_version);
+	FOUND("faas.instance", r->instance);
+	if (r->memory_mb > 0 && !list_get(list, "faas.max_memory", v, sizeof(v)))
+		kv_int(b, tag, "faas.max_memory", (int64_t)r->memory_mb << 20);
+	if (r->log_group[0] && !list_get(list, "aws.log.group.names", v, sizeof(v)))
+		kv_array1(b, tag, "aws.log.group.names", r->log_group);
+	if (r->log_stream[0] && !list_get(list, "aws.log.stream.names", v, sizeof(v)))
+		kv_array1(b, tag, "aws.log.stream.names", r->log_stream);
+	FOUND("host.arch", r->arch);
+#undef FOUND
+}
+
+/* --- logs --------------------------------------------------------------------------------- */
+
+static const char *const source_names[] = { "", "function", "extension", "platform" };
+
+static unsigned severity_number(const char *level)
+{
+	static const char *const names[] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL" };
+
+	for (unsigned i = 0; i < 6; i++)
+		if (strcmp(level, names[i]) == 0)
+			return 1 + 4 * i;	/* TRACE 1, DEBUG 5, INFO 9, WARN 13, ERROR 17, FATAL 21 */
+	return 0;
+}
+
+void otlp_encode_log(struct buf *b, const log_record *r)
+{
+	const uint32_t at = T(LOG_ATTRIBUTES, PB_LEN);
+	uint8_t tid[16], sid[8];
+	bool has_span = false;
+	int sampled = -1;
+	size_t start = pb_open(b, T(SCOPE_ITEMS, PB_LEN));
+	size_t mn = r->message ? strlen(r->message) : 0;
+	unsigned sev = r->level ? severity_number(r->level) : 0;
+
+	pb_buf_fixed64(b, T(LOG_TIME, PB_I64), (uint64_t)r->time_ns);
+	if (sev) {
+		pb_buf_varint(b, T(LOG_SEVERITY_NUMBER, PB_VARINT), sev);
+		pb_buf_bytes(b, T(LOG_SEVERITY_TEXT, PB_LEN), r->level, strlen(r->level));
+	}
+	pb_buf_len(b, T(LOG_BODY, PB_LEN), pb_len_field(T(ANY_STRING, PB_LEN), mn));
+	pb_buf_bytes(b, T(ANY_STRING, PB_LEN), r->message, mn);
+	if (r->request_id && r->request_id[0])
+		kv_str(b, at, "faas.invocation_id", r->request_id);
+	if ((unsigned)r->source < 4 && r->source)
+		kv_str(b, at, "vigil.source", source_names[r->source]);
+	if (r->extension && r->extension[0])
+		kv_str(b, at, "vigil.extension", r->extension);
+	for (size_t i = 0; i < r->n_fields; i++) {
+		const Vigil__V1__Field *f = r->fields[i];
+
+		if (!f->key)
+			continue;
+		switch (f->value_case) {
+		case VIGIL__V1__FIELD__VALUE_TEXT:
+			kv_str(b, at, f->key, f->text ? f->text : "");
+			break;
+		case VIGIL__V1__FIELD__VALUE_NUMBER:
+			kv_double(b, at, f->key, f->number);
+			break;
+		case VIGIL__V1__FIELD__VALUE_INTEGER:
+			kv_int(b, at, f->key, f->integer);
+			break;
+		case VIGIL__V1__FIELD__VALUE_FLAG:
+			kv_bool(b, at, f->key, f->flag);
+			break;
+		case VIGIL__V1__FIELD__VALUE_DECIMAL:
+			kv_double(b, at, f->key, f->decimal ? strtod(f->decimal, NULL) : 0);
+			break;
+		default:
+			break;
+		}
+	}
+	if (r->truncated)
+		kv_bool(b, at, "vigil.truncated", true);
+	if (r->utf8_repaired)
+		kv_bool(b, at, "vigil.utf8_repaired", true);
+	if (r->trace_id && r->trace_id[0] &&
+	    otlp_trace_context(r->trace_id, tid, sid, &has_span, &sampled)) {
+		if (sampled > 0)
+			pb_buf_fixed32(b, T(LOG_FLAGS, PB_I32), 1);
+		pb_buf_bytes(b, T(LOG_TRACE_ID, PB_LEN), tid, 16);
+		if (has_span)
+			pb_buf_bytes(b, T(LOG_SPAN_ID, PB_LEN), sid, 8);
+	}
+	pb_buf_fixed64(b, T(LOG_OBSERVED_TIME, PB_I64), (uint64_t)r->time_ns);
+	pb_close(b, start);
+}
+
+/* --- trace context ------------------------------------------------------------------------ */
+
+/* n hex digits at s into out (n / 2 bytes); false when any is not hex. */
+static bool hex_bytes(const char *s, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = unhex(s[i]), lo = hi < 0 ? -1 : unhex(s[i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i / 2] = (uint8_t)(hi * 16 + lo);
+	}
+	return true;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+bool otlp_trace_context(const char *h, uint8_t trace_id[16], uint8_t parent[8],
+			bool *has_parent, int *sampled)
+{
+	size_t n = strlen(h);
+	bool has_trace = false;
+	const char *p = h;
+
+	*has_parent = false;
+	*sampled = -1;
+	/* W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex> */
+	if (n == 55 && h[2] == '-' && h[35] == '-' && h[52] == '-') {
+		uint8_t flags;
+
+		if (!hex_bytes(h + 3, 32, trace_id) || !hex_bytes(h + 36, 16, parent) ||
+		    !hex_bytes(h + 53, 2, &flags) || all_zero(trace_id, 16))
+			return false;
+		*has_parent = !all_zero(parent, 8);
+		*sampled = flags & 1;
+		return true;
+	}
+	if (n == 32)
+		return hex_bytes(h, 32, trace_id) && !all_zero(trace_id, 16);
+	/* An X-Ray trace id alone (Powertools' xray_trace_id): 1-<8 hex>-<24 hex> */
+	if (n == 35 && h[0] == '1' && h[1] == '-' && h[10] == '-')
+		return hex_bytes(h + 2, 8, trace_id) && hex_bytes(h + 11, 24, trace_id + 4) &&
+		       !all_zero(trace_id, 16);
+	/* X-Ray: Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>, any order, spaces. */
+	while (*p) {
+		const char *end = strchr(p, ';');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		while (len && *p == ' ') {
+			p++;
+			len--;
+		}
+		if (len == 40 && strncmp(p, "Root=1-", 7) == 0 && p[15] == '-') {
+			has_trace = hex_bytes(p + 7, 8, trace_id) && hex_bytes(p + 16, 24, trace_id + 4) &&
+				    !all_zero(trace_id, 16);
+		} else if (len == 23 && strncmp(p, "Parent=", 7) == 0) {
+			*has_parent = hex_bytes(p + 7, 16, parent) && !all_zero(parent, 8);
+		} else if (len == 9 && strncmp(p, "Sampled=", 8) == 0 &&
+			   (p[8] == '0' || p[8] == '1')) {
+			*sampled = p[8] - '0';
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (!has_trace)
+		*has_parent = false;
+	return has_trace;
+}
+
+/* --- traces ------------------------------------------------------------------------------- */
+
+static void random_bytes(uint8_t *p, size_t n)
+{
+	do {
+		if (getrandom(p, n, 0) != (ssize_t)n) {
+			/* (never, for 8 or 16 bytes, but an id must not be zero) */
+			for (size_t i = 0; i < n; i++)
+				p[i] = (uint8_t)rand();
+		}
+	} while (all_zero(p, n));
+}
+
+struct span {
+	const char *name;
+	unsigned kind;
+	const uint8_t *trace_id, *span_id, *parent;	/* parent may be NULL */
+	uint64_t start_ns, end_ns;
+	const uint8_t *link_span;	/* a link to a span of the same trace, or NULL */
+};
+
+static size_t span_open(struct buf *b, const struct span *s)
+{
+	size_t start = pb_open(b, T(SCOPE_ITEMS, PB_LEN));
+
+	pb_buf_bytes(b, T(SPAN_TRACE_ID, PB_LEN), s->trace_id, 16);
+	pb_buf_bytes(b, T(SPAN_SPAN_ID, PB_LEN), s->span_id, 8);
+	if (s->parent)
+		pb_buf_bytes(b, T(SPAN_PARENT, PB_LEN), s->parent, 8);
+	pb_buf_bytes(b, T(SPAN_NAME, PB_LEN), s->name, strlen(s->name));
+	pb_buf_varint(b, T(SPAN_KIND, PB_VARINT), s->kind);
+	pb_buf_fixed64(b, T(SPAN_START, PB_I64), s->start_ns);
+	pb_buf_fixed64(b, T(SPAN_END, PB_I64), s->end_ns < s->start_ns ? s->start_ns : s->end_ns);
+	if (s->link_span) {
+		size_t l = pb_open(b, T(SPAN_LINKS, PB_LEN));
+
+		pb_buf_bytes(b, T(LINK_TRACE_ID, PB_LEN), s->trace_id, 16);
+		pb_buf_bytes(b, T(LINK_SPAN_ID, PB_LEN), s->link_span, 8);
+		pb_close(b, l);
+	}
+	return start;
+}
+
+static uint64_t ms_ns(double ms)
+{
+	return ms > 0 ? (uint64_t)(ms * 1e6 + 0.5) : 0;
+}
+
+/* A child of invoke, inside it. */
+static void child(struct buf *b, const char *name, const uint8_t *tid, const uint8_t *parent,
+		  uint64_t start, double ms, uint64_t limit)
+{
+	uint8_t sid[8];
+	struct span s = { .name = name, .kind = KIND_INTERNAL, .trace_id = tid, .span_id = sid,
+			  .parent = parent, .start_ns = start };
+	size_t at;
+
+	if (ms <= 0)
+		return;
+	random_bytes(sid, sizeof(sid));
+	s.end_ns = start + ms_ns(ms);
+	if (s.start_ns > limit)
+		s.start_ns = limit;
+	if (s.end_ns > limit)
+		s.end_ns = limit;
+	at = span_open(b, &s);
+	pb_close(b, at);
+}
+
+size_t otlp_encode_spans(struct buf *b, const struct invocation_report *r, bool unsampled)
+{
+	const uint32_t at = T(SPAN_ATTRIBUTES, PB_LEN);
+	uint8_t tid[16], caller[8], invoke_id[8], init_id[8];
+	bool has_caller = false, has_init;
+	int sampled = -1;
+	uint64_t start = (uint64_t)(r->start_ms > 0 ? r->start_ms : 0) * 1000000u, end;
+	double duration = r->duration_ms >= 0 ? r->duration_ms : r->runtime_ms;
+	size_t n = 1, pos;
+	struct span s;
+
+	if (!r->trace_id[0] || !otlp_trace_context(r->trace_id, tid, caller, &has_caller, &sampled))
+		random_bytes(tid, sizeof(tid));
+	if (sampled == 0 && !unsampled)
+		return 0;
+	random_bytes(invoke_id, sizeof(invoke_id));
+	end = start + ms_ns(duration);
+	has_init = r->cold_start && r->init_duration_ms > 0;
+	if (has_init) {
+		random_bytes(init_id, sizeof(init_id));
+		s = (struct span){ .name = "init", .kind = KIND_INTERNAL, .trace_id = tid,
+				   .span_id = init_id, .parent = has_caller ? caller : NULL,
+				   .start_ns = start - ms_ns(r->init_duration_ms), .end_ns = start };
+		pos = span_open(b, &s);
+		kv_str(b, at, "faas.invocation_id", r->request_id);
+		if (r->init_type[0])
+			kv_str(b, at, "vigil.init_type", r->init_type);
+		pb_close(b, pos);
+		n++;
+	}
+	s = (struct span){ .name = "invoke", .kind = KIND_SERVER, .trace_id = tid,
+			   .span_id = invoke_id, .parent = has_caller ? caller : NULL,
+			   .start_ns = start, .end_ns = end, .link_span = has_init ? init_id : NULL };
+	pos = span_open(b, &s);
+	kv_str(b, at, "faas.invocation_id", r->request_id);
+	kv_bool(b, at, "faas.coldstart", r->cold_start);
+	if (r->billed_ms > 0)
+		kv_int(b, at, "vigil.billed_ms", r->billed_ms);
+	if (r->max_memory_used_mb > 0)
+		kv_int(b, at, "vigil.max_memory_used_mb", r->max_memory_used_mb);
+	if (r->status != REPORT_SUCCESS) {
+		static const char *const st[] = { "success", "error", "timeout", "failure" };
+		const char *type = r->error_type[0] ? r->error_type : st[r->status];
+		size_t tn = strlen(type);
+
+		kv_str(b, at, "error.type", type);
+		kv_str(b, at, "vigil.status", st[r->status]);
+		pb_buf_len(b, T(SPAN_STATUS, PB_LEN), pb_len_field(T(STATUS_MESSAGE, PB_LEN), tn) + 2);
+		pb_buf_bytes(b, T(STATUS_MESSAGE, PB_LEN), type, tn);
+		pb_buf_varint(b, T(STATUS_CODE, PB_VARINT), CODE_ERROR);
+	}
+	pb_close(b, pos);
+	/* Children: platform.runtimeDone's spans, then the extensions' time after the
+	 * response (Lambda's extensionOverhead). */
+	if (r->response_latency_ms > 0) {
+		child(b, "responseLatency", tid, invoke_id, start, r->response_latency_ms, end);
+		n++;
+	}
+	if (r->response_duration_ms > 0) {
+		child(b, "responseDuration", tid, invoke_id, start + ms_ns(r->response_latency_ms),
+		      r->response_duration_ms, end);
+		n++;
+	}
+	if (r->post_runtime_ms > 0 && r->runtime_ms >= 0) {
+		child(b, "extensionOverhead", tid, invoke_id, start + ms_ns(r->runtime_ms),
+		      r->post_runtime_ms, end);
+		n++;
+	}
+	return n;
+}
+
+/* --- metrics ------------------------------------------------------------------------------ */
+
+static const char *ucum(const char *unit)
+{
+	if (!unit || !*unit)
+		return "";
+	if (strcmp(unit, "seconds") == 0)
+		return "s";
+	if (strcmp(unit, "bytes") == 0)
+		return "By";
+	if (strcmp(unit, "ratio") == 0)
+		return "1";
+	return unit;
+}
+
+static void labels(struct buf *b, uint32_t tag, const struct metric_family *f,
+		   const struct metric_series *s)
+{
+	for (unsigned i = 0; i < f->nlabels; i++)
+		if (s->values[i] && s->values[i][0])	/* an empty label is no label */
+			kv_str(b, tag, f->labels[i], s->values[i]);
+}
+
+size_t otlp_encode_metrics(struct buf *b, struct metric_registry *reg, uint64_t start_ns,
+			   uint64_t now_ns)
+{
+	size_t points = 0;
+
+	metric_registry_begin(reg);
+	for (struct metric_family *f = reg->head; f; f = f->next) {
+		struct metric_series *first = metric_first(f);
+		size_t m, d;
+		uint32_t kind;
+
+		if (!first)
+			continue;
+		m = pb_open(b, T(SCOPE_ITEMS, PB_LEN));
+		pb_buf_bytes(b, T(METRIC_NAME, PB_LEN), f->name, strlen(f->name));
+		if (f->help)
+			pb_buf_bytes(b, T(METRIC_DESCRIPTION, PB_LEN), f->help, strlen(f->help));
+		if (*ucum(f->unit))
+			pb_buf_bytes(b, T(METRIC_UNIT, PB_LEN), ucum(f->unit), strlen(ucum(f->unit)));
+		kind = f->type == METRIC_COUNTER ? METRIC_SUM_F :
+		       f->type == METRIC_HISTOGRAM ? METRIC_HISTOGRAM_F : METRIC_GAUGE_F;
+		d = pb_open(b, T(kind, PB_LEN));
+		for (struct metric_series *s = first; s; s = metric_next(s)) {
+			size_t p = pb_open(b, T(DATA_POINTS, PB_LEN));
+
+			if (f->type == METRIC_HISTOGRAM) {
+				uint64_t cum[METRIC_MAX_BUCKETS + 1];
+				double sum;
+
+				metric_histogram_read(s, cum, &sum);
+				pb_buf_fixed64(b, T(HDP_START, PB_I64), start_ns);
+				pb_buf_fixed64(b, T(HDP_TIME, PB_I64), now_ns);
+				pb_buf_fixed64(b, T(HDP_COUNT, PB_I64), cum[f->nbuckets]);
+				pb_buf_double(b, T(HDP_SUM, PB_I64), sum);
+				/* packed fixed64: counts per bucket (not cumulative), +Inf last */
+				pb_buf_len(b, T(HDP_BUCKETS, PB_LEN), 8 * (f->nbuckets + 1));
+				for (size_t i = 0; i <= f->nbuckets; i++) {
+					uint64_t c = cum[i] - (i ? cum[i - 1] : 0);
+
+					for (int k = 0; k < 8; k++)
+						buf_putc(b, (char)(c >> (8 * k)));
+				}
+				pb_buf_len(b, T(HDP_BOUNDS, PB_LEN), 8 * f->nbuckets);
+				for (size_t i = 0; i < f->nbuckets; i++) {
+					uint64_t v;
+
+					memcpy(&v, &f->buckets[i], sizeof(v));
+					for (int k = 0; k < 8; k++)
+						buf_putc(b, (char)(v >> (8 * k)));
+				}
+				labels(b, T(HDP_ATTRIBUTES, PB_LEN), f, s);
+			} else {
+				if (f->type == METRIC_COUNTER)
+					pb_buf_fixed64(b, T(NDP_START, PB_I64), start_ns);
+				pb_buf_fixed64(b, T(NDP_TIME, PB_I64), now_ns);
+				pb_buf_double(b, T(NDP_DOUBLE, PB_I64),
+					      f->type == METRIC_INFO ? 1.0 : metric_value(s));
+				labels(b, T(NDP_ATTRIBUTES, PB_LEN), f, s);
+			}
+			pb_close(b, p);
+			points++;
+		}
+		if (f->type != METRIC_GAUGE && f->type != METRIC_INFO)
+			pb_buf_varint(b, T(DATA_TEMPORALITY, PB_VARINT), TEMPORALITY_CUMULATIVE);
+		if (f->type == METRIC_COUNTER)
+			pb_buf_varint(b, T(SUM_MONOTONIC, PB_VARINT), 1);
+		pb_close(b, d);
+		pb_close(b, m);
+	}
+	metric_registry_end(reg);
+	return points;
+}
+
+/* --- requests and answers ----------------------------------------------------------------- */
+
+void otlp_encode_request(struct buf *out, const struct buf *resource, const struct buf *items)
+{
+	static const char name[] = "vigil", version[] = VIGIL_VERSION;
+	size_t scope = pb_len_field(T(SCOPE_NAME, PB_LEN), sizeof(name) - 1) +
+		       pb_len_field(T(SCOPE_VERSION, PB_LEN), sizeof(version) - 1);
+	size_t scopes = pb_len_field(T(SCOPE_SCOPE, PB_LEN), scope) + items->len;
+	size_t res = pb_len_field(T(RES_RESOURCE, PB_LEN), resource->len) +
+		     pb_len_field(T(RES_SCOPES, PB_LEN), scopes);
+
+	pb_buf_len(out, T(1, PB_LEN), res);
+	pb_buf_bytes(out, T(RES_RESOURCE, PB_LEN), resource->data, resource->len);
+	pb_buf_len(out, T(RES_SCOPES, PB_LEN), scopes);
+	pb_buf_len(out, T(SCOPE_SCOPE, PB_LEN), scope);
+	pb_buf_bytes(out, T(SCOPE_NAME, PB_LEN), name, sizeof(name) - 1);
+	pb_buf_bytes(out, T(SCOPE_VERSION, PB_LEN), version, sizeof(version) - 1);
+	buf_append(out, items->data, items->len);
+}
+
+int otlp_parse_response(const uint8_t *p, size_t n, int64_t *rejected, char *msg,
+			size_t msg_len)
+{
+	size_t at = 0;
+
+	*rejected = 0;
+	if (msg_len)
+		msg[0] = '\0';
+	while (at < n) {
+		uint32_t field;
+		int wire;
+		const uint8_t *pl;
+		size_t pn, used = pb_element(p + at, n - at, &field, &wire, &pl, &pn);
+
+		if (!used)
+			return -1;
+		if (field == RESP_PARTIAL && wire == PB_LEN) {
+			size_t in = 0;
+
+			while (in < pn) {
+				uint32_t f2;
+				int w2;
+				const uint8_t *v;
+				size_t vn, u2 = pb_element(pl + in, pn - in, &f2, &w2, &v, &vn);
+				uint64_t x;
+				size_t vat = 0;
+
+				if (!u2)
+					return -1;
+				if (f2 == PARTIAL_REJECTED && w2 == PB_VARINT &&
+				    pb_get_varint(v, vn, &vat, &x))
+					*rejected = (int64_t)x;
+				else if (f2 == PARTIAL_MESSAGE && w2 == PB_LEN && msg_len)
+					snprintf(msg, msg_len, "%.*s", (int)(vn < msg_len ? vn :
+									     msg_len - 1),
+						 (const char *)v);
+				in += u2;
+			}
+		}
+		at += used;
+	}
+	return 0;
+}
