@@ -26,9 +26,8 @@ DEPS_DIR := $(BUILD)/deps
 CFLAGS  += -DVIGIL_STATIC -DVIGIL_MHD_STATIC -I$(DEPS_DIR)/include -ffunction-sections \
            -fdata-sections
 LINK_STATIC := -static -Wl,--gc-sections
-# snappy (C++) linked in with its share of libstdc++: a static binary cannot dlopen it.
 LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd -lhttp_parser -ljansson -lprotobuf-c -lzstd -lz -lbearssl \
-           -lsnappy -lstdc++ -lpthread -lm
+           -lpthread -lm
 endif
 # eBPF probes (agent/probes): BPF objects built with clang for this machine's architecture,
 # CO-RE against the vmlinux.h checked in for that architecture (agent/probes/vmlinux/ARCH/, as
@@ -62,7 +61,7 @@ endif
 # (agent/cmd); main.c is linked into the binary only.
 LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/numfmt.c \
             agent/util/crc32c.c agent/util/ids.c agent/util/base64.c agent/util/json_str.c \
-            agent/util/redact.c agent/util/lines.c agent/util/procfs.c agent/util/caps.c \
+            agent/util/redact.c agent/util/snappy.c agent/util/lines.c agent/util/procfs.c agent/util/caps.c \
             agent/lib/loop.c agent/lib/http_server.c agent/lib/http_post.c agent/lib/mhd.c \
             agent/lib/tls.c agent/lib/resolve.c agent/lib/http_client.c \
             agent/core/metrics.c agent/core/self_metrics.c agent/core/lambda_lines.c \
@@ -185,6 +184,36 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvigil.a
 # Install missing Debian packages (fast when everything is there).
 deps:
 	$(Q)sh packaging/deps.sh
+
+# The official OTLP .proto files (Debian's opentelemetry-proto, OTLP 1.5.0) compiled by protoc-c
+# for the unit test that decodes what vigil's hand-written encoder (exporters/otlp) writes.
+# protoc-c 1.4 cannot take proto3's `optional` (metrics.proto's sum, min, max): it is dropped
+# from a copy (the same wire format; such a field reads as 0 when absent).
+OTLP_PROTO_DIR := /usr/include/opentelemetry/proto
+OTLP_PROTOS := common/v1/common resource/v1/resource logs/v1/logs trace/v1/trace \
+               metrics/v1/metrics collector/logs/v1/logs_service \
+               collector/trace/v1/trace_service collector/metrics/v1/metrics_service
+OTLP_GEN_C := $(OTLP_PROTOS:%=$(BUILD)/gen/otlp/opentelemetry/proto/%.pb-c.c)
+$(BUILD)/gen/otlp/.stamp: | deps
+	@mkdir -p $(BUILD)/gen/otlp-src/opentelemetry $(BUILD)/gen/otlp
+	@$(if $(Q),echo "  PROTOC  $(OTLP_PROTO_DIR) (for the unit tests)")
+	$(Q)cp -r $(OTLP_PROTO_DIR) $(BUILD)/gen/otlp-src/opentelemetry/ && \
+		sed -i 's/^\([[:space:]]*\)optional /\1/' \
+			$(BUILD)/gen/otlp-src/opentelemetry/proto/metrics/v1/metrics.proto && \
+		for p in $(OTLP_PROTOS); do protoc-c --c_out=$(BUILD)/gen/otlp \
+			-I$(BUILD)/gen/otlp-src $(BUILD)/gen/otlp-src/opentelemetry/proto/$$p.proto || exit 1; \
+		done && touch $@
+$(OTLP_GEN_C): $(BUILD)/gen/otlp/.stamp
+$(BUILD)/tests/test_otlp: tests/unit/test_otlp.c $(BUILD)/libvigil.a $(BUILD)/gen/otlp/.stamp
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(filter-out -Werror,$(CFLAGS)) -Wno-unused-parameter -I$(BUILD)/gen/otlp $(LDFLAGS) \
+		-o $@ $< $(OTLP_GEN_C) $(BUILD)/libvigil.a $(LDLIBS) -lcmocka
+# Our snappy checked with libsnappy's decoder.
+$(BUILD)/tests/test_snappy: tests/unit/test_snappy.c $(BUILD)/libvigil.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libvigil.a $(LDLIBS) -lsnappy -lcmocka
 
 unit: deps $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

@@ -2,8 +2,7 @@
 # make deb: build/vigil_VERSION_ARCH.deb from a hardened dynamic build (BIN), with dpkg-deb:
 # the binary, the man page, /etc/vigil/vigil.conf (every key, commented), the systemd units
 # and an example function file. Depends are computed by dpkg-shlibdeps; libmicrohttpd is added
-# by hand, because vigil loads it on first use (dlopen) rather than linking it, and so is
-# libsnappy (Recommends: only remote_write loads it).
+# by hand, because vigil loads it on first use (dlopen) rather than linking it.
 set -eu
 BIN=$1
 OUT=${2:-build}
@@ -48,7 +47,6 @@ Architecture: $arch
 Maintainer: vigil developers <vigil-dev@lists.example.org>
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
 Depends: $deps, libmicrohttpd12 (>= $mhd)
-Recommends: libsnappy1v5
 Section: admin
 Priority: optional
 Homepage: https://example.org/vigil

@@ -20,22 +20,12 @@
 #include "../../agent/util/log.h"
 #include "../../agent/util/netaddr.h"
 #include "../../agent/util/redact.h"
+#include "../../agent/util/snappy.h"
 #include "../../agent/util/version.h"
 #include "prometheus/remote.pb-c.h"
 
-#ifdef VIGIL_STATIC
-#include <snappy-c.h>
-#else
-#include <dlfcn.h>
-#endif
 
 #define RW_MAX_LABELS (METRIC_MAX_LABELS + 4)
-
-/* snappy's C API (snappy-c.h). The dynamic build loads it when a push endpoint is configured
- * (libsnappy is C++ and would bring libstdc++ into every start otherwise); the static layer
- * binary has it linked in. */
-typedef int (*snappy_compress_fn)(const char *in, size_t in_len, char *out, size_t *out_len);
-typedef size_t (*snappy_max_fn)(size_t source_length);
 
 struct snapshot {
 	unsigned char *body;	/* snappy-compressed WriteRequest */
@@ -53,8 +43,6 @@ struct remote_write {
 	char last_error[600];	/* warned once per distinct failure */
 	char auth[1024];	/* the Authorization header's value, or "" */
 	unsigned retries;
-	snappy_compress_fn compress;
-	snappy_max_fn max_len;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -367,14 +355,13 @@ static bool take_snapshot(struct remote_write *w, struct snapshot *s)
 		     &raw_len, &s->samples);
 	if (!raw)
 		return false;
-	max = w->max_len(raw_len);
-	s->body = malloc(max ? max : 1);
-	s->len = max;
-	if (!s->body || w->compress((const char *)raw, raw_len, (char *)s->body, &s->len) != 0) {
+	max = snappy_bound(raw_len);
+	s->body = malloc(max);
+	if (!s->body) {
 		free(raw);
-		free(s->body);
 		return false;
 	}
+	s->len = snappy_encode(raw, raw_len, s->body);
 	free(raw);
 	return true;
 }
@@ -472,38 +459,6 @@ void remote_write_push(struct remote_write *w)
 
 /* --- setup ---------------------------------------------------------------------------------- */
 
-#ifdef VIGIL_STATIC
-static int compress_linked(const char *in, size_t in_len, char *out, size_t *out_len)
-{
-	return snappy_compress(in, in_len, out, out_len) == SNAPPY_OK ? 0 : -1;
-}
-#endif
-
-static int load_snappy(struct remote_write *w, char *err, size_t err_len)
-{
-#ifdef VIGIL_STATIC
-	(void)err;
-	(void)err_len;
-	w->compress = compress_linked;
-	w->max_len = snappy_max_compressed_length;
-	return 0;
-#else
-	void *h = dlopen("libsnappy.so.1", RTLD_NOW | RTLD_LOCAL);
-
-	if (!h) {
-		snprintf(err, err_len, "remote_write: cannot load libsnappy.so.1: %s", dlerror());
-		return -1;
-	}
-	*(void **)&w->compress = dlsym(h, "snappy_compress");
-	*(void **)&w->max_len = dlsym(h, "snappy_max_compressed_length");
-	if (!w->compress || !w->max_len) {
-		snprintf(err, err_len, "remote_write: libsnappy.so.1 has no C API");
-		return -1;
-	}
-	return 0;
-#endif
-}
-
 static void register_metrics(struct remote_write *w)
 {
 	struct metric_desc d;
@@ -553,8 +508,6 @@ struct remote_write *remote_write_start(const struct remote_write_options *o,
 		snprintf(err, err_len, "remote_write_url: %s", msg);
 		goto fail;
 	}
-	if (load_snappy(w, err, err_len) < 0)
-		goto fail;
 	if (http_client_init_remote(&w->client, u.host, u.port, u.tls, NULL) < 0) {
 		snprintf(err, err_len, "remote_write_url: '%s' is not a host name or address",
 			 u.host);
