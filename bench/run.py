@@ -265,10 +265,11 @@ def pct(values, p):
 
 
 def run_extension(build, tmp, name, source, cold_starts, warm_invokes, extra_env=(),
-                  runtime=None):
+                  runtime=None, body=b'{"a":1}', rss_end=None):
     """vigil host with this one extension: cold starts, then warm invokes. Returns the host's
     own measurements (from its debug log): init and post-runtime times in ms, and the
-    extension's RSS in kB after a second idle."""
+    extension's RSS in kB after a second idle (and, into the list rss_end, after the warm
+    invokes)."""
     runtime = runtime or runtimes(build)[0]
     base = os.path.join(tmp, name, runtime[0].replace(" ", "_"))
     ext_dir = os.path.join(base, "extensions")
@@ -299,7 +300,7 @@ def run_extension(build, tmp, name, source, cold_starts, warm_invokes, extra_env
     def invoke(url):
         for _ in range(500):
             try:
-                req = urllib.request.Request(url, data=b'{"a":1}', method="POST")
+                req = urllib.request.Request(url, data=body, method="POST")
                 return urllib.request.urlopen(req, timeout=10).read()
             except OSError:
                 time.sleep(0.01)
@@ -318,6 +319,9 @@ def run_extension(build, tmp, name, source, cold_starts, warm_invokes, extra_env
     rss = rss_kb(pid) if pid else None
     for _ in range(warm_invokes):
         invoke(url)
+    if rss_end is not None and pid:
+        time.sleep(1.0)
+        rss_end.append(rss_kb(pid))
     p.terminate()
     p.wait(timeout=15)
     text = ""
@@ -528,6 +532,146 @@ def remote_write_section(build, cold_starts=20, warm_invokes=1000):
             for prom in proms:
                 prom.terminate()
                 prom.wait(timeout=30)
+
+
+class OtlpSink:
+    """An OTLP/HTTP receiver in its own process that takes every request and answers 200 with
+    an empty protobuf (it decodes nothing: its CPU is not vigil's); counts requests and bytes."""
+
+    CODE = """
+import http.server, sys
+n = [0, 0]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        n[0] += 1; n[1] += len(body)
+        self.send_response(200); self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0"); self.end_headers()
+    def do_GET(self):
+        out = f"{n[0]} {n[1]}".encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(out)))
+        self.end_headers(); self.wfile.write(out)
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+    def __init__(self):
+        self.port = free_port()
+        self.p = subprocess.Popen([sys.executable, "-c", self.CODE, str(self.port)])
+        wait_http(f"http://127.0.0.1:{self.port}/")
+
+    def counts(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=5) as r:
+            return [int(x) for x in r.read().split()]
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(timeout=10)
+
+
+def otlp_section(build, megabytes=50, cold_starts=20, warm_invokes=1000):
+    """OTLP export: log shipping speed beside gzip on the same NDJSON; the extension without
+    and with OTLP (init, RSS, post-runtime) with both runtimes, dynamic and layer binaries."""
+    import shutil
+    import tempfile
+    print("## OTLP export (issue 21)\n")
+    print(f"### Log shipping: a {megabytes} MB corpus from segments to OTLP requests\n")
+    print("bench/gen_corpus.py's corpus (seed 1) into segments by bench/ingest_bench; then "
+          "bench/otlp_bench.c: the segments read, every record an OTLP LogRecord, "
+          "ExportLogsServiceRequests of 4,096 records (1 MB at most), compressed — the "
+          "exporter's own functions, no network. Beside it gzip and zstd on the same events "
+          "as NDJSON. MB are of the NDJSON; three runs each, in turns, median by CPU time.\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = os.path.join(tmp, "corpus")
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_corpus.py"), corpus,
+                        str(megabytes), "1"], check=True)
+        nd = corpus + ".ndjson"
+        nd_mb = os.path.getsize(nd) / 1048576
+        segs = os.path.join(tmp, "segments")
+        subprocess.run([f"{build}/bench/ingest_bench", corpus + ".batches", segs],
+                       capture_output=True, check=True)
+
+        def child_cpu():
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return ru.ru_utime + ru.ru_stime
+
+        def tool(argv):
+            out = os.path.join(tmp, "out")
+            c0 = child_cpu()
+            with open(out, "wb") as f:
+                subprocess.run(argv + [nd], stdout=f, check=True)
+            return os.path.getsize(out), child_cpu() - c0
+
+        def ours(kind):
+            out = subprocess.run([f"{build}/bench/otlp_bench", segs, kind], capture_output=True,
+                                 text=True, check=True).stdout
+            f = dict(kv.split("=") for kv in out.split())
+            return int(f["compressed_bytes"]), float(f["cpu_s"])
+
+        rows = {}
+        for _ in range(3):
+            for name, fn in (("vigil OTLP, gzip (level 1)", lambda: ours("gzip")),
+                             ("vigil OTLP, zstd (level 3)", lambda: ours("zstd")),
+                             ("vigil OTLP, none", lambda: ours("none")),
+                             ("gzip -6 on the NDJSON", lambda: tool(["gzip", "-6", "-c"])),
+                             ("gzip -1 on the NDJSON", lambda: tool(["gzip", "-1", "-c"])),
+                             ("zstd -3 on the NDJSON", lambda: tool(["zstd", "-q", "-3", "-c"]))):
+                rows.setdefault(name, []).append(fn())
+        g6 = sorted(rows["gzip -6 on the NDJSON"], key=lambda r: r[1])[1]
+        print("| what | bytes out | × gzip -6 bytes | MB per CPU-second | × gzip -6 speed |")
+        print("|---|---|---|---|---|")
+        for name, runs in rows.items():
+            size, cpu = sorted(runs, key=lambda r: r[1])[1]
+            print(f"| {name} | {size} | {size / g6[0]:.2f} | {nd_mb / cpu:.0f} | "
+                  f"{g6[1] / cpu:.2f} |")
+        print(f"\n(CPU seconds, vigil gzip: {', '.join(f'{r[1]:.3f}' for r in rows['vigil OTLP, gzip (level 1)'])}; "
+              f"gzip -6: {', '.join(f'{r[1]:.3f}' for r in rows['gzip -6 on the NDJSON'])}.)\n")
+        shutil.rmtree(segs, ignore_errors=True)
+    print(f"### The extension without and with OTLP\n")
+    print(f"vigil as the extension under vigil host, {cold_starts} cold starts then "
+          f"{warm_invokes} warm invokes each; with OTLP every export (adaptive flush) wakes "
+          "the sender, which ships the new log records, the spans and (each second at most) the "
+          "metrics to a receiver in another process on 127.0.0.1 (it answers 200 and decodes "
+          "nothing). Each invocation prints log lines (C runtime: one; aws-lambda-ric: 20 "
+          "lines of four shapes, `burst`). Same run.\n")
+    print("| runtime | extension | OTLP | init median ms | init p90 ms | RSS idle kB | "
+          "RSS after kB | post-runtime p50 ms | post-runtime p99 ms | requests | bytes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    layer = os.path.join(ROOT, "build", "layer-x86_64", "extensions", "vigil")
+    sink = OtlpSink()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            i = 0
+            for runtime in runtimes(build):
+                body = (b'{"action":"burst","k":1,"lines":20}' if runtime[0] == "aws-lambda-ric"
+                        else b'{"action":"print","text":"order 42 processed in 12 ms"}')
+                for label, binary in (("build/vigil", f"{build}/vigil"),
+                                      ("layer x86_64", layer)):
+                    if not os.path.exists(binary):
+                        continue
+                    for otlp in (False, True):
+                        env = ((f"VIGIL_OTLP_ENDPOINT=http://127.0.0.1:{sink.port}",
+                                "VIGIL_OTLP_TRACES_UNSAMPLED=true") if otlp else ())
+                        sub = os.path.join(tmp, str(i))
+                        i += 1
+                        os.makedirs(sub)
+                        before = sink.counts()
+                        after_rss = []
+                        inits, posts, rss = run_extension(build, sub, "vigil", binary,
+                                                          cold_starts, warm_invokes, env,
+                                                          runtime=runtime, body=body,
+                                                          rss_end=after_rss)
+                        got = [a - b for a, b in zip(sink.counts(), before)]
+                        print(f"| {runtime[0]} | {label} | {'on' if otlp else 'off'} | "
+                              f"{statistics.median(inits):.2f} | {pct(inits, 0.9):.2f} | {rss} | "
+                              f"{after_rss[0] if after_rss else ''} | "
+                              f"{statistics.median(posts):.3f} | {pct(posts, 0.99):.3f} | "
+                              f"{got[0]} | {got[1]} |")
+                        sys.stdout.flush()
+    finally:
+        sink.stop()
+    print()
 
 
 def proxy_section(build, seconds, sequential=300):
@@ -769,7 +913,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--only", choices=["foundations", "host", "extension", "start", "proxy",
                                        "logs", "shapes",
-                                       "layer", "probes", "remote_write"],
+                                       "layer", "probes", "remote_write", "otlp"],
                     default=None)
     ap.add_argument("--logs-mb", type=int, default=200)
     args = ap.parse_args()
@@ -794,8 +938,10 @@ def main():
         probes_section(build)
     if args.only in (None, "remote_write"):
         remote_write_section(build)
+    if args.only in (None, "otlp"):
+        otlp_section(build)
     if args.only in ("host", "extension", "start", "proxy", "logs", "shapes", "layer", "probes",
-                     "remote_write"):
+                     "remote_write", "otlp"):
         return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")

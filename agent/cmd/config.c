@@ -129,7 +129,7 @@ const struct config_key config_keys[] = {
 	{ "otlp_headers", CFG_SECRET, "", 0, CONFIG_STR_MAX - 1,
 	  "OTLP: request headers, key=value,... (percent-encoded, as OTEL_EXPORTER_OTLP_HEADERS); "
 	  "masked in config print, never logged.", KEY(otlp_headers) },
-	{ "otlp_compression", CFG_COMPRESSION, "gzip", 0, 0,
+	{ "otlp_compression", CFG_CHOICE, "gzip", 0, 0,
 	  "OTLP: request bodies compressed with gzip, zstd, or none.", KEY(otlp_compression) },
 	{ "otlp_timeout_ms", CFG_INT, "10000", 100, 60000,
 	  "OTLP: timeout of each request's connect, send and answer.", KEY(otlp_timeout_ms) },
@@ -143,6 +143,9 @@ const struct config_key config_keys[] = {
 	  "OTLP: an invoke span per invocation (and init on cold starts).", KEY(otlp_traces) },
 	{ "otlp_metrics", CFG_BOOL, "true", 0, 0,
 	  "OTLP: the metrics (cumulative).", KEY(otlp_metrics) },
+	{ "otlp_metrics_temporality", CFG_CHOICE, "cumulative", 0, 0,
+	  "OTLP: counters and histograms as cumulative series, or as deltas since the last "
+	  "export the backend took (some backends want them).", KEY(otlp_metrics_temporality) },
 	{ "otlp_traces_unsampled", CFG_BOOL, "false", 0, 0,
 	  "OTLP: export the spans of invocations whose trace header says Sampled=0 too.",
 	  KEY(otlp_traces_unsampled) },
@@ -196,15 +199,29 @@ int config_flush_strategy(const char *text, enum flush_kind *kind, double *perio
 }
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
+/* A CFG_CHOICE key's values, comma-separated. */
+static const char *choices(const struct config_key *k)
+{
+	static const struct { const char *key, *values; } table[] = {
+		{ "otlp_compression", "gzip,zstd,none" },
+		{ "otlp_metrics_temporality", "cumulative,delta" },
+	};
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(table[i].key, k->name) == 0)
+			return table[i].values;
+	return "";
+}
+
 static const char *type_name(enum config_type t)
 {
 	static const char *const names[] = {
 		[CFG_BOOL] = "bool", [CFG_INT] = "integer", [CFG_STR] = "string",
 		[CFG_SECRET] = "secret", [CFG_ADDR] = "address", [CFG_LOGLEVEL] = "level",
 		[CFG_DOUBLE] = "number", [CFG_FLUSH] = "strategy", [CFG_ARCH] = "architecture",
-		[CFG_ATTACH] = "attach mode", [CFG_COMPRESSION] = "compression",
+		[CFG_ATTACH] = "attach mode", [CFG_CHOICE] = "choice",
 	};
-	_Static_assert(sizeof(names) / sizeof(names[0]) == CFG_COMPRESSION + 1,
+	_Static_assert(sizeof(names) / sizeof(names[0]) == CFG_CHOICE + 1,
 		       "a name for every config type");
 
 	return names[t];
@@ -353,13 +370,24 @@ static int set_key(struct vigil_config *c, const struct config_key *k, const cha
 			return -EINVAL;
 		}
 		break;
-	case CFG_COMPRESSION:
-		if (strcmp(value, "gzip") && strcmp(value, "zstd") && strcmp(value, "none")) {
-			snprintf(err, errlen, "%s: '%.64s' is not gzip, zstd or none", k->name,
-				 value);
+	case CFG_CHOICE: {
+		size_t n = strlen(value);
+		const char *c = choices(k);
+
+		while (c && *c) {
+			size_t l = strcspn(c, ",");
+
+			if (l == n && strncmp(c, value, n) == 0)
+				break;
+			c += l + (c[l] == ',');
+		}
+		if (!c || !*c) {
+			snprintf(err, errlen, "%s: '%.64s' is not one of %s", k->name, value,
+				 choices(k));
 			return -EINVAL;
 		}
 		break;
+	}
 	case CFG_ADDR:
 		if (strlen(value) >= CONFIG_STR_MAX ||
 		    (netaddr_parse(value, &ss) < 0 && !sandbox_address(value))) {
@@ -592,7 +620,7 @@ static void print_value(const struct vigil_config *c, const struct config_key *k
 	case CFG_FLUSH:
 	case CFG_ARCH:
 	case CFG_ATTACH:
-	case CFG_COMPRESSION:
+	case CFG_CHOICE:
 		buf_puts(out, field);
 		break;
 	}
@@ -636,8 +664,13 @@ static void put_allowed(struct buf *out, const struct config_key *k)
 	case CFG_ATTACH:
 		buf_puts(out, "auto, tp_btf, raw_tp");
 		break;
-	case CFG_COMPRESSION:
-		buf_puts(out, "gzip, zstd, none");
+	case CFG_CHOICE:
+		for (const char *c = choices(k); *c; c++) {
+			if (*c == ',')
+				buf_puts(out, ", ");
+			else
+				buf_putc(out, *c);
+		}
 		break;
 	case CFG_STR:
 	case CFG_SECRET:

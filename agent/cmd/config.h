@@ -59,6 +59,7 @@ struct vigil_config {
 	char otlp_metrics_endpoint[CONFIG_STR_MAX];
 	char otlp_headers[CONFIG_STR_MAX];
 	char otlp_compression[CONFIG_STR_MAX];
+	char otlp_metrics_temporality[CONFIG_STR_MAX];
 	long otlp_timeout_ms;
 	char otlp_ca_file[CONFIG_STR_MAX];
 	bool otlp_logs, otlp_traces, otlp_metrics;
@@ -78,7 +79,7 @@ struct vigil_config {
 int config_flush_strategy(const char *text, enum flush_kind *kind, double *period);
 
 enum config_type { CFG_BOOL, CFG_INT, CFG_STR, CFG_SECRET, CFG_ADDR, CFG_LOGLEVEL, CFG_DOUBLE,
-		   CFG_FLUSH, CFG_ARCH, CFG_ATTACH, CFG_COMPRESSION };
+		   CFG_FLUSH, CFG_ARCH, CFG_ATTACH, CFG_CHOICE };
 
 struct config_key {
 	const char *name;

@@ -103,6 +103,7 @@ bool otlp_setup(struct otlp_setup *s, const struct vigil_config *cfg, bool lambd
 		.ca_file = s->ca_file,
 		.interval_ms = cfg->otlp_interval_ms,
 		.traces_unsampled = cfg->otlp_traces_unsampled,
+		.metrics_delta = strcmp(cfg->otlp_metrics_temporality, "delta") == 0,
 		.log_dir = s->log_dir,
 		.batch_records = cfg->otlp_batch_records,
 		.queue_spans = cfg->otlp_queue_spans,

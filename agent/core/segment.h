@@ -85,8 +85,12 @@ typedef int (*segment_record_fn)(void *arg, const log_record *r);
 struct segment_filter {
 	int64_t since_ns, until_ns;	/* 0: open */
 	const char *request_id;		/* NULL: any */
-	uint64_t skip_records;		/* the file's first records (in file order, the tail's
-					 * last) not handed to fn: whole blocks of them not read */
+	uint64_t start_offset;		/* read from the block at this file offset on (one a
+					 * reader's res->block_offset gave; 0: the first block):
+					 * the file before it is not read */
+	uint64_t skip_records;		/* the first records from there (in file order, the
+					 * tail's last) not handed to fn: whole blocks of them
+					 * not decompressed */
 };
 
 struct segment_read_result {
@@ -99,6 +103,11 @@ struct segment_read_result {
 					 * segment, or one whose writer died) */
 	bool has_index;
 	uint64_t raw_bytes, compressed_bytes, file_bytes;
+	/* While fn runs: the file offset of the block of the record it is handed (for the
+	 * tail's records: where their block will be written) and the record's index in it,
+	 * from 1 — a later read can start there (start_offset, skip_records). */
+	uint64_t block_offset;
+	uint32_t block_record;
 	char warning[256];
 };
 

@@ -64,11 +64,12 @@ void segment_tail_path(const char *segment, char *out, size_t n);
  * hl its protobuf length); *closed when the segment has its index. */
 size_t segment_blocks_end(const uint8_t *data, size_t len, size_t hl, int *closed);
 /* The records of the tail file at path when its header says their block starts at
- * blocks_end (else none: they are in the segment already; UINT64_MAX: whatever it says). fn as the reader's; the count
+ * blocks_end (else none: they are in the segment already; UINT64_MAX: whatever it says),
+ * past the first skip (checked and counted, not decoded). fn as the reader's; the count
  * read in *records. 0, 1 when fn stopped, -errno when there is no tail or its header is
  * damaged. */
-int segment_tail_read(const char *path, uint64_t blocks_end, segment_record_fn fn, void *arg,
-		      uint32_t *records);
+int segment_tail_read(const char *path, uint64_t blocks_end, uint64_t skip, segment_record_fn fn,
+		      void *arg, uint32_t *records);
 /* Fold the tails of dir that no live writer holds (own: w's, skipped) into w: their
  * records added, w flushed, their segments cut back to their last complete block, the
  * tails removed. The records recovered. */

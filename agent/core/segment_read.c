@@ -215,18 +215,23 @@ static int read_header(const uint8_t *data, size_t len, bool have_dict, size_t *
 }
 
 /* Where the blocks end: at the index of a closed segment (read into *idx when want_index),
- * else at the end of the file. */
+ * else at the end of the file. data holds the file from shift on (past its header). */
 static size_t blocks_end(const uint8_t *data, size_t len, size_t hl, bool want_index,
-			 Vigil__V1__SegmentIndex **idx, struct segment_read_result *res)
+			 Vigil__V1__SegmentIndex **idx, struct segment_read_result *res,
+			 uint64_t shift)
 {
 	if (len >= 16 + hl + 16 && memcmp(data + len - 8, END_MAGIC, 8) == 0) {
 		uint64_t idx_at = get64(data + len - 16);
 
-		if (idx_at >= 16 + hl && idx_at < len - 16) {
+		if (idx_at >= shift + 16 + hl && idx_at - shift < len - 16) {
 			res->has_index = true;
 			if (want_index)
-				*idx = read_index(data, len - 16, (size_t)idx_at);
-			return (size_t)idx_at;
+				*idx = read_index(data, len - 16, (size_t)(idx_at - shift));
+			return (size_t)(idx_at - shift);
+		}
+		if (shift && idx_at < len + shift && idx_at <= shift + 16 + hl) {
+			res->has_index = true;	/* closed, and read to its end already */
+			return 16 + hl;
 		}
 	}
 	return len;
@@ -295,17 +300,19 @@ static bool filtered_out(const struct segment_filter *filter, const uint8_t *fra
 	       (idx && !may_hold(idx, cursor, pos, filter->request_id, id_hash));
 }
 
-/* fn, past the first skip records. */
+/* fn, past the first skip records; where each record is in res. */
 struct skipping {
 	segment_record_fn fn;
 	void *arg;
 	uint64_t skip;
+	struct segment_read_result *res;
 };
 
 static int skip_then(void *arg, const log_record *r)
 {
 	struct skipping *s = arg;
 
+	s->res->block_record++;
 	if (s->skip) {
 		s->skip--;
 		return 0;
@@ -313,11 +320,77 @@ static int skip_then(void *arg, const log_record *r)
 	return s->fn ? s->fn(s->arg, r) : 0;
 }
 
+/*
+ * The file at path into *data: whole, or (from past the header) its header and then its bytes
+ * from `from` on, *shift = from minus the header's length: an index i past the header in data
+ * is file offset i + shift. *past: from lies past the file's end (nothing after it). 0 or
+ * -errno.
+ */
+static int read_from(const char *path, uint64_t from, uint8_t **data, size_t *len,
+		     uint64_t *shift, bool *past)
+{
+	uint8_t head[16 + 512 + 4];
+	struct stat st;
+	ssize_t got;
+	size_t hlen;
+	int fd;
+
+	*shift = 0;
+	*past = false;
+	if (from) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (fstat(fd, &st) < 0 || (got = pread(fd, head, sizeof(head), 0)) < 16) {
+			close(fd);
+			return -EINVAL;
+		}
+		hlen = 16 + (get32(head + 8) > 512 ? 512 : get32(head + 8));
+		if ((uint64_t)st.st_size < from)
+			*past = true;
+		if (from >= hlen && (size_t)got >= hlen) {
+			size_t rest = *past ? 0 : (size_t)((uint64_t)st.st_size - from);
+
+			*data = malloc(hlen + rest + 1);
+			if (!*data) {
+				close(fd);
+				return -ENOMEM;
+			}
+			memcpy(*data, head, hlen);
+			got = rest ? pread(fd, *data + hlen, rest, (off_t)from) : 0;
+			close(fd);
+			if (got < 0 || (size_t)got != rest) {
+				free(*data);
+				return -EIO;
+			}
+			*len = hlen + rest;
+			*shift = from - hlen;
+			return 0;
+		}
+		close(fd);
+	}
+	{
+		struct buf file;
+		int rc;
+
+		buf_init(&file);
+		rc = buf_read_file(&file, path, (size_t)4 << 30);
+		if (rc < 0) {
+			buf_free(&file);
+			return rc;
+		}
+		*data = (uint8_t *)buf_steal(&file, len);
+		return *data ? 0 : -ENOMEM;
+	}
+}
+
 int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 			  const struct segment_filter *filter, segment_record_fn fn, void *arg,
 			  struct segment_read_result *res)
 {
-	struct skipping skipping = { fn, arg, filter ? filter->skip_records : 0 };
+	struct skipping skipping = { fn, arg, filter ? filter->skip_records : 0, res };
+	uint64_t shift = 0;
+	bool past = false;
 	Vigil__V1__SegmentIndex *idx = NULL;
 	size_t cursor = 0;
 	uint32_t id_hash = filter && filter->request_id ? segment_id_hash(filter->request_id) : 0;
@@ -325,21 +398,14 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 	ZSTD_DDict *ddict = NULL;
 	uint8_t *data = NULL, *raw = NULL;
 	size_t len = 0, pos, hl = 0, end;
-	struct buf file;
 	bool stopped = false;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	buf_init(&file);
-	rc = buf_read_file(&file, path, (size_t)4 << 30);
-	if (rc < 0) {
-		buf_free(&file);
+	rc = read_from(path, filter ? filter->start_offset : 0, &data, &len, &shift, &past);
+	if (rc < 0)
 		return rc;
-	}
-	data = (uint8_t *)buf_steal(&file, &len);
-	if (!data)
-		return -ENOMEM;
-	res->file_bytes = len;
+	res->file_bytes = len + shift;
 	rc = read_header(data, len, dict != NULL, &hl, res);
 	if (rc < 0) {
 		free(data);
@@ -348,7 +414,8 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 	dctx = ZSTD_createDCtx();
 	if (dict && dict_len)
 		ddict = ZSTD_createDDict(dict, dict_len);
-	end = blocks_end(data, len, hl, filter && filter->request_id, &idx, res);
+	end = past ? 16 + hl : blocks_end(data, len, hl, filter && filter->request_id, &idx, res,
+					   shift);
 	pos = 16 + hl;
 	while (pos < end) {
 		uint32_t comp_len = 0, raw_len = 0;
@@ -360,12 +427,13 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 		if (f == FRAME_SKIPPED)
 			continue;
 		if (skipping.skip && skipping.skip >= get32(data + pos + 16)) {
+			/* (a whole block of skipped records: not decompressed) */
 			skipping.skip -= get32(data + pos + 16);
 			res->skipped_blocks++;
 			pos += FRAME_HEADER + comp_len;
 			continue;
 		}
-		if (filtered_out(filter, data + pos, idx, &cursor, pos, id_hash)) {
+		if (filtered_out(filter, data + pos, idx, &cursor, pos + shift, id_hash)) {
 			res->skipped_blocks++;
 			pos += FRAME_HEADER + comp_len;
 			continue;
@@ -388,6 +456,8 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 		res->blocks++;
 		res->raw_bytes += raw_len;
 		res->compressed_bytes += comp_len;
+		res->block_offset = pos - FRAME_HEADER - comp_len + shift;
+		res->block_record = 0;
 		rc = read_block(raw, raw_len, skip_then, &skipping, res);
 		if (rc < 0) {
 			res->damaged_blocks++;
@@ -398,7 +468,7 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 			break;
 		}
 	}
-	if (!res->has_index && !stopped && rc == 0) {
+	if (!res->has_index && !stopped && rc == 0 && !past) {
 		/* Open, or its writer died: the block being built is in the tail, when the tail
 		 * says it starts where the complete blocks end. */
 		char tail[4400];
@@ -406,7 +476,10 @@ int segment_read_filtered(const char *path, const void *dict, size_t dict_len,
 		int t;
 
 		segment_tail_path(path, tail, sizeof(tail));
-		t = segment_tail_read(tail, pos, skip_then, &skipping, &got);
+		res->block_offset = pos + shift;
+		res->block_record = (uint32_t)skipping.skip;	/* the tail passes them over */
+		t = segment_tail_read(tail, pos + shift, skipping.skip, skip_then,
+				      &(struct skipping){ fn, arg, 0, res }, &got);
 		res->tail_records = got;
 		res->records += got;
 		if (t == 0 && got && res->torn_tail) {

@@ -41,8 +41,8 @@ size_t segment_blocks_end(const uint8_t *data, size_t len, size_t hl, int *close
 	return pos;
 }
 
-int segment_tail_read(const char *path, uint64_t blocks_end, segment_record_fn fn, void *arg,
-		      uint32_t *records)
+int segment_tail_read(const char *path, uint64_t blocks_end, uint64_t skip, segment_record_fn fn,
+		      void *arg, uint32_t *records)
 {
 	struct buf file;
 	const uint8_t *d;
@@ -74,6 +74,12 @@ int segment_tail_read(const char *path, uint64_t blocks_end, segment_record_fn f
 		if (n > TAIL_RECORD_MAX || file.len - pos - TAIL_FRAME < n ||
 		    crc32c(0, d + pos + TAIL_FRAME, n) != get32(d + pos + 4))
 			break;
+		if (skip) {	/* counted, not decoded */
+			skip--;
+			pos += TAIL_FRAME + n;
+			(*records)++;
+			continue;
+		}
 		r = vigil__v1__log_record__unpack(NULL, n, d + pos + TAIL_FRAME);
 		pos += TAIL_FRAME + n;
 		if (!r)
@@ -110,7 +116,7 @@ static uint32_t fold_one(struct segment_writer *w, const char *tail, const char 
 		if (file.len < 16 + 512 + 4 && !file.failed)
 			unlink(seg);
 		buf_free(&file);
-		if (segment_tail_read(tail, UINT64_MAX, fold_record, w, &got) < 0)
+		if (segment_tail_read(tail, UINT64_MAX, 0, fold_record, w, &got) < 0)
 			got = 0;
 		return got && segment_writer_flush(w) < 0 ? UINT32_MAX : got;
 	}
@@ -118,7 +124,7 @@ static uint32_t fold_one(struct segment_writer *w, const char *tail, const char 
 	buf_free(&file);
 	if (closed)
 		return 0;	/* closed cleanly: everything is in its blocks */
-	if (segment_tail_read(tail, end, fold_record, w, &got) < 0)
+	if (segment_tail_read(tail, end, 0, fold_record, w, &got) < 0)
 		got = 0;
 	if (got && segment_writer_flush(w) < 0)
 		return UINT32_MAX;	/* not on disk: keep the tail for the next try */

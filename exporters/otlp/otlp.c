@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,8 @@
 #include "../../agent/util/version.h"
 
 #define OTLP_HEADERS_MAX 16
-#define OTLP_GZIP_LEVEL 6		/* zlib's default, as the OpenTelemetry SDKs send */
-#define OTLP_BATCH_BYTES (4u << 20)	/* a log request's protobuf, at most (about) */
+#define OTLP_GZIP_LEVEL 1		/* zlib's fastest: see docs/benchmarks.md (OTLP) */
+#define OTLP_BATCH_BYTES 1000000u	/* a log request's protobuf, at most (about): some backends take 1 MB */
 #define OTLP_BACKOFF_MAX_S 5.0
 #define OTLP_RETRY_AFTER_MAX_S 60.0
 #define CURSOR_FILE "otlp.cursor"
@@ -49,8 +50,10 @@ struct target {
 
 struct cursor {
 	char name[64];			/* a segment's file name */
-	uint64_t shipped;		/* its first records acknowledged */
-	uint64_t seen;			/* its records when last read */
+	uint64_t offset;		/* the block of the last record acknowledged */
+	uint64_t skip;			/* the records of that block acknowledged */
+	uint64_t shipped;		/* records acknowledged in all */
+	uint64_t seen;			/* records known to be there */
 	bool present;			/* (during a round) the file is still there */
 };
 
@@ -73,7 +76,7 @@ struct otlp {
 	double deadline;		/* monotonic, once stopping */
 	struct buf spans;		/* ScopeSpans items queued (under lock) */
 	size_t nspans;
-	double last_metrics;		/* monotonic */
+	struct otlp_delta *delta;	/* delta temporality, else NULL */
 	/* log shipping (sender thread only) */
 	int cursor_fd;			/* flock'ed: one shipper per folder; -1 none */
 	bool logs_refused;		/* another process ships this folder (said once) */
@@ -234,12 +237,11 @@ static bool load_trust(struct otlp *x, struct target *t)
 	return x->trust != NULL;
 }
 
-/* raw compressed as configured into out (raw itself for none). 0, or -1 on ENOMEM. */
-static int compress_body(const struct otlp *x, const struct buf *raw, struct buf *out)
+int otlp_compress(enum otlp_compression c, const struct buf *raw, struct buf *out)
 {
-	if (x->o->compression == OTLP_NONE)
+	if (c == OTLP_NONE)
 		return 0;
-	if (x->o->compression == OTLP_ZSTD) {
+	if (c == OTLP_ZSTD) {
 		size_t cap = ZSTD_compressBound(raw->len), got;
 
 		if (buf_reserve(out, cap) < 0)
@@ -422,7 +424,7 @@ static enum post_result send_items(struct otlp *x, enum signal s, const struct b
 	buf_init(&raw);
 	buf_init(&packed);
 	otlp_encode_request(&raw, &x->resource, items);
-	if (raw.failed || compress_body(x, &raw, &packed) < 0) {
+	if (raw.failed || otlp_compress(x->o->compression, &raw, &packed) < 0) {
 		buf_free(&raw);
 		buf_free(&packed);
 		return POST_RETRY;
@@ -472,8 +474,8 @@ static struct cursor *cursor_find(struct otlp *x, const char *name, bool create)
 	}
 }
 
-/* The cursor file: a line per segment, "NAME SHIPPED SEEN". Written whole to a new file and
- * renamed over the old: a SIGKILL leaves one or the other. */
+/* The cursor file: a line per segment, "NAME OFFSET SKIP SHIPPED SEEN". Written whole to a new
+ * file and renamed over the old: a SIGKILL leaves one or the other. */
 static void cursor_save(struct otlp *x)
 {
 	char path[4200], tmp[4300];
@@ -482,7 +484,9 @@ static void cursor_save(struct otlp *x)
 
 	buf_init(&b);
 	for (size_t i = 0; i < x->ncursors; i++)
-		buf_printf(&b, "%s %llu %llu\n", x->cursors[i].name,
+		buf_printf(&b, "%s %llu %llu %llu %llu\n", x->cursors[i].name,
+			   (unsigned long long)x->cursors[i].offset,
+			   (unsigned long long)x->cursors[i].skip,
 			   (unsigned long long)x->cursors[i].shipped,
 			   (unsigned long long)x->cursors[i].seen);
 	snprintf(path, sizeof(path), "%s/" CURSOR_FILE, x->o->log_dir);
@@ -507,14 +511,16 @@ static void cursor_load(struct otlp *x)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		char name[64];
-		unsigned long long shipped, seen;
+		unsigned long long offset, skip, shipped, seen;
 		struct cursor *c;
 
-		if (sscanf(line, "%63s %llu %llu", name, &shipped, &seen) != 3 ||
-		    !strstr(name, SEGMENT_SUFFIX) || strchr(name, '/'))
+		if (sscanf(line, "%63s %llu %llu %llu %llu", name, &offset, &skip, &shipped,
+			   &seen) != 5 || !strstr(name, SEGMENT_SUFFIX) || strchr(name, '/'))
 			continue;
 		c = cursor_find(x, name, true);
 		if (c) {
+			c->offset = offset;
+			c->skip = skip;
 			c->shipped = shipped;
 			c->seen = seen;
 		}
@@ -558,6 +564,8 @@ static int name_cmp(const void *a, const void *b)
 struct batch {
 	struct buf items;
 	size_t n, limit;
+	const struct segment_read_result *res;
+	uint64_t offset, skip;		/* where the last record added is */
 };
 
 static int add_record(void *arg, const log_record *r)
@@ -566,6 +574,8 @@ static int add_record(void *arg, const log_record *r)
 
 	otlp_encode_log(&b->items, r);
 	b->n++;
+	b->offset = b->res->block_offset;
+	b->skip = b->res->block_record;
 	return b->n >= b->limit || b->items.len >= OTLP_BATCH_BYTES;
 }
 
@@ -635,9 +645,9 @@ static bool ship_logs(struct otlp *x, unsigned attempts)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", x->o->log_dir, names[i]);
 		for (;;) {
-			struct segment_filter f = { .skip_records = c->shipped };
+			struct segment_filter f = { .start_offset = c->offset, .skip_records = c->skip };
 			struct segment_read_result res;
-			struct batch b = { .limit = (size_t)x->o->batch_records };
+			struct batch b = { .limit = (size_t)x->o->batch_records, .res = &res };
 			void *dict = NULL;
 			size_t dict_len = 0;
 			enum post_result r;
@@ -675,6 +685,8 @@ static bool ship_logs(struct otlp *x, unsigned attempts)
 				ok = false;
 				break;
 			}
+			c->offset = b.offset;
+			c->skip = b.skip;
 			c->shipped += b.n;
 			if (c->seen < c->shipped)
 				c->seen = c->shipped;
@@ -698,11 +710,13 @@ static void send_metrics(struct otlp *x, unsigned attempts)
 	size_t points;
 
 	buf_init(&items);
-	points = otlp_encode_metrics(&items, x->registry, x->start_ns, (uint64_t)clock_epoch_ns());
-	if (points && !items.failed)
-		send_items(x, SIG_METRICS, &items, points, attempts);
+	points = otlp_encode_metrics(&items, x->registry, x->start_ns, (uint64_t)clock_epoch_ns(),
+				     x->delta);
+	/* Delta: the base moves only when the backend took (or refused for good) the points. */
+	if (points && !items.failed &&
+	    send_items(x, SIG_METRICS, &items, points, attempts) != POST_RETRY)
+		otlp_delta_commit(x->delta);
 	buf_free(&items);
-	x->last_metrics = clock_mono_s();
 }
 
 static void send_spans(struct otlp *x, unsigned attempts)
@@ -738,24 +752,34 @@ static void send_spans(struct otlp *x, unsigned attempts)
 static void *sender(void *arg)
 {
 	struct otlp *x = arg;
-	double interval = (double)x->o->interval_ms / 1000.0;
+	double interval = (double)x->o->interval_ms / 1000.0, last = -1e9;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	/* Below the invocation's threads, as remote_write's sender. */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
 		log_debug("otlp", "sender priority: %s", strerror(errno));
 	for (;;) {
-		bool stopping, logs_done = true;
+		bool stopping;
 		unsigned attempts;
 
+		/* A round when a flush asked for one, one interval after the last at the
+		 * soonest (a busy function's invocations share one: fewer, fuller requests and
+		 * no work between every two invocations); without flushes, one every ten
+		 * intervals (log lines printed between invocations). */
 		pthread_mutex_lock(&x->lock);
-		if (!x->asked && !x->stopping) {
-			if (interval > 0) {
-				struct timespec until = clock_realtime_in(interval);
+		while (!x->stopping) {
+			double now = clock_mono_s();
+			double due = x->asked ? last + interval : interval > 0 ? last + 10 * interval :
+										   -1;
+
+			if ((x->asked || interval > 0) && now >= due)
+				break;
+			if (due < 0) {
+				pthread_cond_wait(&x->cond, &x->lock);
+			} else {
+				struct timespec until = clock_realtime_in(due - now);
 
 				pthread_cond_timedwait(&x->cond, &x->lock, &until);
-			} else {
-				pthread_cond_wait(&x->cond, &x->lock);
 			}
 		}
 		x->asked = 0;
@@ -767,13 +791,15 @@ static void *sender(void *arg)
 		if (x->t[SIG_TRACES].on)
 			send_spans(x, attempts);
 		if (x->t[SIG_LOGS].on && x->o->log_dir[0])
-			logs_done = ship_logs(x, attempts);
-		if (x->t[SIG_METRICS].on &&
-		    (stopping || interval <= 0 || clock_mono_s() - x->last_metrics >= interval))
+			ship_logs(x, attempts);
+		if (x->t[SIG_METRICS].on)
 			send_metrics(x, attempts);
 		if (stopping)
 			break;
-		(void)logs_done;
+		last = clock_mono_s();
+		/* What a round allocated (a block read, a request, zlib's state) goes back to the
+		 * system: the agent's memory stays what it was between invocations. */
+		malloc_trim(0);
 	}
 	return NULL;
 }
@@ -830,6 +856,7 @@ static void otlp_free(struct otlp *x)
 	buf_free(&x->spans);
 	free(x->hdr_text);
 	free(x->cursors);
+	otlp_delta_free(x->delta);
 	if (x->cursor_fd >= 0)
 		close(x->cursor_fd);
 	free(x);
@@ -859,7 +886,10 @@ static struct otlp *otlp_start(const struct otlp_options *o, struct metric_regis
 	if (o->resource)
 		otlp_encode_resource(&x->resource, o->resource);
 	x->start_ns = (uint64_t)clock_epoch_ns();
-	x->last_metrics = -1e9;
+	if (o->metrics_delta && !(x->delta = otlp_delta_new())) {
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
 	register_metrics(x);
 	pthread_mutex_init(&x->lock, NULL);
 	pthread_cond_init(&x->cond, NULL);

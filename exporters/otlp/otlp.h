@@ -55,6 +55,7 @@ struct otlp_options {
 	const char *ca_file;		/* "" = the system's bundle */
 	long interval_ms;		/* metrics and log polling period (0: at flushes only) */
 	bool traces_unsampled;		/* export traces whose header says Sampled=0 too */
+	bool metrics_delta;		/* delta temporality (else cumulative) */
 	const char *log_dir;		/* the log segments to ship ("" = no logs) */
 	long batch_records;		/* log records per request at most */
 	long queue_spans;		/* spans waiting to be sent at most (past it: dropped) */
@@ -71,10 +72,17 @@ void otlp_encode_log(struct buf *b, const log_record *r);
  * children and, on a cold start, init. The number of spans, 0 when the invocation is not
  * sampled (the X-Ray header's Sampled=0 and !unsampled). */
 size_t otlp_encode_spans(struct buf *b, const struct invocation_report *r, bool unsampled);
+/* Delta temporality: what each counter and histogram was at the last export taken. */
+struct otlp_delta;
+struct otlp_delta *otlp_delta_new(void);
+void otlp_delta_free(struct otlp_delta *d);
+/* The export encoded last was taken by the backend: its values are the next deltas' base. */
+void otlp_delta_commit(struct otlp_delta *d);
 /* The registry's metrics (as fields 2 of ScopeMetrics) appended to b; start_ns the time the
- * cumulative series began. The number of data points. */
+ * series began; delta: NULL for cumulative series, else deltas since the last commit. The
+ * number of data points. */
 size_t otlp_encode_metrics(struct buf *b, struct metric_registry *reg, uint64_t start_ns,
-			   uint64_t now_ns);
+			   uint64_t now_ns, struct otlp_delta *delta);
 /* An Export*ServiceRequest: one Resource*{resource, Scope*{scope vigil, items}}. */
 void otlp_encode_request(struct buf *out, const struct buf *resource, const struct buf *items);
 /* An X-Ray header (Root=1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy;Parent=…;Sampled=…) or a W3C
@@ -82,6 +90,9 @@ void otlp_encode_request(struct buf *out, const struct buf *resource, const stru
  * 8-byte parent; sampled is -1 when the header does not say. false when it holds no trace id. */
 bool otlp_trace_context(const char *header, uint8_t trace_id[16], uint8_t parent[8],
 			bool *has_parent, int *sampled);
+/* raw compressed with c into out (gzip: zlib's fastest level, 1: twice the speed of its
+ * default for 6 % more bytes; zstd: level 3); nothing for OTLP_NONE. 0, or -1 on ENOMEM. */
+int otlp_compress(enum otlp_compression c, const struct buf *raw, struct buf *out);
 /* An Export*ServiceResponse's partial_success: the rejected count and its message. 0, or -1
  * when the bytes are not such a message. */
 int otlp_parse_response(const uint8_t *p, size_t n, int64_t *rejected, char *msg,

@@ -37,7 +37,7 @@ enum { CODE_ERROR = 2 };
 enum { METRIC_NAME = 1, METRIC_DESCRIPTION = 2, METRIC_UNIT = 3, METRIC_GAUGE_F = 5,
        METRIC_SUM_F = 7, METRIC_HISTOGRAM_F = 9 };
 enum { DATA_POINTS = 1, DATA_TEMPORALITY = 2, SUM_MONOTONIC = 3 };
-enum { TEMPORALITY_CUMULATIVE = 2 };
+enum { TEMPORALITY_DELTA = 1, TEMPORALITY_CUMULATIVE = 2 };
 enum { NDP_START = 2, NDP_TIME = 3, NDP_DOUBLE = 4, NDP_ATTRIBUTES = 7 };
 enum { HDP_START = 2, HDP_TIME = 3, HDP_COUNT = 4, HDP_SUM = 5, HDP_BUCKETS = 6,
        HDP_BOUNDS = 7, HDP_ATTRIBUTES = 9 };
@@ -538,11 +538,94 @@ static void labels(struct buf *b, uint32_t tag, const struct metric_family *f,
 			kv_str(b, tag, f->labels[i], s->values[i]);
 }
 
+/* What the series were at the last export the backend took (delta temporality): an open
+ * addressing table by series (series live as long as the registry). */
+struct delta_entry {
+	const struct metric_series *s;
+	double value, pending;			/* counter value or histogram sum */
+	uint64_t counts[METRIC_MAX_BUCKETS + 1];	/* histograms: cumulative, +Inf last */
+	uint64_t pending_counts[METRIC_MAX_BUCKETS + 1];
+	bool committed, touched;
+};
+
+struct otlp_delta {
+	struct delta_entry *e;
+	size_t n, cap;
+	uint64_t since_ns, pending_ns;	/* the last export taken; the one being sent */
+};
+
+struct otlp_delta *otlp_delta_new(void)
+{
+	return calloc(1, sizeof(struct otlp_delta));
+}
+
+void otlp_delta_free(struct otlp_delta *d)
+{
+	if (d) {
+		free(d->e);
+		free(d);
+	}
+}
+
+static size_t slot_of(const struct delta_entry *e, size_t cap, const struct metric_series *s)
+{
+	size_t i = ((uintptr_t)s >> 4) * 0x9E3779B97F4A7C15u & (cap - 1);
+
+	while (e[i].s && e[i].s != s)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* The entry of s, made on first use; NULL on ENOMEM. */
+static struct delta_entry *delta_entry(struct otlp_delta *d, const struct metric_series *s)
+{
+	size_t i;
+
+	if (2 * (d->n + 1) > d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 256;
+		struct delta_entry *e = calloc(cap, sizeof(*e));
+
+		if (!e)
+			return NULL;
+		for (size_t k = 0; k < d->cap; k++)
+			if (d->e[k].s)
+				e[slot_of(e, cap, d->e[k].s)] = d->e[k];
+		free(d->e);
+		d->e = e;
+		d->cap = cap;
+	}
+	i = slot_of(d->e, d->cap, s);
+	if (!d->e[i].s) {
+		d->e[i].s = s;
+		d->n++;
+	}
+	return &d->e[i];
+}
+
+void otlp_delta_commit(struct otlp_delta *d)
+{
+	for (size_t i = 0; d && i < d->cap; i++) {
+		struct delta_entry *e = &d->e[i];
+
+		if (!e->s || !e->touched)
+			continue;
+		e->value = e->pending;
+		memcpy(e->counts, e->pending_counts, sizeof(e->counts));
+		e->committed = true;
+		e->touched = false;
+	}
+	if (d)
+		d->since_ns = d->pending_ns;
+}
+
 size_t otlp_encode_metrics(struct buf *b, struct metric_registry *reg, uint64_t start_ns,
-			   uint64_t now_ns)
+			   uint64_t now_ns, struct otlp_delta *delta)
 {
 	size_t points = 0;
+	uint64_t since = delta && delta->since_ns ? delta->since_ns : start_ns;
 
+	if (delta)
+		delta->pending_ns = now_ns;
 	metric_registry_begin(reg);
 	for (struct metric_family *f = reg->head; f; f = f->next) {
 		struct metric_series *first = metric_first(f);
@@ -562,21 +645,42 @@ size_t otlp_encode_metrics(struct buf *b, struct metric_registry *reg, uint64_t 
 		d = pb_open(b, T(kind, PB_LEN));
 		for (struct metric_series *s = first; s; s = metric_next(s)) {
 			size_t p = pb_open(b, T(DATA_POINTS, PB_LEN));
+			struct delta_entry *e = NULL;
 
+			if (delta && (f->type == METRIC_COUNTER || f->type == METRIC_HISTOGRAM)) {
+				e = delta_entry(delta, s);
+				if (e)
+					e->touched = true;
+			}
 			if (f->type == METRIC_HISTOGRAM) {
-				uint64_t cum[METRIC_MAX_BUCKETS + 1];
+				uint64_t cum[METRIC_MAX_BUCKETS + 1], prev = 0;
 				double sum;
+				bool reset;
 
 				metric_histogram_read(s, cum, &sum);
-				pb_buf_fixed64(b, T(HDP_START, PB_I64), start_ns);
+				/* A series that went down (never, but for a registry made anew) starts
+				 * over: its whole value is the delta. */
+				reset = !e || !e->committed || cum[f->nbuckets] < e->counts[f->nbuckets];
+				if (e) {
+					e->pending = sum;
+					memcpy(e->pending_counts, cum, sizeof(cum));
+				}
+				pb_buf_fixed64(b, T(HDP_START, PB_I64), e ? since : start_ns);
 				pb_buf_fixed64(b, T(HDP_TIME, PB_I64), now_ns);
-				pb_buf_fixed64(b, T(HDP_COUNT, PB_I64), cum[f->nbuckets]);
-				pb_buf_double(b, T(HDP_SUM, PB_I64), sum);
+				pb_buf_fixed64(b, T(HDP_COUNT, PB_I64),
+					       cum[f->nbuckets] - (reset ? 0 : e->counts[f->nbuckets]));
+				pb_buf_double(b, T(HDP_SUM, PB_I64), sum - (reset ? 0 : e->value));
 				/* packed fixed64: counts per bucket (not cumulative), +Inf last */
 				pb_buf_len(b, T(HDP_BUCKETS, PB_LEN), 8 * (f->nbuckets + 1));
 				for (size_t i = 0; i <= f->nbuckets; i++) {
 					uint64_t c = cum[i] - (i ? cum[i - 1] : 0);
 
+					if (!reset) {
+						uint64_t was = e->counts[i] - prev;
+
+						prev = e->counts[i];
+						c -= was;
+					}
 					for (int k = 0; k < 8; k++)
 						buf_putc(b, (char)(c >> (8 * k)));
 				}
@@ -590,18 +694,25 @@ size_t otlp_encode_metrics(struct buf *b, struct metric_registry *reg, uint64_t 
 				}
 				labels(b, T(HDP_ATTRIBUTES, PB_LEN), f, s);
 			} else {
+				double v = f->type == METRIC_INFO ? 1.0 : metric_value(s);
+
+				if (e) {
+					e->pending = v;
+					if (e->committed && v >= e->value)
+						v -= e->value;
+				}
 				if (f->type == METRIC_COUNTER)
-					pb_buf_fixed64(b, T(NDP_START, PB_I64), start_ns);
+					pb_buf_fixed64(b, T(NDP_START, PB_I64), e ? since : start_ns);
 				pb_buf_fixed64(b, T(NDP_TIME, PB_I64), now_ns);
-				pb_buf_double(b, T(NDP_DOUBLE, PB_I64),
-					      f->type == METRIC_INFO ? 1.0 : metric_value(s));
+				pb_buf_double(b, T(NDP_DOUBLE, PB_I64), v);
 				labels(b, T(NDP_ATTRIBUTES, PB_LEN), f, s);
 			}
 			pb_close(b, p);
 			points++;
 		}
 		if (f->type != METRIC_GAUGE && f->type != METRIC_INFO)
-			pb_buf_varint(b, T(DATA_TEMPORALITY, PB_VARINT), TEMPORALITY_CUMULATIVE);
+			pb_buf_varint(b, T(DATA_TEMPORALITY, PB_VARINT),
+				      delta ? TEMPORALITY_DELTA : TEMPORALITY_CUMULATIVE);
 		if (f->type == METRIC_COUNTER)
 			pb_buf_varint(b, T(SUM_MONOTONIC, PB_VARINT), 1);
 		pb_close(b, d);

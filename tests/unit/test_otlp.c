@@ -263,7 +263,7 @@ static void test_metrics(void **state)
 	metric_observe(metric_series_get(h, NULL), 50);
 	d = (struct metric_desc){ .name = "t_queue", .help = "Queue.", .type = METRIC_GAUGE };
 	metric_set(metric_series_get(metric_register(reg, &d), NULL), 7);
-	points = otlp_encode_metrics(&items, reg, 100, 200);
+	points = otlp_encode_metrics(&items, reg, 100, 200, NULL);
 	assert_int_equal(points, 4);
 	otlp_encode_request(&req, &rb, &items);
 	m = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
@@ -314,6 +314,88 @@ static void test_metrics(void **state)
 	buf_free(&rb);
 	buf_free(&items);
 	buf_free(&req);
+}
+
+/* The value of the first point of metric name in an encoded metrics request. */
+static double first_point(const struct buf *items, const char *name, uint64_t *start,
+			  uint64_t *count)
+{
+	struct buf rb, req;
+	Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest *m;
+	double v = -1;
+
+	buf_init(&rb);
+	buf_init(&req);
+	otlp_encode_request(&req, &rb, items);
+	m = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, req.len, (const uint8_t *)req.data);
+	assert_non_null(m);
+	for (size_t i = 0; i < m->resource_metrics[0]->scope_metrics[0]->n_metrics; i++) {
+		Opentelemetry__Proto__Metrics__V1__Metric *x =
+			m->resource_metrics[0]->scope_metrics[0]->metrics[i];
+
+		if (strcmp(x->name, name) != 0)
+			continue;
+		if (x->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM) {
+			assert_int_equal(x->sum->aggregation_temporality,
+					 OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA);
+			v = x->sum->data_points[0]->as_double;
+			*start = x->sum->data_points[0]->start_time_unix_nano;
+		} else {
+			v = x->histogram->data_points[0]->sum;
+			*start = x->histogram->data_points[0]->start_time_unix_nano;
+			*count = x->histogram->data_points[0]->count;
+		}
+	}
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(m, NULL);
+	buf_free(&rb);
+	buf_free(&req);
+	return v;
+}
+
+/* Delta temporality: each export the change since the last one the backend took; an export
+ * that was not taken is carried into the next. */
+static void test_metrics_delta(void **state)
+{
+	struct metric_registry *reg = metric_registry_new(100);
+	struct otlp_delta *delta = otlp_delta_new();
+	struct metric_desc d = { .name = "t_total", .help = "T.", .type = METRIC_COUNTER };
+	struct metric_series *c = metric_series_get(metric_register(reg, &d), NULL), *h;
+	static const double bounds[] = { 1, 10 };
+	struct buf items;
+	uint64_t start = 0, count = 0;
+
+	(void)state;
+	d = (struct metric_desc){ .name = "t_seconds", .help = "H.", .type = METRIC_HISTOGRAM,
+				  .buckets = bounds, .nbuckets = 2 };
+	h = metric_series_get(metric_register(reg, &d), NULL);
+	buf_init(&items);
+	metric_add(c, 3);
+	metric_observe(h, 5);
+	otlp_encode_metrics(&items, reg, 100, 200, delta);
+	assert_true(first_point(&items, "t_total", &start, &count) == 3);
+	assert_int_equal(start, 100);
+	assert_true(first_point(&items, "t_seconds", &start, &count) == 5);
+	assert_int_equal(count, 1);
+	otlp_delta_commit(delta);	/* taken */
+	metric_add(c, 2);
+	metric_observe(h, 0.5);
+	buf_reset(&items);
+	otlp_encode_metrics(&items, reg, 100, 300, delta);
+	assert_true(first_point(&items, "t_total", &start, &count) == 2);
+	assert_int_equal(start, 200);
+	assert_true(first_point(&items, "t_seconds", &start, &count) == 0.5);
+	assert_int_equal(count, 1);
+	/* not taken: the next export carries it */
+	metric_add(c, 1);
+	buf_reset(&items);
+	otlp_encode_metrics(&items, reg, 100, 400, delta);
+	assert_true(first_point(&items, "t_total", &start, &count) == 3);
+	assert_int_equal(start, 200);
+	assert_int_equal(count, 1);
+	otlp_delta_free(delta);
+	metric_registry_destroy(reg);
+	buf_free(&items);
 }
 
 static void test_trace_context(void **state)
@@ -390,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_logs),
 		cmocka_unit_test(test_spans),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_metrics_delta),
 		cmocka_unit_test(test_trace_context),
 		cmocka_unit_test(test_responses),
 	};

@@ -635,6 +635,99 @@ static void test_filtered_read(void **state)
 	rmdir(dir);
 }
 
+/* Where each record is (res->block_offset, res->block_record), and its message. */
+struct places {
+	const struct segment_read_result *res;
+	uint64_t offset[N + 1];
+	uint32_t index[N + 1];
+	char *message[N + 1];
+	size_t n;
+};
+
+static int note_place(void *arg, const log_record *r)
+{
+	struct places *p = arg;
+
+	assert_true(p->n < N + 1);
+	p->offset[p->n] = p->res->block_offset;
+	p->index[p->n] = p->res->block_record;
+	p->message[p->n++] = strdup(r->message);
+	return 0;
+}
+
+static void free_places(struct places *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->message[i]);
+	p->n = 0;
+}
+
+/* A read that starts where an earlier one's record was (start_offset, skip_records) hands on
+ * exactly the records after it: in complete blocks, in the tail of an open segment, and once
+ * that tail became a block, and once the segment is closed. */
+static void resume_everywhere(const char *path, size_t expect)
+{
+	struct segment_read_result res;
+	struct places *all = calloc(1, sizeof(*all)), *rest = calloc(1, sizeof(*rest));
+
+	all->res = &res;
+	rest->res = &res;
+	assert_int_equal(segment_read_filtered(path, NULL, 0, NULL, note_place, all, &res), 0);
+	assert_int_equal(all->n, expect);
+	for (size_t k = 0; k < all->n; k += 1 + k / 7) {
+		struct segment_filter f = { .start_offset = all->offset[k], .skip_records = all->index[k] };
+
+		assert_int_equal(segment_read_filtered(path, NULL, 0, &f, note_place, rest, &res), 0);
+		assert_int_equal(rest->n, all->n - k - 1);
+		for (size_t i = 0; i < rest->n; i++) {
+			assert_string_equal(rest->message[i], all->message[k + 1 + i]);
+			assert_int_equal(rest->offset[i], all->offset[k + 1 + i]);
+			assert_int_equal(rest->index[i], all->index[k + 1 + i]);
+		}
+		free_places(rest);
+	}
+	free_places(all);
+	free(all);
+	free(rest);
+}
+
+static void test_resume_from_a_place(void **state)
+{
+	struct segment_writer_options o = { .identity = "test", .block_records = 100 };
+	char dir[64], path[600];
+	struct segment_writer *w;
+	log_record *recs = random_records();
+
+	(void)state;
+	make_dir(dir);
+	o.dir = dir;
+	w = segment_writer_open(&o);
+	for (int i = 0; i < 1050; i++)
+		assert_int_equal(segment_writer_add(w, &recs[i]), 0);
+	assert_int_equal(segment_writer_sync(w), 0);	/* 50 in the tail */
+	only_segment(dir, path, sizeof(path));
+	resume_everywhere(path, 1050);
+	for (int i = 1050; i < 1200; i++)	/* the tail's block written, a new tail */
+		assert_int_equal(segment_writer_add(w, &recs[i]), 0);
+	assert_int_equal(segment_writer_sync(w), 0);
+	resume_everywhere(path, 1200);
+	segment_writer_close(w);	/* closed: an index after the blocks */
+	resume_everywhere(path, 1200);
+	{	/* an offset past the end (a segment cut back): nothing */
+		struct segment_read_result res;
+		struct places *p = calloc(1, sizeof(*p));
+		struct segment_filter f = { .start_offset = 1u << 30 };
+
+		p->res = &res;
+		assert_int_equal(segment_read_filtered(path, NULL, 0, &f, note_place, p, &res), 0);
+		assert_int_equal(p->n, 0);
+		free(p);
+	}
+	free_records(recs);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* A block's CRC: the known check value, the CPU's instruction (where the machine has one)
  * against the tables at every length and alignment, and in pieces as whole. */
 static void test_crc32c(void **state)
@@ -752,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_torn_tails_and_damage),
 		cmocka_unit_test(test_rotation_and_retention),
 		cmocka_unit_test(test_filtered_read),
+		cmocka_unit_test(test_resume_from_a_place),
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_field_numbers),
 		cmocka_unit_test(test_tags_over_fifteen),
