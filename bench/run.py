@@ -320,7 +320,7 @@ def run_extension(build, tmp, name, source, cold_starts, warm_invokes, extra_env
     for _ in range(warm_invokes):
         invoke(url)
     if rss_end is not None and pid:
-        time.sleep(1.0)
+        time.sleep(2.5)  # past an OTLP round (one a second at most) and its trim
         rss_end.append(rss_kb(pid))
     p.terminate()
     p.wait(timeout=15)

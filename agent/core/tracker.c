@@ -33,6 +33,9 @@ struct tracker {
 	char current[64];		/* the request in flight, for log records without an id */
 	bool pending_cold;
 	double pending_init_ms;
+	int64_t pending_init_start;		/* platform.initStart's time */
+	struct report_phase pending_phases[REPORT_PHASES];
+	unsigned pending_nphases;
 	char init_type[32];
 	struct tracker_stats stats;
 	/* resources: the last cumulative sample, and reports finished since */
@@ -393,6 +396,9 @@ void tracker_add_report(struct tracker *t, const struct invocation_report *m)
 	r->start_ms = m->start_ms;
 	r->cold_start = m->cold_start;
 	r->init_duration_ms = m->init_duration_ms;
+	r->init_start_ms = m->init_start_ms;
+	r->nphases = m->nphases < REPORT_PHASES ? m->nphases : REPORT_PHASES;
+	memcpy(r->phases, m->phases, r->nphases * sizeof(r->phases[0]));
 	r->duration_ms = m->duration_ms;
 	r->runtime_ms = m->runtime_ms;
 	r->post_runtime_ms = m->post_runtime_ms;
@@ -422,8 +428,13 @@ static void on_start(struct tracker *t, struct invocation_report *r, json_t *rec
 	if (t->pending_cold) {
 		r->cold_start = true;
 		r->init_duration_ms = t->pending_init_ms;
+		r->init_start_ms = t->pending_init_start;
+		r->nphases = t->pending_nphases;
+		memcpy(r->phases, t->pending_phases, r->nphases * sizeof(r->phases[0]));
 		t->pending_cold = false;
 		t->pending_init_ms = -1;
+		t->pending_init_start = 0;
+		t->pending_nphases = 0;
 	}
 	snprintf(t->current, sizeof(t->current), "%s", r->request_id);
 }
@@ -508,19 +519,51 @@ static int invocation_event(struct tracker *t, const char *type, json_t *record,
 	return 0;
 }
 
+/* A part of the pending init, from an event at time_ms lasting duration_ms. */
+static void init_phase(struct tracker *t, const char *name, int64_t time_ms, double duration_ms)
+{
+	struct report_phase *p;
+
+	if (!t->pending_init_start || time_ms <= 0 || t->pending_nphases == REPORT_PHASES)
+		return;
+	p = &t->pending_phases[t->pending_nphases++];
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->start_ms = (double)(time_ms - t->pending_init_start) - duration_ms;
+	p->duration_ms = duration_ms;
+	if (p->start_ms < 0)
+		p->start_ms = 0;
+}
+
 /* A platform event of the environment, not of one invocation (type without "platform."):
- * 1 when it is one (taken in), 0 when it is not. */
-static int environment_event(struct tracker *t, const char *type, json_t *record)
+ * 1 when it is one (taken in), 0 when it is not. The init's parts as Lambda tells them:
+ * initStart → initRuntimeDone is the runtime's init; each platform.extension (an
+ * extension registered) an instant. */
+static int environment_event(struct tracker *t, const char *type, json_t *record,
+			     int64_t time_ms)
 {
 	if (strcmp(type, "initStart") == 0) {
 		const char *it = json_string_value(json_object_get(record, "initializationType"));
 
 		t->pending_cold = true;
+		t->pending_init_start = time_ms;
+		t->pending_nphases = 0;
 		snprintf(t->init_type, sizeof(t->init_type), "%s", it ? it : "on-demand");
 		return 1;
 	}
 	if (strcmp(type, "initReport") == 0) {
 		t->pending_init_ms = num(json_object_get(record, "metrics"), "durationMs", -1);
+		return 1;
+	}
+	if (strcmp(type, "initRuntimeDone") == 0 && t->pending_init_start && time_ms > 0) {
+		init_phase(t, "runtimeInit", time_ms, (double)(time_ms - t->pending_init_start));
+		return 1;
+	}
+	if (strcmp(type, "extension") == 0 && t->pending_init_start) {
+		const char *name = json_string_value(json_object_get(record, "name"));
+		char what[64];
+
+		snprintf(what, sizeof(what), "extension %.40s registered", name ? name : "?");
+		init_phase(t, what, time_ms, 0);
 		return 1;
 	}
 	return strcmp(type, "initRuntimeDone") == 0 || strcmp(type, "extension") == 0 ||
@@ -547,7 +590,7 @@ int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t t
 		rc = -ENOENT;
 	} else if (!json_is_object(record)) {
 		rc = -EINVAL;
-	} else if (!environment_event(t, type + 9, record)) {
+	} else if (!environment_event(t, type + 9, record, time_ms)) {
 		rc = invocation_event(t, type + 9, record, time_ms);
 	}
 	if (rc == -EINVAL)

@@ -14,6 +14,14 @@
 #include "metrics.h"
 
 enum report_status { REPORT_SUCCESS, REPORT_ERROR, REPORT_TIMEOUT, REPORT_FAILURE };
+
+/* A part of a cold start's init: its name ("runtime", "extension NAME", Lambda's
+ * "runtimeInit"…), start (ms after the init began) and duration (ms; 0: an instant). */
+#define REPORT_PHASES 8
+struct report_phase {
+	char name[64];
+	double start_ms, duration_ms;
+};
 enum { LEVEL_TRACE, LEVEL_DEBUG, LEVEL_INFO, LEVEL_WARN, LEVEL_ERROR, LEVEL_FATAL, LEVEL_COUNT };
 
 struct invocation_report {
@@ -26,6 +34,9 @@ struct invocation_report {
 	bool cold_start;
 	char init_type[32];
 	double init_duration_ms;	/* < 0: none */
+	int64_t init_start_ms;		/* epoch ms the init began (0: unknown) */
+	struct report_phase phases[REPORT_PHASES];	/* the init's parts, as far as known */
+	unsigned nphases;
 	double duration_ms;		/* platform.report (< 0 unknown) */
 	int64_t billed_ms;
 	double runtime_ms;		/* platform.runtimeDone durationMs */
@@ -87,7 +98,7 @@ void tracker_count_log(struct tracker *t, const char *rid, int level, const char
  * own requestId wins); a line that names Lambda's out-of-memory errors marks it OOM. */
 void tracker_log_line(struct tracker *t, const char *request_id, const char *line, size_t n);
 /* A finished invocation as the platform measured it: request_id, trace_id, start_ms,
- * cold_start, init_duration_ms, duration_ms, runtime_ms, post_runtime_ms, memory_size_mb,
+ * cold_start, init_duration_ms, init_start_ms, phases, duration_ms, runtime_ms, post_runtime_ms, memory_size_mb,
  * max_memory_used_mb, status, error_type, response_latency_ms, response_duration_ms and
  * produced_bytes are taken from r; the lines already counted for it stay. Finished (billing,
  * cost, OOM) and exported as the reports built from events are. */

@@ -248,6 +248,7 @@ void env_check_init_done(struct environment *env)
 	env->report_init = strcmp(env->phase, "init") == 0;
 	host_probes_init_done(env);
 	loop_timer_stop(&env->init_timer);
+	env->nphases = 0;
 	for (unsigned i = 0; i < env->next_ext; i++) {
 		struct extension *x = &env->ext[i];
 
@@ -256,11 +257,27 @@ void env_check_init_done(struct environment *env)
 			 * cgroup move before the exec are the host's). */
 			double from = x->proc.exec_at > 0 ? x->proc.exec_at : x->spawned_at;
 
+			if (env->nphases < REPORT_PHASES) {
+				struct report_phase *p = &env->phases[env->nphases++];
+
+				snprintf(p->name, sizeof(p->name), "extension %.50s", x->name);
+				p->start_ms = (from - env->spawned_at) * 1000.0;
+				p->duration_ms = (x->ready_at - from) * 1000.0;
+			}
 			metric_observe(metric_with(h->m.extension_init, h->opt.function_name, x->name),
 				       x->ready_at - from);
 			log_debug("host", "extension %s: init %.3f ms", x->name,
 				  (x->ready_at - from) * 1000.0);
 		}
+	}
+	if (env->nphases < REPORT_PHASES && env->runtime_ready_at > 0) {
+		/* exec of the runtime → its first /next */
+		struct report_phase *p = &env->phases[env->nphases++];
+		double from = env->runtime.exec_at > 0 ? env->runtime.exec_at : env->spawned_at;
+
+		snprintf(p->name, sizeof(p->name), "runtime");
+		p->start_ms = (from - env->spawned_at) * 1000.0;
+		p->duration_ms = (env->runtime_ready_at - from) * 1000.0;
 	}
 	telemetry_emit(env, "platform.initReport",
 		       json_pack("{s:s,s:s,s:s,s:{s:f}}", "initializationType", "on-demand",

@@ -254,6 +254,11 @@ static void track(struct host *h, struct environment *env, struct invocation *in
 
 	snprintf(r.request_id, sizeof(r.request_id), "%s", inv->id);
 	snprintf(r.trace_id, sizeof(r.trace_id), "%s", inv->trace_id);
+	if (r.cold_start && env) {
+		r.init_start_ms = clock_epoch_ms() - (int64_t)((loop_now() - env->spawned_at) * 1000.0);
+		r.nphases = env->nphases;
+		memcpy(r.phases, env->phases, sizeof(r.phases));
+	}
 	if (inv->status != INV_SUCCESS)
 		snprintf(r.error_type, sizeof(r.error_type), "%s", inv->error_type);
 	tracker_add_report(h->tracker, &r);

@@ -125,7 +125,10 @@ struct environment {
 	struct http_request *next_req;	/* the runtime's parked /next */
 	struct invocation *inv;		/* being served, or waiting for this init */
 	double spawned_at;
+	double runtime_ready_at;	/* the runtime's first /next */
 	double init_ms;			/* < 0 until init is done */
+	struct report_phase phases[REPORT_PHASES];	/* the init's parts, for the report */
+	unsigned nphases;
 	bool report_init;		/* the next REPORT carries Init Duration */
 	const char *phase;		/* "init", or "invoke" for the retry inside an invoke */
 	char init_error[128];		/* from /runtime/init/error */

@@ -88,6 +88,7 @@ static void handle_next(struct environment *env, struct http_request *req)
 	if (env->state == ENV_STARTING) {
 		if (!env->runtime_parked_first) {
 			env->runtime_parked_first = true;
+			env->runtime_ready_at = loop_now();
 			/* The runtime's init is done: registration of extensions closes. */
 			env->registration_open = false;
 			telemetry_emit(env, "platform.initRuntimeDone",

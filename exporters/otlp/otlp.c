@@ -794,8 +794,17 @@ static void *sender(void *arg)
 			ship_logs(x, attempts);
 		if (x->t[SIG_METRICS].on)
 			send_metrics(x, attempts);
-		if (stopping)
+		if (stopping) {
+			uint64_t left = 0;
+
+			for (size_t i = 0; i < x->ncursors; i++)
+				if (x->cursors[i].seen > x->cursors[i].shipped)
+					left += x->cursors[i].seen - x->cursors[i].shipped;
+			if (left)
+				log_warn("otlp", "%llu log records not sent by the stop's deadline: "
+					 "they stay in %s", (unsigned long long)left, x->o->log_dir);
 			break;
+		}
 		last = clock_mono_s();
 		/* What a round allocated (a block read, a request, zlib's state) goes back to the
 		 * system: the agent's memory stays what it was between invocations. */

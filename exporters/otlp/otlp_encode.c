@@ -27,8 +27,9 @@ enum { LOG_TIME = 1, LOG_SEVERITY_NUMBER = 2, LOG_SEVERITY_TEXT = 3, LOG_BODY = 
        LOG_OBSERVED_TIME = 11 };
 /* trace.proto: Span, Link, Status */
 enum { SPAN_TRACE_ID = 1, SPAN_SPAN_ID = 2, SPAN_PARENT = 4, SPAN_NAME = 5, SPAN_KIND = 6,
-       SPAN_START = 7, SPAN_END = 8, SPAN_ATTRIBUTES = 9, SPAN_LINKS = 13, SPAN_STATUS = 15,
-       SPAN_FLAGS = 16 };
+       SPAN_START = 7, SPAN_END = 8, SPAN_ATTRIBUTES = 9, SPAN_EVENTS = 11, SPAN_LINKS = 13,
+       SPAN_STATUS = 15, SPAN_FLAGS = 16 };
+enum { EVENT_TIME = 1, EVENT_NAME = 2 };
 enum { LINK_TRACE_ID = 1, LINK_SPAN_ID = 2 };
 enum { STATUS_MESSAGE = 2, STATUS_CODE = 3 };
 enum { KIND_INTERNAL = 1, KIND_SERVER = 2 };
@@ -463,16 +464,46 @@ size_t otlp_encode_spans(struct buf *b, const struct invocation_report *r, bool 
 	end = start + ms_ns(duration);
 	has_init = r->cold_start && r->init_duration_ms > 0;
 	if (has_init) {
+		uint64_t init_start = r->init_start_ms > 0 ?
+					      (uint64_t)r->init_start_ms * 1000000u :
+					      start - ms_ns(r->init_duration_ms);
+		uint64_t init_end = init_start + ms_ns(r->init_duration_ms);
+
 		random_bytes(init_id, sizeof(init_id));
 		s = (struct span){ .name = "init", .kind = KIND_INTERNAL, .trace_id = tid,
 				   .span_id = init_id, .parent = has_caller ? caller : NULL,
-				   .start_ns = start - ms_ns(r->init_duration_ms), .end_ns = start };
+				   .start_ns = init_start, .end_ns = init_end };
 		pos = span_open(b, &s);
 		kv_str(b, at, "faas.invocation_id", r->request_id);
 		if (r->init_type[0])
 			kv_str(b, at, "vigil.init_type", r->init_type);
+		/* Instants (an extension registered) as the span's events. */
+		for (unsigned i = 0; i < r->nphases && i < REPORT_PHASES; i++) {
+			const struct report_phase *ph = &r->phases[i];
+			size_t e;
+
+			if (ph->duration_ms > 0)
+				continue;
+			e = pb_open(b, T(SPAN_EVENTS, PB_LEN));
+			pb_buf_fixed64(b, T(EVENT_TIME, PB_I64), init_start + ms_ns(ph->start_ms));
+			pb_buf_bytes(b, T(EVENT_NAME, PB_LEN), ph->name, strnlen(ph->name,
+										 sizeof(ph->name)));
+			pb_close(b, e);
+		}
 		pb_close(b, pos);
 		n++;
+		/* Its parts (an extension's init, the runtime's) as its children. */
+		for (unsigned i = 0; i < r->nphases && i < REPORT_PHASES; i++) {
+			const struct report_phase *ph = &r->phases[i];
+			char name[sizeof(ph->name) + 1];
+
+			if (ph->duration_ms <= 0)
+				continue;
+			snprintf(name, sizeof(name), "%.*s", (int)sizeof(ph->name), ph->name);
+			child(b, name, tid, init_id, init_start + ms_ns(ph->start_ms), ph->duration_ms,
+			      init_end);
+			n++;
+		}
 	}
 	s = (struct span){ .name = "invoke", .kind = KIND_SERVER, .trace_id = tid,
 			   .span_id = invoke_id, .parent = has_caller ? caller : NULL,

@@ -117,6 +117,11 @@ def test_host_exports_the_three_signals(start_host, receiver, tmp_path):
     init_ms = float(reports[0]["Init Duration"].split()[0])
     assert abs((init[0].end_time_unix_nano - init[0].start_time_unix_nano) / 1e6 - init_ms) <= 1
     assert first.links and first.links[0].span_id == init[0].span_id
+    # The init's parts: the runtime's exec → its first /next, inside the init.
+    parts = [s for s in spans if s.parent_span_id == init[0].span_id]
+    assert [p.name for p in parts] == ["runtime"], [p.name for p in parts]
+    assert init[0].start_time_unix_nano <= parts[0].start_time_unix_nano
+    assert parts[0].end_time_unix_nano <= init[0].end_time_unix_nano
     failed = [s for s in invokes.values() if s.status.code == s.status.STATUS_CODE_ERROR]
     assert len(failed) == 1 and failed[0].status.message == "TestError"
     assert attrs(invokes[reports[1]["RequestId"]].attributes)["faas.coldstart"] is False
@@ -163,21 +168,37 @@ def test_compressions_decode(start_host, receiver, tmp_path, compression):
     assert any(g.body.string_value == "compressed " + compression for _, g in r.logs())
 
 
-def test_retry_after_is_honoured(start_host, receiver, tmp_path):
+def start_either(mode, start_host, tmp_path, r, **vigil_env):
+    """vigil host exporting itself (C test runtime), or vigil as the extension of AWS's Node
+    runtime client; and how to make the function print a line."""
+    if mode == "host":
+        h = start_host("--function-name", "fn", "--", TEST_RUNTIME,
+                       VIGIL_LOG_DIR=str(tmp_path / "logs"), **otlp_env(r, **vigil_env))
+        return h, lambda text: h.invoke({"action": "print", "text": text})
+    h = start_node_with_vigil(start_host, tmp_path, r, **vigil_env)
+    return h, lambda text: h.invoke({"action": "log", "n": text})
+
+
+def printed(mode, text):
+    return text if mode == "host" else f"hello from node {text}"
+
+
+@pytest.mark.parametrize("mode", ["host", "extension"])
+def test_retry_after_is_honoured(start_host, receiver, tmp_path, mode):
     r = receiver()
     r.answer = lambda path, n: (429, {"Retry-After": "2"}) if path == "/v1/logs" and n == 0 \
         else None
-    h = start_host("--function-name", "fn", "--", TEST_RUNTIME, VIGIL_LOG_DIR=str(tmp_path),
-                   **otlp_env(r))
-    h.invoke({"action": "print", "text": "after a 429"})
-    wait_for(lambda: any(g.body.string_value == "after a 429" for _, g in r.logs()),
+    h, say = start_either(mode, start_host, tmp_path, r)
+    say("after-a-429")
+    line = printed(mode, "after-a-429")
+    wait_for(lambda: any(line in g.body.string_value for _, g in r.logs()),
              timeout=15, what="the record after the 429")
     h.stop()
     tries = [(t, st) for t, p, st in r.attempts if p == "/v1/logs"]
     assert tries[0][1] == 429 and tries[1][1] == 200
     assert tries[1][0] - tries[0][0] >= 1.9, tries
     bodies = [g.body.string_value for _, g in r.logs()]
-    assert bodies.count("after a 429") == 1
+    assert sum(line in b for b in bodies) == 1
 
 
 def test_a_rejecting_backend_is_counted_and_never_retried(start_host, receiver, tmp_path):
@@ -239,33 +260,32 @@ def test_standard_variables_are_a_fallback(start_host, receiver, tmp_path):
     assert res["deployment.environment"] == "test" and res["team"] == "a,b"
 
 
-def test_https_with_the_test_ca_and_a_wrong_one(start_host, receiver, tmp_path):
+@pytest.mark.parametrize("mode", ["host", "extension"])
+def test_https_with_the_test_ca_and_a_wrong_one(start_host, receiver, tmp_path, mode):
     from test_remote_write import tls_files
     cert, key, ca = tls_files(tmp_path / "pki", "ec", san="IP:127.0.0.1")
     other = tls_files(tmp_path / "other", "ec")[2]
     r = receiver(tls=(cert, key))
-    h = start_host("--function-name", "fn", "--", TEST_RUNTIME,
-                   VIGIL_LOG_DIR=str(tmp_path / "l1"), **otlp_env(r, VIGIL_OTLP_CA_FILE=ca))
-    h.invoke({"action": "print", "text": "over TLS"})
-    wait_for(lambda: any(g.body.string_value == "over TLS" for _, g in r.logs()),
+    h, say = start_either(mode, start_host, tmp_path / "a", r, VIGIL_OTLP_CA_FILE=ca)
+    say("over-TLS")
+    wait_for(lambda: any(printed(mode, "over-TLS") in g.body.string_value for _, g in r.logs()),
              what="a record over https")
     h.stop()
     r2 = receiver(tls=(cert, key))
-    h = start_host("--function-name", "fn", "--", TEST_RUNTIME,
-                   VIGIL_LOG_DIR=str(tmp_path / "l2"), **otlp_env(r2, VIGIL_OTLP_CA_FILE=other))
-    h.invoke({"action": "print", "text": "refused TLS"})
+    h, say = start_either(mode, start_host, tmp_path / "b", r2, VIGIL_OTLP_CA_FILE=other)
+    say("refused-TLS")
     h.wait_reports(1)
     time.sleep(1)
-    _, _, err = h.stop()
+    _, out, err = h.stop()
     assert not r2.received
-    assert "certificate" in err
+    assert "certificate" in (err if mode == "host" else out)
 
 
 # --- vigil as the extension, with AWS's Node runtime client -------------------------------
 
 def start_node_with_vigil(start_host, tmp_path, r, **vigil_env):
     ext = tmp_path / "extensions"
-    ext.mkdir(exist_ok=True)
+    ext.mkdir(parents=True, exist_ok=True)
     if not (ext / "vigil").exists():
         (ext / "vigil").symlink_to(VIGIL)
     env = ["--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
@@ -315,6 +335,13 @@ def test_extension_receiver_down_then_up(start_host, receiver, tmp_path):
     assert len(got) - len(set(got)) <= 4096, "duplicates beyond one request"
     res = r.logs()[0][0]
     assert res["faas.name"] == "node-fn" and res["cloud.provider"] == "aws"
+    # Traces from the Telemetry API: the init as Lambda tells it (runtimeInit, the
+    # extension's registration as an event of the init span).
+    wait_for(lambda: any(s.name == "init" for _, s in r.spans()), what="the init span")
+    spans = [s for _, s in r.spans()]
+    init = next(s for s in spans if s.name == "init")
+    assert "runtimeInit" in [s.name for s in spans if s.parent_span_id == init.span_id]
+    assert "extension vigil registered" in [e.name for e in init.events]
     assert res["cloud.platform"] == "aws_lambda" and res["cloud.account.id"]
     h.stop()
 
