@@ -393,6 +393,7 @@ void tracker_add_report(struct tracker *t, const struct invocation_report *m)
 	r->seen |= TRACK_START | TRACK_RUNTIME_DONE | TRACK_REPORT;
 	r->complete = true;
 	snprintf(r->trace_id, sizeof(r->trace_id), "%s", m->trace_id);
+	snprintf(r->trigger, sizeof(r->trigger), "%s", m->trigger);
 	r->start_ms = m->start_ms;
 	r->cold_start = m->cold_start;
 	r->init_duration_ms = m->init_duration_ms;

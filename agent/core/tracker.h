@@ -30,6 +30,7 @@ struct invocation_report {
 	char function_name[128];
 	char version[64];
 	char trace_id[192];
+	char trigger[16];		/* faas.trigger (http, other), "" unknown */
 	int64_t start_ms;		/* epoch ms: INVOKE or platform.start */
 	bool cold_start;
 	char init_type[32];
@@ -97,7 +98,7 @@ void tracker_count_log(struct tracker *t, const char *rid, int level, const char
  * "function" record is (Lambda's JSON keys, Node's and Python's text formats; a JSON line's
  * own requestId wins); a line that names Lambda's out-of-memory errors marks it OOM. */
 void tracker_log_line(struct tracker *t, const char *request_id, const char *line, size_t n);
-/* A finished invocation as the platform measured it: request_id, trace_id, start_ms,
+/* A finished invocation as the platform measured it: request_id, trace_id, trigger, start_ms,
  * cold_start, init_duration_ms, init_start_ms, phases, duration_ms, runtime_ms, post_runtime_ms, memory_size_mb,
  * max_memory_used_mb, status, error_type, response_latency_ms, response_duration_ms and
  * produced_bytes are taken from r; the lines already counted for it stay. Finished (billing,

@@ -373,7 +373,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	r->state = REQ_WAITING;
 	r->inv = host_invoke(f->host, payload, len,
 			     MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Amzn-Trace-Id"),
-			     on_answer, r);
+			     r->raw ? "other" : "http", on_answer, r);
 	if (!r->inv) {
 		r->state = REQ_DONE;
 		return queue_json(conn, 429, r->raw ? "{\"Type\":\"User\",\"message\":\"Rate "

@@ -254,6 +254,7 @@ static void track(struct host *h, struct environment *env, struct invocation *in
 
 	snprintf(r.request_id, sizeof(r.request_id), "%s", inv->id);
 	snprintf(r.trace_id, sizeof(r.trace_id), "%s", inv->trace_id);
+	snprintf(r.trigger, sizeof(r.trigger), "%s", inv->trigger ? inv->trigger : "");
 	if (r.cold_start && env) {
 		r.init_start_ms = clock_epoch_ms() - (int64_t)((loop_now() - env->spawned_at) * 1000.0);
 		r.nphases = env->nphases;
@@ -445,6 +446,7 @@ static bool usable_trace(const char *t)
 }
 
 struct invocation *host_invoke(struct host *h, char *payload, size_t len, const char *trace,
+			       const char *trigger,
 			       void (*on_answer)(struct invocation *, void *), void *arg)
 {
 	struct invocation *inv;
@@ -461,6 +463,7 @@ struct invocation *host_invoke(struct host *h, char *payload, size_t len, const 
 		return NULL;
 	}
 	inv->host = h;
+	inv->trigger = trigger;
 	uuid_v4(inv->id);
 	inv->payload = payload;
 	inv->payload_len = len;

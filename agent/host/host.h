@@ -45,6 +45,7 @@ struct invocation {
 	char *payload;
 	size_t payload_len;
 	char trace_id[160];
+	const char *trigger;		/* faas.trigger: http (the front door), other */
 	double accepted_at;		/* monotonic, when the caller handed it in */
 	double started_at;		/* delivered to the runtime */
 	double init_retry_at;		/* an init retried inside it began (0: none): its
@@ -234,10 +235,12 @@ struct host {
 };
 
 /* Hand in an invocation (payload ownership passes to the host). trace: the caller's
- * X-Amzn-Trace-Id (NULL or unusable: a new trace, Sampled=0, as Lambda's PassThrough makes).
+ * X-Amzn-Trace-Id (NULL or unusable: a new trace, Sampled=0, as Lambda's PassThrough makes);
+ * trigger: what called (OpenTelemetry's faas.trigger: "http", "other"), a static string.
  * on_answer is called once, unless the caller detaches first. NULL when the queue is full
  * (throttled). */
 struct invocation *host_invoke(struct host *h, char *payload, size_t len, const char *trace,
+			       const char *trigger,
 			       void (*on_answer)(struct invocation *, void *), void *arg);
 /* The caller went away: never call its on_answer. */
 void invocation_detach(struct invocation *inv);

@@ -3,6 +3,8 @@
 #ifndef VIGIL_CLOCK_H
 #define VIGIL_CLOCK_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -43,6 +45,19 @@ static inline struct timespec clock_realtime_in(double seconds)
 	ts.tv_sec += (time_t)t;
 	ts.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
 	return ts;
+}
+
+/* Join t within seconds; past them, cancel it (a sender blocked in a connect, send or recv)
+ * and join it then. true when it ended in time. */
+static inline bool clock_join_within(pthread_t t, double seconds)
+{
+	struct timespec until = clock_realtime_in(seconds);
+
+	if (pthread_timedjoin_np(t, NULL, &until) == 0)
+		return true;
+	pthread_cancel(t);
+	pthread_join(t, NULL);
+	return false;
 }
 
 #endif

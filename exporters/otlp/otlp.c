@@ -997,19 +997,12 @@ static void otlp_sink_stop(void *self, int64_t deadline_ms)
 	x->deadline = clock_mono_s() + left;
 	pthread_cond_broadcast(&x->cond);
 	pthread_mutex_unlock(&x->lock);
-	{
-		/* A POST in flight may block for its whole timeout: past the deadline (and a
-		 * little), cancel the thread inside it. The cursor moves only after an answer,
-		 * by a rename: a cancelled send is sent again next time. */
-		struct timespec until = clock_realtime_in(left + 0.1);
-
-		if (pthread_timedjoin_np(x->thread, NULL, &until) != 0) {
-			log_warn("otlp", "the backend is still busy at the deadline: what is not "
-				 "sent stays (logs: on disk, for the next start)");
-			pthread_cancel(x->thread);
-			pthread_join(x->thread, NULL);
-		}
-	}
+	/* A POST in flight may block for its whole timeout: past the deadline (and a little),
+	 * the thread is cancelled inside it. The cursor moves only after an answer, by a
+	 * rename: a cancelled send is sent again next time. */
+	if (!clock_join_within(x->thread, left + 0.1))
+		log_warn("otlp", "the backend is still busy at the deadline: what is not sent "
+			 "stays (logs: on disk, for the next start)");
 	{
 		size_t left_spans = x->nspans;
 

@@ -54,14 +54,20 @@ enum { PARTIAL_REJECTED = 1, PARTIAL_MESSAGE = 2 };
 
 /* --- attributes ------------------------------------------------------------------------- */
 
-static void kv_string(struct buf *b, uint32_t tag, const char *key, const char *v, size_t vn)
+/* A KeyValue's start: its tag and length, the key, the value's tag and length (the caller
+ * writes the AnyValue's any bytes next). */
+static void kv_head(struct buf *b, uint32_t tag, const char *key, size_t any)
 {
 	size_t kn = strlen(key);
-	size_t any = pb_len_field(T(ANY_STRING, PB_LEN), vn);
 
 	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), any));
 	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
 	pb_buf_len(b, T(KV_VALUE, PB_LEN), any);
+}
+
+static void kv_string(struct buf *b, uint32_t tag, const char *key, const char *v, size_t vn)
+{
+	kv_head(b, tag, key, pb_len_field(T(ANY_STRING, PB_LEN), vn));
 	pb_buf_bytes(b, T(ANY_STRING, PB_LEN), v, vn);
 }
 
@@ -72,46 +78,30 @@ static void kv_str(struct buf *b, uint32_t tag, const char *key, const char *v)
 
 static void kv_int(struct buf *b, uint32_t tag, const char *key, int64_t v)
 {
-	size_t kn = strlen(key);
-	size_t any = 1 + pb_varint_len((uint64_t)v);
-
-	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), any));
-	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
-	pb_buf_len(b, T(KV_VALUE, PB_LEN), any);
+	kv_head(b, tag, key, 1 + pb_varint_len((uint64_t)v));
 	pb_buf_varint(b, T(ANY_INT, PB_VARINT), (uint64_t)v);
 }
 
 static void kv_bool(struct buf *b, uint32_t tag, const char *key, bool v)
 {
-	size_t kn = strlen(key);
-
-	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), 2));
-	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
-	pb_buf_len(b, T(KV_VALUE, PB_LEN), 2);
+	kv_head(b, tag, key, 2);
 	pb_buf_varint(b, T(ANY_BOOL, PB_VARINT), v);
 }
 
 static void kv_double(struct buf *b, uint32_t tag, const char *key, double v)
 {
-	size_t kn = strlen(key);
-
-	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), 9));
-	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
-	pb_buf_len(b, T(KV_VALUE, PB_LEN), 9);
+	kv_head(b, tag, key, 9);
 	pb_buf_double(b, T(ANY_DOUBLE, PB_I64), v);
 }
 
 /* A string array of one value (aws.log.group.names). */
 static void kv_array1(struct buf *b, uint32_t tag, const char *key, const char *v)
 {
-	size_t kn = strlen(key), vn = strlen(v);
+	size_t vn = strlen(v);
 	size_t inner = pb_len_field(T(ANY_STRING, PB_LEN), vn);	/* AnyValue */
 	size_t array = pb_len_field(T(1, PB_LEN), inner);		/* ArrayValue */
-	size_t any = pb_len_field(T(ANY_ARRAY, PB_LEN), array);
 
-	pb_buf_len(b, tag, pb_len_field(T(KV_KEY, PB_LEN), kn) + pb_len_field(T(KV_VALUE, PB_LEN), any));
-	pb_buf_bytes(b, T(KV_KEY, PB_LEN), key, kn);
-	pb_buf_len(b, T(KV_VALUE, PB_LEN), any);
+	kv_head(b, tag, key, pb_len_field(T(ANY_ARRAY, PB_LEN), array));
 	pb_buf_len(b, T(ANY_ARRAY, PB_LEN), array);
 	pb_buf_len(b, T(1, PB_LEN), inner);
 	pb_buf_bytes(b, T(ANY_STRING, PB_LEN), v, vn);
@@ -259,6 +249,8 @@ void otlp_encode_log(struct buf *b, const log_record *r)
 		kv_str(b, at, "vigil.source", source_names[r->source]);
 	if (r->extension && r->extension[0])
 		kv_str(b, at, "vigil.extension", r->extension);
+	if (r->cold_start)
+		kv_bool(b, at, "faas.coldstart", true);
 	for (size_t i = 0; i < r->n_fields; i++) {
 		const Vigil__V1__Field *f = r->fields[i];
 
@@ -511,6 +503,8 @@ size_t otlp_encode_spans(struct buf *b, const struct invocation_report *r, bool 
 	pos = span_open(b, &s);
 	kv_str(b, at, "faas.invocation_id", r->request_id);
 	kv_bool(b, at, "faas.coldstart", r->cold_start);
+	if (r->trigger[0])
+		kv_str(b, at, "faas.trigger", r->trigger);
 	if (r->billed_ms > 0)
 		kv_int(b, at, "vigil.billed_ms", r->billed_ms);
 	if (r->max_memory_used_mb > 0)

@@ -585,18 +585,11 @@ void remote_write_stop(struct remote_write *w, double deadline_s)
 	w->deadline = clock_mono_s() + deadline_s;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-	{
-		/* A POST in flight may block for the whole timeout: past the deadline (and a
-		 * little), cancel the thread in its recv/send/connect instead of waiting. */
-		struct timespec until = clock_realtime_in(deadline_s + 0.1);
-
-		if (pthread_timedjoin_np(w->thread, NULL, &until) != 0) {
-			log_warn("remote_write", "the endpoint is still busy at the deadline: "
-				 "a push is abandoned");
-			pthread_cancel(w->thread);
-			pthread_join(w->thread, NULL);
-		}
-	}
+	/* A POST in flight may block for the whole timeout: past the deadline (and a little),
+	 * the thread is cancelled in its recv/send/connect instead of waited for. */
+	if (!clock_join_within(w->thread, deadline_s + 0.1))
+		log_warn("remote_write", "the endpoint is still busy at the deadline: a push is "
+			 "abandoned");
 	http_client_close(&w->client);
 	tls_trust_free(w->trust);
 	pthread_mutex_destroy(&w->lock);

@@ -123,26 +123,22 @@ class Receiver:
         with self.lock:
             return [m for _, p, _, m in self.received if p == path]
 
-    def logs(self):
-        """Every log record received: (resource attributes, record)."""
+    def _items(self, path, resources, scopes, items):
         out = []
-        for m in self.messages("/v1/logs"):
-            for rl in m.resource_logs:
-                res = attrs(rl.resource.attributes)
-                for sl in rl.scope_logs:
-                    for r in sl.log_records:
-                        out.append((res, r))
+        for m in self.messages(path):
+            for r in getattr(m, resources):
+                res = attrs(r.resource.attributes)
+                for sc in getattr(r, scopes):
+                    out += [(res, x) for x in getattr(sc, items)]
         return out
 
+    def logs(self):
+        """Every log record received: (resource attributes, record)."""
+        return self._items("/v1/logs", "resource_logs", "scope_logs", "log_records")
+
     def spans(self):
-        out = []
-        for m in self.messages("/v1/traces"):
-            for rs in m.resource_spans:
-                res = attrs(rs.resource.attributes)
-                for ss in rs.scope_spans:
-                    for s in ss.spans:
-                        out.append((res, s))
-        return out
+        """Every span received: (resource attributes, span)."""
+        return self._items("/v1/traces", "resource_spans", "scope_spans", "spans")
 
     def last_metrics(self):
         """The newest metrics request's metrics as {name: [(attributes, point dict)]}."""
