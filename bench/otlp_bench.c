@@ -1,8 +1,8 @@
 /*
  * OTLP log shipping benchmark: the segments of a folder (bench/ingest_bench writes them from
  * bench/gen_corpus.py's corpus) → OTLP LogRecords → ExportLogsServiceRequests of BATCH records
- * → compressed, through the exporter's own code (segment reader, otlp_encode_log,
- * otlp_encode_request, otlp_compress); no network. Prints the records, the protobuf and
+ * (256 KiB at most) → compressed, through the exporter's own code (segment reader,
+ * otlp_encode_log, otlp_encode_request_head, otlp_compress_parts); no network. Prints the records, the protobuf and
  * compressed bytes and the CPU seconds. The files are read once before the clock starts (the
  * page cache), as the shipper reads segments just written.
  * usage: otlp_bench SEGMENT_DIR gzip|zstd|none [BATCH]
@@ -34,20 +34,20 @@ static double cpu_s(void)
 
 static void send(struct state *s)
 {
-	struct buf req, out;
+	struct buf head, out;
 
 	if (!s->n)
 		return;
-	buf_init(&req);
+	buf_init(&head);
 	buf_init(&out);
-	otlp_encode_request(&req, &s->resource, &s->items);
-	if (otlp_compress(s->c, &req, &out) < 0) {
+	otlp_encode_request_head(&head, &s->resource, s->items.len);
+	if (otlp_compress_parts(s->c, head.data, head.len, s->items.data, s->items.len, &out) < 0) {
 		fprintf(stderr, "otlp_bench: compression failed\n");
 		exit(1);
 	}
-	s->raw += req.len;
-	s->packed += s->c == OTLP_NONE ? req.len : out.len;
-	buf_free(&req);
+	s->raw += head.len + s->items.len;
+	s->packed += out.len;
+	buf_free(&head);
 	buf_free(&out);
 	buf_reset(&s->items);
 	s->n = 0;
@@ -59,7 +59,7 @@ static int add(void *arg, const log_record *r)
 
 	otlp_encode_log(&s->items, r);
 	s->records++;
-	if (++s->n == s->batch || s->items.len >= 1000000)
+	if (++s->n == s->batch || s->items.len >= 262144)
 		send(s);
 	return 0;
 }

@@ -31,7 +31,7 @@
 
 #define OTLP_HEADERS_MAX 16
 #define OTLP_GZIP_LEVEL 1		/* zlib's fastest: see docs/benchmarks.md (OTLP) */
-#define OTLP_BATCH_BYTES 1000000u	/* a log request's protobuf, at most (about): some backends take 1 MB */
+#define OTLP_BATCH_BYTES 262144u	/* a log request's records, at most (about): memory */
 #define OTLP_BACKOFF_MAX_S 5.0
 #define OTLP_RETRY_AFTER_MAX_S 60.0
 #define CURSOR_FILE "otlp.cursor"
@@ -237,20 +237,38 @@ static bool load_trust(struct otlp *x, struct target *t)
 	return x->trust != NULL;
 }
 
-int otlp_compress(enum otlp_compression c, const struct buf *raw, struct buf *out)
+int otlp_compress_parts(enum otlp_compression c, const void *head, size_t head_len,
+			const void *body, size_t body_len, struct buf *out)
 {
-	if (c == OTLP_NONE)
-		return 0;
+	buf_reset(out);
+	if (c == OTLP_NONE) {
+		buf_append(out, head, head_len);
+		buf_append(out, body, body_len);
+		return out->failed ? -1 : 0;
+	}
 	if (c == OTLP_ZSTD) {
-		size_t cap = ZSTD_compressBound(raw->len), got;
+		ZSTD_CCtx *z = ZSTD_createCCtx();
+		ZSTD_inBuffer in[2] = { { head, head_len, 0 }, { body, body_len, 0 } };
+		ZSTD_outBuffer o;
+		size_t left = 1;
 
-		if (buf_reserve(out, cap) < 0)
+		if (!z || buf_reserve(out, ZSTD_compressBound(head_len + body_len)) < 0) {
+			ZSTD_freeCCtx(z);
 			return -1;
-		got = ZSTD_compress(out->data, cap, raw->data, raw->len, 3);
-		if (ZSTD_isError(got))
-			return -1;
-		out->len = got;
-		return 0;
+		}
+		ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, 3);
+		ZSTD_CCtx_setPledgedSrcSize(z, head_len + body_len);
+		o = (ZSTD_outBuffer){ out->data, out->cap, 0 };
+		for (int i = 0; i < 2 && !ZSTD_isError(left); i++)
+			while (in[i].pos < in[i].size && !ZSTD_isError(left))
+				left = ZSTD_compressStream2(z, &o, &in[i], ZSTD_e_continue);
+		if (!ZSTD_isError(left))
+			do	/* (at least once: e_continue may have said 0, nothing to flush yet) */
+				left = ZSTD_compressStream2(z, &o, &in[1], ZSTD_e_end);
+			while (left && !ZSTD_isError(left));
+		ZSTD_freeCCtx(z);
+		out->len = o.pos;
+		return ZSTD_isError(left) ? -1 : 0;
 	}
 	{
 		z_stream z = { 0 };
@@ -260,16 +278,20 @@ int otlp_compress(enum otlp_compression c, const struct buf *raw, struct buf *ou
 		if (deflateInit2(&z, OTLP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
 		    Z_OK)
 			return -1;
-		cap = deflateBound(&z, (uLong)raw->len) + 32;
+		cap = deflateBound(&z, (uLong)(head_len + body_len)) + 32;
 		if (buf_reserve(out, cap) < 0) {
 			deflateEnd(&z);
 			return -1;
 		}
-		z.next_in = (Bytef *)raw->data;
-		z.avail_in = (uInt)raw->len;
 		z.next_out = (Bytef *)out->data;
 		z.avail_out = (uInt)cap;
-		rc = deflate(&z, Z_FINISH);
+		z.next_in = (Bytef *)head;
+		z.avail_in = (uInt)head_len;
+		rc = deflate(&z, Z_NO_FLUSH);
+		z.next_in = (Bytef *)body;
+		z.avail_in = (uInt)body_len;
+		if (rc == Z_OK || rc == Z_BUF_ERROR)
+			rc = deflate(&z, Z_FINISH);
 		out->len = z.total_out;
 		deflateEnd(&z);
 		return rc == Z_STREAM_END ? 0 : -1;
@@ -417,15 +439,17 @@ static bool past_deadline(struct otlp *x)
 static enum post_result send_items(struct otlp *x, enum signal s, const struct buf *items,
 				   size_t nitems, unsigned attempts)
 {
-	struct buf raw, packed;
+	struct buf head, packed;
 	enum post_result r = POST_RETRY;
 	double backoff = 0.25;
 
-	buf_init(&raw);
+	/* The request's wrapper, then the items compressed after it (no copy of the items). */
+	buf_init(&head);
 	buf_init(&packed);
-	otlp_encode_request(&raw, &x->resource, items);
-	if (raw.failed || otlp_compress(x->o->compression, &raw, &packed) < 0) {
-		buf_free(&raw);
+	otlp_encode_request_head(&head, &x->resource, items->len);
+	if (head.failed || otlp_compress_parts(x->o->compression, head.data, head.len, items->data,
+					       items->len, &packed) < 0) {
+		buf_free(&head);
 		buf_free(&packed);
 		return POST_RETRY;
 	}
@@ -434,7 +458,7 @@ static enum post_result send_items(struct otlp *x, enum signal s, const struct b
 		uint32_t rnd = 0;
 
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		r = post_once(x, s, x->o->compression == OTLP_NONE ? &raw : &packed, nitems, &wait);
+		r = post_once(x, s, &packed, nitems, &wait);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (r != POST_RETRY || i + 1 == attempts)
 			break;
@@ -447,7 +471,7 @@ static enum post_result send_items(struct otlp *x, enum signal s, const struct b
 			break;
 		backoff = backoff * 2 > OTLP_BACKOFF_MAX_S ? OTLP_BACKOFF_MAX_S : backoff * 2;
 	}
-	buf_free(&raw);
+	buf_free(&head);
 	buf_free(&packed);
 	return r;
 }

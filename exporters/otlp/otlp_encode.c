@@ -751,10 +751,16 @@ size_t otlp_encode_metrics(struct buf *b, struct metric_registry *reg, uint64_t 
 
 void otlp_encode_request(struct buf *out, const struct buf *resource, const struct buf *items)
 {
+	otlp_encode_request_head(out, resource, items->len);
+	buf_append(out, items->data, items->len);
+}
+
+void otlp_encode_request_head(struct buf *out, const struct buf *resource, size_t items_len)
+{
 	static const char name[] = "vigil", version[] = VIGIL_VERSION;
 	size_t scope = pb_len_field(T(SCOPE_NAME, PB_LEN), sizeof(name) - 1) +
 		       pb_len_field(T(SCOPE_VERSION, PB_LEN), sizeof(version) - 1);
-	size_t scopes = pb_len_field(T(SCOPE_SCOPE, PB_LEN), scope) + items->len;
+	size_t scopes = pb_len_field(T(SCOPE_SCOPE, PB_LEN), scope) + items_len;
 	size_t res = pb_len_field(T(RES_RESOURCE, PB_LEN), resource->len) +
 		     pb_len_field(T(RES_SCOPES, PB_LEN), scopes);
 
@@ -764,7 +770,6 @@ void otlp_encode_request(struct buf *out, const struct buf *resource, const stru
 	pb_buf_len(out, T(SCOPE_SCOPE, PB_LEN), scope);
 	pb_buf_bytes(out, T(SCOPE_NAME, PB_LEN), name, sizeof(name) - 1);
 	pb_buf_bytes(out, T(SCOPE_VERSION, PB_LEN), version, sizeof(version) - 1);
-	buf_append(out, items->data, items->len);
 }
 
 int otlp_parse_response(const uint8_t *p, size_t n, int64_t *rejected, char *msg,

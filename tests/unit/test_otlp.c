@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "../../agent/core/metrics.h"
 #include "../../agent/core/tracker.h"
@@ -398,6 +400,53 @@ static void test_metrics_delta(void **state)
 	buf_free(&items);
 }
 
+/* A head and a body compressed as one stream, for each compression, and back. */
+static void test_compress_parts(void **state)
+{
+	static const enum otlp_compression kinds[] = { OTLP_GZIP, OTLP_ZSTD, OTLP_NONE };
+	size_t n = 300000;
+	char *body = malloc(n), head[40], *back = malloc(n + sizeof(head));
+
+	(void)state;
+	memset(head, 'h', sizeof(head));
+	for (size_t i = 0; i < n; i++)
+		body[i] = (char)("orders processed "[i % 17] + (i / 1000) % 3);
+	for (size_t k = 0; k < 3; k++) {
+		for (size_t bn = 0; bn <= n; bn += bn ? n / 2 : 1) {
+			struct buf out;
+			size_t got = n + sizeof(head);
+
+			buf_init(&out);
+			assert_int_equal(otlp_compress_parts(kinds[k], head, sizeof(head), body, bn,
+							     &out), 0);
+			if (kinds[k] == OTLP_GZIP) {
+				z_stream z = { 0 };
+
+				assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+				z.next_in = (Bytef *)out.data;
+				z.avail_in = (uInt)out.len;
+				z.next_out = (Bytef *)back;
+				z.avail_out = (uInt)got;
+				assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+				got = z.total_out;
+				inflateEnd(&z);
+			} else if (kinds[k] == OTLP_ZSTD) {
+				got = ZSTD_decompress(back, got, out.data, out.len);
+				assert_false(ZSTD_isError(got));
+			} else {
+				memcpy(back, out.data, out.len);
+				got = out.len;
+			}
+			assert_int_equal(got, sizeof(head) + bn);
+			assert_memory_equal(back, head, sizeof(head));
+			assert_memory_equal(back + sizeof(head), body, bn);
+			buf_free(&out);
+		}
+	}
+	free(body);
+	free(back);
+}
+
 static void test_trace_context(void **state)
 {
 	uint8_t t[16], p[8];
@@ -473,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_spans),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_metrics_delta),
+		cmocka_unit_test(test_compress_parts),
 		cmocka_unit_test(test_trace_context),
 		cmocka_unit_test(test_responses),
 	};
