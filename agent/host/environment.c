@@ -259,8 +259,11 @@ void env_check_init_done(struct environment *env)
 
 			if (env->nphases < REPORT_PHASES) {
 				struct report_phase *p = &env->phases[env->nphases++];
+				char name[sizeof(p->name)];
 
-				snprintf(p->name, sizeof(p->name), "extension %.50s", x->name);
+				/* (through a copy: the name and p are both in env) */
+				snprintf(name, sizeof(name), "extension %.50s", x->name);
+				memcpy(p->name, name, sizeof(name));
 				p->start_ms = (from - env->spawned_at) * 1000.0;
 				p->duration_ms = (x->ready_at - from) * 1000.0;
 			}

@@ -89,7 +89,8 @@ static inline void buf_append(struct buf *b, const void *p, size_t n)
 {
 	if (buf_reserve(b, n) < 0)
 		return;
-	memcpy(b->data + b->len, p, n);
+	if (n)	/* (p may be NULL then: an empty buf's data) */
+		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
 }
