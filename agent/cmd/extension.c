@@ -6,6 +6,7 @@
  */
 #include "extension.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,11 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	config_flush_strategy(cfg->flush, &o.flush, &o.period);
 	log_writer_config(cfg, &o.logs, &o.log_queue_bytes);
 	signal(SIGPIPE, SIG_IGN);
+	/* Buffers of 128 KiB and more (a log block, a segment read back, an OTLP request,
+	 * zlib's state) are mapped on their own and unmapped when freed: glibc would otherwise
+	 * raise this threshold after the first such free and keep them in its arenas, where
+	 * they stay resident between invocations. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	registry = metric_registry_new((unsigned)cfg->metrics_max_series);
 	if (!registry)
 		return 1;
