@@ -579,14 +579,11 @@ def otlp_section(build, megabytes=50, cold_starts=20, warm_invokes=1000):
     print(f"### Log shipping: a {megabytes} MB corpus from segments to OTLP requests\n")
     print("bench/gen_corpus.py's corpus (seed 1) into segments by bench/ingest_bench; then "
           "bench/otlp_bench.c: the segments read, every record an OTLP LogRecord, "
-          "ExportLogsServiceRequests of 4,096 records (1 MB at most), compressed — the "
+          "ExportLogsServiceRequests of 4,096 records (256 KiB at most), compressed — the "
           "exporter's own functions, no network. Beside it gzip and zstd on the same events "
           "as NDJSON. MB are of the NDJSON; three runs each, in turns, median by CPU time.\n")
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = os.path.join(tmp, "corpus")
-        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_corpus.py"), corpus,
-                        str(megabytes), "1"], check=True)
-        nd = corpus + ".ndjson"
+        corpus, nd = make_corpus(tmp, megabytes)
         nd_mb = os.path.getsize(nd) / 1048576
         segs = os.path.join(tmp, "segments")
         subprocess.run([f"{build}/bench/ingest_bench", corpus + ".batches", segs],
@@ -818,6 +815,14 @@ def shapes_section(build, megabytes=20):
     print()
 
 
+def make_corpus(tmp, megabytes):
+    """bench/gen_corpus.py's corpus (seed 1) in tmp: its path prefix and its NDJSON file."""
+    corpus = os.path.join(tmp, "corpus")
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_corpus.py"), corpus,
+                    str(megabytes), "1"], check=True)
+    return corpus, corpus + ".ndjson"
+
+
 def logs_section(build, megabytes):
     import shutil
     import tempfile
@@ -827,10 +832,7 @@ def logs_section(build, megabytes):
           "extension's code (telemetry_batch_log → log pipeline → segments); zstd and gzip "
           "compress the NDJSON. Same run, one program at a time.\n")
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = os.path.join(tmp, "corpus")
-        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_corpus.py"), corpus,
-                        str(megabytes), "1"], check=True)
-        nd = corpus + ".ndjson"
+        corpus, nd = make_corpus(tmp, megabytes)
         nd_size = os.path.getsize(nd)
         # vigil and zstd -3 three times each, interleaved (the machine's speed drifts; both
         # see the same drift), each measured in CPU seconds and wall seconds; the median
