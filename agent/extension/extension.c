@@ -285,29 +285,25 @@ static int do_register(struct extension *a, char *function_name, size_t fn_len, 
 		return -1;
 	}
 	snprintf(a->id, sizeof(a->id), "%s", id);
-	extension_parse_register(resp.body, resp.body_len, function_name, fn_len, version, v_len);
-	{
-		json_t *root = json_loadb(resp.body, resp.body_len, 0, NULL);
-		const char *acct = json_string_value(json_object_get(root, "accountId"));
-
-		snprintf(a->account_id, sizeof(a->account_id), "%s", acct ? acct : "");
-		json_decref(root);
-	}
+	extension_parse_register(resp.body, resp.body_len, function_name, fn_len, version, v_len,
+				 a->account_id, sizeof(a->account_id));
 	http_response_free(&resp);
 	return 0;
 }
 
 void extension_parse_register(const char *body, size_t len, char *function_name, size_t fn_len,
-			      char *version, size_t v_len)
+			      char *version, size_t v_len, char *account, size_t a_len)
 {
 	json_t *root = json_loadb(body, len, 0, NULL);
 	const char *fn = json_string_value(json_object_get(root, "functionName"));
 	const char *ver = json_string_value(json_object_get(root, "functionVersion"));
+	const char *acct = json_string_value(json_object_get(root, "accountId"));
 
 	if (!fn)
 		fn = getenv("AWS_LAMBDA_FUNCTION_NAME") ? getenv("AWS_LAMBDA_FUNCTION_NAME") : "unknown";
 	snprintf(function_name, fn_len, "%s", fn);
 	snprintf(version, v_len, "%s", ver ? ver : "$LATEST");
+	snprintf(account, a_len, "%s", acct ? acct : "");
 	json_decref(root);
 }
 

@@ -66,8 +66,8 @@ struct extension_event {
 /* 0, or -1 when body is no event (no eventType). */
 int extension_parse_event(const char *body, size_t len, struct extension_event *e);
 /* The register answer's function name and version (the environment's name, or "unknown",
- * and "$LATEST" when it has none). */
+ * and "$LATEST" when it has none) and accountId ("" when it has none). */
 void extension_parse_register(const char *body, size_t len, char *function_name, size_t fn_len,
-			      char *version, size_t v_len);
+			      char *version, size_t v_len, char *account, size_t a_len);
 
 #endif

@@ -91,80 +91,46 @@ struct otlp {
 
 /* --- options ------------------------------------------------------------------------------ */
 
-static int unhex(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* s trimmed and percent-decoded, in place. */
-static char *decode(char *s)
-{
-	char *o = s, *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-		*--e = '\0';
-	for (char *p = s; *p; p++) {
-		if (*p == '%' && unhex(p[1]) >= 0 && unhex(p[2]) >= 0) {
-			*o++ = (char)(unhex(p[1]) * 16 + unhex(p[2]));
-			p += 2;
-		} else {
-			*o++ = *p;
-		}
-	}
-	*o = '\0';
-	return s;
-}
-
-/* key=value,… into name, value pairs; -1 with err when malformed (values never said). */
+/* key=value,… into name, value pairs (decoded into hdr_text); -1 with err when malformed
+ * (values never said). */
 static int parse_headers(struct otlp *x, const char *text, char *err, size_t err_len)
 {
-	size_t n = 0;
-	char *save = NULL, *item;
+	size_t n = 0, used = 0, cap = 2 * (strlen(text) + 1);
+	char k[256], v[1024];
+	bool eq;
 
-	x->hdr_text = strdup(text);
+	x->hdr_text = malloc(cap);
 	if (!x->hdr_text)
 		return -1;
-	for (item = strtok_r(x->hdr_text, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(item, '='), *name, *value;
-
+	while (otlp_list_next(&text, k, sizeof(k), v, sizeof(v), &eq)) {
+		if (!eq && !k[0])
+			continue;	/* an empty item: "a=b,,c=d" */
 		if (!eq) {
 			snprintf(err, err_len, "otlp_headers: an item without '=' (key=value,…)");
 			return -1;
 		}
-		*eq = '\0';
-		name = item;
-		while (*name == ' ')
-			name++;
-		decode(name);
-		value = eq + 1;
-		while (*value == ' ')
-			value++;
-		decode(value);
-		for (char *c = name; *c; c++)
+		for (char *c = k; *c; c++)
 			if (*c <= ' ' || *c == ':' || *c >= 127) {
-				snprintf(err, err_len, "otlp_headers: '%.64s' is not a header name",
-					 name);
+				snprintf(err, err_len, "otlp_headers: '%.64s' is not a header name", k);
 				return -1;
 			}
-		for (char *c = value; *c; c++)
+		for (char *c = v; *c; c++)
 			if (*c == '\r' || *c == '\n') {
-				snprintf(err, err_len, "otlp_headers: %s's value has a line break",
-					 name);
+				snprintf(err, err_len, "otlp_headers: %s's value has a line break", k);
 				return -1;
 			}
-		if (!*name)
+		if (!k[0])
 			continue;
 		if (n == OTLP_HEADERS_MAX) {
 			snprintf(err, err_len, "otlp_headers: more than %d headers",
 				 OTLP_HEADERS_MAX);
 			return -1;
 		}
-		x->hdr[2 * n] = name;
-		x->hdr[2 * n + 1] = value;
+		/* (decoded, never longer than the text: both fit in cap) */
+		x->hdr[2 * n] = strcpy(x->hdr_text + used, k);
+		used += strlen(k) + 1;
+		x->hdr[2 * n + 1] = strcpy(x->hdr_text + used, v);
+		used += strlen(v) + 1;
 		n++;
 	}
 	x->hdr[2 * n] = NULL;

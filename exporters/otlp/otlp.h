@@ -64,6 +64,10 @@ struct otlp_options {
 
 /* --- encoding (otlp_encode.c) ----------------------------------------------------------- */
 
+/* The next item of a key=value,… list (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS):
+ * its key and value trimmed and percent-decoded into k and v (cut to their sizes), *has_eq
+ * false for an item without '='; *p moved past it. false at the list's end. */
+bool otlp_list_next(const char **p, char *k, size_t kn, char *v, size_t vn, bool *has_eq);
 /* A Resource message's bytes. */
 void otlp_encode_resource(struct buf *b, const struct otlp_resource *r);
 /* One LogRecord (as field 2 of ScopeLogs) appended to b. */

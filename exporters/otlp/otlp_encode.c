@@ -137,26 +137,32 @@ static void decode_part(const char *s, size_t n, char *out, size_t cap)
 	out[o] = '\0';
 }
 
+bool otlp_list_next(const char **p, char *k, size_t kn, char *v, size_t vn, bool *has_eq)
+{
+	const char *s = *p, *end, *eq;
+	size_t n;
+
+	if (!s || !*s)
+		return false;
+	end = strchr(s, ',');
+	n = end ? (size_t)(end - s) : strlen(s);
+	eq = memchr(s, '=', n);
+	*has_eq = eq != NULL;
+	decode_part(s, eq ? (size_t)(eq - s) : n, k, kn);
+	decode_part(eq ? eq + 1 : s + n, eq ? n - (size_t)(eq - s) - 1 : 0, v, vn);
+	*p = end ? end + 1 : s + n;
+	return true;
+}
+
 /* Whether the key=value list has key (its value copied into out). */
 static bool list_get(const char *list, const char *key, char *out, size_t cap)
 {
-	const char *p = list;
+	char k[256];
+	bool eq;
 
-	while (p && *p) {
-		const char *end = strchr(p, ','), *eq;
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		char k[256];
-
-		eq = memchr(p, '=', n);
-		if (eq) {
-			decode_part(p, (size_t)(eq - p), k, sizeof(k));
-			if (strcmp(k, key) == 0) {
-				decode_part(eq + 1, n - (size_t)(eq - p) - 1, out, cap);
-				return true;
-			}
-		}
-		p = end ? end + 1 : NULL;
-	}
+	while (otlp_list_next(&list, k, sizeof(k), out, cap, &eq))
+		if (eq && strcmp(k, key) == 0)
+			return true;
 	return false;
 }
 
@@ -165,22 +171,13 @@ void otlp_encode_resource(struct buf *b, const struct otlp_resource *r)
 	const uint32_t tag = T(RESOURCE_ATTRIBUTES, PB_LEN);
 	const char *list = r->attributes, *p = list;
 	char v[1024], k[256];
+	bool eq;
 
-	/* OTEL_RESOURCE_ATTRIBUTES first: what the user set wins over what vigil found. */
-	while (p && *p) {
-		const char *end = strchr(p, ','), *eq;
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-
-		eq = memchr(p, '=', n);
-		if (eq) {
-			decode_part(p, (size_t)(eq - p), k, sizeof(k));
-			decode_part(eq + 1, n - (size_t)(eq - p) - 1, v, sizeof(v));
-			/* service.name is OTEL_SERVICE_NAME's (resolved into r->service_name). */
-			if (k[0] && strcmp(k, "service.name") != 0)
-				kv_str(b, tag, k, v);
-		}
-		p = end ? end + 1 : NULL;
-	}
+	/* OTEL_RESOURCE_ATTRIBUTES first: what the user set wins over what vigil found.
+	 * service.name is OTEL_SERVICE_NAME's (resolved into r->service_name) below. */
+	while (otlp_list_next(&p, k, sizeof(k), v, sizeof(v), &eq))
+		if (eq && k[0] && strcmp(k, "service.name") != 0)
+			kv_str(b, tag, k, v);
 #define FOUND(key, value)                                                                 \
 	do {                                                                               \
 		if ((value)[0] && !list_get(list, key, v, sizeof(v)))                       \

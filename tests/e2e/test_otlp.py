@@ -259,6 +259,23 @@ def test_headers_are_sent_and_never_shown(start_host, receiver, tmp_path):
     assert rc == 0 and "s3cr" not in printed
 
 
+@pytest.mark.parametrize("headers,said", [
+    ("x-api-key", "an item without '='"),
+    ("bad name=v", "is not a header name"),
+    ("x-a=1%0D%0AInjected: yes", "has a line break"),
+])
+def test_bad_headers_are_said_and_the_function_runs(start_host, receiver, tmp_path, headers,
+                                                    said):
+    r = receiver()
+    h = start_host("--function-name", "fn", "--", TEST_RUNTIME, VIGIL_LOG_DIR=str(tmp_path),
+                   **otlp_env(r, VIGIL_OTLP_HEADERS=headers))
+    assert h.invoke({})[0] == 200
+    h.wait_reports(1)
+    _, _, err = h.stop()
+    assert "no OTLP export: otlp_headers" in err and said in err
+    assert not r.received
+
+
 def test_standard_variables_are_a_fallback(start_host, receiver, tmp_path):
     r = receiver()
     h = start_host("--function-name", "fn", "--", TEST_RUNTIME, VIGIL_LOG_DIR=str(tmp_path),

@@ -12,14 +12,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data, *type;
 	struct extension_event ev;
-	char fn[65], ver[65], err[128];
+	char fn[65], ver[65], acct[32], err[128];
 	unsigned events;
 
 	extension_register_events(s, size, &events, &type);
 	runtime_error_type(s, size, size & 1 ? "Header.Type" : NULL, err, sizeof(err));
 	if (strlen(err) >= sizeof(err))
 		__builtin_trap();
-	extension_parse_register(s, size, fn, sizeof(fn), ver, sizeof(ver));
+	extension_parse_register(s, size, fn, sizeof(fn), ver, sizeof(ver), acct, sizeof(acct));
 	if (extension_parse_event(s, size, &ev) == 0 && ev.invoke && ev.shutdown)
 		__builtin_trap();
 	return 0;
