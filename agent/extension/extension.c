@@ -321,7 +321,10 @@ int extension_parse_event(const char *body, size_t len, struct extension_event *
 	e->shutdown = strcmp(type, "SHUTDOWN") == 0;
 	e->invoke = strcmp(type, "INVOKE") == 0;
 	dl = json_object_get(ev, "deadlineMs");
-	e->deadline_ms = json_is_number(dl) ? (int64_t)json_number_value(dl) : 0;
+	/* (a number past int64's range, or negative, is no deadline: the cast would be UB) */
+	e->deadline_ms = json_is_number(dl) && json_number_value(dl) > 0 &&
+				 json_number_value(dl) < 9.2e18 ?
+				 (int64_t)json_number_value(dl) : 0;
 	if ((s = json_string_value(json_object_get(ev, "requestId"))) != NULL)
 		snprintf(e->request_id, sizeof(e->request_id), "%s", s);
 	if ((s = json_string_value(json_object_get(json_object_get(ev, "tracing"), "value"))))
