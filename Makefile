@@ -67,7 +67,8 @@ LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/nu
             agent/core/metrics.c agent/core/self_metrics.c agent/core/lambda_lines.c \
             agent/core/tracker.c agent/core/tracker_families.c agent/core/log_level.c \
             agent/core/segment.c agent/core/segment_read.c agent/core/segment_tail.c agent/core/jscan.c agent/core/logparse.c \
-            agent/core/logpipe.c agent/core/sink.c \
+            agent/core/logpipe.c agent/core/sink.c agent/core/custom.c agent/core/emf_in.c \
+            agent/receiver/statsd.c \
             agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c agent/host/process.c \
             agent/host/api.c agent/host/listeners.c agent/host/privileges.c agent/host/sandbox.c \
             agent/host/runtime_api.c agent/host/extensions_api.c agent/host/telemetry.c \
@@ -239,6 +240,24 @@ $(EMF_LIB):
 		npm install --no-audit --no-fund --loglevel=error aws-embedded-metrics@4 \
 		>npm.log 2>&1 || { tail -n 40 npm.log; exit 1; }
 
+# The libraries a function uses to hand vigil its own telemetry, for the receiver tests (each
+# pinned to the version tested; npm does not serve all OpenTelemetry packages at one version).
+FNLIBS := build/fnlibs/node_modules/.vigil-ok
+FNLIBS_PKGS := @opentelemetry/api@1.9.1 @opentelemetry/api-logs@0.223.1 \
+	@opentelemetry/sdk-trace-node@2.12.1 @opentelemetry/sdk-trace-base@2.12.1 \
+	@opentelemetry/sdk-logs@0.223.1 @opentelemetry/sdk-metrics@2.12.1 \
+	@opentelemetry/resources@2.12.1 @opentelemetry/exporter-trace-otlp-proto@0.223.1 \
+	@opentelemetry/exporter-trace-otlp-grpc@0.223.1 \
+	@opentelemetry/exporter-logs-otlp-proto@0.223.1 \
+	@opentelemetry/exporter-metrics-otlp-proto@0.223.0 \
+	@aws-lambda-powertools/metrics@2.36.0 hot-shots@18.0.0 aws-embedded-metrics@4.2.1
+$(FNLIBS):
+	@echo "  NPM     OpenTelemetry JS SDK, Powertools metrics, hot-shots (the receiver tests)"
+	$(Q)mkdir -p build/fnlibs && cd build/fnlibs && \
+		npm install --no-audit --no-fund --loglevel=error $(FNLIBS_PKGS) >npm.log 2>&1 || \
+		{ tail -n 40 npm.log; exit 1; }
+	$(Q)touch $@
+
 # TypeScript and Grafana's own schema types: the dashboards are type-checked against them.
 GRAFANA_TSC := build/grafana/node_modules/.bin/tsc
 $(GRAFANA_TSC):
@@ -251,7 +270,7 @@ $(BUILD)/log_writer: tests/runtimes/log_writer.c $(BUILD)/libvigil.a
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libvigil.a $(LDLIBS)
 
-e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_LIB) \
+e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_LIB) $(FNLIBS) \
 		layer deb $(CHROOT_BASE) $(GRAFANA_TSC)
 	$(Q)VIGIL=$(abspath $(BUILD)/vigil) RIC=$(abspath $(RIC)) SANITIZED=$(SAN) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e

@@ -71,6 +71,18 @@ const struct config_key config_keys[] = {
 	  "Extension: where its Runtime API proxy listens when AWS_LAMBDA_EXEC_WRAPPER is "
 	  "vigil-wrapper (the wrapper points the runtime there).",
 	  KEY(proxy_listen) },
+	{ "statsd_listen", CFG_ADDR, "127.0.0.1:8125", 1, 0,
+	  "Extension: the StatsD/DogStatsD listener (UDP) for the function's own metrics; off: "
+	  "none.", KEY(statsd_listen) },
+	{ "emf_metrics", CFG_BOOL, "true", 0, 0,
+	  "Take the metrics of EMF documents the function prints into the registry (the lines "
+	  "stay in its output).", KEY(emf_metrics) },
+	{ "custom_metrics_max", CFG_INT, "1000", 1, 100000,
+	  "The function's own metrics (EMF, StatsD, OTLP) kept at most; more are refused and "
+	  "counted.", KEY(custom_metrics_max) },
+	{ "custom_metrics_max_series", CFG_INT, "1000", 1, 1000000,
+	  "Series one of the function's own metrics may have; more are refused and counted.",
+	  KEY(custom_metrics_max_series) },
 	{ "logs_enabled", CFG_BOOL, "true", 0, 0,
 	  "Keep the function's, extensions' and platform's log lines as segments in log_dir "
 	  "(vigil host and vigil extension).", KEY(logs_enabled) },
@@ -389,6 +401,8 @@ static int set_key(struct vigil_config *c, const struct config_key *k, const cha
 		break;
 	}
 	case CFG_ADDR:
+		if (k->min == 1 && strcmp(value, "off") == 0)
+			break;	/* (a listener that can be turned off) */
 		if (strlen(value) >= CONFIG_STR_MAX ||
 		    (netaddr_parse(value, &ss) < 0 && !sandbox_address(value))) {
 			snprintf(err, errlen,

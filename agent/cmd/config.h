@@ -36,6 +36,9 @@ struct vigil_config {
 	bool report_lines;
 	char architecture[CONFIG_STR_MAX];
 	char proxy_listen[CONFIG_STR_MAX];
+	char statsd_listen[CONFIG_STR_MAX];
+	bool emf_metrics;
+	long custom_metrics_max, custom_metrics_max_series;
 	bool logs_enabled;
 	char log_dir[CONFIG_STR_MAX];
 	long log_segment_mb;

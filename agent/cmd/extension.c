@@ -15,9 +15,12 @@
 
 #include "otlp_setup.h"
 #include "serve.h"
+#include "../core/custom.h"
+#include "../core/emf_in.h"
 #include "../core/self_metrics.h"
 #include "../extension/extension.h"
 #include "../proxy/proxy.h"
+#include "../receiver/statsd.h"
 #include "../util/log.h"
 #include "../util/version.h"
 #include "../../exporters/emf/emf.h"
@@ -44,6 +47,25 @@ static void add_sink(struct sink_set *s, const struct sink_ops *ops, void *self)
 		if (self)
 			ops->stop(self, 0);
 	}
+}
+
+/* The receivers of the function's own telemetry: started with the sinks, once init is over. */
+struct receivers {
+	const struct vigil_config *cfg;
+	struct metric_registry *registry;
+	struct custom_metrics *custom;
+	struct statsd *statsd;
+};
+
+static void start_receivers(void *arg, struct loop *l)
+{
+	struct receivers *rc = arg;
+	char listen[CONFIG_STR_MAX + 64];
+
+	if (strcmp(rc->cfg->statsd_listen, "off") != 0)
+		rc->statsd = statsd_start(l, listen_address(rc->cfg->statsd_listen, NULL, listen,
+							    sizeof(listen)),
+					  rc->custom, rc->registry);
 }
 
 int extension_main(const char *argv0, const struct vigil_config *cfg)
@@ -81,6 +103,8 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	struct metric_registry *registry;
 	struct extension *ext = NULL;
 	struct proxy *proxy = NULL;
+	struct receivers recv = { .cfg = cfg };
+	struct emf_in *emf = NULL;
 	int rc = 1;
 
 	config_flush_strategy(cfg->flush, &o.flush, &o.period);
@@ -102,6 +126,18 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		add_sink(&sinks, &prom_sink_ops, prom_sink_new(registry, &pc));
 	if (rw.url[0])
 		add_sink(&sinks, &remote_write_sink_ops, remote_write_sink_new(&rw, registry));
+	{
+		struct custom_options co = { .max_families = (unsigned)cfg->custom_metrics_max,
+					     .max_series = (unsigned)cfg->custom_metrics_max_series };
+
+		recv.registry = registry;
+		recv.custom = custom_metrics_new(registry, &co);
+		if (cfg->emf_metrics)
+			emf = emf_in_new(recv.custom, registry, cfg->emf_namespace);
+		o.emf = emf;
+		o.on_start = start_receivers;
+		o.on_start_arg = &recv;
+	}
 	if (otlp_setup(&otlp, cfg, true))
 		add_sink(&sinks, &otlp_sink_ops, otlp_sink_new(&otlp.o, registry));
 	ext = extension_new(&o, registry, &sinks);
@@ -130,7 +166,10 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 out:
 	sink_set_stop(&sinks, 0);	/* (extension_run stopped them already) */
 	proxy_stop(proxy);
+	statsd_stop(recv.statsd);
 	extension_destroy(ext);
+	emf_in_free(emf);
+	custom_metrics_free(recv.custom);
 	metric_registry_destroy(registry);
 	return rc;
 }

@@ -15,6 +15,7 @@
 
 #include "../util/clock.h"
 #include "../util/log.h"
+#include "emf_in.h"
 #include "jscan.h"
 #include "logparse.h"
 
@@ -66,6 +67,7 @@ struct log_pipe {
 	bool idle_policy;		/* the writer is SCHED_IDLE when it has caught up */
 	bool boosted;			/* …and SCHED_OTHER now */
 	struct metric_series *dropped_full, *dropped_long, *records, *repaired;
+	struct emf_in *emf;		/* EMF documents' metrics into the registry (or NULL) */
 };
 
 static void emit(struct log_pipe *p, struct pending *pe)
@@ -123,6 +125,8 @@ static void take(struct log_pipe *p, const struct log_line *meta, const char *te
 		return;
 	}
 	emit(p, pe);
+	if (p->emf)
+		emf_in_line(p->emf, text, n);
 	logparse_lrec(text, n, rid, &pe->rec);
 	complete(p, pe, meta, n);
 }
@@ -171,6 +175,8 @@ int log_pipe_object(struct log_pipe *p, const struct log_line *meta, const char 
 					     now.request_id : NULL, &pe->rec);
 	if (!end)
 		return -1;
+	if (p->emf)
+		emf_in_line(p->emf, s, end);
 	*used = end;
 	complete(p, pe, &now, end);
 	return 0;
@@ -483,6 +489,12 @@ int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t 
 	it->extension = it->request_id = it->function_name = it->function_version = it->text;
 	enqueue(p, it);
 	return 0;
+}
+
+void log_pipe_set_emf(struct log_pipe *p, struct emf_in *e)
+{
+	if (p)
+		p->emf = e;
 }
 
 void log_pipe_close(struct log_pipe *p)

@@ -48,6 +48,10 @@ int log_pipe_defer_wait(struct log_pipe *p, void (*fn)(void *arg), void *arg, si
 /* Bytes queued for the writer now, and (in *limit) the most it queues before dropping: a
  * source that can stop reading does so well before. */
 size_t log_pipe_backlog(struct log_pipe *p, size_t *limit);
+struct emf_in;
+/* Recognise EMF documents in the lines (core/emf_in.h), on the writer thread; before the
+ * first line. e outlives p. */
+void log_pipe_set_emf(struct log_pipe *p, struct emf_in *e);
 /* Write everything queued, then stop the thread and close the segment. */
 void log_pipe_close(struct log_pipe *p);
 

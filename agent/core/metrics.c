@@ -444,10 +444,15 @@ void metric_set(struct metric_series *s, double v)
 
 void metric_observe(struct metric_series *s, double v)
 {
+	metric_observe_n(s, v, 1);
+}
+
+void metric_observe_n(struct metric_series *s, double v, uint64_t n)
+{
 	const struct metric_family *f;
 	size_t lo = 0, hi;
 
-	if (!s || !s->counts || v != v)
+	if (!s || !s->counts || v != v || !n)
 		return;
 	f = s->family;
 	hi = f->nbuckets;
@@ -460,8 +465,8 @@ void metric_observe(struct metric_series *s, double v)
 		else
 			hi = mid;
 	}
-	atomic_fetch_add_explicit(&s->counts[lo], 1, memory_order_relaxed);
-	atomic_add_double(&s->value, v);
+	atomic_fetch_add_explicit(&s->counts[lo], n, memory_order_relaxed);
+	atomic_add_double(&s->value, v * (double)n);
 }
 
 double metric_value(const struct metric_series *s)

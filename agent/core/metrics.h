@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRIC_MAX_LABELS 4
+#define METRIC_MAX_LABELS 8
 #define METRIC_MAX_BUCKETS 32
 #define METRIC_LABEL_VALUE_MAX 256	/* longer label values are cut (UTF-8 safe) */
 
@@ -101,6 +101,7 @@ void metric_inc(struct metric_series *s);
 void metric_add(struct metric_series *s, double v);	/* counters: v >= 0 */
 void metric_set(struct metric_series *s, double v);	/* gauges */
 void metric_observe(struct metric_series *s, double v);	/* histograms */
+void metric_observe_n(struct metric_series *s, double v, uint64_t n);	/* v, n times */
 
 /* Run fn before every render (to refresh gauges read from the system). 0 or -ENOSPC. */
 int metric_registry_add_collector(struct metric_registry *r, metric_collect_fn fn, void *arg);

@@ -81,6 +81,7 @@ static void open_logs_if_due(struct extension *a)
 
 		so.identity = a->function_name;
 		a->logs = log_pipe_open(&so, a->o->log_queue_bytes, a->registry);
+		log_pipe_set_emf(a->logs, a->o->emf);
 	}
 }
 
@@ -147,6 +148,36 @@ static void defer_batch_log(struct extension *a, struct http_request *req)
 	}
 }
 
+/* Without log segments (logs off, or a folder that cannot be used) nothing reads the
+ * function's lines on the writer thread: EMF documents in a batch are looked for here. Only a
+ * batch that holds "_aws" is parsed. */
+static void emf_without_logs(struct extension *a, const char *body, size_t len)
+{
+	json_t *batch, *ev;
+	size_t i;
+
+	if (a->logs || !a->o->emf || !memmem(body, len, "_aws", 4))
+		return;
+	batch = json_loadb(body, len, 0, NULL);
+	json_array_foreach(batch, i, ev) {
+		json_t *rec = json_object_get(ev, "record");
+		const char *type = json_string_value(json_object_get(ev, "type"));
+
+		if (!type || strcmp(type, "function") != 0)
+			continue;
+		if (json_is_string(rec)) {
+			emf_in_line(a->o->emf, json_string_value(rec), json_string_length(rec));
+		} else if (json_is_object(rec)) {
+			char *text = json_dumps(rec, JSON_COMPACT);
+
+			if (text)
+				emf_in_line(a->o->emf, text, strlen(text));
+			free(text);
+		}
+	}
+	json_decref(batch);
+}
+
 /* One POSTed batch: acknowledged first (Lambda waits for it), then taken in. */
 static void on_batch(void *arg, struct http_request *req)
 {
@@ -176,6 +207,7 @@ static void on_batch(void *arg, struct http_request *req)
 	/* All of it before answering: http_respond frees the request and its body, and what
 	 * the sender sees answered must already be counted. */
 	open_logs_if_due(a);
+	emf_without_logs(a, req->body, req->body_len);
 	defer_batch_log(a, req);
 	metric_inc(a->batches_ok);
 	metric_add(a->records_bad, counts.malformed);
@@ -195,6 +227,8 @@ static void start_sinks(struct extension *a)
 	pthread_mutex_lock(&a->export_lock);
 	sink_set_start(a->sinks);
 	pthread_mutex_unlock(&a->export_lock);
+	if (a->o->on_start)
+		a->o->on_start(a->o->on_start_arg, a->loop);
 }
 
 static void on_wake(void *arg, uint32_t events)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../core/emf_in.h"
 #include "../core/metrics.h"
 #include "../core/segment.h"
 #include "../core/sink.h"
@@ -32,6 +33,11 @@ struct extension_options {
 	size_t log_queue_bytes;
 	struct tracker_prices prices;
 	long memory_mb;			/* AWS_LAMBDA_FUNCTION_MEMORY_SIZE */
+	struct emf_in *emf;		/* EMF in the function's lines into the registry, or NULL */
+	/* Called on the listener thread with its loop once init is over (where the sinks
+	 * start): the wiring's receivers start there. NULL: none. */
+	void (*on_start)(void *arg, struct loop *l);
+	void *on_start_arg;
 };
 
 struct extension;

@@ -23,6 +23,7 @@ LAYERS = {
     "extension": (["agent/extension"], ["core", "lib", "util"]),
     "host": (["agent/host"], ["core", "lib", "util", "probes"]),
     "proxy": (["agent/proxy"], ["core", "lib", "util"]),
+    "receiver": (["agent/receiver"], ["core", "lib", "util"]),
     "emf": (["exporters/emf"], ["core", "lib", "util"]),
     "prometheus": (["exporters/prometheus"], ["core", "lib", "util"]),
     "remote_write": (["exporters/remote_write"], ["core", "lib", "util"]),
