@@ -61,14 +61,15 @@ endif
 # (agent/cmd); main.c is linked into the binary only.
 LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/numfmt.c \
             agent/util/crc32c.c agent/util/ids.c agent/util/base64.c agent/util/json_str.c \
-            agent/util/redact.c agent/util/snappy.c agent/util/lines.c agent/util/procfs.c agent/util/caps.c \
+            agent/util/redact.c agent/util/snappy.c agent/util/tracectx.c agent/util/lines.c agent/util/procfs.c agent/util/caps.c \
             agent/lib/loop.c agent/lib/http_server.c agent/lib/http_post.c agent/lib/mhd.c \
             agent/lib/tls.c agent/lib/resolve.c agent/lib/http_client.c \
             agent/core/metrics.c agent/core/self_metrics.c agent/core/lambda_lines.c \
             agent/core/tracker.c agent/core/tracker_families.c agent/core/log_level.c \
             agent/core/segment.c agent/core/segment_read.c agent/core/segment_tail.c agent/core/jscan.c agent/core/logparse.c \
             agent/core/logpipe.c agent/core/sink.c agent/core/custom.c agent/core/emf_in.c \
-            agent/receiver/statsd.c \
+            agent/receiver/statsd.c agent/receiver/otlp_in.c agent/receiver/otlp_http.c \
+            agent/receiver/otlp_json.c \
             agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c agent/host/process.c \
             agent/host/api.c agent/host/listeners.c agent/host/privileges.c agent/host/sandbox.c \
             agent/host/runtime_api.c agent/host/extensions_api.c agent/host/telemetry.c \
@@ -206,6 +207,11 @@ $(BUILD)/gen/otlp/.stamp: | deps
 		done && touch $@
 $(OTLP_GEN_C): $(BUILD)/gen/otlp/.stamp
 $(BUILD)/tests/test_otlp: tests/unit/test_otlp.c $(BUILD)/libvigil.a $(BUILD)/gen/otlp/.stamp
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(filter-out -Werror,$(CFLAGS)) -Wno-unused-parameter -I$(BUILD)/gen/otlp $(LDFLAGS) \
+		-o $@ $< $(OTLP_GEN_C) $(BUILD)/libvigil.a $(LDLIBS) -lcmocka
+$(BUILD)/tests/test_otlp_in: tests/unit/test_otlp_in.c $(BUILD)/libvigil.a $(BUILD)/gen/otlp/.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(filter-out -Werror,$(CFLAGS)) -Wno-unused-parameter -I$(BUILD)/gen/otlp $(LDFLAGS) \

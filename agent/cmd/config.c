@@ -74,6 +74,15 @@ const struct config_key config_keys[] = {
 	{ "statsd_listen", CFG_ADDR, "127.0.0.1:8125", 1, 0,
 	  "Extension: the StatsD/DogStatsD listener (UDP) for the function's own metrics; off: "
 	  "none.", KEY(statsd_listen) },
+	{ "otlp_receiver_http_listen", CFG_ADDR, "127.0.0.1:4318", 1, 0,
+	  "Extension: the OTLP/HTTP receiver for the function's own telemetry (its SDK exports "
+	  "to http://localhost:4318); off: none.", KEY(otlp_receiver_http_listen) },
+	{ "otlp_receiver_grpc_listen", CFG_ADDR, "127.0.0.1:4317", 1, 0,
+	  "Extension: the OTLP/gRPC receiver (cleartext HTTP/2); off: none.",
+	  KEY(otlp_receiver_grpc_listen) },
+	{ "otlp_receiver_max_mb", CFG_INT, "4", 1, 64,
+	  "Extension: the largest OTLP request the receivers take (inflated); larger ones are "
+	  "refused (413, RESOURCE_EXHAUSTED).", KEY(otlp_receiver_max_mb) },
 	{ "emf_metrics", CFG_BOOL, "true", 0, 0,
 	  "Take the metrics of EMF documents the function prints into the registry (the lines "
 	  "stay in its output).", KEY(emf_metrics) },

@@ -37,6 +37,9 @@ struct vigil_config {
 	char architecture[CONFIG_STR_MAX];
 	char proxy_listen[CONFIG_STR_MAX];
 	char statsd_listen[CONFIG_STR_MAX];
+	char otlp_receiver_http_listen[CONFIG_STR_MAX];
+	char otlp_receiver_grpc_listen[CONFIG_STR_MAX];
+	long otlp_receiver_max_mb;
 	bool emf_metrics;
 	long custom_metrics_max, custom_metrics_max_series;
 	bool logs_enabled;

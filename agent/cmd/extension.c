@@ -20,6 +20,8 @@
 #include "../core/self_metrics.h"
 #include "../extension/extension.h"
 #include "../proxy/proxy.h"
+#include "../receiver/otlp_http.h"
+#include "../receiver/otlp_in.h"
 #include "../receiver/statsd.h"
 #include "../util/log.h"
 #include "../util/version.h"
@@ -54,18 +56,49 @@ struct receivers {
 	const struct vigil_config *cfg;
 	struct metric_registry *registry;
 	struct custom_metrics *custom;
+	struct extension *ext;
+	struct sink_set *sinks;
+	struct buf resource;		/* vigil's Resource, merged under the function's */
 	struct statsd *statsd;
+	struct otlp_in *otlp;
+	struct otlp_http *otlp_http;
 };
+
+static struct log_pipe *receiver_log_pipe(void *arg)
+{
+	return extension_log_pipe(arg);
+}
 
 static void start_receivers(void *arg, struct loop *l)
 {
 	struct receivers *rc = arg;
+	const struct vigil_config *cfg = rc->cfg;
 	char listen[CONFIG_STR_MAX + 64];
 
-	if (strcmp(rc->cfg->statsd_listen, "off") != 0)
-		rc->statsd = statsd_start(l, listen_address(rc->cfg->statsd_listen, NULL, listen,
+	if (strcmp(cfg->statsd_listen, "off") != 0)
+		rc->statsd = statsd_start(l, listen_address(cfg->statsd_listen, NULL, listen,
 							    sizeof(listen)),
 					  rc->custom, rc->registry);
+	if (strcmp(cfg->otlp_receiver_http_listen, "off") != 0) {
+		struct otlp_in_options io = {
+			.custom = rc->custom,
+			.sinks = rc->sinks,
+			.tracker = extension_tracker(rc->ext),
+			.log_pipe = receiver_log_pipe,
+			.log_pipe_arg = rc->ext,
+			.resource = (const uint8_t *)rc->resource.data,
+			.resource_len = rc->resource.len,
+			.function_name = extension_function_name(rc->ext),
+			.function_version = extension_function_version(rc->ext),
+		};
+
+		rc->otlp = otlp_in_new(&io, rc->registry);
+		if (rc->otlp)
+			rc->otlp_http = otlp_http_start(
+				l, listen_address(cfg->otlp_receiver_http_listen, NULL, listen,
+						  sizeof(listen)),
+				rc->otlp, (size_t)cfg->otlp_receiver_max_mb << 20);
+	}
 }
 
 int extension_main(const char *argv0, const struct vigil_config *cfg)
@@ -140,6 +173,7 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	}
 	if (otlp_setup(&otlp, cfg, true))
 		add_sink(&sinks, &otlp_sink_ops, otlp_sink_new(&otlp.o, registry));
+	recv.sinks = &sinks;
 	ext = extension_new(&o, registry, &sinks);
 	if (!ext)
 		goto out;
@@ -159,6 +193,9 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	/* (read by the OTLP sink when it starts, at the first export) */
 	snprintf(otlp.resource.account_id, sizeof(otlp.resource.account_id), "%s",
 		 extension_account_id(ext));
+	recv.ext = ext;
+	buf_init(&recv.resource);
+	otlp_encode_resource(&recv.resource, &otlp.resource);
 	if (proxy && extension_tracker(ext))
 		proxy_set_tracker(proxy, extension_tracker(ext));
 	self_metrics_register(registry, VIGIL_VERSION, VIGIL_REVISION);
@@ -167,6 +204,9 @@ out:
 	sink_set_stop(&sinks, 0);	/* (extension_run stopped them already) */
 	proxy_stop(proxy);
 	statsd_stop(recv.statsd);
+	otlp_http_stop(recv.otlp_http);
+	otlp_in_free(recv.otlp);
+	buf_free(&recv.resource);
 	extension_destroy(ext);
 	emf_in_free(emf);
 	custom_metrics_free(recv.custom);

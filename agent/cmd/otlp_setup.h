@@ -23,7 +23,9 @@ struct otlp_setup {
 };
 
 /* Fill s from cfg and the environment; lambda: the resource is Lambda's (cloud.provider aws,
- * the AWS_* variables). false when no signal has an endpoint (no OTLP export). */
+ * the AWS_* variables). false when no signal has an endpoint (no OTLP export; the resource is
+ * filled all the same). OTEL_EXPORTER_OTLP_* naming vigil's own receiver (extension) are not
+ * taken: the function's SDK sends there. */
 bool otlp_setup(struct otlp_setup *s, const struct vigil_config *cfg, bool lambda);
 
 #endif

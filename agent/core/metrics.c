@@ -447,6 +447,22 @@ void metric_observe(struct metric_series *s, double v)
 	metric_observe_n(s, v, 1);
 }
 
+void metric_histogram_merge(struct metric_series *s, const uint64_t *counts, double sum, bool set)
+{
+	if (!s || !s->counts)
+		return;
+	for (size_t i = 0; i <= s->family->nbuckets; i++) {
+		if (set)
+			atomic_store_explicit(&s->counts[i], counts[i], memory_order_relaxed);
+		else
+			atomic_fetch_add_explicit(&s->counts[i], counts[i], memory_order_relaxed);
+	}
+	if (set)
+		metric_set(s, sum);
+	else
+		atomic_add_double(&s->value, sum);
+}
+
 void metric_observe_n(struct metric_series *s, double v, uint64_t n)
 {
 	const struct metric_family *f;

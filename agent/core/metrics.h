@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -102,6 +103,9 @@ void metric_add(struct metric_series *s, double v);	/* counters: v >= 0 */
 void metric_set(struct metric_series *s, double v);	/* gauges */
 void metric_observe(struct metric_series *s, double v);	/* histograms */
 void metric_observe_n(struct metric_series *s, double v, uint64_t n);	/* v, n times */
+/* Histograms: per-bucket counts (nbuckets + 1, the last +Inf's, not cumulative) and their sum
+ * added, or (set) made the series' own (a sender's cumulative figures). */
+void metric_histogram_merge(struct metric_series *s, const uint64_t *counts, double sum, bool set);
 
 /* Run fn before every render (to refresh gauges read from the system). 0 or -ENOSPC. */
 int metric_registry_add_collector(struct metric_registry *r, metric_collect_fn fn, void *arg);

@@ -9,6 +9,7 @@
 #ifndef VIGIL_SINK_H
 #define VIGIL_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,10 @@ struct sink_ops {
 	/* Let what was told so far leave (write, ask for a push) without waiting past
 	 * deadline_ms (epoch milliseconds). May be NULL. */
 	void (*flush)(void *self, int64_t deadline_ms);
+	/* Spans that arrived already in OTLP's encoding (the function's own, through vigil's
+	 * receiver): data is ExportTraceServiceRequest's field 1 entries (ResourceSpans, each
+	 * tagged), holding nspans spans. true when taken. Any thread. May be NULL. */
+	bool (*otlp_spans)(void *self, const void *data, size_t n, size_t nspans);
 	/* Send what is still queued until deadline_ms at the latest, then free self. */
 	void (*stop)(void *self, int64_t deadline_ms);
 };
@@ -46,6 +51,8 @@ int sink_set_add(struct sink_set *s, const struct sink_ops *ops, void *self);
 int sink_set_start(struct sink_set *s);
 void sink_set_reports(struct sink_set *s, struct invocation_report *const *items, size_t n);
 void sink_set_flush(struct sink_set *s, int64_t deadline_ms);
+/* Hand OTLP-encoded spans to the sinks that take them: how many took them. */
+size_t sink_set_otlp_spans(struct sink_set *s, const void *data, size_t n, size_t nspans);
 /* Stop every sink by deadline_ms and empty the set: a second stop does nothing. */
 void sink_set_stop(struct sink_set *s, int64_t deadline_ms);
 

@@ -5,6 +5,7 @@
 #include "sink.h"
 #include "tracker_families.h"
 #include "../util/clock.h"
+#include "../util/tracectx.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,6 +28,7 @@ struct tracker {
 	unsigned nopen;
 	char recent[RECENT][64];
 	uint32_t recent_hash[RECENT];	/* each id's hash: compared before the id */
+	struct { uint8_t trace[16], parent[8]; bool has_trace, has_parent; } recent_trace[RECENT];
 	unsigned recent_next;
 	struct invocation_report *spare;	/* exported reports kept for reuse (SPARE) */
 	unsigned nspare;
@@ -206,6 +208,14 @@ static void finish_locked(struct tracker *t, struct invocation_report *r)
 	r->done_at = clock_mono_s();
 	snprintf(t->recent[t->recent_next], sizeof(t->recent[0]), "%s", r->request_id);
 	t->recent_hash[t->recent_next] = id_hash(r->request_id);
+	{
+		int sampled;
+		__typeof__(t->recent_trace[0]) *rt = &t->recent_trace[t->recent_next];
+
+		rt->has_trace = r->trace_id[0] &&
+				trace_context(r->trace_id, rt->trace, rt->parent, &rt->has_parent,
+					      &sampled);
+	}
 	t->recent_next = (t->recent_next + 1) % RECENT;
 	if (strcmp(t->current, r->request_id) == 0)
 		t->current[0] = '\0';
@@ -629,6 +639,38 @@ void tracker_current(struct tracker *t, char *out, size_t n)
 	pthread_mutex_lock(&t->lock);
 	snprintf(out, n, "%s", t->current);
 	pthread_mutex_unlock(&t->lock);
+}
+
+bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], char *rid, size_t n,
+			 uint8_t parent[8], bool *has_parent)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct invocation_report *r = t->open; r && !found; r = r->next) {
+		uint8_t tid[16];
+		int sampled;
+
+		if (r->trace_id[0] && trace_context(r->trace_id, tid, parent, has_parent, &sampled) &&
+		    memcmp(tid, trace_id, 16) == 0) {
+			snprintf(rid, n, "%s", r->request_id);
+			found = true;
+		}
+	}
+	/* The newest finished first. */
+	for (unsigned k = 1; k <= RECENT && !found; k++) {
+		unsigned i = (t->recent_next + RECENT - k) % RECENT;
+
+		if (t->recent_trace[i].has_trace && t->recent[i][0] &&
+		    memcmp(t->recent_trace[i].trace, trace_id, 16) == 0) {
+			snprintf(rid, n, "%s", t->recent[i]);
+			memcpy(parent, t->recent_trace[i].parent, 8);
+			*has_parent = t->recent_trace[i].has_parent;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return found;
 }
 
 unsigned tracker_open(struct tracker *t)

@@ -111,6 +111,11 @@ void tracker_proxy(struct tracker *t, const char *request_id, double handler_ms,
 void tracker_shutdown(struct tracker *t, const char *reason);
 /* The request in flight (for log lines that do not name theirs), "" when none. */
 void tracker_current(struct tracker *t, char *out, size_t n);
+/* The invocation whose trace header names trace_id: an open one, else one of the last 256
+ * finished (newest first). Its request id into rid, its header's parent (the caller's span)
+ * into parent and *has_parent. false when none. */
+bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], char *rid, size_t n,
+			 uint8_t parent[8], bool *has_parent);
 /* Open invocations still waiting for their report. */
 unsigned tracker_open(struct tracker *t);
 

@@ -85,6 +85,22 @@ static void open_logs_if_due(struct extension *a)
 	}
 }
 
+struct log_pipe *extension_log_pipe(struct extension *e)
+{
+	open_logs_if_due(e);
+	return e->logs;
+}
+
+const char *extension_function_name(struct extension *e)
+{
+	return e->function_name;
+}
+
+const char *extension_function_version(struct extension *e)
+{
+	return e->version;
+}
+
 /* --- export ------------------------------------------------------------------------------ */
 
 /* Export every finished report: into the registry, then to the sinks. Any thread; one at a

@@ -53,6 +53,12 @@ struct loop *extension_loop(struct extension *e);
 int extension_register(struct extension *e);
 /* The register answer's accountId ("" when it gave none). */
 const char *extension_account_id(struct extension *e);
+/* The log pipe of the function's lines (opened now if due; NULL without segments). The
+ * listener thread's: for the receivers on its loop. */
+struct log_pipe *extension_log_pipe(struct extension *e);
+/* The function's name and version (the register answer's). */
+const char *extension_function_name(struct extension *e);
+const char *extension_function_version(struct extension *e);
 /* The tracker, once registered. */
 struct tracker *extension_tracker(struct extension *e);
 /* Listen, subscribe, and serve events until SHUTDOWN; the sinks are stopped and the listener

@@ -241,7 +241,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
 
 	r->body_seen += n;
 	/* Far past the limit: the client is not worth draining. */
-	if (r->body_seen > max * 4 + (1 << 20))
+	if (r->body_seen > (c->server->limits.max_drain ? c->server->limits.max_drain :
+							 max * 4 + (1 << 20)))
 		return -1;
 	if (r->body_too_large)
 		return 0;

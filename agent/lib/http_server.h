@@ -41,6 +41,8 @@ struct http_request {
 
 struct http_server_limits {
 	size_t max_body;		/* larger bodies are drained and flagged */
+	size_t max_drain;		/* …up to this many bytes, then the connection is
+					 * closed (0: 4 × max_body + 1 MiB) */
 	size_t max_header_bytes;	/* request line + headers */
 	unsigned max_headers;
 	unsigned max_connections;	/* at the limit, the connection idle longest is closed

@@ -76,6 +76,8 @@ struct otlp {
 	double deadline;		/* monotonic, once stopping */
 	struct buf spans;		/* ScopeSpans items queued (under lock) */
 	size_t nspans;
+	struct buf foreign;		/* the function's ResourceSpans (tagged), under lock */
+	size_t nforeign;		/* …spans in them */
 	struct otlp_delta *delta;	/* delta temporality, else NULL */
 	/* log shipping (sender thread only) */
 	int cursor_fd;			/* flock'ed: one shipper per folder; -1 none */
@@ -402,17 +404,19 @@ static bool past_deadline(struct otlp *x)
  * honoured) until sent, rejected, attempts run out or a stop's deadline. POST_SENT and
  * POST_REJECTED are final (the items are done with); POST_RETRY: try again later.
  */
-static enum post_result send_items(struct otlp *x, enum signal s, const struct buf *items,
-				   size_t nitems, unsigned attempts)
+static enum post_result send_request(struct otlp *x, enum signal s, const struct buf *items,
+				     size_t nitems, unsigned attempts, bool whole)
 {
 	struct buf head, packed;
 	enum post_result r = POST_RETRY;
 	double backoff = 0.25;
 
-	/* The request's wrapper, then the items compressed after it (no copy of the items). */
+	/* The request's wrapper, then the items compressed after it (no copy of the items);
+	 * whole: the items are the request's fields already. */
 	buf_init(&head);
 	buf_init(&packed);
-	otlp_encode_request_head(&head, &x->resource, items->len);
+	if (!whole)
+		otlp_encode_request_head(&head, &x->resource, items->len);
 	if (head.failed || otlp_compress_parts(x->o->compression, head.data, head.len, items->data,
 					       items->len, &packed) < 0) {
 		buf_free(&head);
@@ -440,6 +444,12 @@ static enum post_result send_items(struct otlp *x, enum signal s, const struct b
 	buf_free(&head);
 	buf_free(&packed);
 	return r;
+}
+
+static enum post_result send_items(struct otlp *x, enum signal s, const struct buf *items,
+				   size_t nitems, unsigned attempts)
+{
+	return send_request(x, s, items, nitems, attempts, false);
 }
 
 /* --- log shipping --------------------------------------------------------------------------- */
@@ -739,6 +749,34 @@ static void send_spans(struct otlp *x, unsigned attempts)
 	buf_free(&items);
 }
 
+/* The function's own spans (their requests' entries, as they came). */
+static void send_foreign(struct otlp *x, unsigned attempts)
+{
+	struct buf items;
+	size_t n;
+
+	pthread_mutex_lock(&x->lock);
+	items = x->foreign;
+	n = x->nforeign;
+	buf_init(&x->foreign);
+	x->nforeign = 0;
+	pthread_mutex_unlock(&x->lock);
+	if (n && send_request(x, SIG_TRACES, &items, n, attempts, true) == POST_RETRY) {
+		pthread_mutex_lock(&x->lock);
+		if (n + x->nforeign + x->nspans <= (size_t)x->o->queue_spans) {
+			buf_append(&items, x->foreign.data, x->foreign.len);
+			buf_free(&x->foreign);
+			x->foreign = items;
+			x->nforeign += n;
+			buf_init(&items);
+		} else {
+			metric_add(metric_with(x->m.items, "traces", "dropped"), (double)n);
+		}
+		pthread_mutex_unlock(&x->lock);
+	}
+	buf_free(&items);
+}
+
 static void *sender(void *arg)
 {
 	struct otlp *x = arg;
@@ -778,8 +816,10 @@ static void *sender(void *arg)
 		/* Running: a few attempts a round (what fails waits on disk or in the queue
 		 * for the next); stopping: until the deadline. */
 		attempts = stopping ? 1000 : 4;
-		if (x->t[SIG_TRACES].on)
+		if (x->t[SIG_TRACES].on) {
 			send_spans(x, attempts);
+			send_foreign(x, attempts);
+		}
 		if (x->t[SIG_LOGS].on && x->o->log_dir[0])
 			ship_logs(x, attempts);
 		if (x->t[SIG_METRICS].on)
@@ -844,6 +884,7 @@ struct otlp_sink {
 	struct metric_registry *registry;
 	struct otlp *x;
 	bool tried;
+	pthread_mutex_t start_lock;	/* (the receiver's thread may start it too) */
 };
 
 static void otlp_free(struct otlp *x)
@@ -853,6 +894,7 @@ static void otlp_free(struct otlp *x)
 	tls_trust_free(x->trust);
 	buf_free(&x->resource);
 	buf_free(&x->spans);
+	buf_free(&x->foreign);
 	free(x->hdr_text);
 	free(x->cursors);
 	otlp_delta_free(x->delta);
@@ -877,6 +919,7 @@ static struct otlp *otlp_start(const struct otlp_options *o, struct metric_regis
 	x->cursor_fd = -1;
 	buf_init(&x->resource);
 	buf_init(&x->spans);
+	buf_init(&x->foreign);
 	if (parse_headers(x, o->headers ? o->headers : "", err, err_len) < 0)
 		goto fail;
 	for (int s = 0; s < NSIGNALS; s++)
@@ -914,6 +957,7 @@ void *otlp_sink_new(const struct otlp_options *o, struct metric_registry *r)
 	if (s) {
 		s->o = o;
 		s->registry = r;
+		pthread_mutex_init(&s->start_lock, NULL);
 	}
 	return s;
 }
@@ -922,12 +966,38 @@ static void ensure_started(struct otlp_sink *s)
 {
 	char err[300];
 
-	if (s->tried)
-		return;
-	s->tried = true;
-	s->x = otlp_start(s->o, s->registry, err, sizeof(err));
-	if (!s->x)
-		log_warn("otlp", "no OTLP export: %s", err);
+	pthread_mutex_lock(&s->start_lock);
+	if (!s->tried) {
+		s->tried = true;
+		s->x = otlp_start(s->o, s->registry, err, sizeof(err));
+		if (!s->x)
+			log_warn("otlp", "no OTLP export: %s", err);
+	}
+	pthread_mutex_unlock(&s->start_lock);
+}
+
+static bool otlp_sink_spans(void *self, const void *data, size_t n, size_t nspans)
+{
+	struct otlp_sink *s = self;
+	bool took = false;
+
+	ensure_started(s);
+	if (!s->x || !s->x->t[SIG_TRACES].on)
+		return false;
+	pthread_mutex_lock(&s->x->lock);
+	if (s->x->nspans + s->x->nforeign + nspans <= (size_t)s->o->queue_spans) {
+		buf_append(&s->x->foreign, data, n);
+		took = !s->x->foreign.failed;
+		if (took)
+			s->x->nforeign += nspans;
+	}
+	if (!took)
+		metric_add(metric_with(s->x->m.items, "traces", "dropped"), (double)nspans);
+	/* Sent within an interval, as the invocation's own spans are. */
+	s->x->asked++;
+	pthread_cond_signal(&s->x->cond);
+	pthread_mutex_unlock(&s->x->lock);
+	return took;
 }
 
 static void otlp_sink_reports(void *self, struct invocation_report *const *items, size_t n)
@@ -977,6 +1047,7 @@ static void otlp_sink_stop(void *self, int64_t deadline_ms)
 	if (!s->tried && deadline_ms > 0)
 		ensure_started(s);	/* logs written before any export still go */
 	x = s->x;
+	pthread_mutex_destroy(&s->start_lock);
 	free(s);
 	if (!x)
 		return;
@@ -994,7 +1065,7 @@ static void otlp_sink_stop(void *self, int64_t deadline_ms)
 		log_warn("otlp", "the backend is still busy at the deadline: what is not sent "
 			 "stays (logs: on disk, for the next start)");
 	{
-		size_t left_spans = x->nspans;
+		size_t left_spans = x->nspans + x->nforeign;
 
 		if (left_spans)
 			metric_add(metric_with(x->m.items, "traces", "dropped"), (double)left_spans);
@@ -1007,6 +1078,7 @@ static void otlp_sink_stop(void *self, int64_t deadline_ms)
 const struct sink_ops otlp_sink_ops = {
 	.name = "otlp",
 	.reports = otlp_sink_reports,
+	.otlp_spans = otlp_sink_spans,
 	.flush = otlp_sink_flush,
 	.stop = otlp_sink_stop,
 };

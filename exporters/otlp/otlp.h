@@ -91,11 +91,6 @@ size_t otlp_encode_metrics(struct buf *b, struct metric_registry *reg, uint64_t 
 void otlp_encode_request(struct buf *out, const struct buf *resource, const struct buf *items);
 /* The same without the items: what comes before items_len bytes of them. */
 void otlp_encode_request_head(struct buf *out, const struct buf *resource, size_t items_len);
-/* An X-Ray header (Root=1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy;Parent=…;Sampled=…) or a W3C
- * traceparent, or a bare 32-hex trace id: the 16-byte trace id and (when there is one) the
- * 8-byte parent; sampled is -1 when the header does not say. false when it holds no trace id. */
-bool otlp_trace_context(const char *header, uint8_t trace_id[16], uint8_t parent[8],
-			bool *has_parent, int *sampled);
 /* head then body, compressed with c into out (gzip: zlib's fastest level, 1: twice the speed
  * of its default for 6 % more bytes; zstd: level 3; none: the two joined). 0, or -1 on
  * ENOMEM. */

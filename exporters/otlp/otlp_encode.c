@@ -13,6 +13,7 @@
 
 #include "../../agent/core/pbwire.h"
 #include "../../agent/core/tracker.h"
+#include "../../agent/util/tracectx.h"
 #include "../../agent/util/version.h"
 
 /* common.proto */
@@ -278,7 +279,7 @@ void otlp_encode_log(struct buf *b, const log_record *r)
 	if (r->utf8_repaired)
 		kv_bool(b, at, "vigil.utf8_repaired", true);
 	if (r->trace_id && r->trace_id[0] &&
-	    otlp_trace_context(r->trace_id, tid, sid, &has_span, &sampled)) {
+	    trace_context(r->trace_id, tid, sid, &has_span, &sampled)) {
 		if (sampled > 0)
 			pb_buf_fixed32(b, T(LOG_FLAGS, PB_I32), 1);
 		pb_buf_bytes(b, T(LOG_TRACE_ID, PB_LEN), tid, 16);
@@ -289,20 +290,7 @@ void otlp_encode_log(struct buf *b, const log_record *r)
 	pb_close(b, start);
 }
 
-/* --- trace context ------------------------------------------------------------------------ */
-
-/* n hex digits at s into out (n / 2 bytes); false when any is not hex. */
-static bool hex_bytes(const char *s, size_t n, uint8_t *out)
-{
-	for (size_t i = 0; i < n; i += 2) {
-		int hi = unhex(s[i]), lo = hi < 0 ? -1 : unhex(s[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i / 2] = (uint8_t)(hi * 16 + lo);
-	}
-	return true;
-}
+/* --- traces ------------------------------------------------------------------------------- */
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -311,61 +299,6 @@ static bool all_zero(const uint8_t *p, size_t n)
 			return false;
 	return true;
 }
-
-bool otlp_trace_context(const char *h, uint8_t trace_id[16], uint8_t parent[8],
-			bool *has_parent, int *sampled)
-{
-	size_t n = strlen(h);
-	bool has_trace = false;
-	const char *p = h;
-
-	*has_parent = false;
-	*sampled = -1;
-	/* W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex> */
-	if (n == 55 && h[2] == '-' && h[35] == '-' && h[52] == '-') {
-		uint8_t flags;
-
-		if (!hex_bytes(h + 3, 32, trace_id) || !hex_bytes(h + 36, 16, parent) ||
-		    !hex_bytes(h + 53, 2, &flags) || all_zero(trace_id, 16))
-			return false;
-		*has_parent = !all_zero(parent, 8);
-		*sampled = flags & 1;
-		return true;
-	}
-	if (n == 32)
-		return hex_bytes(h, 32, trace_id) && !all_zero(trace_id, 16);
-	/* An X-Ray trace id alone (Powertools' xray_trace_id): 1-<8 hex>-<24 hex> */
-	if (n == 35 && h[0] == '1' && h[1] == '-' && h[10] == '-')
-		return hex_bytes(h + 2, 8, trace_id) && hex_bytes(h + 11, 24, trace_id + 4) &&
-		       !all_zero(trace_id, 16);
-	/* X-Ray: Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>, any order, spaces. */
-	while (*p) {
-		const char *end = strchr(p, ';');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-
-		while (len && *p == ' ') {
-			p++;
-			len--;
-		}
-		if (len == 40 && strncmp(p, "Root=1-", 7) == 0 && p[15] == '-') {
-			has_trace = hex_bytes(p + 7, 8, trace_id) && hex_bytes(p + 16, 24, trace_id + 4) &&
-				    !all_zero(trace_id, 16);
-		} else if (len == 23 && strncmp(p, "Parent=", 7) == 0) {
-			*has_parent = hex_bytes(p + 7, 16, parent) && !all_zero(parent, 8);
-		} else if (len == 9 && strncmp(p, "Sampled=", 8) == 0 &&
-			   (p[8] == '0' || p[8] == '1')) {
-			*sampled = p[8] - '0';
-		}
-		if (!end)
-			break;
-		p = end + 1;
-	}
-	if (!has_trace)
-		*has_parent = false;
-	return has_trace;
-}
-
-/* --- traces ------------------------------------------------------------------------------- */
 
 static void random_bytes(uint8_t *p, size_t n)
 {
@@ -445,11 +378,12 @@ size_t otlp_encode_spans(struct buf *b, const struct invocation_report *r, bool 
 	size_t n = 1, pos;
 	struct span s;
 
-	if (!r->trace_id[0] || !otlp_trace_context(r->trace_id, tid, caller, &has_caller, &sampled))
+	if (!r->trace_id[0] || !trace_context(r->trace_id, tid, caller, &has_caller, &sampled))
 		random_bytes(tid, sizeof(tid));
 	if (sampled == 0 && !unsampled)
 		return 0;
-	random_bytes(invoke_id, sizeof(invoke_id));
+	/* (from the request id: the function's own spans, through the receiver, name it) */
+	trace_invoke_span_id(r->request_id, invoke_id);
 	end = start + ms_ns(duration);
 	has_init = r->cold_start && r->init_duration_ms > 0;
 	if (has_init) {

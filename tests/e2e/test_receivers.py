@@ -32,7 +32,9 @@ def fn_host(start_host, tmp_path):
                "--env", f"VIGIL_STATSD_LISTEN=127.0.0.1:{statsd}",
                "--env", f"STATSD_PORT={statsd}",
                "--env", f"NODE_PATH={FNLIBS}",
-               "--env", "AWS_EMF_ENVIRONMENT=Lambda"]
+               "--env", "AWS_EMF_ENVIRONMENT=Lambda",
+               # (a folder of the test's own: the OTLP tests ship what is in it)
+               "--env", f"VIGIL_LOG_DIR={tmp_path / 'ext-logs'}"]
         for k, v in vigil_env.items():
             env += ["--env", f"VIGIL_{k.upper()}={v}"]
         h = start_host("--function-name", "tele-fn", "--handler", "index.handler",
@@ -132,4 +134,186 @@ def test_statsd_garbage_is_counted_and_the_listener_stays(fn_host):
     assert sample(text, "a_total") == 1 and sample(text, "c_total", k="v") == 3
     assert sample(text, "vigil_statsd_lines_total", outcome="malformed") >= 10
     promtool_ok(text)
+    invoke_ok(h, {"action": "ping"})
+
+
+# --- OTLP in ------------------------------------------------------------------------------------
+
+from otlp_receiver import Receiver, attrs  # noqa: E402
+
+TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@pytest.fixture
+def backend():
+    made = []
+
+    def make(**kw):
+        r = Receiver(**kw)
+        made.append(r)
+        return r
+    yield make
+    for r in made:
+        r.stop()
+
+
+def otel_host(fn_host, r=None, **vigil_env):
+    """fn_host with vigil's OTLP receiver on a free port the function's SDK exports to, and
+    vigil exporting to r (when given)."""
+    port = free_port()
+    env = {"otlp_receiver_http_listen": f"127.0.0.1:{port}", **vigil_env}
+    if r:
+        env.update(otlp_endpoint=r.url(), otlp_interval_ms="200")
+    h = fn_host("--env", f"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{port}", **env)
+    h.otlp_port = port
+    return h
+
+
+def invoke_traced(h, event, trace=TRACE):
+    status, _, body = h.request("POST", "/2015-03-31/functions/function/invocations",
+                                json.dumps(event), {"X-Amzn-Trace-Id": trace})
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_otel_sdk_spans_logs_and_metrics_reach_the_backend_joined(fn_host, backend):
+    r = backend()
+    h = otel_host(fn_host, r)
+    answers = [invoke_traced(h, {"action": "otel", "order": f"o-{i}", "n": 2}) for i in range(3)]
+    rids = [a["requestId"] for a in answers]
+    # Metrics: in the registry (the extension's /metrics), and so in the OTLP export too.
+    text = wait_for(lambda: (lambda t: sample(t, "orders_placed_total", shop="north") == 6 and t)(
+        ext_metrics(h)), what="the SDK's counter")
+    # (in Prometheus' base unit: milliseconds become seconds, the buckets too)
+    assert sample(text, "checkout_latency_seconds_count", route="/checkout") == 3
+    assert sample(text, "checkout_latency_seconds_bucket", route="/checkout", le="0.025") == 3
+    assert abs(sample(text, "checkout_latency_seconds_sum", route="/checkout") - 0.036) < 1e-9
+    assert sample(text, "queue_size") == 9
+    assert sample(text, "vigil_otlp_receiver_requests_total", signal="traces", outcome="ok") >= 3
+    promtool_ok(text)
+    # The environment is frozen between invocations (as Lambda's): what is still queued
+    # leaves at SHUTDOWN.
+    h.stop()
+    got = r.spans()
+    invoke = {attrs(s.attributes)["faas.invocation_id"]: s for _, s in got if s.name == "invoke"}
+    assert len(invoke) == 3, [s.name for _, s in got]
+    for a in answers:
+        rid = a["requestId"]
+        handler = [(res, s) for res, s in got if s.name == "handler" and
+                   s.span_id.hex() == a["spanId"]]
+        assert len(handler) == 1, [s.name for _, s in got]
+        res, hs = handler[0]
+        # The SDK's resource wins; vigil's is merged under it.
+        assert res["service.name"] == "checkout-fn" and res["service.version"] == "1.2.3"
+        assert res["faas.name"] == "tele-fn" and res["cloud.provider"] == "aws"
+        # A child of vigil's invoke span, in the invocation's trace, joined by its id.
+        assert hs.trace_id.hex() == "5759e988bd862e3fe1be46a994272793"
+        assert hs.parent_span_id == invoke[rid].span_id
+        assert invoke[rid].trace_id == hs.trace_id
+        assert attrs(hs.attributes)["faas.invocation_id"] == rid
+        db = [s for _, s in got if s.name == "db.query" and s.parent_span_id == hs.span_id]
+        assert len(db) == 1 and attrs(db[0].attributes)["faas.invocation_id"] == rid
+    # Logs: into the segments, shipped from there with the invocation's id and trace.
+    logs = [rec for _, rec in r.logs() if rec.body.string_value.startswith("order o-")]
+    by_body = {rec.body.string_value: rec for rec in logs}
+    assert len(logs) == 3, [rec.body.string_value for _, rec in r.logs()]
+    for i, rid in enumerate(rids):
+        rec = by_body[f"order o-{i} placed"]
+        a = attrs(rec.attributes)
+        assert rec.severity_text == "WARN" and a["faas.invocation_id"] == rid
+        assert a["order.total"] == 42.5 and a["shop"] == "north"
+        assert rec.trace_id.hex() == "5759e988bd862e3fe1be46a994272793"
+    names = {m.name for res in r.messages("/v1/metrics") for rm in res.resource_metrics
+             for sm in rm.scope_metrics for m in sm.metrics}
+    assert "orders_placed_total" in names and "checkout_latency_seconds" in names
+
+
+def test_sdk_pointed_at_vigil_is_not_where_vigil_exports(fn_host):
+    """OTEL_EXPORTER_OTLP_ENDPOINT names vigil's receiver (the usual setup): vigil takes it as
+    the function's, not as its own export target, and sends nothing to itself."""
+    h = otel_host(fn_host)
+    a = invoke_traced(h, {"action": "otel"})
+    assert a["otel"] is True
+    text = wait_for(lambda: (lambda t: sample(t, "orders_placed_total", shop="north") == 1 and t)(
+        ext_metrics(h)), what="the SDK's counter")
+    assert "names vigil's own receiver" in h.stdout()
+    # The SDK's spans had nowhere to go: refused (counted), never looped back.
+    assert sample(text, "vigil_otlp_receiver_requests_total", signal="traces",
+                  outcome="partial") >= 1
+    assert sample(text, "vigil_otlp_requests_total") in (None, 0)
+
+
+def post(port, path, body, headers=None, timeout=10):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("POST", path, body=body, headers=headers or {})
+        resp = c.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        c.close()
+
+
+def test_otlp_json_bodies(fn_host):
+    h = otel_host(fn_host)
+    invoke_ok(h, {"action": "ping"})
+    wait_for(lambda: "OTLP/HTTP listening" in h.stdout(), what="the OTLP receiver")
+    metrics = {"resourceMetrics": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "json-fn"}}]},
+        "scopeMetrics": [{"scope": {"name": "s"}, "metrics": [
+            {"name": "jobs.done", "unit": "{job}", "sum": {
+                "aggregationTemporality": 2, "isMonotonic": True, "dataPoints": [
+                    {"attributes": [{"key": "queue", "value": {"stringValue": "q1"}}],
+                     "timeUnixNano": "1700000000000000000", "asInt": "7"}]}},
+            {"name": "temp", "unit": "Cel", "gauge": {"dataPoints": [
+                {"asDouble": 21.5, "timeUnixNano": 1700000000000000000}]}},
+            {"name": "wait", "unit": "s", "histogram": {"aggregationTemporality": 1,
+                "dataPoints": [{"count": "3", "sum": 1.5, "bucketCounts": ["1", "2", "0"],
+                                "explicitBounds": [0.1, 1.0]}]}}]}]}]}
+    status, hdr, body = post(h.otlp_port, "/v1/metrics", json.dumps(metrics),
+                             {"Content-Type": "application/json"})
+    assert status == 200 and hdr["Content-Type"] == "application/json", body
+    assert json.loads(body) == {}
+    text = ext_metrics(h)
+    assert sample(text, "jobs_done_total", queue="q1") == 7
+    assert sample(text, "temp_celsius") == 21.5
+    assert sample(text, "wait_seconds_count") == 3 and sample(text, "wait_seconds_bucket", le="0.1") == 1
+    # Wrong types: a clear 400.
+    bad = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": 5}]}]}]}
+    status, _, body = post(h.otlp_port, "/v1/metrics", json.dumps(bad),
+                           {"Content-Type": "application/json"})
+    assert status == 400 and "Metric.name: not a string" in json.loads(body)["message"], body
+
+
+def test_malformed_otlp_is_answered_and_the_receiver_stays(fn_host):
+    import gzip
+    h = otel_host(fn_host)
+    invoke_ok(h, {"action": "ping"})
+    wait_for(lambda: "OTLP/HTTP listening" in h.stdout(), what="the OTLP receiver")
+    port = h.otlp_port
+    pb = {"Content-Type": "application/x-protobuf"}
+    cases = [
+        ("/v1/traces", b"\x0a\xff\xff\xff\xff\x0f", pb, 400),          # a length past the end
+        ("/v1/traces", b"\x0a\x05\x12\x03\x12\x01", pb, 400),          # cut inside
+        ("/v1/logs", b"\x0f\x0f\x0f", pb, 400),                         # a group tag
+        ("/v1/metrics", b"{\"resourceMetrics\": 5}", {"Content-Type": "application/json"}, 400),
+        ("/v1/metrics", b"not json", {"Content-Type": "application/json"}, 400),
+        ("/v1/traces", b"\x1f\x8b garbage", {**pb, "Content-Encoding": "gzip"}, 400),
+        ("/v1/traces", b"x", {"Content-Type": "text/plain"}, 415),
+        ("/v1/traces", b"x", {**pb, "Content-Encoding": "br"}, 415),
+        ("/v2/traces", b"", pb, 404),
+        ("/v1/traces", b"\0" * (100 << 20), pb, 413),                    # 100 MB
+        ("/v1/logs", gzip.compress(b"\0" * (50 << 20)), {**pb, "Content-Encoding": "gzip"}, 413),
+    ]
+    for path, body, headers, want in cases:
+        status, hdr, answer = post(port, path, body, headers, timeout=60)
+        assert status == want, (path, body[:20], status, answer[:200])
+    # Still up, and an empty request is fine.
+    status, _, body = post(port, "/v1/traces", b"", pb)
+    assert status == 200 and body == b""
+    text = ext_metrics(h)
+    assert sample(text, "vigil_otlp_receiver_requests_total", signal="traces",
+                  outcome="invalid") >= 3
+    assert sample(text, "vigil_otlp_receiver_requests_total", signal="traces",
+                  outcome="too_large") == 1
     invoke_ok(h, {"action": "ping"})

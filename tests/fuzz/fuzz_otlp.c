@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../agent/util/tracectx.h"
 #include "../../exporters/otlp/otlp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -33,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = size - 1 < 300 ? size - 1 : 300;
 		memcpy(text, data + 1, n);
 		text[n] = '\0';
-		if (otlp_trace_context(text, t, p, &hp, &sampled)) {
+		if (trace_context(text, t, p, &hp, &sampled)) {
 			static const uint8_t zero[16];
 
 			if (memcmp(t, zero, 16) == 0 || sampled < -1 || sampled > 1)

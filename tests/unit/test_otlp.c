@@ -15,6 +15,7 @@
 
 #include "../../agent/core/metrics.h"
 #include "../../agent/core/tracker.h"
+#include "../../agent/util/tracectx.h"
 #include "../../exporters/otlp/otlp.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
@@ -454,34 +455,34 @@ static void test_trace_context(void **state)
 	int sampled;
 
 	(void)state;
-	assert_true(otlp_trace_context("Root=1-5759e988-bd862e3fe1be46a994272793;Parent="
+	assert_true(trace_context("Root=1-5759e988-bd862e3fe1be46a994272793;Parent="
 				       "53995c3f42cd8ad8;Sampled=1", t, p, &hp, &sampled));
 	assert_true(hp);
 	assert_int_equal(sampled, 1);
 	assert_int_equal(t[0], 0x57);
 	assert_int_equal(t[15], 0x93);
 	assert_int_equal(p[7], 0xd8);
-	assert_true(otlp_trace_context("Sampled=0; Root=1-5759e988-bd862e3fe1be46a994272793", t, p,
+	assert_true(trace_context("Sampled=0; Root=1-5759e988-bd862e3fe1be46a994272793", t, p,
 				       &hp, &sampled));
 	assert_false(hp);
 	assert_int_equal(sampled, 0);
-	assert_true(otlp_trace_context("1-5759e988-bd862e3fe1be46a994272793", t, p, &hp, &sampled));
+	assert_true(trace_context("1-5759e988-bd862e3fe1be46a994272793", t, p, &hp, &sampled));
 	assert_int_equal(sampled, -1);
-	assert_true(otlp_trace_context("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+	assert_true(trace_context("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 				       t, p, &hp, &sampled));
 	assert_true(hp);
 	assert_int_equal(sampled, 1);
 	assert_int_equal(t[0], 0x0a);
-	assert_true(otlp_trace_context("0af7651916cd43dd8448eb211c80319c", t, p, &hp, &sampled));
-	assert_false(otlp_trace_context("00000000000000000000000000000000", t, p, &hp, &sampled));
-	assert_false(otlp_trace_context("Root=1-00000000-000000000000000000000000", t, p, &hp,
+	assert_true(trace_context("0af7651916cd43dd8448eb211c80319c", t, p, &hp, &sampled));
+	assert_false(trace_context("00000000000000000000000000000000", t, p, &hp, &sampled));
+	assert_false(trace_context("Root=1-00000000-000000000000000000000000", t, p, &hp,
 					&sampled));
-	assert_false(otlp_trace_context("Root=1-5759e988-bd862e3fe1be46a99427279;Parent=x", t, p,
+	assert_false(trace_context("Root=1-5759e988-bd862e3fe1be46a99427279;Parent=x", t, p,
 					&hp, &sampled));
-	assert_false(otlp_trace_context("Root=1-5759e98g-bd862e3fe1be46a994272793", t, p, &hp,
+	assert_false(trace_context("Root=1-5759e98g-bd862e3fe1be46a994272793", t, p, &hp,
 					&sampled));
-	assert_false(otlp_trace_context("", t, p, &hp, &sampled));
-	assert_false(otlp_trace_context("Parent=53995c3f42cd8ad8", t, p, &hp, &sampled));
+	assert_false(trace_context("", t, p, &hp, &sampled));
+	assert_false(trace_context("Parent=53995c3f42cd8ad8", t, p, &hp, &sampled));
 	assert_false(hp);
 }
 

@@ -52,11 +52,92 @@ async function hotshots(event) {
   return { statsd: true };
 }
 
+// The OpenTelemetry JS SDK, set up once per process: traces, logs and metrics exported over
+// OTLP (protobuf over HTTP, or gRPC for traces) to OTEL_EXPORTER_OTLP_ENDPOINT (vigil).
+let otel = null;
+
+function otelSetup(transport) {
+  if (otel && otel.transport === transport) return otel;
+  const { resourceFromAttributes } = require('@opentelemetry/resources');
+  const { BasicTracerProvider, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+  const { LoggerProvider, SimpleLogRecordProcessor } = require('@opentelemetry/sdk-logs');
+  const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics');
+  const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto');
+  const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto');
+  const TraceExporter = transport === 'grpc'
+    ? require('@opentelemetry/exporter-trace-otlp-grpc').OTLPTraceExporter
+    : require('@opentelemetry/exporter-trace-otlp-proto').OTLPTraceExporter;
+  const base = process.env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://127.0.0.1:4318';
+  const url = transport === 'grpc' ? (process.env.OTEL_GRPC_ENDPOINT || 'http://127.0.0.1:4317')
+    : `${base}/v1/traces`;
+  const resource = resourceFromAttributes({ 'service.name': 'checkout-fn',
+                                            'service.version': '1.2.3' });
+  const tracerProvider = new BasicTracerProvider({
+    resource, spanProcessors: [new SimpleSpanProcessor(new TraceExporter({ url }))] });
+  const loggerProvider = new LoggerProvider({
+    resource, processors: [new SimpleLogRecordProcessor({ exporter: new OTLPLogExporter({ url: `${base}/v1/logs` }) })] });
+  const meterProvider = new MeterProvider({
+    resource, readers: [new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url: `${base}/v1/metrics` }), exportIntervalMillis: 600000 })] });
+  const meter = meterProvider.getMeter('fn');
+  otel = {
+    transport, tracerProvider, loggerProvider, meterProvider,
+    tracer: tracerProvider.getTracer('fn', '1.0.0'),
+    logger: loggerProvider.getLogger('fn'),
+    orders: meter.createCounter('orders.placed', { description: 'Orders placed', unit: '{order}' }),
+    latency: meter.createHistogram('checkout.latency', { unit: 'ms',
+      advice: { explicitBucketBoundaries: [5, 10, 25, 50, 100] } }),
+    queue: meter.createUpDownCounter('queue.size'),
+  };
+  return otel;
+}
+
+// Lambda's trace header as the SDK's parent context (what the AWS Lambda instrumentation does).
+function lambdaContext(api) {
+  const h = process.env._X_AMZN_TRACE_ID || '';
+  const root = /Root=1-([0-9a-f]{8})-([0-9a-f]{24})/.exec(h);
+  const parent = /Parent=([0-9a-f]{16})/.exec(h);
+  if (!root || !parent) return api.ROOT_CONTEXT;
+  return api.trace.setSpanContext(api.ROOT_CONTEXT, {
+    traceId: root[1] + root[2], spanId: parent[1], isRemote: true,
+    traceFlags: /Sampled=1/.test(h) ? api.TraceFlags.SAMPLED : api.TraceFlags.NONE });
+}
+
+async function otelHandler(event, context) {
+  const api = require('@opentelemetry/api');
+  const { SeverityNumber } = require('@opentelemetry/api-logs');
+  const o = otelSetup(event.transport || 'http');
+  const parent = event.detached ? api.ROOT_CONTEXT : lambdaContext(api);
+  const span = o.tracer.startSpan('handler', { kind: api.SpanKind.INTERNAL,
+                                               attributes: { 'order.id': event.order || 'o-1' } }, parent);
+  const ctx = api.trace.setSpan(parent, span);
+  const child = o.tracer.startSpan('db.query', { attributes: { 'db.system': 'postgresql' } }, ctx);
+  child.end();
+  span.end();
+  o.logger.emit({ severityNumber: SeverityNumber.WARN, severityText: 'WARN',
+                  body: `order ${event.order || 'o-1'} placed`, context: ctx,
+                  attributes: { 'order.total': 42.5, shop: 'north' } });
+  o.orders.add(event.n || 1, { shop: 'north' });
+  o.latency.record(event.latency_ms || 12, { route: '/checkout' });
+  o.queue.add(3);
+  const times = {};
+  for (const [name, p] of [['traces', o.tracerProvider], ['logs', o.loggerProvider],
+                           ['metrics', o.meterProvider]]) {
+    if (event.only && event.only !== name) continue;
+    const t0 = process.hrtime.bigint();
+    await p.forceFlush();
+    times[name] = Number(process.hrtime.bigint() - t0) / 1e6;
+  }
+  return { otel: true, times, traceId: span.spanContext().traceId,
+           spanId: span.spanContext().spanId, requestId: context.awsRequestId };
+}
+
 exports.handler = async (event, context) => {
   switch (event.action) {
     case 'emf': return emf(event);
     case 'powertools': return powertools(event);
     case 'statsd': return hotshots(event);
+    case 'otel': return otelHandler(event, context);
     default: return { ok: true, requestId: context.awsRequestId };
   }
 };
