@@ -16,7 +16,7 @@ CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g \
            -DVIGIL_REVISION='"$(REVISION)"' -I$(BUILD)/gen $(EXTRA_CFLAGS)
 # BearSSL (remote_write's HTTPS) is linked statically in every build: it costs the start
 # nothing (no constructor, no relocation of note) and no shared library is loaded for it.
-LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -lz -Wl,-Bstatic -lbearssl -Wl,-Bdynamic \
+LDLIBS  := -lhttp_parser -ljansson -lprotobuf-c -lzstd -lz -Wl,-Bstatic -lbearssl -lnghttp2 -Wl,-Bdynamic \
            -lpthread -lm -ldl
 # STATIC=1: the layer binary. Fully static (glibc included); libmicrohttpd (without HTTPS) and
 # http-parser built from Debian's source packages (packaging/static-deps.sh) and linked in;
@@ -26,7 +26,7 @@ DEPS_DIR := $(BUILD)/deps
 CFLAGS  += -DVIGIL_STATIC -DVIGIL_MHD_STATIC -I$(DEPS_DIR)/include -ffunction-sections \
            -fdata-sections
 LINK_STATIC := -static -Wl,--gc-sections
-LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd -lhttp_parser -ljansson -lprotobuf-c -lzstd -lz -lbearssl \
+LDLIBS  := -L$(DEPS_DIR)/lib -lmicrohttpd -lhttp_parser -ljansson -lprotobuf-c -lzstd -lz -lbearssl -lnghttp2 \
            -lpthread -lm
 endif
 # eBPF probes (agent/probes): BPF objects built with clang for this machine's architecture,
@@ -61,7 +61,7 @@ endif
 # (agent/cmd); main.c is linked into the binary only.
 LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/numfmt.c \
             agent/util/crc32c.c agent/util/ids.c agent/util/base64.c agent/util/json_str.c \
-            agent/util/redact.c agent/util/snappy.c agent/util/tracectx.c agent/util/lines.c agent/util/procfs.c agent/util/caps.c \
+            agent/util/redact.c agent/util/snappy.c agent/util/tracectx.c agent/util/fields.c agent/util/lines.c agent/util/procfs.c agent/util/caps.c \
             agent/lib/loop.c agent/lib/http_server.c agent/lib/http_post.c agent/lib/mhd.c \
             agent/lib/tls.c agent/lib/resolve.c agent/lib/http_client.c \
             agent/core/metrics.c agent/core/self_metrics.c agent/core/lambda_lines.c \
@@ -69,7 +69,7 @@ LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/nu
             agent/core/segment.c agent/core/segment_read.c agent/core/segment_tail.c agent/core/jscan.c agent/core/logparse.c \
             agent/core/logpipe.c agent/core/sink.c agent/core/custom.c agent/core/emf_in.c \
             agent/receiver/statsd.c agent/receiver/otlp_in.c agent/receiver/otlp_http.c \
-            agent/receiver/otlp_json.c \
+            agent/receiver/otlp_json.c agent/receiver/otlp_grpc.c \
             agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c agent/host/process.c \
             agent/host/api.c agent/host/listeners.c agent/host/privileges.c agent/host/sandbox.c \
             agent/host/runtime_api.c agent/host/extensions_api.c agent/host/telemetry.c \
@@ -156,6 +156,8 @@ $(DEPS_DIR)/lib/libmicrohttpd.a: packaging/static-deps.sh
 	$(Q)CC=$(CC) sh packaging/static-deps.sh $(DEPS_DIR) $(HOST_TRIPLE)
 $(LIB_OBJS) $(BUILD)/obj/agent/cmd/main.o: | $(DEPS_DIR)/lib/libmicrohttpd.a
 $(BUILD)/vigil: $(DEPS_DIR)/lib/libmicrohttpd.a
+# (an object of its own, not in the archive: it must win over libc.a's gmtime_r)
+$(BUILD)/vigil: $(BUILD)/obj/agent/util/static_libc.o
 endif
 
 # The log path's hot loop at -O3 (measured: ingest 153 → 164 MB per CPU-second); the rest of
@@ -164,6 +166,17 @@ HOT_SRCS := agent/core/jscan.c agent/core/logparse.c agent/core/logpipe.c \
 	    agent/core/segment.c agent/core/segment_read.c agent/core/segment_tail.c agent/util/buf.c \
 	    agent/extension/batch.c
 $(HOT_SRCS:%.c=$(BUILD)/obj/%.o): CFLAGS += $(if $(filter -O2,$(OPT)),-O3)
+# The layer's static binary: everything else for size (-Os: 100 KB less, measured), the log
+# path still at -O3.
+ifneq ($(STATIC),)
+CFLAGS := $(patsubst -O2,-Os,$(CFLAGS))
+# …with link-time optimisation (29 KB less) and without unwind tables for vigil's own code
+# (.eh_frame). Nothing of vigil's unwinds but pthread_cancel of a sender stuck past its stop
+# deadline, which needs none: at the first frame without unwind data glibc jumps straight to
+# the thread's start (no cleanup handlers are used).
+CFLAGS += -flto=auto -fno-asynchronous-unwind-tables
+LINK_STATIC += -flto=auto -fno-asynchronous-unwind-tables
+endif
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -6,8 +6,8 @@ set -eu
 PKGS="build-essential pkg-config ca-certificates curl
 libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev
 libbpf-dev bpftool clang llvm libclang-rt-14-dev libelf-dev zlib1g-dev
-libjansson-dev libhttp-parser-dev libcmocka-dev zstd gzip libsnappy-dev libbearssl-dev
-python3 python3-pytest prometheus prometheus-node-exporter wrk procps
+libjansson-dev libhttp-parser-dev libcmocka-dev zstd gzip libsnappy-dev libbearssl-dev libnghttp2-dev
+python3 python3-pytest python3-h2 prometheus prometheus-node-exporter wrk procps
 autoconf automake libtool cmake g++ make
 debootstrap lintian dpkg-dev man-db systemd zip unzip qemu-user-static chromium fonts-dejavu-core
 gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++-12-dev-arm64-cross"
@@ -15,7 +15,7 @@ gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++
 # Multi-Arch, and its arm64 copy would replace the native one (packaging/static-deps.sh
 # builds it from source instead).
 ARM64_PKGS="libzstd-dev:arm64 libjansson-dev:arm64 libprotobuf-c-dev:arm64 libbearssl-dev:arm64
-libsnappy-dev:arm64 zlib1g-dev:arm64"
+libsnappy-dev:arm64 zlib1g-dev:arm64 libnghttp2-dev:arm64"
 # From bookworm-backports (enabled here when missing, on the mirror apt already uses): the
 # official OTLP .proto files (OTLP 1.5.0; the unit tests check vigil's encoder against them) and
 # their Python bindings (the e2e tests' OTLP receiver decodes with them, not with vigil's code).

@@ -20,6 +20,7 @@
 #include "../core/self_metrics.h"
 #include "../extension/extension.h"
 #include "../proxy/proxy.h"
+#include "../receiver/otlp_grpc.h"
 #include "../receiver/otlp_http.h"
 #include "../receiver/otlp_in.h"
 #include "../receiver/statsd.h"
@@ -62,6 +63,7 @@ struct receivers {
 	struct statsd *statsd;
 	struct otlp_in *otlp;
 	struct otlp_http *otlp_http;
+	struct otlp_grpc *otlp_grpc;
 };
 
 static struct log_pipe *receiver_log_pipe(void *arg)
@@ -79,7 +81,8 @@ static void start_receivers(void *arg, struct loop *l)
 		rc->statsd = statsd_start(l, listen_address(cfg->statsd_listen, NULL, listen,
 							    sizeof(listen)),
 					  rc->custom, rc->registry);
-	if (strcmp(cfg->otlp_receiver_http_listen, "off") != 0) {
+	if (strcmp(cfg->otlp_receiver_http_listen, "off") != 0 ||
+	    strcmp(cfg->otlp_receiver_grpc_listen, "off") != 0) {
 		struct otlp_in_options io = {
 			.custom = rc->custom,
 			.sinks = rc->sinks,
@@ -92,12 +95,17 @@ static void start_receivers(void *arg, struct loop *l)
 			.function_version = extension_function_version(rc->ext),
 		};
 
+		size_t max = (size_t)cfg->otlp_receiver_max_mb << 20;
+
 		rc->otlp = otlp_in_new(&io, rc->registry);
-		if (rc->otlp)
+		if (rc->otlp && strcmp(cfg->otlp_receiver_http_listen, "off") != 0)
 			rc->otlp_http = otlp_http_start(
 				l, listen_address(cfg->otlp_receiver_http_listen, NULL, listen,
-						  sizeof(listen)),
-				rc->otlp, (size_t)cfg->otlp_receiver_max_mb << 20);
+						  sizeof(listen)), rc->otlp, max);
+		if (rc->otlp && strcmp(cfg->otlp_receiver_grpc_listen, "off") != 0)
+			rc->otlp_grpc = otlp_grpc_start(
+				l, listen_address(cfg->otlp_receiver_grpc_listen, NULL, listen,
+						  sizeof(listen)), rc->otlp, max);
 	}
 }
 
@@ -205,6 +213,7 @@ out:
 	proxy_stop(proxy);
 	statsd_stop(recv.statsd);
 	otlp_http_stop(recv.otlp_http);
+	otlp_grpc_stop(recv.otlp_grpc);
 	otlp_in_free(recv.otlp);
 	buf_free(&recv.resource);
 	extension_destroy(ext);

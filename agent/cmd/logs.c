@@ -23,6 +23,7 @@
 #include "../util/numfmt.h"
 #include "../core/segment.h"
 #include "../util/clock.h"
+#include "../util/fields.h"
 #include "../util/log.h"
 
 struct query {
@@ -63,8 +64,10 @@ static void iso_ns(int64_t ns, char out[40])
 	time_t s = (time_t)(ns / 1000000000LL);
 	struct tm tm;
 
-	if (!gmtime_r(&s, &tm))
-		memset(&tm, 0, sizeof(tm));	/* past what struct tm can hold */
+	if (s < -62135596800LL || s > 253402300799LL)
+		memset(&tm, 0, sizeof(tm));	/* past year 1 … 9999 */
+	else
+		utc_tm((long long)s, &tm);
 	snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
 		 (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
 		 tm.tm_sec % 100, (int)((ns / 1000000) % 1000 + 1000) % 1000);
@@ -299,11 +302,11 @@ int64_t logs_parse_when(const char *s)
 			return -1;
 		return now - (int64_t)ago;
 	}
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	end = (char *)parse_iso_seconds(s, &tm);
 	/* 1970 … 2261: what 64-bit nanoseconds since the epoch hold. */
 	if (end && (*end == '\0' || *end == 'Z' || *end == '.') && tm.tm_year >= 70 &&
 	    tm.tm_year <= 2261 - 1900)
-		return (int64_t)timegm(&tm) * 1000000000LL;
+		return (int64_t)utc_secs(&tm) * 1000000000LL;
 	return -1;
 }
 

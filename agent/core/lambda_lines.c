@@ -1,5 +1,6 @@
 /* Lambda's own log lines and the billing rule. See lambda_lines.h. */
 #include "lambda_lines.h"
+#include "../util/fields.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@ void iso_time_now(char out[32])
 	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	utc_tm((long long)ts.tv_sec, &tm);
 	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
 		 (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
 		 tm.tm_sec % 100, (int)(ts.tv_nsec / 1000000) % 1000);

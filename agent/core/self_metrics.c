@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/fields.h"
 #include "../util/procfs.h"
 
 struct self_metrics {
@@ -57,12 +58,16 @@ static void collect(void *arg)
 	char stat[1024], statm[256];
 	struct timespec now;
 	struct proc_stat ps;
-	long resident;
+	long long resident;
 	int fds;
 
-	if (read_small_file("/proc/self/statm", statm, sizeof(statm)) > 0 &&
-	    sscanf(statm, "%*s %ld", &resident) == 1)
-		metric_set(m->rss, (double)resident * (double)m->page_size);
+	if (read_small_file("/proc/self/statm", statm, sizeof(statm)) > 0) {
+		const char *f[2];
+		size_t len[2];
+
+		if (fields_split(statm, f, len, 2) == 2 && field_i64(f[1], len[1], &resident))
+			metric_set(m->rss, (double)resident * (double)m->page_size);
+	}
 	/* Fields after the command name, which may hold spaces: start past the last ')'. */
 	if (read_small_file("/proc/self/stat", stat, sizeof(stat)) > 0 && procfs_stat(stat, &ps) == 0) {
 		metric_set(m->cpu_user, (double)ps.utime / (double)m->ticks);

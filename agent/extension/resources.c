@@ -1,6 +1,8 @@
 /* Resource figures from /proc. See resources.h. */
 #include "resources.h"
 
+#include "../util/fields.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -63,10 +65,15 @@ void resources_sample(struct resources *r)
 	memset(r, 0, sizeof(*r));
 	procs = own_cgroup_procs();
 	if (procs) {
-		long pid;
+		char text[32];
 
-		while (fscanf(procs, "%ld", &pid) == 1)
-			add_process(r, pid, ticks);
+		while (fgets(text, sizeof(text), procs)) {
+			long long pid;
+			size_t n = strcspn(text, "\n");
+
+			if (field_i64(text, n, &pid))
+				add_process(r, (long)pid, ticks);
+		}
 		fclose(procs);
 	} else {
 		DIR *d = opendir("/proc");

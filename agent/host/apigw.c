@@ -1,5 +1,6 @@
 /* API Gateway proxy events and answers, with jansson. See apigw.h. */
 #include "apigw.h"
+#include "../util/fields.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -143,7 +144,7 @@ static void time_strings(int64_t epoch_ms, char out[40])
 	time_t t = (time_t)(epoch_ms / 1000);
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
+	utc_tm((long long)t, &tm);
 	snprintf(out, 40, "%02d/%s/%04d:%02d:%02d:%02d +0000", tm.tm_mday, mon[tm.tm_mon],
 		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/fields.h"
 #include "../util/procfs.h"
 
 #define V1_ROOT "/sys/fs/cgroup"
@@ -296,13 +297,20 @@ int cgroup_sweep_stale(int *killed)
 		d = opendir(bases[b]);
 		while (d && (e = readdir(d)) != NULL) {
 			char dir[700];
-			unsigned env;
-			int pid;
-
 			/* vigil host's own names: vigil-PID-envN, PID the host that made it. A live
 			 * PID is another host's, unless it is this one's (made before it started:
 			 * a host that had this PID before). */
-			if (sscanf(e->d_name, "vigil-%d-env%u", &pid, &env) != 2 || pid <= 0 ||
+			const char *dash = strncmp(e->d_name, "vigil-", 6) == 0 ?
+						   strstr(e->d_name + 6, "-env") : NULL;
+			unsigned long long env;
+			long long lp = 0;
+			int pid;
+
+			if (!dash || !field_i64(e->d_name + 6, (size_t)(dash - e->d_name - 6), &lp) ||
+			    !field_u64(dash + 4, strlen(dash + 4), &env) || lp > 0x7fffffff)
+				continue;
+			pid = (int)lp;
+			if (pid <= 0 ||
 			    (pid != (int)getpid() && (kill(pid, 0) == 0 || errno != ESRCH)))
 				continue;
 			snprintf(dir, sizeof(dir), "%s/%s", bases[b], e->d_name);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../util/clock.h"
+#include "../util/fields.h"
 #include "../util/log.h"
 #include "../util/procfs.h"
 #include "../util/version.h"
@@ -662,7 +663,7 @@ static int setup_function(struct host *h, char **bootstrap_argv)
 		struct tm tm;
 		char hex[33];
 
-		gmtime_r(&now, &tm);
+		utc_tm((long long)now, &tm);
 		random_hex(hex, 16);
 		snprintf(h->log_stream, sizeof(h->log_stream), "%04d/%02d/%02d/[$LATEST]%s",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, hex);

@@ -12,6 +12,7 @@
 #include "../core/pbwire.h"
 #include "../util/base64.h"
 #include "../util/clock.h"
+#include "../util/fields.h"
 #include "../util/json_str.h"
 #include "../util/numfmt.h"
 #include "../util/tracectx.h"
@@ -497,13 +498,11 @@ static const char *severity_name(uint64_t n)
 
 static void put_time(struct buf *b, uint64_t ns)
 {
-	time_t s = (time_t)(ns / 1000000000u);
 	struct tm tm;
-	char text[64];
 
-	gmtime_r(&s, &tm);
-	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-	buf_printf(b, "\"%s.%09uZ\"", text, (unsigned)(ns % 1000000000u));
+	utc_tm((long long)(ns / 1000000000u), &tm);
+	buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%09uZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
+		   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ns % 1000000000u));
 }
 
 /* One LogRecord as a JSON line of the function's. false when malformed. */

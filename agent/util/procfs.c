@@ -1,6 +1,8 @@
 /* The text of /proc and cgroup files, parsed. See procfs.h. */
 #include "procfs.h"
 
+#include "fields.h"
+
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,15 +28,22 @@ long procfs_read(const char *path, char *buf, size_t n)
 
 int procfs_stat(const char *text, struct proc_stat *st)
 {
-	const char *p = strrchr(text, ')');
+	const char *p = strrchr(text, ')'), *f[18];
+	size_t len[18];
+	long long pgrp, threads;
+	unsigned long long utime, stime;
 
 	memset(st, 0, sizeof(*st));
 	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
 	 * cutime cstime priority nice num_threads */
-	if (!p || !p[1] ||
-	    sscanf(p + 2, "%*c %*d %ld %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %ld",
-		   &st->pgrp, &st->utime, &st->stime, &st->threads) != 4)
+	if (!p || !p[1] || fields_split(p + 2, f, len, 18) != 18 ||
+	    !field_i64(f[2], len[2], &pgrp) || !field_u64(f[11], len[11], &utime) ||
+	    !field_u64(f[12], len[12], &stime) || !field_i64(f[17], len[17], &threads))
 		return -1;
+	st->pgrp = (long)pgrp;
+	st->utime = (unsigned long)utime;
+	st->stime = (unsigned long)stime;
+	st->threads = (long)threads;
 	return 0;
 }
 
@@ -114,13 +123,17 @@ int procfs_cgroup_path(const char *text, const char *controller, char *out, size
 
 unsigned long procfs_tcp_listener(const char *line, unsigned port)
 {
-	char local[64], state[8], *colon;
-	unsigned long inode;
-	size_t hl;
+	char local[64], *colon;
+	const char *f[10];
+	size_t len[10], hl;
+	unsigned long long inode;
 
-	if (sscanf(line, "%*s %63s %*s %7s %*s %*s %*s %*s %*s %lu", local, state, &inode) != 3 ||
-	    strcmp(state, "0A") != 0)
+	/* sl local_address rem_address st tx:rx tr:tm retrnsmt uid timeout inode */
+	if (fields_split(line, f, len, 10) != 10 || len[1] >= sizeof(local) || len[3] != 2 ||
+	    strncmp(f[3], "0A", 2) != 0 || !field_u64(f[9], len[9], &inode))
 		return 0;
+	memcpy(local, f[1], len[1]);
+	local[len[1]] = '\0';
 	colon = strchr(local, ':');
 	if (!colon || strtoul(colon + 1, NULL, 16) != port)
 		return 0;
@@ -142,8 +155,15 @@ int procfs_netdev(const char *line, char *name, size_t n, unsigned long long *rx
 		return -1;
 	while (*s == ' ')
 		s++;
-	if (sscanf(colon + 1, "%llu %*u %*u %*u %*u %*u %*u %*u %llu", rx, tx) != 2)
-		return -1;
+	{
+		const char *f[9];
+		size_t len[9];
+
+		/* rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes … */
+		if (fields_split(colon + 1, f, len, 9) != 9 || !field_u64(f[0], len[0], rx) ||
+		    !field_u64(f[8], len[8], tx))
+			return -1;
+	}
 	snprintf(name, n, "%.*s", (int)(colon - s), s);
 	return 0;
 }

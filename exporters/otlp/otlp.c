@@ -24,6 +24,7 @@
 #include "../../agent/lib/http_client.h"
 #include "../../agent/lib/tls.h"
 #include "../../agent/util/clock.h"
+#include "../../agent/util/fields.h"
 #include "../../agent/util/log.h"
 #include "../../agent/util/netaddr.h"
 #include "../../agent/util/redact.h"
@@ -278,8 +279,8 @@ static double retry_after(const char *v)
 	s = strtol(v, &end, 10);
 	if (end != v && *end == '\0' && s >= 0)
 		return (double)s;
-	if (strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
-		double d = difftime(timegm(&tm), time(NULL));
+	if (parse_http_date(v, &tm)) {
+		double d = (double)(utc_secs(&tm) - (long long)time(NULL));
 
 		return d > 0 ? d : 0;
 	}
@@ -512,10 +513,17 @@ static void cursor_load(struct otlp *x)
 	while (fgets(line, sizeof(line), f)) {
 		char name[64];
 		unsigned long long offset, skip, shipped, seen;
+		const char *f[6];
+		size_t len[6];
 		struct cursor *c;
 
-		if (sscanf(line, "%63s %llu %llu %llu %llu", name, &offset, &skip, &shipped,
-			   &seen) != 5 || !strstr(name, SEGMENT_SUFFIX) || strchr(name, '/'))
+		if (fields_split(line, f, len, 6) != 5 || len[0] >= sizeof(name) ||
+		    !field_u64(f[1], len[1], &offset) || !field_u64(f[2], len[2], &skip) ||
+		    !field_u64(f[3], len[3], &shipped) || !field_u64(f[4], len[4], &seen))
+			continue;
+		memcpy(name, f[0], len[0]);
+		name[len[0]] = '\0';
+		if (!strstr(name, SEGMENT_SUFFIX) || strchr(name, '/'))
 			continue;
 		c = cursor_find(x, name, true);
 		if (c) {

@@ -160,12 +160,14 @@ def backend():
 def otel_host(fn_host, r=None, **vigil_env):
     """fn_host with vigil's OTLP receiver on a free port the function's SDK exports to, and
     vigil exporting to r (when given)."""
-    port = free_port()
-    env = {"otlp_receiver_http_listen": f"127.0.0.1:{port}", **vigil_env}
+    port, grpc = free_port(), free_port()
+    env = {"otlp_receiver_http_listen": f"127.0.0.1:{port}",
+           "otlp_receiver_grpc_listen": f"127.0.0.1:{grpc}", **vigil_env}
     if r:
         env.update(otlp_endpoint=r.url(), otlp_interval_ms="200")
-    h = fn_host("--env", f"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{port}", **env)
-    h.otlp_port = port
+    h = fn_host("--env", f"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{port}",
+                "--env", f"OTEL_GRPC_ENDPOINT=http://127.0.0.1:{grpc}", **env)
+    h.otlp_port, h.grpc_port = port, grpc
     return h
 
 
@@ -316,4 +318,121 @@ def test_malformed_otlp_is_answered_and_the_receiver_stays(fn_host):
                   outcome="invalid") >= 3
     assert sample(text, "vigil_otlp_receiver_requests_total", signal="traces",
                   outcome="too_large") == 1
+    invoke_ok(h, {"action": "ping"})
+
+
+def test_otel_sdk_over_grpc(fn_host, backend):
+    r = backend()
+    h = otel_host(fn_host, r)
+    answers = [invoke_traced(h, {"action": "otel", "transport": "grpc", "order": f"g-{i}"})
+               for i in range(2)]
+    text = ext_metrics(h)
+    assert sample(text, "vigil_otlp_receiver_requests_total", signal="traces", outcome="ok") >= 2
+    h.stop()
+    got = r.spans()
+    invoke = {attrs(s.attributes)["faas.invocation_id"]: s for _, s in got if s.name == "invoke"}
+    for a in answers:
+        hs = [s for _, s in got if s.name == "handler" and s.span_id.hex() == a["spanId"]]
+        assert len(hs) == 1 and hs[0].parent_span_id == invoke[a["requestId"]].span_id
+
+
+def h2_frame(kind, flags, stream, payload):
+    import struct
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + \
+        struct.pack(">I", stream) + payload
+
+
+def grpc_call(port, path, raw):
+    """One unary call with python3-h2 (a real HTTP/2 client): the response's headers and
+    trailers (a dict) and its data."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
+                                                             header_encoding="utf-8"))
+    c.initiate_connection()
+    c.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", path),
+                       (":authority", "x"), ("content-type", "application/grpc"),
+                       ("te", "trailers")])
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    headers, data, done = {}, b"", False
+    sent = 0
+
+    def take(events):
+        nonlocal data, done
+        for ev in events:
+            if isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                headers.update(dict(ev.headers))
+            elif isinstance(ev, h2.events.DataReceived):
+                data += ev.data
+                c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                done = True
+    # The body in what the server's flow-control windows allow.
+    while sent < len(raw) and not done:
+        room = min(c.local_flow_control_window(1), c.max_outbound_frame_size, len(raw) - sent)
+        if room <= 0:
+            s.sendall(c.data_to_send())
+            take(c.receive_data(s.recv(65536)))
+            continue
+        c.send_data(1, raw[sent:sent + room])
+        sent += room
+    if not done:
+        c.end_stream(1)
+    s.sendall(c.data_to_send())
+    while not done:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        for ev in c.receive_data(chunk):
+            if isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                headers.update(dict(ev.headers))
+            elif isinstance(ev, h2.events.DataReceived):
+                data += ev.data
+                c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                done = True
+        s.sendall(c.data_to_send())
+    s.close()
+    return headers, data
+
+
+def grpc_frame(message, flag=0):
+    import struct
+    return bytes([flag]) + struct.pack(">I", len(message)) + message
+
+
+def test_grpc_malformed_frames_and_garbage(fn_host):
+    import struct
+    h = otel_host(fn_host)
+    invoke_ok(h, {"action": "ping"})
+    wait_for(lambda: "OTLP/gRPC listening" in h.stdout(), what="the gRPC receiver")
+    port = h.grpc_port
+    trace = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+    # A good empty request: grpc-status 0 and an empty response message.
+    hdr, data = grpc_call(port, trace, grpc_frame(b""))
+    assert hdr[":status"] == "200" and hdr["grpc-status"] == "0" and data == b"\0\0\0\0\0", hdr
+    # A length prefix past the data, a cut prefix, garbage protobuf, gzip that is not.
+    for raw, code in ((b"\x00\x00\x00\x10\x00ab", "3"), (b"\x00\x00", "3"),
+                      (grpc_frame(b"\x0a\xff\x01"), "3"), (grpc_frame(b"xyz", 1), "3"),
+                      (grpc_frame(b"\0" * (5 << 20)), "8")):
+        hdr, data = grpc_call(port, trace, raw)
+        assert hdr["grpc-status"] == code and hdr.get("grpc-message"), hdr
+    hdr, _ = grpc_call(port, "/some.Other/Method", grpc_frame(b""))
+    assert hdr["grpc-status"] == "12"
+    # Not HTTP/2 at all, and a broken frame: the connection is closed, the receiver stays.
+    for junk in (b"GET / HTTP/1.1\r\n\r\n", os.urandom(4096),
+                 b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\xff" * 64):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(junk)
+        try:
+            while s.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            pass
+        s.close()
+    assert grpc_call(port, trace, grpc_frame(b""))[0]["grpc-status"] == "0"
+    text = ext_metrics(h)
+    assert sample(text, "vigil_otlp_receiver_requests_total", signal="traces",
+                  outcome="invalid") >= 2
     invoke_ok(h, {"action": "ping"})

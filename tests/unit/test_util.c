@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../agent/util/fields.h"
 #include "../../agent/util/lines.h"
 #include "../../agent/util/netaddr.h"
 #include "../../agent/util/procfs.h"
@@ -141,10 +142,53 @@ static void test_lines_split(void **state)
 	buf_free(&partial);
 }
 
+/* The sscanf/strptime/gmtime replacements (util/fields.c) against glibc's own. */
+static void test_fields(void **state)
+{
+	const char *f[8];
+	size_t len[8];
+	unsigned long long u;
+	long long i;
+	struct tm a, b;
+
+	(void)state;
+	assert_int_equal(fields_split("  12 -3\tabc\n99", f, len, 8), 3);
+	assert_true(field_u64(f[0], len[0], &u) && u == 12);
+	assert_true(field_i64(f[1], len[1], &i) && i == -3);
+	assert_false(field_u64(f[1], len[1], &u));
+	assert_false(field_u64(f[2], len[2], &u));
+	assert_false(field_u64("99999999999999999999", 20, &u));
+	assert_true(field_u64("18446744073709551615", 20, &u) && u == 18446744073709551615ull);
+	for (long long t = -86400LL * 800; t < 4102444800LL; t += 86400LL * 37 + 3671) {
+		time_t tt = (time_t)t;
+
+		gmtime_r(&tt, &a);
+		utc_tm(t, &b);
+		assert_int_equal(a.tm_year, b.tm_year);
+		assert_int_equal(a.tm_mon, b.tm_mon);
+		assert_int_equal(a.tm_mday, b.tm_mday);
+		assert_int_equal(a.tm_hour, b.tm_hour);
+		assert_int_equal(a.tm_min, b.tm_min);
+		assert_int_equal(a.tm_sec, b.tm_sec);
+		assert_int_equal(a.tm_wday, b.tm_wday);
+		assert_int_equal(a.tm_yday, b.tm_yday);
+		assert_int_equal(utc_secs(&b), t);
+	}
+	assert_non_null(parse_iso_seconds("2024-02-29T23:59:58.5Z", &a));
+	assert_int_equal(utc_secs(&a), 1709251198);
+	assert_null(parse_iso_seconds("2024-13-01T00:00:00", &a));
+	assert_null(parse_iso_seconds("2024-01-01", &a));
+	assert_true(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", &a));
+	assert_int_equal(utc_secs(&a), 784111777);
+	assert_false(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT", &a));
+	assert_false(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", &a));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_redact),
+		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_loopback_names),
 		cmocka_unit_test(test_procfs),
 		cmocka_unit_test(test_lines_split),
