@@ -342,7 +342,7 @@ $(BUILD)/bench/bare_extension: bench/bare_extension.c
 	$(Q)$(CC) -O2 -Wall -Werror -static -o $@ $<
 
 # Every benchmark, side by side with its peer; prints a Markdown report.
-bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(RIC) $(BUILD)/bench/render_bench $(BUILD)/bench/ingest_bench $(BUILD)/bench/otlp_bench \
+bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(RIC) $(FNLIBS) $(BUILD)/bench/render_bench $(BUILD)/bench/ingest_bench $(BUILD)/bench/otlp_bench \
 		$(BUILD)/bench/bench_server $(BUILD)/bench/proc_loop $(BUILD)/bench/nop \
 		$(BUILD)/bench/start_server $(BUILD)/bench/bare_extension layer deb
 	$(Q)$(PYTHON) bench/run.py --build $(BUILD) $(if $(ONLY),--only $(ONLY))

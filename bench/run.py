@@ -6,6 +6,7 @@ BENCH_PROBES=false runs vigil host without its eBPF probes (on by default as roo
 BENCH_EXT_LOGS=false runs the vigil extension without log segments (on by default).
 """
 import argparse
+import json
 import os
 import re
 import resource
@@ -671,6 +672,229 @@ def otlp_section(build, megabytes=50, cold_starts=20, warm_invokes=1000):
     print()
 
 
+FN_TELEMETRY = os.path.join(ROOT, "tests", "e2e", "fn_telemetry")
+FNLIBS = os.path.join(ROOT, "build", "fnlibs", "node_modules")
+TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+class AnswerOnly:
+    """A local OTLP/HTTP server that answers 200 to everything and does nothing else: Node's
+    http server (TCP_NODELAY, the answer in one write, as Go's net/http)."""
+
+    CODE = """
+const http = require('http');
+const s = http.createServer({ noDelay: true }, (req, res) => {
+  req.on('data', () => {}); req.on('end', () => {
+    res.writeHead(200, { 'Content-Type': 'application/x-protobuf', 'Content-Length': 0 });
+    res.end(); });
+});
+s.listen(Number(process.argv[1]), '127.0.0.1');
+"""
+
+    def __init__(self):
+        self.port = free_port()
+        self.p = subprocess.Popen(["node", "-e", self.CODE, str(self.port)])
+        wait_http(f"http://127.0.0.1:{self.port}/", timeout=10)
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(timeout=10)
+
+
+def fn_host(build, *extra):
+    """vigil host running fn_telemetry on aws-lambda-ric, vigil as its extension."""
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="vigil-recv-")
+    ext = os.path.join(tmp, "extensions")
+    os.makedirs(ext)
+    os.symlink(f"{build}/vigil", os.path.join(ext, "vigil"))
+    port, mport = free_port(), free_port()
+    argv = [f"{build}/vigil", "host", "--freeze", "no", "--user", "root", "--listen",
+            f"127.0.0.1:{port}", "--runtime-api", "127.0.0.1:0", "--function-name", "tele-fn",
+            "--handler", "index.handler", "--extensions", ext,
+            "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0", "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0",
+            "--env", "VIGIL_LOG_LEVEL=warn", "--env", f"VIGIL_LOG_DIR={tmp}/logs",
+            "--env", f"NODE_PATH={FNLIBS}", *extra, "--", RIC, "index.handler"]
+    p = subprocess.Popen(argv, env=env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}"),
+                         cwd=FN_TELEMETRY, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+    return p, url, ext
+
+
+def invoke_json(url, event, timeout=60):
+    for _ in range(500):
+        try:
+            req = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST",
+                                         headers={"X-Amzn-Trace-Id": TRACE_HEADER})
+            return json.loads(urllib.request.urlopen(req, timeout=timeout).read())
+        except (OSError, ValueError):
+            time.sleep(0.02)
+    raise RuntimeError("vigil host did not answer")
+
+
+def span_request(nspans):
+    """An ExportTraceServiceRequest of nspans spans (the official Python bindings)."""
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    m = trace_service_pb2.ExportTraceServiceRequest()
+    rs = m.resource_spans.add()
+    a = rs.resource.attributes.add()
+    a.key, a.value.string_value = "service.name", "load"
+    ss = rs.scope_spans.add()
+    ss.scope.name = "bench"
+    for i in range(nspans):
+        sp = ss.spans.add()
+        sp.trace_id = os.urandom(16)
+        sp.span_id = os.urandom(8)
+        sp.name = f"op-{i % 7}"
+        sp.kind = 2
+        sp.start_time_unix_nano = 1700000000000000000 + i
+        sp.end_time_unix_nano = 1700000000001000000 + i
+        for k, v in (("http.route", "/orders/{id}"), ("http.method", "GET"),
+                     ("db.system", "postgresql")):
+            at = sp.attributes.add()
+            at.key, at.value.string_value = k, v
+    return m.SerializeToString()
+
+
+def receivers_section(build, invocations=200, seconds=10):
+    """The function's own telemetry through vigil (issue 22): the SDK's export latency to vigil
+    beside a server that only answers, spans per CPU-second through receiver → exporter, and
+    the extension's init and RSS with the receivers on and off."""
+    import tempfile
+    import threading
+    print("## The function's own telemetry: OTLP, EMF and StatsD in (issue 22)\n")
+    if not os.path.isdir(FNLIBS) or not os.path.exists(RIC):
+        print("(the function's libraries are not in build/fnlibs: `make e2e` installs them)\n")
+        return
+    print(f"### The SDK's export inside the handler, {invocations} invocations each\n")
+    print("tests/e2e/fn_telemetry on aws-lambda-ric under vigil host, vigil as its extension. "
+          "Each invocation makes two spans with the OpenTelemetry JS SDK 2.x "
+          "(SimpleSpanProcessor) and times `forceFlush()` of the tracer provider: the export "
+          "over OTLP/HTTP protobuf, or gRPC, to vigil's receivers; beside it the same export "
+          "to a local server that answers 200 and nothing else (Node's http, TCP_NODELAY), and "
+          "to a port that accepts and never answers (what an unreachable collector costs). "
+          "First 10 invocations dropped (warm-up). Same run.\n")
+    print("| export to | p50 ms | p90 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|")
+    only = AnswerOnly()
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(64)
+    hang_port = hang.getsockname()[1]
+    try:
+        rp, gp = free_port(), free_port()
+        cases = [
+            ("vigil's receiver, OTLP/HTTP protobuf", "http", f"http://127.0.0.1:{rp}", invocations),
+            ("vigil's receiver, OTLP/gRPC", "grpc", f"http://127.0.0.1:{rp}", invocations),
+            ("a server that only answers 200 (HTTP)", "http",
+             f"http://127.0.0.1:{only.port}", invocations),
+            ("a port that never answers (3 invocations)", "http",
+             f"http://127.0.0.1:{hang_port}", 3),
+        ]
+        for name, transport, endpoint, n in cases:
+            p, url, _ = fn_host(build, "--env", f"VIGIL_OTLP_RECEIVER_HTTP_LISTEN=127.0.0.1:{rp}",
+                                "--env", f"VIGIL_OTLP_RECEIVER_GRPC_LISTEN=127.0.0.1:{gp}",
+                                "--env", f"OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}",
+                                "--env", f"OTEL_GRPC_ENDPOINT=http://127.0.0.1:{gp}",
+                                "--timeout", "60")
+            try:
+                times = []
+                warm = 10 if n > 10 else 0
+                for i in range(n + warm):
+                    a = invoke_json(url, {"action": "otel", "transport": transport,
+                                          "only": "traces"})
+                    if i >= warm:
+                        times.append(a["times"]["traces"])
+            finally:
+                p.terminate()
+                p.wait(timeout=30)
+            print(f"| {name} | {statistics.median(times):.2f} | {pct(times, 0.9):.2f} | "
+                  f"{pct(times, 0.99):.2f} | {max(times):.2f} |")
+            sys.stdout.flush()
+    finally:
+        only.stop()
+        hang.close()
+    print()
+
+    print(f"### Spans per CPU-second through the receiver and the OTLP exporter\n")
+    print(f"Four client threads post ExportTraceServiceRequests of 100 spans (3 attributes "
+          f"each; 12 KB, OTLP/HTTP protobuf, keep-alive) to vigil's receiver for {seconds} s; "
+          "vigil joins them (trace lookup, faas.invocation_id, resource merge) and its OTLP "
+          "exporter sends them (gzip) to a sink in another process. The extension's CPU "
+          "(utime + stime of its process) over the run. No OpenTelemetry collector runs "
+          "here to measure beside it.\n")
+    sink = OtlpSink()
+    rp = free_port()
+    p, url, ext = fn_host(build, "--env", f"VIGIL_OTLP_RECEIVER_HTTP_LISTEN=127.0.0.1:{rp}",
+                          "--env", f"VIGIL_OTLP_ENDPOINT=http://127.0.0.1:{sink.port}",
+                          "--env", "VIGIL_OTLP_QUEUE_SPANS=200000",
+                          "--env", "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1")
+    try:
+        invoke_json(url, {"action": "ping"})
+        pid = find_pid(os.path.join(ext, "vigil"))
+        body = span_request(100)
+        stop = time.monotonic() + seconds
+        sent = [0]
+
+        def client():
+            import http.client
+            c = http.client.HTTPConnection("127.0.0.1", rp, timeout=30)
+            while time.monotonic() < stop:
+                c.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+                r = c.getresponse()
+                r.read()
+                if r.status == 200:
+                    sent[0] += 100
+            c.close()
+        c0 = cpu_seconds(pid)
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(2.5)  # the exporter's last rounds
+        cpu = cpu_seconds(pid) - c0
+        reqs, nbytes = sink.counts()
+        print("| spans taken | extension CPU s | spans per CPU-second | requests out | bytes out |")
+        print("|---|---|---|---|---|")
+        print(f"| {sent[0]} | {cpu:.2f} | {sent[0] / cpu:,.0f} | {reqs} | {nbytes} |\n")
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+        sink.stop()
+
+    print("### The extension with the receivers off and on\n")
+    print("vigil as the extension under vigil host (run_extension: 20 cold starts, then 500 "
+          "warm invokes); receivers on = OTLP/HTTP, OTLP/gRPC and StatsD listening (port 0), "
+          "off = all three `off`; nothing is sent to them. Same run.\n")
+    print("| runtime | extension | receivers | init median ms | init p90 ms | RSS idle kB | "
+          "RSS after kB | post-runtime p50 ms | post-runtime p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    layer = os.path.join(ROOT, "build", "layer-x86_64", "extensions", "vigil")
+    with tempfile.TemporaryDirectory() as tmp:
+        i = 0
+        for runtime in runtimes(build):
+            for label, binary in (("build/vigil", f"{build}/vigil"), ("layer x86_64", layer)):
+                for on in (False, True):
+                    env = (("VIGIL_OTLP_RECEIVER_HTTP_LISTEN=127.0.0.1:0",
+                            "VIGIL_OTLP_RECEIVER_GRPC_LISTEN=127.0.0.1:0",
+                            "VIGIL_STATSD_LISTEN=127.0.0.1:0") if on else
+                           ("VIGIL_OTLP_RECEIVER_HTTP_LISTEN=off",
+                            "VIGIL_OTLP_RECEIVER_GRPC_LISTEN=off", "VIGIL_STATSD_LISTEN=off"))
+                    sub = os.path.join(tmp, str(i))
+                    i += 1
+                    os.makedirs(sub)
+                    after = []
+                    inits, posts, rss = run_extension(build, sub, "vigil", binary, 20, 500, env,
+                                                      runtime=runtime, rss_end=after)
+                    print(f"| {runtime[0]} | {label} | {'on' if on else 'off'} | "
+                          f"{statistics.median(inits):.2f} | {pct(inits, 0.9):.2f} | {rss} | "
+                          f"{after[0] if after else ''} | {statistics.median(posts):.3f} | "
+                          f"{pct(posts, 0.99):.3f} |")
+                    sys.stdout.flush()
+    print()
+
+
 def proxy_section(build, seconds, sequential=300):
     print(f"## vigil proxy: added latency per invoke\n")
     print("vigil host with each runtime; the runtime talks to the Runtime API directly, "
@@ -915,7 +1139,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--only", choices=["foundations", "host", "extension", "start", "proxy",
                                        "logs", "shapes",
-                                       "layer", "probes", "remote_write", "otlp"],
+                                       "layer", "probes", "remote_write", "otlp",
+                                       "receivers"],
                     default=None)
     ap.add_argument("--logs-mb", type=int, default=200)
     args = ap.parse_args()
@@ -942,8 +1167,10 @@ def main():
         remote_write_section(build)
     if args.only in (None, "otlp"):
         otlp_section(build)
+    if args.only in (None, "receivers"):
+        receivers_section(build)
     if args.only in ("host", "extension", "start", "proxy", "logs", "shapes", "layer", "probes",
-                     "remote_write", "otlp"):
+                     "remote_write", "otlp", "receivers"):
         return
 
     print("## Render 10,000 series (bench/render_bench.c, 300 renders each)\n")

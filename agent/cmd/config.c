@@ -673,7 +673,7 @@ static void put_allowed(struct buf *out, const struct config_key *k)
 		buf_puts(out, "debug, info, warn, error, off");
 		break;
 	case CFG_ADDR:
-		buf_puts(out, "HOST:PORT");
+		buf_puts(out, k->min == 1 ? "HOST:PORT, or off" : "HOST:PORT");
 		break;
 	case CFG_DOUBLE:
 		buf_printf(out, "%ld..%ld", k->min, k->max);

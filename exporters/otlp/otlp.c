@@ -20,6 +20,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "../../agent/core/pbwire.h"
 #include "../../agent/core/tracker.h"
 #include "../../agent/lib/http_client.h"
 #include "../../agent/lib/tls.h"
@@ -757,11 +758,13 @@ static void send_spans(struct otlp *x, unsigned attempts)
 	buf_free(&items);
 }
 
-/* The function's own spans (their requests' entries, as they came). */
+/* The function's own spans (their requests' entries, as they came), in requests of about
+ * OTLP_BATCH_BYTES (whole entries: a ResourceSpans is never split). What a retry could not
+ * send goes back in front of the queue while its bound allows. */
 static void send_foreign(struct otlp *x, unsigned attempts)
 {
 	struct buf items;
-	size_t n;
+	size_t n, at = 0;
 
 	pthread_mutex_lock(&x->lock);
 	items = x->foreign;
@@ -769,18 +772,48 @@ static void send_foreign(struct otlp *x, unsigned attempts)
 	buf_init(&x->foreign);
 	x->nforeign = 0;
 	pthread_mutex_unlock(&x->lock);
-	if (n && send_request(x, SIG_TRACES, &items, n, attempts, true) == POST_RETRY) {
-		pthread_mutex_lock(&x->lock);
-		if (n + x->nforeign + x->nspans <= (size_t)x->o->queue_spans) {
-			buf_append(&items, x->foreign.data, x->foreign.len);
-			buf_free(&x->foreign);
-			x->foreign = items;
-			x->nforeign += n;
-			buf_init(&items);
-		} else {
-			metric_add(metric_with(x->m.items, "traces", "dropped"), (double)n);
+	while (at < items.len) {
+		struct buf part = { 0 };
+		size_t end = at, spans;
+
+		/* Whole entries up to the size (one at least). */
+		while (end < items.len) {
+			uint32_t field;
+			int wire;
+			const uint8_t *v;
+			size_t vn, len = pb_element((const uint8_t *)items.data + end, items.len - end,
+						    &field, &wire, &v, &vn);
+
+			if (!len || (end > at && end - at + len > OTLP_BATCH_BYTES))
+				break;
+			end += len;
 		}
-		pthread_mutex_unlock(&x->lock);
+		if (end == at)
+			break;	/* (never: the entries were made whole by the receiver) */
+		/* Spans by share of bytes: the counters are about requests of whole entries. */
+		spans = end == items.len ? n : (size_t)((double)n * (double)(end - at) /
+						       (double)(items.len - at));
+		part.data = items.data + at;
+		part.len = end - at;
+		if (send_request(x, SIG_TRACES, &part, spans, attempts, true) == POST_RETRY) {
+			pthread_mutex_lock(&x->lock);
+			if (n + x->nforeign + x->nspans <= (size_t)x->o->queue_spans) {
+				struct buf back;
+
+				buf_init(&back);
+				buf_append(&back, items.data + at, items.len - at);
+				buf_append(&back, x->foreign.data, x->foreign.len);
+				buf_free(&x->foreign);
+				x->foreign = back;
+				x->nforeign += n;
+			} else {
+				metric_add(metric_with(x->m.items, "traces", "dropped"), (double)n);
+			}
+			pthread_mutex_unlock(&x->lock);
+			break;
+		}
+		n -= spans;
+		at = end;
 	}
 	buf_free(&items);
 }

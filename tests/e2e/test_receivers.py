@@ -86,6 +86,21 @@ def test_aws_embedded_metrics_reach_the_registry_and_the_line_stays(fn_host):
     assert len(lines) == 2 and '"Orders":2' in lines[0] and '"Orders":3' in lines[1], out[-3000:]
 
 
+def test_invalid_emf_is_counted_and_left_as_log_lines(fn_host):
+    h = fn_host()
+    invoke_ok(h, {"action": "emf_bad"})
+    invoke_ok(h, {"action": "powertools"})
+    text = wait_for(lambda: (lambda t: sample(t, "vigil_emf_documents_total",
+                                              outcome="invalid") == 4 and t)(ext_metrics(h)),
+                    what="four invalid EMF documents counted")
+    assert sample(text, "vigil_emf_documents_total", outcome="taken") == 1
+    for name in ("no_ts", "missing", "bad_dim", "bad_unit"):
+        assert not [l for l in text.splitlines() if l.startswith(name)], name
+    rc, out, err = h.stop()
+    for name in ("NoTs", "Missing", "BadDim", "BadUnit"):
+        assert f'"Name":"{name}"' in out, name
+
+
 def test_powertools_metrics(fn_host):
     h = fn_host()
     invoke_ok(h, {"action": "powertools", "n": 4})

@@ -37,6 +37,21 @@ async function powertools(event) {
   return { powertools: true };
 }
 
+// EMF documents that break the specification, printed by hand: each stays a log line.
+function emfBad() {
+  const ts = Date.now();
+  const lines = [
+    { _aws: { CloudWatchMetrics: [{ Namespace: 'n', Metrics: [{ Name: 'NoTs' }] }] }, NoTs: 1 },
+    { _aws: { Timestamp: ts, CloudWatchMetrics: [{ Namespace: 'n', Metrics: [{ Name: 'Missing' }] }] } },
+    { _aws: { Timestamp: ts, CloudWatchMetrics: [{ Namespace: 'n', Dimensions: [['D']],
+      Metrics: [{ Name: 'BadDim' }] }] }, BadDim: 1, D: 5 },
+    { _aws: { Timestamp: ts, CloudWatchMetrics: [{ Namespace: 'n',
+      Metrics: [{ Name: 'BadUnit', Unit: 'Parsecs' }] }] }, BadUnit: 1 },
+  ];
+  for (const l of lines) console.log(JSON.stringify(l));
+  return { printed: lines.length };
+}
+
 function send(fn) {
   return new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
 }
@@ -137,6 +152,7 @@ exports.handler = async (event, context) => {
     case 'emf': return emf(event);
     case 'powertools': return powertools(event);
     case 'statsd': return hotshots(event);
+    case 'emf_bad': return emfBad();
     case 'otel': return otelHandler(event, context);
     default: return { ok: true, requestId: context.awsRequestId };
   }
