@@ -762,10 +762,20 @@ def receivers_section(build, invocations=200, seconds=10):
     the extension's init and RSS with the receivers on and off."""
     import tempfile
     import threading
+    parts = os.environ.get("BENCH_PARTS", "latency,throughput,extension").split(",")
     print("## The function's own telemetry: OTLP, EMF and StatsD in (issue 22)\n")
     if not os.path.isdir(FNLIBS) or not os.path.exists(RIC):
         print("(the function's libraries are not in build/fnlibs: `make e2e` installs them)\n")
         return
+    if "latency" in parts:
+        sdk_latency(build, invocations)
+    if "throughput" in parts:
+        span_throughput(build, seconds)
+    if "extension" in parts:
+        receivers_extension(build)
+
+
+def sdk_latency(build, invocations):
     print(f"### The SDK's export inside the handler, {invocations} invocations each\n")
     print("tests/e2e/fn_telemetry on aws-lambda-ric under vigil host, vigil as its extension. "
           "Each invocation makes two spans with the OpenTelemetry JS SDK 2.x "
@@ -773,7 +783,7 @@ def receivers_section(build, invocations=200, seconds=10):
           "over OTLP/HTTP protobuf, or gRPC, to vigil's receivers; beside it the same export "
           "to a local server that answers 200 and nothing else (Node's http, TCP_NODELAY), and "
           "to a port that accepts and never answers (what an unreachable collector costs). "
-          "First 10 invocations dropped (warm-up). Same run.\n")
+          "10 invocations first as warm-up (not counted). Same run.\n")
     print("| export to | p50 ms | p90 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|")
     only = AnswerOnly()
@@ -816,25 +826,43 @@ def receivers_section(build, invocations=200, seconds=10):
         hang.close()
     print()
 
+    print()
+
+
+def span_throughput(build, seconds):
+    import threading
     print(f"### Spans per CPU-second through the receiver and the OTLP exporter\n")
     print(f"Four client threads post ExportTraceServiceRequests of 100 spans (3 attributes "
           f"each; 12 KB, OTLP/HTTP protobuf, keep-alive) to vigil's receiver for {seconds} s; "
           "vigil joins them (trace lookup, faas.invocation_id, resource merge) and its OTLP "
-          "exporter sends them (gzip) to a sink in another process. The extension's CPU "
-          "(utime + stime of its process) over the run. No OpenTelemetry collector runs "
-          "here to measure beside it.\n")
+          "exporter sends them (gzip, requests of about 256 KiB, a round every 100 ms) to a "
+          "sink in another process. The extension's CPU (utime + stime of its process) from "
+          "the first request until the exporter has sent the last span. No OpenTelemetry "
+          "collector runs here to measure beside it.\n")
     sink = OtlpSink()
-    rp = free_port()
+    rp, mp = free_port(), free_port()
     p, url, ext = fn_host(build, "--env", f"VIGIL_OTLP_RECEIVER_HTTP_LISTEN=127.0.0.1:{rp}",
+                          "--env", f"VIGIL_METRICS_LISTEN=127.0.0.1:{mp}",
                           "--env", f"VIGIL_OTLP_ENDPOINT=http://127.0.0.1:{sink.port}",
-                          "--env", "VIGIL_OTLP_QUEUE_SPANS=200000",
+                          "--env", "VIGIL_OTLP_QUEUE_SPANS=500000",
+                          "--env", "VIGIL_OTLP_INTERVAL_MS=100",
+                          # (the queue's spans count in the environment's memory limit)
+                          "--memory", "2048",
                           "--env", "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1")
     try:
         invoke_json(url, {"action": "ping"})
         pid = find_pid(os.path.join(ext, "vigil"))
         body = span_request(100)
         stop = time.monotonic() + seconds
-        sent = [0]
+        taken = [0]
+
+        def metric(name, **labels):
+            text = urllib.request.urlopen(f"http://127.0.0.1:{mp}/metrics", timeout=10).read().decode()
+            total = 0.0
+            for line in text.splitlines():
+                if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                    total += float(line.rsplit(" ", 1)[1])
+            return total
 
         def client():
             import http.client
@@ -844,7 +872,7 @@ def receivers_section(build, invocations=200, seconds=10):
                 r = c.getresponse()
                 r.read()
                 if r.status == 200:
-                    sent[0] += 100
+                    taken[0] += 100
             c.close()
         c0 = cpu_seconds(pid)
         threads = [threading.Thread(target=client) for _ in range(4)]
@@ -852,20 +880,30 @@ def receivers_section(build, invocations=200, seconds=10):
             t.start()
         for t in threads:
             t.join()
-        time.sleep(2.5)  # the exporter's last rounds
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            sent = metric("vigil_otlp_items_total", signal="traces", result="sent")
+            dropped = metric("vigil_otlp_items_total", signal="traces", result="dropped")
+            if sent + dropped >= taken[0]:
+                break
+            time.sleep(0.2)
         cpu = cpu_seconds(pid) - c0
         reqs, nbytes = sink.counts()
-        print("| spans taken | extension CPU s | spans per CPU-second | requests out | bytes out |")
-        print("|---|---|---|---|---|")
-        print(f"| {sent[0]} | {cpu:.2f} | {sent[0] / cpu:,.0f} | {reqs} | {nbytes} |\n")
+        print("| spans taken | spans sent | spans dropped | extension CPU s | "
+              "spans sent per CPU-second | requests out | bytes out |")
+        print("|---|---|---|---|---|---|---|")
+        print(f"| {taken[0]} | {sent:.0f} | {dropped:.0f} | {cpu:.2f} | {sent / cpu:,.0f} | "
+              f"{reqs} | {nbytes} |\n")
     finally:
         p.terminate()
         p.wait(timeout=30)
         sink.stop()
 
+def receivers_extension(build, cold_starts=40):
+    import tempfile
     print("### The extension with the receivers off and on\n")
-    print("vigil as the extension under vigil host (run_extension: 20 cold starts, then 500 "
-          "warm invokes); receivers on = OTLP/HTTP, OTLP/gRPC and StatsD listening (port 0), "
+    print(f"vigil as the extension under vigil host (run_extension: {cold_starts} cold starts, "
+          "then 500 warm invokes); receivers on = OTLP/HTTP, OTLP/gRPC and StatsD listening (port 0), "
           "off = all three `off`; nothing is sent to them. Same run.\n")
     print("| runtime | extension | receivers | init median ms | init p90 ms | RSS idle kB | "
           "RSS after kB | post-runtime p50 ms | post-runtime p99 ms |")
@@ -885,8 +923,8 @@ def receivers_section(build, invocations=200, seconds=10):
                     i += 1
                     os.makedirs(sub)
                     after = []
-                    inits, posts, rss = run_extension(build, sub, "vigil", binary, 20, 500, env,
-                                                      runtime=runtime, rss_end=after)
+                    inits, posts, rss = run_extension(build, sub, "vigil", binary, cold_starts,
+                                                      500, env, runtime=runtime, rss_end=after)
                     print(f"| {runtime[0]} | {label} | {'on' if on else 'off'} | "
                           f"{statistics.median(inits):.2f} | {pct(inits, 0.9):.2f} | {rss} | "
                           f"{after[0] if after else ''} | {statistics.median(posts):.3f} | "

@@ -159,8 +159,20 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	registry = metric_registry_new((unsigned)cfg->metrics_max_series);
 	if (!registry)
 		return 1;
-	if (cfg->emf_enabled)
-		add_sink(&sinks, &emf_sink_ops, emf_sink_new(cfg->emf_namespace, STDOUT_FILENO));
+	{
+		struct custom_options co = { .max_families = (unsigned)cfg->custom_metrics_max,
+					     .max_series = (unsigned)cfg->custom_metrics_max_series };
+
+		recv.registry = registry;
+		recv.custom = custom_metrics_new(registry, &co);
+	}
+	if (cfg->emf_enabled) {
+		void *emf_sink = emf_sink_new(cfg->emf_namespace, STDOUT_FILENO);
+
+		/* (the function's StatsD and OTLP metrics go out as EMF too) */
+		emf_sink_custom(emf_sink, recv.custom);
+		add_sink(&sinks, &emf_sink_ops, emf_sink);
+	}
 	if (cfg->report_lines)
 		add_sink(&sinks, &lines_sink_ops, lines_sink_new(STDERR_FILENO));
 	if (cfg->metrics_enabled)
@@ -168,11 +180,6 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 	if (rw.url[0])
 		add_sink(&sinks, &remote_write_sink_ops, remote_write_sink_new(&rw, registry));
 	{
-		struct custom_options co = { .max_families = (unsigned)cfg->custom_metrics_max,
-					     .max_series = (unsigned)cfg->custom_metrics_max_series };
-
-		recv.registry = registry;
-		recv.custom = custom_metrics_new(registry, &co);
 		if (cfg->emf_metrics)
 			emf = emf_in_new(recv.custom, registry, cfg->emf_namespace);
 		o.emf = emf;

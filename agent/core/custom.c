@@ -25,6 +25,7 @@ struct entry {
 	char *name;			/* the exposition name (the key) */
 	struct metric_family *family;	/* NULL: refused for good (a clash) */
 	enum custom_kind kind;
+	enum custom_source source;	/* who made it */
 };
 
 struct custom_metrics {
@@ -129,6 +130,25 @@ void custom_metrics_free(struct custom_metrics *c)
 	free(c->table);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+size_t custom_families(struct custom_metrics *c, struct metric_family **families,
+		       enum custom_source *sources, size_t max)
+{
+	size_t n = 0;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->size && n < max; i++) {
+		if (c->table[i].name && c->table[i].family) {
+			families[n] = c->table[i].family;
+			sources[n] = c->table[i].source;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 void custom_reject(struct custom_metrics *c, enum custom_source src, const char *reason)
@@ -281,6 +301,7 @@ struct metric_series *custom_series(struct custom_metrics *c, enum custom_source
 		}
 		c->nentries++;
 		e->kind = m->kind;
+		e->source = src;
 		e->family = make_family(c, src, m, name, labels, nlabels);
 	}
 	f = e->family;

@@ -66,6 +66,10 @@ struct metric_series *custom_series(struct custom_metrics *c, enum custom_source
 /* Count a point refused before it reached custom_series (reason: a short word). */
 void custom_reject(struct custom_metrics *c, enum custom_source src, const char *reason);
 
+/* The families made so far and where each came from (at most max, in no set order). */
+size_t custom_families(struct custom_metrics *c, struct metric_family **families,
+		       enum custom_source *sources, size_t max);
+
 /* name made a valid Prometheus name into out ([a-zA-Z_:][a-zA-Z0-9_:]*: other bytes become
  * '_', a leading digit gets '_' before it); a metric name also in snake_case (bookingTime →
  * booking_time, HTTPRequests → http_requests); label names keep their case. false when

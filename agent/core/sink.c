@@ -33,14 +33,19 @@ void sink_set_reports(struct sink_set *s, struct invocation_report *const *items
 			s->sinks[i].ops->reports(s->sinks[i].self, items, n);
 }
 
-size_t sink_set_otlp_spans(struct sink_set *s, const void *data, size_t n, size_t nspans)
+size_t sink_set_otlp_spans(struct sink_set *s, const void *data, size_t n, size_t nspans,
+			   bool *able)
 {
 	size_t took = 0;
 
-	for (size_t i = 0; i < s->n; i++)
-		if (s->sinks[i].ops->otlp_spans &&
-		    s->sinks[i].ops->otlp_spans(s->sinks[i].self, data, n, nspans))
-			took++;
+	*able = false;
+	for (size_t i = 0; i < s->n; i++) {
+		int rc = s->sinks[i].ops->otlp_spans ?
+				 s->sinks[i].ops->otlp_spans(s->sinks[i].self, data, n, nspans) : -1;
+
+		*able |= rc >= 0;
+		took += rc > 0;
+	}
 	return took;
 }
 

@@ -469,14 +469,22 @@ static void take_traces(struct otlp_in *in, const uint8_t *p, size_t n, struct o
 	if (rc < 0)
 		goto bad;
 	if (spans) {
-		if (out.failed || !in->o.sinks ||
-		    !sink_set_otlp_spans(in->o.sinks, out.data, out.len, spans)) {
+		bool able = false;
+
+		if (!out.failed && in->o.sinks &&
+		    sink_set_otlp_spans(in->o.sinks, out.data, out.len, spans, &able)) {
+			metric_add(metric_with(in->items, "traces", "taken"), (double)spans);
+		} else if (able || out.failed) {
+			/* The exporter's queue is full: the SDK sends them again a little later
+			 * (429 / UNAVAILABLE, with Retry-After). */
+			res->status = -2;
+			snprintf(res->message, sizeof(res->message),
+				 "the span queue is full (otlp_queue_spans)");
+		} else {
 			res->rejected += (int64_t)spans;
 			snprintf(res->message, sizeof(res->message),
 				 "spans are not exported from here (no OTLP export configured)");
 			metric_add(metric_with(in->items, "traces", "dropped"), (double)spans);
-		} else {
-			metric_add(metric_with(in->items, "traces", "taken"), (double)spans);
 		}
 	}
 	buf_free(&out);

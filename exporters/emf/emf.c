@@ -2,10 +2,15 @@
 #include "emf.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../agent/core/custom.h"
 #include "../../agent/core/lambda_lines.h"
+#include "../../agent/util/clock.h"
+#include "../../agent/util/json_str.h"
 #include "../../agent/util/numfmt.h"
 
 enum metric_id {
@@ -181,10 +186,21 @@ void emf_render_batch(struct buf *out, const char *ns, struct invocation_report 
 
 /* --- the sink ------------------------------------------------------------------------------ */
 
+/* What a series was at the last document written for it. */
+struct last {
+	const struct metric_series *series;	/* NULL: a free slot */
+	double value, sum;
+	uint64_t count;
+};
+
 struct emf_sink {
 	const char *ns;
 	int fd;
 	struct buf out;
+	struct custom_metrics *custom;
+	struct last *last;		/* EMF_CUSTOM_SERIES slots, open addressing */
+	size_t nlast;
+	char function_name[128];
 };
 
 void *emf_sink_new(const char *ns, int fd)
@@ -199,6 +215,145 @@ void *emf_sink_new(const char *ns, int fd)
 	return s;
 }
 
+void emf_sink_custom(void *sink, struct custom_metrics *c)
+{
+	struct emf_sink *s = sink;
+
+	if (s)
+		s->custom = c;
+}
+
+static struct last *last_of(struct emf_sink *s, const struct metric_series *series)
+{
+	size_t i = ((uintptr_t)series >> 4) * 0x9E3779B97F4A7C15ull >> 40;
+
+	if (!s->last) {
+		s->last = calloc(EMF_CUSTOM_SERIES, sizeof(*s->last));
+		if (!s->last)
+			return NULL;
+	}
+	for (size_t k = 0; k < EMF_CUSTOM_SERIES; k++) {
+		struct last *l = &s->last[(i + k) % EMF_CUSTOM_SERIES];
+
+		if (l->series == series)
+			return l;
+		if (!l->series) {
+			if (s->nlast >= EMF_CUSTOM_SERIES * 3 / 4)
+				return NULL;	/* full: this series is not followed */
+			l->series = series;
+			s->nlast++;
+			return l;
+		}
+	}
+	return NULL;
+}
+
+/* One document: the series' labels (non-empty) and function_name as its dimensions. */
+static void custom_doc(struct emf_sink *s, const struct metric_series *x, const char *name,
+		       const char *unit, double v, const char *name2, const char *unit2, double v2)
+{
+	const struct metric_family *f = x->family;
+	struct buf *o = &s->out;
+
+	buf_printf(o, "{\"_aws\":{\"Timestamp\":%lld,\"CloudWatchMetrics\":[{\"Namespace\":",
+		   (long long)clock_epoch_ms());
+	json_put_string(o, s->ns);
+	buf_puts(o, ",\"Dimensions\":[[\"function_name\"");
+	for (unsigned i = 0; i < f->nlabels; i++) {
+		if (!x->values[i][0] || strcmp(f->labels[i], "function_name") == 0)
+			continue;
+		buf_putc(o, ',');
+		json_put_string(o, f->labels[i]);
+	}
+	buf_puts(o, "]],\"Metrics\":[{\"Name\":");
+	json_put_string(o, name);
+	buf_printf(o, ",\"Unit\":\"%s\"}", unit);
+	if (name2) {
+		buf_puts(o, ",{\"Name\":");
+		json_put_string(o, name2);
+		buf_printf(o, ",\"Unit\":\"%s\"}", unit2);
+	}
+	buf_puts(o, "]}]},\"function_name\":");
+	json_put_string(o, s->function_name);
+	for (unsigned i = 0; i < f->nlabels; i++) {
+		if (!x->values[i][0] || strcmp(f->labels[i], "function_name") == 0)
+			continue;
+		buf_putc(o, ',');
+		json_put_string(o, f->labels[i]);
+		buf_putc(o, ':');
+		json_put_string(o, x->values[i]);
+	}
+	buf_putc(o, ',');
+	json_put_string(o, name);
+	buf_putc(o, ':');
+	numfmt_double(o, v);
+	if (name2) {
+		buf_putc(o, ',');
+		json_put_string(o, name2);
+		buf_putc(o, ':');
+		numfmt_double(o, v2);
+	}
+	buf_puts(o, "}\n");
+}
+
+/* The function's StatsD and OTLP metrics that changed since the last export. */
+static void render_custom(struct emf_sink *s)
+{
+	struct metric_family *fams[256];
+	enum custom_source src[256];
+	size_t n = custom_families(s->custom, fams, src, 256), docs = 0;
+
+	for (size_t i = 0; i < n && docs < EMF_CUSTOM_MAX; i++) {
+		const struct metric_family *f = fams[i];
+
+		if (src[i] == CUSTOM_EMF)
+			continue;	/* CloudWatch has these from the function's own line */
+		for (struct metric_series *x = metric_first(fams[i]); x && docs < EMF_CUSTOM_MAX;
+		     x = metric_next(x)) {
+			struct last *l = last_of(s, x);
+			double v = metric_value(x);
+
+			if (!l)
+				return;
+			if (f->type == METRIC_COUNTER) {
+				/* (a counter set lower — an SDK's restarted cumulative sum — starts
+				 * again from zero) */
+				double d = v >= l->value ? v - l->value : v;
+
+				l->value = v;
+				if (d > 0) {
+					custom_doc(s, x, f->name, "Count", d, NULL, NULL, 0);
+					docs++;
+				}
+			} else if (f->type == METRIC_GAUGE) {
+				if (v != l->value || !l->count) {
+					l->value = v;
+					l->count = 1;
+					custom_doc(s, x, f->name, "None", v, NULL, NULL, 0);
+					docs++;
+				}
+			} else if (f->type == METRIC_HISTOGRAM) {
+				uint64_t cum[METRIC_MAX_BUCKETS + 1], dc;
+				double sum, ds;
+				char cn[300], sn[300];
+
+				metric_histogram_read(x, cum, &sum);
+				dc = cum[f->nbuckets] >= l->count ? cum[f->nbuckets] - l->count :
+								   cum[f->nbuckets];
+				ds = cum[f->nbuckets] >= l->count ? sum - l->sum : sum;
+				l->count = cum[f->nbuckets];
+				l->sum = sum;
+				if (dc > 0) {
+					snprintf(cn, sizeof(cn), "%s_count", f->name);
+					snprintf(sn, sizeof(sn), "%s_sum", f->name);
+					custom_doc(s, x, cn, "Count", (double)dc, sn, "None", ds);
+					docs++;
+				}
+			}
+		}
+	}
+}
+
 static void emf_sink_reports(void *self, struct invocation_report *const *items, size_t n)
 {
 	struct emf_sink *s = self;
@@ -207,6 +362,10 @@ static void emf_sink_reports(void *self, struct invocation_report *const *items,
 		emf_render_batch(&s->out, s->ns, items, n);
 	else
 		emf_render_each(&s->out, s->ns, items, n);
+	if (n && items[0]->function_name[0])
+		snprintf(s->function_name, sizeof(s->function_name), "%s", items[0]->function_name);
+	if (s->custom)
+		render_custom(s);
 }
 
 static void emf_sink_flush(void *self, int64_t deadline_ms)
@@ -222,6 +381,7 @@ static void emf_sink_stop(void *self, int64_t deadline_ms)
 	struct emf_sink *s = self;
 
 	emf_sink_flush(s, deadline_ms);
+	free(s->last);
 	free(s);
 }
 

@@ -30,4 +30,16 @@ void emf_render_batch(struct buf *out, const char *ns, struct invocation_report 
 extern const struct sink_ops emf_sink_ops;
 void *emf_sink_new(const char *ns, int fd);
 
+/* The function's own metrics that came by StatsD or OTLP (core/custom.h) in the EMF output
+ * too, at each export after its reports: a document per series that changed (its labels
+ * and function_name as the dimensions) — counters as the increase since the last export
+ * (Count), gauges as their value, histograms as two metrics, NAME_count (the observations
+ * since the last export, Count) and NAME_sum (their sum). What came by EMF is not written
+ * again (CloudWatch has it). At most EMF_CUSTOM_MAX documents an export, EMF_CUSTOM_SERIES
+ * series followed. c outlives the sink. */
+#define EMF_CUSTOM_MAX 100
+#define EMF_CUSTOM_SERIES 4096
+struct custom_metrics;
+void emf_sink_custom(void *sink, struct custom_metrics *c);
+
 #endif

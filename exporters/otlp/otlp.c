@@ -1017,14 +1017,14 @@ static void ensure_started(struct otlp_sink *s)
 	pthread_mutex_unlock(&s->start_lock);
 }
 
-static bool otlp_sink_spans(void *self, const void *data, size_t n, size_t nspans)
+static int otlp_sink_spans(void *self, const void *data, size_t n, size_t nspans)
 {
 	struct otlp_sink *s = self;
 	bool took = false;
 
 	ensure_started(s);
 	if (!s->x || !s->x->t[SIG_TRACES].on)
-		return false;
+		return -1;
 	pthread_mutex_lock(&s->x->lock);
 	if (s->x->nspans + s->x->nforeign + nspans <= (size_t)s->o->queue_spans) {
 		buf_append(&s->x->foreign, data, n);
@@ -1032,13 +1032,11 @@ static bool otlp_sink_spans(void *self, const void *data, size_t n, size_t nspan
 		if (took)
 			s->x->nforeign += nspans;
 	}
-	if (!took)
-		metric_add(metric_with(s->x->m.items, "traces", "dropped"), (double)nspans);
 	/* Sent within an interval, as the invocation's own spans are. */
 	s->x->asked++;
 	pthread_cond_signal(&s->x->cond);
 	pthread_mutex_unlock(&s->x->lock);
-	return took;
+	return took ? 1 : 0;
 }
 
 static void otlp_sink_reports(void *self, struct invocation_report *const *items, size_t n)

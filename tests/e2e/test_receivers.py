@@ -451,3 +451,66 @@ def test_grpc_malformed_frames_and_garbage(fn_host):
     assert sample(text, "vigil_otlp_receiver_requests_total", signal="traces",
                   outcome="invalid") >= 2
     invoke_ok(h, {"action": "ping"})
+
+
+def vigil_emf(out):
+    return [json.loads(l) for l in out.splitlines()
+            if l.startswith('{"_aws"') and '"Namespace":"vigil"' in l]
+
+
+def test_statsd_and_otlp_metrics_go_out_as_emf_and_emf_ones_do_not_twice(fn_host):
+    h = otel_host(fn_host)
+    invoke_ok(h, {"action": "statsd", "n": 3})
+    invoke_traced(h, {"action": "otel", "n": 2})
+    invoke_ok(h, {"action": "emf", "orders": 5})
+    invoke_ok(h, {"action": "statsd", "n": 4})
+    invoke_ok(h, {"action": "ping"})
+    invoke_ok(h, {"action": "ping"})
+    rc, out, err = h.stop()
+    docs = vigil_emf(out)
+
+    def total(name, **dims):
+        return sum(d[name] for d in docs if name in d and
+                   all(d.get(k) == v for k, v in dims.items()))
+    # StatsD: the counter's increases add up; its tags and function_name are the dimensions.
+    assert total("orders_placed_total", shop="north", env="test") == 7
+    d = next(d for d in docs if "orders_placed_total" in d and d.get("env") == "test")
+    aws = d["_aws"]["CloudWatchMetrics"][0]
+    assert sorted(aws["Dimensions"][0]) == ["env", "function_name", "shop"]
+    assert aws["Metrics"] == [{"Name": "orders_placed_total", "Unit": "Count"}]
+    assert d["function_name"] == "tele-fn"
+    # A StatsD timer: its observations and their sum.
+    assert total("db_query_seconds_count", table="orders") == 2
+    assert abs(total("db_query_seconds_sum", table="orders") - 0.5) < 1e-9
+    # OTLP: the SDK's counter (no env tag: the OTLP one), histogram and up-down counter.
+    assert total("orders_placed_total", shop="north") - 7 == 2
+    assert total("checkout_latency_seconds_count", route="/checkout") == 1
+    assert any(d.get("queue_size") == 3 for d in docs)
+    # What came as EMF is not written again: CloudWatch has the function's own line.
+    assert not [d for d in docs if "orders_total" in d or "latency_seconds_count" in d]
+
+
+def test_a_full_span_queue_is_answered_429_and_taken_later(fn_host, backend):
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    def request(n):
+        m = trace_service_pb2.ExportTraceServiceRequest()
+        ss = m.resource_spans.add().scope_spans.add()
+        for i in range(n):
+            sp = ss.spans.add()
+            sp.trace_id, sp.span_id, sp.name = os.urandom(16), os.urandom(8), f"s{i}"
+        return m.SerializeToString()
+    r = backend()
+    h = otel_host(fn_host, r, otlp_queue_spans="10")
+    invoke_ok(h, {"action": "ping"})
+    wait_for(lambda: "OTLP/HTTP listening" in h.stdout(), what="the OTLP receiver")
+    pb = {"Content-Type": "application/x-protobuf"}
+    status, hdr, body = post(h.otlp_port, "/v1/traces", request(50), pb)
+    assert status == 429 and hdr["Retry-After"] == "1", (status, body)
+    status, _, body = post(h.otlp_port, "/v1/traces", request(5), pb)
+    assert status == 200 and body == b""
+    hdr, _ = grpc_call(h.grpc_port, "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                       grpc_frame(request(50)))
+    assert hdr["grpc-status"] == "14", hdr
+    text = ext_metrics(h)
+    assert sample(text, "vigil_otlp_receiver_requests_total", signal="traces", outcome="busy") == 2

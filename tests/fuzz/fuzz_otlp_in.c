@@ -14,13 +14,13 @@
 #include "../../agent/receiver/otlp_in.h"
 #include "../../agent/util/log.h"
 
-static bool drop_spans(void *self, const void *data, size_t n, size_t nspans)
+static int drop_spans(void *self, const void *data, size_t n, size_t nspans)
 {
 	(void)self;
 	(void)data;
 	(void)n;
 	(void)nspans;
-	return true;
+	return 1;
 }
 
 static void drop_stop(void *self, int64_t deadline)

@@ -37,13 +37,13 @@ struct capture {
 	size_t spans;
 };
 
-static bool capture_spans(void *self, const void *data, size_t n, size_t nspans)
+static int capture_spans(void *self, const void *data, size_t n, size_t nspans)
 {
 	struct capture *c = self;
 
 	buf_append(&c->data, data, n);
 	c->spans += nspans;
-	return true;
+	return 1;
 }
 
 static void capture_stop(void *self, int64_t deadline)
