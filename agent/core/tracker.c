@@ -28,7 +28,11 @@ struct tracker {
 	unsigned nopen;
 	char recent[RECENT][64];
 	uint32_t recent_hash[RECENT];	/* each id's hash: compared before the id */
-	struct { uint8_t trace[16], parent[8]; bool has_trace, has_parent; } recent_trace[RECENT];
+	struct {
+		uint8_t trace[16], parent[8];
+		bool has_trace, has_parent;
+		int64_t start_ms, end_ms;	/* when it ran */
+	} recent_trace[RECENT];
 	unsigned recent_next;
 	struct invocation_report *spare;	/* exported reports kept for reuse (SPARE) */
 	unsigned nspare;
@@ -212,9 +216,13 @@ static void finish_locked(struct tracker *t, struct invocation_report *r)
 		int sampled;
 		__typeof__(t->recent_trace[0]) *rt = &t->recent_trace[t->recent_next];
 
+		double ran = r->duration_ms > r->runtime_ms ? r->duration_ms : r->runtime_ms;
+
 		rt->has_trace = r->trace_id[0] &&
 				trace_context(r->trace_id, rt->trace, rt->parent, &rt->has_parent,
 					      &sampled);
+		rt->start_ms = r->start_ms;
+		rt->end_ms = r->start_ms + (ran > 0 ? (int64_t)ran + 1 : 0);
 	}
 	t->recent_next = (t->recent_next + 1) % RECENT;
 	if (strcmp(t->current, r->request_id) == 0)
@@ -641,36 +649,58 @@ void tracker_current(struct tracker *t, char *out, size_t n)
 	pthread_mutex_unlock(&t->lock);
 }
 
-bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], char *rid, size_t n,
-			 uint8_t parent[8], bool *has_parent)
+/* How well an invocation that ran [start, end] (end < 0: still open) fits a span that began
+ * at `at` (epoch ms): inside it 2, before or after it 1 (a clock's skew, a late export). */
+static int fits(int64_t start, int64_t end, int64_t at)
 {
-	bool found = false;
+	if (!at)
+		return 1;
+	return at >= start - 5 && (end < 0 || at <= end + 5) ? 2 : 1;
+}
 
+bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], int64_t at_ms, char *rid,
+			 size_t n, uint8_t parent[8], bool *has_parent)
+{
+	int best = 0;
+	int64_t best_start = 0;
+
+	/* One trace may hold several invocations (a caller that invokes the function again and
+	 * again): the one that was running when the span began, else the latest. */
 	pthread_mutex_lock(&t->lock);
-	for (struct invocation_report *r = t->open; r && !found; r = r->next) {
-		uint8_t tid[16];
-		int sampled;
+	for (struct invocation_report *r = t->open; r; r = r->next) {
+		uint8_t tid[16], p[8];
+		bool hp;
+		int sampled, f;
 
-		if (r->trace_id[0] && trace_context(r->trace_id, tid, parent, has_parent, &sampled) &&
-		    memcmp(tid, trace_id, 16) == 0) {
+		if (!r->trace_id[0] || !trace_context(r->trace_id, tid, p, &hp, &sampled) ||
+		    memcmp(tid, trace_id, 16) != 0)
+			continue;
+		f = fits(r->start_ms, -1, at_ms);
+		if (f > best || (f == best && r->start_ms > best_start)) {
+			best = f;
+			best_start = r->start_ms;
 			snprintf(rid, n, "%s", r->request_id);
-			found = true;
+			memcpy(parent, p, 8);
+			*has_parent = hp;
 		}
 	}
-	/* The newest finished first. */
-	for (unsigned k = 1; k <= RECENT && !found; k++) {
-		unsigned i = (t->recent_next + RECENT - k) % RECENT;
+	for (unsigned i = 0; i < RECENT; i++) {
+		__typeof__(t->recent_trace[0]) *rt = &t->recent_trace[i];
+		int f;
 
-		if (t->recent_trace[i].has_trace && t->recent[i][0] &&
-		    memcmp(t->recent_trace[i].trace, trace_id, 16) == 0) {
+		if (!rt->has_trace || !t->recent[i][0] || memcmp(rt->trace, trace_id, 16) != 0)
+			continue;
+		f = fits(rt->start_ms, rt->end_ms, at_ms);
+		if (f > best || (f == best && rt->start_ms > best_start)) {
+			best = f;
+			best_start = rt->start_ms;
 			snprintf(rid, n, "%s", t->recent[i]);
-			memcpy(parent, t->recent_trace[i].parent, 8);
-			*has_parent = t->recent_trace[i].has_parent;
-			found = true;
+			memcpy(parent, rt->parent, 8);
+			*has_parent = rt->has_parent;
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	return found;
+	return best > 0;
 }
 
 unsigned tracker_open(struct tracker *t)

@@ -401,7 +401,10 @@ static void conn_readable(struct http_conn *c)
 		}
 		c->in.len += (size_t)n;
 		c->last_activity = loop_now();
-		if ((size_t)n < READ_CHUNK)
+		/* Parsed a few chunks at a time: a client that sends faster than the loop reads
+		 * (a large body drained) never makes the buffer grow past this. The watch is
+		 * level-triggered: what is left wakes the loop again. */
+		if ((size_t)n < READ_CHUNK || c->in.len >= 4 * READ_CHUNK)
 			break;
 	}
 	conn_parse(c);

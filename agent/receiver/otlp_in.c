@@ -105,6 +105,60 @@ static bool well_formed(const uint8_t *p, size_t n)
 	return rc == 0;
 }
 
+/* Each item of an Export*ServiceRequest — field 2 of a Scope* message, itself field 2 of a
+ * Resource* message, itself field 1 of the request — with its scope's name (field 1 of the
+ * scope's field 1). fn: 0, or -1 (malformed: the walk stops). 0, or -1 when malformed. */
+typedef int (*item_fn)(void *arg, const char *scope, size_t scope_n, const uint8_t *item,
+		       size_t item_n);
+
+static int each_item(const uint8_t *p, size_t n, item_fn fn, void *arg)
+{
+	struct pbit it = pbit(p, n);
+	struct pbf res;
+	int rc;
+
+	while ((rc = next(&it, &res)) == 1) {
+		struct pbit r = pbit(res.v, res.n);
+		struct pbf sc;
+
+		if (res.field != 1)
+			continue;
+		if (res.wire != PB_LEN)
+			return -1;
+		while ((rc = next(&r, &sc)) == 1) {
+			struct pbit s = pbit(sc.v, sc.n);
+			struct pbf g;
+			const char *scope = NULL;
+			size_t scope_n = 0;
+
+			if (sc.field != 2 || sc.wire != PB_LEN)
+				continue;
+			while ((rc = next(&s, &g)) == 1) {
+				if (g.field == 1 && g.wire == PB_LEN) {
+					struct pbit x = pbit(g.v, g.n);
+					struct pbf h;
+
+					while (next(&x, &h) == 1)
+						if (h.field == 1 && h.wire == PB_LEN)
+							scope = (const char *)h.v, scope_n = h.n;
+				}
+			}
+			if (rc < 0)
+				return -1;
+			s = pbit(sc.v, sc.n);
+			while ((rc = next(&s, &g)) == 1)
+				if (g.field == 2 && (g.wire != PB_LEN ||
+						     fn(arg, scope, scope_n, g.v, g.n) < 0))
+					return -1;
+			if (rc < 0)
+				return -1;
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return rc < 0 ? -1 : 0;
+}
+
 /* --- attribute values ------------------------------------------------------------------------ */
 
 /* An AnyValue as a JSON value into b. false when malformed. */
@@ -333,6 +387,7 @@ static void rewrite_span(struct otlp_in *in, struct buf *out, const uint8_t *p, 
 	struct pbit it = pbit(p, n);
 	struct pbf f;
 	const uint8_t *trace = NULL, *parent = NULL;
+	int64_t start_ms = 0;
 	struct owner ow = { .rid = "" };
 	bool has_rid;
 	size_t at = pb_open(out, T(2, PB_LEN));
@@ -342,12 +397,14 @@ static void rewrite_span(struct otlp_in *in, struct buf *out, const uint8_t *p, 
 			trace = f.v;
 		else if (f.field == 4 && f.wire == PB_LEN && f.n == 8)
 			parent = f.v;
+		else if (f.field == 7 && f.wire == PB_I64)
+			start_ms = (int64_t)(fixed64_of(&f) / 1000000u);
 	}
 	has_rid = attr_string(p, n, 9, "faas.invocation_id", ow.rid, sizeof(ow.rid));
 	if (trace && in->o.tracker) {
 		char rid[64];
 
-		if (tracker_trace_owner(in->o.tracker, trace, rid, sizeof(rid), ow.caller,
+		if (tracker_trace_owner(in->o.tracker, trace, start_ms, rid, sizeof(rid), ow.caller,
 					&ow.has_caller) &&
 		    (!has_rid || strcmp(rid, ow.rid) == 0)) {
 			snprintf(ow.rid, sizeof(ow.rid), "%s", rid);
@@ -513,7 +570,8 @@ static void put_time(struct buf *b, uint64_t ns)
 		   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ns % 1000000000u));
 }
 
-/* One LogRecord as a JSON line of the function's. false when malformed. */
+/* One LogRecord as a JSON line of the function's, into lp (NULL: only checked). false when
+ * malformed. */
 static bool log_line_of(struct otlp_in *in, struct log_pipe *lp, const uint8_t *p, size_t n,
 			const char *scope, size_t scope_n, const char *in_flight)
 {
@@ -605,7 +663,7 @@ static bool log_line_of(struct otlp_in *in, struct log_pipe *lp, const uint8_t *
 			buf_puts(&line, "null");
 	}
 	buf_putc(&line, '}');
-	if (ok && !line.failed) {
+	if (ok && !line.failed && lp) {
 		meta.request_id = rid;
 		meta.time_ns = (int64_t)(time_ns ? time_ns : 0);
 		log_pipe_line(lp, &meta, line.data, line.len);
@@ -614,18 +672,46 @@ static bool log_line_of(struct otlp_in *in, struct log_pipe *lp, const uint8_t *
 	return ok;
 }
 
+struct logs_walk {
+	struct otlp_in *in;
+	struct log_pipe *lp;	/* NULL: checking only */
+	const char *in_flight;
+	size_t records;
+};
+
+static int log_item(void *arg, const char *scope, size_t scope_n, const uint8_t *item,
+		    size_t item_n)
+{
+	struct logs_walk *w = arg;
+
+	if (!log_line_of(w->in, w->lp, item, item_n, scope, scope_n, w->in_flight))
+		return -1;
+	w->records++;
+	return 0;
+}
+
 static void take_logs(struct otlp_in *in, const uint8_t *p, size_t n, struct otlp_in_result *res)
 {
 	struct log_pipe *lp = in->o.log_pipe ? in->o.log_pipe(in->o.log_pipe_arg) : NULL;
-	struct pbit it = pbit(p, n);
-	struct pbf rl;
 	char in_flight[64];
-	size_t taken = 0;
-	int rc;
+	struct logs_walk w = { .in = in, .in_flight = in_flight };
 
-	if (!well_formed(p, n))
-		goto bad;
-	if (lp) {
+	/* All of it read first: a request refused (400) must have left nothing behind, or the
+	 * SDK's retry would write its records twice. */
+	current_invocation(in, in_flight, sizeof(in_flight));
+	if (each_item(p, n, log_item, &w) < 0) {
+		res->status = -1;
+		snprintf(res->message, sizeof(res->message), "not an ExportLogsServiceRequest");
+		return;
+	}
+	if (!lp) {
+		res->rejected = (int64_t)w.records;
+		if (w.records)
+			snprintf(res->message, sizeof(res->message), "log segments are off here");
+		metric_add(metric_with(in->items, "logs", "dropped"), (double)w.records);
+		return;
+	}
+	{
 		size_t limit, backlog = log_pipe_backlog(lp, &limit);
 
 		/* The writer behind: the SDK retries a little later rather than lines dropped. */
@@ -635,63 +721,10 @@ static void take_logs(struct otlp_in *in, const uint8_t *p, size_t n, struct otl
 			return;
 		}
 	}
-	current_invocation(in, in_flight, sizeof(in_flight));
-	while ((rc = next(&it, &rl)) == 1) {
-		struct pbit r;
-		struct pbf f;
-
-		if (rl.field != 1)
-			continue;
-		if (rl.wire != PB_LEN)
-			goto bad;
-		r = pbit(rl.v, rl.n);
-		while ((rc = next(&r, &f)) == 1) {
-			struct pbit s;
-			struct pbf g;
-			const char *scope = NULL;
-			size_t scope_n = 0;
-
-			if (f.field != 2 || f.wire != PB_LEN)
-				continue;
-			s = pbit(f.v, f.n);
-			while ((rc = next(&s, &g)) == 1) {
-				if (g.field == 1 && g.wire == PB_LEN) {
-					struct pbit sc = pbit(g.v, g.n);
-					struct pbf h;
-
-					while (next(&sc, &h) == 1)
-						if (h.field == 1 && h.wire == PB_LEN)
-							scope = (const char *)h.v, scope_n = h.n;
-				}
-			}
-			s = pbit(f.v, f.n);
-			while ((rc = next(&s, &g)) == 1) {
-				if (g.field != 2 || g.wire != PB_LEN)
-					continue;
-				if (!lp) {
-					res->rejected++;
-					continue;
-				}
-				if (!log_line_of(in, lp, g.v, g.n, scope, scope_n, in_flight))
-					goto bad;
-				taken++;
-			}
-			if (rc < 0)
-				goto bad;
-		}
-		if (rc < 0)
-			goto bad;
-	}
-	if (rc < 0)
-		goto bad;
-	if (res->rejected)
-		snprintf(res->message, sizeof(res->message), "log segments are off here");
-	metric_add(metric_with(in->items, "logs", "taken"), (double)taken);
-	metric_add(metric_with(in->items, "logs", "dropped"), (double)res->rejected);
-	return;
-bad:
-	res->status = -1;
-	snprintf(res->message, sizeof(res->message), "not an ExportLogsServiceRequest");
+	w.lp = lp;
+	w.records = 0;
+	each_item(p, n, log_item, &w);
+	metric_add(metric_with(in->items, "logs", "taken"), (double)w.records);
 }
 
 /* --- metrics ------------------------------------------------------------------------------ */
@@ -934,92 +967,97 @@ static void take_points(struct otlp_in *in, const struct metric_in *m, struct ot
 	buf_free(&keystore);
 }
 
-static void take_metrics(struct otlp_in *in, const uint8_t *p, size_t n, struct otlp_in_result *res)
+/* A Metric's name, help, unit and data; -1 when malformed. */
+static int metric_of(const uint8_t *p, size_t n, struct metric_in *m)
 {
-	struct pbit it = pbit(p, n);
-	struct pbf rm;
-	size_t taken = 0;
+	struct pbit mt = pbit(p, n);
+	struct pbf h;
 	int rc;
 
-	if (!well_formed(p, n))
-		goto bad;
-	while ((rc = next(&it, &rm)) == 1) {
-		struct pbit r;
-		struct pbf f;
-
-		if (rm.field != 1)
+	memset(m, 0, sizeof(*m));
+	while ((rc = next(&mt, &h)) == 1) {
+		if (h.wire != PB_LEN)
 			continue;
-		if (rm.wire != PB_LEN)
-			goto bad;
-		r = pbit(rm.v, rm.n);
-		while ((rc = next(&r, &f)) == 1) {
-			struct pbit s;
-			struct pbf g;
-
-			if (f.field != 2 || f.wire != PB_LEN)
-				continue;
-			s = pbit(f.v, f.n);
-			while ((rc = next(&s, &g)) == 1) {
-				struct metric_in m = { .name = NULL };
-				struct pbit mt;
-				struct pbf h;
-
-				if (g.field != 2 || g.wire != PB_LEN)
-					continue;
-				mt = pbit(g.v, g.n);
-				while ((rc = next(&mt, &h)) == 1) {
-					if (h.wire != PB_LEN)
-						continue;
-					if (h.field == 1)
-						m.name = h.v, m.name_n = h.n;
-					else if (h.field == 2)
-						m.help = h.v, m.help_n = h.n;
-					else if (h.field == 3)
-						m.unit = h.v, m.unit_n = h.n;
-					else if (h.field == 5 || h.field == 7 || h.field == 9 ||
-						 h.field == 10 || h.field == 11)
-						m.kind = h.field, m.data = h.v, m.data_n = h.n;
-				}
-				if (rc < 0 || (m.data && !well_formed(m.data, m.data_n)))
-					goto bad;
-				if (!m.name || !m.name_n || !m.data) {
-					custom_reject(in->o.custom, CUSTOM_OTLP, "name");
-					res->rejected++;
-					continue;
-				}
-				if (m.kind == 10 || m.kind == 11) {
-					struct pbit d = pbit(m.data, m.data_n);
-					struct pbf e;
-
-					while (next(&d, &e) == 1)
-						if (e.field == 1) {
-							res->rejected++;
-							custom_reject(in->o.custom, CUSTOM_OTLP,
-								      "unsupported");
-						}
-					snprintf(res->message, sizeof(res->message),
-						 "exponential histograms and summaries are not taken");
-					continue;
-				}
-				take_points(in, &m, res, &taken);
-			}
-			if (rc < 0)
-				goto bad;
-		}
-		if (rc < 0)
-			goto bad;
+		if (h.field == 1)
+			m->name = h.v, m->name_n = h.n;
+		else if (h.field == 2)
+			m->help = h.v, m->help_n = h.n;
+		else if (h.field == 3)
+			m->unit = h.v, m->unit_n = h.n;
+		else if (h.field == 5 || h.field == 7 || h.field == 9 || h.field == 10 || h.field == 11)
+			m->kind = h.field, m->data = h.v, m->data_n = h.n;
 	}
-	if (rc < 0)
-		goto bad;
+	if (rc < 0 || (m->data && !well_formed(m->data, m->data_n)))
+		return -1;
+	if (m->data) {
+		struct pbit d = pbit(m->data, m->data_n);
+		struct pbf e;
+
+		while (next(&d, &e) == 1)
+			if (e.field == 1 && (e.wire != PB_LEN || !well_formed(e.v, e.n)))
+				return -1;
+	}
+	return 0;
+}
+
+struct metrics_walk {
+	struct otlp_in *in;
+	struct otlp_in_result *res;
+	bool apply;		/* false: checking only */
+	size_t taken;
+};
+
+static int metric_item(void *arg, const char *scope, size_t scope_n, const uint8_t *item,
+		       size_t item_n)
+{
+	struct metrics_walk *w = arg;
+	struct metric_in m;
+
+	(void)scope;
+	(void)scope_n;
+	if (metric_of(item, item_n, &m) < 0)
+		return -1;
+	if (!w->apply)
+		return 0;
+	if (!m.name || !m.name_n || !m.data) {
+		custom_reject(w->in->o.custom, CUSTOM_OTLP, "name");
+		w->res->rejected++;
+		return 0;
+	}
+	if (m.kind == 10 || m.kind == 11) {
+		struct pbit d = pbit(m.data, m.data_n);
+		struct pbf e;
+
+		while (next(&d, &e) == 1)
+			if (e.field == 1) {
+				w->res->rejected++;
+				custom_reject(w->in->o.custom, CUSTOM_OTLP, "unsupported");
+			}
+		snprintf(w->res->message, sizeof(w->res->message),
+			 "exponential histograms and summaries are not taken");
+		return 0;
+	}
+	take_points(w->in, &m, w->res, &w->taken);
+	return 0;
+}
+
+static void take_metrics(struct otlp_in *in, const uint8_t *p, size_t n, struct otlp_in_result *res)
+{
+	struct metrics_walk w = { .in = in, .res = res };
+
+	/* All of it read first: nothing enters the registry from a request refused (400). */
+	if (each_item(p, n, metric_item, &w) < 0) {
+		res->status = -1;
+		snprintf(res->message, sizeof(res->message), "not an ExportMetricsServiceRequest");
+		return;
+	}
+	w.apply = true;
+	each_item(p, n, metric_item, &w);
 	if (res->rejected && !res->message[0])
 		snprintf(res->message, sizeof(res->message),
 			 "points refused: see vigil_custom_metrics_rejected_total");
-	metric_add(metric_with(in->items, "metrics", "taken"), (double)taken);
+	metric_add(metric_with(in->items, "metrics", "taken"), (double)w.taken);
 	metric_add(metric_with(in->items, "metrics", "dropped"), (double)res->rejected);
-	return;
-bad:
-	res->status = -1;
-	snprintf(res->message, sizeof(res->message), "not an ExportMetricsServiceRequest");
 }
 
 /* --- the receiver ------------------------------------------------------------------------- */

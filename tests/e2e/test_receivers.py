@@ -91,8 +91,10 @@ def test_invalid_emf_is_counted_and_left_as_log_lines(fn_host):
     invoke_ok(h, {"action": "emf_bad"})
     invoke_ok(h, {"action": "powertools"})
     text = wait_for(lambda: (lambda t: sample(t, "vigil_emf_documents_total",
-                                              outcome="invalid") == 4 and t)(ext_metrics(h)),
-                    what="four invalid EMF documents counted")
+                                              outcome="invalid") == 4 and
+                             sample(t, "vigil_emf_documents_total", outcome="taken") == 1 and
+                             t)(ext_metrics(h)),
+                    what="four invalid EMF documents counted, one taken")
     assert sample(text, "vigil_emf_documents_total", outcome="taken") == 1
     for name in ("no_ts", "missing", "bad_dim", "bad_unit"):
         assert not [l for l in text.splitlines() if l.startswith(name)], name
