@@ -649,35 +649,41 @@ void tracker_current(struct tracker *t, char *out, size_t n)
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* How well an invocation that ran [start, end] (end < 0: still open) fits a span that began
- * at `at` (epoch ms): inside it 2, before or after it 1 (a clock's skew, a late export). */
-static int fits(int64_t start, int64_t end, int64_t at)
+/* How far (ms) a span that began at `at` (epoch ms; 0 unknown) is from an invocation that ran
+ * [start, end] (end < 0: still open): 0 inside it. The clocks differ by a little (the
+ * extension hears of an invocation a moment after the runtime starts it). */
+static int64_t distance(int64_t start, int64_t end, int64_t at)
 {
 	if (!at)
-		return 1;
-	return at >= start - 5 && (end < 0 || at <= end + 5) ? 2 : 1;
+		return 0;
+	if (at < start)
+		return start - at;
+	return end >= 0 && at > end ? at - end : 0;
 }
 
 bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], int64_t at_ms, char *rid,
 			 size_t n, uint8_t parent[8], bool *has_parent)
 {
-	int best = 0;
-	int64_t best_start = 0;
+	bool found = false;
+	int64_t best = 0, best_start = 0;
 
 	/* One trace may hold several invocations (a caller that invokes the function again and
-	 * again): the one that was running when the span began, else the latest. */
+	 * again): the one nearest the span's start (0: it was running then), the latest of
+	 * equals. */
 	pthread_mutex_lock(&t->lock);
 	for (struct invocation_report *r = t->open; r; r = r->next) {
 		uint8_t tid[16], p[8];
 		bool hp;
-		int sampled, f;
+		int sampled;
+		int64_t d;
 
 		if (!r->trace_id[0] || !trace_context(r->trace_id, tid, p, &hp, &sampled) ||
 		    memcmp(tid, trace_id, 16) != 0)
 			continue;
-		f = fits(r->start_ms, -1, at_ms);
-		if (f > best || (f == best && r->start_ms > best_start)) {
-			best = f;
+		d = distance(r->start_ms, -1, at_ms);
+		if (!found || d < best || (d == best && r->start_ms > best_start)) {
+			found = true;
+			best = d;
 			best_start = r->start_ms;
 			snprintf(rid, n, "%s", r->request_id);
 			memcpy(parent, p, 8);
@@ -686,13 +692,14 @@ bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], int64_t 
 	}
 	for (unsigned i = 0; i < RECENT; i++) {
 		__typeof__(t->recent_trace[0]) *rt = &t->recent_trace[i];
-		int f;
+		int64_t d;
 
 		if (!rt->has_trace || !t->recent[i][0] || memcmp(rt->trace, trace_id, 16) != 0)
 			continue;
-		f = fits(rt->start_ms, rt->end_ms, at_ms);
-		if (f > best || (f == best && rt->start_ms > best_start)) {
-			best = f;
+		d = distance(rt->start_ms, rt->end_ms, at_ms);
+		if (!found || d < best || (d == best && rt->start_ms > best_start)) {
+			found = true;
+			best = d;
 			best_start = rt->start_ms;
 			snprintf(rid, n, "%s", t->recent[i]);
 			memcpy(parent, rt->parent, 8);
@@ -700,7 +707,7 @@ bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], int64_t 
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	return best > 0;
+	return found;
 }
 
 unsigned tracker_open(struct tracker *t)

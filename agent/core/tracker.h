@@ -112,8 +112,8 @@ void tracker_shutdown(struct tracker *t, const char *reason);
 /* The request in flight (for log lines that do not name theirs), "" when none. */
 void tracker_current(struct tracker *t, char *out, size_t n);
 /* The invocation whose trace header names trace_id — open ones and the last 256 finished —
- * for a span that began at at_ms (epoch ms, 0 unknown): the one that was running then, else
- * the latest. Its request id into rid, its header's parent (the caller's span) into parent
+ * for a span that began at at_ms (epoch ms, 0 unknown): the one nearest that time (running
+ * then), the latest of equals. Its request id into rid, its header's parent (the caller's span) into parent
  * and *has_parent. false when none. */
 bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], int64_t at_ms, char *rid,
 			 size_t n, uint8_t parent[8], bool *has_parent);

@@ -401,14 +401,7 @@ def grpc_call(port, path, raw):
         chunk = s.recv(65536)
         if not chunk:
             break
-        for ev in c.receive_data(chunk):
-            if isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
-                headers.update(dict(ev.headers))
-            elif isinstance(ev, h2.events.DataReceived):
-                data += ev.data
-                c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
-                done = True
+        take(c.receive_data(chunk))
         s.sendall(c.data_to_send())
     s.close()
     return headers, data
