@@ -548,33 +548,17 @@ struct http_server *http_server_new(struct loop *l, const char *addr,
 				    const struct http_server_limits *limits,
 				    http_handler_fn handler, void *arg)
 {
-	struct sockaddr_storage ss;
-	struct http_server *s;
-	socklen_t len;
-	int one = 1;
+	struct http_server *s = calloc(1, sizeof(*s));
 
-	if (netaddr_parse(addr, &ss) < 0) {
-		errno = EINVAL;
-		return NULL;
-	}
-	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->loop = l;
 	s->limits = *limits;
 	s->handler = handler;
 	s->arg = arg;
-	s->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	s->fd = netaddr_listen(addr, SOCK_STREAM, &s->port);
 	if (s->fd < 0)
 		goto fail;
-	setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	if (bind(s->fd, (struct sockaddr *)&ss, len) < 0 || listen(s->fd, 1024) < 0)
-		goto fail;
-	len = sizeof(ss);
-	getsockname(s->fd, (struct sockaddr *)&ss, &len);
-	s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
-						   ((struct sockaddr_in *)&ss)->sin_port);
 	s->watch = loop_watch_fd(l, s->fd, EPOLLIN, on_accept, s);
 	if (!s->watch)
 		goto fail;

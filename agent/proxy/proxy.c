@@ -641,8 +641,6 @@ struct proxy *proxy_start(struct loop *l, const struct proxy_options *o,
 {
 	struct sockaddr_storage ss;
 	struct proxy *px;
-	socklen_t len;
-	int one = 1;
 
 	px = calloc(1, sizeof(*px));
 	if (!px)
@@ -656,20 +654,12 @@ struct proxy *proxy_start(struct loop *l, const struct proxy_options *o,
 		return NULL;
 	}
 	register_metrics(px, r);
-	px->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	setsockopt(px->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	if (px->fd < 0 || bind(px->fd, (struct sockaddr *)&ss, len) < 0 || listen(px->fd, 128) < 0) {
+	px->fd = netaddr_listen(o->listen, SOCK_STREAM, &px->port);
+	if (px->fd < 0) {
 		log_error("proxy", "cannot listen on %s: %s", o->listen, strerror(errno));
-		if (px->fd >= 0)
-			close(px->fd);
 		free(px);
 		return NULL;
 	}
-	len = sizeof(ss);
-	getsockname(px->fd, (struct sockaddr *)&ss, &len);
-	px->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
-						    ((struct sockaddr_in *)&ss)->sin_port);
 	px->watch = loop_watch_fd(l, px->fd, EPOLLIN, on_accept, px);
 	log_info("proxy", "listening on %.*s:%u, upstream %s", (int)(strrchr(o->listen, ':') - o->listen),
 		 o->listen, px->port, o->upstream);

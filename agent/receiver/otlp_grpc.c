@@ -478,36 +478,21 @@ static void on_sweep(void *arg)
 struct otlp_grpc *otlp_grpc_start(struct loop *l, const char *addr, struct otlp_in *in,
 				  size_t max_body)
 {
-	struct sockaddr_storage ss;
-	struct otlp_grpc *g;
-	socklen_t len;
-	int one = 1;
+	struct otlp_grpc *g = calloc(1, sizeof(*g));
 
-	if (netaddr_parse(addr, &ss) < 0) {
-		log_warn("otlp-receiver", "cannot listen on %s: not HOST:PORT", addr);
-		return NULL;
-	}
-	g = calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
 	g->loop = l;
 	g->in = in;
 	g->max_body = max_body;
 	g->cbs = callbacks();
-	g->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	if (g->fd >= 0)
-		setsockopt(g->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (!g->cbs || g->fd < 0 || bind(g->fd, (struct sockaddr *)&ss, len) < 0 ||
-	    listen(g->fd, 128) < 0) {
-		log_warn("otlp-receiver", "cannot listen on %s: %s", addr, strerror(errno));
+	g->fd = netaddr_listen(addr, SOCK_STREAM, &g->port);
+	if (!g->cbs || g->fd < 0) {
+		log_warn("otlp-receiver", "cannot listen on %s: %s", addr,
+			 errno == EINVAL ? "not HOST:PORT" : strerror(errno));
 		otlp_grpc_stop(g);
 		return NULL;
 	}
-	len = sizeof(ss);
-	getsockname(g->fd, (struct sockaddr *)&ss, &len);
-	g->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
-						   ((struct sockaddr_in *)&ss)->sin_port);
 	g->watch = loop_watch_fd(l, g->fd, EPOLLIN, on_accept, g);
 	if (!g->watch) {
 		otlp_grpc_stop(g);

@@ -16,6 +16,7 @@
 
 #include "../core/pbwire.h"
 #include "../util/base64.h"
+#include "../util/tracectx.h"
 
 #define MAX_DEPTH 24
 
@@ -211,12 +212,6 @@ static bool double_of(json_t *v, double *out)
 	return false;
 }
 
-static int unhex(char ch)
-{
-	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
-	       ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-}
-
 static void put_fixed64(struct buf *b, uint64_t v)
 {
 	uint8_t le[8];
@@ -261,13 +256,8 @@ static int encode_one(struct ctx *c, const struct msg *m, const struct field *f,
 			return 0;	/* empty: unset */
 		if (strlen(s) != 2 * f->hex_len)
 			return bad(c, m, f->name, "not a hex id of the right length");
-		for (unsigned i = 0; i < f->hex_len; i++) {
-			int hi = unhex(s[2 * i]), lo = unhex(s[2 * i + 1]);
-
-			if (hi < 0 || lo < 0)
-				return bad(c, m, f->name, "not hex");
-			id[i] = (uint8_t)(hi << 4 | lo);
-		}
+		if (!trace_hex_decode(s, 2 * f->hex_len, id))
+			return bad(c, m, f->name, "not hex");
 		pb_buf_bytes(out, PB_TAG(f->num, PB_LEN), id, f->hex_len);
 		return 0;
 	}

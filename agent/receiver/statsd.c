@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,31 +301,20 @@ static void on_readable(void *arg, uint32_t events)
 struct statsd *statsd_start(struct loop *l, const char *listen, struct custom_metrics *c,
 			    struct metric_registry *r)
 {
-	struct sockaddr_storage ss;
-	struct statsd *s;
-	socklen_t len;
+	struct statsd *s = statsd_new(c, r);
 	int rcvbuf = 1 << 20;
 
-	if (netaddr_parse(listen, &ss) < 0) {
-		log_warn("statsd", "cannot listen on %s: not HOST:PORT", listen);
-		return NULL;
-	}
-	s = statsd_new(c, r);
 	if (!s)
 		return NULL;
 	s->loop = l;
-	s->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&ss, len) < 0) {
-		log_warn("statsd", "cannot listen on %s: %s", listen, strerror(errno));
+	s->fd = netaddr_listen(listen, SOCK_DGRAM, &s->port);
+	if (s->fd < 0) {
+		log_warn("statsd", "cannot listen on %s: %s", listen,
+			 errno == EINVAL ? "not HOST:PORT" : strerror(errno));
 		statsd_stop(s);
 		return NULL;
 	}
 	setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	len = sizeof(ss);
-	getsockname(s->fd, (struct sockaddr *)&ss, &len);
-	s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
-						   ((struct sockaddr_in *)&ss)->sin_port);
 	s->watch = loop_watch_fd(l, s->fd, EPOLLIN, on_readable, s);
 	if (!s->watch) {
 		statsd_stop(s);

@@ -11,5 +11,9 @@ int netaddr_parse(const char *text, struct sockaddr_storage *out);
 /* Whether a host (a name or a literal, IPv6 without brackets) is this machine's loopback:
  * localhost, 127.0.0.0/8 or ::1. Other names are not looked up: false. */
 bool netaddr_is_loopback_name(const char *host);
+/* A socket of type (SOCK_STREAM: listening; SOCK_DGRAM: bound) on HOST:PORT, non-blocking and
+ * close-on-exec, and the port it got (*port, for port 0). The fd, or -1 with errno (EINVAL:
+ * not HOST:PORT). */
+int netaddr_listen(const char *addr, int type, unsigned *port);
 
 #endif

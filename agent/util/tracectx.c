@@ -15,7 +15,7 @@ static int unhex(int c)
 }
 
 /* n hex digits at s into out (n / 2 bytes); false when any is not hex. */
-static bool hex_bytes(const char *s, size_t n, uint8_t *out)
+bool trace_hex_decode(const char *s, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i += 2) {
 		int hi = unhex(s[i]), lo = hi < 0 ? -1 : unhex(s[i + 1]);
@@ -48,18 +48,18 @@ bool trace_context(const char *h, uint8_t trace_id[16], uint8_t parent[8],
 	if (n == 55 && h[2] == '-' && h[35] == '-' && h[52] == '-') {
 		uint8_t flags;
 
-		if (!hex_bytes(h + 3, 32, trace_id) || !hex_bytes(h + 36, 16, parent) ||
-		    !hex_bytes(h + 53, 2, &flags) || all_zero(trace_id, 16))
+		if (!trace_hex_decode(h + 3, 32, trace_id) || !trace_hex_decode(h + 36, 16, parent) ||
+		    !trace_hex_decode(h + 53, 2, &flags) || all_zero(trace_id, 16))
 			return false;
 		*has_parent = !all_zero(parent, 8);
 		*sampled = flags & 1;
 		return true;
 	}
 	if (n == 32)
-		return hex_bytes(h, 32, trace_id) && !all_zero(trace_id, 16);
+		return trace_hex_decode(h, 32, trace_id) && !all_zero(trace_id, 16);
 	/* An X-Ray trace id alone (Powertools' xray_trace_id): 1-<8 hex>-<24 hex> */
 	if (n == 35 && h[0] == '1' && h[1] == '-' && h[10] == '-')
-		return hex_bytes(h + 2, 8, trace_id) && hex_bytes(h + 11, 24, trace_id + 4) &&
+		return trace_hex_decode(h + 2, 8, trace_id) && trace_hex_decode(h + 11, 24, trace_id + 4) &&
 		       !all_zero(trace_id, 16);
 	/* X-Ray: Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>, any order, spaces. */
 	while (*p) {
@@ -71,10 +71,10 @@ bool trace_context(const char *h, uint8_t trace_id[16], uint8_t parent[8],
 			len--;
 		}
 		if (len == 40 && strncmp(p, "Root=1-", 7) == 0 && p[15] == '-') {
-			has_trace = hex_bytes(p + 7, 8, trace_id) && hex_bytes(p + 16, 24, trace_id + 4) &&
+			has_trace = trace_hex_decode(p + 7, 8, trace_id) && trace_hex_decode(p + 16, 24, trace_id + 4) &&
 				    !all_zero(trace_id, 16);
 		} else if (len == 23 && strncmp(p, "Parent=", 7) == 0) {
-			*has_parent = hex_bytes(p + 7, 16, parent) && !all_zero(parent, 8);
+			*has_parent = trace_hex_decode(p + 7, 16, parent) && !all_zero(parent, 8);
 		} else if (len == 9 && strncmp(p, "Sampled=", 8) == 0 &&
 			   (p[8] == '0' || p[8] == '1')) {
 			*sampled = p[8] - '0';

@@ -19,6 +19,8 @@ bool trace_context(const char *header, uint8_t trace_id[16], uint8_t parent[8], 
 		   int *sampled);
 /* The invoke span's id of request_id (a hash: never all zero). */
 void trace_invoke_span_id(const char *request_id, uint8_t out[8]);
+/* n hex digits at s (n even) into out (n / 2 bytes); false when any is not hex. */
+bool trace_hex_decode(const char *s, size_t n, uint8_t *out);
 /* n bytes as 2n lowercase hex digits and a NUL into out. */
 void trace_hex(const uint8_t *p, size_t n, char *out);
 
