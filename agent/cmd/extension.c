@@ -93,6 +93,7 @@ static void start_receivers(void *arg, struct loop *l)
 			.resource_len = rc->resource.len,
 			.function_name = extension_function_name(rc->ext),
 			.function_version = extension_function_version(rc->ext),
+			.loop = l,
 		};
 
 		size_t max = (size_t)cfg->otlp_receiver_max_mb << 20;
@@ -107,6 +108,15 @@ static void start_receivers(void *arg, struct loop *l)
 				l, listen_address(cfg->otlp_receiver_grpc_listen, NULL, listen,
 						  sizeof(listen)), rc->otlp, max);
 	}
+}
+
+/* The listener thread stops: what the OTLP receiver holds goes to the sinks and the log pipe
+ * while both still take it. */
+static void stop_receivers(void *arg)
+{
+	struct receivers *rc = arg;
+
+	otlp_in_flush(rc->otlp);
 }
 
 int extension_main(const char *argv0, const struct vigil_config *cfg)
@@ -185,6 +195,7 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		o.emf = emf;
 		o.on_start = start_receivers;
 		o.on_start_arg = &recv;
+		o.on_stop = stop_receivers;
 	}
 	if (otlp_setup(&otlp, cfg, true))
 		add_sink(&sinks, &otlp_sink_ops, otlp_sink_new(&otlp.o, registry));

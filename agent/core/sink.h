@@ -29,7 +29,7 @@ struct sink_ops {
 	/* Spans that arrived already in OTLP's encoding (the function's own, through vigil's
 	 * receiver): data is ExportTraceServiceRequest's field 1 entries (ResourceSpans, each
 	 * tagged), holding nspans spans. 1 taken, 0 not now (a full queue), -1 never (the sink
-	 * sends no spans). Any thread. May be NULL. */
+	 * sends no spans). nspans 0: only asked (nothing queued). Any thread. May be NULL. */
 	int (*otlp_spans)(void *self, const void *data, size_t n, size_t nspans);
 	/* Send what is still queued until deadline_ms at the latest, then free self. */
 	void (*stop)(void *self, int64_t deadline_ms);
@@ -53,7 +53,7 @@ int sink_set_start(struct sink_set *s);
 void sink_set_reports(struct sink_set *s, struct invocation_report *const *items, size_t n);
 void sink_set_flush(struct sink_set *s, int64_t deadline_ms);
 /* Hand OTLP-encoded spans to the sinks that take them: how many took them (*able: whether
- * any sink takes such spans at all, now or later). */
+ * any sink takes such spans at all, now or later; nspans 0 only asks that). */
 size_t sink_set_otlp_spans(struct sink_set *s, const void *data, size_t n, size_t nspans,
 			   bool *able);
 /* Stop every sink by deadline_ms and empty the set: a second stop does nothing. */

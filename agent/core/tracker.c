@@ -32,6 +32,7 @@ struct tracker {
 		uint8_t trace[16], parent[8];
 		bool has_trace, has_parent;
 		int64_t start_ms, end_ms;	/* when it ran */
+		bool precise;			/* start_ms is the platform's */
 	} recent_trace[RECENT];
 	unsigned recent_next;
 	struct invocation_report *spare;	/* exported reports kept for reuse (SPARE) */
@@ -222,7 +223,9 @@ static void finish_locked(struct tracker *t, struct invocation_report *r)
 				trace_context(r->trace_id, rt->trace, rt->parent, &rt->has_parent,
 					      &sampled);
 		rt->start_ms = r->start_ms;
-		rt->end_ms = r->start_ms + (ran > 0 ? (int64_t)ran + 1 : 0);
+		/* (without its durations: it was over by now) */
+		rt->end_ms = ran > 0 ? r->start_ms + (int64_t)ran + 1 : clock_epoch_ms();
+		rt->precise = (r->seen & TRACK_START) || r->duration_ms >= 0;
 	}
 	t->recent_next = (t->recent_next + 1) % RECENT;
 	if (strcmp(t->current, r->request_id) == 0)
@@ -661,30 +664,46 @@ static int64_t distance(int64_t start, int64_t end, int64_t at)
 	return end >= 0 && at > end ? at - end : 0;
 }
 
-bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], int64_t at_ms, char *rid,
-			 size_t n, uint8_t parent[8], bool *has_parent)
+/* The end (epoch ms, rounded up) of an open invocation the runtime is done with, else -1. */
+static int64_t open_end(const struct invocation_report *r)
 {
-	bool found = false;
-	int64_t best = 0, best_start = 0;
+	return (r->seen & TRACK_RUNTIME_DONE) && r->runtime_ms >= 0 ?
+		       r->start_ms + (int64_t)r->runtime_ms + 1 : -1;
+}
+
+struct owner_pick {
+	bool found;
+	int64_t best, best_start;
+};
+
+static bool better(struct owner_pick *p, int64_t d, int64_t start, int64_t max_d)
+{
+	if (d > max_d || (p->found && (d > p->best || (d == p->best && start <= p->best_start))))
+		return false;
+	p->found = true;
+	p->best = d;
+	p->best_start = start;
+	return true;
+}
+
+bool tracker_owner(struct tracker *t, const uint8_t *trace_id, int64_t at_ms, int64_t max_ms,
+		   char *rid, size_t n, uint8_t parent[8], bool *has_parent)
+{
+	struct owner_pick pick = { 0 };
 
 	/* One trace may hold several invocations (a caller that invokes the function again and
 	 * again): the one nearest the span's start (0: it was running then), the latest of
 	 * equals. */
 	pthread_mutex_lock(&t->lock);
 	for (struct invocation_report *r = t->open; r; r = r->next) {
-		uint8_t tid[16], p[8];
-		bool hp;
+		uint8_t tid[16], p[8] = { 0 };
+		bool hp = false, has;
 		int sampled;
-		int64_t d;
 
-		if (!r->trace_id[0] || !trace_context(r->trace_id, tid, p, &hp, &sampled) ||
-		    memcmp(tid, trace_id, 16) != 0)
+		has = r->trace_id[0] && trace_context(r->trace_id, tid, p, &hp, &sampled);
+		if (trace_id && (!has || memcmp(tid, trace_id, 16) != 0))
 			continue;
-		d = distance(r->start_ms, -1, at_ms);
-		if (!found || d < best || (d == best && r->start_ms > best_start)) {
-			found = true;
-			best = d;
-			best_start = r->start_ms;
+		if (better(&pick, distance(r->start_ms, open_end(r), at_ms), r->start_ms, max_ms)) {
 			snprintf(rid, n, "%s", r->request_id);
 			memcpy(parent, p, 8);
 			*has_parent = hp;
@@ -692,22 +711,54 @@ bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], int64_t 
 	}
 	for (unsigned i = 0; i < RECENT; i++) {
 		__typeof__(t->recent_trace[0]) *rt = &t->recent_trace[i];
-		int64_t d;
 
-		if (!rt->has_trace || !t->recent[i][0] || memcmp(rt->trace, trace_id, 16) != 0)
+		if (!t->recent[i][0] ||
+		    (trace_id && (!rt->has_trace || memcmp(rt->trace, trace_id, 16) != 0)))
 			continue;
-		d = distance(rt->start_ms, rt->end_ms, at_ms);
-		if (!found || d < best || (d == best && rt->start_ms > best_start)) {
-			found = true;
-			best = d;
-			best_start = rt->start_ms;
+		if (better(&pick, distance(rt->start_ms, rt->end_ms, at_ms), rt->start_ms, max_ms)) {
 			snprintf(rid, n, "%s", t->recent[i]);
 			memcpy(parent, rt->parent, 8);
 			*has_parent = rt->has_parent;
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	return found;
+	return pick.found;
+}
+
+bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], int64_t at_ms, char *rid,
+			 size_t n, uint8_t parent[8], bool *has_parent)
+{
+	return tracker_owner(t, trace_id, at_ms, INT64_MAX, rid, n, parent, has_parent);
+}
+
+bool tracker_settled(struct tracker *t, int64_t at_ms)
+{
+	int64_t start = INT64_MIN, end = -1;
+	bool precise = false;
+
+	if (!at_ms)
+		return true;
+	pthread_mutex_lock(&t->lock);
+	/* The newest invocation known: what began at at_ms is one of those known unless it
+	 * began after this one's start and after its end (or it has none yet). */
+	for (struct invocation_report *r = t->open; r; r = r->next) {
+		if (r->start_ms > start) {
+			start = r->start_ms;
+			end = open_end(r);
+			precise = (r->seen & TRACK_START) != 0;
+		}
+	}
+	for (unsigned i = 0; i < RECENT; i++) {
+		if (t->recent[i][0] && t->recent_trace[i].start_ms > start) {
+			start = t->recent_trace[i].start_ms;
+			end = t->recent_trace[i].end_ms;
+			precise = t->recent_trace[i].precise;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	/* Its start as the extension heard it comes a moment late: only the platform's time
+	 * (platform.start) tells. Times in whole ms: before the end by 2 is surely before. */
+	return start != INT64_MIN && precise && (at_ms < start || (end >= 0 && at_ms <= end - 2));
 }
 
 unsigned tracker_open(struct tracker *t)

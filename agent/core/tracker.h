@@ -117,6 +117,15 @@ void tracker_current(struct tracker *t, char *out, size_t n);
  * and *has_parent. false when none. */
 bool tracker_trace_owner(struct tracker *t, const uint8_t trace_id[16], int64_t at_ms, char *rid,
 			 size_t n, uint8_t parent[8], bool *has_parent);
+/* The same over every invocation known when trace_id is NULL, and only one at most max_ms from
+ * at_ms. */
+bool tracker_owner(struct tracker *t, const uint8_t *trace_id, int64_t at_ms, int64_t max_ms,
+		   char *rid, size_t n, uint8_t parent[8], bool *has_parent);
+/* Whether every invocation that could have been running at at_ms (epoch ms; 0 unknown: true)
+ * is known — one at a time: false while at_ms may belong to one the extension has not heard of
+ * yet (its INVOKE still on the way), i.e. unless the newest one known began after at_ms or
+ * ended before it, by the platform's times. */
+bool tracker_settled(struct tracker *t, int64_t at_ms);
 /* Open invocations still waiting for their report. */
 unsigned tracker_open(struct tracker *t);
 

@@ -56,6 +56,7 @@ struct extension {
 	pthread_t thread;
 	bool thread_started;
 	_Atomic bool stopping;
+	bool started;			/* the sinks and on_start (the listener thread's) */
 	pthread_mutex_t export_lock;
 	bool telemetry;			/* subscribed (not a local emulator's "not supported") */
 	struct metric_series *post_runtime, *batches_ok, *batches_bad, *records_bad,
@@ -245,6 +246,7 @@ static void start_sinks(struct extension *a)
 	pthread_mutex_unlock(&a->export_lock);
 	if (a->o->on_start)
 		a->o->on_start(a->o->on_start_arg, a->loop);
+	a->started = true;
 }
 
 static void on_wake(void *arg, uint32_t events)
@@ -260,8 +262,11 @@ static void on_wake(void *arg, uint32_t events)
 		a->sinks_due = false;
 		start_sinks(a);
 	}
-	if (a->stopping)
+	if (a->stopping) {
+		if (a->started && a->o->on_stop)
+			a->o->on_stop(a->o->on_start_arg);
 		loop_stop(a->loop);
+	}
 	else if (a->flush == FLUSH_ADAPTIVE)
 		export_now(a);
 }

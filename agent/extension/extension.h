@@ -38,6 +38,9 @@ struct extension_options {
 	 * start): the wiring's receivers start there. NULL: none. */
 	void (*on_start)(void *arg, struct loop *l);
 	void *on_start_arg;
+	/* Called on the listener thread as it stops (after on_start; the sinks and the log pipe
+	 * still take things), with on_start_arg. NULL: none. */
+	void (*on_stop)(void *arg);
 };
 
 struct extension;

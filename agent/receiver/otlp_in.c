@@ -12,6 +12,7 @@
 #include "../core/pbwire.h"
 #include "../util/base64.h"
 #include "../util/clock.h"
+#include "../util/log.h"
 #include "../util/fields.h"
 #include "../util/json_str.h"
 #include "../util/numfmt.h"
@@ -24,9 +25,29 @@
 
 static const char *const signal_names[OTLP_SIGNALS] = { "traces", "logs", "metrics" };
 
+/* A request held until the tracker can place its times (see otlp_in_take). */
+struct held {
+	struct held *next;
+	enum otlp_signal sig;
+	int64_t at_ms;		/* its latest time the tracker could not place yet */
+	double until;		/* monotonic: taken then as things stand */
+	size_t items;		/* spans or log records it holds */
+	char in_flight[64];	/* the invocation in flight when it came */
+	size_t n;
+	uint8_t p[];
+};
+
 struct otlp_in {
 	struct otlp_in_options o;
 	struct metric_family *requests, *items;
+	/* Joins: a dry run (nothing taken) notes the latest time it could not place yet. */
+	bool dry, unsettled, closed;
+	int64_t unsettled_at;
+	size_t takes;			/* items a dry run would take */
+	const char *in_flight;		/* a held request's (else the tracker's now) */
+	struct held *held, **held_tail;
+	size_t held_bytes;
+	struct loop_timer timer;
 };
 
 /* --- reading protobuf ---------------------------------------------------------------------- */
@@ -367,6 +388,17 @@ static void merge_resource(struct otlp_in *in, struct buf *out, const uint8_t *s
 
 /* --- traces ------------------------------------------------------------------------------- */
 
+/* How far (ms) outside an invocation something may begin and still be its, joined by time
+ * alone: the extension hears of an invocation a moment after the runtime starts it. */
+#define JOIN_SLACK_MS 50
+
+/* Requests held for their joins (otlp_in_take): for at most HOLD_MAX_S, HOLD_MAX_BYTES in all,
+ * looked at every HOLD_TICK_S (HOLD_BUSY_S while the queues they go to are full). */
+#define HOLD_MAX_S 1.0
+#define HOLD_MAX_BYTES ((size_t)32 << 20)
+#define HOLD_TICK_S 0.005
+#define HOLD_BUSY_S 0.1
+
 /* The invocation a span belongs to, and whether it becomes the invoke span's child. */
 struct owner {
 	char rid[64];
@@ -377,8 +409,53 @@ struct owner {
 static void current_invocation(struct otlp_in *in, char *rid, size_t n)
 {
 	rid[0] = '\0';
-	if (in->o.tracker && !in->o.concurrent)
+	if (in->in_flight)
+		snprintf(rid, n, "%s", in->in_flight);
+	else if (in->o.tracker && !in->o.concurrent)
 		tracker_current(in->o.tracker, rid, n);
+}
+
+/* An item (span, log record) of the function's that began at at_ms (epoch ms, 0 unknown), its
+ * faas.invocation_id in ow->rid when it has one: joined to that invocation, else to the one
+ * whose trace it shares (the nearest in time of those), else — one invocation at a time only
+ * — to the one running then (none when none was: init, between two), or when its time is
+ * unknown the one in flight. A dry run only notes the latest time to place. */
+static void join(struct otlp_in *in, const uint8_t *trace, int64_t at_ms, const char *in_flight,
+		 struct owner *ow)
+{
+	struct tracker *t = in->o.tracker;
+	bool by_attr = ow->rid[0] != '\0';
+	char rid[64];
+
+	if (in->dry) {
+		/* (only its time: tracker_settled is monotonic, the latest decides) */
+		if (!by_attr && t && !in->o.concurrent && at_ms) {
+			in->unsettled = true;
+			if (at_ms > in->unsettled_at)
+				in->unsettled_at = at_ms;
+		}
+		return;
+	}
+	if (t && trace &&
+	    tracker_trace_owner(t, trace, at_ms, rid, sizeof(rid), ow->caller, &ow->has_caller) &&
+	    (!by_attr || strcmp(rid, ow->rid) == 0)) {
+		snprintf(ow->rid, sizeof(ow->rid), "%s", rid);
+		ow->same_trace = true;
+	}
+	if (by_attr || !t || in->o.concurrent)
+		return;
+	if (ow->same_trace) {
+		return;
+	} else if (!at_ms) {
+		snprintf(ow->rid, sizeof(ow->rid), "%s", in_flight);
+	} else {
+		uint8_t parent[8];
+		bool has_parent;
+
+		if (tracker_owner(t, NULL, at_ms, JOIN_SLACK_MS, rid, sizeof(rid), parent,
+				  &has_parent))
+			snprintf(ow->rid, sizeof(ow->rid), "%s", rid);
+	}
 }
 
 static void rewrite_span(struct otlp_in *in, struct buf *out, const uint8_t *p, size_t n,
@@ -401,18 +478,7 @@ static void rewrite_span(struct otlp_in *in, struct buf *out, const uint8_t *p, 
 			start_ms = (int64_t)(fixed64_of(&f) / 1000000u);
 	}
 	has_rid = attr_string(p, n, 9, "faas.invocation_id", ow.rid, sizeof(ow.rid));
-	if (trace && in->o.tracker) {
-		char rid[64];
-
-		if (tracker_trace_owner(in->o.tracker, trace, start_ms, rid, sizeof(rid), ow.caller,
-					&ow.has_caller) &&
-		    (!has_rid || strcmp(rid, ow.rid) == 0)) {
-			snprintf(ow.rid, sizeof(ow.rid), "%s", rid);
-			ow.same_trace = true;
-		}
-	}
-	if (!ow.rid[0])
-		snprintf(ow.rid, sizeof(ow.rid), "%s", in_flight);
+	join(in, trace, start_ms, in_flight, &ow);
 	/* Everything as it came, but the parent of a root (or of a span whose parent is the
 	 * caller's, which is invoke's parent too): invoke. */
 	it = pbit(p, n);
@@ -528,7 +594,15 @@ static void take_traces(struct otlp_in *in, const uint8_t *p, size_t n, struct o
 	if (spans) {
 		bool able = false;
 
-		if (!out.failed && in->o.sinks &&
+		if (in->dry && in->o.sinks) {
+			sink_set_otlp_spans(in->o.sinks, NULL, 0, 0, &able);	/* (asked only) */
+			if (able) {
+				in->takes += spans;
+				buf_free(&out);
+				return;
+			}
+		}
+		if (!in->dry && !out.failed && in->o.sinks &&
 		    sink_set_otlp_spans(in->o.sinks, out.data, out.len, spans, &able)) {
 			metric_add(metric_with(in->items, "traces", "taken"), (double)spans);
 		} else if (able || out.failed) {
@@ -602,10 +676,15 @@ static bool log_line_of(struct otlp_in *in, struct log_pipe *lp, const uint8_t *
 	}
 	if (rc < 0)
 		return false;
-	if (!attr_string(p, n, 6, "faas.invocation_id", rid, sizeof(rid)))
-		snprintf(rid, sizeof(rid), "%s", in_flight);
 	if (!time_ns)
 		time_ns = observed;
+	{
+		struct owner ow = { .rid = "" };
+
+		attr_string(p, n, 6, "faas.invocation_id", ow.rid, sizeof(ow.rid));
+		join(in, trace, (int64_t)(time_ns / 1000000u), in_flight, &ow);
+		snprintf(rid, sizeof(rid), "%s", ow.rid);
+	}
 	buf_init(&line);
 	buf_puts(&line, "{\"timestamp\":");
 	put_time(&line, time_ns ? time_ns : (uint64_t)clock_epoch_ns());
@@ -720,6 +799,10 @@ static void take_logs(struct otlp_in *in, const uint8_t *p, size_t n, struct otl
 			snprintf(res->message, sizeof(res->message), "the log queue is full");
 			return;
 		}
+	}
+	if (in->dry) {
+		in->takes += w.records;
+		return;
 	}
 	w.lp = lp;
 	w.records = 0;
@@ -1081,13 +1164,30 @@ struct otlp_in *otlp_in_new(const struct otlp_in_options *o, struct metric_regis
 	if (!in)
 		return NULL;
 	in->o = *o;
+	in->held_tail = &in->held;
 	in->requests = metric_register(r, &rq);
 	in->items = metric_register(r, &it);
 	return in;
 }
 
+static void free_held(struct otlp_in *in)
+{
+	while (in->held) {
+		struct held *h = in->held;
+
+		in->held = h->next;
+		free(h);
+	}
+	in->held_tail = &in->held;
+	in->held_bytes = 0;
+}
+
 void otlp_in_free(struct otlp_in *in)
 {
+	if (!in)
+		return;
+	loop_timer_stop(&in->timer);
+	free_held(in);
 	free(in);
 }
 
@@ -1097,8 +1197,8 @@ void otlp_in_count(struct otlp_in *in, enum otlp_signal sig, const char *outcome
 		metric_inc(metric_with(in->requests, signal_names[sig], outcome));
 }
 
-void otlp_in_take(struct otlp_in *in, enum otlp_signal sig, const uint8_t *p, size_t n,
-		  struct otlp_in_result *res)
+static void take_now(struct otlp_in *in, enum otlp_signal sig, const uint8_t *p, size_t n,
+		     struct otlp_in_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	if (sig == OTLP_TRACES)
@@ -1107,8 +1207,118 @@ void otlp_in_take(struct otlp_in *in, enum otlp_signal sig, const uint8_t *p, si
 		take_logs(in, p, n, res);
 	else
 		take_metrics(in, p, n, res);
+}
+
+/* A held request taken, as things stand, when the tracker can place its times now or when
+ * forced (its time is up; the receiver stops): 1, 0 not yet, -1 no room in the queues now. */
+static int take_held(struct otlp_in *in, struct held *h, bool force)
+{
+	struct otlp_in_result res;
+
+	if (!force && !tracker_settled(in->o.tracker, h->at_ms))
+		return 0;
+	in->in_flight = h->in_flight;
+	take_now(in, h->sig, h->p, h->n, &res);
+	in->in_flight = NULL;
+	return res.status == -2 ? -1 : 1;
+}
+
+static void on_held(void *arg)
+{
+	struct otlp_in *in = arg;
+	double now = loop_now(), again = HOLD_TICK_S;
+
+	while (in->held) {
+		struct held *h = in->held;
+		int rc = take_held(in, h, now >= h->until);
+
+		if (rc <= 0) {
+			if (rc < 0)
+				again = HOLD_BUSY_S;	/* (the exporter behind: not every tick) */
+			break;
+		}
+		in->held = h->next;
+		in->held_bytes -= h->n;
+		free(h);
+	}
+	if (!in->held)
+		in->held_tail = &in->held;
+	else
+		loop_timer_start(in->o.loop, &in->timer, now + again, on_held, in);
+}
+
+void otlp_in_take(struct otlp_in *in, enum otlp_signal sig, const uint8_t *p, size_t n,
+		  struct otlp_in_result *res)
+{
+	struct held *h;
+
+	/* Spans and log records join the invocation running when they began, but the SDK may
+	 * export them before the extension has heard of that invocation (its INVOKE and the
+	 * runtime's go out at once): such a request is answered now (checked by a dry run) and
+	 * held — its order kept — until the tracker can place it (the platform's start and end
+	 * of the invocations around it), HOLD_MAX_S at most. */
+	if (sig == OTLP_METRICS || !in->o.loop || !in->o.tracker || in->o.concurrent ||
+	    in->closed || n > HOLD_MAX_BYTES) {
+		take_now(in, sig, p, n, res);
+		goto out;
+	}
+	in->dry = true;
+	in->unsettled = false;
+	in->unsettled_at = 0;
+	in->takes = 0;
+	take_now(in, sig, p, n, res);
+	in->dry = false;
+	if (res->status != 0 || !in->takes)
+		goto out;		/* (refused, or nothing to take) */
+	if (in->unsettled && tracker_settled(in->o.tracker, in->unsettled_at))
+		in->unsettled = false;
+	if (!in->unsettled && !in->held) {
+		take_now(in, sig, p, n, res);
+		goto out;
+	}
+	if (in->held_bytes + n > HOLD_MAX_BYTES || !(h = malloc(sizeof(*h) + n))) {
+		res->status = -2;
+		snprintf(res->message, sizeof(res->message),
+			 "waiting for the invocation it belongs to: full");
+		goto out;
+	}
+	h->next = NULL;
+	h->sig = sig;
+	h->at_ms = in->unsettled ? in->unsettled_at : 0;
+	h->items = in->takes;
+	current_invocation(in, h->in_flight, sizeof(h->in_flight));
+	h->until = loop_now() + HOLD_MAX_S;
+	h->n = n;
+	memcpy(h->p, p, n);
+	*in->held_tail = h;
+	in->held_tail = &h->next;
+	in->held_bytes += n;
+	if (!loop_timer_active(&in->timer))
+		loop_timer_start(in->o.loop, &in->timer, loop_now() + HOLD_TICK_S, on_held, in);
+out:
 	otlp_in_count(in, sig, res->status == -1 ? "invalid" : res->status == -2 ? "busy" :
 			       res->rejected ? "partial" : "ok");
+}
+
+void otlp_in_flush(struct otlp_in *in)
+{
+	if (!in)
+		return;
+	in->closed = true;
+	loop_timer_stop(&in->timer);
+	while (in->held) {
+		struct held *h = in->held;
+
+		if (take_held(in, h, true) < 0) {
+			metric_add(metric_with(in->items, signal_names[h->sig], "dropped"),
+				   (double)h->items);
+			log_warn("otlp", "%zu %s of the function's dropped at the stop: no room "
+				 "left", h->items, h->sig == OTLP_TRACES ? "spans" : "log records");
+		}
+		in->held = h->next;
+		free(h);
+	}
+	free_held(in);
 }
 
 void otlp_in_response(const struct otlp_in_result *res, struct buf *out)

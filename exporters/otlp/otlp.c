@@ -1025,6 +1025,8 @@ static int otlp_sink_spans(void *self, const void *data, size_t n, size_t nspans
 	ensure_started(s);
 	if (!s->x || !s->x->t[SIG_TRACES].on)
 		return -1;
+	if (!nspans)
+		return 1;	/* (asked whether it takes spans) */
 	pthread_mutex_lock(&s->x->lock);
 	if (s->x->nspans + s->x->nforeign + nspans <= (size_t)s->o->queue_spans) {
 		buf_append(&s->x->foreign, data, n);

@@ -247,6 +247,31 @@ def test_otel_sdk_spans_logs_and_metrics_reach_the_backend_joined(fn_host, backe
     assert "orders_placed_total" in names and "checkout_latency_seconds" in names
 
 
+def test_back_to_back_invocations_of_one_trace_each_get_their_own(fn_host, backend):
+    """The SDK exports a span the moment it ends, often before the extension has heard of the
+    invocation (INVOKE goes to the runtime and to the extension at once). Twenty invocations
+    back to back, one trace: every span and log record joins its own, never the one before."""
+    r = backend()
+    h = otel_host(fn_host, r)
+    answers = [invoke_traced(h, {"action": "otel", "order": f"b-{i}", "only": "traces"})
+               for i in range(20)]
+    for i, a in enumerate(answers):
+        assert a["otel"] is True, a
+    h.stop()
+    got = r.spans()
+    invoke = {attrs(s.attributes)["faas.invocation_id"]: s for _, s in got if s.name == "invoke"}
+    handler = {s.span_id.hex(): s for _, s in got if s.name == "handler"}
+    logs = {rec.body.string_value: attrs(rec.attributes).get("faas.invocation_id")
+            for _, rec in r.logs() if rec.body.string_value.startswith("order b-")}
+    wrong = []
+    for i, a in enumerate(answers):
+        rid, hs = a["requestId"], handler[a["spanId"]]
+        if attrs(hs.attributes)["faas.invocation_id"] != rid or \
+                hs.parent_span_id != invoke[rid].span_id or logs[f"order b-{i} placed"] != rid:
+            wrong.append(i)
+    assert not wrong, f"joined to another invocation: {wrong}"
+
+
 def test_sdk_pointed_at_vigil_is_not_where_vigil_exports(fn_host):
     """OTEL_EXPORTER_OTLP_ENDPOINT names vigil's receiver (the usual setup): vigil takes it as
     the function's, not as its own export target, and sends nothing to itself."""

@@ -1,6 +1,7 @@
 /* libFuzzer harness: vigil's OTLP receiver (agent/receiver/): the first byte picks the input —
  * a protobuf Export*ServiceRequest of each signal, its OTLP/JSON form, or an HTTP/2
- * connection's bytes (gRPC) — and the rest is it. Never a crash, a leak or a hang; spans go to
+ * connection's bytes (gRPC) — and the rest is it; protobuf requests go through the path that
+ * holds them for their joins too (a receiver on a loop, flushed). Never a crash, a leak or a hang; spans go to
  * a sink that drops them, metrics to a registry with caps. */
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct tracker *t;
 	static struct sink_set sinks;
 	static struct otlp_in *in;
+	static struct loop *loop;
+	static struct otlp_in_options o;
 	struct otlp_in_result res;
 	struct buf out;
 	char why[160];
@@ -46,7 +49,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!r) {
 		static const struct tracker_prices prices = { 0 };
 		struct custom_options co = { .max_families = 100, .max_series = 20 };
-		struct otlp_in_options o;
 
 		log_set_level(LOG_OFF);
 		r = metric_registry_new(100);
@@ -56,13 +58,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sink_set_add(&sinks, &drop_ops, NULL);
 		o = (struct otlp_in_options){ .custom = c, .sinks = &sinks, .tracker = t };
 		in = otlp_in_new(&o, r);
+		loop = loop_new();
 	}
 	if (size < 1)
 		return 0;
 	buf_init(&out);
 	switch (data[0] % 7) {
 	case 0: case 1: case 2:
-		otlp_in_take(in, (enum otlp_signal)(data[0] % 3), data + 1, size - 1, &res);
+		if (data[0] & 0x80) {
+			struct otlp_in_options ho = o;
+			struct otlp_in *held;
+
+			ho.loop = loop;
+			held = otlp_in_new(&ho, r);
+			otlp_in_take(held, (enum otlp_signal)(data[0] % 3), data + 1, size - 1,
+				     &res);
+			otlp_in_flush(held);
+			otlp_in_free(held);
+		} else {
+			otlp_in_take(in, (enum otlp_signal)(data[0] % 3), data + 1, size - 1, &res);
+		}
 		otlp_in_response(&res, &out);
 		break;
 	case 3: case 4: case 5:

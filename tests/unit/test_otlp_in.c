@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "../../agent/core/sink.h"
 #include "../../agent/core/tracker.h"
 #include "../../agent/receiver/otlp_in.h"
+#include "../../agent/util/clock.h"
 #include "../../agent/util/log.h"
 #include "../../agent/util/tracectx.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
@@ -35,12 +38,17 @@ static const uint8_t CALLER[8] = { 0x53, 0x99, 0x5c, 0x3f, 0x42, 0xcd, 0x8a, 0xd
 struct capture {
 	struct buf data;
 	size_t spans;
+	bool full;
 };
 
 static int capture_spans(void *self, const void *data, size_t n, size_t nspans)
 {
 	struct capture *c = self;
 
+	if (!nspans)
+		return 1;	/* (asked) */
+	if (c->full)
+		return 0;
 	buf_append(&c->data, data, n);
 	c->spans += nspans;
 	return 1;
@@ -103,6 +111,7 @@ struct fx {
 	struct sink_set sinks;
 	struct buf resource;
 	struct otlp_in *in;
+	struct loop *loop;
 };
 
 static int setup(void **state)
@@ -140,11 +149,30 @@ static int setup(void **state)
 	return 0;
 }
 
+/* The same, with a loop: requests wait for their joins there. */
+static int setup_held(void **state)
+{
+	struct fx *f;
+	struct otlp_in_options o;
+
+	setup(state);
+	f = *state;
+	otlp_in_free(f->in);
+	f->loop = loop_new();
+	o = (struct otlp_in_options){ .custom = f->c, .sinks = &f->sinks, .tracker = f->t,
+				      .resource = (const uint8_t *)f->resource.data,
+				      .resource_len = f->resource.len, .loop = f->loop };
+	f->in = otlp_in_new(&o, f->r);
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
 
 	otlp_in_free(f->in);
+	if (f->loop)
+		loop_destroy(f->loop);
 	tracker_destroy(f->t);
 	custom_metrics_free(f->c);
 	metric_registry_destroy(f->r);
@@ -369,6 +397,159 @@ static void test_malformed(void **state)
 	}
 }
 
+static void stop_loop(void *arg)
+{
+	loop_stop(arg);
+}
+
+/* Run the loop for s seconds. */
+static void run_for(struct fx *f, double s)
+{
+	struct loop_timer stop = { 0 };
+
+	loop_timer_start(f->loop, &stop, loop_now() + s, stop_loop, f->loop);
+	loop_run(f->loop);
+}
+
+static void platform(struct tracker *t, const char *type, const char *rid, int64_t at,
+		     double ms)
+{
+	char text[256];
+	json_t *rec;
+
+	snprintf(text, sizeof(text), "{\"requestId\":\"%s\",\"status\":\"success\","
+		 "\"metrics\":{\"durationMs\":%g,\"billedDurationMs\":%g,\"memorySizeMB\":128,"
+		 "\"maxMemoryUsedMB\":60}}", rid, ms, ms);
+	rec = json_loads(text, 0, NULL);
+	assert_int_equal(tracker_event(t, type, rec, at), 0);
+	json_decref(rec);
+}
+
+/* One span (id, trace TID, parent the caller's) that began at ms, as its SDK sends it. */
+static size_t one_span(uint8_t id, int64_t ms, uint8_t *wire)
+{
+	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
+		OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+	Opentelemetry__Proto__Trace__V1__ResourceSpans rs =
+		OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT, *rsp = &rs;
+	Opentelemetry__Proto__Trace__V1__ScopeSpans ss =
+		OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT, *ssp = &ss;
+	Span a, *spans[] = { &a };
+
+	span_set(&a, "handler", TID, 16, id, CALLER);
+	a.start_time_unix_nano = (uint64_t)ms * 1000000u + 123;
+	a.end_time_unix_nano = a.start_time_unix_nano + 1000;
+	ss.spans = spans;
+	ss.n_spans = 1;
+	rs.scope_spans = &ssp;
+	rs.n_scope_spans = 1;
+	req.resource_spans = &rsp;
+	req.n_resource_spans = 1;
+	return opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req,
+											      wire);
+}
+
+/* The invocation each span the sink got was given, in the order they came, into out. */
+static void joined(struct fx *f, char out[][64], size_t *n)
+{
+	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *got =
+		opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+			NULL, f->cap.data.len, (const uint8_t *)f->cap.data.data);
+
+	assert_non_null(got);
+	*n = 0;
+	for (size_t i = 0; i < got->n_resource_spans; i++) {
+		Span *s = got->resource_spans[i]->scope_spans[0]->spans[0];
+		uint8_t invoke[8];
+
+		snprintf(out[*n], 64, "%s", attr_str(s->attributes, s->n_attributes,
+						     "faas.invocation_id"));
+		trace_invoke_span_id(out[*n], invoke);
+		assert_memory_equal(s->parent_span_id.data, invoke, 8);
+		(*n)++;
+	}
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+		got, NULL);
+}
+
+/* The SDK's export can reach vigil before the extension hears of the invocation it belongs
+ * to (INVOKE goes to the runtime and the extension at once): such a span waits for it rather
+ * than join the one before (they share the trace: a caller invoking again and again). */
+static void test_span_waits_for_its_invocation(void **state)
+{
+	struct fx *f = *state;
+	int64_t T = clock_epoch_ms() - 10000;
+	struct otlp_in_result res;
+	uint8_t wire[1024];
+	char rids[8][64];
+	size_t n, got;
+
+	tracker_invoke(f->t, "rid-1", 0, HEADER);
+	platform(f->t, "platform.start", "rid-1", T, 0);
+	/* rid-1's own span, while it runs: its end not known yet, so it waits for it... */
+	n = one_span(1, T + 10, wire);
+	otlp_in_take(f->in, OTLP_TRACES, wire, n, &res);
+	assert_int_equal(res.status, 0);
+	assert_int_equal(res.rejected, 0);
+	run_for(f, 0.02);
+	assert_int_equal(f->cap.spans, 0);
+	/* ...taken once the platform says rid-1 is over. */
+	platform(f->t, "platform.runtimeDone", "rid-1", T + 100, 100);
+	platform(f->t, "platform.report", "rid-1", T + 101, 101);
+	run_for(f, 0.02);
+	assert_int_equal(f->cap.spans, 1);
+	/* rid-2's span, before the extension has heard of rid-2: waits (and so does the next
+	 * request, in its order) */
+	n = one_span(2, T + 130, wire);
+	otlp_in_take(f->in, OTLP_TRACES, wire, n, &res);
+	assert_int_equal(res.status, 0);
+	n = one_span(3, T + 50, wire);		/* (rid-1's, late) */
+	otlp_in_take(f->in, OTLP_TRACES, wire, n, &res);
+	run_for(f, 0.05);
+	assert_int_equal(f->cap.spans, 1);
+	tracker_invoke(f->t, "rid-2", 0, HEADER);
+	platform(f->t, "platform.start", "rid-2", T + 120, 0);
+	run_for(f, 0.02);
+	assert_int_equal(f->cap.spans, 1);	/* (rid-2's, or a third's after it?) */
+	platform(f->t, "platform.runtimeDone", "rid-2", T + 200, 80);
+	run_for(f, 0.02);
+	assert_int_equal(f->cap.spans, 3);
+	joined(f, rids, &got);
+	assert_int_equal(got, 3);
+	assert_string_equal(rids[0], "rid-1");
+	assert_string_equal(rids[1], "rid-2");
+	assert_string_equal(rids[2], "rid-1");
+	/* Never heard of: taken after HOLD_MAX_S (1 s) as things stand. */
+	n = one_span(4, T + 9000, wire);
+	otlp_in_take(f->in, OTLP_TRACES, wire, n, &res);
+	run_for(f, 0.5);
+	assert_int_equal(f->cap.spans, 3);
+	run_for(f, 0.7);
+	assert_int_equal(f->cap.spans, 4);
+	/* A full exporter queue: held on (nothing lost), taken once there is room. */
+	f->cap.full = true;
+	n = one_span(5, T + 9000, wire);
+	otlp_in_take(f->in, OTLP_TRACES, wire, n, &res);
+	assert_int_equal(res.status, 0);
+	run_for(f, 1.2);
+	assert_int_equal(f->cap.spans, 4);
+	f->cap.full = false;
+	run_for(f, 0.2);
+	assert_int_equal(f->cap.spans, 5);
+	/* The receiver stops: what waits is taken at once; nothing waits after. */
+	n = one_span(6, T + 9000, wire);
+	otlp_in_take(f->in, OTLP_TRACES, wire, n, &res);
+	assert_int_equal(f->cap.spans, 5);
+	otlp_in_flush(f->in);
+	assert_int_equal(f->cap.spans, 6);
+	n = one_span(7, T + 9000, wire);
+	otlp_in_take(f->in, OTLP_TRACES, wire, n, &res);
+	assert_int_equal(f->cap.spans, 7);
+	/* Malformed: refused at once, never held. */
+	otlp_in_take(f->in, OTLP_TRACES, (const uint8_t *)"\x0a\x05\x12", 3, &res);
+	assert_int_equal(res.status, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +557,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json_traces_equal_protobuf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_span_waits_for_its_invocation, setup_held,
+						teardown),
 	};
 
 	log_set_level(LOG_OFF);

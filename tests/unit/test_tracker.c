@@ -13,6 +13,7 @@
 
 #include "../../agent/core/sink.h"
 #include "../../agent/core/tracker.h"
+#include "../../agent/util/clock.h"
 #include "../../agent/extension/batch.h"
 
 static const struct tracker_prices prices = { .gb_second = 0.0000166667, .per_request = 2e-7 };
@@ -475,6 +476,73 @@ static void test_platform_reports(void **state)
 	metric_registry_destroy(reg);
 }
 
+static void ev_at(struct tracker *t, const char *type, const char *record_json, int64_t at)
+{
+	json_t *rec = json_loads(record_json, JSON_DECODE_ANY, NULL);
+
+	assert_int_equal(tracker_event(t, type, rec, at), 0);
+	json_decref(rec);
+}
+
+#define TRACED "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+/* Which invocation a time belongs to, and whether the tracker can say yet: the one that began
+ * after another ended may not be known yet (its INVOKE on the way). */
+static void test_owner_and_settled(void **state)
+{
+	struct tracker *t = tracker_new("fn", "$LATEST", 128, &prices, NULL);
+	int64_t T = clock_epoch_ms() - 10000;
+	char rid[64];
+	uint8_t parent[8];
+	bool hp;
+	static const uint8_t tid[16] = { 0x57, 0x59, 0xe9, 0x88, 0xbd, 0x86, 0x2e, 0x3f,
+					 0xe1, 0xbe, 0x46, 0xa9, 0x94, 0x27, 0x27, 0x93 };
+
+	(void)state;
+	assert_true(tracker_settled(t, 0));		/* (no time: as things stand) */
+	assert_false(tracker_settled(t, T));		/* nothing known yet */
+	assert_false(tracker_owner(t, NULL, T, 50, rid, sizeof(rid), parent, &hp));
+	tracker_invoke(t, "a", 0, TRACED);
+	/* Heard of, not yet from the platform: its start is the moment the extension heard. */
+	assert_false(tracker_settled(t, T + 10));
+	ev_at(t, "platform.start", "{\"requestId\":\"a\"}", T);
+	assert_true(tracker_settled(t, T - 1));		/* before the newest: one of those known */
+	assert_false(tracker_settled(t, T + 10));	/* a, or one after it not heard of yet */
+	ev_at(t, "platform.runtimeDone",
+	      "{\"requestId\":\"a\",\"status\":\"success\",\"metrics\":{\"durationMs\":100}}",
+	      T + 100);
+	assert_true(tracker_settled(t, T + 10));
+	assert_true(tracker_settled(t, T + 99));
+	assert_false(tracker_settled(t, T + 101));	/* after a ended: the next one's */
+	assert_true(tracker_owner(t, NULL, T + 10, 50, rid, sizeof(rid), parent, &hp));
+	assert_string_equal(rid, "a");
+	ev_at(t, "platform.report", "{\"requestId\":\"a\",\"status\":\"success\","
+	      "\"metrics\":{\"durationMs\":102,\"billedDurationMs\":103,\"memorySizeMB\":128,"
+	      "\"maxMemoryUsedMB\":60}}", T + 103);
+	assert_true(tracker_settled(t, T + 100));
+	assert_false(tracker_settled(t, T + 150));
+	tracker_invoke(t, "b", 0, TRACED);
+	ev_at(t, "platform.start", "{\"requestId\":\"b\"}", T + 120);
+	assert_true(tracker_settled(t, T + 110));
+	assert_false(tracker_settled(t, T + 130));
+	/* By time alone: the nearest within the slack, none past it. */
+	assert_true(tracker_owner(t, NULL, T + 110, 50, rid, sizeof(rid), parent, &hp));
+	assert_string_equal(rid, "a");
+	assert_true(tracker_owner(t, NULL, T + 125, 50, rid, sizeof(rid), parent, &hp));
+	assert_string_equal(rid, "b");
+	assert_false(tracker_owner(t, NULL, T - 1000, 50, rid, sizeof(rid), parent, &hp));
+	/* By trace: both share it; the one running at the time, the nearest else. */
+	assert_true(tracker_trace_owner(t, tid, T + 50, rid, sizeof(rid), parent, &hp));
+	assert_string_equal(rid, "a");
+	assert_true(hp);
+	assert_true(tracker_trace_owner(t, tid, T + 119, rid, sizeof(rid), parent, &hp));
+	assert_string_equal(rid, "b");
+	assert_true(tracker_trace_owner(t, tid, T + 5000, rid, sizeof(rid), parent, &hp));
+	assert_string_equal(rid, "b");
+	free_reports(tracker_take(t));
+	tracker_destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_batch_intake_agrees),
 		cmocka_unit_test(test_batch_cut),
 		cmocka_unit_test(test_platform_reports),
+		cmocka_unit_test(test_owner_and_settled),
 	};
 
 	return cmocka_run_group_tests_name("tracker", tests, NULL, NULL);
