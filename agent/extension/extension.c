@@ -63,6 +63,7 @@ struct extension {
 		*records_unknown, *own_lines, *dropped_platform, *batches_unreadable;
 	struct metric_series *reports_exported;
 	_Atomic int64_t last_batch_ms;	/* when the last telemetry batch came (epoch ms) */
+	_Atomic bool in_batch;		/* one is being taken in */
 	struct sink_set *sinks;		/* started by the listener thread, after init */
 	struct log_pipe *logs;		/* the records of the telemetry, as segments */
 	char function_name[128], version[64];
@@ -195,13 +196,28 @@ static void emf_without_logs(struct extension *a, const char *body, size_t len)
 	json_decref(batch);
 }
 
-/* One POSTed batch: acknowledged first (Lambda waits for it), then taken in. */
+static void take_batch(struct extension *a, struct http_request *req);
+
+/* One POSTed batch: taken in, then acknowledged (Lambda waits for the answer). */
 static void on_batch(void *arg, struct http_request *req)
 {
 	struct extension *a = arg;
-	struct batch_counts counts;
 
 	atomic_store(&a->last_batch_ms, clock_epoch_ms());
+	atomic_store(&a->in_batch, true);
+	take_batch(a, req);
+	/* (quiet counts from the answer: the platform sends its next batch after it, and a
+	 * batch may have waited for the writer up to BATCH_WAIT_S) */
+	atomic_store(&a->last_batch_ms, clock_epoch_ms());
+	atomic_store(&a->in_batch, false);
+	if (a->flush == FLUSH_ADAPTIVE)
+		export_now(a);
+}
+
+static void take_batch(struct extension *a, struct http_request *req)
+{
+	struct batch_counts counts;
+
 	if (req->method != HTTP_POST) {
 		http_respond(req, 405, NULL, NULL, 0);
 		metric_inc(a->batches_bad);
@@ -232,8 +248,6 @@ static void on_batch(void *arg, struct http_request *req)
 	metric_add(a->own_lines, counts.own);
 	metric_add(a->dropped_platform, (double)counts.platform_dropped);
 	http_respond(req, 200, NULL, NULL, 0);
-	if (a->flush == FLUSH_ADAPTIVE)
-		export_now(a);
 }
 
 /* The sinks' listeners and threads (the Prometheus endpoint: loading libmicrohttpd costs
@@ -550,7 +564,7 @@ static void shut_down(struct extension *a, const struct extension_event *event)
 	 * (its batches come back to back at a shutdown: a pause of SHUTDOWN_QUIET_MS means it
 	 * is done), within the budget. */
 	while (a->telemetry && clock_epoch_ms() < deadline - SHUTDOWN_MARGIN_MS &&
-	       (tracker_open(a->tracker) > 0 ||
+	       (tracker_open(a->tracker) > 0 || atomic_load(&a->in_batch) ||
 		clock_epoch_ms() - atomic_load(&a->last_batch_ms) < SHUTDOWN_QUIET_MS))
 		usleep(2000);
 	join_listener(a);
