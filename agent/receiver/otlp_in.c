@@ -45,6 +45,14 @@ struct otlp_in {
 	int64_t unsettled_at;
 	size_t takes;			/* items a dry run would take */
 	const char *in_flight;		/* a held request's (else the tracker's now) */
+	/* The last lookup by trace ([0]) and by time alone ([1]) within one take: a request's
+	 * items mostly share both. */
+	struct lookup {
+		bool valid, found, has_caller;
+		uint8_t trace[16], caller[8];
+		int64_t at_ms;
+		char rid[64];
+	} memo[2];
 	struct held *held, **held_tail;
 	size_t held_bytes;
 	struct loop_timer timer;
@@ -420,6 +428,28 @@ static void current_invocation(struct otlp_in *in, char *rid, size_t n)
  * whose trace it shares (the nearest in time of those), else — one invocation at a time only
  * — to the one running then (none when none was: init, between two), or when its time is
  * unknown the one in flight. A dry run only notes the latest time to place. */
+static bool lookup(struct otlp_in *in, const uint8_t *trace, int64_t at_ms, char rid[64],
+		   uint8_t caller[8], bool *has_caller)
+{
+	struct lookup *m = &in->memo[trace ? 0 : 1];
+
+	if (!m->valid || m->at_ms != at_ms || (trace && memcmp(m->trace, trace, 16) != 0)) {
+		m->valid = true;
+		m->at_ms = at_ms;
+		if (trace)
+			memcpy(m->trace, trace, 16);
+		m->found = tracker_owner(in->o.tracker, trace, at_ms,
+					 trace ? INT64_MAX : JOIN_SLACK_MS, m->rid, sizeof(m->rid),
+					 m->caller, &m->has_caller);
+	}
+	if (m->found) {
+		memcpy(rid, m->rid, sizeof(m->rid));
+		memcpy(caller, m->caller, 8);
+		*has_caller = m->has_caller;
+	}
+	return m->found;
+}
+
 static void join(struct otlp_in *in, const uint8_t *trace, int64_t at_ms, const char *in_flight,
 		 struct owner *ow)
 {
@@ -436,8 +466,7 @@ static void join(struct otlp_in *in, const uint8_t *trace, int64_t at_ms, const 
 		}
 		return;
 	}
-	if (t && trace &&
-	    tracker_trace_owner(t, trace, at_ms, rid, sizeof(rid), ow->caller, &ow->has_caller) &&
+	if (t && trace && lookup(in, trace, at_ms, rid, ow->caller, &ow->has_caller) &&
 	    (!by_attr || strcmp(rid, ow->rid) == 0)) {
 		snprintf(ow->rid, sizeof(ow->rid), "%s", rid);
 		ow->same_trace = true;
@@ -452,8 +481,7 @@ static void join(struct otlp_in *in, const uint8_t *trace, int64_t at_ms, const 
 		uint8_t parent[8];
 		bool has_parent;
 
-		if (tracker_owner(t, NULL, at_ms, JOIN_SLACK_MS, rid, sizeof(rid), parent,
-				  &has_parent))
+		if (lookup(in, NULL, at_ms, rid, parent, &has_parent))
 			snprintf(ow->rid, sizeof(ow->rid), "%s", rid);
 	}
 }
@@ -507,6 +535,21 @@ static void rewrite_span(struct otlp_in *in, struct buf *out, const uint8_t *p, 
 	pb_close(out, at);
 }
 
+/* A dry run's look at a span: only what its join needs to know now (its time). */
+static void note_span(struct otlp_in *in, const uint8_t *p, size_t n)
+{
+	struct pbit it = pbit(p, n);
+	struct pbf f;
+	struct owner ow = { .rid = "" };
+	int64_t start_ms = 0;
+
+	while (next(&it, &f) == 1)
+		if (f.field == 7 && f.wire == PB_I64)
+			start_ms = (int64_t)(fixed64_of(&f) / 1000000u);
+	attr_string(p, n, 9, "faas.invocation_id", ow.rid, sizeof(ow.rid));
+	join(in, NULL, start_ms, "", &ow);
+}
+
 /* A span: trace id of 16 bytes and span id of 8, well-formed. */
 static bool span_ok(const uint8_t *p, size_t n)
 {
@@ -554,7 +597,8 @@ static void take_traces(struct otlp_in *in, const uint8_t *p, size_t n, struct o
 			if (f.field == 1 && f.wire == PB_LEN) {
 				if (!well_formed(f.v, f.n))
 					goto bad;
-				merge_resource(in, &out, f.v, f.n);
+				if (!in->dry)
+					merge_resource(in, &out, f.v, f.n);
 				resource = true;
 			} else if (f.field == 2 && f.wire == PB_LEN) {
 				struct pbit s = pbit(f.v, f.n);
@@ -570,7 +614,11 @@ static void take_traces(struct otlp_in *in, const uint8_t *p, size_t n, struct o
 								 "an 8-byte span id");
 							continue;
 						}
-						rewrite_span(in, &out, g.v, g.n, in_flight);
+						if (in->dry)
+							note_span(in, g.v, g.n);
+						else
+							rewrite_span(in, &out, g.v, g.n,
+								     in_flight);
 						spans++;
 					} else {
 						buf_append(&out, f.v + g.start, g.len);
@@ -586,7 +634,8 @@ static void take_traces(struct otlp_in *in, const uint8_t *p, size_t n, struct o
 		if (rc < 0)
 			goto bad;
 		if (!resource)
-			merge_resource(in, &out, NULL, 0);
+			if (!in->dry)
+				merge_resource(in, &out, NULL, 0);
 		pb_close(&out, at);
 	}
 	if (rc < 0)
@@ -1201,6 +1250,7 @@ static void take_now(struct otlp_in *in, enum otlp_signal sig, const uint8_t *p,
 		     struct otlp_in_result *res)
 {
 	memset(res, 0, sizeof(*res));
+	in->memo[0].valid = in->memo[1].valid = false;	/* (the tracker moves on) */
 	if (sig == OTLP_TRACES)
 		take_traces(in, p, n, res);
 	else if (sig == OTLP_LOGS)
