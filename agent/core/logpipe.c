@@ -278,7 +278,7 @@ static void *writer_thread(void *arg)
 		}
 		settle(p);
 		pthread_mutex_lock(&p->lock);
-		if (p->boosted && !p->head) {
+		if (p->boosted && !p->head && !p->stop) {
 			/* Caught up: back to idle priority. */
 			struct sched_param sp = { 0 };
 
@@ -351,17 +351,23 @@ static int reserve(struct log_pipe *p, size_t bytes)
 
 /* Append to the queue; wake the writer only past WAKE_BYTES (it polls every WAKE_S). */
 /* The writer at normal priority when what waits for it is late (p locked). */
-static void boost_if_late(struct log_pipe *p)
+static void boost(struct log_pipe *p)
 {
 	struct sched_param sp = { 0 };
 
-	if (p->boosted || !p->idle_policy || !p->head || clock_mono_s() - p->oldest < BOOST_S)
+	if (p->boosted || !p->idle_policy)
 		return;
 	p->boosted = true;	/* once, even if refused (EPERM without CAP_SYS_NICE and
 				 * RLIMIT_NICE): then it stays at idle priority */
 	if (pthread_setschedparam(p->thread, SCHED_OTHER, &sp) != 0)
 		p->idle_policy = false;
 	pthread_cond_signal(&p->cond);
+}
+
+static void boost_if_late(struct log_pipe *p)
+{
+	if (p->head && clock_mono_s() - p->oldest >= BOOST_S)
+		boost(p);
 }
 
 static void enqueue(struct log_pipe *p, struct item *it)
@@ -374,10 +380,9 @@ static void enqueue(struct log_pipe *p, struct item *it)
 		p->oldest = clock_mono_s();
 	}
 	p->tail = it;
+	boost_if_late(p);
 	if (p->queued >= WAKE_BYTES)
 		pthread_cond_signal(&p->cond);
-	else
-		boost_if_late(p);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -463,6 +468,9 @@ int log_pipe_defer_wait(struct log_pipe *p, void (*fn)(void *arg), void *arg, si
 	/* The writer is behind: wait for it to take the queue (it wakes at once past
 	 * WAKE_BYTES), as long as wait_s allows. */
 	while (p->queued && p->queued + bytes > p->limit && !p->stop) {
+		/* (someone waits for it: late, whatever the time — at idle priority a busy CPU
+		 * would never run it) */
+		boost(p);
 		pthread_cond_signal(&p->cond);
 		if (pthread_cond_timedwait(&p->room, &p->lock, &until) == ETIMEDOUT)
 			break;
@@ -503,6 +511,7 @@ void log_pipe_close(struct log_pipe *p)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;
+	boost(p);	/* (a stop waits for it) */
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
