@@ -335,13 +335,13 @@ struct log_pipe *log_pipe_new(const struct segment_writer_options *o, size_t que
 	return p;
 }
 
-/* Room in the queue for bytes more, or -1 (counted as dropped). */
-static int reserve(struct log_pipe *p, size_t bytes)
+/* Room in the queue for bytes more, or -1 (the lines they hold counted as dropped). */
+static int reserve(struct log_pipe *p, size_t bytes, size_t lines)
 {
 	pthread_mutex_lock(&p->lock);
 	if (p->queued + bytes > p->limit + sizeof(struct item)) {
 		pthread_mutex_unlock(&p->lock);
-		metric_inc(p->dropped_full);
+		metric_add(p->dropped_full, (double)lines);
 		return -1;
 	}
 	p->queued += bytes;
@@ -420,7 +420,7 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 	       (meta->request_id ? strlen(meta->request_id) : 0) +
 	       (meta->function_name ? strlen(meta->function_name) : 0) +
 	       (meta->function_version ? strlen(meta->function_version) : 0) + 4;
-	if (reserve(p, keep + sizeof(*it)) < 0)
+	if (reserve(p, keep + sizeof(*it), 1) < 0)
 		return;
 	it = malloc(sizeof(*it) + keep + 1 + strs);
 	if (!it) {
@@ -457,8 +457,29 @@ size_t log_pipe_backlog(struct log_pipe *p, size_t *limit)
 	return q;
 }
 
+static int defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes,
+		 size_t lines)
+{
+	struct item *it;
+
+	if (!p)
+		return -1;
+	if (reserve(p, bytes + sizeof(*it), lines) < 0)
+		return -1;
+	it = calloc(1, sizeof(*it) + 1);
+	if (!it) {
+		metric_add(p->dropped_full, (double)lines);
+		return -1;
+	}
+	it->fn = fn;
+	it->arg = arg;
+	it->extension = it->request_id = it->function_name = it->function_version = it->text;
+	enqueue(p, it);
+	return 0;
+}
+
 int log_pipe_defer_wait(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes,
-			double wait_s)
+			size_t lines, double wait_s)
 {
 	struct timespec until = clock_realtime_in(wait_s);
 
@@ -476,27 +497,12 @@ int log_pipe_defer_wait(struct log_pipe *p, void (*fn)(void *arg), void *arg, si
 			break;
 	}
 	pthread_mutex_unlock(&p->lock);
-	return log_pipe_defer(p, fn, arg, bytes);
+	return defer(p, fn, arg, bytes, lines);
 }
 
 int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes)
 {
-	struct item *it;
-
-	if (!p)
-		return -1;
-	if (reserve(p, bytes + sizeof(*it)) < 0)
-		return -1;
-	it = calloc(1, sizeof(*it) + 1);
-	if (!it) {
-		metric_inc(p->dropped_full);
-		return -1;
-	}
-	it->fn = fn;
-	it->arg = arg;
-	it->extension = it->request_id = it->function_name = it->function_version = it->text;
-	enqueue(p, it);
-	return 0;
+	return defer(p, fn, arg, bytes, 1);
 }
 
 void log_pipe_set_emf(struct log_pipe *p, struct emf_in *e)

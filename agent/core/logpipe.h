@@ -38,13 +38,13 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 int log_pipe_object(struct log_pipe *p, const struct log_line *meta, const char *s, size_t n,
 		    const char *message, size_t *used);
 /* Run fn(arg) on the writer thread, in order with the lines (bytes: what it weighs in the
- * queue). -1, fn not called, when the queue is full (counted as dropped): the caller frees
+ * queue). -1, fn not called, when the queue is full (one line counted as dropped): the caller frees
  * arg. For work that can wait, such as parsing a batch into lines. */
 int log_pipe_defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes);
 /* log_pipe_defer, after waiting up to wait_s for room when the queue is full (back pressure
- * for a source that can make its sender wait). */
+ * for a source that can make its sender wait); lines: how many a drop loses (counted). */
 int log_pipe_defer_wait(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t bytes,
-			double wait_s);
+			size_t lines, double wait_s);
 /* Bytes queued for the writer now, and (in *limit) the most it queues before dropping: a
  * source that can stop reading does so well before. */
 size_t log_pipe_backlog(struct log_pipe *p, size_t *limit);

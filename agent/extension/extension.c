@@ -146,7 +146,7 @@ static void run_batch_log(void *arg)
 	free(d);
 }
 
-static void defer_batch_log(struct extension *a, struct http_request *req)
+static void defer_batch_log(struct extension *a, struct http_request *req, size_t records)
 {
 	struct deferred_batch *d;
 
@@ -160,7 +160,8 @@ static void defer_batch_log(struct extension *a, struct http_request *req)
 	d->body = http_request_take_body(req, &d->len);
 	/* The writer behind: the platform waits a little for the answer rather than the lines
 	 * dropped (well inside its delivery timeout). */
-	if (!d->body || log_pipe_defer_wait(a->logs, run_batch_log, d, d->len, BATCH_WAIT_S) < 0) {
+	if (!d->body || log_pipe_defer_wait(a->logs, run_batch_log, d, d->len, records,
+						  BATCH_WAIT_S) < 0) {
 		free(d->body);
 		free(d);
 	}
@@ -241,7 +242,7 @@ static void take_batch(struct extension *a, struct http_request *req)
 	 * the sender sees answered must already be counted. */
 	open_logs_if_due(a);
 	emf_without_logs(a, req->body, req->body_len);
-	defer_batch_log(a, req);
+	defer_batch_log(a, req, counts.records);
 	metric_inc(a->batches_ok);
 	metric_add(a->records_bad, counts.malformed);
 	metric_add(a->records_unknown, counts.unknown);

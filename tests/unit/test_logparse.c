@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "../../agent/core/jscan.h"
 #include "../../agent/core/logparse.h"
 #include "../../agent/core/logpipe.h"
+#include "../../agent/core/metrics.h"
 #include "../../agent/extension/batch.h"
 
 static log_record r;
@@ -662,9 +664,64 @@ static void test_batch_every_cut(void **state)
 	}
 }
 
+static atomic_int gate;	/* 1: the writer is held in hold_writer; 2: let go */
+
+static void hold_writer(void *arg)
+{
+	(void)arg;
+	atomic_store(&gate, 1);
+	while (atomic_load(&gate) != 2)
+		usleep(1000);
+}
+
+static void nothing(void *arg)
+{
+	(void)arg;
+}
+
+/* A batch that finds the queue full after waiting is dropped with every line it holds
+ * counted, not as one. */
+static void test_deferred_batch_dropped_counts_its_lines(void **state)
+{
+	struct segment_writer_options o = { .identity = "t" };
+	struct metric_registry *r = metric_registry_new(50);
+	char dir[64];
+	struct log_pipe *p;
+
+	(void)state;
+	strcpy(dir, "/tmp/vigil-full-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	o.dir = dir;
+	p = log_pipe_new(&o, 8192, r);
+	assert_non_null(p);
+	atomic_store(&gate, 0);
+	assert_int_equal(log_pipe_defer(p, hold_writer, NULL, 16), 0);
+	while (atomic_load(&gate) != 1)
+		usleep(1000);
+	/* The writer busy: the first fits, the second waits 50 ms for room, then goes. */
+	assert_int_equal(log_pipe_defer_wait(p, nothing, NULL, 6000, 10, 0.05), 0);
+	assert_int_equal(log_pipe_defer_wait(p, nothing, NULL, 6000, 37, 0.05), -1);
+	{
+		struct metric_family *f = metric_find(r, "vigil_logs_dropped_total");
+
+		assert_non_null(f);
+		assert_true(metric_value(metric_with(f, "queue_full")) == 37);
+	}
+	atomic_store(&gate, 2);
+	log_pipe_close(p);
+	metric_registry_destroy(r);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_deferred_batch_dropped_counts_its_lines),
 		cmocka_unit_test(test_jscan),
 		cmocka_unit_test(test_jscan_open),
 		cmocka_unit_test(test_jscan_inline_agrees),
