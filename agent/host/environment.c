@@ -551,8 +551,13 @@ static void on_quiet_check(void *arg)
 	struct environment *env = arg;
 	double now = loop_now();
 
-	if (now >= env->quiet_deadline || !env->runtime.running ||
-	    (!env->output_held && now - env->last_output >= QUIET_S)) {
+	/* Output vigil holds back (its log writer or a subscriber behind) is output already
+	 * made: the stop waits for it as long as --stop-timeout allows, or it would be lost
+	 * with the runtime's own buffers at SIGTERM. */
+	if (env->output_held)
+		env->held_in_stop = true;
+	if (now >= (env->held_in_stop ? env->held_deadline : env->quiet_deadline) ||
+	    !env->runtime.running || (!env->output_held && now - env->last_output >= QUIET_S)) {
 		shut_processes(env);
 		return;
 	}
@@ -584,6 +589,9 @@ void env_stop(struct environment *env, const char *reason)
 		 * stdout, once the pipe was full) comes out while it waits on /next. SIGTERM
 		 * once its output has been quiet a moment. */
 		env->quiet_deadline = loop_now() + QUIET_MAX_S;
+		env->held_in_stop = env->output_held != 0;
+		env->held_deadline = loop_now() + (h->opt.stop_timeout_s > QUIET_MAX_S ?
+						   h->opt.stop_timeout_s : QUIET_MAX_S);
 		loop_timer_start(h->loop, &env->kill_timer, loop_now() + QUIET_S, on_quiet_check,
 				 env);
 		return;

@@ -153,6 +153,9 @@ struct environment {
 	int ns_user_fd, ns_mnt_fd;	/* -1: the host's own /tmp */
 	double last_output;		/* loop_now() when its processes last wrote */
 	double quiet_deadline;		/* a graceful stop waits for quiet output until then */
+	double held_deadline;		/* …or, once vigil held it back (its own writers
+					 * behind), until then (--stop-timeout) */
+	bool held_in_stop;
 	bool hold_expired;
 	struct loop_timer hold_timer;
 	/* Frozen between invocations (--freeze): everything waits on /next, nothing of it runs,
