@@ -66,6 +66,7 @@ struct log_pipe {
 	double oldest;			/* the first queued item came (monotonic) */
 	bool idle_policy;		/* the writer is SCHED_IDLE when it has caught up */
 	bool boosted;			/* …and SCHED_OTHER now */
+	size_t lost;			/* lines dropped since the last vigil.logsDropped record */
 	struct metric_series *dropped_full, *dropped_long, *records, *repaired;
 	struct emf_in *emf;		/* EMF documents' metrics into the registry (or NULL) */
 };
@@ -207,6 +208,24 @@ static void free_item(struct item *it)
 	free(it);	/* its strings live in the same allocation */
 }
 
+/* A record of the lines dropped since the last one, where they would have been: vigil logs
+ * shows the gap, as the platform's own platform.logsDropped does. The writer's thread. */
+static void record_lost(struct log_pipe *p)
+{
+	struct log_line meta = { .stream = 0, .source = VIGIL__V1__SOURCE__SOURCE_PLATFORM };
+	char text[128];
+	size_t n, used;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->lost;
+	p->lost = 0;
+	pthread_mutex_unlock(&p->lock);
+	if (!n)
+		return;
+	snprintf(text, sizeof(text), "{\"droppedRecords\":%zu,\"reason\":\"queue_full\"}", n);
+	log_pipe_object(p, &meta, text, strlen(text), "vigil.logsDropped", &used);
+}
+
 static void *writer_thread(void *arg)
 {
 	struct log_pipe *p = arg;
@@ -276,6 +295,7 @@ static void *writer_thread(void *arg)
 				take_item(p, it);
 			free_item(it);
 		}
+		record_lost(p);
 		settle(p);
 		pthread_mutex_lock(&p->lock);
 		if (p->boosted && !p->head && !p->stop) {
@@ -287,6 +307,7 @@ static void *writer_thread(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
+	record_lost(p);
 	for (int i = 0; i < JOIN_STREAMS; i++)
 		emit(p, &p->pend[i]);
 	return NULL;
@@ -335,11 +356,21 @@ struct log_pipe *log_pipe_new(const struct segment_writer_options *o, size_t que
 	return p;
 }
 
+/* Lines dropped: counted, and said in the segments where they would have been. */
+static void lost(struct log_pipe *p, size_t lines)
+{
+	pthread_mutex_lock(&p->lock);
+	p->lost += lines;
+	pthread_mutex_unlock(&p->lock);
+	metric_add(p->dropped_full, (double)lines);
+}
+
 /* Room in the queue for bytes more, or -1 (the lines they hold counted as dropped). */
 static int reserve(struct log_pipe *p, size_t bytes, size_t lines)
 {
 	pthread_mutex_lock(&p->lock);
 	if (p->queued + bytes > p->limit + sizeof(struct item)) {
+		p->lost += lines;
 		pthread_mutex_unlock(&p->lock);
 		metric_add(p->dropped_full, (double)lines);
 		return -1;
@@ -424,7 +455,7 @@ void log_pipe_line(struct log_pipe *p, const struct log_line *meta, const char *
 		return;
 	it = malloc(sizeof(*it) + keep + 1 + strs);
 	if (!it) {
-		metric_inc(p->dropped_full);
+		lost(p, 1);
 		return;
 	}
 	it->next = NULL;
@@ -468,7 +499,7 @@ static int defer(struct log_pipe *p, void (*fn)(void *arg), void *arg, size_t by
 		return -1;
 	it = calloc(1, sizeof(*it) + 1);
 	if (!it) {
-		metric_add(p->dropped_full, (double)lines);
+		lost(p, lines);
 		return -1;
 	}
 	it->fn = fn;

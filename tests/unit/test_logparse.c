@@ -18,6 +18,7 @@
 #include "../../agent/core/logparse.h"
 #include "../../agent/core/logpipe.h"
 #include "../../agent/core/metrics.h"
+#include "../../agent/core/segment.h"
 #include "../../agent/extension/batch.h"
 
 static log_record r;
@@ -679,6 +680,17 @@ static void nothing(void *arg)
 	(void)arg;
 }
 
+static int lost_record(void *arg, const log_record *r)
+{
+	int64_t *said = arg;
+
+	if (r->message && strcmp(r->message, "vigil.logsDropped") == 0)
+		for (size_t i = 0; i < r->n_fields; i++)
+			if (strcmp(r->fields[i]->key, "droppedRecords") == 0)
+				*said += r->fields[i]->integer;
+	return 0;
+}
+
 /* A batch that finds the queue full after waiting is dropped with every line it holds
  * counted, not as one. */
 static void test_deferred_batch_dropped_counts_its_lines(void **state)
@@ -710,6 +722,26 @@ static void test_deferred_batch_dropped_counts_its_lines(void **state)
 	atomic_store(&gate, 2);
 	log_pipe_close(p);
 	metric_registry_destroy(r);
+	/* ...and said in the segment, where the lines would have been. */
+	{
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		int64_t said = 0;
+
+		assert_non_null(d);
+		while ((e = readdir(d))) {
+			char path[384];
+			struct segment_read_result res;
+
+			if (!strstr(e->d_name, ".vseg"))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			memset(&res, 0, sizeof(res));
+			assert_int_equal(segment_read_file(path, NULL, 0, lost_record, &said, &res), 0);
+		}
+		closedir(d);
+		assert_int_equal(said, 37);
+	}
 	{
 		char cmd[128];
 
