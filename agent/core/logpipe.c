@@ -397,7 +397,8 @@ static void boost(struct log_pipe *p)
 
 static void boost_if_late(struct log_pipe *p)
 {
-	if (p->head && clock_mono_s() - p->oldest >= BOOST_S)
+	/* (the clock read only when it could matter: this runs for every line queued) */
+	if (!p->boosted && p->idle_policy && p->head && clock_mono_s() - p->oldest >= BOOST_S)
 		boost(p);
 }
 
