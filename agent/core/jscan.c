@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../util/buf.h"
+#include "../util/fields.h"
 
 size_t jscan_skip_ws(const char *s, size_t n, size_t i)
 {
@@ -468,31 +469,6 @@ double jscan_double(const struct jval *v)
 	return strtod(buf, NULL);
 }
 
-static int digits(const char *s, int n)
-{
-	int x = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		x = x * 10 + (s[i] - '0');
-	}
-	return x;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 int64_t iso8601_ns(const char *s, size_t n)
 {
 	/* A log's times come in runs a few milliseconds apart: they share their first 19
@@ -521,9 +497,9 @@ int64_t iso8601_ns(const char *s, size_t n)
 		if (date_days != INT64_MIN && bytes_eq(s, date, 10)) {
 			days = date_days;
 		} else {
-			y = digits(s, 4);
-			mo = digits(s + 5, 2);
-			d = digits(s + 8, 2);
+			y = field_digits(s, 4);
+			mo = field_digits(s + 5, 2);
+			d = field_digits(s + 8, 2);
 			/* Nanoseconds since 1970 in 64 bits reach 1677-09-21 … 2262-04-11: a
 			 * year outside 1678 … 2261 is not a time this reads (no overflow). */
 			if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > 31)
@@ -533,9 +509,9 @@ int64_t iso8601_ns(const char *s, size_t n)
 			date_days = days;
 		}
 	}
-	h = digits(s + 11, 2);
-	mi = digits(s + 14, 2);
-	sec = digits(s + 17, 2);
+	h = field_digits(s + 11, 2);
+	mi = field_digits(s + 14, 2);
+	sec = field_digits(s + 17, 2);
 	if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
 		return 0;
 	t = (days * 86400 + h * 3600 + mi * 60 + sec) * 1000000000LL;
@@ -561,8 +537,8 @@ fraction:
 		i++;
 	} else if (i + 5 <= n && (s[i] == '+' || s[i] == '-')) {	/* ±HH:MM or ±HHMM */
 		size_t colon = s[i + 3] == ':';
-		int oh = digits(s + i + 1, 2), om = i + 5 + colon <= n ?
-							  digits(s + i + 3 + colon, 2) : -1;
+		int oh = field_digits(s + i + 1, 2), om = i + 5 + colon <= n ?
+							  field_digits(s + i + 3 + colon, 2) : -1;
 
 		if (oh < 0 || om < 0)
 			return 0;

@@ -49,8 +49,7 @@ bool field_i64(const char *p, size_t n, long long *out)
 	return true;
 }
 
-/* n digits at s, or -1. */
-static int digits(const char *s, int n)
+int field_digits(const char *s, int n)
 {
 	int v = 0;
 
@@ -82,8 +81,8 @@ const char *parse_iso_seconds(const char *s, struct tm *tm)
 	if (strnlen(s, 19) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
 	    s[13] != ':' || s[16] != ':')
 		return NULL;
-	if (!set_time(tm, digits(s, 4), digits(s + 5, 2), digits(s + 8, 2), digits(s + 11, 2),
-		      digits(s + 14, 2), digits(s + 17, 2)))
+	if (!set_time(tm, field_digits(s, 4), field_digits(s + 5, 2), field_digits(s + 8, 2),
+		      field_digits(s + 11, 2), field_digits(s + 14, 2), field_digits(s + 17, 2)))
 		return NULL;
 	return s + 19;
 }
@@ -100,12 +99,12 @@ bool parse_http_date(const char *s, struct tm *tm)
 	for (int i = 0; i < 12 && !mo; i++)
 		if (strncmp(s + 8, months + 3 * i, 3) == 0)
 			mo = i + 1;
-	return mo && set_time(tm, digits(s + 12, 4), mo, digits(s + 5, 2), digits(s + 17, 2),
-			      digits(s + 20, 2), digits(s + 23, 2));
+	return mo && set_time(tm, field_digits(s + 12, 4), mo, field_digits(s + 5, 2),
+			      field_digits(s + 17, 2), field_digits(s + 20, 2),
+			      field_digits(s + 23, 2));
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's algorithms). */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
+long long days_from_civil(long long y, unsigned m, unsigned d)
 {
 	long long era;
 	unsigned yoe, doy, doe;
