@@ -8,6 +8,7 @@
 #include "../util/tracectx.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -44,6 +45,18 @@ struct tracker {
 	struct report_phase pending_phases[REPORT_PHASES];
 	unsigned pending_nphases;
 	char init_type[32];
+	bool managed;			/* Lambda Managed Instances: overlapping invocations */
+	bool durable;			/* a durable function's runtime */
+	unsigned restores;		/* platform.restoreStart seen */
+	double pending_restore_ms;	/* the restore's, for the next invocation (<= 0 none) */
+	char pending_restore_status[16];
+	struct metric_registry *registry;
+	struct metric_series *in_flight;
+	/* tenant label (tracker_tenant_label): the tenants labelled so far */
+	struct metric_family *tenant_invocations;
+	struct metric_series *tenants_over;
+	unsigned tenant_max, ntenants;
+	uint32_t *tenant_hash;
 	struct tracker_stats stats;
 	/* resources: the last cumulative sample, and reports finished since */
 	bool have_sample;
@@ -66,6 +79,7 @@ struct tracker *tracker_new(const char *function_name, const char *version, long
 	t->memory_mb = memory_mb;
 	t->prices = *prices;
 	t->pending_init_ms = -1;
+	t->registry = registry;
 	if (registry) {
 		t->has_families = tracker_families_register(&t->f, registry) == 0;
 		/* Counters of rare events exist at 0 from the start: an environment that times out
@@ -75,6 +89,7 @@ struct tracker *tracker_new(const char *function_name, const char *version, long
 			metric_add(metric_with(t->f.timeouts, t->function_name, t->version), 0);
 			metric_add(metric_with(t->f.oom, t->function_name, t->version), 0);
 			metric_add(metric_with(t->f.cold_starts, t->function_name, t->version), 0);
+			t->in_flight = metric_with(t->f.in_flight, t->function_name, t->version);
 		}
 	}
 	return t;
@@ -97,6 +112,7 @@ void tracker_destroy(struct tracker *t)
 	free_list(t->open);
 	free_list(t->done);
 	free_list(t->spare);
+	free(t->tenant_hash);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -123,6 +139,14 @@ static bool recently_done(const struct tracker *t, const char *id)
 
 static void finish_locked(struct tracker *t, struct invocation_report *r);
 
+static void set_mode_locked(struct tracker *t, const char *init_type)
+{
+	snprintf(t->init_type, sizeof(t->init_type), "%s", init_type);
+	t->managed = strcmp(init_type, INIT_TYPE_MI) == 0;
+	if (t->managed)
+		t->current[0] = '\0';
+}
+
 /* The open report of id, created on first sight (events may come in any order). */
 static struct invocation_report *entry(struct tracker *t, const char *id)
 {
@@ -141,6 +165,7 @@ static struct invocation_report *entry(struct tracker *t, const char *id)
 		r = *pp;
 		*pp = NULL;
 		t->nopen--;
+		metric_set(t->in_flight, t->nopen);
 		t->stats.evicted++;
 		finish_locked(t, r);
 	}
@@ -169,9 +194,11 @@ static struct invocation_report *entry(struct tracker *t, const char *id)
 	r->start_ms = clock_epoch_ms();
 	snprintf(r->init_type, sizeof(r->init_type), "%s", t->init_type[0] ? t->init_type :
 			 "on-demand");
+	r->durable = t->durable;
 	r->next = t->open;
 	t->open = r;
 	t->nopen++;
+	metric_set(t->in_flight, t->nopen);
 	return r;
 }
 
@@ -186,10 +213,13 @@ static enum report_status parse_status(const char *s)
 	return REPORT_ERROR;
 }
 
-static int64_t billed(double duration_ms, double init_ms)
+static int64_t billed(double duration_ms, double init_ms, double restore_ms)
 {
 	int64_t us = (int64_t)(duration_ms * 1000.0 + 0.5);
 
+	/* SnapStart: ceil(Duration + Billed Restore Duration), the latter itself whole ms */
+	if (restore_ms > 0)
+		us += (int64_t)ceil(restore_ms) * 1000;
 	if (init_ms > 0)
 		us += (int64_t)(init_ms * 1000.0 + 0.5);
 	return (us + 999) / 1000;
@@ -197,8 +227,9 @@ static int64_t billed(double duration_ms, double init_ms)
 
 static void finish_locked(struct tracker *t, struct invocation_report *r)
 {
-	if (r->billed_ms < 0 && r->duration_ms >= 0)
-		r->billed_ms = billed(r->duration_ms, r->init_duration_ms);
+	/* Managed instances bill the instance, not the invocation's milliseconds. */
+	if (r->billed_ms < 0 && r->duration_ms >= 0 && strcmp(r->init_type, INIT_TYPE_MI) != 0)
+		r->billed_ms = billed(r->duration_ms, r->init_duration_ms, r->restore_duration_ms);
 	if (r->post_runtime_ms < 0 && r->duration_ms >= 0 && r->runtime_ms >= 0)
 		r->post_runtime_ms = r->duration_ms > r->runtime_ms ? r->duration_ms - r->runtime_ms : 0;
 	if (strcmp(r->error_type, "Runtime.OutOfMemory") == 0 ||
@@ -228,6 +259,7 @@ static void finish_locked(struct tracker *t, struct invocation_report *r)
 		rt->precise = (r->seen & TRACK_START) || r->duration_ms >= 0;
 	}
 	t->recent_next = (t->recent_next + 1) % RECENT;
+	metric_set(t->in_flight, t->nopen);
 	if (strcmp(t->current, r->request_id) == 0)
 		t->current[0] = '\0';
 	r->next = NULL;
@@ -244,6 +276,7 @@ static void unlink_open(struct tracker *t, struct invocation_report *r)
 		if (*pp == r) {
 			*pp = r->next;
 			t->nopen--;
+			metric_set(t->in_flight, t->nopen);
 			return;
 		}
 	}
@@ -261,19 +294,22 @@ void tracker_invoke(struct tracker *t, const char *request_id, int64_t deadline_
 		r->seen |= TRACK_INVOKE;
 		if (trace_value && !r->trace_id[0])
 			snprintf(r->trace_id, sizeof(r->trace_id), "%s", trace_value);
-		snprintf(t->current, sizeof(t->current), "%s", request_id);
+		if (!t->managed)
+			snprintf(t->current, sizeof(t->current), "%s", request_id);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
 
 void tracker_proxy(struct tracker *t, const char *request_id, double handler_ms,
-		   uint64_t answer_bytes, const char *error_type, const char *message)
+		   uint64_t answer_bytes, const char *error_type, const char *message,
+		   bool streaming)
 {
 	struct invocation_report *r;
 
 	pthread_mutex_lock(&t->lock);
 	r = entry(t, request_id);
 	if (r) {
+		r->streaming = streaming;
 		r->handler_ms = handler_ms;
 		r->answer_bytes = (int64_t)answer_bytes;
 		if (error_type && !r->error_type[0])
@@ -316,9 +352,12 @@ static void read_spans(struct invocation_report *r, json_t *spans)
 static void read_tracing(struct invocation_report *r, json_t *rec)
 {
 	const char *v = json_string_value(json_object_get(json_object_get(rec, "tracing"), "value"));
+	const char *tenant = json_string_value(json_object_get(rec, "tenantId"));
 
 	if (v && !r->trace_id[0])
 		snprintf(r->trace_id, sizeof(r->trace_id), "%s", v);
+	if (tenant && *tenant && !r->tenant_id[0])
+		snprintf(r->tenant_id, sizeof(r->tenant_id), "%s", tenant);
 }
 
 /* One log record of invocation rid (else the one in flight when use_current): its level, its
@@ -431,6 +470,12 @@ void tracker_add_report(struct tracker *t, const struct invocation_report *m)
 	r->response_latency_ms = m->response_latency_ms;
 	r->response_duration_ms = m->response_duration_ms;
 	r->produced_bytes = m->produced_bytes;
+	r->restore_duration_ms = m->restore_duration_ms;
+	snprintf(r->restore_status, sizeof(r->restore_status), "%s", m->restore_status);
+	snprintf(r->tenant_id, sizeof(r->tenant_id), "%s", m->tenant_id);
+	r->streaming = m->streaming;
+	if (m->init_type[0])
+		snprintf(r->init_type, sizeof(r->init_type), "%s", m->init_type);
 	unlink_open(t, r);
 	finish_locked(t, r);
 	pthread_mutex_unlock(&t->lock);
@@ -447,7 +492,14 @@ static void on_start(struct tracker *t, struct invocation_report *r, json_t *rec
 		r->start_ms = time_ms;
 	if (json_is_string(version))
 		snprintf(r->version, sizeof(r->version), "%s", json_string_value(version));
-	if (t->pending_cold) {
+	if (t->pending_restore_ms > 0) {
+		/* The first invocation after a SnapStart restore carries it (not a cold start). */
+		r->restore_duration_ms = t->pending_restore_ms;
+		snprintf(r->restore_status, sizeof(r->restore_status), "%s",
+			 t->pending_restore_status);
+		t->pending_restore_ms = 0;
+	}
+	if (t->pending_cold && !t->managed) {
 		r->cold_start = true;
 		r->init_duration_ms = t->pending_init_ms;
 		r->init_start_ms = t->pending_init_start;
@@ -458,7 +510,8 @@ static void on_start(struct tracker *t, struct invocation_report *r, json_t *rec
 		t->pending_init_start = 0;
 		t->pending_nphases = 0;
 	}
-	snprintf(t->current, sizeof(t->current), "%s", r->request_id);
+	if (!t->managed)
+		snprintf(t->current, sizeof(t->current), "%s", r->request_id);
 }
 
 /* The status and error type that platform.runtimeDone and platform.report both carry. */
@@ -501,6 +554,8 @@ static int on_report(struct tracker *t, struct invocation_report *r, json_t *rec
 		r->init_duration_ms = num(m, "initDurationMs", -1);
 		r->cold_start = true;
 	}
+	if (num(m, "restoreDurationMs", -1) > 0)
+		r->restore_duration_ms = num(m, "restoreDurationMs", -1);
 	read_spans(r, json_object_get(record, "spans"));
 	unlink_open(t, r);
 	finish_locked(t, r);
@@ -565,15 +620,54 @@ static int environment_event(struct tracker *t, const char *type, json_t *record
 {
 	if (strcmp(type, "initStart") == 0) {
 		const char *it = json_string_value(json_object_get(record, "initializationType"));
+		const char *rv = json_string_value(json_object_get(record, "runtimeVersion"));
 
-		t->pending_cold = true;
+		if (it && *it)
+			set_mode_locked(t, it);
+		else if (!t->init_type[0])
+			set_mode_locked(t, "on-demand");
+		/* [?] durable functions: recognised by their runtime version's name */
+		if (rv && strcasestr(rv, "durable"))
+			t->durable = true;
+		/* Managed instances: no invocation is a cold start. SnapStart: the init is the
+		 * snapshot's, not this environment's (its cost is the restore). */
+		t->pending_cold = !t->managed && strcmp(t->init_type, "snap-start") != 0;
 		t->pending_init_start = time_ms;
 		t->pending_nphases = 0;
-		snprintf(t->init_type, sizeof(t->init_type), "%s", it ? it : "on-demand");
 		return 1;
 	}
 	if (strcmp(type, "initReport") == 0) {
 		t->pending_init_ms = num(json_object_get(record, "metrics"), "durationMs", -1);
+		/* The environment's own init, observed by itself where no invocation carries it. */
+		if (t->managed && t->pending_init_ms >= 0 && t->has_families)
+			metric_observe(metric_with(t->f.init, t->function_name, t->version,
+						   t->init_type), t->pending_init_ms / 1000.0);
+		return 1;
+	}
+	if (strcmp(type, "restoreStart") == 0) {
+		t->restores++;
+		t->pending_restore_ms = 0;
+		snprintf(t->pending_restore_status, sizeof(t->pending_restore_status), "success");
+		return 1;
+	}
+	if (strcmp(type, "restoreRuntimeDone") == 0 || strcmp(type, "restoreReport") == 0) {
+		const char *st = json_string_value(json_object_get(record, "status"));
+		double ms = num(json_object_get(record, "metrics"), "durationMs", -1);
+
+		if (st)
+			snprintf(t->pending_restore_status, sizeof(t->pending_restore_status), "%s",
+				 st);
+		if (strcmp(type, "restoreReport") == 0 && t->has_families) {
+			if (ms >= 0) {
+				t->pending_restore_ms = ms > 0 ? ms : 0.001;
+				metric_observe(metric_with(t->f.restore, t->function_name,
+							   t->version), ms / 1000.0);
+			}
+			metric_inc(metric_with(t->f.restores, t->function_name, t->version,
+					       st ? st : "success"));
+		} else if (strcmp(type, "restoreReport") == 0 && ms >= 0) {
+			t->pending_restore_ms = ms > 0 ? ms : 0.001;
+		}
 		return 1;
 	}
 	if (strcmp(type, "initRuntimeDone") == 0 && t->pending_init_start && time_ms > 0) {
@@ -619,6 +713,78 @@ int tracker_event(struct tracker *t, const char *type, json_t *record, int64_t t
 		t->stats.rejected++;
 	pthread_mutex_unlock(&t->lock);
 	return rc;
+}
+
+void tracker_set_mode(struct tracker *t, const char *init_type)
+{
+	pthread_mutex_lock(&t->lock);
+	set_mode_locked(t, init_type);
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool tracker_managed(struct tracker *t)
+{
+	bool m;
+
+	pthread_mutex_lock(&t->lock);
+	m = t->managed;
+	pthread_mutex_unlock(&t->lock);
+	return m;
+}
+
+unsigned tracker_restores(struct tracker *t)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->restores;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void tracker_tenant_label(struct tracker *t, unsigned max)
+{
+	struct metric_desc d = {
+		.name = "vigil_tenant_invocations_total",
+		.help = "Invocations finished, by tenant (tenant isolation; past the configured "
+			"number of tenants: \"other\").",
+		.type = METRIC_COUNTER, .labels = { "function", "version", "tenant", "status" } };
+	struct metric_desc o = {
+		.name = "vigil_tenants_over_limit_total",
+		.help = "Invocations of tenants past the labelled limit, counted as \"other\".",
+		.type = METRIC_COUNTER, .labels = { "function", "version" } };
+
+	if (!max || !t->registry)
+		return;
+	pthread_mutex_lock(&t->lock);
+	free(t->tenant_hash);
+	t->tenant_hash = calloc(max, sizeof(uint32_t));
+	t->tenant_max = t->tenant_hash ? max : 0;
+	t->ntenants = 0;
+	t->tenant_invocations = metric_register(t->registry, &d);
+	t->tenants_over = metric_with(metric_register(t->registry, &o), t->function_name,
+				      t->version);
+	metric_add(t->tenants_over, 0);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The tenant label of a report: its tenant while fewer than tenant_max are labelled (by the
+ * hash of its name: two tenants that collide share a count's slot, not a label), else
+ * "other". */
+static const char *tenant_label(struct tracker *t, const char *tenant)
+{
+	uint32_t h = id_hash(tenant);
+
+	for (unsigned i = 0; i < t->ntenants; i++) {
+		if (t->tenant_hash[i] == h)
+			return tenant;
+	}
+	if (t->ntenants < t->tenant_max) {
+		t->tenant_hash[t->ntenants++] = h;
+		return tenant;
+	}
+	metric_inc(t->tenants_over);
+	return "other";
 }
 
 void tracker_shutdown(struct tracker *t, const char *reason)
@@ -834,6 +1000,16 @@ void tracker_observe(struct tracker *t, const struct invocation_report *r)
 {
 	if (t->has_families)
 		tracker_families_observe(&t->f, r);
+	if (t->tenant_max && r->tenant_id[0]) {
+		static const char *const names[] = { "success", "error", "timeout", "failure" };
+		const char *label;
+
+		pthread_mutex_lock(&t->lock);
+		label = tenant_label(t, r->tenant_id);
+		metric_inc(metric_with(t->tenant_invocations, r->function_name, r->version, label,
+				       names[r->status]));
+		pthread_mutex_unlock(&t->lock);
+	}
 }
 
 size_t tracker_export(struct tracker *t, struct sink_set *sinks, int64_t deadline_ms)

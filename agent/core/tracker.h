@@ -13,6 +13,8 @@
 
 #include "metrics.h"
 
+#define INIT_TYPE_MI "lambda-managed-instances"	/* AWS_LAMBDA_INITIALIZATION_TYPE */
+
 enum report_status { REPORT_SUCCESS, REPORT_ERROR, REPORT_TIMEOUT, REPORT_FAILURE };
 
 /* A part of a cold start's init: its name ("runtime", "extension NAME", Lambda's
@@ -33,7 +35,13 @@ struct invocation_report {
 	char trigger[16];		/* faas.trigger (http, other), "" unknown */
 	int64_t start_ms;		/* epoch ms: INVOKE or platform.start */
 	bool cold_start;
-	char init_type[32];
+	char init_type[32];		/* on-demand, provisioned-concurrency, snap-start,
+					 * lambda-managed-instances (AWS_LAMBDA_INITIALIZATION_TYPE) */
+	char tenant_id[128];		/* tenant isolation: the tenant ("" none) */
+	double restore_duration_ms;	/* > 0: the first after a SnapStart restore */
+	char restore_status[16];	/* …and how the restore went ("" none) */
+	bool streaming;			/* answered in streaming response mode */
+	bool durable;			/* a durable function (its runtime version says) */
 	double init_duration_ms;	/* < 0: none */
 	int64_t init_start_ms;		/* epoch ms the init began (0: unknown) */
 	struct report_phase phases[REPORT_PHASES];	/* the init's parts, as far as known */
@@ -106,7 +114,21 @@ void tracker_log_line(struct tracker *t, const char *request_id, const char *lin
 void tracker_add_report(struct tracker *t, const struct invocation_report *r);
 /* The proxy's figures for an invocation (error_type and message NULL on a response). */
 void tracker_proxy(struct tracker *t, const char *request_id, double handler_ms,
-		   uint64_t answer_bytes, const char *error_type, const char *message);
+		   uint64_t answer_bytes, const char *error_type, const char *message,
+		   bool streaming);
+/* The environment's initialization type (AWS_LAMBDA_INITIALIZATION_TYPE; platform.initStart's
+ * initializationType also sets it). Managed instances ("lambda-managed-instances"):
+ * invocations overlap, none is a cold start (the environment's init is observed by itself),
+ * log records without a request id belong to none, and billing is the instance's. */
+void tracker_set_mode(struct tracker *t, const char *init_type);
+bool tracker_managed(struct tracker *t);
+/* SnapStart restores seen (platform.restoreStart): a source that keeps identities made
+ * before the snapshot renews them when this changes. */
+unsigned tracker_restores(struct tracker *t);
+/* Tenant isolation: a tenant label on vigil_tenant_invocations_total, for at most max
+ * tenants (past it: "other", counted in vigil_tenants_over_limit_total). Off (0) unless the
+ * configuration asks: one series per tenant can be many. */
+void tracker_tenant_label(struct tracker *t, unsigned max);
 /* SHUTDOWN: what is open finishes, as timeout or failure when the reason says so. */
 void tracker_shutdown(struct tracker *t, const char *reason);
 /* The request in flight (for log lines that do not name theirs), "" when none. */

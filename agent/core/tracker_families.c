@@ -53,14 +53,29 @@ int tracker_families_register(struct tracker_families *f, struct metric_registry
 			  METRIC_HISTOGRAM, "seconds", fn, ver, "cold_start", NULL);
 	f->billed = fam(r, "vigil_billed_duration_seconds", "Billed duration.", METRIC_HISTOGRAM,
 			"seconds", fn, ver, NULL, NULL);
-	f->init = fam(r, "vigil_init_duration_seconds", "Init duration of cold starts.",
-		      METRIC_HISTOGRAM, "seconds", fn, ver, NULL, NULL);
+	f->init = fam(r, "vigil_init_duration_seconds",
+		      "Init duration of cold starts (managed instances: of each environment).",
+		      METRIC_HISTOGRAM, "seconds", fn, ver, "init_type", NULL);
 	f->post_runtime = fam(r, "vigil_post_runtime_duration_seconds",
 			      "Extensions' time after the runtime's answer (part of Duration).",
 			      METRIC_HISTOGRAM, "seconds", fn, ver, NULL, NULL);
 	f->latency = fam(r, "vigil_response_latency_seconds",
 			 "From invoke to the runtime's first response byte.", METRIC_HISTOGRAM,
+			 "seconds", fn, ver, "response_mode", NULL);
+	f->response_duration = fam(r, "vigil_response_duration_seconds",
+				   "From the runtime's first response byte to its last (a stream's "
+				   "whole length).", METRIC_HISTOGRAM, "seconds", fn, ver,
+				   "response_mode", NULL);
+	f->response_bytes = fam(r, "vigil_response_bytes", "Response size the runtime produced.",
+				METRIC_HISTOGRAM, "bytes", fn, ver, "response_mode", NULL);
+	f->in_flight = fam(r, "vigil_invocations_in_flight",
+			   "Invocations begun and not yet reported (managed instances: running "
+			   "at once).", METRIC_GAUGE, NULL, fn, ver, NULL, NULL);
+	f->restore = fam(r, "vigil_restore_duration_seconds",
+			 "SnapStart: restore duration (platform.restoreReport).", METRIC_HISTOGRAM,
 			 "seconds", fn, ver, NULL, NULL);
+	f->restores = fam(r, "vigil_restores_total", "SnapStart restores, by status.",
+			  METRIC_COUNTER, NULL, fn, ver, "status", NULL);
 	f->utilization = fam(r, "vigil_memory_utilization_ratio",
 			     "Max memory used over memory size.", METRIC_HISTOGRAM, "ratio", fn, ver,
 			     NULL, NULL);
@@ -68,7 +83,9 @@ int tracker_families_register(struct tracker_families *f, struct metric_registry
 			"bytes", fn, ver, NULL, NULL);
 	return f->invocations && f->errors && f->timeouts && f->cold_starts && f->oom && f->cpu &&
 	       f->net && f->cost && f->logs && f->duration && f->billed && f->init &&
-	       f->post_runtime && f->latency && f->utilization && f->memory ? 0 : -ENOMEM;
+	       f->post_runtime && f->latency && f->utilization && f->memory && f->in_flight &&
+	       f->restore && f->restores && f->response_duration && f->response_bytes ? 0 :
+											  -ENOMEM;
 }
 
 static const char *status_label(enum report_status s)
@@ -82,6 +99,7 @@ void tracker_families_observe(const struct tracker_families *f,
 			      const struct invocation_report *r)
 {
 	const char *cold = r->cold_start ? "true" : "false";
+	const char *mode = r->streaming ? "streaming" : "buffered";
 	static const char *const levels[LEVEL_COUNT] = { "trace", "debug", "info", "warn", "error",
 							 "fatal" };
 
@@ -119,14 +137,21 @@ void tracker_families_observe(const struct tracker_families *f,
 		metric_observe(metric_with(f->billed, r->function_name, r->version),
 			       (double)r->billed_ms / 1000.0);
 	if (r->init_duration_ms >= 0)
-		metric_observe(metric_with(f->init, r->function_name, r->version),
+		metric_observe(metric_with(f->init, r->function_name, r->version,
+					   r->init_type[0] ? r->init_type : "on-demand"),
 			       r->init_duration_ms / 1000.0);
 	if (r->post_runtime_ms >= 0)
 		metric_observe(metric_with(f->post_runtime, r->function_name, r->version),
 			       r->post_runtime_ms / 1000.0);
 	if (r->response_latency_ms > 0)
-		metric_observe(metric_with(f->latency, r->function_name, r->version),
+		metric_observe(metric_with(f->latency, r->function_name, r->version, mode),
 			       r->response_latency_ms / 1000.0);
+	if (r->response_duration_ms > 0)
+		metric_observe(metric_with(f->response_duration, r->function_name, r->version,
+					   mode), r->response_duration_ms / 1000.0);
+	if (r->produced_bytes >= 0)
+		metric_observe(metric_with(f->response_bytes, r->function_name, r->version, mode),
+			       (double)r->produced_bytes);
 	if (r->complete && r->memory_size_mb > 0) {
 		metric_observe(metric_with(f->utilization, r->function_name, r->version),
 			       (double)r->max_memory_used_mb / (double)r->memory_size_mb);

@@ -11,7 +11,7 @@
 struct tracker_families {
 	struct metric_family *invocations, *errors, *timeouts, *cold_starts, *oom, *cpu, *net,
 		*cost, *logs, *duration, *billed, *init, *post_runtime, *latency, *utilization,
-		*memory;
+		*memory, *in_flight, *restore, *restores, *response_duration, *response_bytes;
 };
 
 /* Register every family in r. 0, or -ENOMEM when one could not be. */

@@ -65,6 +65,7 @@ struct pair {
 	unsigned nkinds;
 	enum kind kind;
 	char error_type[128];
+	bool streaming;			/* Lambda-Runtime-Function-Response-Mode: streaming */
 	char message[MESSAGE_MAX + 1];
 	size_t message_len;
 	uint64_t body_bytes;
@@ -108,8 +109,11 @@ static void header_done(struct pair *p, bool request)
 
 	if (!f->len)
 		return;
+	/* (a streamed answer's error comes as this trailer) */
 	if (request && strcasecmp(f->data, "Lambda-Runtime-Function-Error-Type") == 0)
 		snprintf(p->error_type, sizeof(p->error_type), "%s", v->data ? v->data : "");
+	if (request && strcasecmp(f->data, "Lambda-Runtime-Function-Response-Mode") == 0)
+		p->streaming = v->data && strcasecmp(v->data, "streaming") == 0;
 	if (!request && strcasecmp(f->data, "Lambda-Runtime-Aws-Request-Id") == 0)
 		snprintf(p->answer_id, sizeof(p->answer_id), "%s", v->data ? v->data : "");
 	buf_reset(f);
@@ -125,6 +129,7 @@ static int req_begin(http_parser *hp)
 	buf_reset(&p->value);
 	p->last_was_value = false;
 	p->error_type[0] = '\0';
+	p->streaming = false;
 	p->message_len = 0;
 	p->message[0] = '\0';
 	p->body_bytes = 0;
@@ -230,17 +235,21 @@ static void observe_answer(struct pair *p)
 		metric_observe(px->m.handler, handler);
 	metric_add(px->m.response_bytes, (double)p->body_bytes);
 	metric_inc(metric_with(px->m.invocations, p->kind == K_ERROR ? "error" : "response"));
-	if (px->tracker)
+	if (px->tracker) {
+		/* A stream that failed midway says so in its trailer. */
+		bool failed = p->kind == K_ERROR || (p->streaming && p->error_type[0]);
+
 		tracker_proxy(px->tracker, id, handler >= 0 ? handler * 1000.0 : -1, p->body_bytes,
-			      p->kind == K_ERROR ? (p->error_type[0] ? p->error_type : "Unhandled") :
-						   NULL,
-			      p->kind == K_ERROR ? p->message : NULL);
+			      failed ? (p->error_type[0] ? p->error_type : "Unhandled") : NULL,
+			      p->kind == K_ERROR ? p->message : NULL, p->streaming);
+	}
 }
 
 static int req_complete(http_parser *hp)
 {
 	struct pair *p = hp->data;
 
+	header_done(p, true);	/* the last trailer, if any */
 	if (p->kind == K_RESPONSE || p->kind == K_ERROR)
 		observe_answer(p);
 	if (p->nkinds < PENDING_MAX)
