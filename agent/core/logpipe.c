@@ -579,3 +579,19 @@ struct log_pipe *log_pipe_open(const struct segment_writer_options *o, size_t qu
 		log_warn("logs", "log segments are off: cannot write to %s", o->dir);
 	return p;
 }
+
+static void rotate(void *arg)
+{
+	struct log_pipe *p = arg;
+
+	for (int i = 0; i < JOIN_STREAMS; i++)
+		emit(p, &p->pend[i]);
+	if (segment_writer_rotate(p->writer) < 0)
+		log_warn("logs", "cannot start a new segment after a restore");
+}
+
+void log_pipe_renew(struct log_pipe *p)
+{
+	if (p)
+		log_pipe_defer(p, rotate, p, 0);
+}

@@ -54,5 +54,8 @@ struct emf_in;
 void log_pipe_set_emf(struct log_pipe *p, struct emf_in *e);
 /* Write everything queued, then stop the thread and close the segment. */
 void log_pipe_close(struct log_pipe *p);
+/* The environment took a new identity (a SnapStart restore): what follows goes to a segment
+ * of a new name (the one open was the snapshot's, and every restored copy has it). */
+void log_pipe_renew(struct log_pipe *p);
 
 #endif

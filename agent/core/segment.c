@@ -1045,6 +1045,16 @@ int segment_writer_flush(struct segment_writer *w)
 	return 0;
 }
 
+int segment_writer_rotate(struct segment_writer *w)
+{
+	int rc = segment_writer_flush(w);
+
+	if (rc < 0)
+		return rc;
+	close_segment(w);
+	return open_segment(w);
+}
+
 void segment_writer_close(struct segment_writer *w)
 {
 	if (!w)

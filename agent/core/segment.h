@@ -71,6 +71,8 @@ uint32_t segment_id_hash(const char *id);
 int segment_writer_sync(struct segment_writer *w);
 /* Write the block being built, if any. */
 int segment_writer_flush(struct segment_writer *w);
+/* Close the segment now and open a new one (a new file name). 0 or -errno. */
+int segment_writer_rotate(struct segment_writer *w);
 /* Flush, write the index, close. */
 void segment_writer_close(struct segment_writer *w);
 /* Bytes in and out so far (raw protobuf, compressed). */

@@ -62,3 +62,11 @@ void sink_set_stop(struct sink_set *s, int64_t deadline_ms)
 		s->sinks[i].ops->stop(s->sinks[i].self, deadline_ms);
 	s->n = 0;
 }
+
+void sink_set_renew(struct sink_set *s, const char *instance)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->sinks[i].ops->renew)
+			s->sinks[i].ops->renew(s->sinks[i].self, instance);
+	}
+}

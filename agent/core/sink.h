@@ -31,6 +31,10 @@ struct sink_ops {
 	 * tagged), holding nspans spans. 1 taken, 0 not now (a full queue), -1 never (the sink
 	 * sends no spans). nspans 0: only asked (nothing queued). Any thread. May be NULL. */
 	int (*otlp_spans)(void *self, const void *data, size_t n, size_t nspans);
+	/* The environment took a new identity (a SnapStart restore: everything made before the
+	 * snapshot is shared by every environment restored from it): label what follows with
+	 * instance, and reconnect. Any thread. May be NULL. */
+	void (*renew)(void *self, const char *instance);
 	/* Send what is still queued until deadline_ms at the latest, then free self. */
 	void (*stop)(void *self, int64_t deadline_ms);
 };
@@ -56,6 +60,7 @@ void sink_set_flush(struct sink_set *s, int64_t deadline_ms);
  * any sink takes such spans at all, now or later; nspans 0 only asks that). */
 size_t sink_set_otlp_spans(struct sink_set *s, const void *data, size_t n, size_t nspans,
 			   bool *able);
+void sink_set_renew(struct sink_set *s, const char *instance);
 /* Stop every sink by deadline_ms and empty the set: a second stop does nothing. */
 void sink_set_stop(struct sink_set *s, int64_t deadline_ms);
 

@@ -132,6 +132,20 @@ void emf_render_each(struct buf *out, const char *ns, struct invocation_report *
 			json_put_string(out, r->trace_id);
 		}
 		buf_puts(out, r->cold_start ? ",\"cold_start\":true" : ",\"cold_start\":false");
+		if (r->init_type[0]) {
+			buf_puts(out, ",\"init_type\":");
+			json_put_string(out, r->init_type);
+		}
+		if (r->restore_duration_ms > 0)
+			buf_printf(out, ",\"restore_duration_ms\":%.3f", r->restore_duration_ms);
+		if (r->tenant_id[0]) {
+			buf_puts(out, ",\"tenant_id\":");
+			json_put_string(out, r->tenant_id);
+		}
+		if (r->streaming)
+			buf_puts(out, ",\"response_mode\":\"streaming\"");
+		if (r->durable)
+			buf_puts(out, ",\"durable\":true");
 		if (r->error_type[0]) {
 			buf_puts(out, ",\"error_type\":");
 			json_put_string(out, r->error_type);

@@ -69,6 +69,8 @@ struct otlp {
 	struct tls_trust *trust;
 	bool trust_loaded;
 	struct buf resource;
+	struct buf renewed;		/* a new resource to take (a restore), under lock */
+	bool renew_due;
 	uint64_t start_ns;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -417,6 +419,19 @@ static enum post_result send_request(struct otlp *x, enum signal s, const struct
 	 * whole: the items are the request's fields already. */
 	buf_init(&head);
 	buf_init(&packed);
+	pthread_mutex_lock(&x->lock);
+	if (x->renew_due) {
+		/* A restored snapshot: its own identity, over connections of its own. */
+		struct buf old = x->resource;
+
+		x->resource = x->renewed;
+		x->renewed = old;
+		buf_reset(&x->renewed);
+		x->renew_due = false;
+		for (int i = 0; i < NSIGNALS; i++)
+			http_client_close(&x->t[i].client);
+	}
+	pthread_mutex_unlock(&x->lock);
 	if (!whole)
 		otlp_encode_request_head(&head, &x->resource, items->len);
 	if (head.failed || otlp_compress_parts(x->o->compression, head.data, head.len, items->data,
@@ -934,6 +949,7 @@ static void otlp_free(struct otlp *x)
 		http_client_close(&x->t[s].client);
 	tls_trust_free(x->trust);
 	buf_free(&x->resource);
+	buf_free(&x->renewed);
 	buf_free(&x->spans);
 	buf_free(&x->foreign);
 	free(x->hdr_text);
@@ -959,6 +975,7 @@ static struct otlp *otlp_start(const struct otlp_options *o, struct metric_regis
 	x->registry = r;
 	x->cursor_fd = -1;
 	buf_init(&x->resource);
+	buf_init(&x->renewed);
 	buf_init(&x->spans);
 	buf_init(&x->foreign);
 	if (parse_headers(x, o->headers ? o->headers : "", err, err_len) < 0)
@@ -1116,8 +1133,25 @@ static void otlp_sink_stop(void *self, int64_t deadline_ms)
 	otlp_free(x);
 }
 
+static void otlp_sink_renew(void *self, const char *instance)
+{
+	struct otlp *x = self;
+	struct otlp_resource r;
+
+	if (!x->o->resource)
+		return;
+	r = *x->o->resource;
+	snprintf(r.instance, sizeof(r.instance), "%s", instance);
+	pthread_mutex_lock(&x->lock);
+	buf_reset(&x->renewed);
+	otlp_encode_resource(&x->renewed, &r);
+	x->renew_due = true;
+	pthread_mutex_unlock(&x->lock);
+}
+
 const struct sink_ops otlp_sink_ops = {
 	.name = "otlp",
+	.renew = otlp_sink_renew,
 	.reports = otlp_sink_reports,
 	.otlp_spans = otlp_sink_spans,
 	.flush = otlp_sink_flush,

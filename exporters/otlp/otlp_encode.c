@@ -428,12 +428,37 @@ size_t otlp_encode_spans(struct buf *b, const struct invocation_report *r, bool 
 			n++;
 		}
 	}
+	if (r->restore_duration_ms > 0) {
+		/* SnapStart: the restore that made this environment, just before it. */
+		uint64_t rs = start - ms_ns(r->restore_duration_ms);
+
+		random_bytes(init_id, sizeof(init_id));
+		s = (struct span){ .name = "restore", .kind = KIND_INTERNAL, .trace_id = tid,
+				   .span_id = init_id, .parent = has_caller ? caller : NULL,
+				   .start_ns = rs, .end_ns = start };
+		pos = span_open(b, &s);
+		kv_str(b, at, "faas.invocation_id", r->request_id);
+		kv_str(b, at, "vigil.init_type", "snap-start");
+		if (r->restore_status[0])
+			kv_str(b, at, "vigil.restore_status", r->restore_status);
+		pb_close(b, pos);
+		n++;
+		has_init = true;	/* (the invoke links it) */
+	}
 	s = (struct span){ .name = "invoke", .kind = KIND_SERVER, .trace_id = tid,
 			   .span_id = invoke_id, .parent = has_caller ? caller : NULL,
 			   .start_ns = start, .end_ns = end, .link_span = has_init ? init_id : NULL };
 	pos = span_open(b, &s);
 	kv_str(b, at, "faas.invocation_id", r->request_id);
 	kv_bool(b, at, "faas.coldstart", r->cold_start);
+	if (r->tenant_id[0])
+		kv_str(b, at, "vigil.tenant_id", r->tenant_id);
+	if (r->init_type[0])
+		kv_str(b, at, "vigil.init_type", r->init_type);
+	if (r->streaming)
+		kv_str(b, at, "vigil.response_mode", "streaming");
+	if (r->durable)
+		kv_bool(b, at, "vigil.durable", true);
 	if (r->trigger[0])
 		kv_str(b, at, "faas.trigger", r->trigger);
 	if (r->billed_ms > 0)

@@ -50,6 +50,7 @@ struct remote_write {
 	double interval;	/* seconds, at least, from one push to the next */
 	double last_post;	/* monotonic */
 	char instance[200];	/* this environment: its series must not mix with another's */
+	char renewed[200];	/* a new identity to take before the next push ("" none) */
 	bool stopping;
 	double deadline;	/* monotonic, once stopping */
 	struct {
@@ -407,6 +408,12 @@ static void *sender(void *arg)
 		}
 		w->pending = 0;
 		metric_set(w->m.queue, 0);
+		if (w->renewed[0]) {
+			/* A restored snapshot: its own series, over a connection of its own. */
+			snprintf(w->instance, sizeof(w->instance), "%s", w->renewed);
+			w->renewed[0] = '\0';
+			http_client_close(&w->client);	/* (reconnects at the next push) */
+		}
 		pthread_mutex_unlock(&w->lock);
 		if (!load_trust(w) || !take_snapshot(w, &s)) {
 			count(w, "dropped", 0);
@@ -641,8 +648,18 @@ static void rw_sink_stop(void *self, int64_t deadline_ms)
 	free(s);
 }
 
+static void rw_sink_renew(void *self, const char *instance)
+{
+	struct remote_write *w = self;
+
+	pthread_mutex_lock(&w->lock);
+	snprintf(w->renewed, sizeof(w->renewed), "%s", instance);
+	pthread_mutex_unlock(&w->lock);
+}
+
 const struct sink_ops remote_write_sink_ops = {
 	.name = "remote_write",
+	.renew = rw_sink_renew,
 	.flush = rw_sink_flush,
 	.stop = rw_sink_stop,
 };
