@@ -57,6 +57,15 @@ const struct config_key config_keys[] = {
 	  "Extension: when reports are exported: adaptive (while thawed for the next invoke, "
 	  "batched when busy), end (before each next), or periodic,SECONDS.",
 	  KEY(flush) },
+	{ "managed_flush_ms", CFG_INT, "5000", 100, 300000,
+	  "Extension on Lambda Managed Instances (never frozen, no INVOKE events): reports "
+	  "are exported on this timer.", KEY(managed_flush_ms) },
+	{ "tenant_label", CFG_BOOL, "false", 0, 0,
+	  "Tenant isolation: count invocations by tenant in vigil_tenant_invocations_total "
+	  "(one series per tenant: off unless asked).", KEY(tenant_label) },
+	{ "tenant_label_max", CFG_INT, "100", 1, 100000,
+	  "Tenants labelled at most; later ones count as \"other\" (and in "
+	  "vigil_tenants_over_limit_total).", KEY(tenant_label_max) },
 	{ "emf_enabled", CFG_BOOL, "true", 0, 0,
 	  "Extension: CloudWatch Embedded Metric Format lines on stdout.", KEY(emf_enabled) },
 	{ "emf_namespace", CFG_STR, "vigil", 0, 255,

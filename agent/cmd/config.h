@@ -24,6 +24,9 @@ struct vigil_config {
 	long metrics_max_connections;
 	long metrics_conn_timeout;
 	long metrics_max_series;
+	long managed_flush_ms;
+	bool tenant_label;
+	long tenant_label_max;
 	char metrics_token[CONFIG_STR_MAX];
 	/* extension mode */
 	char telemetry_listen[CONFIG_STR_MAX];

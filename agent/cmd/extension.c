@@ -94,6 +94,8 @@ static void start_receivers(void *arg, struct loop *l)
 			.function_name = extension_function_name(rc->ext),
 			.function_version = extension_function_version(rc->ext),
 			.loop = l,
+			/* Managed instances: invocations overlap, time joins nothing */
+			.concurrent = tracker_managed(extension_tracker(rc->ext)),
 		};
 
 		size_t max = (size_t)cfg->otlp_receiver_max_mb << 20;
@@ -136,6 +138,9 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		.logs_enabled = cfg->logs_enabled,
 		.prices = prices_config(cfg),
 		.memory_mb = mem ? atol(mem) : 128,
+		.init_type = getenv("AWS_LAMBDA_INITIALIZATION_TYPE"),
+		.managed_flush_s = (double)cfg->managed_flush_ms / 1000.0,
+		.tenant_label_max = cfg->tenant_label ? (unsigned)cfg->tenant_label_max : 0,
 	};
 	struct remote_write_options rw = {
 		.url = cfg->remote_write_url,

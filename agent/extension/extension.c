@@ -30,6 +30,7 @@
 #include "../lib/http_client.h"
 #include "../lib/http_server.h"
 #include "../lib/loop.h"
+#include "../util/ids.h"
 #include "../util/log.h"
 #include "batch.h"
 #include "resources.h"
@@ -69,6 +70,13 @@ struct extension {
 	char function_name[128], version[64];
 	_Atomic bool sinks_due;
 	struct loop_timer period_timer;	/* the next periodic export */
+	bool managed;			/* Lambda Managed Instances */
+	char env_id[40];		/* this environment's identity (new after a restore) */
+	unsigned restores_seen;
+	/* Managed instances: the environment's CPU and memory (utilisation and its max) */
+	struct metric_series *env_cpu, *env_cpu_max, *env_mem, *env_mem_max, *env_mem_bytes;
+	struct env_usage env_last;
+	double env_cpu_peak, env_mem_peak;
 	_Atomic bool logs_due;		/* open the log pipe on the listener thread */
 };
 
@@ -105,6 +113,54 @@ const char *extension_function_version(struct extension *e)
 
 /* --- export ------------------------------------------------------------------------------ */
 
+/* A SnapStart restore: everything made before the snapshot (this identity, the open segment,
+ * the sinks' connections and instance labels) is the same in every environment restored
+ * from it. A new identity from getrandom(2) (never from state made during init), and the
+ * sinks and the log pipe take it. Under export_lock. */
+static void renew_if_restored(struct extension *a)
+{
+	unsigned n = tracker_restores(a->tracker);
+	char was[sizeof(a->env_id)];
+
+	if (n == a->restores_seen)
+		return;
+	a->restores_seen = n;
+	memcpy(was, a->env_id, sizeof(was));
+	random_hex(a->env_id, 16);
+	log_info("extension", "restored from a snapshot: environment %s (was %s)", a->env_id,
+		 was);
+	sink_set_renew(a->sinks, a->env_id);
+	log_pipe_renew(a->logs);
+}
+
+/* Managed instances: the environment's CPU and memory use since the last sample. */
+static void sample_environment(struct extension *a)
+{
+	struct env_usage u;
+
+	if (!a->env_cpu || resources_environment(&u) < 0)
+		return;
+	if (a->env_last.cpu_total && u.cpu_total > a->env_last.cpu_total) {
+		double cpu = (double)(u.cpu_busy - a->env_last.cpu_busy) /
+			     (double)(u.cpu_total - a->env_last.cpu_total);
+
+		if (cpu > a->env_cpu_peak)
+			a->env_cpu_peak = cpu;
+		metric_set(a->env_cpu, cpu);
+		metric_set(a->env_cpu_max, a->env_cpu_peak);
+	}
+	if (u.mem_total) {
+		double mem = (double)u.mem_used / (double)u.mem_total;
+
+		if (mem > a->env_mem_peak)
+			a->env_mem_peak = mem;
+		metric_set(a->env_mem, mem);
+		metric_set(a->env_mem_max, a->env_mem_peak);
+		metric_set(a->env_mem_bytes, (double)u.mem_used);
+	}
+	a->env_last = u;
+}
+
 /* Export every finished report: into the registry, then to the sinks. Any thread; one at a
  * time. */
 static void export_now(struct extension *a)
@@ -113,6 +169,7 @@ static void export_now(struct extension *a)
 	size_t n;
 
 	pthread_mutex_lock(&a->export_lock);
+	renew_if_restored(a);
 	if (!tracker_has_done(a->tracker)) {
 		pthread_mutex_unlock(&a->export_lock);
 		return;
@@ -290,6 +347,7 @@ static void on_period(void *arg)
 {
 	struct extension *a = arg;
 
+	sample_environment(a);
 	export_now(a);
 	loop_timer_start(a->loop, &a->period_timer, loop_now() + (a->flush == FLUSH_PERIODIC ? a->period : 1.0),
 		      on_period, a);
@@ -345,8 +403,10 @@ static int do_register(struct extension *a, char *function_name, size_t fn_len, 
 	struct http_response resp;
 	const char *id;
 
-	if (api_call(a, "POST", EXT "/register", "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}", &resp,
-		     extra) < 0)
+	/* Managed instances refuse INVOKE registration: SHUTDOWN only (invocations are known
+	 * from the Telemetry API's platform.start and platform.report). */
+	if (api_call(a, "POST", EXT "/register", a->managed ? "{\"events\":[\"SHUTDOWN\"]}" :
+		     "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}", &resp, extra) < 0)
 		return -1;
 	id = http_response_header(&resp, "Lambda-Extension-Identifier");
 	if (resp.status != 200 || !id) {
@@ -541,6 +601,33 @@ static void register_agent_metrics(struct extension *a)
 	d = (struct metric_desc){ .name = "vigil_reports_exported_total",
 				  .help = "Invocation reports exported.", .type = METRIC_COUNTER };
 	a->reports_exported = metric_series_get(metric_register(a->registry, &d), NULL);
+	if (a->managed) {
+		static const struct {
+			const char *name, *help;
+		} g[] = {
+			{ "vigil_environment_cpu_utilization_ratio",
+			  "Managed instances: the environment's CPU in use over its CPUs, since the "
+			  "last sample." },
+			{ "vigil_environment_cpu_utilization_max_ratio",
+			  "Managed instances: the most vigil_environment_cpu_utilization_ratio was." },
+			{ "vigil_environment_memory_utilization_ratio",
+			  "Managed instances: the environment's memory in use over its memory." },
+			{ "vigil_environment_memory_utilization_max_ratio",
+			  "Managed instances: the most vigil_environment_memory_utilization_ratio was." },
+			{ "vigil_environment_memory_used_bytes",
+			  "Managed instances: the environment's memory in use." },
+		};
+		struct metric_series **out[] = { &a->env_cpu, &a->env_cpu_max, &a->env_mem,
+						 &a->env_mem_max, &a->env_mem_bytes };
+
+		for (size_t k = 0; k < sizeof(g) / sizeof(g[0]); k++) {
+			struct metric_desc gd = { .name = g[k].name, .help = g[k].help,
+						  .type = METRIC_GAUGE };
+
+			*out[k] = metric_series_get(metric_register(a->registry, &gd), NULL);
+		}
+		sample_environment(a);
+	}
 }
 
 /* Let the listener thread go and wait for it. */
@@ -627,11 +714,25 @@ struct tracker *extension_tracker(struct extension *e)
 
 int extension_register(struct extension *a)
 {
+	const char *it = a->o->init_type && *a->o->init_type ? a->o->init_type : "on-demand";
+
+	a->managed = strcmp(it, INIT_TYPE_MI) == 0;
+	if (a->managed) {
+		/* never frozen, no INVOKE: reports leave on a timer */
+		a->flush = FLUSH_PERIODIC;
+		a->period = a->o->managed_flush_s > 0 ? a->o->managed_flush_s : 5.0;
+	}
 	if (do_register(a, a->function_name, sizeof(a->function_name), a->version,
 			sizeof(a->version)) < 0)
 		return -1;
 	a->tracker = tracker_new(a->function_name, a->version, a->o->memory_mb, &a->o->prices,
 				 a->registry);
+	if (a->tracker) {
+		tracker_set_mode(a->tracker, it);
+		tracker_tenant_label(a->tracker, a->o->tenant_label_max);
+	}
+	random_hex(a->env_id, 16);
+	log_info("extension", "environment %s (%s)", a->env_id, it);
 	a->logs_due = a->o->logs_enabled;
 	return 0;
 }

@@ -34,6 +34,9 @@ struct extension_options {
 	struct tracker_prices prices;
 	long memory_mb;			/* AWS_LAMBDA_FUNCTION_MEMORY_SIZE */
 	struct emf_in *emf;		/* EMF in the function's lines into the registry, or NULL */
+	const char *init_type;		/* AWS_LAMBDA_INITIALIZATION_TYPE (NULL: on-demand) */
+	double managed_flush_s;		/* Managed Instances: the export timer */
+	unsigned tenant_label_max;	/* 0: no tenant label */
 	/* Called on the listener thread with its loop once init is over (where the sinks
 	 * start): the wiring's receivers start there. NULL: none. */
 	void (*on_start)(void *arg, struct loop *l);

@@ -101,3 +101,43 @@ void resources_sample(struct resources *r)
 	if (statvfs("/tmp", &vfs) == 0)
 		r->tmp_used_bytes = (uint64_t)(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize;
 }
+
+int resources_environment(struct env_usage *u)
+{
+	char text[8192];
+	const char *p;
+	unsigned long long v[8] = { 0 };
+	long long total_kb, avail_kb;
+	int n = 0;
+
+	memset(u, 0, sizeof(*u));
+	if (procfs_read("/proc/stat", text, sizeof(text)) < 0 || strncmp(text, "cpu ", 4) != 0)
+		return -1;
+	/* cpu  user nice system idle iowait irq softirq steal */
+	for (p = text + 4; n < 8;) {
+		long long x;
+		size_t len;
+
+		while (*p == ' ')
+			p++;
+		len = strcspn(p, " \n");
+		if (!len || !field_i64(p, len, &x) || x < 0)
+			break;
+		v[n++] = (unsigned long long)x;
+		p += len;
+	}
+	if (n < 4)
+		return -1;
+	for (int i = 0; i < n; i++)
+		u->cpu_total += v[i];
+	u->cpu_busy = u->cpu_total - v[3] - (n > 4 ? v[4] : 0);
+	if (procfs_read("/proc/meminfo", text, sizeof(text)) < 0)
+		return -1;
+	total_kb = procfs_status_kb(text, "MemTotal:");
+	avail_kb = procfs_status_kb(text, "MemAvailable:");
+	if (total_kb <= 0 || avail_kb < 0)
+		return -1;
+	u->mem_total = (uint64_t)total_kb * 1024;
+	u->mem_used = (uint64_t)(total_kb - avail_kb) * 1024;
+	return 0;
+}

@@ -15,4 +15,14 @@ struct resources {
  * environment its own), else every process in /proc (inside Lambda, the sandbox's). */
 void resources_sample(struct resources *out);
 
+/* The environment as a whole (Lambda Managed Instances: many invocations share it, so its
+ * use is not any one invocation's): CPU ticks busy and in all since boot (/proc/stat's cpu
+ * line), and memory in use and in all (/proc/meminfo: MemTotal - MemAvailable). -1 when
+ * unreadable. */
+struct env_usage {
+	unsigned long long cpu_busy, cpu_total;
+	uint64_t mem_used, mem_total;
+};
+int resources_environment(struct env_usage *out);
+
 #endif
