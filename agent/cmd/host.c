@@ -53,7 +53,16 @@ static const char host_usage[] =
 	"                           (default yes)\n"
 	"  --freeze yes|no          freeze an environment's processes while the runtime and\n"
 	"                           every extension wait on /next, as Lambda does; thaw at\n"
-	"                           its next event (default yes, where a cgroup freezer is)\n";
+	"                           its next event (default yes, where a cgroup freezer is)\n"
+	"  --mode on-demand|managed-instances\n"
+	"                           managed-instances: Lambda Managed Instances, one\n"
+	"                           environment serving --max-concurrency invocations at once,\n"
+	"                           never frozen (default on-demand)\n"
+	"  --max-concurrency N      managed-instances: invocations per environment, 1..64\n"
+	"                           (default 16)\n"
+	"  --snapstart              SnapStart: the runtime's init, then a restore (the Runtime\n"
+	"                           API's restore hooks and the platform.restore* events; no\n"
+	"                           memory snapshot is taken)\n";
 
 static int host_usage_error(const char *msg, const char *arg)
 {
@@ -103,6 +112,11 @@ static int numeric_option(int c, const char *arg, struct host_options *o)
 						arg);
 		o->client_timeout_s = (unsigned)v;
 		return 0;
+	case 'M':
+		if (parse_number(arg, 1, HOST_MAX_CONCURRENCY, &v) < 0 || v != (long)v)
+			return host_usage_error("--max-concurrency takes 1..64, got", arg);
+		o->max_concurrency = (long)v;
+		return 0;
 	case 'S':
 		if (parse_number(arg, 0, 900, &v) < 0)
 			return host_usage_error("--stop-timeout takes seconds 0..900, got", arg);
@@ -145,6 +159,9 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "private-tmp", required_argument, NULL, 'P' },
 		{ "freeze", required_argument, NULL, 'F' },
+		{ "mode", required_argument, NULL, 'D' },
+		{ "max-concurrency", required_argument, NULL, 'M' },
+		{ "snapstart", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -164,6 +181,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 	o->stop_timeout_s = 10;
 	o->private_tmp = true;
 	o->freeze = true;
+	o->max_concurrency = 16;
 	o->env = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->env)
 		return 1;
@@ -200,6 +218,7 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		case 'C':
 		case 'T':
 		case 'S':
+		case 'M':
 			rc = numeric_option(c, optarg, o);
 			if (rc)
 				return rc;
@@ -230,6 +249,15 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
 				return host_usage_error("--freeze is yes or no, got", optarg);
 			o->freeze = strcmp(optarg, "yes") == 0;
+			break;
+		case 'D':
+			if (strcmp(optarg, "on-demand") && strcmp(optarg, "managed-instances"))
+				return host_usage_error("--mode is on-demand or managed-instances, got",
+							optarg);
+			o->managed = strcmp(optarg, "managed-instances") == 0;
+			break;
+		case 'N':
+			o->snapstart = true;
 			break;
 		case 'u':
 			if (!*optarg)
@@ -264,6 +292,10 @@ static int parse_options(struct host_options *o, int argc, char **argv)
 		return host_usage_error("needs --function DIR or -- RUNTIME_COMMAND", NULL);
 	if (o->argv && o->function_dir)
 		return host_usage_error("takes --function DIR or a command, not both", NULL);
+	if (o->managed && o->snapstart)
+		return host_usage_error("--snapstart is not for managed instances", NULL);
+	if (o->managed)
+		o->freeze = false;	/* Managed Instances are never frozen */
 	return 0;
 }
 
@@ -285,6 +317,7 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 	probes_config(cfg, &o.probes_attach, &o.probes_ring_kb);
 	o.logs_enabled = cfg->logs_enabled;
 	o.prices = prices_config(cfg);
+	o.tenant_label_max = cfg->tenant_label ? (unsigned)cfg->tenant_label_max : 0;
 	log_writer_config(cfg, &o.logs, &o.log_queue_bytes);
 	raise_fd_limit();
 	registry = metric_registry_new((unsigned)cfg->metrics_max_series);

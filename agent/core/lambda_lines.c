@@ -92,16 +92,28 @@ void line_end(struct buf *b, enum log_format f, const char *request_id)
 
 void line_report(struct buf *b, enum log_format f, const struct report_fields *r)
 {
-	int64_t billed = billed_duration_ms(r->duration_ms, r->init_duration_ms);
+	/* SnapStart bills the restore: ceil(Duration + Billed Restore Duration). */
+	double restore = r->restore_duration_ms > 0 ? r->restore_duration_ms : 0;
+	int64_t billed = billed_duration_ms(r->duration_ms + (restore > 0 ?
+					    (double)billed_duration_ms(restore, -1) : 0),
+					    r->init_duration_ms);
 	int failed = r->status && strcmp(r->status, "success") != 0;
 
-	if (f == LOG_FORMAT_TEXT) {
+	if (f == LOG_FORMAT_TEXT && r->managed) {
+		buf_printf(b, "REPORT RequestId: %s\tDuration: %.2f ms\t", r->request_id,
+			   r->duration_ms);
+	} else if (f == LOG_FORMAT_TEXT) {
 		buf_printf(b, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %lld ms\t"
 			      "Memory Size: %ld MB\tMax Memory Used: %ld MB\t",
 			   r->request_id, r->duration_ms, (long long)billed, r->memory_size_mb,
 			   r->max_memory_used_mb);
 		if (r->init_duration_ms >= 0)
 			buf_printf(b, "Init Duration: %.2f ms\t", r->init_duration_ms);
+		if (restore > 0)
+			buf_printf(b, "Restore Duration: %.2f ms\tBilled Restore Duration: %lld ms\t",
+				   restore, (long long)billed_duration_ms(restore, -1));
+	}
+	if (f == LOG_FORMAT_TEXT) {
 		if (failed && strcmp(r->status, "timeout") == 0)
 			buf_puts(b, "Status: timeout");
 		else if (failed)
@@ -113,9 +125,13 @@ void line_report(struct buf *b, enum log_format f, const struct report_fields *r
 	json_head(b, "platform.report");
 	buf_puts(b, "{\"requestId\":");
 	json_put_string(b, r->request_id);
-	buf_printf(b, ",\"metrics\":{\"durationMs\":%.3f,\"billedDurationMs\":%lld,"
-		      "\"memorySizeMB\":%ld,\"maxMemoryUsedMB\":%ld",
-		   r->duration_ms, (long long)billed, r->memory_size_mb, r->max_memory_used_mb);
+	buf_printf(b, ",\"metrics\":{\"durationMs\":%.3f", r->duration_ms);
+	if (!r->managed)
+		buf_printf(b, ",\"billedDurationMs\":%lld,\"memorySizeMB\":%ld,"
+			      "\"maxMemoryUsedMB\":%ld", (long long)billed, r->memory_size_mb,
+			   r->max_memory_used_mb);
+	if (restore > 0)
+		buf_printf(b, ",\"restoreDurationMs\":%.3f", restore);
 	if (r->init_duration_ms >= 0)
 		buf_printf(b, ",\"initDurationMs\":%.3f", r->init_duration_ms);
 	buf_puts(b, "},\"status\":");

@@ -22,6 +22,9 @@ struct report_fields {
 	long max_memory_used_mb;
 	const char *status;		/* "success", "error", "timeout", "failure" */
 	const char *error_type;		/* NULL or empty when none */
+	double restore_duration_ms;	/* > 0: after a SnapStart restore (Restore Duration) */
+	bool managed;			/* Lambda Managed Instances: Duration only (billing and
+					 * memory are the instance's, not the invocation's) */
 };
 
 /* Billed duration: ceil(duration), plus init on a cold start (INIT billed since Aug 2025).

@@ -104,6 +104,11 @@ static void on_invoke_timeout(void *arg)
 	host_platform_output(env->host, &b, inv->id);
 	buf_free(&b);
 	host_answer(env->host, inv);
+	if (env->host->opt.managed) {
+		/* Reported, not enforced: the environment serves the others on. */
+		env_mi_finish(env, inv);
+		return;
+	}
 	if (inv->runtime_done_at == 0)
 		runtime_done_event(env, inv);
 	host_finish(env->host, inv, env);
@@ -111,47 +116,90 @@ static void on_invoke_timeout(void *arg)
 	env_stop(env, "timeout");
 }
 
+static void mi_unlink(struct environment *env, struct invocation *inv)
+{
+	for (struct invocation **pp = &env->mi_inv; *pp; pp = &(*pp)->env_next) {
+		if (*pp == inv) {
+			*pp = inv->env_next;
+			inv->env_next = NULL;
+			env->mi_ninv--;
+			return;
+		}
+	}
+}
+
+struct invocation *env_mi_find(struct environment *env, const char *id)
+{
+	for (struct invocation *inv = env->mi_inv; inv; inv = inv->env_next) {
+		if (strcmp(inv->id, id) == 0)
+			return inv;
+	}
+	return NULL;
+}
+
+void env_mi_finish(struct environment *env, struct invocation *inv)
+{
+	mi_unlink(env, inv);
+	host_finish(env->host, inv, env);
+	if (!env->mi_ninv && env->state == ENV_IDLE)
+		host_env_ready(env->host, env);
+}
+
 void env_deliver(struct environment *env, struct invocation *inv)
 {
-	struct http_request *req = env->next_req;
+	struct host *h = env->host;
+	struct http_request *req;
 	char deadline[32], arn[256];
-	const char *headers[16];
+	const char *headers[20];
 	struct timespec now;
 	struct buf b;
 	int n = 0;
 
-	env_thaw(env);
 	loop_timer_stop(&env->idle_timer);
-	env->next_req = NULL;
-	env->inv = inv;
+	if (h->opt.managed) {
+		/* one of the runtime's /next calls takes it; the others wait on */
+		req = env->mi_next[--env->mi_nnext];
+		inv->env_next = env->mi_inv;
+		env->mi_inv = inv;
+		env->mi_ninv++;
+	} else {
+		env_thaw(env);
+		req = env->next_req;
+		env->next_req = NULL;
+		env->inv = inv;
+		env->state = ENV_BUSY;
+	}
 	inv->env = env;
-	env->state = ENV_BUSY;
 	inv->started_at = inv->init_retry_at > 0 ? inv->init_retry_at : loop_now();
 	/* A retried init inside the invoke already set the deadline when it began. */
 	if (inv->deadline == 0) {
-		inv->deadline = inv->started_at + env->host->opt.timeout_s;
+		inv->deadline = inv->started_at + h->opt.timeout_s;
 		clock_gettime(CLOCK_REALTIME, &now);
 		inv->deadline_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
-				   (int64_t)(env->host->opt.timeout_s * 1000);
+				   (int64_t)(h->opt.timeout_s * 1000);
 	}
 	if (!loop_timer_active(&inv->timer))
-		loop_timer_start(env->host->loop, &inv->timer, inv->deadline, on_invoke_timeout, inv);
+		loop_timer_start(h->loop, &inv->timer, inv->deadline, on_invoke_timeout, inv);
 	buf_init(&b);
-	line_start(&b, env->host->opt.log_format, inv->id, "$LATEST");
-	host_platform_output(env->host, &b, inv->id);
+	line_start(&b, h->opt.log_format, inv->id, "$LATEST");
+	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
-	if (telemetry_active(env))
-		telemetry_emit(env, "platform.start",
-			       json_pack("{s:s,s:s,s:{s:s,s:s}}", "requestId", inv->id, "version",
-					 "$LATEST", "tracing", "type", "X-Amzn-Trace-Id", "value",
-					 inv->trace_id));
+	if (telemetry_active(env)) {
+		json_t *rec = json_pack("{s:s,s:s,s:{s:s,s:s}}", "requestId", inv->id, "version",
+					"$LATEST", "tracing", "type", "X-Amzn-Trace-Id", "value",
+					inv->trace_id);
+
+		if (inv->tenant[0])
+			json_object_set_new(rec, "tenantId", json_string(inv->tenant));
+		telemetry_emit(env, "platform.start", rec);
+	}
 	for (unsigned i = 0; i < env->next_ext; i++) {
 		if (env->ext[i].registered && (env->ext[i].events & EXT_INVOKE))
 			extension_deliver_invoke(&env->ext[i], inv);
 	}
 	snprintf(deadline, sizeof(deadline), "%lld", (long long)inv->deadline_ms);
 	snprintf(arn, sizeof(arn), "arn:aws:lambda:us-east-1:000000000000:function:%s",
-		 env->host->opt.function_name);
+		 h->opt.function_name);
 	headers[n++] = "Content-Type";
 	headers[n++] = json_ct;
 	headers[n++] = "Lambda-Runtime-Aws-Request-Id";
@@ -162,10 +210,16 @@ void env_deliver(struct environment *env, struct invocation *inv)
 	headers[n++] = arn;
 	headers[n++] = "Lambda-Runtime-Trace-Id";
 	headers[n++] = inv->trace_id;
+	if (inv->tenant[0]) {
+		headers[n++] = "Lambda-Runtime-Aws-Tenant-Id";
+		headers[n++] = inv->tenant;
+	}
 	headers[n] = NULL;
 	http_respond(req, 200, headers, inv->payload, inv->payload_len);
-	/* After the event is on its way: the probes' bookkeeping is not on the invoke path. */
-	host_probes_invoke_start(env);
+	/* After the event is on its way: the probes' bookkeeping is not on the invoke path
+	 * (per environment: not for managed instances' overlapping invocations). */
+	if (!h->opt.managed)
+		host_probes_invoke_start(env);
 }
 
 void env_check_invoke_done(struct environment *env)
@@ -237,15 +291,17 @@ void env_check_init_done(struct environment *env)
 {
 	struct host *h = env->host;
 
-	if (env->state != ENV_STARTING || !env->runtime_parked_first || !env->next_req)
+	if (env->state != ENV_STARTING || !env->runtime_parked_first ||
+	    (!env->next_req && !env->restore_req) || env->restore_at > 0)
 		return;
 	for (unsigned i = 0; i < env->next_ext; i++) {
 		if (env->ext[i].registered && env->ext[i].ready_at == 0)
 			return;
 	}
 	env->init_ms = (loop_now() - env->spawned_at) * 1000.0;
-	/* A retry inside an invoke is part of its Duration, not an Init Duration. */
-	env->report_init = strcmp(env->phase, "init") == 0;
+	/* A retry inside an invoke is part of its Duration, not an Init Duration; SnapStart's
+	 * init is the snapshot's: its invocations report the restore instead. */
+	env->report_init = strcmp(env->phase, "init") == 0 && !h->opt.snapstart;
 	host_probes_init_done(env);
 	loop_timer_stop(&env->init_timer);
 	env->nphases = 0;
@@ -283,10 +339,70 @@ void env_check_init_done(struct environment *env)
 		p->duration_ms = (env->runtime_ready_at - from) * 1000.0;
 	}
 	telemetry_emit(env, "platform.initReport",
-		       json_pack("{s:s,s:s,s:s,s:{s:f}}", "initializationType", "on-demand",
-				 "phase", env->phase, "status", "success", "metrics", "durationMs",
-				 env->init_ms));
+		       json_pack("{s:s,s:s,s:s,s:{s:f}}", "initializationType",
+				 host_init_type(h), "phase", env->phase, "status", "success",
+				 "metrics", "durationMs", env->init_ms));
 	telemetry_init_done(env);
+	if (h->opt.snapstart) {
+		env_restore(env);
+		return;
+	}
+	env->state = ENV_IDLE;
+	host_env_ready(h, env);
+}
+
+/* SnapStart, emulated: the snapshot would be taken here (no memory snapshot is: CRIU cannot
+ * on this kernel) and this environment is restored from it: platform.restoreStart, the
+ * runtime's restore/next answered (its after-restore hooks run), and the restore is over at
+ * its next /next (at once when it never asked for restore/next). */
+void env_restore(struct environment *env)
+{
+	struct host *h = env->host;
+
+	env->restore_at = loop_now();
+	loop_timer_stop(&env->init_timer);
+	loop_timer_start(h->loop, &env->init_timer, env->restore_at + HOST_RESTORE_TIMEOUT,
+			 on_init_timeout, env);
+	telemetry_emit(env, "platform.restoreStart",
+		       json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "runtimeVersion",
+				 "vigil-host:" VIGIL_HOST_RUNTIME_VERSION, "runtimeVersionArn",
+				 "arn:aws:lambda:local::runtime:vigil-host", "functionName",
+				 h->opt.function_name, "functionVersion", "$LATEST", "instanceId",
+				 env->instance_id, "instanceMaxMemory", (int)h->opt.memory_mb));
+	if (env->restore_req) {
+		struct http_request *req = env->restore_req;
+
+		env->restore_req = NULL;
+		http_respond(req, 200, NULL, "", 0);
+		return;
+	}
+	if (env->next_req)
+		env_restore_done(env, NULL);
+}
+
+void env_restore_done(struct environment *env, const char *error_type)
+{
+	struct host *h = env->host;
+	const char *status = error_type ? "error" : "success";
+	json_t *rec;
+
+	env->restore_ms = (loop_now() - env->restore_at) * 1000.0;
+	rec = json_pack("{s:s}", "status", status);
+	if (error_type)
+		json_object_set_new(rec, "errorType", json_string(error_type));
+	telemetry_emit(env, "platform.restoreRuntimeDone", rec);
+	rec = json_pack("{s:s,s:{s:f}}", "status", status, "metrics", "durationMs",
+			env->restore_ms);
+	if (error_type)
+		json_object_set_new(rec, "errorType", json_string(error_type));
+	telemetry_emit(env, "platform.restoreReport", rec);
+	loop_timer_stop(&env->init_timer);
+	if (error_type) {
+		host_init_failed(h, env, "error", error_type);
+		return;
+	}
+	env->report_restore = true;
+	env->restore_at = 0;
 	env->state = ENV_IDLE;
 	host_env_ready(h, env);
 }
@@ -392,8 +508,11 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 	env->cg.peak_fd = env->cg.freeze_fd = -1;
 	env->ns_user_fd = env->ns_mnt_fd = -1;
 	random_hex(env->instance_id, 16);
-	if (inv)
+	env->restore_ms = -1;
+	if (inv) {
 		inv->env = env;
+		snprintf(env->tenant, sizeof(env->tenant), "%s", inv->tenant);
+	}
 	env->api = env_listen_api(env);
 	if (!env->api)
 		goto fail;
@@ -415,7 +534,7 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 	buf_free(&b);
 	telemetry_emit(env, "platform.initStart",
 		       json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "initializationType",
-				 "on-demand", "phase", phase, "runtimeVersion",
+				 host_init_type(h), "phase", phase, "runtimeVersion",
 				 "vigil-host:" VIGIL_HOST_RUNTIME_VERSION, "runtimeVersionArn",
 				 "arn:aws:lambda:local::runtime:vigil-host", "functionName",
 				 h->opt.function_name, "functionVersion", "$LATEST", "instanceId",
@@ -483,6 +602,12 @@ static void env_free(struct environment *env)
 		struct invocation *inv = env->inv;
 
 		env->inv = NULL;
+		host_abandon(h, inv);
+	}
+	while (env->mi_inv) {
+		struct invocation *inv = env->mi_inv;
+
+		mi_unlink(env, inv);
 		host_abandon(h, inv);
 	}
 	for (pp = &h->envs; *pp; pp = &(*pp)->next) {
@@ -657,13 +782,33 @@ static void fail_invocation(struct environment *env, const char *type, const cha
 	end_failed(env, type, what, detail);
 }
 
+/* Managed instances: every invocation in flight fails (a process of the environment ended). */
+static void fail_all(struct environment *env, const char *type, const char *how)
+{
+	while (env->mi_inv) {
+		struct invocation *inv = env->mi_inv;
+
+		mi_unlink(env, inv);
+		env->inv = inv;
+		fail_invocation(env, type, how);
+	}
+}
+
 void env_abort(struct environment *env, const char *type)
 {
 	static const char why[] = "the host stopped before the invocation ended";
 
-	if (!env->inv || env->state == ENV_STOPPING)
+	if ((!env->inv && !env->mi_inv) || env->state == ENV_STOPPING)
 		return;
-	end_failed(env, type, why, why);
+	if (env->inv)
+		end_failed(env, type, why, why);
+	while (env->mi_inv) {
+		struct invocation *inv = env->mi_inv;
+
+		mi_unlink(env, inv);
+		env->inv = inv;
+		end_failed(env, type, why, why);
+	}
 	env_stop(env, "spindown");
 }
 
@@ -671,6 +816,11 @@ static void runtime_exited(struct environment *env, const char *how)
 {
 	struct host *h = env->host;
 
+	if (env->mi_inv && env->state != ENV_STOPPING) {
+		fail_all(env, exit_error_type(env), how);
+		env_stop(env, "failure");
+		return;
+	}
 	switch (env->state) {
 	case ENV_STARTING: {
 		const char *type = env->init_error[0] ? env->init_error : exit_error_type(env);
@@ -712,6 +862,11 @@ static void extension_exited(struct environment *env, struct extension *x, const
 		telemetry_emit(env, "platform.extension",
 			       json_pack("{s:s,s:s,s:[],s:s}", "name", x->name, "state", "Failed",
 					 "events", "errorType", type));
+	}
+	if (env->mi_inv && env->state != ENV_STOPPING) {
+		fail_all(env, type, how);
+		env_stop(env, "failure");
+		return;
 	}
 	switch (env->state) {
 	case ENV_STARTING:

@@ -185,6 +185,12 @@ static void handle_register(struct environment *env, struct http_request *req)
 		return;
 	}
 	why = extension_register_events(req->body, req->body_len, &events, &type);
+	if (!why && env->host->opt.managed && (events & EXT_INVOKE)) {
+		/* Lambda Managed Instances: SHUTDOWN only. */
+		type = "Extension.InvalidEventType";
+		why = "INVOKE is not supported on Lambda Managed Instances: register for SHUTDOWN "
+		      "only";
+	}
 	if (why) {
 		api_reply_error(req, 403, type, why);
 		return;

@@ -282,6 +282,20 @@ static enum MHD_Result answer_apigw(struct fd_request *r)
 	return rc;
 }
 
+/* A tenant id (X-Amz-Tenant-Id): 1..127 printable ASCII characters. */
+static bool tenant_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > 127)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (t[i] < 0x21 || t[i] > 0x7e)
+			return false;
+	}
+	return true;
+}
+
 /* How the request says its body ends: Content-Length headers (how many, whether they agree)
  * and Transfer-Encoding. */
 struct framing {
@@ -313,6 +327,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct frontdoor *f = cls;
 	struct fd_request *r = *state;
+	const char *tenant;
 	char *payload;
 	size_t len;
 
@@ -370,10 +385,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (!payload)
 		return queue_json(conn, 500, "{\"message\":\"out of memory\"}");
+	tenant = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Amz-Tenant-Id");
+	if (tenant && !tenant_ok(tenant)) {
+		free(payload);
+		return queue_json(conn, 400, "{\"errorType\":\"InvalidParameterValueException\","
+				  "\"errorMessage\":\"X-Amz-Tenant-Id: 1 to 127 printable "
+				  "characters\"}");
+	}
 	r->state = REQ_WAITING;
 	r->inv = host_invoke(f->host, payload, len,
 			     MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Amzn-Trace-Id"),
-			     r->raw ? "other" : "http", on_answer, r);
+			     tenant, r->raw ? "other" : "http", on_answer, r);
 	if (!r->inv) {
 		r->state = REQ_DONE;
 		return queue_json(conn, 429, r->raw ? "{\"Type\":\"User\",\"message\":\"Rate "

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -203,8 +204,30 @@ static json_t *report_record(struct environment *env, struct invocation *inv,
 	json_t *rec, *metrics;
 	char when[32];
 
+	if (env->host->opt.managed) {
+		/* Managed instances (2025-01-29): durationMs only; the response's spans. */
+		rec = json_pack("{s:s,s:s,s:{s:f}}", "requestId", inv->id, "status", r->status,
+				"metrics", "durationMs", r->duration_ms);
+		if (strcmp(r->status, "success") != 0 && r->error_type && *r->error_type)
+			json_object_set_new(rec, "errorType", json_string(r->error_type));
+		iso_time_now(when);
+		json_object_set_new(rec, "spans", json_pack(
+			"[{s:s,s:s,s:f},{s:s,s:s,s:f}]", "name", "responseLatency", "start", when,
+			"durationMs", inv->response_started_at > 0 ?
+				(inv->response_started_at - inv->started_at) * 1000.0 : 0.0,
+			"name", "responseDuration", "start", when, "durationMs",
+			inv->response_done_at > inv->response_started_at ?
+				(inv->response_done_at - inv->response_started_at) * 1000.0 : 0.0));
+		if (inv->tenant[0])
+			json_object_set_new(rec, "tenantId", json_string(inv->tenant));
+		json_object_set_new(rec, "tracing", json_pack("{s:s,s:s}", "type",
+							      "X-Amzn-Trace-Id", "value",
+							      inv->trace_id));
+		return rec;
+	}
 	metrics = json_pack("{s:f,s:I,s:i,s:i}", "durationMs", r->duration_ms, "billedDurationMs",
-			    (json_int_t)billed_duration_ms(r->duration_ms, r->init_duration_ms),
+			    (json_int_t)billed_duration_ms(r->duration_ms + (r->restore_duration_ms > 0 ?
+						ceil(r->restore_duration_ms) : 0), r->init_duration_ms),
 			    "memorySizeMB", (int)r->memory_size_mb, "maxMemoryUsedMB",
 			    (int)r->max_memory_used_mb);
 	if (r->init_duration_ms >= 0)
@@ -213,6 +236,10 @@ static json_t *report_record(struct environment *env, struct invocation *inv,
 			metrics);
 	if (strcmp(r->status, "success") != 0 && r->error_type && *r->error_type)
 		json_object_set_new(rec, "errorType", json_string(r->error_type));
+	if (r->restore_duration_ms > 0)
+		json_object_set_new(metrics, "restoreDurationMs", json_real(r->restore_duration_ms));
+	if (inv->tenant[0])
+		json_object_set_new(rec, "tenantId", json_string(inv->tenant));
 	iso_time_now(when);
 	if (env->next_ext)
 		json_object_set_new(rec, "spans",
@@ -254,6 +281,10 @@ static void track(struct host *h, struct environment *env, struct invocation *in
 	};
 
 	snprintf(r.request_id, sizeof(r.request_id), "%s", inv->id);
+	snprintf(r.init_type, sizeof(r.init_type), "%s", host_init_type(h));
+	snprintf(r.tenant_id, sizeof(r.tenant_id), "%s", inv->tenant);
+	r.restore_duration_ms = f->restore_duration_ms;
+	r.streaming = inv->streaming;
 	snprintf(r.trace_id, sizeof(r.trace_id), "%s", inv->trace_id);
 	snprintf(r.trigger, sizeof(r.trigger), "%s", inv->trigger ? inv->trigger : "");
 	if (r.cold_start && env) {
@@ -276,8 +307,14 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	loop_timer_stop(&inv->timer);
 	duration_ms = inv->status == INV_TIMEOUT ? h->opt.timeout_s * 1000.0 :
 						   (loop_now() - inv->started_at) * 1000.0;
+	struct environment *own = env;
+
+	if (h->opt.managed)
+		env = NULL;	/* per environment, not per invocation: see the gauges */
 	host_probes_invoke_measure(h, env);
 	r.request_id = inv->id;
+	r.restore_duration_ms = env && env->report_restore ? env->restore_ms : -1;
+	r.managed = h->opt.managed;
 	r.version = "$LATEST";
 	r.duration_ms = duration_ms;
 	r.init_duration_ms = env && env->report_init ? env->init_ms : -1;
@@ -286,40 +323,91 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	r.status = status_name(inv->status);
 	r.error_type = inv->error_type;
 	if (env)
-		env->report_init = false;
+		env->report_init = env->report_restore = false;
 	buf_init(&b);
 	line_end(&b, h->opt.log_format, inv->id);
 	line_report(&b, h->opt.log_format, &r);
 	host_platform_output(h, &b, inv->id);
 	buf_free(&b);
 	host_probes_invoke_end(h, inv, env);
-	if (env && telemetry_active(env))
-		telemetry_emit(env, "platform.report", report_record(env, inv, &r));
+	if (own && telemetry_active(own))
+		telemetry_emit(own, "platform.report", report_record(own, inv, &r));
 	track(h, env, inv, &r);
 	inv->phase_over = true;
 	maybe_free(inv);
 }
 
-static struct invocation *dequeue(struct host *h)
+/* The oldest queued invocation env may serve (an environment serves one tenant only: an
+ * invocation of tenant T, or of none, goes to an environment of T, or of none), taken off the
+ * queue; env NULL: the oldest. */
+static struct invocation *dequeue_for(struct host *h, const struct environment *env)
 {
-	struct invocation *inv = h->queue;
+	struct invocation **pp, *prev = NULL;
 
-	if (inv) {
-		h->queue = inv->next;
-		if (!h->queue)
-			h->queue_tail = NULL;
+	for (pp = &h->queue; *pp; prev = *pp, pp = &(*pp)->next) {
+		struct invocation *inv = *pp;
+
+		if (env && strcmp(inv->tenant, env->tenant) != 0)
+			continue;
+		*pp = inv->next;
+		if (h->queue_tail == inv)
+			h->queue_tail = prev;
 		inv->next = NULL;
 		h->queued--;
+		return inv;
 	}
-	return inv;
+	return NULL;
 }
 
-/* Start environments for queued invocations while the pool has room. */
+const char *host_init_type(const struct host *h)
+{
+	return h->opt.managed ? INIT_TYPE_MI : h->opt.snapstart ? "snap-start" : "on-demand";
+}
+
+/* Whether an environment (alive, not stopping) could take inv, now or once it is free. */
+static bool served(const struct host *h, const struct invocation *inv)
+{
+	for (const struct environment *env = h->envs; env; env = env->next) {
+		if (env->state != ENV_STOPPING && strcmp(env->tenant, inv->tenant) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Start environments for queued invocations while the pool has room (managed instances: an
+ * environment takes many at once, so one more only for a tenant none serves). A full pool
+ * with a queued invocation of a tenant none of its environments serves makes room: an idle
+ * environment of another tenant spins down (environments are never shared across tenants). */
 static void grow_pool(struct host *h)
 {
-	while (h->queue && !h->shutting_down && h->nenvs < (unsigned)h->opt.concurrency) {
-		struct invocation *inv = dequeue(h);
+	while (h->queue && !h->shutting_down) {
+		struct invocation *inv = h->queue, *q, **pp, *prev = NULL;
 
+		if (h->opt.managed) {
+			while (inv && served(h, inv))
+				inv = inv->next;
+			if (!inv)
+				return;
+		}
+		if (h->nenvs >= (unsigned)h->opt.concurrency) {
+			for (q = h->queue; q && served(h, q); q = q->next)
+				;
+			for (struct environment *env = h->envs; q && env; env = env->next) {
+				if (env->state == ENV_IDLE && !env->inv && !env->mi_ninv &&
+				    strcmp(env->tenant, q->tenant) != 0) {
+					env_stop(env, "spindown");
+					break;
+				}
+			}
+			return;
+		}
+		for (pp = &h->queue; *pp != inv; prev = *pp, pp = &(*pp)->next)
+			;
+		*pp = inv->next;
+		if (h->queue_tail == inv)
+			h->queue_tail = prev;
+		inv->next = NULL;
+		h->queued--;
 		if (!env_spawn(h, inv, "init")) {
 			inv->status = INV_FAILURE;
 			snprintf(inv->error_type, sizeof(inv->error_type), "Runtime.InvalidEntrypoint");
@@ -331,10 +419,43 @@ static void grow_pool(struct host *h)
 	}
 }
 
+/* Managed instances: hand queued invocations of its tenant to env while the runtime waits on
+ * /next calls; spin down when stopping and empty, else wait (idle timer) when nothing runs. */
+static void mi_ready(struct host *h, struct environment *env)
+{
+	struct invocation *inv = env->inv;
+
+	if (env->next_req && env->mi_nnext < HOST_MAX_CONCURRENCY) {
+		/* the /next that ended init joins the others */
+		env->mi_next[env->mi_nnext++] = env->next_req;
+		env->next_req = NULL;
+	}
+	env->inv = NULL;
+	if (inv && inv->status == INV_PENDING && !inv->answered && env->mi_nnext)
+		env_deliver(env, inv);
+	else if (inv)
+		invocation_detach(inv);
+	if (h->shutting_down) {
+		if (!env->mi_ninv)
+			env_stop(env, "spindown");
+		return;
+	}
+	while (env->mi_nnext && (inv = dequeue_for(h, env)) != NULL)
+		env_deliver(env, inv);
+	if (!env->mi_ninv)
+		env_arm_idle(env);
+	else
+		loop_timer_stop(&env->idle_timer);
+}
+
 void host_env_ready(struct host *h, struct environment *env)
 {
 	struct invocation *inv = env->inv;
 
+	if (h->opt.managed) {
+		mi_ready(h, env);
+		return;
+	}
 	if (inv && inv->status == INV_PENDING && !inv->answered) {
 		/* The invocation that started this environment (or a retried init). */
 		env_deliver(env, inv);
@@ -347,12 +468,15 @@ void host_env_ready(struct host *h, struct environment *env)
 		env_stop(env, "spindown");
 		return;
 	}
-	inv = dequeue(h);
+	inv = dequeue_for(h, env);
 	if (inv) {
 		env_deliver(env, inv);
 		return;
 	}
 	env_arm_idle(env);
+	/* A queued invocation of another tenant may need this environment's place. */
+	if (h->queue)
+		grow_pool(h);
 }
 
 void host_env_gone(struct host *h, struct environment *env)
@@ -383,10 +507,10 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 	host_platform_output(h, &b, inv ? inv->id : NULL);
 	buf_free(&b);
 	telemetry_emit(env, "platform.initRuntimeDone",
-		       json_pack("{s:s,s:s,s:s,s:s}", "initializationType", "on-demand", "phase",
+		       json_pack("{s:s,s:s,s:s,s:s}", "initializationType", host_init_type(h), "phase",
 				 phase, "status", status, "errorType", error_type));
 	telemetry_emit(env, "platform.initReport",
-		       json_pack("{s:s,s:s,s:s,s:s,s:{s:f}}", "initializationType", "on-demand",
+		       json_pack("{s:s,s:s,s:s,s:s,s:{s:f}}", "initializationType", host_init_type(h),
 				 "phase", phase, "status", status, "errorType", error_type,
 				 "metrics", "durationMs", init_ms));
 	env->inv = NULL;
@@ -447,7 +571,7 @@ static bool usable_trace(const char *t)
 }
 
 struct invocation *host_invoke(struct host *h, char *payload, size_t len, const char *trace,
-			       const char *trigger,
+			       const char *tenant, const char *trigger,
 			       void (*on_answer)(struct invocation *, void *), void *arg)
 {
 	struct invocation *inv;
@@ -471,6 +595,7 @@ struct invocation *host_invoke(struct host *h, char *payload, size_t len, const 
 	inv->accepted_at = loop_now();
 	inv->on_answer = on_answer;
 	inv->answer_arg = arg;
+	snprintf(inv->tenant, sizeof(inv->tenant), "%s", tenant ? tenant : "");
 	if (usable_trace(trace)) {
 		snprintf(inv->trace_id, sizeof(inv->trace_id), "%.150s", trace);
 	} else {
@@ -488,8 +613,9 @@ struct invocation *host_invoke(struct host *h, char *payload, size_t len, const 
 	h->queued++;
 	/* An idle environment takes it at once; else the pool grows (a cold start). */
 	for (struct environment *env = h->envs; env; env = env->next) {
-		if (env->state == ENV_IDLE && env->next_req && !env->inv) {
-			env_deliver(env, dequeue(h));
+		if (env->state == ENV_IDLE && strcmp(env->tenant, inv->tenant) == 0 &&
+		    (h->opt.managed ? env->mi_nnext > 0 : env->next_req && !env->inv)) {
+			env_deliver(env, dequeue_for(h, env));
 			return inv;
 		}
 	}
@@ -545,7 +671,7 @@ static void on_stop_timeout(void *arg)
 
 	for (struct environment *env = h->envs, *next; env; env = next) {
 		next = env->next;
-		if (env->inv && env->state != ENV_STOPPING)
+		if ((env->inv || env->mi_inv) && env->state != ENV_STOPPING)
 			env_abort(env, "Sandbox.Shutdown");
 	}
 }
@@ -554,7 +680,7 @@ static void shutdown_all(struct host *h)
 {
 	h->shutting_down = true;
 	while (h->queue) {
-		struct invocation *inv = dequeue(h);
+		struct invocation *inv = dequeue_for(h, NULL);
 
 		inv->status = INV_FAILURE;
 		snprintf(inv->error_type, sizeof(inv->error_type), "Sandbox.Shutdown");
@@ -566,9 +692,11 @@ static void shutdown_all(struct host *h)
 	 * REPORT): host_env_ready stops it then. --stop-timeout bounds the wait. */
 	for (struct environment *env = h->envs, *next; env; env = next) {
 		next = env->next;
-		if (env->inv && env->state != ENV_IDLE && env->state != ENV_STOPPING) {
+		if ((env->inv && env->state != ENV_IDLE && env->state != ENV_STOPPING) ||
+		    (env->mi_inv && env->state != ENV_STOPPING)) {
 			log_info("host", "environment %u: stopping once invoke %s is over (at most "
-				 "%.3g s)", env->index, env->inv->id, h->opt.stop_timeout_s);
+				 "%.3g s)", env->index, env->inv ? env->inv->id : env->mi_inv->id,
+				 h->opt.stop_timeout_s);
 			if (!loop_timer_active(&h->stop_timer))
 				loop_timer_start(h->loop, &h->stop_timer,
 						 loop_now() + h->opt.stop_timeout_s, on_stop_timeout, h);
@@ -698,6 +826,8 @@ int host_run(const struct host_options *o, struct metric_registry *r, struct sin
 				h.registry);
 	if (!h.tracker)
 		goto out;
+	tracker_set_mode(h.tracker, host_init_type(&h));
+	tracker_tenant_label(h.tracker, h.opt.tenant_label_max);
 	loop_add_hook(h.loop, flush_output, NULL);
 	host_probes_start(&h);
 	h.use_cgroups = cgroup_probe(why, sizeof(why)) == 0;

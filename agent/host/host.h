@@ -29,9 +29,11 @@
 #define HOST_MAX_PAYLOAD (6 * 1024 * 1024)	/* request and response, as Lambda */
 #define HOST_MAX_RESPONSE (6 * 1024 * 1024 + 100)	/* RIE's buffered response limit */
 #define HOST_INIT_TIMEOUT 10.0			/* seconds, on-demand init */
+#define HOST_RESTORE_TIMEOUT 10.0		/* seconds, SnapStart's after-restore hooks */
 #define HOST_SHUTDOWN_GRACE 2.0			/* SIGTERM, then SIGKILL after this */
 #define HOST_QUEUE_MAX 1000
 #define HOST_MAX_EXTENSIONS 10			/* Lambda's limit */
+#define HOST_MAX_CONCURRENCY 64			/* --max-concurrency: /next parked at once */
 
 enum inv_status { INV_PENDING, INV_SUCCESS, INV_ERROR, INV_TIMEOUT, INV_FAILURE };
 
@@ -40,11 +42,13 @@ struct environment;
 
 struct invocation {
 	struct invocation *next;	/* in the host's queue */
+	struct invocation *env_next;	/* in its environment's list (managed instances) */
 	struct host *host;
 	char id[UUID_STR_LEN];
 	char *payload;
 	size_t payload_len;
 	char trace_id[160];
+	char tenant[128];		/* X-Amz-Tenant-Id, "" none */
 	const char *trigger;		/* faas.trigger: http (the front door), other */
 	double accepted_at;		/* monotonic, when the caller handed it in */
 	double started_at;		/* delivered to the runtime */
@@ -63,6 +67,8 @@ struct invocation {
 	double response_started_at;	/* the runtime's /response or /error: headers in */
 	double response_done_at;	/* … and its body */
 	double runtime_done_at;		/* the runtime back on /next (or failed) */
+	bool streaming;			/* answered in Lambda's streaming response mode */
+	struct http_request *stream_req;	/* the runtime's streaming /response, open */
 	bool answered;			/* the caller has been told */
 	bool phase_over;		/* END/REPORT printed */
 	void (*on_answer)(struct invocation *inv, void *arg);
@@ -125,6 +131,18 @@ struct environment {
 	unsigned api_port;
 	struct http_request *next_req;	/* the runtime's parked /next */
 	struct invocation *inv;		/* being served, or waiting for this init */
+	/* --mode managed-instances: the runtime's parked /next calls (one a concurrent
+	 * invocation it can take) and the invocations in flight, linked by env_next. */
+	struct http_request *mi_next[HOST_MAX_CONCURRENCY];
+	unsigned mi_nnext, mi_ninv;
+	struct invocation *mi_inv;
+	char tenant[128];		/* the tenant it serves ("" none: never a tenant's) */
+	/* --snapstart: the runtime waits on /runtime/restore/next (the snapshot is taken) */
+	struct http_request *restore_req;
+	double restore_at;		/* the restore began (0: not yet) */
+	double restore_done_at;		/* the runtime's hooks done: its first /next after */
+	double restore_ms;		/* < 0 until the restore is over */
+	bool report_restore;		/* the next REPORT carries Restore Duration */
 	double spawned_at;
 	double runtime_ready_at;	/* the runtime's first /next */
 	double init_ms;			/* < 0 until init is done */
@@ -183,6 +201,9 @@ struct host_options {
 	const char *run_user;		/* --user: the functions' user when run as root */
 	bool private_tmp;		/* --private-tmp: each environment its own /tmp */
 	bool freeze;			/* --freeze: frozen between invocations */
+	bool managed;			/* --mode managed-instances */
+	long max_concurrency;		/* --max-concurrency: invocations per environment */
+	bool snapstart;			/* --snapstart */
 	char **argv;			/* the runtime command */
 	char **env;			/* --env KEY=VALUE, NULL-terminated */
 	size_t nenv;
@@ -195,6 +216,7 @@ struct host_options {
 	struct segment_writer_options logs;	/* identity: set to the function's name */
 	size_t log_queue_bytes;
 	struct tracker_prices prices;	/* for the reports' estimated cost */
+	unsigned tenant_label_max;	/* tenant_label: the tenants labelled (0: none) */
 };
 
 struct host {
@@ -237,13 +259,16 @@ struct host {
 	} pm;
 };
 
+/* AWS_LAMBDA_INITIALIZATION_TYPE and the events' initializationType of the host's mode. */
+const char *host_init_type(const struct host *h);
+
 /* Hand in an invocation (payload ownership passes to the host). trace: the caller's
  * X-Amzn-Trace-Id (NULL or unusable: a new trace, Sampled=0, as Lambda's PassThrough makes);
  * trigger: what called (OpenTelemetry's faas.trigger: "http", "other"), a static string.
  * on_answer is called once, unless the caller detaches first. NULL when the queue is full
  * (throttled). */
 struct invocation *host_invoke(struct host *h, char *payload, size_t len, const char *trace,
-			       const char *trigger,
+			       const char *tenant, const char *trigger,
 			       void (*on_answer)(struct invocation *, void *), void *arg);
 /* The caller went away: never call its on_answer. */
 void invocation_detach(struct invocation *inv);
@@ -256,6 +281,10 @@ void host_platform_output(struct host *h, struct buf *b, const char *request_id)
 /* environment.c */
 struct environment *env_spawn(struct host *h, struct invocation *inv, const char *phase);
 void env_deliver(struct environment *env, struct invocation *inv);
+/* Managed instances: the invocation in flight of that id, or NULL; one that ended (answered)
+ * leaves the environment's list and is reported. */
+struct invocation *env_mi_find(struct environment *env, const char *id);
+void env_mi_finish(struct environment *env, struct invocation *inv);
 void env_stop(struct environment *env, const char *reason);
 
 /* privileges.c. The functions' user (run as root): --user, else "vigil" if it exists, else
@@ -287,6 +316,10 @@ void env_freeze(struct environment *env);
 void env_thaw(struct environment *env);
 /* Start the runtime once every external extension has registered. */
 void env_maybe_start_runtime(struct environment *env);
+/* SnapStart: restore env (its init done), and the restore over (error_type NULL: it went
+ * well; else the environment fails). */
+void env_restore(struct environment *env);
+void env_restore_done(struct environment *env, const char *error_type);
 /* Init is done when the runtime and every registered extension wait on /next. */
 void env_check_init_done(struct environment *env);
 /* The invoke is done when the runtime is back on /next and no extension is busy. */
@@ -388,9 +421,11 @@ struct subscription_spec {
 	unsigned port;
 	char host[300], path[1024];
 };
-/* 0, or -EINVAL with a message for a 400 ValidationError. */
+/* 0, or -EINVAL with a message for a 400 ValidationError (managed: Managed Instances, where
+ * only 2025-01-29 is taken, and the Logs API is not). */
 int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port, bool logs,
-				 struct subscription_spec *spec, char *err, size_t errlen);
+				 bool managed, struct subscription_spec *spec, char *err,
+				 size_t errlen);
 /* host.c: an environment has a parked /next and nothing to do. */
 void host_env_ready(struct host *h, struct environment *env);
 /* host.c: an environment is gone (its process reaped and state freed). */

@@ -293,15 +293,25 @@ char **process_environment(struct environment *env, int for_extension)
 	add_env(envp, &n, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mem);
 	add_env(envp, &n, "AWS_REGION", "us-east-1");
 	add_env(envp, &n, "AWS_DEFAULT_REGION", "us-east-1");
+	/* (the extensions too: they tell the mode by it, as the OpenTelemetry layer does) */
+	add_env(envp, &n, "AWS_LAMBDA_INITIALIZATION_TYPE", host_init_type(h));
+	if (h->opt.managed) {
+		char max[24];
+
+		snprintf(max, sizeof(max), "%ld", h->opt.max_concurrency);
+		add_env(envp, &n, "AWS_LAMBDA_MAX_CONCURRENCY", max);
+	}
 	if (!for_extension) {
 		add_env(envp, &n, "_HANDLER", h->opt.handler);
 		add_env(envp, &n, "LAMBDA_TASK_ROOT", h->task_root);
 		add_env(envp, &n, "LAMBDA_RUNTIME_DIR", h->task_root);
-		add_env(envp, &n, "AWS_LAMBDA_LOG_GROUP_NAME", group);
-		add_env(envp, &n, "AWS_LAMBDA_LOG_STREAM_NAME", h->log_stream);
+		/* SnapStart functions never get the two log-name variables. */
+		if (!h->opt.snapstart) {
+			add_env(envp, &n, "AWS_LAMBDA_LOG_GROUP_NAME", group);
+			add_env(envp, &n, "AWS_LAMBDA_LOG_STREAM_NAME", h->log_stream);
+		}
 		add_env(envp, &n, "AWS_LAMBDA_LOG_FORMAT",
 			h->opt.log_format == LOG_FORMAT_JSON ? "JSON" : "Text");
-		add_env(envp, &n, "AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
 		add_env(envp, &n, "AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR");
 	}
 	for (size_t i = 0; i < h->opt.nenv; i++) {

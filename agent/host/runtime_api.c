@@ -21,6 +21,39 @@ static void on_next_abort(struct http_request *req, void *arg)
 		env->next_req = NULL;
 }
 
+static void on_mi_next_abort(struct http_request *req, void *arg)
+{
+	struct environment *env = arg;
+
+	for (unsigned i = 0; i < env->mi_nnext; i++) {
+		if (env->mi_next[i] == req) {
+			env->mi_next[i] = env->mi_next[--env->mi_nnext];
+			return;
+		}
+	}
+	if (env->next_req == req)
+		env->next_req = NULL;
+}
+
+/* Managed instances: each /next is a thread (or a task) of the runtime that can take an
+ * invocation; up to AWS_LAMBDA_MAX_CONCURRENCY wait at once. */
+static void mi_next(struct environment *env, struct http_request *req)
+{
+	struct host *h = env->host;
+
+	if (env->state == ENV_STOPPING ||
+	    env->mi_nnext + (env->next_req != NULL) >= (unsigned)h->opt.max_concurrency) {
+		api_reply_error(req, 403, "InvalidStateTransition",
+				"more /next calls waiting than AWS_LAMBDA_MAX_CONCURRENCY");
+		return;
+	}
+	env->mi_next[env->mi_nnext++] = req;
+	req->on_abort = on_mi_next_abort;
+	req->abort_arg = env;
+	if (env->state == ENV_IDLE)
+		host_env_ready(h, env);
+}
+
 static json_t *spans_of_runtime(const struct invocation *inv, double now)
 {
 	json_t *spans = json_array();
@@ -76,6 +109,10 @@ static void handle_next(struct environment *env, struct http_request *req)
 		api_reply_error(req, 405, "MethodNotAllowed", "use GET");
 		return;
 	}
+	if (env->host->opt.managed && (env->state == ENV_IDLE || env->next_req)) {
+		mi_next(env, req);
+		return;
+	}
 	if (env->next_req || env->state == ENV_BUSY || env->state == ENV_STOPPING ||
 	    (env->state == ENV_POST && env->inv && env->inv->runtime_done_at > 0)) {
 		api_reply_error(req, 403, "InvalidStateTransition",
@@ -85,6 +122,11 @@ static void handle_next(struct environment *env, struct http_request *req)
 	env->next_req = req;
 	req->on_abort = on_next_abort;
 	req->abort_arg = env;
+	if (env->state == ENV_STARTING && env->restore_at > 0) {
+		/* SnapStart: the after-restore hooks are done (or there were none). */
+		env_restore_done(env, NULL);
+		return;
+	}
 	if (env->state == ENV_STARTING) {
 		if (!env->runtime_parked_first) {
 			env->runtime_parked_first = true;
@@ -92,7 +134,8 @@ static void handle_next(struct environment *env, struct http_request *req)
 			/* The runtime's init is done: registration of extensions closes. */
 			env->registration_open = false;
 			telemetry_emit(env, "platform.initRuntimeDone",
-				       json_pack("{s:s,s:s,s:s}", "initializationType", "on-demand",
+				       json_pack("{s:s,s:s,s:s}", "initializationType",
+						 host_init_type(env->host),
 						 "phase", env->phase, "status", "success"));
 		}
 		env_check_init_done(env);
@@ -170,6 +213,7 @@ static void handle_invocation(struct environment *env, struct http_request *req,
 			      const char *path)
 {
 	struct invocation *inv = env->inv;
+	bool mi = env->host->opt.managed;
 	const char *verb;
 	char id[64];
 
@@ -182,7 +226,10 @@ static void handle_invocation(struct environment *env, struct http_request *req,
 		api_reply_error(req, 405, "MethodNotAllowed", "use POST");
 		return;
 	}
-	if (!inv || strcmp(id, inv->id) != 0 || (env->state != ENV_BUSY && env->state != ENV_POST)) {
+	if (mi)
+		inv = env_mi_find(env, id);
+	if (!inv || (!mi && (strcmp(id, inv->id) != 0 ||
+			     (env->state != ENV_BUSY && env->state != ENV_POST)))) {
 		api_reply_error(req, 400, "InvalidRequestID", "Invalid request ID");
 		return;
 	}
@@ -222,6 +269,11 @@ static void handle_invocation(struct environment *env, struct http_request *req,
 		inv->status = INV_ERROR;
 		api_reply_accepted(req);
 	}
+	if (mi) {
+		host_answer(env->host, inv);
+		env_mi_finish(env, inv);	/* no runtimeDone: the report now */
+		return;
+	}
 	env->state = ENV_POST;
 	host_answer(env->host, inv);
 }
@@ -244,6 +296,60 @@ static void handle_init_error(struct environment *env, struct http_request *req)
 	/* Lambda waits for the runtime to exit; the exit finishes the failed init. */
 }
 
+static void on_restore_abort(struct http_request *req, void *arg)
+{
+	struct environment *env = arg;
+
+	if (env->restore_req == req)
+		env->restore_req = NULL;
+}
+
+/* SnapStart: the runtime's init is done and its before-snapshot hooks ran; it waits here
+ * until a restore (answered by env_restore). This ends the runtime's init as its first /next
+ * would. */
+static void handle_restore_next(struct environment *env, struct http_request *req)
+{
+	if (req->method != HTTP_GET) {
+		api_reply_error(req, 405, "MethodNotAllowed", "use GET");
+		return;
+	}
+	if (env->state != ENV_STARTING || env->runtime_parked_first || env->restore_req) {
+		api_reply_error(req, 403, "InvalidStateTransition",
+				"restore/next is only allowed once, at the end of init");
+		return;
+	}
+	env->restore_req = req;
+	req->on_abort = on_restore_abort;
+	req->abort_arg = env;
+	env->runtime_parked_first = true;
+	env->runtime_ready_at = loop_now();
+	env->registration_open = false;
+	telemetry_emit(env, "platform.initRuntimeDone",
+		       json_pack("{s:s,s:s,s:s}", "initializationType", host_init_type(env->host),
+				 "phase", env->phase, "status", "success"));
+	env_check_init_done(env);
+}
+
+static void handle_restore_error(struct environment *env, struct http_request *req)
+{
+	char type[128];
+
+	if (req->method != HTTP_POST) {
+		api_reply_error(req, 405, "MethodNotAllowed", "use POST");
+		return;
+	}
+	if (env->state != ENV_STARTING || env->restore_at == 0) {
+		api_reply_error(req, 403, "InvalidStateTransition",
+				"restore/error is only allowed during a restore");
+		return;
+	}
+	runtime_error_type(req->body, req->body_len,
+			   http_request_header(req, "Lambda-Runtime-Function-Error-Type"), type,
+			   sizeof(type));
+	api_reply_accepted(req);
+	env_restore_done(env, type);
+}
+
 void runtime_api_handle(struct environment *env, struct http_request *req, const char *path)
 {
 	if (strcmp(path, PREFIX "invocation/next") == 0)
@@ -252,6 +358,10 @@ void runtime_api_handle(struct environment *env, struct http_request *req, const
 		handle_invocation(env, req, path);
 	else if (strcmp(path, PREFIX "init/error") == 0)
 		handle_init_error(env, req);
+	else if (strcmp(path, PREFIX "restore/next") == 0 && env->host->opt.snapstart)
+		handle_restore_next(env, req);
+	else if (strcmp(path, PREFIX "restore/error") == 0 && env->host->opt.snapstart)
+		handle_restore_error(env, req);
 	else if (strncmp(path, PREFIX "restore/", strlen(PREFIX "restore/")) == 0)
 		api_reply_error(req, 403, "InvalidStateTransition",
 				"this function does not use SnapStart");

@@ -624,7 +624,7 @@ static int parse_types(json_t *types, unsigned *out, char *err, size_t n)
 }
 
 int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port, bool logs,
-				 struct subscription_spec *spec, char *err, size_t n)
+				 bool managed, struct subscription_spec *spec, char *err, size_t n)
 {
 	json_t *root = json_loadb(body, len, 0, NULL), *buffering;
 	const char *schema;
@@ -659,6 +659,10 @@ int telemetry_parse_subscription(const char *body, size_t len, unsigned api_port
 	}
 	if (parse_types(json_object_get(root, "types"), &spec->types, err, n) < 0)
 		goto out;
+	if (managed && spec->schema != S_2025_01_29) {
+		invalid(err, n, "Lambda Managed Instances take schemaVersion 2025-01-29 only");
+		goto out;
+	}
 	if (buffering && !json_is_object(buffering) && !json_is_null(buffering)) {
 		invalid(err, n, "buffering must be an object");
 		goto out;
@@ -723,7 +727,8 @@ void telemetry_handle(struct environment *env, struct http_request *req, bool lo
 				"subscriptions are only possible during init");
 		return;
 	}
-	if (telemetry_parse_subscription(req->body, req->body_len, env->api_port, logs, &spec,
+	if (telemetry_parse_subscription(req->body, req->body_len, env->api_port, logs,
+					 env->host->opt.managed, &spec,
 					 err, sizeof(err)) < 0) {
 		api_reply_error(req, 400, logs ? "Logs.ValidationError" : "ValidationError", err);
 		return;

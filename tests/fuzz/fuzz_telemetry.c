@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct subscription_spec spec;
 	char err[256];
 
-	telemetry_parse_subscription((const char *)data, size, 9001, false, &spec, err, sizeof(err));
-	telemetry_parse_subscription((const char *)data, size, 9001, true, &spec, err, sizeof(err));
+	telemetry_parse_subscription((const char *)data, size, 9001, false, size & 1, &spec, err, sizeof(err));
+	telemetry_parse_subscription((const char *)data, size, 9001, true, false, &spec, err, sizeof(err));
 	return 0;
 }
