@@ -310,6 +310,7 @@ void tracker_proxy(struct tracker *t, const char *request_id, double handler_ms,
 	r = entry(t, request_id);
 	if (r) {
 		r->streaming = streaming;
+		r->mode_known = true;
 		r->handler_ms = handler_ms;
 		r->answer_bytes = (int64_t)answer_bytes;
 		if (error_type && !r->error_type[0])
@@ -474,6 +475,7 @@ void tracker_add_report(struct tracker *t, const struct invocation_report *m)
 	snprintf(r->restore_status, sizeof(r->restore_status), "%s", m->restore_status);
 	snprintf(r->tenant_id, sizeof(r->tenant_id), "%s", m->tenant_id);
 	r->streaming = m->streaming;
+	r->mode_known = m->mode_known;
 	if (m->init_type[0])
 		snprintf(r->init_type, sizeof(r->init_type), "%s", m->init_type);
 	unlink_open(t, r);

@@ -41,6 +41,8 @@ struct invocation_report {
 	double restore_duration_ms;	/* > 0: the first after a SnapStart restore */
 	char restore_status[16];	/* …and how the restore went ("" none) */
 	bool streaming;			/* answered in streaming response mode */
+	bool mode_known;		/* …as the proxy or the platform saw (the Telemetry API
+					 * does not say) */
 	bool durable;			/* a durable function (its runtime version says) */
 	double init_duration_ms;	/* < 0: none */
 	int64_t init_start_ms;		/* epoch ms the init began (0: unknown) */

@@ -99,7 +99,7 @@ void tracker_families_observe(const struct tracker_families *f,
 			      const struct invocation_report *r)
 {
 	const char *cold = r->cold_start ? "true" : "false";
-	const char *mode = r->streaming ? "streaming" : "buffered";
+	const char *mode = !r->mode_known ? "unknown" : r->streaming ? "streaming" : "buffered";
 	static const char *const levels[LEVEL_COUNT] = { "trace", "debug", "info", "warn", "error",
 							 "fatal" };
 

@@ -64,7 +64,7 @@ static const struct http_server_limits api_limits = {
 	.max_body = HOST_MAX_RESPONSE,
 	.max_header_bytes = 64 * 1024,
 	.max_headers = 100,
-	.max_connections = 64,
+	.max_connections = 160,	/* managed instances: a runtime's 64 threads, extensions */
 	.idle_timeout = 3600,
 	.request_timeout = 10,
 };
@@ -87,8 +87,10 @@ struct http_server *env_listen_api(struct environment *env)
 		snprintf(addr, sizeof(addr), "%.*s:%ld", (int)(colon - h->opt.runtime_api),
 			 h->opt.runtime_api, port);
 		s = http_server_new(h->loop, addr, &api_limits, on_api_request, env);
-		if (s)
+		if (s) {
+			http_server_set_stream(s, runtime_api_stream, HOST_MAX_STREAM);
 			return s;
+		}
 		if (errno != EADDRINUSE || env->index == 0)
 			break;
 	}

@@ -4,6 +4,7 @@
  * path becomes an API Gateway event; the emulator's invoke endpoint takes raw events.
  */
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,11 @@ struct frontdoor {
 	struct loop_timer soon;	/* run again at the next loop round */
 };
 
-enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
+enum req_state { REQ_READING, REQ_WAITING, REQ_DONE, REQ_STREAMING };
+
+#define FD_STREAM_BUFFER (64u << 20)	/* streamed bytes a slow client may leave unread */
+#define FD_STREAM_BLOCK 32768
+#define HTTP_INTEGRATION "application/vnd.awslambda.http-integration-response"
 
 struct fd_request {
 	struct fd_request *prev, *next;	/* in fd->waiting while suspended */
@@ -52,6 +57,12 @@ struct fd_request {
 	char request_id[UUID_STR_LEN];
 	char *result;
 	size_t result_len;
+	/* a streamed answer: its bytes as they come, sent as they come (chunked) */
+	bool streaming;			/* the runtime streams it */
+	bool stream_done, stream_failed;
+	struct buf sbuf;		/* streamed bytes not sent yet, from soff */
+	size_t soff;
+	char ctype[128];
 };
 
 static void on_soon(void *arg);
@@ -90,6 +101,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	r->conn = conn;
 	r->uri = strdup(uri);
 	buf_init(&r->body);
+	buf_init(&r->sbuf);
 	return r;
 }
 
@@ -138,10 +150,58 @@ static void waiting_remove(struct fd_request *r)
 	r->prev = r->next = NULL;
 }
 
+/* A suspended connection goes on (its answer, or more of its stream, is there). */
+static void wake(struct fd_request *r)
+{
+	if (r->suspended) {
+		waiting_remove(r);
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+		r->fd->needs_run = true;
+	}
+}
+
+static void park(struct fd_request *r)
+{
+	MHD_suspend_connection(r->conn);
+	r->suspended = true;
+	waiting_add(r);
+}
+
+static void on_stream(struct invocation *inv, const char *data, size_t n, void *arg)
+{
+	struct fd_request *r = arg;
+
+	if (!data) {
+		r->streaming = true;
+		snprintf(r->ctype, sizeof(r->ctype), "%s", inv->content_type);
+		return;
+	}
+	if (r->stream_done)
+		return;
+	if (r->sbuf.len - r->soff + n > FD_STREAM_BUFFER) {
+		/* the client reads slower than the function writes, by this much: cut */
+		log_warn("host", "request %s: the client fell %u MiB behind the stream: cut",
+			 inv->id, FD_STREAM_BUFFER >> 20);
+		r->stream_done = r->stream_failed = true;
+	} else {
+		buf_append(&r->sbuf, data, n);
+	}
+	wake(r);
+}
+
 static void on_answer(struct invocation *inv, void *arg)
 {
 	struct fd_request *r = arg;
 
+	if (r->state == REQ_STREAMING) {
+		/* the stream is on its way: this ends it */
+		r->stream_done = true;
+		r->stream_failed = r->stream_failed || inv->status != INV_SUCCESS;
+		r->inv = NULL;
+		wake(r);
+		return;
+	}
 	r->status = inv->status;
 	snprintf(r->error_type, sizeof(r->error_type), "%s", inv->error_type);
 	snprintf(r->request_id, sizeof(r->request_id), "%s", inv->id);
@@ -321,6 +381,103 @@ static enum MHD_Result check_framing(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
+static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct fd_request *r = cls;
+	size_t left = r->sbuf.len - r->soff;
+
+	(void)pos;
+	if (left) {
+		size_t n = left < max ? left : max;
+
+		memcpy(out, r->sbuf.data + r->soff, n);
+		r->soff += n;
+		if (r->soff == r->sbuf.len) {
+			buf_reset(&r->sbuf);
+			r->soff = 0;
+		}
+		return (ssize_t)n;
+	}
+	if (r->stream_done)
+		return r->stream_failed ? MHD_CONTENT_READER_END_WITH_ERROR :
+					  MHD_CONTENT_READER_END_OF_STREAM;
+	/* nothing yet: parked until the function writes more (libmicrohttpd's pattern) */
+	park(r);
+	return 0;
+}
+
+/* Where the body begins after a Function URL's prelude (its JSON, then 8 NUL bytes), or 0
+ * while the NULs are still to come. */
+static size_t prelude_end(const struct fd_request *r)
+{
+	static const char nuls[8] = { 0 };
+	const char *p = r->sbuf.data ? memmem(r->sbuf.data + r->soff, r->sbuf.len - r->soff,
+					      nuls, sizeof(nuls)) : NULL;
+
+	return p ? (size_t)(p - r->sbuf.data) + sizeof(nuls) : 0;
+}
+
+/* The streamed answer begins: the raw invoke's bytes as they are; through the HTTP door, a
+ * prelude's status, headers and cookies (application/vnd.awslambda.http-integration-
+ * response), else 200 with the stream's type. MHD_YES with the response queued, or parked
+ * until the prelude is whole. */
+static enum MHD_Result start_stream(struct fd_request *r)
+{
+	struct MHD_Response *resp;
+	unsigned status = 200;
+	json_t *prelude = NULL;
+	enum MHD_Result rc;
+
+	if (!r->raw && strncmp(r->ctype, HTTP_INTEGRATION, strlen(HTTP_INTEGRATION)) == 0) {
+		size_t end = prelude_end(r);
+
+		if (!end && !r->stream_done) {
+			park(r);
+			return MHD_YES;
+		}
+		if (end)
+			prelude = json_loadb(r->sbuf.data + r->soff, end - 8 - r->soff, 0, NULL);
+		if (!json_is_object(prelude)) {
+			json_decref(prelude);
+			log_warn("host", "request %s: a streamed answer without its prelude",
+				 r->request_id);
+			return queue_json(r->conn, 502, "{\"message\":\"Internal Server Error\"}");
+		}
+		r->soff = end;
+		if (json_integer_value(json_object_get(prelude, "statusCode")) >= 100 &&
+		    json_integer_value(json_object_get(prelude, "statusCode")) <= 599)
+			status = (unsigned)json_integer_value(json_object_get(prelude, "statusCode"));
+	}
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FD_STREAM_BLOCK, stream_reader,
+						 r, NULL);
+	if (!resp) {
+		json_decref(prelude);
+		return MHD_NO;
+	}
+	if (prelude) {
+		const char *k;
+		json_t *v;
+		size_t i;
+
+		json_object_foreach(json_object_get(prelude, "headers"), k, v) {
+			if (json_is_string(v))
+				MHD_add_response_header(resp, k, json_string_value(v));
+		}
+		json_array_foreach(json_object_get(prelude, "cookies"), i, v) {
+			if (json_is_string(v))
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE,
+							json_string_value(v));
+		}
+		json_decref(prelude);
+	} else {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+	}
+	r->state = REQ_STREAMING;
+	rc = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload, size_t *upload_size, void **state)
@@ -334,9 +491,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)url;
 	if (!r)
 		return MHD_NO;
+	if (r->state == REQ_DONE && r->streaming && r->status == INV_SUCCESS) {
+		/* it streamed, and was over before the first round: all of it at once */
+		r->stream_done = true;
+		return start_stream(r);
+	}
 	if (r->state == REQ_DONE)
 		return r->raw ? answer_raw(r) : answer_apigw(r);
-	if (r->state == REQ_WAITING)
+	if (r->state == REQ_WAITING && r->streaming && (r->sbuf.len > r->soff || r->stream_done))
+		return start_stream(r);
+	if (r->state == REQ_WAITING && r->streaming) {
+		park(r);	/* (woken by its first bytes) */
+		return MHD_YES;
+	}
+	if (r->state == REQ_WAITING || r->state == REQ_STREAMING)
 		return MHD_YES;
 	if (!r->started) {
 		/* First call, headers only: the body (if any) comes in the next calls. A body
@@ -402,11 +570,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 						      "Exceeded.\"}" :
 						      "{\"message\":\"Too Many Requests\"}");
 	}
-	if (r->state == REQ_WAITING) {
-		MHD_suspend_connection(conn);
-		r->suspended = true;
-		waiting_add(r);
-	}
+	if (r->inv)
+		r->inv->on_stream = on_stream;
+	if (r->state == REQ_WAITING)
+		park(r);
 	return MHD_YES;
 }
 
@@ -425,6 +592,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 	if (r->suspended)
 		waiting_remove(r);
 	buf_free(&r->body);
+	buf_free(&r->sbuf);
 	free(r->uri);
 	free(r->result);
 	free(r);
@@ -528,6 +696,7 @@ void frontdoor_stop(struct frontdoor *f)
 		r->inv = NULL;
 		r->status = INV_FAILURE;
 		snprintf(r->error_type, sizeof(r->error_type), "Sandbox.Shutdown");
+		r->stream_done = r->stream_failed = true;
 		waiting_remove(r);
 		r->suspended = false;
 		r->state = REQ_DONE;

@@ -70,8 +70,18 @@ void host_output(struct buf *b)
 		flush_output(NULL);
 }
 
+uint64_t invocation_produced(const struct invocation *inv)
+{
+	return inv->streaming ? inv->streamed_bytes : inv->result_len;
+}
+
 static void invocation_free(struct invocation *inv)
 {
+	if (inv->stream_req) {
+		/* the runtime's stream outlives it (a timeout): its bytes go nowhere */
+		inv->stream_req->on_chunk = NULL;
+		inv->stream_req->stream_gone = NULL;
+	}
 	loop_timer_stop(&inv->timer);
 	free(inv->payload);
 	free(inv->result);
@@ -124,11 +134,13 @@ void host_answer(struct host *h, struct invocation *inv)
 	if (inv->on_answer)
 		inv->on_answer(inv, inv->answer_arg);
 	inv->on_answer = NULL;
+	inv->on_stream = NULL;
 }
 
 void invocation_detach(struct invocation *inv)
 {
 	inv->on_answer = NULL;
+	inv->on_stream = NULL;
 	if (!inv->env && !inv->answered) {
 		/* Still queued: it will never run. */
 		struct host *h = inv->host;
@@ -277,7 +289,8 @@ static void track(struct host *h, struct environment *env, struct invocation *in
 				(inv->response_started_at - inv->started_at) * 1000.0 : 0,
 		.response_duration_ms = inv->response_done_at > inv->response_started_at ?
 				(inv->response_done_at - inv->response_started_at) * 1000.0 : 0,
-		.produced_bytes = inv->status == INV_SUCCESS ? (int64_t)inv->result_len : 0,
+		.produced_bytes = inv->status == INV_SUCCESS || inv->streaming ?
+					  (int64_t)invocation_produced(inv) : 0,
 	};
 
 	snprintf(r.request_id, sizeof(r.request_id), "%s", inv->id);
@@ -285,6 +298,7 @@ static void track(struct host *h, struct environment *env, struct invocation *in
 	snprintf(r.tenant_id, sizeof(r.tenant_id), "%s", inv->tenant);
 	r.restore_duration_ms = f->restore_duration_ms;
 	r.streaming = inv->streaming;
+	r.mode_known = true;
 	snprintf(r.trace_id, sizeof(r.trace_id), "%s", inv->trace_id);
 	snprintf(r.trigger, sizeof(r.trigger), "%s", inv->trigger ? inv->trigger : "");
 	if (r.cold_start && env) {

@@ -28,6 +28,7 @@
 
 #define HOST_MAX_PAYLOAD (6 * 1024 * 1024)	/* request and response, as Lambda */
 #define HOST_MAX_RESPONSE (6 * 1024 * 1024 + 100)	/* RIE's buffered response limit */
+#define HOST_MAX_STREAM (200 * 1024 * 1024)	/* a streamed response, as Lambda's */
 #define HOST_INIT_TIMEOUT 10.0			/* seconds, on-demand init */
 #define HOST_RESTORE_TIMEOUT 10.0		/* seconds, SnapStart's after-restore hooks */
 #define HOST_SHUTDOWN_GRACE 2.0			/* SIGTERM, then SIGKILL after this */
@@ -69,9 +70,13 @@ struct invocation {
 	double runtime_done_at;		/* the runtime back on /next (or failed) */
 	bool streaming;			/* answered in Lambda's streaming response mode */
 	struct http_request *stream_req;	/* the runtime's streaming /response, open */
+	uint64_t streamed_bytes;	/* …its body's bytes so far */
 	bool answered;			/* the caller has been told */
 	bool phase_over;		/* END/REPORT printed */
 	void (*on_answer)(struct invocation *inv, void *arg);
+	/* A streamed answer's bytes as they come (data NULL, n 0: it begins; content_type is
+	 * set); on_answer ends it. With answer_arg. */
+	void (*on_stream)(struct invocation *inv, const char *data, size_t n, void *arg);
 	void *answer_arg;
 };
 
@@ -270,6 +275,8 @@ const char *host_init_type(const struct host *h);
 struct invocation *host_invoke(struct host *h, char *payload, size_t len, const char *trace,
 			       const char *tenant, const char *trigger,
 			       void (*on_answer)(struct invocation *, void *), void *arg);
+/* The bytes of the response (a streamed one's too): producedBytes. */
+uint64_t invocation_produced(const struct invocation *inv);
 /* The caller went away: never call its on_answer. */
 void invocation_detach(struct invocation *inv);
 
@@ -371,6 +378,8 @@ void api_reply_accepted(struct http_request *req);
 
 /* runtime_api.c: /2018-06-01/runtime/… */
 void runtime_api_handle(struct environment *env, struct http_request *req, const char *path);
+/* The API server's stream hook: a streaming /response's body goes to its caller as it comes. */
+bool runtime_api_stream(void *env, struct http_request *req);
 /* platform.runtimeDone for inv: the runtime is back on /next, or failed. */
 void runtime_done_event(struct environment *env, struct invocation *inv);
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "host.h"
+#include "../util/base64.h"
 
 #define PREFIX "/2018-06-01/runtime/"
 
@@ -94,7 +95,8 @@ void runtime_done_event(struct environment *env, struct invocation *inv)
 	rec = json_pack("{s:s,s:s,s:{s:f,s:I}}", "requestId", inv->id, "status",
 			status_text(inv->status), "metrics", "durationMs",
 			(now - inv->started_at) * 1000.0, "producedBytes",
-			(json_int_t)(inv->status == INV_SUCCESS ? inv->result_len : 0));
+			(json_int_t)(inv->status == INV_SUCCESS || inv->streaming ?
+				     invocation_produced(inv) : 0));
 	if (inv->status != INV_SUCCESS && inv->error_type[0])
 		json_object_set_new(rec, "errorType", json_string(inv->error_type));
 	json_object_set_new(rec, "spans", spans_of_runtime(inv, now));
@@ -209,6 +211,92 @@ static void too_large(struct invocation *inv, struct http_request *req)
 	inv->result = buf_steal(&b, &inv->result_len);
 }
 
+static void stream_chunk(struct http_request *req, const char *data, size_t n, void *arg)
+{
+	struct invocation *inv = arg;
+
+	(void)req;
+	inv->streamed_bytes += n;
+	if (inv->on_stream)
+		inv->on_stream(inv, data, n, inv->answer_arg);
+}
+
+static void stream_gone(struct http_request *req, void *arg)
+{
+	struct invocation *inv = arg;
+
+	/* The runtime went away midway: its exit, or the timeout, ends the invocation. */
+	if (inv->stream_req == req)
+		inv->stream_req = NULL;
+}
+
+/* The invocation a /response of this path would answer, or NULL. */
+static struct invocation *answered_by(struct environment *env, const char *path,
+				      const char **verb)
+{
+	char id[64];
+
+	if (strncmp(path, PREFIX "invocation/", strlen(PREFIX "invocation/")) != 0 ||
+	    parse_invocation_path(path, id, sizeof(id), verb) < 0)
+		return NULL;
+	if (env->host->opt.managed)
+		return env_mi_find(env, id);
+	return env->inv && env->state == ENV_BUSY && strcmp(env->inv->id, id) == 0 ? env->inv :
+										    NULL;
+}
+
+bool runtime_api_stream(void *arg, struct http_request *req)
+{
+	struct environment *env = arg;
+	const char *mode = http_request_header(req, "Lambda-Runtime-Function-Response-Mode");
+	const char *ct = http_request_header(req, "Content-Type"), *verb = "", *q;
+	struct invocation *inv;
+	char path[512];
+
+	if (req->method != HTTP_POST || !mode || strcasecmp(mode, "streaming") != 0)
+		return false;
+	q = strchr(req->url, '?');
+	snprintf(path, sizeof(path), "%.*s", (int)(q ? (size_t)(q - req->url) : strlen(req->url)),
+		 req->url);
+	inv = answered_by(env, path, &verb);
+	if (!inv || strcmp(verb, "response") != 0 || inv->streaming)
+		return false;
+	inv->streaming = true;
+	inv->stream_req = req;
+	inv->response_started_at = req->headers_at;
+	snprintf(inv->content_type, sizeof(inv->content_type), "%s",
+		 ct ? ct : "application/octet-stream");
+	req->on_chunk = stream_chunk;
+	req->stream_gone = stream_gone;
+	req->chunk_arg = inv;
+	if (inv->on_stream)
+		inv->on_stream(inv, NULL, 0, inv->answer_arg);
+	return true;
+}
+
+/* A streamed answer is over: success, or the error its trailers name (the type, and the
+ * error's JSON in base64). */
+static void stream_ended(struct invocation *inv, struct http_request *req)
+{
+	const char *type = http_request_header(req, "Lambda-Runtime-Function-Error-Type");
+	const char *body = http_request_header(req, "Lambda-Runtime-Function-Error-Body");
+
+	inv->stream_req = NULL;
+	if (!type || !*type) {
+		inv->status = INV_SUCCESS;
+		return;
+	}
+	inv->status = INV_ERROR;
+	snprintf(inv->error_type, sizeof(inv->error_type), "%s", type);
+	free(inv->result);
+	inv->result = NULL;
+	inv->result_len = 0;
+	if (body && *body)
+		inv->result = base64_decode(body, strlen(body), &inv->result_len);
+	if (!inv->result)
+		inv->result_len = 0;
+}
+
 static void handle_invocation(struct environment *env, struct http_request *req,
 			      const char *path)
 {
@@ -243,9 +331,15 @@ static void handle_invocation(struct environment *env, struct http_request *req,
 		api_reply_error(req, 400, "InvalidRequestID", "Invalid request ID: already answered");
 		return;
 	}
-	inv->response_started_at = req->headers_at;
+	if (!req->streamed)
+		inv->response_started_at = req->headers_at;
 	inv->response_done_at = req->received_at;
-	if (strcmp(verb, "response") == 0) {
+	if (req->streamed) {
+		/* Its bytes went to the caller as they came; a failure midway is in its
+		 * trailers. */
+		stream_ended(inv, req);
+		api_reply_accepted(req);
+	} else if (strcmp(verb, "response") == 0) {
 		const char *mode = http_request_header(req, "Lambda-Runtime-Function-Response-Mode");
 
 		if (mode && strcasecmp(mode, "streaming") != 0) {

@@ -29,6 +29,8 @@ struct http_server {
 	struct http_server_limits limits;
 	http_handler_fn handler;
 	void *arg;
+	bool (*stream_hook)(void *arg, struct http_request *req);
+	size_t max_stream;
 	unsigned port;
 	unsigned nconns;
 	struct http_conn *conns;
@@ -97,6 +99,8 @@ static void request_free(struct http_request *r)
 {
 	if (!r)
 		return;
+	if (r->streamed && !r->dispatched && r->stream_gone)
+		r->stream_gone(r, r->chunk_arg);
 	http_headers_free(r->headers, r->nheaders);
 	free(r->url);
 	free(r->body);
@@ -229,8 +233,16 @@ static int on_headers_complete(http_parser *p)
 	}
 	if (!r->url)
 		r->url = strdup("/");
+	if (!r->url)
+		return -1;
 	r->headers_at = loop_now();
-	return r->url ? 0 : -1;
+	r->method = (int)p->method;
+	r->method_name = http_method_str((enum http_method)p->method);
+	if (c->server->stream_hook && c->server->stream_hook(c->server->arg, r) && r->on_chunk) {
+		r->streamed = true;
+		c->request_started_at = 0;	/* a stream may last as long as its sender */
+	}
+	return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n)
@@ -240,6 +252,13 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	size_t max = c->server->limits.max_body;
 
 	r->body_seen += n;
+	if (r->streamed) {
+		if (c->server->max_stream && r->body_seen > c->server->max_stream)
+			return -1;
+		if (r->on_chunk)
+			r->on_chunk(r, at, n, r->chunk_arg);
+		return 0;
+	}
 	/* Far past the limit: the client is not worth draining. */
 	if (r->body_seen > (c->server->limits.max_drain ? c->server->limits.max_drain :
 							 max * 4 + (1 << 20)))
@@ -346,6 +365,7 @@ static void conn_dispatch(struct http_conn *c)
 	c->nqueued--;
 	r->next = NULL;
 	c->pending = r;
+	r->dispatched = true;
 	c->keep_alive = r->keep_alive;
 	c->server->handler(c->server->arg, r);
 }
@@ -542,6 +562,13 @@ static void on_sweep(void *arg)
 		c = next;
 	}
 	loop_timer_start(s->loop, &s->sweep, now + 0.5, on_sweep, s);
+}
+
+void http_server_set_stream(struct http_server *s,
+			    bool (*hook)(void *arg, struct http_request *req), size_t max_stream)
+{
+	s->stream_hook = hook;
+	s->max_stream = max_stream;
 }
 
 struct http_server *http_server_new(struct loop *l, const char *addr,

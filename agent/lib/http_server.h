@@ -37,6 +37,15 @@ struct http_request {
 	/* Called when the client goes away before the answer; the request is freed after. */
 	void (*on_abort)(struct http_request *req, void *arg);
 	void *abort_arg;
+	/* A streamed body (http_server_set_stream): its bytes go to on_chunk as they arrive and
+	 * are not kept (body stays empty; trailers join the headers); stream_gone is called if
+	 * the request is freed before the handler had it (the client went away midway). The
+	 * hook sets them; either may be cleared later. */
+	bool streamed;
+	bool dispatched;
+	void (*on_chunk)(struct http_request *req, const char *data, size_t n, void *arg);
+	void (*stream_gone)(struct http_request *req, void *arg);
+	void *chunk_arg;
 };
 
 struct http_server_limits {
@@ -61,6 +70,11 @@ struct http_server *http_server_new(struct loop *l, const char *listen,
 				    const struct http_server_limits *limits,
 				    http_handler_fn handler, void *arg);
 unsigned http_server_port(const struct http_server *s);
+/* Streamed request bodies: hook is asked when a request's headers are in (method, url and
+ * headers set); true, with req->on_chunk set, streams its body (no max_body and no
+ * request_timeout for it: up to max_stream bytes, then the connection is closed). */
+void http_server_set_stream(struct http_server *s,
+			    bool (*hook)(void *arg, struct http_request *req), size_t max_stream);
 /* Close the listener and every connection (pending requests are aborted). */
 void http_server_destroy(struct http_server *s);
 

@@ -41,6 +41,7 @@ static void load(void)
 	SYM(start_daemon, "MHD_start_daemon");
 	SYM(stop_daemon, "MHD_stop_daemon");
 	SYM(create_response_from_buffer, "MHD_create_response_from_buffer");
+	SYM(create_response_from_callback, "MHD_create_response_from_callback");
 	SYM(add_response_header, "MHD_add_response_header");
 	SYM(get_response_header, "MHD_get_response_header");
 	SYM(queue_response, "MHD_queue_response");

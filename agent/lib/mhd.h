@@ -40,6 +40,7 @@ struct mhd_table {
 	__typeof__(MHD_start_daemon) *start_daemon;
 	__typeof__(MHD_stop_daemon) *stop_daemon;
 	__typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+	__typeof__(MHD_create_response_from_callback) *create_response_from_callback;
 	__typeof__(MHD_add_response_header) *add_response_header;
 	__typeof__(MHD_get_response_header) *get_response_header;
 	__typeof__(MHD_queue_response) *queue_response;
@@ -59,6 +60,7 @@ extern struct mhd_table mhd;
 #define MHD_start_daemon mhd.start_daemon
 #define MHD_stop_daemon mhd.stop_daemon
 #define MHD_create_response_from_buffer mhd.create_response_from_buffer
+#define MHD_create_response_from_callback mhd.create_response_from_callback
 #define MHD_add_response_header mhd.add_response_header
 #define MHD_get_response_header mhd.get_response_header
 #define MHD_queue_response mhd.queue_response

@@ -203,3 +203,113 @@ def test_tenant_label_is_capped(start_host, tmp_path):
     assert sample(text, "vigil_tenant_invocations_total", tenant="other") == 1
     assert sample(text, "vigil_tenant_invocations_total", tenant="t3") is None
     assert sample(text, "vigil_tenants_over_limit_total", function="fn") == 1
+
+
+def read_stream(port, path, event, timeout=10):
+    """POST event and read the answer as it comes: (head, [(seconds, bytes)], complete),
+    complete when the chunked body ended with its last chunk."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    body = json.dumps(event).encode()
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+              .encode() + body)
+    t0, raw, arrivals = time.monotonic(), b"", []
+    while not raw.endswith(b"\r\n0\r\n\r\n") and not raw.endswith(b"\r\n\r\n0\r\n\r\n"):
+        d = s.recv(65536)
+        if not d:
+            break
+        raw += d
+        arrivals.append((time.monotonic() - t0, d))
+    s.close()
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    # de-chunk, timing each piece by the read that completed it
+    body_parts, pos, got = [], 0, 0
+    offsets = []
+    for t, d in arrivals:
+        got += len(d)
+        offsets.append((got, t))
+    base = len(head) + 4
+    while True:
+        eol = rest.find(b"\r\n", pos)
+        if eol < 0:
+            break
+        size = int(rest[pos:eol], 16)
+        if size == 0:
+            return head.decode(), body_parts, True
+        end = eol + 2 + size
+        t = next(tt for g, tt in offsets if g >= base + end)
+        body_parts.append((t, rest[eol + 2:end]))
+        pos = end + 2
+    return head.decode(), body_parts, False
+
+
+INVOKE = "/2015-03-31/functions/function/invocations"
+
+
+def test_streamed_answer_reaches_the_client_as_it_streams(start_host, tmp_path):
+    h = start_host("--", *PY_RUNTIME, VIGIL_LOG_DIR=str(tmp_path / "logs"))
+    head, parts, complete = read_stream(h.port, INVOKE, {"stream": ["first ", "second ",
+                                                                    "third"], "gap_ms": 400})
+    assert complete and "Transfer-Encoding: chunked" in head and "text/plain" in head, head
+    assert b"".join(p for _, p in parts) == b"first second third"
+    first, last = parts[0][0], parts[-1][0]
+    # the first bytes came while the handler still had 0.8 s to go
+    assert last - first >= 0.7 and first < 0.4, parts
+    r = h.wait_reports(1)[0]
+    assert 790 <= float(r["Duration"].split()[0]) < 1500, r
+    text = wait_for(lambda: h.metric("vigil_response_duration_seconds_count",
+                                     response_mode="streaming") and h.metrics(),
+                    what="the stream's figures")
+    assert sample(text, "vigil_response_duration_seconds_sum", response_mode="streaming") >= 0.75
+    assert sample(text, "vigil_response_bytes_sum", response_mode="streaming") == 18
+    assert sample(text, "vigil_response_latency_seconds_count", response_mode="streaming") == 1
+
+
+def test_streamed_answer_through_the_http_door_with_its_prelude(start_host, tmp_path):
+    h = start_host("--", *PY_RUNTIME, VIGIL_LOG_DIR=str(tmp_path / "logs"))
+    head, parts, complete = read_stream(h.port, "/page", {"stream": ["<p>a</p>", "<p>b</p>"],
+                                                          "gap_ms": 300, "http": True})
+    assert complete and head.startswith("HTTP/1.1 201"), head
+    assert "x-streamed: yes" in head and "Set-Cookie: a=1" in head, head
+    assert b"".join(p for _, p in parts) == b"<p>a</p><p>b</p>"
+    assert parts[-1][0] - parts[0][0] >= 0.25
+
+
+def test_stream_that_fails_midway_is_cut_and_reported(start_host, tmp_path):
+    h = start_host("--", *PY_RUNTIME, VIGIL_LOG_DIR=str(tmp_path / "logs"))
+    head, parts, complete = read_stream(h.port, INVOKE, {"stream": ["x", "y"], "gap_ms": 100,
+                                                         "fail": True})
+    assert not complete and b"".join(p for _, p in parts) == b"xy", (head, parts)
+    r = h.wait_reports(1)[0]
+    assert r["Error Type"] == "Function.StreamError", r
+
+
+def test_streaming_with_the_node_runtime_and_the_extension(start_host, tmp_path):
+    """AWS's Node client streams (awslambda.streamifyResponse); vigil extension, through
+    vigil-wrapper's proxy, reports the invocation as streamed."""
+    from conftest import free_port
+    d = tmp_path / "extensions"
+    d.mkdir()
+    (d / "vigil").symlink_to(VIGIL)
+    wrapper = os.path.join(os.path.dirname(HERE), "..", "packaging", "vigil-wrapper")
+    h = start_host("--function-name", "node-fn", "--handler", "index.stream",
+                   "--extensions", str(d), "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+                   "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0",
+                   "--env", f"VIGIL_PROXY_LISTEN=127.0.0.1:{free_port()}",
+                   "--env", f"AWS_LAMBDA_EXEC_WRAPPER={os.path.abspath(wrapper)}",
+                   "--env", f"VIGIL_LOG_DIR={tmp_path / 'logs'}",
+                   "--", RIC, "index.stream", cwd=HANDLERS)
+    head, parts, complete = read_stream(h.port, INVOKE, {"chunks": ["first ", "second"],
+                                                         "gap_ms": 500})
+    assert complete and b"".join(p for _, p in parts) == b"first second", parts
+    assert parts[-1][0] - parts[0][0] >= 0.4, parts
+    h.invoke({"chunks": ["x"], "gap_ms": 0})
+    h.wait_reports(2)
+
+    def streamed():
+        text = ext_metrics(h)
+        return sample(text, "vigil_response_bytes_count", function="node-fn",
+                      response_mode="streaming") == 2 and text
+    text = wait_for(streamed, what="the extension's streamed figures")
+    assert sample(text, "vigil_response_bytes_sum", response_mode="streaming") == 13
+    assert sample(text, "vigil_response_duration_seconds_sum", response_mode="streaming") >= 0.45

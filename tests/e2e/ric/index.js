@@ -77,3 +77,23 @@ function burst(k, lines, context) {
     }
   }
 }
+
+// Response streaming (test_modes.py): chunks a gap apart, through HttpResponseStream's prelude
+// when the event came through the HTTP door; an error midway when asked.
+exports.stream = globalThis.awslambda && awslambda.streamifyResponse(
+  async (event, responseStream) => {
+    let ev = event;
+    if (event.requestContext) ev = JSON.parse(event.body || '{}');
+    if (event.requestContext) {
+      responseStream = awslambda.HttpResponseStream.from(responseStream, {
+        statusCode: 202, headers: { 'x-from': 'node' } });
+    } else {
+      responseStream.setContentType('text/plain');
+    }
+    for (let i = 0; i < ev.chunks.length; i++) {
+      if (i) await new Promise((r) => setTimeout(r, ev.gap_ms));
+      responseStream.write(ev.chunks[i]);
+    }
+    if (ev.fail) throw new Error('midway');
+    responseStream.end();
+  });

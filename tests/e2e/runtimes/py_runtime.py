@@ -3,10 +3,14 @@
 Managed Instances (AWS_LAMBDA_MAX_CONCURRENCY threads, each on its own /next) and SnapStart
 (restore/next before the first /next, with an after-restore hook). Each answer says which
 environment (pid) and tenant served it. Events: {"ms": N} sleeps N ms; {"fail": true} posts an
-error; {"exit": true} kills the runtime."""
+error; {"exit": true} kills the runtime; {"stream": [chunks], "gap_ms": N} answers in Lambda's
+streaming mode, a chunk every N ms ("http": true: with a Function URL prelude; "fail": true:
+an error trailer after the chunks)."""
+import base64
 import http.client
 import json
 import os
+import socket
 import threading
 import time
 
@@ -26,6 +30,40 @@ def call(c, method, path, body=None, headers=None):
     return r.status, dict(r.getheaders()), r.read()
 
 
+def stream(rid, event):
+    """A streamed answer, written as Lambda's runtimes write it (chunked, with trailers)."""
+    host, port = API.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ct = ("application/vnd.awslambda.http-integration-response" if event.get("http")
+          else "text/plain")
+    s.sendall((f"POST {BASE}/invocation/{rid}/response HTTP/1.1\r\nHost: {API}\r\n"
+               "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
+               "Transfer-Encoding: chunked\r\n"
+               f"Content-Type: {ct}\r\n"
+               "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body"
+               "\r\n\r\n").encode())
+
+    def chunk(data):
+        s.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
+    if event.get("http"):
+        chunk(json.dumps({"statusCode": 201, "headers": {"x-streamed": "yes"},
+                          "cookies": ["a=1"]}).encode() + b"\0" * 8)
+    for i, c in enumerate(event["stream"]):
+        if i:
+            time.sleep(event.get("gap_ms", 0) / 1000.0)
+        chunk(c.encode())
+    if event.get("fail"):
+        err = base64.b64encode(json.dumps({"errorType": "StreamError",
+                                           "errorMessage": "midway"}).encode()).decode()
+        s.sendall(("0\r\nLambda-Runtime-Function-Error-Type: Function.StreamError\r\n"
+                   f"Lambda-Runtime-Function-Error-Body: {err}\r\n\r\n").encode())
+    else:
+        s.sendall(b"0\r\n\r\n")
+    s.recv(4096)
+    s.close()
+
+
 def serve():
     c = conn()
     while True:
@@ -35,13 +73,20 @@ def serve():
             continue
         rid = h["Lambda-Runtime-Aws-Request-Id"]
         event = json.loads(body or b"{}")
+        if isinstance(event.get("requestContext"), dict):  # through the HTTP door
+            try:
+                event = json.loads(event.get("body") or "{}")
+            except ValueError:
+                event = {}
         if event.get("exit"):
             os._exit(3)
         if event.get("ms"):
             time.sleep(event["ms"] / 1000.0)
         answer = {"pid": os.getpid(), "tenant": h.get("Lambda-Runtime-Aws-Tenant-Id"),
                   "request_id": rid}
-        if event.get("fail"):
+        if event.get("stream") is not None:
+            stream(rid, event)
+        elif event.get("fail"):
             call(c, "POST", f"/invocation/{rid}/error",
                  json.dumps({"errorType": "TestError", "errorMessage": "asked to"}),
                  {"Lambda-Runtime-Function-Error-Type": "TestError"})
