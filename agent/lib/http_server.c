@@ -663,10 +663,39 @@ void http_drop(struct http_request *req)
 	request_free(req);
 }
 
+static void count_chunk(struct http_request *req, const char *data, size_t n, void *arg)
+{
+	(void)req;
+	(void)data;
+	*(size_t *)arg += n;
+}
+
+/* http_parse_buffer's stream hook: requests that say streaming, as the Runtime API's. */
+static bool stream_marked(void *arg, struct http_request *req)
+{
+	const char *mode = http_request_header(req, "Lambda-Runtime-Function-Response-Mode");
+
+	if (!mode || strcasecmp(mode, "streaming") != 0)
+		return false;
+	req->on_chunk = count_chunk;
+	req->chunk_arg = arg;
+	return true;
+}
+
 int http_parse_buffer(const char *data, size_t len, const struct http_server_limits *limits,
 		      unsigned *requests)
 {
-	struct http_server server = { .limits = *limits };
+	return http_parse_buffer_streamed(data, len, limits, 0, requests, NULL);
+}
+
+int http_parse_buffer_streamed(const char *data, size_t len,
+			       const struct http_server_limits *limits, size_t max_stream,
+			       unsigned *requests, size_t *streamed)
+{
+	size_t ignored = 0;
+	struct http_server server = { .limits = *limits, .max_stream = max_stream,
+				      .stream_hook = streamed ? stream_marked : NULL,
+				      .arg = streamed ? (void *)streamed : (void *)&ignored };
 	struct http_conn c = { .server = &server, .fd = -1 };
 	size_t n;
 	int rc = 0;

@@ -100,6 +100,11 @@ void http_drop(struct http_request *req);
  * when the server would answer 4xx; *requests counts the complete requests. */
 int http_parse_buffer(const char *data, size_t len, const struct http_server_limits *limits,
 		      unsigned *requests);
+/* The same with streamed bodies (requests with Lambda-Runtime-Function-Response-Mode:
+ * streaming): their bytes counted into *streamed, up to max_stream (0: no limit). */
+int http_parse_buffer_streamed(const char *data, size_t len,
+			       const struct http_server_limits *limits, size_t max_stream,
+			       unsigned *requests, size_t *streamed);
 
 /* The reason phrase of a status code. */
 const char *http_status_text(int status);

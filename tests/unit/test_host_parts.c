@@ -225,6 +225,32 @@ static void test_http_parser_limits(void **state)
 	assert_int_equal(http_parse_buffer("BLAH\r\n\r\n", 8, &l, &n), -EINVAL);
 }
 
+/* A streamed body (Lambda's streaming response) is handed over as it comes, past max_body, with
+ * its trailers; past max_stream the connection is cut. */
+static void test_http_streamed_bodies(void **state)
+{
+	struct http_server_limits l = { .max_body = 4, .max_header_bytes = 400,
+					.max_headers = 8, .max_connections = 1,
+					.idle_timeout = 1 };
+	const char streamed[] = "POST /r HTTP/1.1\r\nLambda-Runtime-Function-Response-Mode: "
+				"streaming\r\nTransfer-Encoding: chunked\r\n\r\n"
+				"6\r\nfirst \r\n6\r\nsecond\r\n0\r\n"
+				"Lambda-Runtime-Function-Error-Type: Function.X\r\n\r\n";
+	size_t bytes = 0;
+	unsigned n;
+
+	(void)state;
+	assert_int_equal(http_parse_buffer_streamed(streamed, strlen(streamed), &l, 0, &n, &bytes),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(bytes, 12);
+	bytes = 0;
+	assert_int_equal(http_parse_buffer_streamed(streamed, strlen(streamed), &l, 10, &n,
+						    &bytes), -EINVAL);
+	/* not marked: kept, and past max_body it is drained and flagged as ever */
+	assert_int_equal(http_parse_buffer(streamed, strlen(streamed), &l, &n), 0);
+}
+
 static void test_base64_and_ids(void **state)
 {
 	char id[UUID_STR_LEN], id2[UUID_STR_LEN], *e, *d;
@@ -264,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_apigw_text_or_binary),
 		cmocka_unit_test(test_apigw_event_v2),
 		cmocka_unit_test(test_http_parser_limits),
+		cmocka_unit_test(test_http_streamed_bodies),
 		cmocka_unit_test(test_base64_and_ids),
 	};
 

@@ -543,6 +543,137 @@ static void test_owner_and_settled(void **state)
 	tracker_destroy(t);
 }
 
+/* Lambda Managed Instances: invocations interleave, there is no runtimeDone and the report
+ * carries durationMs only; none is a cold start; the environment's init is observed alone. */
+static void test_managed_instances(void **state)
+{
+	struct metric_registry *reg = metric_registry_new(1000);
+	struct tracker *t = tracker_new("fn", "$LATEST", 1024, &prices, reg);
+	struct invocation_report *r, *x;
+	char rid[64];
+
+	(void)state;
+	tracker_set_mode(t, INIT_TYPE_MI);
+	assert_true(tracker_managed(t));
+	ev(t, "platform.initStart", "{\"initializationType\":\"lambda-managed-instances\","
+	   "\"phase\":\"init\"}");
+	ev(t, "platform.initReport", "{\"initializationType\":\"lambda-managed-instances\","
+	   "\"phase\":\"init\",\"status\":\"success\",\"metrics\":{\"durationMs\":300}}");
+	ev(t, "platform.start", "{\"requestId\":\"a\",\"tenantId\":\"t1\"}");
+	ev(t, "platform.start", "{\"requestId\":\"b\"}");
+	ev(t, "platform.start", "{\"requestId\":\"c\"}");
+	assert_int_equal(tracker_open(t), 3);
+	/* a record that names no invocation belongs to none while many run */
+	tracker_current(t, rid, sizeof(rid));
+	assert_string_equal(rid, "");
+	ev(t, "platform.report", "{\"requestId\":\"b\",\"status\":\"success\",\"metrics\":"
+	   "{\"durationMs\":5.5},\"spans\":[{\"name\":\"responseLatency\",\"durationMs\":5.0},"
+	   "{\"name\":\"responseDuration\",\"durationMs\":0.2}]}");
+	ev(t, "platform.report", "{\"requestId\":\"a\",\"status\":\"timeout\",\"metrics\":"
+	   "{\"durationMs\":3000},\"tenantId\":\"t1\"}");
+	assert_int_equal(tracker_open(t), 1);
+	r = tracker_take(t);
+	assert_int_equal(count(r), 2);
+	assert_string_equal(r->request_id, "b");
+	assert_false(r->cold_start);
+	assert_true(r->init_duration_ms < 0);
+	assert_int_equal(r->billed_ms, -1);	/* the instance is billed, not the invocation */
+	assert_true(r->response_latency_ms == 5.0 && r->response_duration_ms == 0.2);
+	assert_string_equal(r->init_type, INIT_TYPE_MI);
+	x = r->next;
+	assert_string_equal(x->request_id, "a");
+	assert_int_equal(x->status, REPORT_TIMEOUT);
+	assert_string_equal(x->tenant_id, "t1");
+	for (x = r; x; x = x->next)
+		tracker_observe(t, x);
+	{
+		struct metric_family *f = metric_find(reg, "vigil_init_duration_seconds");
+
+		assert_non_null(f);
+	}
+	free_reports(r);
+	tracker_destroy(t);
+	metric_registry_destroy(reg);
+}
+
+/* SnapStart: the init events are the snapshot's (no cold start); the restore's duration goes
+ * with the first invocation after it and bills ceil(duration + ceil(restore)). */
+static void test_snapstart_restore(void **state)
+{
+	struct tracker *t = tracker_new("fn", "$LATEST", 1024, &prices, NULL);
+	struct invocation_report *r;
+
+	(void)state;
+	ev(t, "platform.initStart", "{\"initializationType\":\"snap-start\",\"phase\":\"init\","
+	   "\"runtimeVersion\":\"java:21.v20\"}");
+	ev(t, "platform.initReport", "{\"initializationType\":\"snap-start\",\"phase\":\"init\","
+	   "\"metrics\":{\"durationMs\":2000}}");
+	assert_int_equal(tracker_restores(t), 0);
+	ev(t, "platform.restoreStart", "{\"functionName\":\"fn\"}");
+	assert_int_equal(tracker_restores(t), 1);
+	ev(t, "platform.restoreRuntimeDone", "{\"status\":\"success\"}");
+	ev(t, "platform.restoreReport", "{\"status\":\"success\",\"metrics\":{\"durationMs\":181.2}}");
+	ev(t, "platform.start", "{\"requestId\":\"a\"}");
+	ev(t, "platform.report", "{\"requestId\":\"a\",\"status\":\"success\",\"metrics\":"
+	   "{\"durationMs\":10.5,\"memorySizeMB\":1024,\"maxMemoryUsedMB\":90}}");
+	ev(t, "platform.start", "{\"requestId\":\"b\"}");
+	ev(t, "platform.report", "{\"requestId\":\"b\",\"status\":\"success\",\"metrics\":"
+	   "{\"durationMs\":2.0}}");
+	r = tracker_take(t);
+	assert_int_equal(count(r), 2);
+	assert_false(r->cold_start);
+	assert_true(r->restore_duration_ms == 181.2);
+	assert_string_equal(r->restore_status, "success");
+	assert_int_equal(r->billed_ms, 193);	/* ceil(10.5 + 182) */
+	assert_false(r->next->cold_start);
+	assert_true(r->next->restore_duration_ms <= 0);
+	free_reports(r);
+	tracker_destroy(t);
+}
+
+/* Tenants labelled up to the cap, then "other"; the proxy's streaming mode kept. */
+static void test_tenant_label_and_streaming(void **state)
+{
+	struct metric_registry *reg = metric_registry_new(1000);
+	struct tracker *t = tracker_new("fn", "$LATEST", 128, &prices, reg);
+	struct invocation_report *r, *x;
+	const char *ids[] = { "1", "2", "3", "4" }, *tenants[] = { "a", "b", "c", "a" };
+	struct metric_family *f;
+	int n = 0;
+
+	(void)state;
+	tracker_tenant_label(t, 2);
+	for (int i = 0; i < 4; i++) {
+		char rec[200];
+
+		snprintf(rec, sizeof(rec), "{\"requestId\":\"%s\",\"tenantId\":\"%s\"}", ids[i],
+			 tenants[i]);
+		ev(t, "platform.start", rec);
+		tracker_proxy(t, ids[i], 5.0, 10, NULL, NULL, i == 0);
+		snprintf(rec, sizeof(rec), "{\"requestId\":\"%s\",\"status\":\"success\","
+			 "\"metrics\":{\"durationMs\":1}}", ids[i]);
+		ev(t, "platform.report", rec);
+	}
+	r = tracker_take(t);
+	assert_int_equal(count(r), 4);
+	assert_true(r->streaming && r->mode_known);
+	assert_false(r->next->streaming);
+	for (x = r; x; x = x->next)
+		tracker_observe(t, x);
+	f = metric_find(reg, "vigil_tenant_invocations_total");
+	assert_non_null(f);
+	for (struct metric_series *m = metric_first(f); m; m = metric_next(m))
+		n++;
+	assert_int_equal(n, 3);		/* a, b, other: c is not a label */
+	assert_true(metric_value(metric_with(f, "fn", "$LATEST", "a", "success")) == 2);
+	assert_true(metric_value(metric_with(f, "fn", "$LATEST", "other", "success")) == 1);
+	assert_true(metric_value(metric_with(metric_find(reg, "vigil_tenants_over_limit_total"),
+					     "fn", "$LATEST")) == 1);
+	free_reports(r);
+	tracker_destroy(t);
+	metric_registry_destroy(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -557,6 +688,9 @@ int main(void)
 		cmocka_unit_test(test_batch_cut),
 		cmocka_unit_test(test_platform_reports),
 		cmocka_unit_test(test_owner_and_settled),
+		cmocka_unit_test(test_managed_instances),
+		cmocka_unit_test(test_snapstart_restore),
+		cmocka_unit_test(test_tenant_label_and_streaming),
 	};
 
 	return cmocka_run_group_tests_name("tracker", tests, NULL, NULL);
