@@ -24,8 +24,10 @@ function call(method, urlPath, body, headers) {
 }
 
 async function main() {
+  // Lambda Managed Instances refuse INVOKE: SHUTDOWN only there.
+  const managed = process.env.AWS_LAMBDA_INITIALIZATION_TYPE === 'lambda-managed-instances';
   const reg = await call('POST', '/2020-01-01/extension/register',
-                         JSON.stringify({ events: ['INVOKE', 'SHUTDOWN'] }),
+                         JSON.stringify({ events: managed ? ['SHUTDOWN'] : ['INVOKE', 'SHUTDOWN'] }),
                          { 'Lambda-Extension-Name': path.basename(process.argv[1]) });
   const id = reg.headers['lambda-extension-identifier'];
   let received = 0;

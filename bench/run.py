@@ -246,6 +246,89 @@ def host_section(build, seconds):
     print()
 
 
+def managed_section(build, seconds=10, conns=64):
+    """Lambda Managed Instances: one environment, N invocations at once (the tests' Python
+    runtime, a 5 ms handler), wrk far past N; vigil extension beside the reference Node.js
+    extension (SHUTDOWN only, subscribed to the same events)."""
+    import tempfile
+    print(f"## Managed Instances under load (vigil host --mode managed-instances, wrk {conns} "
+          f"connections, {seconds} s, a handler that sleeps 5 ms)\n")
+    print("The runtime is tests/e2e/runtimes/py_runtime.py (AWS_LAMBDA_MAX_CONCURRENCY "
+          "threads, each on its own /next: aws-lambda-ric 3 takes one invocation at a time). "
+          "CPU per invocation is the extension process's own; reported is what the extension "
+          "counted in vigil_invocations_total against the host's REPORT count.\n")
+    print("| extension | N in flight | req/s | p50 ms | p99 ms | extension CPU µs per invoke | "
+          "extension RSS kB after | host reports | extension reports | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    script = os.path.join(ROOT, "bench", "invoke_sleep5.lua")
+    runtime = [sys.executable, os.path.join(ROOT, "tests", "e2e", "runtimes", "py_runtime.py")]
+    tmp = tempfile.mkdtemp(prefix="vigil-bench-mi-")
+    for name, source in (("vigil", f"{build}/vigil"),
+                         ("ref_extension.js", os.path.join(ROOT, "bench", "ref_extension.js"))):
+        for n in (1, 2, 4, 8):
+            ext_dir = os.path.join(tmp, f"{name}-{n}")
+            os.makedirs(ext_dir)
+            target = os.path.join(ext_dir, name)
+            os.symlink(source, target)
+            port, mport, emport = free_port(), free_port(), free_port()
+            argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
+                    "127.0.0.1:0", "--mode", "managed-instances", "--max-concurrency", str(n),
+                    "--idle-timeout", "0", "--extensions", ext_dir,
+                    "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+                    "--env", f"VIGIL_METRICS_LISTEN=127.0.0.1:{emport}",
+                    "--env", "VIGIL_LOG_LEVEL=warn", "--env", "VIGIL_MANAGED_FLUSH_MS=1000",
+                    "--env", f"VIGIL_LOG_DIR={ext_dir}/logs", "--", *runtime]
+            env = env_clean(VIGIL_METRICS_LISTEN=f"127.0.0.1:{mport}", VIGIL_LOG_LEVEL="warn",
+                            VIGIL_PROBES_ENABLED="false")
+            p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+            for _ in range(500):
+                try:
+                    urllib.request.urlopen(urllib.request.Request(url, data=b"{}",
+                                                                  method="POST"),
+                                           timeout=10).read()
+                    break
+                except OSError:
+                    time.sleep(0.01)
+            time.sleep(1.0)
+            pid = find_pid(target)
+            before = cpu_seconds(pid)
+            out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency",
+                                  "-s", script, url], capture_output=True, text=True,
+                                 timeout=seconds + 60).stdout
+            done = int(re.search(r"(\d+) requests in", out).group(1))
+            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+            def pct(q):
+                m = re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+                return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+            time.sleep(2.5)  # past the extension's export timer
+            cpu = cpu_seconds(pid) - before
+            rss = rss_kb(pid)
+
+            def total(u, metric):
+                try:
+                    with urllib.request.urlopen(u, timeout=5) as r:
+                        text = r.read().decode()
+                except OSError:
+                    return None
+                return sum(float(m.group(1)) for m in re.finditer(
+                    rf"^{metric}{{[^}}]*}} (\S+)$", text, re.M))
+            host_reports = total(f"http://127.0.0.1:{mport}/metrics", "vigil_invocations_total")
+            ext_reports = (total(f"http://127.0.0.1:{emport}/metrics", "vigil_invocations_total")
+                           if name == "vigil" else None)
+            p.terminate()
+            p.wait(timeout=30)
+            print(f"| {name} | {n} | {rps:.0f} | {pct(50):.2f} | {pct(99):.2f} | "
+                  f"{cpu / done * 1e6:.1f} | {rss} | {host_reports:.0f} | "
+                  f"{'—' if ext_reports is None else f'{ext_reports:.0f}'} | "
+                  f"{int(errors.group(1)) if errors else 0} |")
+            sys.stdout.flush()
+    print()
+
+
 def find_pid(marker):
     """The pid of a live process whose command line contains marker."""
     for pid in os.listdir("/proc"):
@@ -1176,7 +1259,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--only", choices=["foundations", "host", "extension", "start", "proxy",
-                                       "logs", "shapes",
+                                       "logs", "shapes", "managed",
                                        "layer", "probes", "remote_write", "otlp",
                                        "receivers"],
                     default=None)
@@ -1207,7 +1290,9 @@ def main():
         otlp_section(build)
     if args.only in (None, "receivers"):
         receivers_section(build)
-    if args.only in ("host", "extension", "start", "proxy", "logs", "shapes", "layer", "probes",
+    if args.only in (None, "managed"):
+        managed_section(build)
+    if args.only in ("managed", "host", "extension", "start", "proxy", "logs", "shapes", "layer", "probes",
                      "remote_write", "otlp", "receivers"):
         return
 
