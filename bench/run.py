@@ -246,7 +246,7 @@ def host_section(build, seconds):
     print()
 
 
-def managed_section(build, seconds=10, conns=64):
+def managed_section(build, seconds=10, conns=64, ns=(1, 2, 4, 8), only_vigil=False):
     """Lambda Managed Instances: one environment, N invocations at once (the tests' Python
     runtime, a 5 ms handler), wrk far past N; vigil extension beside the reference Node.js
     extension (SHUTDOWN only, subscribed to the same events)."""
@@ -265,7 +265,9 @@ def managed_section(build, seconds=10, conns=64):
     tmp = tempfile.mkdtemp(prefix="vigil-bench-mi-")
     for name, source in (("vigil", f"{build}/vigil"),
                          ("ref_extension.js", os.path.join(ROOT, "bench", "ref_extension.js"))):
-        for n in (1, 2, 4, 8):
+        if only_vigil and name != "vigil":
+            continue
+        for n in ns:
             ext_dir = os.path.join(tmp, f"{name}-{n}")
             os.makedirs(ext_dir)
             target = os.path.join(ext_dir, name)

@@ -100,6 +100,8 @@ void runtime_done_event(struct environment *env, struct invocation *inv)
 	if (inv->status != INV_SUCCESS && inv->error_type[0])
 		json_object_set_new(rec, "errorType", json_string(inv->error_type));
 	json_object_set_new(rec, "spans", spans_of_runtime(inv, now));
+	if (inv->tenant[0])
+		json_object_set_new(rec, "tenantId", json_string(inv->tenant));
 	json_object_set_new(rec, "tracing", json_pack("{s:s,s:s}", "type", "X-Amzn-Trace-Id",
 						      "value", inv->trace_id));
 	telemetry_emit(env, "platform.runtimeDone", rec);
