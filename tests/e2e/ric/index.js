@@ -80,7 +80,7 @@ function burst(k, lines, context) {
 
 // Response streaming (test_modes.py): chunks a gap apart, through HttpResponseStream's prelude
 // when the event came through the HTTP door; an error midway when asked.
-exports.stream = globalThis.awslambda && awslambda.streamifyResponse(
+exports.streamed = globalThis.awslambda && awslambda.streamifyResponse(
   async (event, responseStream) => {
     let ev = event;
     if (event.requestContext) ev = JSON.parse(event.body || '{}');
