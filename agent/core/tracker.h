@@ -78,6 +78,13 @@ struct invocation_report {
 
 enum { TRACK_INVOKE = 1, TRACK_START = 2, TRACK_RUNTIME_DONE = 4, TRACK_REPORT = 8 };
 
+/* Whether r ran on Lambda Managed Instances: memory, CPU and billing are the environment's
+ * there, not one invocation's. */
+static inline bool report_managed(const struct invocation_report *r)
+{
+	return __builtin_strcmp(r->init_type, INIT_TYPE_MI) == 0;
+}
+
 struct tracker_prices {
 	double gb_second;
 	double per_request;

@@ -152,7 +152,7 @@ void tracker_families_observe(const struct tracker_families *f,
 	if (r->produced_bytes >= 0)
 		metric_observe(metric_with(f->response_bytes, r->function_name, r->version, mode),
 			       (double)r->produced_bytes);
-	if (r->complete && r->memory_size_mb > 0) {
+	if (r->complete && r->memory_size_mb > 0 && !report_managed(r)) {
 		metric_observe(metric_with(f->utilization, r->function_name, r->version),
 			       (double)r->max_memory_used_mb / (double)r->memory_size_mb);
 		metric_observe(metric_with(f->memory, r->function_name, r->version),

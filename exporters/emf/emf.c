@@ -53,9 +53,10 @@ static double value(const struct invocation_report *r, enum metric_id m)
 	case M_BILLED: return r->billed_ms >= 0 ? (double)r->billed_ms : NAN;
 	case M_INIT: return r->cold_start && r->init_duration_ms >= 0 ? r->init_duration_ms : NAN;
 	case M_POST_RUNTIME: return r->post_runtime_ms >= 0 ? r->post_runtime_ms : NAN;
-	case M_MAX_MEMORY: return r->complete ? (double)r->max_memory_used_mb : NAN;
+	case M_MAX_MEMORY: return r->complete && !report_managed(r) ?
+					  (double)r->max_memory_used_mb : NAN;
 	case M_UTILIZATION:
-		return r->complete && r->memory_size_mb > 0 ?
+		return r->complete && r->memory_size_mb > 0 && !report_managed(r) ?
 			       100.0 * (double)r->max_memory_used_mb / (double)r->memory_size_mb :
 			       NAN;
 	case M_LATENCY: return r->response_latency_ms > 0 ? r->response_latency_ms : NAN;

@@ -7,13 +7,21 @@ void report_line(struct buf *b, const struct invocation_report *r)
 {
 	static const char *const st[] = { "success", "error", "timeout", "failure" };
 
-	buf_printf(b, "VIGIL_REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %lld ms\t"
-		      "Memory Size: %ld MB\tMax Memory Used: %ld MB\t",
-		   r->request_id, r->duration_ms < 0 ? 0 : r->duration_ms,
-		   (long long)(r->billed_ms < 0 ? 0 : r->billed_ms), r->memory_size_mb,
-		   r->max_memory_used_mb);
+	if (report_managed(r))	/* billing and memory are the instance's */
+		buf_printf(b, "VIGIL_REPORT RequestId: %s\tDuration: %.2f ms\t", r->request_id,
+			   r->duration_ms < 0 ? 0 : r->duration_ms);
+	else
+		buf_printf(b, "VIGIL_REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: "
+			      "%lld ms\tMemory Size: %ld MB\tMax Memory Used: %ld MB\t",
+			   r->request_id, r->duration_ms < 0 ? 0 : r->duration_ms,
+			   (long long)(r->billed_ms < 0 ? 0 : r->billed_ms), r->memory_size_mb,
+			   r->max_memory_used_mb);
 	if (r->cold_start && r->init_duration_ms >= 0)
 		buf_printf(b, "Init Duration: %.2f ms\t", r->init_duration_ms);
+	if (r->restore_duration_ms > 0)
+		buf_printf(b, "Restore Duration: %.2f ms\t", r->restore_duration_ms);
+	if (r->tenant_id[0])
+		buf_printf(b, "Tenant: %s\t", r->tenant_id);
 	buf_printf(b, "Cold Start: %s\tStatus: %s", r->cold_start ? "true" : "false",
 		   st[r->status]);
 	if (r->error_type[0])

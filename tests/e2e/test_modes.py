@@ -65,6 +65,7 @@ def test_managed_instances_interleaved_invocations_each_reported_once(mode_host)
     h = mode_host("--mode", "managed-instances", "--max-concurrency", "4", probe=True,
                   managed_flush_ms=200)
     results = invoke_many(h, [{"ms": 400}] * 8)
+    # (memory is the environment's there: no per-invocation figure)
     assert all(s == 200 for s, *_ in results), results
     pids = {b["pid"] for _, b, *_ in results}
     assert len(pids) == 1, "one environment served them all"
@@ -88,7 +89,7 @@ def test_managed_instances_interleaved_invocations_each_reported_once(mode_host)
     assert sorted(seen) == sorted(ids), "each invocation reported once"
     for i in ids:
         v = emf_values(h, i)
-        assert v["ColdStart"] == 0
+        assert v["ColdStart"] == 0 and "MaxMemoryUsed" not in v and "MemoryUtilization" not in v
         assert v.get("init_type", "lambda-managed-instances") == "lambda-managed-instances"
         assert 395 <= v["Duration"] <= 600, v
     text = ext_metrics(h)
@@ -102,6 +103,7 @@ def test_managed_instances_interleaved_invocations_each_reported_once(mode_host)
         v = sample(text, f"vigil_environment_{g}")
         assert v is not None and 0 <= v <= 1, (g, v)
     assert sample(text, "vigil_environment_memory_used_bytes") > 0
+    assert sample(text, "vigil_memory_utilization_ratio_count", function="fn") is None
 
 
 def test_managed_instances_timeout_is_reported_not_enforced(mode_host):
