@@ -246,6 +246,18 @@ def host_section(build, seconds):
     print()
 
 
+def first_answer(url, seconds, pause):
+    """POST {} until the host answers (its first environment started), within seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(url, data=b"{}", method="POST")
+            return urllib.request.urlopen(req, timeout=10).read()
+        except OSError:
+            time.sleep(pause)
+    return None
+
+
 def managed_section(build, seconds=10, conns=64, ns=(1, 2, 4, 8), only_vigil=False):
     """Lambda Managed Instances: one environment, N invocations at once (the tests' Python
     runtime, a 5 ms handler), wrk far past N; vigil extension beside the reference Node.js
@@ -285,14 +297,7 @@ def managed_section(build, seconds=10, conns=64, ns=(1, 2, 4, 8), only_vigil=Fal
             p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
             url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
-            for _ in range(500):
-                try:
-                    urllib.request.urlopen(urllib.request.Request(url, data=b"{}",
-                                                                  method="POST"),
-                                           timeout=10).read()
-                    break
-                except OSError:
-                    time.sleep(0.01)
+            first_answer(url, 10, 0.01)
             time.sleep(1.0)
             pid = find_pid(target)
             before = cpu_seconds(pid)
@@ -1055,15 +1060,7 @@ def proxy_section(build, seconds, sequential=300):
                                                      VIGIL_LOG_LEVEL="warn"),
                                  cwd=runtime[2], stdout=out, stderr=subprocess.DEVNULL)
             url = f"http://127.0.0.1:{door}/2015-03-31/functions/function/invocations"
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    urllib.request.urlopen(urllib.request.Request(url, data=b"{}",
-                                                                  method="POST"),
-                                           timeout=5).read()
-                    break
-                except OSError:
-                    time.sleep(0.02)
+            first_answer(url, 10, 0.02)
             rps, p50, p99, errors = wrk(url, seconds, 1, script)
             # REPORT lines of the wrk run are left behind: only the sequential ones count.
             sequential_invokes(door, sequential)

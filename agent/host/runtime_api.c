@@ -107,6 +107,18 @@ void runtime_done_event(struct environment *env, struct invocation *inv)
 	telemetry_emit(env, "platform.runtimeDone", rec);
 }
 
+/* The runtime's init is done (its first /next, or SnapStart's restore/next): registration of
+ * extensions closes. */
+static void runtime_init_done(struct environment *env)
+{
+	env->runtime_parked_first = true;
+	env->runtime_ready_at = loop_now();
+	env->registration_open = false;
+	telemetry_emit(env, "platform.initRuntimeDone",
+		       json_pack("{s:s,s:s,s:s}", "initializationType", host_init_type(env->host),
+				 "phase", env->phase, "status", "success"));
+}
+
 static void handle_next(struct environment *env, struct http_request *req)
 {
 	if (req->method != HTTP_GET) {
@@ -132,16 +144,8 @@ static void handle_next(struct environment *env, struct http_request *req)
 		return;
 	}
 	if (env->state == ENV_STARTING) {
-		if (!env->runtime_parked_first) {
-			env->runtime_parked_first = true;
-			env->runtime_ready_at = loop_now();
-			/* The runtime's init is done: registration of extensions closes. */
-			env->registration_open = false;
-			telemetry_emit(env, "platform.initRuntimeDone",
-				       json_pack("{s:s,s:s,s:s}", "initializationType",
-						 host_init_type(env->host),
-						 "phase", env->phase, "status", "success"));
-		}
+		if (!env->runtime_parked_first)
+			runtime_init_done(env);
 		env_check_init_done(env);
 		return;
 	}
@@ -417,12 +421,7 @@ static void handle_restore_next(struct environment *env, struct http_request *re
 	env->restore_req = req;
 	req->on_abort = on_restore_abort;
 	req->abort_arg = env;
-	env->runtime_parked_first = true;
-	env->runtime_ready_at = loop_now();
-	env->registration_open = false;
-	telemetry_emit(env, "platform.initRuntimeDone",
-		       json_pack("{s:s,s:s,s:s}", "initializationType", host_init_type(env->host),
-				 "phase", env->phase, "status", "success"));
+	runtime_init_done(env);
 	env_check_init_done(env);
 }
 
