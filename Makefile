@@ -68,6 +68,7 @@ LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/nu
             agent/core/tracker.c agent/core/tracker_families.c agent/core/log_level.c \
             agent/core/segment.c agent/core/segment_read.c agent/core/segment_tail.c agent/core/jscan.c agent/core/logparse.c \
             agent/core/logpipe.c agent/core/sink.c agent/core/custom.c agent/core/emf_in.c \
+            agent/core/coldstart.c \
             agent/receiver/statsd.c agent/receiver/otlp_in.c agent/receiver/otlp_http.c \
             agent/receiver/otlp_json.c agent/receiver/otlp_grpc.c \
             agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c agent/host/process.c \
@@ -80,7 +81,7 @@ LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/nu
             exporters/remote_write/remote_write.c exporters/lines/lines.c \
             exporters/otlp/otlp_encode.c exporters/otlp/otlp.c agent/cmd/otlp_setup.c \
             agent/cmd/config.c agent/cmd/serve.c agent/cmd/extension.c agent/cmd/host.c \
-            agent/cmd/proxy.c agent/cmd/logs.c agent/cmd/probe.c
+            agent/cmd/proxy.c agent/cmd/logs.c agent/cmd/probe.c agent/cmd/coldstart.c
 GEN_SRCS := $(BUILD)/gen/vigil/v1/log.pb-c.c $(BUILD)/gen/prometheus/remote.pb-c.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/log.pb-c.o \
             $(BUILD)/obj/gen/remote.pb-c.o
@@ -92,7 +93,13 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 .PHONY: all demo test checks check-layers vmlinux unit e2e asan fuzz bench docs deps clean layer deb dashboard-pngs
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/vigil
+all: $(BUILD)/vigil $(BUILD)/vigil-preload.so
+
+# The cold-start recorder a runtime preloads (agent/preload): libc and libdl only.
+$(BUILD)/vigil-preload.so: agent/preload/preload.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -o $@ $< -ldl
 
 # protobuf-c code is generated into build/, never committed.
 $(BUILD)/gen/vigil/v1/log.pb-c.c $(BUILD)/gen/vigil/v1/log.pb-c.h: proto/vigil/v1/log.proto
@@ -289,7 +296,7 @@ $(BUILD)/log_writer: tests/runtimes/log_writer.c $(BUILD)/libvigil.a
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libvigil.a $(LDLIBS)
 
-e2e: deps $(BUILD)/vigil $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_LIB) $(FNLIBS) \
+e2e: deps $(BUILD)/vigil $(BUILD)/vigil-preload.so $(BUILD)/test_runtime $(BUILD)/log_writer $(RIC) $(EMF_LIB) $(FNLIBS) \
 		layer deb $(CHROOT_BASE) $(GRAFANA_TSC)
 	$(Q)VIGIL=$(abspath $(BUILD)/vigil) RIC=$(abspath $(RIC)) SANITIZED=$(SAN) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e

@@ -336,6 +336,90 @@ def managed_section(build, seconds=10, conns=64, ns=(1, 2, 4, 8), only_vigil=Fal
     print()
 
 
+def coldstart_section(build, cold_starts=15, warm=1000):
+    """vigil-preload.so's cost: init with and without it (cold starts of the Python and Node
+    functions of tests/e2e/test_coldstart.py, each a fresh environment), and after init (an
+    invocation loop)."""
+    import tempfile
+    print(f"## The cold-start recorder (vigil-preload.so): its cost on init ({cold_starts} cold "
+          f"starts each, median) and after it ({warm} sequential invocations)\n")
+    print("| function | preload | init median ms | init p90 ms | warm invoke p50 µs | "
+          "warm invoke p99 µs | records |")
+    print("|---|---|---|---|---|---|---|")
+    tmp = tempfile.mkdtemp(prefix="vigil-bench-cs-")
+    pkgs = os.path.join(tmp, "pkgs")
+    for d, body in (("fastpkg", "from . import helper\n"), ("slowpkg", "X = 1\n")):
+        os.makedirs(os.path.join(pkgs, d))
+        with open(os.path.join(pkgs, d, "__init__.py"), "w") as f:
+            f.write(body)
+    with open(os.path.join(pkgs, "fastpkg", "helper.py"), "w") as f:
+        f.write("Y = 2\n")
+    fn = os.path.join(tmp, "nodefn")
+    os.makedirs(os.path.join(fn, "node_modules"))
+    os.symlink(os.path.join(ROOT, "build", "emf", "node_modules", "aws-embedded-metrics"),
+               os.path.join(fn, "node_modules", "aws-embedded-metrics"))
+    with open(os.path.join(fn, "index.js"), "w") as f:
+        f.write("require('aws-embedded-metrics');\nexports.handler = async () => ({ok: true});\n")
+    cases = [("Python (json, email, urllib, 2 packages)",
+              [sys.executable, os.path.join(ROOT, "tests", "e2e", "runtimes", "py_runtime.py")],
+              None, ["--env", f"PYTHONPATH={pkgs}",
+                     "--env", "TEST_IMPORTS=json,email.parser,urllib.request,fastpkg,slowpkg"]),
+             ("Node (aws-lambda-ric, aws-embedded-metrics)", [RIC, "index.handler"], fn,
+              ["--handler", "index.handler"])]
+    for name, rargv, cwd, opts in cases:
+        for preload in (False, True):
+            record = os.path.join(tmp, f"rec-{len(name)}-{preload}.jsonl")
+            extra = ["--env", f"LD_PRELOAD={build}/vigil-preload.so",
+                     "--env", f"VIGIL_COLDSTART_FILE={record}"] if preload else []
+            inits = []
+            port = free_port()
+            argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
+                    "127.0.0.1:0", "--idle-timeout", "0.3", "--user", "root", "--freeze", "no",
+                    *opts, *extra, "--", *rargv]
+            out = os.path.join(tmp, "out.log")
+            with open(out, "w") as f:
+                p = subprocess.Popen(argv, env=env_clean(VIGIL_LOG_LEVEL="warn",
+                                                         VIGIL_PROBES_ENABLED="false",
+                                                         VIGIL_METRICS_LISTEN="127.0.0.1:0",
+                                                         VIGIL_LOG_DIR=f"{tmp}/logs"),
+                                     cwd=cwd, stdout=f, stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+            for _ in range(cold_starts):
+                first_answer(url, 20, 0.01)
+                time.sleep(0.7)   # past the idle timeout: the next one is a cold start
+            p.terminate()
+            p.wait(timeout=15)
+            with open(out) as f:
+                inits = sorted(float(x) for x in re.findall(r"Init Duration: ([\d.]+) ms",
+                                                            f.read()))
+            records = 0
+            if preload and os.path.exists(record):
+                with open(record) as f:
+                    records = sum(1 for _ in f)
+            # warm: one environment, sequential invocations
+            with open(out, "w") as f:
+                argv[argv.index("--idle-timeout") + 1] = "0"
+                p = subprocess.Popen(argv, env=env_clean(VIGIL_LOG_LEVEL="warn",
+                                                         VIGIL_PROBES_ENABLED="false",
+                                                         VIGIL_METRICS_LISTEN="127.0.0.1:0",
+                                                         VIGIL_LOG_DIR=f"{tmp}/logs"),
+                                     cwd=cwd, stdout=f, stderr=subprocess.DEVNULL)
+            first_answer(url, 20, 0.01)
+            lat = []
+            for _ in range(warm):
+                t0 = time.perf_counter()
+                first_answer(url, 10, 0.01)
+                lat.append((time.perf_counter() - t0) * 1e6)
+            p.terminate()
+            p.wait(timeout=15)
+            lat.sort()
+            print(f"| {name} | {'on' if preload else 'off'} | {statistics.median(inits):.1f} | "
+                  f"{inits[int(len(inits) * 0.9)]:.1f} | {lat[len(lat) // 2]:.0f} | "
+                  f"{lat[int(len(lat) * 0.99)]:.0f} | {records} |")
+            sys.stdout.flush()
+    print()
+
+
 def find_pid(marker):
     """The pid of a live process whose command line contains marker."""
     for pid in os.listdir("/proc"):
@@ -1258,7 +1342,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--only", choices=["foundations", "host", "extension", "start", "proxy",
-                                       "logs", "shapes", "managed",
+                                       "logs", "shapes", "managed", "coldstart",
                                        "layer", "probes", "remote_write", "otlp",
                                        "receivers"],
                     default=None)
@@ -1291,7 +1375,9 @@ def main():
         receivers_section(build)
     if args.only in (None, "managed"):
         managed_section(build)
-    if args.only in ("managed", "host", "extension", "start", "proxy", "logs", "shapes", "layer", "probes",
+    if args.only in (None, "coldstart"):
+        coldstart_section(build)
+    if args.only in ("managed", "coldstart", "host", "extension", "start", "proxy", "logs", "shapes", "layer", "probes",
                      "remote_write", "otlp", "receivers"):
         return
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coldstart.h"
 #include "config.h"
 #include "extension.h"
 #include "host.h"
@@ -30,6 +31,7 @@ static const char usage_text[] =
 	"  proxy          Runtime API proxy that measures invocations\n"
 	"  logs           read vigil's log segments (cat, tail -f, grep, stats, train)\n"
 	"  probe          run a command with the eBPF probes on it and print what it did\n"
+	"  coldstart      where a cold start's time went (vigil-preload.so's record)\n"
 	"  serve          serve the exporters only (Prometheus on VIGIL_METRICS_LISTEN)\n"
 	"  config print   show the effective configuration, secrets masked\n"
 	"  config doc     print docs/configuration.md, generated from the key table\n"
@@ -169,5 +171,7 @@ int main(int argc, char **argv)
 		return logs_main(argc - i + 1, argv + i - 1, &cfg);
 	if (strcmp(cmd, "probe") == 0)
 		return probe_main(argc - i + 1, argv + i - 1, &cfg);
+	if (strcmp(cmd, "coldstart") == 0)
+		return coldstart_main(argc - i + 1, argv + i - 1, &cfg);
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -20,6 +20,8 @@ LAYERS = {
     # is), with no way into the core of their own; what they see reaches the core only
     # through the host (host/probing.c) or `vigil probe`. Only those two include them.
     "probes": (["agent/probes"], ["util"]),
+    # loaded into the function's runtime (LD_PRELOAD): nothing of vigil's
+    "preload": (["agent/preload"], []),
     "extension": (["agent/extension"], ["core", "lib", "util"]),
     "host": (["agent/host"], ["core", "lib", "util", "probes"]),
     "proxy": (["agent/proxy"], ["core", "lib", "util"]),

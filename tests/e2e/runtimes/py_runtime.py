@@ -95,6 +95,9 @@ def serve():
 
 
 def main():
+    # a function's own imports (TEST_IMPORTS=a,b: the cold-start tests' packages)
+    for name in filter(None, os.environ.get("TEST_IMPORTS", "").split(",")):
+        __import__(name)
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
         c = conn()
         status, _, _ = call(c, "GET", "/restore/next")   # the snapshot is taken here

@@ -1,0 +1,571 @@
+/* A cold start's timeline into a report. See coldstart.h. */
+#include "coldstart.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/json_str.h"
+
+struct ev {
+	uint64_t t;
+	int pid;
+	long tid;
+	int kind;		/* K_* */
+	char *path;		/* open: the path; connect, dns: the target */
+	int fd;
+	double ms;		/* the call's own time */
+	bool failed;
+	uint64_t bytes;		/* read */
+	int group;		/* index into groups, -1 none */
+};
+
+enum { K_START, K_OPEN, K_READ, K_CONNECT, K_DNS, K_EXEC, K_FORK, K_END, K_OTHER };
+
+static int kind_of(const char *s)
+{
+	static const char *const names[] = { "start", "open", "read", "connect", "dns", "exec",
+					      "fork", "end" };
+
+	for (int i = 0; i < K_OTHER; i++) {
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	}
+	return K_OTHER;
+}
+
+static int by_time(const void *a, const void *b)
+{
+	const struct ev *x = a, *y = b;
+
+	return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static int by_thread_time(const void *a, const void *b)
+{
+	const struct ev *x = *(struct ev *const *)a, *y = *(struct ev *const *)b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static int by_ms(const void *a, const void *b)
+{
+	const struct cs_group *x = a, *y = b;
+
+	return x->ms < y->ms ? 1 : x->ms > y->ms ? -1 : strcmp(x->name, y->name);
+}
+
+/* --- what a path belongs to ----------------------------------------------------------- */
+
+struct dirs {
+	char **v;
+	size_t n, cap;
+};
+
+static bool dirs_has(const struct dirs *d, const char *s, size_t n)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		if (strlen(d->v[i]) == n && memcmp(d->v[i], s, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int dirs_add(struct dirs *d, const char *s, size_t n)
+{
+	if (dirs_has(d, s, n))
+		return 0;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 32;
+		char **v = realloc(d->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	d->v[d->n] = strndup(s, n);
+	return d->v[d->n++] ? 0 : -ENOMEM;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* A shared library's name: NAME.so, or NAME.so.1.2… */
+static bool is_library(const char *path)
+{
+	const char *slash = strrchr(path, '/'), *so = strstr(slash ? slash : path, ".so");
+
+	if (!so)
+		return false;
+	for (so += 3; *so; so++) {
+		if (*so != '.' && (*so < '0' || *so > '9'))
+			return false;
+	}
+	return true;
+}
+
+static void base_of(const char *path, char *out, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+
+	snprintf(out, n, "%s", slash ? slash + 1 : path);
+}
+
+/* Python: the top package above a file (the highest directory whose __init__.py was opened
+ * in this record), else the module's own name. The __pycache__ of a directory is that
+ * directory's. */
+static bool python_group(const struct dirs *pkgs, const char *path, char *out, size_t n)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/'), *top = NULL;
+	size_t len;
+
+	if (!slash || !(ends_with(path, ".py") || strstr(path, ".pyc") || is_library(path) ||
+			strstr(slash, "__init__")))
+		return false;
+	len = (size_t)(slash - path);
+	if (len >= sizeof(dir))
+		return false;
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	if (len >= 12 && strcmp(dir + len - 12, "/__pycache__") == 0) {
+		len -= 12;
+		dir[len] = '\0';
+	}
+	/* the highest ancestor that is a package */
+	for (size_t i = len; i > 0; i--) {
+		if (i == len || dir[i] == '/') {
+			if (dirs_has(pkgs, dir, i))
+				top = dir + i;
+		}
+	}
+	if (top) {
+		size_t end = (size_t)(top - dir);
+		size_t start = end;
+
+		while (start > 0 && dir[start - 1] != '/')
+			start--;
+		snprintf(out, n, "%.*s", (int)(end - start), dir + start);
+		return true;
+	}
+	{
+		char b[256], *dot;
+
+		if (is_library(path))
+			return false;	/* a shared library outside any package */
+		base_of(path, b, sizeof(b));
+		dot = strchr(b, '.');
+		if (dot)
+			*dot = '\0';
+		b[n - 1 < sizeof(b) - 1 ? n - 1 : sizeof(b) - 1] = '\0';
+		memcpy(out, b, strlen(b) + 1);
+	}
+	return true;
+}
+
+static const char *group_of(const struct dirs *pkgs, const char *root, const char *path,
+			    char *out, size_t n)
+{
+	const char *nm = strstr(path, "/node_modules/");
+	const char *sp = strstr(path, "/site-packages/");
+
+	if (!sp)
+		sp = strstr(path, "/dist-packages/");
+	if (nm) {
+		const char *p = nm + 14, *q;
+
+		/* the last node_modules/ names the package (nested dependencies) */
+		while ((q = strstr(p, "/node_modules/")) != NULL)
+			p = q + 14;
+		q = strchr(p, '/');
+		if (*p == '@' && q)
+			q = strchr(q + 1, '/');
+		snprintf(out, n, "%.*s", (int)(q ? (size_t)(q - p) : strlen(p)), p);
+		return "node";
+	}
+	if (sp) {
+		const char *p = sp + 15, *q = strchr(p, '/');
+		char b[160], *dot;
+
+		snprintf(b, sizeof(b), "%.*s", (int)(q ? (size_t)(q - p) : strlen(p)), p);
+		dot = strstr(b, ".dist-info");
+		if (!dot)
+			dot = strstr(b, ".py");
+		if (dot)
+			*dot = '\0';
+		snprintf(out, n, "%s", b);
+		return "python";
+	}
+	if (ends_with(path, ".jar")) {
+		base_of(path, out, n);
+		return "java";
+	}
+	if (strstr(path, "/classes/")) {
+		snprintf(out, n, "classes");
+		return "java";
+	}
+	if (python_group(pkgs, path, out, n))
+		return root[0] && strncmp(path, root, strlen(root)) == 0 ? "function" : "python";
+	if (is_library(path)) {
+		base_of(path, out, n);
+		return "library";
+	}
+	if (root[0] && strncmp(path, root, strlen(root)) == 0) {
+		snprintf(out, n, "function code");
+		return "function";
+	}
+	{
+		const char *slash = strrchr(path, '/');
+
+		snprintf(out, n, "%.*s", (int)(slash && slash != path ? (size_t)(slash - path) : 1),
+			 path);
+	}
+	return "file";
+}
+
+/* --- analysis --------------------------------------------------------------------------- */
+
+static int group_index(struct cs_report *r, size_t *cap, const char *name, const char *kind)
+{
+	for (size_t i = 0; i < r->ngroups; i++) {
+		if (r->groups[i].kind == kind && strcmp(r->groups[i].name, name) == 0)
+			return (int)i;
+	}
+	if (r->ngroups == *cap) {
+		size_t c = *cap ? *cap * 2 : 32;
+		struct cs_group *g = realloc(r->groups, c * sizeof(*g));
+
+		if (!g)
+			return -1;
+		r->groups = g;
+		*cap = c;
+	}
+	memset(&r->groups[r->ngroups], 0, sizeof(r->groups[0]));
+	snprintf(r->groups[r->ngroups].name, sizeof(r->groups[0].name), "%s", name);
+	r->groups[r->ngroups].kind = kind;
+	return (int)r->ngroups++;
+}
+
+static double num(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+/* One line into an event: false when it is not a record. */
+static bool parse_line(const char *p, size_t n, struct ev *e, char *exe, size_t exe_n,
+		       char *root, size_t root_n)
+{
+	json_t *o = json_loadb(p, n, JSON_DISABLE_EOF_CHECK, NULL);
+	const char *ev, *s;
+	bool ok = false;
+
+	if (!json_is_object(o) || !json_is_integer(json_object_get(o, "t")) ||
+	    !(ev = json_string_value(json_object_get(o, "ev"))))
+		goto out;
+	memset(e, 0, sizeof(*e));
+	e->t = (uint64_t)json_integer_value(json_object_get(o, "t"));
+	e->pid = (int)num(o, "pid");
+	e->tid = (long)num(o, "tid");
+	e->kind = kind_of(ev);
+	e->fd = (int)num(o, "fd");
+	e->ms = num(o, "ns") / 1e6;
+	e->failed = json_object_get(o, "error") != NULL ||
+		    (e->kind == K_DNS && num(o, "rc") != 0);
+	e->bytes = (uint64_t)num(o, "bytes");
+	e->group = -1;
+	s = json_string_value(json_object_get(o, e->kind == K_CONNECT ? "addr" :
+						 e->kind == K_DNS ? "name" : "path"));
+	if (s && !(e->path = strdup(s)))
+		goto out;
+	if (e->kind == K_START) {
+		if (!exe[0] && (s = json_string_value(json_object_get(o, "exe"))))
+			snprintf(exe, exe_n, "%s", s);
+		if (!root[0] && (s = json_string_value(json_object_get(o, "root"))))
+			snprintf(root, root_n, "%s", s);
+	}
+	ok = true;
+out:
+	json_decref(o);
+	return ok;
+}
+
+int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
+{
+	struct ev *evs = NULL, **th = NULL;
+	uint64_t *next_proc = NULL;
+	size_t n = 0, cap = 0, gcap = 0, ncap = 0;
+	struct dirs pkgs = { 0 };
+	char root[1024] = "";
+	uint64_t t0 = 0, t_end = 0;
+	int first_pid = 0;
+	int rc = -ENOMEM;
+
+	memset(r, 0, sizeof(*r));
+	for (size_t at = 0; at < len;) {
+		const char *nl = memchr(text + at, '\n', len - at);
+		size_t l = nl ? (size_t)(nl - (text + at)) : len - at;
+
+		if (l && l <= COLDSTART_MAX_LINE && n < COLDSTART_MAX_EVENTS) {
+			if (n == cap) {
+				size_t c = cap ? cap * 2 : 1024;
+				struct ev *v = realloc(evs, c * sizeof(*v));
+
+				if (!v)
+					goto out;
+				evs = v;
+				cap = c;
+			}
+			if (parse_line(text + at, l, &evs[n], r->exe, sizeof(r->exe), root,
+				       sizeof(root)))
+				n++;
+			else
+				r->damaged++;
+		} else if (l) {
+			r->damaged++;
+		}
+		at += l + 1;
+	}
+	r->events = (unsigned)n;
+	if (!n) {
+		snprintf(r->partial, sizeof(r->partial), "no records");
+		rc = 0;
+		goto out;
+	}
+	qsort(evs, n, sizeof(*evs), by_time);
+	t0 = evs[0].t;
+	/* packages: directories whose __init__.py was opened */
+	for (size_t i = 0; i < n; i++) {
+		const char *p = evs[i].path;
+
+		const char *pc = p ? strstr(p, "/__pycache__/__init__.") : NULL;
+
+		/* (a package loaded from its cache never opens its __init__.py) */
+		if (evs[i].kind == K_OPEN && !evs[i].failed && p &&
+		    ((ends_with(p, "/__init__.py") && dirs_add(&pkgs, p, strlen(p) - 12) < 0) ||
+		     (pc && !strchr(pc + 13, '/') && dirs_add(&pkgs, p, (size_t)(pc - p)) < 0)))
+			goto out;
+		if (evs[i].kind == K_END && !t_end) {
+			t_end = evs[i].t;
+			r->ended = true;
+			r->pid = evs[i].pid;
+		}
+	}
+	if (!t_end)
+		t_end = evs[n - 1].t;
+	first_pid = evs[0].pid;
+	r->total_ms = (double)(t_end - t0) / 1e6;
+	/* Each event's time: until the next event of its thread, and no longer than until the
+	 * next of its process (a thread that waits — a runtime's worker, the Runtime API
+	 * client's — would otherwise take the main thread's time as its own). A process's last
+	 * event runs to the end when that process is the one that reached /next (or, in a
+	 * partial record, the first one). */
+	th = malloc(n * sizeof(*th));
+	next_proc = malloc(n * sizeof(*next_proc));
+	if (!th || !next_proc)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		th[i] = &evs[i];
+	for (size_t i = 0; i < n; i++) {
+		/* evs is in time order: the next of the same process */
+		size_t k = i + 1;
+
+		while (k < n && evs[k].pid != evs[i].pid)
+			k++;
+		next_proc[i] = k < n ? evs[k].t :
+			       evs[i].pid == (r->ended ? r->pid : first_pid) ? t_end : evs[i].t;
+	}
+	qsort(th, n, sizeof(*th), by_thread_time);
+	for (size_t i = 0; i < n; i++) {
+		struct ev *e = th[i];
+		bool last = i + 1 == n || th[i + 1]->pid != e->pid || th[i + 1]->tid != e->tid;
+		uint64_t proc_next = next_proc[e - evs];
+		uint64_t until = !last && th[i + 1]->t < proc_next ? th[i + 1]->t : proc_next;
+		double self = e->t <= t_end ? (double)((until < t_end ? until : t_end) - e->t) / 1e6 : 0;
+		char name[160];
+		const char *kind = NULL;
+
+		switch (e->kind) {
+		case K_START:
+			snprintf(name, sizeof(name), "runtime start");
+			kind = "runtime";
+			r->processes++;
+			break;
+		case K_OPEN:
+			if (!e->path)
+				break;
+			kind = group_of(&pkgs, root, e->path, name, sizeof(name));
+			if (e->failed)
+				r->missing++;
+			else
+				r->files++;
+			break;
+		case K_CONNECT:
+		case K_DNS:
+			snprintf(name, sizeof(name), "network");
+			kind = "network";
+			break;
+		case K_EXEC:
+			r->execs++;
+			snprintf(name, sizeof(name), "exec");
+			kind = "runtime";
+			break;
+		case K_FORK:
+			r->forks++;
+			snprintf(name, sizeof(name), "fork");
+			kind = "runtime";
+			break;
+		case K_READ:
+			r->bytes += e->bytes;
+			break;
+		default:
+			break;
+		}
+		if (kind) {
+			int g = group_index(r, &gcap, name, kind);
+
+			if (g < 0)
+				goto out;
+			e->group = g;
+			r->groups[g].ms += self;
+			if (e->kind == K_OPEN && !e->failed)
+				r->groups[g].files++;
+		} else if (e->kind == K_READ && i > 0) {
+			/* a read line follows its file's close: give its bytes and its time to the
+			 * group that opened that fd last on this process */
+			for (size_t k = i; k-- > 0;) {
+				struct ev *o = th[k];
+
+				if (o->pid != e->pid)
+					break;
+				if (o->kind == K_OPEN && o->fd == e->fd && o->group >= 0) {
+					r->groups[o->group].bytes += e->bytes;
+					r->groups[o->group].ms += self;
+					break;
+				}
+			}
+		}
+	}
+	/* the network calls, in order */
+	for (size_t i = 0; i < n; i++) {
+		if (evs[i].kind != K_CONNECT && evs[i].kind != K_DNS)
+			continue;
+		if (r->nnet == ncap) {
+			size_t c = ncap ? ncap * 2 : 16;
+			struct cs_net *v = realloc(r->net, c * sizeof(*v));
+
+			if (!v)
+				goto out;
+			r->net = v;
+			ncap = c;
+		}
+		r->net[r->nnet].what = evs[i].kind == K_CONNECT ? "connect" : "dns";
+		snprintf(r->net[r->nnet].target, sizeof(r->net[0].target), "%s",
+			 evs[i].path ? evs[i].path : "?");
+		r->net[r->nnet].at_ms = (double)(evs[i].t - t0) / 1e6;
+		r->net[r->nnet].ms = evs[i].ms;
+		r->net[r->nnet].failed = evs[i].failed;
+		r->nnet++;
+	}
+	qsort(r->groups, r->ngroups, sizeof(*r->groups), by_ms);
+	if (!r->ended)
+		snprintf(r->partial, sizeof(r->partial),
+			 "the runtime never reached its first /next in this record (an init that "
+			 "failed or timed out, or a record cut short): times run to its last event");
+	else if (r->damaged)
+		snprintf(r->partial, sizeof(r->partial), "%u lines were not records (cut or damaged)",
+			 r->damaged);
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(evs[i].path);
+	free(evs);
+	free(th);
+	free(next_proc);
+	for (size_t i = 0; i < pkgs.n; i++)
+		free(pkgs.v[i]);
+	free(pkgs.v);
+	if (rc < 0)
+		coldstart_free(r);
+	return rc;
+}
+
+void coldstart_free(struct cs_report *r)
+{
+	free(r->groups);
+	free(r->net);
+	r->groups = NULL;
+	r->net = NULL;
+	r->ngroups = r->nnet = 0;
+}
+
+void coldstart_text(const struct cs_report *r, unsigned top, struct buf *out)
+{
+	buf_printf(out, "cold start of %s: %.1f ms from the runtime's start to %s\n",
+		   r->exe[0] ? r->exe : "?", r->total_ms,
+		   r->ended ? "its first /next" : "its last recorded event");
+	if (r->partial[0])
+		buf_printf(out, "partial: %s\n", r->partial);
+	buf_printf(out, "%u processes, %u execs, %u forks; %u files opened (%u looked for and "
+		   "missing), %llu bytes read\n\n", r->processes, r->execs, r->forks, r->files,
+		   r->missing, (unsigned long long)r->bytes);
+	buf_printf(out, "%-40s %-9s %10s %6s %12s\n", "where the time went", "kind", "ms", "files",
+		   "bytes read");
+	for (size_t i = 0; i < r->ngroups && i < top; i++) {
+		const struct cs_group *g = &r->groups[i];
+
+		buf_printf(out, "%-40.40s %-9s %10.1f %6u %12llu\n", g->name, g->kind, g->ms,
+			   g->files, (unsigned long long)g->bytes);
+	}
+	buf_puts(out, "\nnetwork during init:");
+	if (!r->nnet)
+		buf_puts(out, " none");
+	buf_putc(out, '\n');
+	for (size_t i = 0; i < r->nnet; i++)
+		buf_printf(out, "  +%.1f ms  %-7s %s  %.2f ms%s\n", r->net[i].at_ms, r->net[i].what,
+			   r->net[i].target, r->net[i].ms, r->net[i].failed ? "  (failed)" : "");
+}
+
+void coldstart_json(const struct cs_report *r, struct buf *out)
+{
+	buf_puts(out, "{\"exe\":");
+	json_put_string(out, r->exe);
+	buf_printf(out, ",\"total_ms\":%.3f,\"complete\":%s,\"events\":%u,\"damaged\":%u,"
+		   "\"processes\":%u,\"execs\":%u,\"forks\":%u,\"files\":%u,\"missing\":%u,"
+		   "\"bytes_read\":%llu", r->total_ms, r->ended ? "true" : "false", r->events,
+		   r->damaged, r->processes, r->execs, r->forks, r->files, r->missing,
+		   (unsigned long long)r->bytes);
+	if (r->partial[0]) {
+		buf_puts(out, ",\"partial\":");
+		json_put_string(out, r->partial);
+	}
+	buf_puts(out, ",\"groups\":[");
+	for (size_t i = 0; i < r->ngroups; i++) {
+		const struct cs_group *g = &r->groups[i];
+
+		buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+		json_put_string(out, g->name);
+		buf_printf(out, ",\"kind\":\"%s\",\"ms\":%.3f,\"files\":%u,\"bytes_read\":%llu}",
+			   g->kind, g->ms, g->files, (unsigned long long)g->bytes);
+	}
+	buf_puts(out, "],\"network\":[");
+	for (size_t i = 0; i < r->nnet; i++) {
+		buf_printf(out, "%s{\"what\":\"%s\",\"target\":", i ? "," : "", r->net[i].what);
+		json_put_string(out, r->net[i].target);
+		buf_printf(out, ",\"at_ms\":%.3f,\"ms\":%.3f,\"failed\":%s}", r->net[i].at_ms,
+			   r->net[i].ms, r->net[i].failed ? "true" : "false");
+	}
+	buf_puts(out, "]}\n");
+}

@@ -1,0 +1,127 @@
+"""The cold-start recorder (vigil-preload.so, preloaded into the runtime under vigil host) and
+`vigil coldstart`: where a cold start's time went, by package or module, with the Python
+runtime of the tests' own and AWS's Node.js runtime interface client."""
+import json
+import os
+import sys
+
+from conftest import ROOT, VIGIL, run_vigil
+from test_ric import RIC
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PRELOAD = os.path.join(os.path.dirname(VIGIL), "vigil-preload.so")
+PY_RUNTIME = [sys.executable, os.path.join(HERE, "runtimes", "py_runtime.py")]
+EMF_LIB = os.path.join(ROOT, "build", "emf", "node_modules")
+
+
+def report(record):
+    rc, out, err = run_vigil(["coldstart", "--json", str(record)])
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def recorded(start_host, tmp_path, *args, cwd=None, **env):
+    record = tmp_path / "coldstart.jsonl"
+    h = start_host("--env", f"LD_PRELOAD={PRELOAD}", "--env", f"VIGIL_COLDSTART_FILE={record}",
+                   *args, cwd=cwd, VIGIL_LOG_DIR=str(tmp_path / "logs"), **env)
+    return h, record
+
+
+def python_packages(tmp_path):
+    pkgs = tmp_path / "pkgs"
+    (pkgs / "slowpkg").mkdir(parents=True)
+    (pkgs / "slowpkg" / "__init__.py").write_text("import time\ntime.sleep(0.3)\n")
+    (pkgs / "fastpkg").mkdir()
+    (pkgs / "fastpkg" / "__init__.py").write_text("from . import helper\n")
+    (pkgs / "fastpkg" / "helper.py").write_text("X = 1\n")
+    (pkgs / "forker.py").write_text("import subprocess\nsubprocess.run(['/bin/true'])\n")
+    return pkgs
+
+
+def test_python_slow_package_named_first(start_host, tmp_path):
+    pkgs = python_packages(tmp_path)
+    h, record = recorded(start_host, tmp_path, "--env", f"PYTHONPATH={pkgs}", "--",
+                         *PY_RUNTIME, TEST_IMPORTS="json,fastpkg,slowpkg,email.parser")
+    status, _, _ = h.invoke({})
+    assert status == 200
+    r = report(record)
+    assert r["complete"] and not r.get("partial"), r
+    top = r["groups"][0]
+    assert top["name"] == "slowpkg" and top["kind"] == "python", r["groups"][:3]
+    assert 270 <= top["ms"] <= 330, top           # its import sleeps 300 ms
+    names = {g["name"] for g in r["groups"]}
+    assert {"fastpkg", "json", "email"} <= names, names
+    fast = next(g for g in r["groups"] if g["name"] == "fastpkg")
+    assert fast["files"] >= 2 and fast["ms"] < 50, fast
+    # the whole: the runtime's start to its first /next, inside the host's Init Duration
+    init = float(h.wait_reports(1)[0]["Init Duration"].split()[0])
+    assert 300 <= r["total_ms"] <= init, (r["total_ms"], init)
+    text = run_vigil(["coldstart", str(record)])[1]
+    assert "slowpkg" in text.splitlines()[4], text
+
+
+def test_node_slow_module_among_real_packages(start_host, tmp_path):
+    fn = tmp_path / "fn"
+    (fn / "node_modules" / "slowmod").mkdir(parents=True)
+    (fn / "node_modules" / "slowmod" / "index.js").write_text(
+        "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);\n"
+        "module.exports = {};\n")
+    (fn / "node_modules" / "aws-embedded-metrics").symlink_to(
+        os.path.join(EMF_LIB, "aws-embedded-metrics"))
+    (fn / "index.js").write_text("require('aws-embedded-metrics');\nrequire('slowmod');\n"
+                                 "exports.handler = async () => ({ ok: true });\n")
+    h, record = recorded(start_host, tmp_path, "--handler", "index.handler", "--",
+                         RIC, "index.handler", cwd=str(fn))
+    status, _, body = h.invoke({})
+    assert status == 200 and body == {"ok": True}, body
+    r = report(record)
+    assert r["complete"], r
+    top = r["groups"][0]
+    assert top["name"] == "slowmod" and top["kind"] == "node", r["groups"][:3]
+    assert 270 <= top["ms"] <= 330, top
+    names = {g["name"] for g in r["groups"] if g["kind"] == "node"}
+    assert {"aws-embedded-metrics", "aws-lambda-ric"} <= names, names
+
+
+def test_off_after_init_and_forks_during_it(start_host, tmp_path):
+    pkgs = python_packages(tmp_path)
+    h, record = recorded(start_host, tmp_path, "--env", f"PYTHONPATH={pkgs}", "--",
+                         *PY_RUNTIME, TEST_IMPORTS="forker")
+    assert h.invoke({})[0] == 200
+    size = record.stat().st_size
+    for _ in range(5):
+        assert h.invoke({})[0] == 200
+    assert record.stat().st_size == size, "nothing recorded after the first /next"
+    r = report(record)
+    # (Python's subprocess forks by vfork: the child is seen when it starts /bin/true)
+    assert r["complete"] and r["processes"] >= 2, r
+    assert r["groups"][0]["name"] != "runtime start", r["groups"][:3]
+
+
+def test_partial_and_damaged_records(tmp_path):
+    lines = [json.dumps({"t": 1000000000 + i * 1000000, "pid": 7, "tid": 7, "ev": ev, **extra})
+             for i, (ev, extra) in enumerate([
+                 ("start", {"exe": "/usr/bin/python3", "ppid": 1, "root": "/var/task"}),
+                 ("open", {"path": "/var/task/app.py", "fd": 3, "ns": 1000}),
+                 ("open", {"path": "/var/task/lib/big/__init__.py", "fd": 4, "ns": 1000}),
+                 ("connect", {"addr": "10.0.0.1:443", "fd": 5, "ns": 2000000,
+                              "error": "Connection refused"}),
+                 ("end", {"why": "next"})])]
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("\n".join(lines) + "\n")
+    r = report(whole)
+    assert r["complete"] and r["network"][0]["failed"] and r["network"][0]["ms"] == 2.0, r
+    # the init never reached /next (a timeout): what there is, and what is missing
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[:4]) + "\n" + lines[4][:20])
+    r = report(cut)
+    assert not r["complete"] and r["damaged"] == 1 and "never reached" in r["partial"], r
+    assert any(g["kind"] == "function" for g in r["groups"]), r["groups"]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("not json\n")
+    rc, out, err = run_vigil(["coldstart", str(empty)])
+    assert rc == 1 and "no records" in err
+    rc, _, err = run_vigil(["coldstart", str(tmp_path / "absent")])
+    assert rc == 1 and "No such file" in err
+    rc, _, err = run_vigil(["coldstart"])
+    assert rc == 2 and "needs a FILE" in err
