@@ -252,6 +252,7 @@ static int group_index(struct cs_report *r, size_t *cap, const char *name, const
 		*cap = c;
 	}
 	memset(&r->groups[r->ngroups], 0, sizeof(r->groups[0]));
+	r->groups[r->ngroups].first_ms = -1;
 	snprintf(r->groups[r->ngroups].name, sizeof(r->groups[0].name), "%s", name);
 	r->groups[r->ngroups].kind = kind;
 	return (int)r->ngroups++;
@@ -440,6 +441,9 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 				goto out;
 			e->group = g;
 			r->groups[g].ms += self;
+			if (r->groups[g].first_ms < 0 || (double)(e->t - t0) / 1e6 <
+							      r->groups[g].first_ms)
+				r->groups[g].first_ms = (double)(e->t - t0) / 1e6;
 			if (e->kind == K_OPEN && !e->failed)
 				r->groups[g].files++;
 		} else if (e->kind == K_READ && i > 0) {
@@ -568,4 +572,190 @@ void coldstart_json(const struct cs_report *r, struct buf *out)
 			   r->net[i].ms, r->net[i].failed ? "true" : "false");
 	}
 	buf_puts(out, "]}\n");
+}
+
+/* --- the page ---------------------------------------------------------------------------- */
+
+static void html_text(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': buf_puts(out, "&lt;"); break;
+		case '>': buf_puts(out, "&gt;"); break;
+		case '&': buf_puts(out, "&amp;"); break;
+		case '"': buf_puts(out, "&quot;"); break;
+		default: buf_putc(out, *s);
+		}
+	}
+}
+
+static const char *kind_colour(const char *kind)
+{
+	static const struct { const char *kind, *colour; } c[] = {
+		{ "node", "#3c873a" }, { "python", "#3572a5" }, { "java", "#b07219" },
+		{ "library", "#7a7a7a" }, { "function", "#d1495b" }, { "runtime", "#edae49" },
+		{ "network", "#8e44ad" }, { "init", "#00798c" },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		if (strcmp(kind, c[i].kind) == 0)
+			return c[i].colour;
+	}
+	return "#a0a0a0";
+}
+
+static void bar(struct buf *out, unsigned row, const char *cls, const char *kind,
+		const char *name, double from_ms, double ms, double scale, const char *detail)
+{
+	double x = 260 + from_ms * scale, w = ms * scale < 1 ? 1 : ms * scale;
+	unsigned y = 40 + row * 26;
+
+	buf_printf(out, "<g class=\"row %s\" data-name=\"", cls);
+	html_text(out, name);
+	buf_printf(out, "\" data-kind=\"%s\" data-ms=\"%.3f\">", kind, ms);
+	buf_printf(out, "<text x=\"250\" y=\"%u\" text-anchor=\"end\">", y + 14);
+	html_text(out, name);
+	buf_printf(out, "</text><rect x=\"%.1f\" y=\"%u\" width=\"%.1f\" height=\"18\" rx=\"2\" "
+		   "fill=\"%s\"><title>", x, y, w, kind_colour(kind));
+	html_text(out, name);
+	buf_printf(out, " (%s): %.1f ms from +%.1f ms", kind, ms, from_ms);
+	if (detail && *detail)
+		buf_printf(out, ", %s", detail);
+	buf_printf(out, "</title></rect><text x=\"%.1f\" y=\"%u\" class=\"ms\">%.1f ms</text></g>\n",
+		   x + w + 6, y + 14, ms);
+}
+
+void coldstart_html(const struct cs_report *r, unsigned top, struct buf *out)
+{
+	unsigned rows = 1 + (unsigned)(r->ngroups < top ? r->ngroups : top);
+	double total = r->total_ms > 0 ? r->total_ms : 1, scale = 640.0 / total;
+	char detail[200];
+
+	buf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		      "<title>vigil coldstart</title><style>"
+		      "body{font:14px sans-serif;margin:24px;color:#222}"
+		      "h1{font-size:18px}table{border-collapse:collapse;margin:12px 0}"
+		      "td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}"
+		      "td:first-child,th:first-child{text-align:left}"
+		      "svg text{font:12px sans-serif;fill:#222}svg .ms{fill:#555}"
+		      ".partial{color:#a00}</style></head><body>\n<h1>Cold start of ");
+	html_text(out, r->exe[0] ? r->exe : "?");
+	buf_printf(out, ": %.1f ms</h1>\n<p>From the runtime's start to %s. Processes: %u; files "
+		   "opened: %u (%u missing); bytes read: %llu; network calls: %zu.</p>\n",
+		   r->total_ms, r->ended ? "its first /next" : "its last recorded event",
+		   r->processes, r->files, r->missing, (unsigned long long)r->bytes, r->nnet);
+	if (r->partial[0]) {
+		buf_puts(out, "<p class=\"partial\">Partial: ");
+		html_text(out, r->partial);
+		buf_puts(out, "</p>\n");
+	}
+	buf_printf(out, "<svg id=\"waterfall\" xmlns=\"http://www.w3.org/2000/svg\" width=\"1000\" "
+		   "height=\"%u\" role=\"img\">\n", 60 + rows * 26);
+	buf_printf(out, "<line x1=\"260\" y1=\"30\" x2=\"260\" y2=\"%u\" stroke=\"#bbb\"/>"
+		   "<line x1=\"900\" y1=\"30\" x2=\"900\" y2=\"%u\" stroke=\"#bbb\"/>"
+		   "<text x=\"260\" y=\"22\">0 ms</text><text x=\"900\" y=\"22\" "
+		   "text-anchor=\"end\">%.1f ms</text>\n", 40 + rows * 26, 40 + rows * 26, total);
+	snprintf(detail, sizeof(detail), "%u files, %llu bytes read", r->files,
+		 (unsigned long long)r->bytes);
+	bar(out, 0, "phase", "init", r->ended ? "init (start → first /next)" : "init (partial)", 0,
+	    r->total_ms, scale, detail);
+	for (unsigned i = 0; i + 1 < rows; i++) {
+		const struct cs_group *g = &r->groups[i];
+
+		snprintf(detail, sizeof(detail), "%u files, %llu bytes read", g->files,
+			 (unsigned long long)g->bytes);
+		bar(out, i + 1, "package", g->kind, g->name, g->first_ms > 0 ? g->first_ms : 0,
+		    g->ms, scale, detail);
+	}
+	buf_puts(out, "</svg>\n<h2>Network during init</h2>\n");
+	if (!r->nnet)
+		buf_puts(out, "<p>None.</p>\n");
+	else
+		buf_puts(out, "<table><tr><th>call</th><th>target</th><th>at ms</th><th>took ms</th>"
+			      "</tr>\n");
+	for (size_t i = 0; i < r->nnet; i++) {
+		buf_printf(out, "<tr><td>%s</td><td>", r->net[i].what);
+		html_text(out, r->net[i].target);
+		buf_printf(out, "%s</td><td>%.1f</td><td>%.2f</td></tr>\n",
+			   r->net[i].failed ? " (failed)" : "", r->net[i].at_ms, r->net[i].ms);
+	}
+	if (r->nnet)
+		buf_puts(out, "</table>\n");
+	buf_puts(out, "<p>Each bar begins at its package's first event; its length is the time "
+		      "until the next event of the same thread (no longer than the next of its "
+		      "process), summed. Made by vigil coldstart.</p>\n</body></html>\n");
+}
+
+/* --- diff ---------------------------------------------------------------------------------- */
+
+static const struct cs_group *find_group(const struct cs_report *r, const struct cs_group *g)
+{
+	for (size_t i = 0; i < r->ngroups; i++) {
+		if (strcmp(r->groups[i].kind, g->kind) == 0 && strcmp(r->groups[i].name, g->name) == 0)
+			return &r->groups[i];
+	}
+	return NULL;
+}
+
+struct change {
+	const struct cs_group *g;
+	double a, b;
+	const char *what;
+};
+
+static int by_change(const void *x, const void *y)
+{
+	const struct change *p = x, *q = y;
+	double dp = p->b - p->a, dq = q->b - q->a;
+
+	dp = dp < 0 ? -dp : dp;
+	dq = dq < 0 ? -dq : dq;
+	return dp < dq ? 1 : dp > dq ? -1 : strcmp(p->g->name, q->g->name);
+}
+
+void coldstart_diff(const struct cs_report *a, const struct cs_report *b, double min_ms,
+		    bool json, struct buf *out)
+{
+	struct change *c = calloc(a->ngroups + b->ngroups + 1, sizeof(*c));
+	size_t n = 0;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < b->ngroups; i++) {
+		const struct cs_group *g = &b->groups[i], *o = find_group(a, g);
+		double before = o ? o->ms : 0;
+
+		if (!o && g->ms >= min_ms)
+			c[n++] = (struct change){ g, 0, g->ms, "appeared" };
+		else if (o && g->ms - before >= min_ms)
+			c[n++] = (struct change){ g, before, g->ms, "grew" };
+		else if (o && before - g->ms >= min_ms)
+			c[n++] = (struct change){ g, before, g->ms, "shrank" };
+	}
+	for (size_t i = 0; i < a->ngroups; i++) {
+		if (!find_group(b, &a->groups[i]) && a->groups[i].ms >= min_ms)
+			c[n++] = (struct change){ &a->groups[i], a->groups[i].ms, 0, "went" };
+	}
+	qsort(c, n, sizeof(*c), by_change);
+	if (json) {
+		buf_printf(out, "{\"a_ms\":%.3f,\"b_ms\":%.3f,\"delta_ms\":%.3f,\"changes\":[",
+			   a->total_ms, b->total_ms, b->total_ms - a->total_ms);
+		for (size_t i = 0; i < n; i++) {
+			buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+			json_put_string(out, c[i].g->name);
+			buf_printf(out, ",\"kind\":\"%s\",\"change\":\"%s\",\"a_ms\":%.3f,"
+				   "\"b_ms\":%.3f,\"delta_ms\":%.3f}", c[i].g->kind, c[i].what,
+				   c[i].a, c[i].b, c[i].b - c[i].a);
+		}
+		buf_puts(out, "]}\n");
+	} else {
+		buf_printf(out, "cold start: %.1f ms → %.1f ms (%+.1f ms)\n", a->total_ms,
+			   b->total_ms, b->total_ms - a->total_ms);
+		if (!n)
+			buf_printf(out, "no package or module changed by %.1f ms or more\n", min_ms);
+		for (size_t i = 0; i < n; i++)
+			buf_printf(out, "%-8s %-40.40s %-9s %9.1f → %9.1f ms (%+.1f ms)\n", c[i].what,
+				   c[i].g->name, c[i].g->kind, c[i].a, c[i].b, c[i].b - c[i].a);
+	}
+	free(c);
 }

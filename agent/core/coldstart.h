@@ -21,6 +21,7 @@ struct cs_group {
 	char name[160];			/* "slowpkg", "express", "libssl.so.3", "function code" */
 	const char *kind;		/* python, node, java, library, function, runtime, file */
 	double ms;			/* time until each of its events' next on that thread */
+	double first_ms;		/* its first event, from the start */
 	unsigned files;			/* files of it opened (found) */
 	uint64_t bytes;			/* bytes read from them */
 };
@@ -55,5 +56,13 @@ void coldstart_free(struct cs_report *r);
 /* The report as text (the top groups) or as JSON. */
 void coldstart_text(const struct cs_report *r, unsigned top, struct buf *out);
 void coldstart_json(const struct cs_report *r, struct buf *out);
+/* One self-contained page (no script, font or network): the report's numbers and an SVG
+ * waterfall — a row for the init as a whole, one per top group, each bar from the group's
+ * first event for its time; hovering a bar gives its figures. */
+void coldstart_html(const struct cs_report *r, unsigned top, struct buf *out);
+/* What changed from cold start a to b: groups that grew or shrank by more than min_ms, and
+ * those that appeared or went, the largest change first (text or JSON). */
+void coldstart_diff(const struct cs_report *a, const struct cs_report *b, double min_ms,
+		    bool json, struct buf *out);
 
 #endif

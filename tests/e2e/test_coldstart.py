@@ -125,3 +125,65 @@ def test_partial_and_damaged_records(tmp_path):
     assert rc == 1 and "No such file" in err
     rc, _, err = run_vigil(["coldstart"])
     assert rc == 2 and "needs a FILE" in err
+
+
+def test_html_page_in_headless_chromium(start_host, tmp_path):
+    """One self-contained page: no script, font or network; a waterfall row for the init and
+    for each top package, checked in the DOM Chromium builds; a screenshot drawn."""
+    import re
+    import subprocess
+    import tempfile
+    pkgs = python_packages(tmp_path)
+    h, record = recorded(start_host, tmp_path, "--env", f"PYTHONPATH={pkgs}", "--",
+                         *PY_RUNTIME, TEST_IMPORTS="json,fastpkg,slowpkg,email.parser")
+    assert h.invoke({})[0] == 200
+    page = tmp_path / "coldstart.html"
+    rc, out, err = run_vigil(["coldstart", "--html", str(page), "--top", "8", str(record)])
+    assert rc == 0, err
+    html = page.read_text()
+    assert "<script" not in html and "http://" not in html.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
+    chrome = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    with tempfile.TemporaryDirectory() as profile:
+        common = [chrome, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0"]
+        dom = subprocess.run(common + ["--dump-dom", f"file://{page}"], capture_output=True,
+                             text=True, timeout=120)
+        shot = tmp_path / "coldstart.png"
+        pic = subprocess.run(common + ["--hide-scrollbars", "--window-size=1100,700",
+                                       f"--screenshot={shot}", f"file://{page}"],
+                             capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0 and pic.returncode == 0, dom.stderr[-2000:]
+    for log in (dom.stderr, pic.stderr):
+        assert not re.search(r"CONSOLE|Uncaught|Failed to load resource", log), log[-2000:]
+    rows = re.findall(r'<g class="row (phase|package)" data-name="([^"]*)"', dom.stdout)
+    assert rows[0][0] == "phase" and len([r for r in rows if r[0] == "package"]) == 8, rows
+    assert rows[1] == ("package", "slowpkg"), rows
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20000
+
+
+def test_diff_names_the_module_made_slower(start_host, tmp_path):
+    pkgs = python_packages(tmp_path)
+    (pkgs / "mid").mkdir()
+    records = []
+    for ms in (20, 220):
+        (pkgs / "mid" / "__init__.py").write_text(f"import time\ntime.sleep({ms / 1000})\n")
+        d = tmp_path / f"run{ms}"
+        d.mkdir()
+        h, record = recorded(start_host, d, "--env", f"PYTHONPATH={pkgs}", "--", *PY_RUNTIME,
+                             TEST_IMPORTS="json,fastpkg,mid")
+        assert h.invoke({})[0] == 200
+        h.stop()
+        records.append(record)
+    rc, out, err = run_vigil(["coldstart", "diff", "--json", *map(str, records)])
+    assert rc == 0, err
+    d = json.loads(out)
+    first = d["changes"][0]
+    assert first["name"] == "mid" and first["change"] == "grew", d["changes"][:3]
+    assert 170 <= first["delta_ms"] <= 230, first
+    assert 170 <= d["delta_ms"] <= 260, d
+    rc, out, _ = run_vigil(["coldstart", "diff", *map(str, records)])
+    assert rc == 0 and out.splitlines()[1].split()[:2] == ["grew", "mid"], out
+    rc, _, err = run_vigil(["coldstart", "diff", str(records[0])])
+    assert rc == 2 and "two records" in err
