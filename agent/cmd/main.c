@@ -171,7 +171,15 @@ int main(int argc, char **argv)
 		return logs_main(argc - i + 1, argv + i - 1, &cfg);
 	if (strcmp(cmd, "probe") == 0)
 		return probe_main(argc - i + 1, argv + i - 1, &cfg);
-	if (strcmp(cmd, "coldstart") == 0)
+	if (strcmp(cmd, "coldstart") == 0) {
+#ifndef VIGIL_STATIC
 		return coldstart_main(argc - i + 1, argv + i - 1, &cfg);
+#else
+		/* (a tool for the developer's machine: the layer's binary must fit 2 MB) */
+		fputs("vigil: coldstart is not in the layer's binary: use the vigil package's\n",
+		      stderr);
+		return 2;
+#endif
+	}
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -338,34 +338,30 @@ FILE *fopen64(const char *path, const char *how)
 	return fopen_any(real_fopen64, path, how);
 }
 
-ssize_t read(int fd, void *buf, size_t n)
+/* A read's result, counted while init lasts. */
+static ssize_t seen(int fd, ssize_t r)
 {
-	ENSURE();
-	ssize_t r = real_read(fd, buf, n);
-
 	if (atomic_load_explicit(&on, memory_order_relaxed))
 		count(fd, r);
 	return r;
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+	ENSURE();
+	return seen(fd, real_read(fd, buf, n));
 }
 
 ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
 	ENSURE();
-	ssize_t r = real_pread(fd, buf, n, off);
-
-	if (atomic_load_explicit(&on, memory_order_relaxed))
-		count(fd, r);
-	return r;
+	return seen(fd, real_pread(fd, buf, n, off));
 }
 
 ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
 	ENSURE();
-	ssize_t r = real_pread64(fd, buf, n, off);
-
-	if (atomic_load_explicit(&on, memory_order_relaxed))
-		count(fd, r);
-	return r;
+	return seen(fd, real_pread64(fd, buf, n, off));
 }
 
 int close(int fd)
