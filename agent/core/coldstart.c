@@ -258,11 +258,18 @@ static int group_index(struct cs_report *r, size_t *cap, const char *name, const
 	return (int)r->ngroups++;
 }
 
-static double num(json_t *o, const char *k)
+/* A number of the record, in [lo, hi] (a record's numbers are whatever its writer wrote). */
+static double num_in(json_t *o, const char *k, double lo, double hi)
 {
 	json_t *v = json_object_get(o, k);
+	double d = json_is_number(v) ? json_number_value(v) : 0;
 
-	return json_is_number(v) ? json_number_value(v) : 0;
+	return d != d || d < lo ? lo : d > hi ? hi : d;
+}
+
+static double num(json_t *o, const char *k)
+{
+	return num_in(o, k, -1e300, 1e300);
 }
 
 /* One line into an event: false when it is not a record. */
@@ -274,18 +281,19 @@ static bool parse_line(const char *p, size_t n, struct ev *e, char *exe, size_t 
 	bool ok = false;
 
 	if (!json_is_object(o) || !json_is_integer(json_object_get(o, "t")) ||
+	    json_integer_value(json_object_get(o, "t")) < 0 ||
 	    !(ev = json_string_value(json_object_get(o, "ev"))))
 		goto out;
 	memset(e, 0, sizeof(*e));
 	e->t = (uint64_t)json_integer_value(json_object_get(o, "t"));
-	e->pid = (int)num(o, "pid");
-	e->tid = (long)num(o, "tid");
+	e->pid = (int)num_in(o, "pid", -2147483648.0, 2147483647.0);
+	e->tid = (long)num_in(o, "tid", -2147483648.0, 2147483647.0);
 	e->kind = kind_of(ev);
-	e->fd = (int)num(o, "fd");
-	e->ms = num(o, "ns") / 1e6;
+	e->fd = (int)num_in(o, "fd", -2147483648.0, 2147483647.0);
+	e->ms = num_in(o, "ns", 0, 1e18) / 1e6;
 	e->failed = json_object_get(o, "error") != NULL ||
 		    (e->kind == K_DNS && num(o, "rc") != 0);
-	e->bytes = (uint64_t)num(o, "bytes");
+	e->bytes = (uint64_t)num_in(o, "bytes", 0, 1e18);
 	e->group = -1;
 	s = json_string_value(json_object_get(o, e->kind == K_CONNECT ? "addr" :
 						 e->kind == K_DNS ? "name" : "path"));
@@ -483,7 +491,8 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 		r->net[r->nnet].failed = evs[i].failed;
 		r->nnet++;
 	}
-	qsort(r->groups, r->ngroups, sizeof(*r->groups), by_ms);
+	if (r->ngroups)
+		qsort(r->groups, r->ngroups, sizeof(*r->groups), by_ms);
 	if (!r->ended)
 		snprintf(r->partial, sizeof(r->partial),
 			 "the runtime never reached its first /next in this record (an init that "
