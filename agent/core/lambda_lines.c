@@ -90,13 +90,19 @@ void line_end(struct buf *b, enum log_format f, const char *request_id)
 	buf_puts(b, "}}\n");
 }
 
-void line_report(struct buf *b, enum log_format f, const struct report_fields *r)
+int64_t report_billed_ms(const struct report_fields *r)
 {
 	/* SnapStart bills the restore: ceil(Duration + Billed Restore Duration). */
+	double restore = r->restore_duration_ms > 0 ?
+				 (double)billed_duration_ms(r->restore_duration_ms, -1) : 0;
+
+	return billed_duration_ms(r->duration_ms + restore, r->init_duration_ms);
+}
+
+void line_report(struct buf *b, enum log_format f, const struct report_fields *r)
+{
 	double restore = r->restore_duration_ms > 0 ? r->restore_duration_ms : 0;
-	int64_t billed = billed_duration_ms(r->duration_ms + (restore > 0 ?
-					    (double)billed_duration_ms(restore, -1) : 0),
-					    r->init_duration_ms);
+	int64_t billed = report_billed_ms(r);
 	int failed = r->status && strcmp(r->status, "success") != 0;
 
 	if (f == LOG_FORMAT_TEXT && r->managed) {

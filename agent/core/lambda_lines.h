@@ -31,6 +31,10 @@ struct report_fields {
  * Computed in whole microseconds so that 3000.00 bills 3000, not 3001. */
 int64_t billed_duration_ms(double duration_ms, double init_duration_ms);
 
+/* A REPORT's Billed Duration: billed_duration_ms of its Duration (plus a SnapStart restore's
+ * Billed Restore Duration, whole ms) and its Init Duration. */
+int64_t report_billed_ms(const struct report_fields *r);
+
 /* ISO-8601 UTC with milliseconds, e.g. 2024-06-17T17:23:50.100Z, of the realtime clock. */
 void iso_time_now(char out[32]);
 

@@ -259,7 +259,6 @@ static void finish_locked(struct tracker *t, struct invocation_report *r)
 		rt->precise = (r->seen & TRACK_START) || r->duration_ms >= 0;
 	}
 	t->recent_next = (t->recent_next + 1) % RECENT;
-	metric_set(t->in_flight, t->nopen);
 	if (strcmp(t->current, r->request_id) == 0)
 		t->current[0] = '\0';
 	r->next = NULL;
@@ -659,16 +658,16 @@ static int environment_event(struct tracker *t, const char *type, json_t *record
 		if (st)
 			snprintf(t->pending_restore_status, sizeof(t->pending_restore_status), "%s",
 				 st);
-		if (strcmp(type, "restoreReport") == 0 && t->has_families) {
-			if (ms >= 0) {
-				t->pending_restore_ms = ms > 0 ? ms : 0.001;
+		if (strcmp(type, "restoreReport") != 0)
+			return 1;
+		if (ms >= 0)
+			t->pending_restore_ms = ms > 0 ? ms : 0.001;
+		if (t->has_families) {
+			if (ms >= 0)
 				metric_observe(metric_with(t->f.restore, t->function_name,
 							   t->version), ms / 1000.0);
-			}
 			metric_inc(metric_with(t->f.restores, t->function_name, t->version,
 					       st ? st : "success"));
-		} else if (strcmp(type, "restoreReport") == 0 && ms >= 0) {
-			t->pending_restore_ms = ms > 0 ? ms : 0.001;
 		}
 		return 1;
 	}
@@ -810,6 +809,7 @@ void tracker_shutdown(struct tracker *t, const char *reason)
 		}
 		finish_locked(t, r);
 	}
+	metric_set(t->in_flight, 0);
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -1003,13 +1003,12 @@ void tracker_observe(struct tracker *t, const struct invocation_report *r)
 	if (t->has_families)
 		tracker_families_observe(&t->f, r);
 	if (t->tenant_max && r->tenant_id[0]) {
-		static const char *const names[] = { "success", "error", "timeout", "failure" };
 		const char *label;
 
 		pthread_mutex_lock(&t->lock);
 		label = tenant_label(t, r->tenant_id);
 		metric_inc(metric_with(t->tenant_invocations, r->function_name, r->version, label,
-				       names[r->status]));
+				       report_status_name(r->status)));
 		pthread_mutex_unlock(&t->lock);
 	}
 }

@@ -88,7 +88,7 @@ int tracker_families_register(struct tracker_families *f, struct metric_registry
 											  -ENOMEM;
 }
 
-static const char *status_label(enum report_status s)
+const char *report_status_name(enum report_status s)
 {
 	static const char *const names[] = { "success", "error", "timeout", "failure" };
 
@@ -104,7 +104,7 @@ void tracker_families_observe(const struct tracker_families *f,
 							 "fatal" };
 
 	metric_inc(metric_with(f->invocations, r->function_name, r->version, cold,
-			       status_label(r->status)));
+			       report_status_name(r->status)));
 	if (r->status != REPORT_SUCCESS)
 		metric_inc(metric_with(f->errors, r->function_name, r->version,
 				       r->error_type[0] ? r->error_type : "Unknown"));

@@ -14,6 +14,8 @@ struct tracker_families {
 		*memory, *in_flight, *restore, *restores, *response_duration, *response_bytes;
 };
 
+/* A status as its label says it: success, error, timeout, failure. */
+const char *report_status_name(enum report_status s);
 /* Register every family in r. 0, or -ENOMEM when one could not be. */
 int tracker_families_register(struct tracker_families *f, struct metric_registry *r);
 /* One finished report into the families (the resources only when sampled). */

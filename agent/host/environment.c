@@ -25,6 +25,19 @@ static const char json_ct[] = "application/json";
 
 /* --- lifecycle -------------------------------------------------------------------------- */
 
+/* What platform.initStart and platform.restoreStart say of the environment. */
+static json_t *start_record(const struct environment *env)
+{
+	const struct host *h = env->host;
+
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "runtimeVersion",
+			 "vigil-host:" VIGIL_HOST_RUNTIME_VERSION, "runtimeVersionArn",
+			 "arn:aws:lambda:local::runtime:vigil-host", "functionName",
+			 h->opt.function_name, "functionVersion", "$LATEST", "instanceId",
+			 env->instance_id, "instanceMaxMemory", (int)h->opt.memory_mb);
+}
+
+
 static void on_init_timeout(void *arg)
 {
 	struct environment *env = arg;
@@ -363,12 +376,7 @@ void env_restore(struct environment *env)
 	loop_timer_stop(&env->init_timer);
 	loop_timer_start(h->loop, &env->init_timer, env->restore_at + HOST_RESTORE_TIMEOUT,
 			 on_init_timeout, env);
-	telemetry_emit(env, "platform.restoreStart",
-		       json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "runtimeVersion",
-				 "vigil-host:" VIGIL_HOST_RUNTIME_VERSION, "runtimeVersionArn",
-				 "arn:aws:lambda:local::runtime:vigil-host", "functionName",
-				 h->opt.function_name, "functionVersion", "$LATEST", "instanceId",
-				 env->instance_id, "instanceMaxMemory", (int)h->opt.memory_mb));
+	telemetry_emit(env, "platform.restoreStart", start_record(env));
 	if (env->restore_req) {
 		struct http_request *req = env->restore_req;
 
@@ -532,13 +540,13 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 			h->opt.function_name, "$LATEST");
 	host_platform_output(h, &b, NULL);
 	buf_free(&b);
-	telemetry_emit(env, "platform.initStart",
-		       json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "initializationType",
-				 host_init_type(h), "phase", phase, "runtimeVersion",
-				 "vigil-host:" VIGIL_HOST_RUNTIME_VERSION, "runtimeVersionArn",
-				 "arn:aws:lambda:local::runtime:vigil-host", "functionName",
-				 h->opt.function_name, "functionVersion", "$LATEST", "instanceId",
-				 env->instance_id, "instanceMaxMemory", (int)h->opt.memory_mb));
+	{
+		json_t *rec = start_record(env);
+
+		json_object_set_new(rec, "initializationType", json_string(host_init_type(h)));
+		json_object_set_new(rec, "phase", json_string(phase));
+		telemetry_emit(env, "platform.initStart", rec);
+	}
 	env->spawned_at = loop_now();
 	{
 		/* A retry inside an invoke is also bounded by the invoke's deadline. */

@@ -4,7 +4,6 @@
  * path becomes an API Gateway event; the emulator's invoke endpoint takes raw events.
  */
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,58 +422,42 @@ static size_t prelude_end(const struct fd_request *r)
  * until the prelude is whole. */
 static enum MHD_Result start_stream(struct fd_request *r)
 {
+	struct apigw_response prelude = { .status = 200 };
 	struct MHD_Response *resp;
-	unsigned status = 200;
-	json_t *prelude = NULL;
 	enum MHD_Result rc;
 
 	if (!r->raw && strncmp(r->ctype, HTTP_INTEGRATION, strlen(HTTP_INTEGRATION)) == 0) {
 		size_t end = prelude_end(r);
+		char err[200] = "no prelude";
 
 		if (!end && !r->stream_done) {
 			park(r);
 			return MHD_YES;
 		}
-		if (end)
-			prelude = json_loadb(r->sbuf.data + r->soff, end - 8 - r->soff, 0, NULL);
-		if (!json_is_object(prelude)) {
-			json_decref(prelude);
-			log_warn("host", "request %s: a streamed answer without its prelude",
-				 r->request_id);
+		/* The prelude is a 2.0 answer without its body: read as API Gateway reads one
+		 * (its status, headers and cookies checked the same way). */
+		if (!end || apigw_map_response(APIGW_V2, r->sbuf.data + r->soff, end - 8 - r->soff,
+					       &prelude, err, sizeof(err)) < 0) {
+			log_warn("host", "request %s: a streamed answer's prelude: %s",
+				 r->request_id, err);
 			return queue_json(r->conn, 502, "{\"message\":\"Internal Server Error\"}");
 		}
 		r->soff = end;
-		if (json_integer_value(json_object_get(prelude, "statusCode")) >= 100 &&
-		    json_integer_value(json_object_get(prelude, "statusCode")) <= 599)
-			status = (unsigned)json_integer_value(json_object_get(prelude, "statusCode"));
 	}
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FD_STREAM_BLOCK, stream_reader,
 						 r, NULL);
 	if (!resp) {
-		json_decref(prelude);
+		apigw_response_free(&prelude);
 		return MHD_NO;
 	}
-	if (prelude) {
-		const char *k;
-		json_t *v;
-		size_t i;
-
-		json_object_foreach(json_object_get(prelude, "headers"), k, v) {
-			if (json_is_string(v))
-				MHD_add_response_header(resp, k, json_string_value(v));
-		}
-		json_array_foreach(json_object_get(prelude, "cookies"), i, v) {
-			if (json_is_string(v))
-				MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE,
-							json_string_value(v));
-		}
-		json_decref(prelude);
-	} else {
+	for (size_t i = 0; i < prelude.nheaders; i++)
+		MHD_add_response_header(resp, prelude.headers[i].name, prelude.headers[i].value);
+	if (!prelude.nheaders)	/* (the raw stream: its own type) */
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
-	}
 	r->state = REQ_STREAMING;
-	rc = MHD_queue_response(r->conn, status, resp);
+	rc = MHD_queue_response(r->conn, (unsigned)prelude.status, resp);
 	MHD_destroy_response(resp);
+	apigw_response_free(&prelude);
 	return rc;
 }
 

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <math.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,7 +71,7 @@ void host_output(struct buf *b)
 
 uint64_t invocation_produced(const struct invocation *inv)
 {
-	return inv->streaming ? inv->streamed_bytes : inv->result_len;
+	return inv->streaming ? inv->streamed_bytes : inv->status == INV_SUCCESS ? inv->result_len : 0;
 }
 
 static void invocation_free(struct invocation *inv)
@@ -213,50 +212,42 @@ static json_t *report_record(struct environment *env, struct invocation *inv,
 			     const struct report_fields *r)
 {
 	double overhead = inv->runtime_done_at > 0 ? loop_now() - inv->runtime_done_at : 0;
-	json_t *rec, *metrics;
+	json_t *rec, *metrics = json_pack("{s:f}", "durationMs", r->duration_ms), *spans = NULL;
 	char when[32];
 
+	iso_time_now(when);
 	if (env->host->opt.managed) {
 		/* Managed instances (2025-01-29): durationMs only; the response's spans. */
-		rec = json_pack("{s:s,s:s,s:{s:f}}", "requestId", inv->id, "status", r->status,
-				"metrics", "durationMs", r->duration_ms);
-		if (strcmp(r->status, "success") != 0 && r->error_type && *r->error_type)
-			json_object_set_new(rec, "errorType", json_string(r->error_type));
-		iso_time_now(when);
-		json_object_set_new(rec, "spans", json_pack(
-			"[{s:s,s:s,s:f},{s:s,s:s,s:f}]", "name", "responseLatency", "start", when,
-			"durationMs", inv->response_started_at > 0 ?
-				(inv->response_started_at - inv->started_at) * 1000.0 : 0.0,
-			"name", "responseDuration", "start", when, "durationMs",
-			inv->response_done_at > inv->response_started_at ?
-				(inv->response_done_at - inv->response_started_at) * 1000.0 : 0.0));
-		if (inv->tenant[0])
-			json_object_set_new(rec, "tenantId", json_string(inv->tenant));
-		json_object_set_new(rec, "tracing", json_pack("{s:s,s:s}", "type",
-							      "X-Amzn-Trace-Id", "value",
-							      inv->trace_id));
-		return rec;
+		spans = json_pack("[{s:s,s:s,s:f},{s:s,s:s,s:f}]", "name", "responseLatency",
+				  "start", when, "durationMs", inv->response_started_at > 0 ?
+				  (inv->response_started_at - inv->started_at) * 1000.0 : 0.0,
+				  "name", "responseDuration", "start", when, "durationMs",
+				  inv->response_done_at > inv->response_started_at ?
+				  (inv->response_done_at - inv->response_started_at) * 1000.0 : 0.0);
+	} else {
+		json_object_set_new(metrics, "billedDurationMs",
+				    json_integer(report_billed_ms(r)));
+		json_object_set_new(metrics, "memorySizeMB", json_integer(r->memory_size_mb));
+		json_object_set_new(metrics, "maxMemoryUsedMB",
+				    json_integer(r->max_memory_used_mb));
+		if (r->init_duration_ms >= 0)
+			json_object_set_new(metrics, "initDurationMs",
+					    json_real(r->init_duration_ms));
+		if (r->restore_duration_ms > 0)
+			json_object_set_new(metrics, "restoreDurationMs",
+					    json_real(r->restore_duration_ms));
+		if (env->next_ext)
+			spans = json_pack("[{s:s,s:s,s:f}]", "name", "extensionOverhead", "start",
+					  when, "durationMs", overhead * 1000.0);
 	}
-	metrics = json_pack("{s:f,s:I,s:i,s:i}", "durationMs", r->duration_ms, "billedDurationMs",
-			    (json_int_t)billed_duration_ms(r->duration_ms + (r->restore_duration_ms > 0 ?
-						ceil(r->restore_duration_ms) : 0), r->init_duration_ms),
-			    "memorySizeMB", (int)r->memory_size_mb, "maxMemoryUsedMB",
-			    (int)r->max_memory_used_mb);
-	if (r->init_duration_ms >= 0)
-		json_object_set_new(metrics, "initDurationMs", json_real(r->init_duration_ms));
 	rec = json_pack("{s:s,s:s,s:o}", "requestId", inv->id, "status", r->status, "metrics",
 			metrics);
 	if (strcmp(r->status, "success") != 0 && r->error_type && *r->error_type)
 		json_object_set_new(rec, "errorType", json_string(r->error_type));
-	if (r->restore_duration_ms > 0)
-		json_object_set_new(metrics, "restoreDurationMs", json_real(r->restore_duration_ms));
 	if (inv->tenant[0])
 		json_object_set_new(rec, "tenantId", json_string(inv->tenant));
-	iso_time_now(when);
-	if (env->next_ext)
-		json_object_set_new(rec, "spans",
-				    json_pack("[{s:s,s:s,s:f}]", "name", "extensionOverhead", "start",
-					      when, "durationMs", overhead * 1000.0));
+	if (spans)
+		json_object_set_new(rec, "spans", spans);
 	json_object_set_new(rec, "tracing", json_pack("{s:s,s:s}", "type", "X-Amzn-Trace-Id",
 						      "value", inv->trace_id));
 	return rec;
@@ -289,8 +280,7 @@ static void track(struct host *h, struct environment *env, struct invocation *in
 				(inv->response_started_at - inv->started_at) * 1000.0 : 0,
 		.response_duration_ms = inv->response_done_at > inv->response_started_at ?
 				(inv->response_done_at - inv->response_started_at) * 1000.0 : 0,
-		.produced_bytes = inv->status == INV_SUCCESS || inv->streaming ?
-					  (int64_t)invocation_produced(inv) : 0,
+		.produced_bytes = (int64_t)invocation_produced(inv),
 	};
 
 	snprintf(r.request_id, sizeof(r.request_id), "%s", inv->id);
@@ -351,24 +341,29 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	maybe_free(inv);
 }
 
+/* inv, taken off the queue. */
+static struct invocation *unqueue(struct host *h, struct invocation *inv)
+{
+	struct invocation **pp, *prev = NULL;
+
+	for (pp = &h->queue; *pp != inv; prev = *pp, pp = &(*pp)->next)
+		;
+	*pp = inv->next;
+	if (h->queue_tail == inv)
+		h->queue_tail = prev;
+	inv->next = NULL;
+	h->queued--;
+	return inv;
+}
+
 /* The oldest queued invocation env may serve (an environment serves one tenant only: an
  * invocation of tenant T, or of none, goes to an environment of T, or of none), taken off the
  * queue; env NULL: the oldest. */
 static struct invocation *dequeue_for(struct host *h, const struct environment *env)
 {
-	struct invocation **pp, *prev = NULL;
-
-	for (pp = &h->queue; *pp; prev = *pp, pp = &(*pp)->next) {
-		struct invocation *inv = *pp;
-
-		if (env && strcmp(inv->tenant, env->tenant) != 0)
-			continue;
-		*pp = inv->next;
-		if (h->queue_tail == inv)
-			h->queue_tail = prev;
-		inv->next = NULL;
-		h->queued--;
-		return inv;
+	for (struct invocation *inv = h->queue; inv; inv = inv->next) {
+		if (!env || strcmp(inv->tenant, env->tenant) == 0)
+			return unqueue(h, inv);
 	}
 	return NULL;
 }
@@ -395,7 +390,7 @@ static bool served(const struct host *h, const struct invocation *inv)
 static void grow_pool(struct host *h)
 {
 	while (h->queue && !h->shutting_down) {
-		struct invocation *inv = h->queue, *q, **pp, *prev = NULL;
+		struct invocation *inv = h->queue, *q;
 
 		if (h->opt.managed) {
 			while (inv && served(h, inv))
@@ -415,14 +410,7 @@ static void grow_pool(struct host *h)
 			}
 			return;
 		}
-		for (pp = &h->queue; *pp != inv; prev = *pp, pp = &(*pp)->next)
-			;
-		*pp = inv->next;
-		if (h->queue_tail == inv)
-			h->queue_tail = prev;
-		inv->next = NULL;
-		h->queued--;
-		if (!env_spawn(h, inv, "init")) {
+		if (!env_spawn(h, unqueue(h, inv), "init")) {
 			inv->status = INV_FAILURE;
 			snprintf(inv->error_type, sizeof(inv->error_type), "Runtime.InvalidEntrypoint");
 			host_answer(h, inv);

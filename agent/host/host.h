@@ -275,7 +275,8 @@ const char *host_init_type(const struct host *h);
 struct invocation *host_invoke(struct host *h, char *payload, size_t len, const char *trace,
 			       const char *tenant, const char *trigger,
 			       void (*on_answer)(struct invocation *, void *), void *arg);
-/* The bytes of the response (a streamed one's too): producedBytes. */
+/* producedBytes: the bytes of the response (a streamed one's, failed or not; a buffered
+ * one's when it succeeded). */
 uint64_t invocation_produced(const struct invocation *inv);
 /* The caller went away: never call its on_answer. */
 void invocation_detach(struct invocation *inv);

@@ -95,8 +95,7 @@ void runtime_done_event(struct environment *env, struct invocation *inv)
 	rec = json_pack("{s:s,s:s,s:{s:f,s:I}}", "requestId", inv->id, "status",
 			status_text(inv->status), "metrics", "durationMs",
 			(now - inv->started_at) * 1000.0, "producedBytes",
-			(json_int_t)(inv->status == INV_SUCCESS || inv->streaming ?
-				     invocation_produced(inv) : 0));
+			(json_int_t)invocation_produced(inv));
 	if (inv->status != INV_SUCCESS && inv->error_type[0])
 		json_object_set_new(rec, "errorType", json_string(inv->error_type));
 	json_object_set_new(rec, "spans", spans_of_runtime(inv, now));
