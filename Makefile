@@ -74,7 +74,7 @@ LIB_SRCS := agent/util/log.c agent/util/netaddr.c agent/util/buf.c agent/util/nu
             agent/host/cgroup.c agent/host/apigw.c agent/host/environment.c agent/host/process.c \
             agent/host/api.c agent/host/listeners.c agent/host/privileges.c agent/host/sandbox.c \
             agent/host/runtime_api.c agent/host/extensions_api.c agent/host/telemetry.c \
-            agent/host/frontdoor.c agent/host/host.c agent/host/probing.c \
+            agent/host/frontdoor.c agent/host/host.c agent/host/probing.c agent/host/coldstart.c \
             agent/extension/resources.c agent/extension/batch.c agent/extension/extension.c \
             agent/proxy/proxy.c $(PROBE_SRCS) \
             exporters/emf/emf.c exporters/prometheus/render.c exporters/prometheus/server.c \

@@ -187,6 +187,11 @@ const struct config_key config_keys[] = {
 	{ "otlp_queue_spans", CFG_INT, "10000", 10, 1000000,
 	  "OTLP: spans waiting to be sent at most (past it they are dropped and counted).",
 	  KEY(otlp_queue_spans) },
+	{ "coldstart", CFG_CHOICE, "off", 0, 0,
+	  "Record where each cold start's time went, kept in the log segments for `vigil "
+	  "coldstart`: off, preload (vigil-preload.so in the runtime; in Lambda with "
+	  "AWS_LAMBDA_EXEC_WRAPPER=/opt/vigil-wrapper) or probes (vigil host: the eBPF probes).",
+	  KEY(coldstart) },
 	{ "probes_enabled", CFG_BOOL, "true", 0, 0,
 	  "vigil host: eBPF probes on each environment's processes (needs root or CAP_BPF and "
 	  "CAP_PERFMON, and kernel BTF; without them vigil says why once and uses /proc and "
@@ -235,6 +240,7 @@ static const char *choices(const struct config_key *k)
 	static const struct { const char *key, *values; } table[] = {
 		{ "otlp_compression", "gzip,zstd,none" },
 		{ "otlp_metrics_temporality", "cumulative,delta" },
+		{ "coldstart", "off,preload,probes" },
 	};
 
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)

@@ -76,6 +76,7 @@ struct vigil_config {
 	long otlp_interval_ms;
 	long otlp_batch_records;
 	long otlp_queue_spans;
+	char coldstart[CONFIG_STR_MAX];
 	bool probes_enabled;
 	char probes_attach[CONFIG_STR_MAX];
 	long probes_ring_kb;

@@ -318,6 +318,9 @@ int host_main(int argc, char **argv, const struct vigil_config *cfg)
 	o.logs_enabled = cfg->logs_enabled;
 	o.prices = prices_config(cfg);
 	o.tenant_label_max = cfg->tenant_label ? (unsigned)cfg->tenant_label_max : 0;
+	o.coldstart = strcmp(cfg->coldstart, "preload") == 0 ? HOST_COLDSTART_PRELOAD :
+		      strcmp(cfg->coldstart, "probes") == 0 ? HOST_COLDSTART_PROBES :
+							      HOST_COLDSTART_OFF;
 	log_writer_config(cfg, &o.logs, &o.log_queue_bytes);
 	raise_fd_limit();
 	registry = metric_registry_new((unsigned)cfg->metrics_max_series);

@@ -454,6 +454,24 @@ static int count_matching(void *arg, const log_record *r)
 	return 0;
 }
 
+int logs_each(const char *dir, segment_record_fn fn, void *arg)
+{
+	size_t n;
+	char **names;
+	struct segment_read_result res;
+
+	errno = 0;
+	names = list_segments(dir, &n);
+	if (!names && errno)
+		return -errno;
+	for (size_t i = 0; i < n; i++) {
+		read_one(dir, names[i], NULL, fn, arg, &res);
+		free(names[i]);
+	}
+	free(names);
+	return skipped_damage ? LOGS_DAMAGED : 0;
+}
+
 static int cmd_read(const char *dir, struct query *q, bool follow)
 {
 	size_t n;

@@ -15,6 +15,10 @@
  * nanoseconds since the epoch; -1 when it is neither. */
 int64_t logs_parse_when(const char *s);
 
+/* Every record of dir's segments, oldest segment first, to fn. 0, LOGS_DAMAGED when damage was
+ * passed over (said on stderr), or -errno when dir cannot be read. */
+int logs_each(const char *dir, segment_record_fn fn, void *arg);
+
 int logs_main(int argc, char **argv, const struct vigil_config *cfg);
 
 /* A record as one JSON line (what `vigil logs cat --json` prints). */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../util/json_str.h"
+#include "logpipe.h"
 
 struct ev {
 	uint64_t t;
@@ -22,12 +23,13 @@ struct ev {
 	int group;		/* index into groups, -1 none */
 };
 
-enum { K_START, K_OPEN, K_READ, K_CONNECT, K_DNS, K_EXEC, K_FORK, K_END, K_OTHER };
+enum { K_START, K_OPEN, K_READ, K_CONNECT, K_DNS, K_EXEC, K_FORK, K_END, K_PHASE, K_INIT,
+       K_OTHER };
 
 static int kind_of(const char *s)
 {
 	static const char *const names[] = { "start", "open", "read", "connect", "dns", "exec",
-					      "fork", "end" };
+					      "fork", "end", "phase", "init" };
 
 	for (int i = 0; i < K_OTHER; i++) {
 		if (strcmp(s, names[i]) == 0)
@@ -272,9 +274,71 @@ static double num(json_t *o, const char *k)
 	return num_in(o, k, -1e300, 1e300);
 }
 
-/* One line into an event: false when it is not a record. */
+/* vigil's own lines (phases, the platform's init): not events of a process. */
+struct side {
+	struct cs_phase *ph;
+	uint64_t *ph_t;			/* each phase's start (ns since the epoch) */
+	size_t n, cap;
+	uint64_t init_t;		/* 0: no init line */
+	double init_ms;
+	double cpu_ms;
+};
+
+static int side_take(json_t *o, uint64_t t, int kind, struct cs_report *r, struct side *sd)
+{
+	const char *s;
+
+	if (kind == K_INIT) {
+		sd->init_t = t;
+		sd->init_ms = num_in(o, "ns", 0, 1e15) / 1e6;
+		if ((s = json_string_value(json_object_get(o, "type"))))
+			snprintf(r->init_type, sizeof(r->init_type), "%s", s);
+		if ((s = json_string_value(json_object_get(o, "source"))))
+			snprintf(r->source, sizeof(r->source), "%s", s);
+		if ((s = json_string_value(json_object_get(o, "status"))))
+			snprintf(r->init_status, sizeof(r->init_status), "%s", s);
+		return 0;
+	}
+	if (sd->n == sd->cap) {
+		size_t c = sd->cap ? sd->cap * 2 : 16;
+		struct cs_phase *v = realloc(sd->ph, c * sizeof(*v));
+		uint64_t *vt;
+
+		if (!v)
+			return -ENOMEM;
+		sd->ph = v;
+		vt = realloc(sd->ph_t, c * sizeof(*vt));
+		if (!vt)
+			return -ENOMEM;
+		sd->ph_t = vt;
+		sd->cap = c;
+	}
+	{
+		struct cs_phase *ph = &sd->ph[sd->n];
+		static const char *const parts[] = { "extension", "runtime", "sandbox", "invoke" };
+
+		memset(ph, 0, sizeof(*ph));
+		s = json_string_value(json_object_get(o, "name"));
+		snprintf(ph->name, sizeof(ph->name), "%s", s ? s : "?");
+		ph->part = "other";
+		s = json_string_value(json_object_get(o, "part"));
+		for (size_t i = 0; s && i < sizeof(parts) / sizeof(parts[0]); i++) {
+			if (strcmp(s, parts[i]) == 0)
+				ph->part = parts[i];
+		}
+		ph->ms = num_in(o, "ns", 0, 1e15) / 1e6;
+		ph->register_ms = json_is_number(json_object_get(o, "register_ns")) ?
+					  num_in(o, "register_ns", 0, 1e15) / 1e6 : -1;
+		sd->ph_t[sd->n++] = t;
+	}
+	return 0;
+}
+
+/* One line into an event: false when it is not a record (or, *side_rc set, one of vigil's
+ * own lines, taken into sd). */
 static bool parse_line(const char *p, size_t n, struct ev *e, char *exe, size_t exe_n,
-		       char *root, size_t root_n)
+		       char *root, size_t root_n, struct cs_report *r, struct side *sd,
+		       int *side_rc)
 {
 	json_t *o = json_loadb(p, n, JSON_DISABLE_EOF_CHECK, NULL);
 	const char *ev, *s;
@@ -286,6 +350,12 @@ static bool parse_line(const char *p, size_t n, struct ev *e, char *exe, size_t 
 		goto out;
 	memset(e, 0, sizeof(*e));
 	e->t = (uint64_t)json_integer_value(json_object_get(o, "t"));
+	if (kind_of(ev) == K_PHASE || kind_of(ev) == K_INIT) {
+		*side_rc = side_take(o, e->t, kind_of(ev), r, sd) < 0 ? -ENOMEM : 1;
+		goto out;
+	}
+	if (kind_of(ev) == K_END && json_is_number(json_object_get(o, "cpu_ns")))
+		sd->cpu_ms = num_in(o, "cpu_ns", 0, 1e15) / 1e6;
 	e->pid = (int)num_in(o, "pid", -2147483648.0, 2147483647.0);
 	e->tid = (long)num_in(o, "tid", -2147483648.0, 2147483647.0);
 	e->kind = kind_of(ev);
@@ -311,18 +381,61 @@ out:
 	return ok;
 }
 
+static int by_phase_start(const void *a, const void *b)
+{
+	const struct cs_phase *x = a, *y = b;
+
+	return x->start_ms < y->start_ms ? -1 : x->start_ms > y->start_ms;
+}
+
+/* The phases and the init against one zero: the init's start when known, else the earliest
+ * of the phases and the runtime's first event. */
+static void place_phases(struct cs_report *r, struct side *sd, uint64_t t0, uint64_t t_end)
+{
+	uint64_t z = t0;
+	double lo = 1e300, hi = -1e300;
+
+	for (size_t i = 0; i < sd->n; i++)
+		z = sd->ph_t[i] < z ? sd->ph_t[i] : z;
+	if (sd->init_t)
+		z = sd->init_t;
+	r->start_ms = ((double)t0 - (double)z) / 1e6;
+	r->init_ms = sd->init_t ? sd->init_ms : -1;
+	r->cpu_ms = sd->cpu_ms;
+	(void)t_end;
+	for (size_t i = 0; i < sd->n; i++) {
+		struct cs_phase *ph = &sd->ph[i];
+
+		ph->start_ms = ((double)sd->ph_t[i] - (double)z) / 1e6;
+		if (strcmp(ph->part, "invoke") != 0) {
+			lo = ph->start_ms < lo ? ph->start_ms : lo;
+			hi = ph->start_ms + ph->ms > hi ? ph->start_ms + ph->ms : hi;
+		}
+	}
+	r->phases_ms = hi >= lo ? hi - lo : 0;
+	if (sd->n) {
+		qsort(sd->ph, sd->n, sizeof(*sd->ph), by_phase_start);
+		r->phases = sd->ph;
+		r->nphases = sd->n;
+		sd->ph = NULL;
+		sd->n = 0;
+	}
+}
+
 int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 {
 	struct ev *evs = NULL, **th = NULL;
 	uint64_t *next_proc = NULL;
 	size_t n = 0, cap = 0, gcap = 0, ncap = 0;
 	struct dirs pkgs = { 0 };
+	struct side sd = { .cpu_ms = -1 };
 	char root[1024] = "";
 	uint64_t t0 = 0, t_end = 0;
 	int first_pid = 0;
 	int rc = -ENOMEM;
 
 	memset(r, 0, sizeof(*r));
+	r->init_ms = r->cpu_ms = -1;
 	for (size_t at = 0; at < len;) {
 		const char *nl = memchr(text + at, '\n', len - at);
 		size_t l = nl ? (size_t)(nl - (text + at)) : len - at;
@@ -337,19 +450,31 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 				evs = v;
 				cap = c;
 			}
+			int side_rc = 0;
+
 			if (parse_line(text + at, l, &evs[n], r->exe, sizeof(r->exe), root,
-				       sizeof(root)))
+				       sizeof(root), r, &sd, &side_rc))
 				n++;
-			else
+			else if (side_rc < 0)
+				goto out;
+			else if (!side_rc)
 				r->damaged++;
 		} else if (l) {
 			r->damaged++;
 		}
 		at += l + 1;
 	}
-	r->events = (unsigned)n;
+	r->events = (unsigned)(n + sd.n + (sd.init_t != 0));
 	if (!n) {
-		snprintf(r->partial, sizeof(r->partial), "no records");
+		if (sd.n || sd.init_t) {
+			place_phases(r, &sd, sd.n ? sd.ph_t[0] : sd.init_t, 0);
+			snprintf(r->partial, sizeof(r->partial), "no timeline of the runtime's "
+				 "processes (it never started, or recorded nothing)%s",
+				 r->init_status[0] && strcmp(r->init_status, "success") ?
+					 "; the init did not succeed" : "");
+		} else {
+			snprintf(r->partial, sizeof(r->partial), "no records");
+		}
 		rc = 0;
 		goto out;
 	}
@@ -493,7 +618,12 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 	}
 	if (r->ngroups)
 		qsort(r->groups, r->ngroups, sizeof(*r->groups), by_ms);
-	if (!r->ended)
+	place_phases(r, &sd, t0, t_end);
+	if (r->init_status[0] && strcmp(r->init_status, "success") != 0)
+		snprintf(r->partial, sizeof(r->partial),
+			 "the init ended in %s before the runtime reached its first /next: times "
+			 "run to the last recorded event", r->init_status);
+	else if (!r->ended)
 		snprintf(r->partial, sizeof(r->partial),
 			 "the runtime never reached its first /next in this record (an init that "
 			 "failed or timed out, or a record cut short): times run to its last event");
@@ -504,6 +634,8 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 out:
 	for (size_t i = 0; i < n; i++)
 		free(evs[i].path);
+	free(sd.ph);
+	free(sd.ph_t);
 	free(evs);
 	free(th);
 	free(next_proc);
@@ -519,9 +651,16 @@ void coldstart_free(struct cs_report *r)
 {
 	free(r->groups);
 	free(r->net);
+	free(r->phases);
 	r->groups = NULL;
 	r->net = NULL;
-	r->ngroups = r->nnet = 0;
+	r->phases = NULL;
+	r->ngroups = r->nnet = r->nphases = 0;
+}
+
+static double off_cpu(const struct cs_report *r)
+{
+	return r->cpu_ms < 0 ? -1 : r->total_ms > r->cpu_ms ? r->total_ms - r->cpu_ms : 0;
 }
 
 void coldstart_text(const struct cs_report *r, unsigned top, struct buf *out)
@@ -532,9 +671,28 @@ void coldstart_text(const struct cs_report *r, unsigned top, struct buf *out)
 	if (r->partial[0])
 		buf_printf(out, "partial: %s\n", r->partial);
 	buf_printf(out, "%u processes, %u execs, %u forks; %u files opened (%u looked for and "
-		   "missing), %llu bytes read\n\n", r->processes, r->execs, r->forks, r->files,
+		   "missing), %llu bytes read\n", r->processes, r->execs, r->forks, r->files,
 		   r->missing, (unsigned long long)r->bytes);
-	buf_printf(out, "%-40s %-9s %10s %6s %12s\n", "where the time went", "kind", "ms", "files",
+	if (r->cpu_ms >= 0)
+		buf_printf(out, "the runtime's process: %.1f ms on CPU, %.1f ms waiting\n", r->cpu_ms,
+			   off_cpu(r));
+	if (r->init_ms >= 0)
+		buf_printf(out, "init: %.1f ms (%s%s%s), its phases %.1f ms\n", r->init_ms,
+			   r->init_type[0] ? r->init_type : "?", r->source[0] ? ", recorded by " : "",
+			   r->source, r->phases_ms);
+	if (r->nphases) {
+		buf_printf(out, "\n%-40s %10s %10s %12s\n", "phase", "from ms", "ms", "registered");
+		for (size_t i = 0; i < r->nphases; i++) {
+			const struct cs_phase *ph = &r->phases[i];
+			char reg[32] = "";
+
+			if (ph->register_ms >= 0)
+				snprintf(reg, sizeof(reg), "+%.1f ms", ph->register_ms);
+			buf_printf(out, "%-40.40s %10.1f %10.1f %12s\n", ph->name, ph->start_ms, ph->ms,
+				   reg);
+		}
+	}
+	buf_printf(out, "\n%-40s %-9s %10s %6s %12s\n", "where the time went", "kind", "ms", "files",
 		   "bytes read");
 	for (size_t i = 0; i < r->ngroups && i < top; i++) {
 		const struct cs_group *g = &r->groups[i];
@@ -560,6 +718,34 @@ void coldstart_json(const struct cs_report *r, struct buf *out)
 		   "\"bytes_read\":%llu", r->total_ms, r->ended ? "true" : "false", r->events,
 		   r->damaged, r->processes, r->execs, r->forks, r->files, r->missing,
 		   (unsigned long long)r->bytes);
+	buf_printf(out, ",\"start_ms\":%.3f", r->start_ms);
+	if (r->id[0]) {
+		buf_puts(out, ",\"id\":");
+		json_put_string(out, r->id);
+	}
+	if (r->source[0])
+		buf_printf(out, ",\"source\":\"%s\"", r->source);
+	if (r->init_ms >= 0) {
+		buf_printf(out, ",\"init_ms\":%.3f,\"init_type\":", r->init_ms);
+		json_put_string(out, r->init_type);
+		buf_puts(out, ",\"init_status\":");
+		json_put_string(out, r->init_status);
+	}
+	if (r->cpu_ms >= 0)
+		buf_printf(out, ",\"cpu_ms\":%.3f,\"off_cpu_ms\":%.3f", r->cpu_ms, off_cpu(r));
+	buf_printf(out, ",\"phases_ms\":%.3f,\"phases\":[", r->phases_ms);
+	for (size_t i = 0; i < r->nphases; i++) {
+		const struct cs_phase *ph = &r->phases[i];
+
+		buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+		json_put_string(out, ph->name);
+		buf_printf(out, ",\"part\":\"%s\",\"start_ms\":%.3f,\"ms\":%.3f", ph->part,
+			   ph->start_ms, ph->ms);
+		if (ph->register_ms >= 0)
+			buf_printf(out, ",\"register_ms\":%.3f", ph->register_ms);
+		buf_putc(out, '}');
+	}
+	buf_putc(out, ']');
 	if (r->partial[0]) {
 		buf_puts(out, ",\"partial\":");
 		json_put_string(out, r->partial);
@@ -636,10 +822,18 @@ static void bar(struct buf *out, unsigned row, const char *cls, const char *kind
 
 void coldstart_html(const struct cs_report *r, unsigned top, struct buf *out)
 {
-	unsigned rows = 1 + (unsigned)(r->ngroups < top ? r->ngroups : top);
-	double total = r->total_ms > 0 ? r->total_ms : 1, scale = 640.0 / total;
+	unsigned ntop = (unsigned)(r->ngroups < top ? r->ngroups : top);
+	unsigned rows = 1 + (unsigned)r->nphases + ntop, row = 0;
+	double span = r->start_ms + r->total_ms, scale;
 	char detail[200];
 
+	for (size_t i = 0; i < r->nphases; i++)
+		if (r->phases[i].start_ms + r->phases[i].ms > span)
+			span = r->phases[i].start_ms + r->phases[i].ms;
+	if (r->init_ms > span)
+		span = r->init_ms;
+	span = span > 0 ? span : 1;
+	scale = 640.0 / span;
 	buf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 		      "<title>vigil coldstart</title><style>"
 		      "body{font:14px sans-serif;margin:24px;color:#222}"
@@ -649,10 +843,17 @@ void coldstart_html(const struct cs_report *r, unsigned top, struct buf *out)
 		      "svg text{font:12px sans-serif;fill:#222}svg .ms{fill:#555}"
 		      ".partial{color:#a00}</style></head><body>\n<h1>Cold start of ");
 	html_text(out, r->exe[0] ? r->exe : "?");
-	buf_printf(out, ": %.1f ms</h1>\n<p>From the runtime's start to %s. Processes: %u; files "
-		   "opened: %u (%u missing); bytes read: %llu; network calls: %zu.</p>\n",
-		   r->total_ms, r->ended ? "its first /next" : "its last recorded event",
+	if (r->init_ms >= 0)
+		buf_printf(out, ": init %.1f ms", r->init_ms);
+	else
+		buf_printf(out, ": %.1f ms", r->total_ms);
+	buf_printf(out, "</h1>\n<p>The runtime's start to %s: %.1f ms. Processes: %u; files "
+		   "opened: %u (%u missing); bytes read: %llu; network calls: %zu.",
+		   r->ended ? "its first /next" : "its last recorded event", r->total_ms,
 		   r->processes, r->files, r->missing, (unsigned long long)r->bytes, r->nnet);
+	if (r->cpu_ms >= 0)
+		buf_printf(out, " On CPU: %.1f ms; waiting: %.1f ms.", r->cpu_ms, off_cpu(r));
+	buf_puts(out, "</p>\n");
 	if (r->partial[0]) {
 		buf_puts(out, "<p class=\"partial\">Partial: ");
 		html_text(out, r->partial);
@@ -663,18 +864,31 @@ void coldstart_html(const struct cs_report *r, unsigned top, struct buf *out)
 	buf_printf(out, "<line x1=\"260\" y1=\"30\" x2=\"260\" y2=\"%u\" stroke=\"#bbb\"/>"
 		   "<line x1=\"900\" y1=\"30\" x2=\"900\" y2=\"%u\" stroke=\"#bbb\"/>"
 		   "<text x=\"260\" y=\"22\">0 ms</text><text x=\"900\" y=\"22\" "
-		   "text-anchor=\"end\">%.1f ms</text>\n", 40 + rows * 26, 40 + rows * 26, total);
+		   "text-anchor=\"end\">%.1f ms</text>\n", 40 + rows * 26, 40 + rows * 26, span);
 	snprintf(detail, sizeof(detail), "%u files, %llu bytes read", r->files,
 		 (unsigned long long)r->bytes);
-	bar(out, 0, "phase", "init", r->ended ? "init (start → first /next)" : "init (partial)", 0,
-	    r->total_ms, scale, detail);
-	for (unsigned i = 0; i + 1 < rows; i++) {
+	if (r->init_ms >= 0)
+		bar(out, row++, "phase", "init", "init (Init Duration)", 0, r->init_ms, scale, detail);
+	else
+		bar(out, row++, "phase", "init", r->ended ? "init (start → first /next)" :
+			"init (partial)", r->start_ms, r->total_ms, scale, detail);
+	for (size_t i = 0; i < r->nphases; i++) {
+		const struct cs_phase *ph = &r->phases[i];
+
+		detail[0] = '\0';
+		if (ph->register_ms >= 0)
+			snprintf(detail, sizeof(detail), "registered after %.1f ms", ph->register_ms);
+		bar(out, row++, "phase", strcmp(ph->part, "extension") == 0 ? "runtime" :
+			strcmp(ph->part, "invoke") == 0 ? "function" : "init", ph->name,
+		    ph->start_ms, ph->ms, scale, detail);
+	}
+	for (unsigned i = 0; i < ntop; i++) {
 		const struct cs_group *g = &r->groups[i];
 
 		snprintf(detail, sizeof(detail), "%u files, %llu bytes read", g->files,
 			 (unsigned long long)g->bytes);
-		bar(out, i + 1, "package", g->kind, g->name, g->first_ms > 0 ? g->first_ms : 0,
-		    g->ms, scale, detail);
+		bar(out, row++, "package", g->kind, g->name,
+		    r->start_ms + (g->first_ms > 0 ? g->first_ms : 0), g->ms, scale, detail);
 	}
 	buf_puts(out, "</svg>\n<h2>Network during init</h2>\n");
 	if (!r->nnet)
@@ -686,12 +900,15 @@ void coldstart_html(const struct cs_report *r, unsigned top, struct buf *out)
 		buf_printf(out, "<tr><td>%s</td><td>", r->net[i].what);
 		html_text(out, r->net[i].target);
 		buf_printf(out, "%s</td><td>%.1f</td><td>%.2f</td></tr>\n",
-			   r->net[i].failed ? " (failed)" : "", r->net[i].at_ms, r->net[i].ms);
+			   r->net[i].failed ? " (failed)" : "", r->start_ms + r->net[i].at_ms,
+			   r->net[i].ms);
 	}
 	if (r->nnet)
 		buf_puts(out, "</table>\n");
-	buf_puts(out, "<p>Each bar begins at its package's first event; its length is the time "
-		      "until the next event of the same thread (no longer than the next of its "
+	buf_puts(out, "<p>Phases: each extension's start to its first /next (hover: when it "
+		      "registered), the runtime's exec to its first /next, the first invocation. "
+		      "Packages: each bar begins at the package's first event; its length is the "
+		      "time until the next event of the same thread (no longer than the next of its "
 		      "process), summed. Made by vigil coldstart.</p>\n</body></html>\n");
 }
 
@@ -767,4 +984,60 @@ void coldstart_diff(const struct cs_report *a, const struct cs_report *b, double
 				   c[i].g->name, c[i].g->kind, c[i].a, c[i].b, c[i].b - c[i].a);
 	}
 	free(c);
+}
+
+/* --- into the log segments ------------------------------------------------------------- */
+
+void coldstart_log(struct log_pipe *p, const char *id, const char *function_name,
+		   const char *text, size_t len)
+{
+	char ext[128];
+	struct log_line meta = { .stream = 63, .source = VIGIL__V1__SOURCE__SOURCE_EXTENSION,
+				 .extension = ext, .function_name = function_name,
+				 .verbatim = true };
+
+	snprintf(ext, sizeof(ext), COLDSTART_LOG_PREFIX "%s", id);
+	for (size_t at = 0; at < len;) {
+		const char *nl = memchr(text + at, '\n', len - at);
+		size_t l = nl ? (size_t)(nl - (text + at)) : len - at;
+
+		if (l && l <= COLDSTART_MAX_LINE) {
+			/* the record's time: the line's own "t" (ns), when it starts with one */
+			meta.time_ns = 0;
+			if (l > 6 && memcmp(text + at, "{\"t\":", 5) == 0) {
+				int64_t t = 0;
+
+				for (size_t i = at + 5; i < at + l && text[i] >= '0' && text[i] <= '9' &&
+				     t < INT64_MAX / 10 - 10; i++)
+					t = t * 10 + (text[i] - '0');
+				meta.time_ns = t;
+			}
+			log_pipe_line(p, &meta, text + at, l);
+		}
+		at += l + 1;
+	}
+}
+
+void coldstart_phase_line(struct buf *b, uint64_t start_ns, const char *name, const char *part,
+			  uint64_t ns, int64_t register_ns)
+{
+	buf_printf(b, "{\"t\":%llu,\"ev\":\"phase\",\"name\":", (unsigned long long)start_ns);
+	json_put_string(b, name);
+	buf_printf(b, ",\"part\":\"%s\",\"ns\":%llu", part, (unsigned long long)ns);
+	if (register_ns >= 0)
+		buf_printf(b, ",\"register_ns\":%lld", (long long)register_ns);
+	buf_puts(b, "}\n");
+}
+
+void coldstart_init_line(struct buf *b, uint64_t start_ns, uint64_t ns, const char *type,
+			 const char *status, const char *source)
+{
+	buf_printf(b, "{\"t\":%llu,\"ev\":\"init\",\"ns\":%llu,\"type\":",
+		   (unsigned long long)start_ns, (unsigned long long)ns);
+	json_put_string(b, type ? type : "");
+	buf_puts(b, ",\"status\":");
+	json_put_string(b, status ? status : "");
+	buf_puts(b, ",\"source\":");
+	json_put_string(b, source ? source : "");
+	buf_puts(b, "}\n");
 }

@@ -34,6 +34,17 @@ struct cs_net {
 	bool failed;
 };
 
+/* A part of the init (written by vigil host or the extension beside the timeline): an
+ * extension's start → its registration → its first /next, the runtime's exec → its first
+ * /next, the host's own setup, the first invocation. */
+struct cs_phase {
+	char name[160];
+	const char *part;		/* extension, runtime, sandbox, invoke, other */
+	double start_ms;		/* from the report's zero (the init's start when known) */
+	double ms;
+	double register_ms;		/* extensions: start → registration (< 0: unknown) */
+};
+
 struct cs_report {
 	char exe[256];
 	int pid;
@@ -48,7 +59,34 @@ struct cs_report {
 	struct cs_net *net;
 	size_t nnet;
 	char partial[200];		/* what is missing, "" when whole */
+	/* From the lines vigil itself wrote (absent in a bare preload record): */
+	char source[16];		/* "preload", "probes", "" */
+	char id[64];			/* the cold start's id in the log segments */
+	double init_ms;			/* the platform's Init Duration (< 0: unknown) */
+	char init_type[40];
+	char init_status[16];		/* success, timeout, error ("" unknown) */
+	double start_ms;		/* the runtime's first event, from the zero */
+	struct cs_phase *phases;	/* in start order */
+	size_t nphases;
+	double phases_ms;		/* the init's phases from the first start to the last end */
+	double cpu_ms;			/* the runtime process's time on CPU during init (< 0: ?) */
 };
+
+/* Where a cold start's lines go in the log segments: records of the extension column
+ * COLDSTART_LOG_PREFIX "<id>", each line its message, as it is. */
+#define COLDSTART_LOG_PREFIX "vigil.coldstart/"
+
+struct log_pipe;
+/* Hand a timeline's lines (or vigil's own phase lines) to the log pipe as the records of cold
+ * start id (each line's "t" its time). Lines past COLDSTART_MAX_LINE are left out. */
+void coldstart_log(struct log_pipe *p, const char *id, const char *function_name,
+		   const char *text, size_t len);
+/* One of vigil's own lines: {"t":start_ns,"ev":"phase","name":…,"part":…,"ns":…} (register_ns
+ * < 0: none), {"t":start_ns,"ev":"init","ns":…,"type":…}. */
+void coldstart_phase_line(struct buf *b, uint64_t start_ns, const char *name, const char *part,
+			  uint64_t ns, int64_t register_ns);
+void coldstart_init_line(struct buf *b, uint64_t start_ns, uint64_t ns, const char *type,
+			 const char *status, const char *source);
 
 /* Analyse a timeline's text. 0, or -ENOMEM. Damaged lines are counted, never fatal. */
 int coldstart_analyze(const char *text, size_t len, struct cs_report *out);

@@ -587,6 +587,16 @@ done:
 	set_default_id(r, default_request_id);
 }
 
+void logparse_verbatim(const char *line, size_t n, const char *default_request_id,
+		       struct lrec *r)
+{
+	reset(r);
+	clean_append(&r->message, line, n, LOG_LINE_MAX, &r->repaired, &r->truncated);
+	if (n > LOG_LINE_MAX)
+		r->truncated = true;
+	set_default_id(r, default_request_id);
+}
+
 size_t logparse_object(const char *s, size_t n, const char *message,
 		       const char *default_request_id, struct lrec *r)
 {

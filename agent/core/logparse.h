@@ -34,6 +34,9 @@ void lrec_free(struct lrec *r);
 /* Parse a line into r (its previous contents dropped). default_request_id (NULL: none) is
  * used when the line names none. */
 void logparse_lrec(const char *line, size_t n, const char *default_request_id, struct lrec *r);
+/* A line taken as it is: the message (repaired, cut as any line), level INFO. */
+void logparse_verbatim(const char *line, size_t n, const char *default_request_id,
+		       struct lrec *r);
 /* The JSON object at the start of s[0..n) (a Telemetry API record, read in place: its end is
  * found by reading it) into r, as logparse_lrec reads a JSON line; message (NULL: none) is the
  * message unless the object has one. The bytes the object took, or 0 (r undefined) when s

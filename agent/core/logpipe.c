@@ -117,6 +117,13 @@ static void take(struct log_pipe *p, const struct log_line *meta, const char *te
 	struct pending *pe = &p->pend[meta->stream % JOIN_STREAMS];
 	const char *rid = meta->request_id && meta->request_id[0] ? meta->request_id : NULL;
 
+	if (meta->verbatim) {
+		emit(p, pe);
+		logparse_verbatim(text, n, rid, &pe->rec);
+		complete(p, pe, meta, n);
+		pe->len = LOG_LINE_MAX;	/* (nothing joins it) */
+		return;
+	}
 	/* A continuation line (a stack trace) joins the record before it. */
 	if (pe->used && pe->stream == meta->stream &&
 	    logparse_is_continuation(text, n) && pe->len + n < LOG_LINE_MAX) {

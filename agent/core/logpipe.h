@@ -6,6 +6,7 @@
 #ifndef VIGIL_LOGPIPE_H
 #define VIGIL_LOGPIPE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "metrics.h"
@@ -20,6 +21,9 @@ struct log_line {
 	const char *request_id;		/* the request in flight, if any */
 	const char *function_name, *function_version;
 	int64_t time_ns;		/* 0: now */
+	bool verbatim;			/* the text is the message as it is: not parsed, never
+					 * joined (a record vigil wrote itself, such as a cold
+					 * start's timeline line) */
 };
 
 /* NULL (logged) when the log directory cannot be used. */

@@ -312,6 +312,7 @@ void env_check_init_done(struct environment *env)
 			return;
 	}
 	env->init_ms = (loop_now() - env->spawned_at) * 1000.0;
+	host_coldstart_init_done(env, "success", env->init_ms);
 	/* A retry inside an invoke is part of its Duration, not an Init Duration; SnapStart's
 	 * init is the snapshot's: its invocations report the restore instead. */
 	env->report_init = strcmp(env->phase, "init") == 0 && !h->opt.snapstart;
@@ -516,6 +517,7 @@ struct environment *env_spawn(struct host *h, struct invocation *inv, const char
 	env->cg.peak_fd = env->cg.freeze_fd = -1;
 	env->ns_user_fd = env->ns_mnt_fd = -1;
 	random_hex(env->instance_id, 16);
+	host_coldstart_spawn(env);
 	env->restore_ms = -1;
 	if (inv) {
 		inv->env = env;
@@ -574,6 +576,7 @@ fail:
 	log_error("host", "cannot start an environment: %s", strerror(errno));
 	http_server_destroy(env->api);
 	cgroup_destroy(&env->cg);
+	host_coldstart_free(env);
 	if (inv)
 		inv->env = NULL;
 	free(env);
@@ -632,6 +635,7 @@ static void env_free(struct environment *env)
 	for (unsigned i = 0; i < env->next_ext; i++)
 		proc_close_output(&env->ext[i].proc);
 	telemetry_env_free(env);
+	host_coldstart_free(env);
 	env_sandbox_stop(env);
 	http_server_destroy(env->api);
 	cgroup_kill_all(&env->cg);

@@ -218,6 +218,7 @@ static void handle_register(struct environment *env, struct http_request *req)
 		env->next_ext++;
 	}
 	x->registered = true;
+	x->registered_at = loop_now();
 	x->events = events;
 	uuid_v4(x->id);
 	register_answer(env, req, x, features);

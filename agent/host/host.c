@@ -316,6 +316,8 @@ void host_finish(struct host *h, struct invocation *inv, struct environment *env
 	if (h->opt.managed)
 		env = NULL;	/* per environment, not per invocation: see the gauges */
 	host_probes_invoke_measure(h, env);
+	if (own)
+		host_coldstart_invoked(own, inv);
 	r.request_id = inv->id;
 	r.restore_duration_ms = env && env->report_restore ? env->restore_ms : -1;
 	r.managed = h->opt.managed;
@@ -504,6 +506,7 @@ void host_init_failed(struct host *h, struct environment *env, const char *statu
 	if (strcmp(status, "timeout") == 0)
 		init_ms = strcmp(phase, "invoke") == 0 && h->opt.timeout_s < HOST_INIT_TIMEOUT ?
 				  h->opt.timeout_s * 1000.0 : HOST_INIT_TIMEOUT * 1000.0;
+	host_coldstart_init_done(env, status, init_ms);
 	buf_init(&b);
 	line_init_report(&b, h->opt.log_format, init_ms, phase, status, error_type);
 	host_platform_output(h, &b, inv ? inv->id : NULL);

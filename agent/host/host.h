@@ -114,6 +114,7 @@ struct extension {
 	bool shutdown_due;		/* SHUTDOWN to send when it is back on /next */
 	bool shutdown_sent;
 	double spawned_at;
+	double registered_at;		/* its /extension/register */
 	double ready_at;		/* its first /next: the end of its init */
 	char error_type[128];		/* from /init/error or /exit/error */
 	struct subscriber *sub;		/* its Telemetry API subscription */
@@ -160,6 +161,10 @@ struct environment {
 	const char *stop_reason;
 	struct telemetry_env *tel;	/* subscriptions and init history */
 	char instance_id[40];
+	/* coldstart (coldstart.c) */
+	int cs_fd;			/* the preload library's record (-1: none) */
+	bool cs_done;			/* this init's record handed to the log writer */
+	bool cs_pending_invoke;		/* the first invocation's phase is still to come */
 	/* eBPF probe facts (probing.c) */
 	struct probe_totals probe_mark;	/* totals at the start of the invocation */
 	struct probe_totals probe_window; /* the invocation's, measured at its end */
@@ -185,6 +190,8 @@ struct environment {
 	 * no telemetry goes to it until the next event thaws it. */
 	bool freeze_due;		/* wanted, once the deliveries in flight are answered */
 };
+
+enum host_coldstart { HOST_COLDSTART_OFF, HOST_COLDSTART_PRELOAD, HOST_COLDSTART_PROBES };
 
 struct host_options {
 	const char *listen;		/* front door */
@@ -222,6 +229,7 @@ struct host_options {
 	size_t log_queue_bytes;
 	struct tracker_prices prices;	/* for the reports' estimated cost */
 	unsigned tenant_label_max;	/* tenant_label: the tenants labelled (0: none) */
+	enum host_coldstart coldstart;	/* the setting coldstart */
 };
 
 struct host {
@@ -458,6 +466,22 @@ void host_probes_start(struct host *h);
 void host_probes_stop(struct host *h);
 void host_probes_child(struct environment *env);	/* in the child, before exec */
 void host_probes_init_done(struct environment *env);
+/* coldstart=probes: the environment's init as timeline lines (core/coldstart.h), into b. */
+void host_probes_coldstart_lines(struct environment *env, struct buf *b);
+
+/* --- coldstart.c: cold starts recorded for `vigil coldstart` ----------------------------- */
+/* At the environment's start (its record's file, with coldstart=preload). */
+void host_coldstart_spawn(struct environment *env);
+/* The runtime's environment: the preload library and its record's descriptor. */
+void host_coldstart_environment(struct environment *env, char **envp, size_t *n,
+				void (*add)(char **, size_t *, const char *, const char *));
+/* In the runtime's child, before its exec. */
+void host_coldstart_child(struct environment *env);
+/* The init ended (status: success, timeout, error): the record and the phases to the logs. */
+void host_coldstart_init_done(struct environment *env, const char *status, double init_ms);
+/* An invocation of env ended: the first after its init is a phase of the cold start. */
+void host_coldstart_invoked(struct environment *env, const struct invocation *inv);
+void host_coldstart_free(struct environment *env);
 void host_probes_invoke_start(struct environment *env);
 /* The invocation's window measured (at its end, before its REPORT line), then printed and
  * counted (after it). */

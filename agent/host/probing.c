@@ -318,6 +318,12 @@ void host_probes_init_done(struct environment *env)
 	window_line(h, env, NULL, &t);
 }
 
+void host_probes_coldstart_lines(struct environment *env, struct buf *b)
+{
+	(void)env;
+	(void)b;
+}
+
 /* The environment's own processes: its runtime and external extensions. */
 static size_t env_pids(const struct environment *env, pid_t *pids)
 {

@@ -326,6 +326,8 @@ char **process_environment(struct environment *env, int for_extension)
 				add_env(envp, &n, key, eq + 1);
 		}
 	}
+	if (!for_extension)
+		host_coldstart_environment(env, envp, &n, add_env);
 	envp[n] = NULL;
 	return envp;
 }
@@ -340,7 +342,7 @@ void free_strv(char **v)
 /* --- processes ----------------------------------------------------------------------- */
 
 static void child_exec(struct environment *env, char *const *argv, char **envp, int out_w,
-		       int err_w, const char *dir)
+		       int err_w, const char *dir, bool runtime)
 {
 	sigset_t none;
 
@@ -355,6 +357,8 @@ static void child_exec(struct environment *env, char *const *argv, char **envp, 
 	env_sandbox_join(env);
 	dup2(out_w, STDOUT_FILENO);
 	dup2(err_w, STDERR_FILENO);
+	if (runtime)
+		host_coldstart_child(env);
 	if (chdir(dir) < 0) {
 		dprintf(err_w, "vigil host: cannot enter %s: %s\n", dir, strerror(errno));
 		_exit(126);
@@ -381,7 +385,7 @@ int proc_start(struct proc *p, struct environment *env, char *const *argv, char 
 	if (p->pid < 0)
 		goto fail;
 	if (p->pid == 0)
-		child_exec(env, argv, envp, out[1], err[1], dir);
+		child_exec(env, argv, envp, out[1], err[1], dir, p == &env->runtime);
 	setpgid(p->pid, p->pid);
 	p->running = true;
 	close(out[1]);

@@ -1,7 +1,8 @@
 /*
  * vigil-preload.so: what a runtime does while it initialises, from inside it (Lambda has no
  * eBPF). Loaded with LD_PRELOAD by vigil-wrapper when asked (VIGIL_COLDSTART_FILE names where
- * the record goes); the default layer preloads nothing. It records, with timestamps, the files
+ * the record goes, or VIGIL_COLDSTART_FD an open descriptor of it: vigil host's way); the
+ * default layer preloads nothing. It records, with timestamps, the files
  * opened (and the bytes read from each), the outbound connects and the name lookups, execs and
  * forks, each as one JSON line appended (O_APPEND, one write a line: the processes of the
  * runtime share the file); at the runtime's first /runtime/invocation/next it writes a last
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -113,8 +115,11 @@ static size_t esc(char *out, size_t room, const char *s)
  * exit, and when the buffer is nearly full): a write per record cost a cold start about 5 ms
  * in the benchmark. A crash loses what waited: the report then says the record is partial. */
 #define OUT_BUF (1u << 20)
+#define OUT_AGE_NS 500000000ull	/* …or when what waits is this old: an init that never ends
+				 * (killed at its timeout) still leaves most of its record */
 static char out_buf[OUT_BUF];
 static size_t out_len;
+static uint64_t out_since;		/* the oldest waiting record's time */
 static atomic_flag out_lock = ATOMIC_FLAG_INIT;
 static int my_pid;
 static __thread long my_tid;
@@ -147,6 +152,7 @@ static void flush_out(void)
 static void emit(const char *ev, const char *fmt, ...)
 {
 	char line[LINE_MAX_BYTES + 200];
+	uint64_t t;
 	int n, m;
 	va_list ap;
 
@@ -154,8 +160,9 @@ static void emit(const char *ev, const char *fmt, ...)
 		return;
 	if (!my_tid)
 		my_tid = (long)syscall(SYS_gettid);
+	t = now_ns();
 	n = snprintf(line, sizeof(line), "{\"t\":%llu,\"pid\":%d,\"tid\":%ld,\"ev\":\"%s\"",
-		     (unsigned long long)now_ns(), my_pid, my_tid, ev);
+		     (unsigned long long)t, my_pid, my_tid, ev);
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 3, fmt, ap);
 	va_end(ap);
@@ -168,8 +175,12 @@ static void emit(const char *ev, const char *fmt, ...)
 		;
 	if (out_len + (size_t)n > OUT_BUF)
 		flush_out_locked();
+	if (!out_len)
+		out_since = t;
 	memcpy(out_buf + out_len, line, (size_t)n);
 	out_len += (size_t)n;
+	if (t - out_since > OUT_AGE_NS)
+		flush_out_locked();
 	atomic_flag_clear_explicit(&out_lock, memory_order_release);
 }
 
@@ -213,9 +224,18 @@ static void stop(const char *why)
 {
 	if (!atomic_exchange(&on, false))
 		return;
+	struct rusage ru;
+	unsigned long long cpu = 0;
+
 	for (int fd = 0; fd < FD_MAX; fd++)
 		flush_reads(fd);
-	emit("end", ",\"why\":\"%s\"", why);
+	/* this process's time on CPU so far (all its threads): the rest of init was waiting */
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu = ((unsigned long long)ru.ru_utime.tv_sec + (unsigned long long)ru.ru_stime.tv_sec) *
+			      1000000000ull +
+		      ((unsigned long long)ru.ru_utime.tv_usec + (unsigned long long)ru.ru_stime.tv_usec) *
+			      1000ull;
+	emit("end", ",\"why\":\"%s\",\"cpu_ns\":%llu", why, cpu);
 	flush_out();
 }
 
@@ -230,13 +250,21 @@ static void check_next(int fd, const void *buf, size_t n)
 __attribute__((constructor)) static void preload_init(void)
 {
 	const char *file = getenv("VIGIL_COLDSTART_FILE"), *api = getenv("AWS_LAMBDA_RUNTIME_API");
+	const char *fd = getenv("VIGIL_COLDSTART_FD");
 	char host[64];
 	const char *colon;
 
 	resolve();
-	if (!file || !*file || getenv("VIGIL_COLDSTART_OFF"))
+	if (getenv("VIGIL_COLDSTART_OFF"))
 		return;
-	out_fd = real_open ? real_open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+	if (fd && *fd) {
+		int n = atoi(fd);
+
+		/* (a descriptor the process was handed: only if it is still open) */
+		out_fd = n > 2 && fcntl(n, F_GETFD) >= 0 ? n : -1;
+	} else if (file && *file && real_open) {
+		out_fd = real_open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	}
 	if (out_fd < 0)
 		return;
 	if (api && (colon = strrchr(api, ':')) && (size_t)(colon - api) < sizeof(host)) {

@@ -96,6 +96,30 @@ void buf_put_i64(struct buf *b, long long v)
 	buf_put_u64(b, (unsigned long long)v);
 }
 
+int buf_read_fd_at(struct buf *b, int fd, uint64_t off, size_t max)
+{
+	char chunk[65536];
+
+	for (;;) {
+		ssize_t n = pread(fd, chunk, sizeof(chunk), (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		if (b->len + (size_t)n > max) {
+			buf_append(b, chunk, max - b->len);
+			return b->failed ? -ENOMEM : -EFBIG;
+		}
+		buf_append(b, chunk, (size_t)n);
+		if (b->failed)
+			return -ENOMEM;
+		off += (uint64_t)n;
+	}
+}
+
 int buf_read_file(struct buf *b, const char *path, size_t max)
 {
 	struct stat st;

@@ -73,6 +73,9 @@ static inline int buf_reserve(struct buf *b, size_t n)
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append the whole file at path (at most max bytes): 0, or -errno (-EFBIG past max). */
 int buf_read_file(struct buf *b, const char *path, size_t max);
+/* Append what fd holds from offset off on (pread: its offset stays), at most max bytes in b:
+ * 0, or -errno (-EFBIG: cut at max). */
+int buf_read_fd_at(struct buf *b, int fd, uint64_t off, size_t max);
 /* Write n bytes to fd (retrying short writes and EINTR). 0, or -errno at the first failure. */
 int write_all(int fd, const void *data, size_t n);
 /* write_all of b's contents. */

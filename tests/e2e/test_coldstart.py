@@ -58,7 +58,9 @@ def test_python_slow_package_named_first(start_host, tmp_path):
     init = float(h.wait_reports(1)[0]["Init Duration"].split()[0])
     assert 300 <= r["total_ms"] <= init, (r["total_ms"], init)
     text = run_vigil(["coldstart", str(record)])[1]
-    assert "slowpkg" in text.splitlines()[4], text
+    lines = text.splitlines()
+    assert "slowpkg" in lines[lines.index(next(x for x in lines if x.startswith("where"))) + 1]
+    assert "ms on CPU" in text, text
 
 
 def test_node_slow_module_among_real_packages(start_host, tmp_path):
@@ -124,8 +126,11 @@ def test_partial_and_damaged_records(tmp_path):
     assert rc == 1 and "no records" in err
     rc, _, err = run_vigil(["coldstart", str(tmp_path / "absent")])
     assert rc == 1 and "No such file" in err
-    rc, _, err = run_vigil(["coldstart"])
-    assert rc == 2 and "needs a FILE" in err
+    (tmp_path / "nologs").mkdir()
+    rc, _, err = run_vigil(["coldstart", "--dir", str(tmp_path / "nologs")])
+    assert rc == 1 and "no cold start is kept" in err, err
+    rc, _, err = run_vigil(["coldstart", "--id", "x", str(whole)])
+    assert rc == 2 and "--id reads the segments" in err, err
 
 
 def test_html_page_in_headless_chromium(start_host, tmp_path):
@@ -190,3 +195,71 @@ def test_diff_names_the_module_made_slower(start_host, tmp_path):
     assert rc == 0 and out.splitlines()[1].split()[:2] == ["grew", "mid"], out
     rc, _, err = run_vigil(["coldstart", "diff", str(records[0])])
     assert rc == 2 and "two records" in err
+
+
+# An extension that takes 200 ms before it registers and 100 ms more before its first /next.
+SLOW_EXTENSION = """#!PYTHON
+import http.client, os, time
+time.sleep(0.2)
+c = http.client.HTTPConnection(*os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1))
+c.request("POST", "/2020-01-01/extension/register", body='{"events":["SHUTDOWN"]}',
+          headers={"Lambda-Extension-Name": "slowext"})
+r = c.getresponse()
+ident = r.getheader("Lambda-Extension-Identifier")
+r.read()
+time.sleep(0.1)
+while True:
+    c.request("GET", "/2020-01-01/extension/event/next",
+              headers={"Lambda-Extension-Identifier": ident})
+    r = c.getresponse()
+    if b"SHUTDOWN" in r.read():
+        break
+"""
+
+
+def kept(tmp_path, *args):
+    """`vigil coldstart --json` on the cold starts kept in the log segments."""
+    rc, out, err = run_vigil(["coldstart", "--dir", str(tmp_path / "logs"), "--json", *args])
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def within(a, b, share):
+    return abs(a - b) <= share * b
+
+
+def test_host_keeps_cold_starts_in_the_segments(start_host, tmp_path):
+    """coldstart=preload: vigil host preloads the library itself, keeps each init's timeline
+    with its phases in the log segments; the phases add up to the Init Duration."""
+    pkgs = python_packages(tmp_path)
+    ext = tmp_path / "extensions"
+    ext.mkdir()
+    (ext / "slowext").write_text(SLOW_EXTENSION.replace("PYTHON", sys.executable))
+    (ext / "slowext").chmod(0o755)
+    h = start_host("--extensions", str(ext), "--env", f"PYTHONPATH={pkgs}", "--",
+                   *PY_RUNTIME, TEST_IMPORTS="json,fastpkg,slowpkg",
+                   VIGIL_COLDSTART="preload", VIGIL_LOG_DIR=str(tmp_path / "logs"))
+    assert h.invoke({})[0] == 200
+    init = float(h.wait_reports(1)[0]["Init Duration"].split()[0])
+    h.stop()
+    r = kept(tmp_path)
+    assert r["complete"] and r["source"] == "preload" and r["id"], r
+    assert r["groups"][0]["name"] == "slowpkg" and within(r["groups"][0]["ms"], 300, 0.1), r
+    assert within(r["init_ms"], init, 0.01), (r["init_ms"], init)
+    phases = {p["part"]: p for p in r["phases"]}
+    assert {"sandbox", "extension", "runtime", "invoke"} <= set(phases), r["phases"]
+    assert phases["extension"]["name"] == "extension slowext", phases
+    assert 200 <= phases["extension"]["register_ms"] <= phases["extension"]["ms"], phases
+    # the phases, from the first start to the last /next, are the init (within 5 %)
+    assert within(r["phases_ms"], r["init_ms"], 0.05), (r["phases_ms"], r["init_ms"])
+    # the runtime's phase (the host's view: exec → /next) is its recorded timeline's
+    assert r["total_ms"] > 300 and within(r["total_ms"], phases["runtime"]["ms"], 0.05), \
+        (phases["runtime"], r["total_ms"])
+    assert abs(r["start_ms"] - phases["runtime"]["start_ms"]) < 10, (r["start_ms"], phases)
+    assert 0 <= r["cpu_ms"] < r["total_ms"] and r["off_cpu_ms"] >= 250, r
+    # listed, and chosen by id
+    rc, out, _ = run_vigil(["coldstart", "--dir", str(tmp_path / "logs"), "--list"])
+    assert rc == 0 and r["id"] in out and "python" in out, out
+    assert kept(tmp_path, "--id", r["id"])["id"] == r["id"]
+    rc, _, err = run_vigil(["coldstart", "--dir", str(tmp_path / "logs"), "--id", "nope"])
+    assert rc == 1 and "no cold start nope" in err
