@@ -99,7 +99,8 @@ all: $(BUILD)/vigil $(BUILD)/vigil-preload.so
 $(BUILD)/vigil-preload.so: agent/preload/preload.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -o $@ $< -ldl
+	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -o $@ $< \
+		-Wl,--no-as-needed -l:libdl.so.2
 
 # protobuf-c code is generated into build/, never committed.
 $(BUILD)/gen/vigil/v1/log.pb-c.c $(BUILD)/gen/vigil/v1/log.pb-c.h: proto/vigil/v1/log.proto
@@ -364,10 +365,10 @@ STATIC_X86 := $(PKG_MAKE) BUILD=build/static-x86_64 STATIC=1
 STATIC_ARM := $(PKG_MAKE) BUILD=build/static-arm64 STATIC=1 HOST_TRIPLE=aarch64-linux-gnu \
 	CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar
 build/vigil-layer-x86_64.zip: FORCE
-	$(Q)$(STATIC_X86) build/static-x86_64/vigil
+	$(Q)$(STATIC_X86) build/static-x86_64/vigil build/static-x86_64/vigil-preload.so
 	$(Q)sh packaging/layer.sh x86_64 build/static-x86_64/vigil strip build
 build/vigil-layer-arm64.zip: FORCE
-	$(Q)$(STATIC_ARM) build/static-arm64/vigil
+	$(Q)$(STATIC_ARM) build/static-arm64/vigil build/static-arm64/vigil-preload.so
 	$(Q)sh packaging/layer.sh arm64 build/static-arm64/vigil aarch64-linux-gnu-strip build
 
 # make deb: build/vigil_VERSION_ARCH.deb from a build with Debian's hardening flags.

@@ -141,6 +141,9 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 		.init_type = getenv("AWS_LAMBDA_INITIALIZATION_TYPE"),
 		.managed_flush_s = (double)cfg->managed_flush_ms / 1000.0,
 		.tenant_label_max = cfg->tenant_label ? (unsigned)cfg->tenant_label_max : 0,
+		/* (vigil-wrapper writes there when VIGIL_COLDSTART is set) */
+		.coldstart_file = strcmp(cfg->coldstart, "off") != 0 ? EXTENSION_COLDSTART_FILE :
+									NULL,
 	};
 	struct remote_write_options rw = {
 		.url = cfg->remote_write_url,
@@ -165,6 +168,9 @@ int extension_main(const char *argv0, const struct vigil_config *cfg)
 
 	config_flush_strategy(cfg->flush, &o.flush, &o.period);
 	log_writer_config(cfg, &o.logs, &o.log_queue_bytes);
+	if (strcmp(cfg->coldstart, "probes") == 0)
+		log_warn("extension", "coldstart=probes is vigil host's (no eBPF in Lambda): the "
+			 "preload library's record is taken, as with coldstart=preload");
 	signal(SIGPIPE, SIG_IGN);
 	/* Buffers of 128 KiB and more (a log block, a segment read back, an OTLP request,
 	 * zlib's state) are mapped on their own and unmapped when freed: glibc would otherwise

@@ -284,6 +284,25 @@ struct side {
 	double cpu_ms;
 };
 
+static int side_room(struct side *sd)
+{
+	if (sd->n == sd->cap) {
+		size_t c = sd->cap ? sd->cap * 2 : 16;
+		struct cs_phase *v = realloc(sd->ph, c * sizeof(*v));
+		uint64_t *vt;
+
+		if (!v)
+			return -ENOMEM;
+		sd->ph = v;
+		vt = realloc(sd->ph_t, c * sizeof(*vt));
+		if (!vt)
+			return -ENOMEM;
+		sd->ph_t = vt;
+		sd->cap = c;
+	}
+	return 0;
+}
+
 static int side_take(json_t *o, uint64_t t, int kind, struct cs_report *r, struct side *sd)
 {
 	const char *s;
@@ -299,20 +318,8 @@ static int side_take(json_t *o, uint64_t t, int kind, struct cs_report *r, struc
 			snprintf(r->init_status, sizeof(r->init_status), "%s", s);
 		return 0;
 	}
-	if (sd->n == sd->cap) {
-		size_t c = sd->cap ? sd->cap * 2 : 16;
-		struct cs_phase *v = realloc(sd->ph, c * sizeof(*v));
-		uint64_t *vt;
-
-		if (!v)
-			return -ENOMEM;
-		sd->ph = v;
-		vt = realloc(sd->ph_t, c * sizeof(*vt));
-		if (!vt)
-			return -ENOMEM;
-		sd->ph_t = vt;
-		sd->cap = c;
-	}
+	if (side_room(sd) < 0)
+		return -ENOMEM;
 	{
 		struct cs_phase *ph = &sd->ph[sd->n];
 		static const char *const parts[] = { "extension", "runtime", "sandbox", "invoke" };
@@ -394,7 +401,23 @@ static void place_phases(struct cs_report *r, struct side *sd, uint64_t t0, uint
 {
 	uint64_t z = t0;
 	double lo = 1e300, hi = -1e300;
+	bool runtime = false;
 
+	for (size_t i = 0; i < sd->n; i++)
+		runtime |= strcmp(sd->ph[i].part, "runtime") == 0;
+	/* Phases without the runtime's (the extension's view: it sees only its own): the
+	 * runtime's is its recorded timeline. */
+	if (sd->n && !runtime && t_end && side_room(sd) == 0) {
+		struct cs_phase *ph = &sd->ph[sd->n];
+
+		memset(ph, 0, sizeof(*ph));
+		snprintf(ph->name, sizeof(ph->name), "%s", r->ended ? "runtime (recorded)" :
+			 "runtime (recorded, no /next)");
+		ph->part = "runtime";
+		ph->ms = r->total_ms;
+		ph->register_ms = -1;
+		sd->ph_t[sd->n++] = t0;
+	}
 	for (size_t i = 0; i < sd->n; i++)
 		z = sd->ph_t[i] < z ? sd->ph_t[i] : z;
 	if (sd->init_t)
@@ -402,7 +425,6 @@ static void place_phases(struct cs_report *r, struct side *sd, uint64_t t0, uint
 	r->start_ms = ((double)t0 - (double)z) / 1e6;
 	r->init_ms = sd->init_t ? sd->init_ms : -1;
 	r->cpu_ms = sd->cpu_ms;
-	(void)t_end;
 	for (size_t i = 0; i < sd->n; i++) {
 		struct cs_phase *ph = &sd->ph[i];
 

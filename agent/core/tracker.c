@@ -57,6 +57,8 @@ struct tracker {
 	struct metric_series *tenants_over;
 	unsigned tenant_max, ntenants;
 	uint32_t *tenant_hash;
+	struct tracker_cold_start cold;	/* the cold start's facts… */
+	bool cold_seen, cold_taken;	/* …kept, and taken */
 	struct tracker_stats stats;
 	/* resources: the last cumulative sample, and reports finished since */
 	bool have_sample;
@@ -242,6 +244,15 @@ static void finish_locked(struct tracker *t, struct invocation_report *r)
 		r->cost_usd += (double)r->billed_ms / 1000.0 * (double)r->memory_size_mb / 1024.0 *
 			       t->prices.gb_second;
 	r->done_at = clock_mono_s();
+	if (r->cold_start && r->init_duration_ms >= 0 && !t->cold_seen) {
+		t->cold_seen = true;
+		t->cold.init_start_ms = r->init_start_ms;
+		t->cold.init_ms = r->init_duration_ms;
+		snprintf(t->cold.init_type, sizeof(t->cold.init_type), "%s", r->init_type);
+		snprintf(t->cold.request_id, sizeof(t->cold.request_id), "%s", r->request_id);
+		t->cold.start_ms = r->start_ms;
+		t->cold.duration_ms = r->duration_ms;
+	}
 	snprintf(t->recent[t->recent_next], sizeof(t->recent[0]), "%s", r->request_id);
 	t->recent_hash[t->recent_next] = id_hash(r->request_id);
 	{
@@ -1043,6 +1054,20 @@ size_t tracker_export(struct tracker *t, struct sink_set *sinks, int64_t deadlin
 	if (sinks)
 		sink_set_flush(sinks, deadline_ms);
 	return total;
+}
+
+bool tracker_take_cold_start(struct tracker *t, struct tracker_cold_start *out)
+{
+	bool take;
+
+	pthread_mutex_lock(&t->lock);
+	take = t->cold_seen && !t->cold_taken;
+	if (take) {
+		t->cold_taken = true;
+		*out = t->cold;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return take;
 }
 
 void tracker_stats(struct tracker *t, struct tracker_stats *out)

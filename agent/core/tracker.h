@@ -157,6 +157,18 @@ bool tracker_owner(struct tracker *t, const uint8_t *trace_id, int64_t at_ms, in
  * yet (its INVOKE still on the way), i.e. unless the newest one known began after at_ms or
  * ended before it, by the platform's times. */
 bool tracker_settled(struct tracker *t, int64_t at_ms);
+/* The environment's cold start as the platform reported it: its init and the invocation that
+ * followed (for the cold-start record, core/coldstart.h). */
+struct tracker_cold_start {
+	int64_t init_start_ms;		/* epoch ms (0: unknown) */
+	double init_ms;
+	char init_type[32];
+	char request_id[64];
+	int64_t start_ms;		/* the first invocation: epoch ms, and its duration */
+	double duration_ms;
+};
+/* The cold start, once, after its invocation's report finished: true and *out filled. */
+bool tracker_take_cold_start(struct tracker *t, struct tracker_cold_start *out);
 /* Open invocations still waiting for their report. */
 unsigned tracker_open(struct tracker *t);
 

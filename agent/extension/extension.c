@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/coldstart.h"
 #include "../core/lambda_lines.h"
 #include "../core/metrics.h"
 #include "../core/logpipe.h"
@@ -78,6 +79,8 @@ struct extension {
 	struct env_usage env_last;
 	double env_cpu_peak, env_mem_peak;
 	_Atomic bool logs_due;		/* open the log pipe on the listener thread */
+	/* the cold-start record (o->coldstart_file): this extension's own init */
+	uint64_t cs_start_ns, cs_register_ns, cs_ready_ns;	/* epoch ns */
 };
 
 /* The log pipe looks through the log folder (a dictionary, retention): not on the init path.
@@ -256,6 +259,82 @@ static void emf_without_logs(struct extension *a, const char *body, size_t len)
 
 static void take_batch(struct extension *a, struct http_request *req);
 
+/* --- the cold-start record ------------------------------------------------------------------ */
+
+struct cs_job {
+	struct log_pipe *pipe;
+	char file[256];
+	char id[40];
+	char function_name[128];
+	struct buf lines;
+};
+
+#define COLDSTART_READ_MAX (64u << 20)
+
+/* On the log writer's thread: the preload library's record, then the extension's lines. */
+static void write_coldstart(void *arg)
+{
+	struct cs_job *j = arg;
+	struct buf text;
+	int rc;
+
+	buf_init(&text);
+	rc = buf_read_file(&text, j->file, COLDSTART_READ_MAX);
+	if (rc < 0 && rc != -ENOENT)
+		log_warn("extension", "coldstart: %s: %s", j->file, strerror(-rc));
+	else if (rc == -ENOENT)
+		log_info("extension", "coldstart: no record at %s (is AWS_LAMBDA_EXEC_WRAPPER "
+			 "/opt/vigil-wrapper?): the extension's own phases only", j->file);
+	coldstart_log(j->pipe, j->id, j->function_name, text.data ? text.data : "", text.len);
+	coldstart_log(j->pipe, j->id, j->function_name, j->lines.data ? j->lines.data : "",
+		      j->lines.len);
+	if (rc == 0)
+		unlink(j->file);	/* (kept in the segments now) */
+	buf_free(&text);
+	buf_free(&j->lines);
+	free(j);
+}
+
+/* Once the cold start's invocation has its report: the record to the log segments. The
+ * listener thread's (or the main thread's once the listener is joined). */
+static void hand_coldstart(struct extension *a)
+{
+	struct tracker_cold_start c;
+	struct cs_job *j;
+
+	if (!a->o->coldstart_file || !a->logs || !a->tracker ||
+	    !tracker_take_cold_start(a->tracker, &c))
+		return;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->pipe = a->logs;
+	snprintf(j->file, sizeof(j->file), "%s", a->o->coldstart_file);
+	snprintf(j->id, sizeof(j->id), "%s", a->env_id);
+	snprintf(j->function_name, sizeof(j->function_name), "%s", a->function_name);
+	buf_init(&j->lines);
+	if (a->cs_ready_ns > a->cs_start_ns) {
+		char name[160];
+
+		snprintf(name, sizeof(name), "extension %.100s", a->name);
+		coldstart_phase_line(&j->lines, a->cs_start_ns, name, "extension",
+				     a->cs_ready_ns - a->cs_start_ns,
+				     a->cs_register_ns > a->cs_start_ns ?
+					     (int64_t)(a->cs_register_ns - a->cs_start_ns) : -1);
+	}
+	if (c.start_ms > 0 && c.duration_ms >= 0)
+		coldstart_phase_line(&j->lines, (uint64_t)c.start_ms * 1000000u, "first invocation",
+				     "invoke", (uint64_t)(c.duration_ms * 1e6), -1);
+	if (c.init_start_ms > 0)
+		coldstart_init_line(&j->lines, (uint64_t)c.init_start_ms * 1000000u,
+				    (uint64_t)(c.init_ms * 1e6), c.init_type[0] ? c.init_type :
+				    "on-demand", "success", "preload");
+	if (log_pipe_defer(a->logs, write_coldstart, j, j->lines.len + 4096) < 0) {
+		buf_free(&j->lines);
+		free(j);
+	}
+}
+
 /* One POSTed batch: taken in, then acknowledged (Lambda waits for the answer). */
 static void on_batch(void *arg, struct http_request *req)
 {
@@ -270,6 +349,7 @@ static void on_batch(void *arg, struct http_request *req)
 	atomic_store(&a->in_batch, false);
 	if (a->flush == FLUSH_ADAPTIVE)
 		export_now(a);
+	hand_coldstart(a);
 }
 
 static void take_batch(struct extension *a, struct http_request *req)
@@ -658,6 +738,7 @@ static void shut_down(struct extension *a, const struct extension_event *event)
 	join_listener(a);
 	tracker_shutdown(a->tracker, reason);
 	export_now(a);
+	hand_coldstart(a);
 	/* What is queued goes out while the budget allows. */
 	/* Every line into the segments before the sinks go: an exporter that ships the logs
 	 * (OTLP) reads them there. */
@@ -681,6 +762,7 @@ struct extension *extension_new(const struct extension_options *o, struct metric
 	if (!a)
 		return NULL;
 	a->o = o;
+	a->cs_start_ns = (uint64_t)clock_epoch_ns();
 	a->wake_fd = -1;
 	a->registry = r;
 	a->sinks = sinks;
@@ -722,9 +804,13 @@ int extension_register(struct extension *a)
 		a->flush = FLUSH_PERIODIC;
 		a->period = a->o->managed_flush_s > 0 ? a->o->managed_flush_s : 5.0;
 	}
+	/* (a record left by an earlier run: the runtime starts after every extension registered) */
+	if (a->o->coldstart_file)
+		unlink(a->o->coldstart_file);
 	if (do_register(a, a->function_name, sizeof(a->function_name), a->version,
 			sizeof(a->version)) < 0)
 		return -1;
+	a->cs_register_ns = (uint64_t)clock_epoch_ns();
 	a->tracker = tracker_new(a->function_name, a->version, a->o->memory_mb, &a->o->prices,
 				 a->registry);
 	if (a->tracker) {
@@ -765,6 +851,8 @@ int extension_run(struct extension *a)
 		struct extension_event ev;
 		double t0;
 
+		if (!a->cs_ready_ns)
+			a->cs_ready_ns = (uint64_t)clock_epoch_ns();
 		if (api_call(a, "GET", EXT "/event/next", NULL, &resp, NULL) < 0)
 			goto out;
 		if (!a->thread_started) {

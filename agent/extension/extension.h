@@ -20,6 +20,9 @@
  * thawed for N+1), end (before each /next), periodic (every period seconds). */
 enum flush_kind { FLUSH_ADAPTIVE, FLUSH_END, FLUSH_PERIODIC };
 
+/* Where vigil-wrapper has vigil-preload.so write the runtime's cold-start record. */
+#define EXTENSION_COLDSTART_FILE "/tmp/vigil-coldstart.jsonl"
+
 struct extension_options {
 	const char *name;		/* the extension's name: its file name */
 	const char *runtime_api;	/* AWS_LAMBDA_RUNTIME_API, HOST:PORT */
@@ -37,6 +40,10 @@ struct extension_options {
 	const char *init_type;		/* AWS_LAMBDA_INITIALIZATION_TYPE (NULL: on-demand) */
 	double managed_flush_s;		/* Managed Instances: the export timer */
 	unsigned tenant_label_max;	/* 0: no tenant label */
+	/* The cold-start record vigil-preload.so writes when vigil-wrapper preloads it (the
+	 * setting coldstart): taken into the log segments with the extension's own phases and
+	 * the platform's init once the first invocation's report is in. NULL: off. */
+	const char *coldstart_file;
 	/* Called on the listener thread with its loop once init is over (where the sinks
 	 * start): the wiring's receivers start there. NULL: none. */
 	void (*on_start)(void *arg, struct loop *l);

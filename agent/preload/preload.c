@@ -33,6 +33,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The oldest dlsym: glibc 2.34 moved it into libc under a new version, which the runtimes of
+ * Amazon Linux 2 (glibc 2.26) do not have. */
+#if defined(__x86_64__)
+__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
+#elif defined(__aarch64__)
+__asm__(".symver dlsym,dlsym@GLIBC_2.17");
+#endif
+
 #define FD_MAX 4096		/* descriptors whose reads are counted */
 #define LINE_MAX_BYTES 4000	/* one record; longer paths are cut (one write ≤ PIPE_BUF) */
 

@@ -18,7 +18,7 @@ from test_remote_write import tls_files
 
 BUILD = os.path.join(ROOT, "build")
 CHROOT_BASE = os.path.join(BUILD, "chroot", "base")
-LAYER_FILES = {"extensions/vigil", "vigil-wrapper", "vigil/NOTICE"}
+LAYER_FILES = {"extensions/vigil", "vigil-wrapper", "vigil/NOTICE", "vigil/vigil-preload.so"}
 # Shared libraries the dynamic build links or loads: the layer binary needs none of them.
 VIGIL_LIBS = ("libjansson.so", "libprotobuf-c.so", "libhttp_parser.so", "libmicrohttpd.so",
               "libzstd.so")
@@ -132,6 +132,43 @@ def test_layer_unpacked_into_opt_runs_under_vigil_host(start_host, tmp_path):
                          binary=str(opt / "extensions" / "vigil"))
     docs = [json.loads(l) for l in h.stdout().splitlines() if l.startswith('{"_aws"')]
     assert any("HandlerDuration" in d for d in docs), docs
+
+
+def test_layer_records_a_cold_start_through_the_wrapper(start_host, tmp_path):
+    """VIGIL_COLDSTART=preload on the function: /opt/vigil-wrapper preloads the layer's
+    vigil-preload.so, the extension keeps its record in the log segments with its own phases
+    and the platform's init, and `vigil coldstart` reads it there: the slow package first, the
+    phases (the extension's, the runtime's) adding up to the Init Duration within 5 %."""
+    from test_coldstart import PY_RUNTIME, python_packages
+    opt = unpack_layer("x86_64", tmp_path / "opt")
+    pkgs = python_packages(tmp_path)
+    logs = tmp_path / "extlogs"
+    h = start_host("--extensions", str(opt / "extensions"),
+                   "--env", f"AWS_LAMBDA_EXEC_WRAPPER={opt / 'vigil-wrapper'}",
+                   "--env", f"VIGIL_PROXY_LISTEN=127.0.0.1:{free_port()}",
+                   "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
+                   "--env", "VIGIL_METRICS_LISTEN=127.0.0.1:0",
+                   "--env", "VIGIL_COLDSTART=preload", "--env", f"VIGIL_LOG_DIR={logs}",
+                   "--env", f"PYTHONPATH={pkgs}", "--", *PY_RUNTIME,
+                   TEST_IMPORTS="json,fastpkg,slowpkg")
+    assert h.invoke({})[0] == 200
+    init = float(h.wait_reports(1)[0]["Init Duration"].split()[0])
+    assert h.invoke({})[0] == 200
+    h.stop()
+    r = subprocess.run([os.path.join(BUILD, "vigil"), "coldstart", "--dir", str(logs), "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    cs = json.loads(r.stdout)
+    assert cs["complete"] and cs["source"] == "preload", cs
+    assert cs["groups"][0]["name"] == "slowpkg" and 270 <= cs["groups"][0]["ms"] <= 330, cs
+    assert abs(cs["init_ms"] - init) <= 1, (cs["init_ms"], init)
+    phases = {p["part"]: p for p in cs["phases"]}
+    assert phases["extension"]["name"] == "extension vigil", cs["phases"]
+    assert 0 < phases["extension"]["register_ms"] < phases["extension"]["ms"], cs["phases"]
+    assert phases["runtime"]["name"] == "runtime (recorded)", cs["phases"]
+    assert "invoke" in phases, cs["phases"]
+    assert abs(cs["phases_ms"] - cs["init_ms"]) <= 0.05 * cs["init_ms"], \
+        (cs["phases_ms"], cs["init_ms"], cs["phases"])
 
 
 def test_layer_runs_in_a_chroot_with_only_libc(start_host, chroot_copy, tmp_path):
