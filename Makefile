@@ -34,10 +34,10 @@ endif
 # libbpf-tools keeps them: the build does not depend on the building machine's kernel; `make
 # vmlinux` regenerates it), embedded as bpftool skeletons. libbpf and libelf are linked
 # statically (two shared libraries fewer on the start path). The static layer build has no probes.
-PROBE_NAMES := lifecycle usage
+PROBE_NAMES := lifecycle usage initrace
 BPF_ARCH    := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 ifeq ($(STATIC),)
-PROBE_SRCS  := agent/probes/probes.c agent/probes/lifecycle.c agent/probes/usage.c
+PROBE_SRCS  := agent/probes/probes.c agent/probes/lifecycle.c agent/probes/usage.c agent/probes/initrace.c
 PROBE_SKELS := $(PROBE_NAMES:%=$(BUILD)/gen/probes/%.skel.h)
 LDLIBS      += -Wl,-Bstatic -lbpf -lelf -Wl,-Bdynamic -lz
 else

@@ -21,6 +21,8 @@ struct ev {
 	bool failed;
 	uint64_t bytes;		/* read */
 	int group;		/* index into groups, -1 none */
+	int ppid, child;	/* start, fork: the parent; fork (the probes'): the child */
+	bool other;		/* not of the runtime's processes (an extension's) */
 };
 
 enum { K_START, K_OPEN, K_READ, K_CONNECT, K_DNS, K_EXEC, K_FORK, K_END, K_PHASE, K_INIT,
@@ -280,6 +282,7 @@ struct side {
 	uint64_t *ph_t;			/* each phase's start (ns since the epoch) */
 	size_t n, cap;
 	uint64_t init_t;		/* 0: no init line */
+	int runtime_pid;		/* the init line's (0: not said) */
 	double init_ms;
 	double cpu_ms;
 };
@@ -310,6 +313,7 @@ static int side_take(json_t *o, uint64_t t, int kind, struct cs_report *r, struc
 	if (kind == K_INIT) {
 		sd->init_t = t;
 		sd->init_ms = num_in(o, "ns", 0, 1e15) / 1e6;
+		sd->runtime_pid = (int)num_in(o, "runtime_pid", 0, 2147483647.0);
 		if ((s = json_string_value(json_object_get(o, "type"))))
 			snprintf(r->init_type, sizeof(r->init_type), "%s", s);
 		if ((s = json_string_value(json_object_get(o, "source"))))
@@ -372,13 +376,18 @@ static bool parse_line(const char *p, size_t n, struct ev *e, char *exe, size_t 
 		    (e->kind == K_DNS && num(o, "rc") != 0);
 	e->bytes = (uint64_t)num_in(o, "bytes", 0, 1e18);
 	e->group = -1;
+	e->ppid = (int)num_in(o, "ppid", -2147483648.0, 2147483647.0);
+	e->child = (int)num_in(o, "child", -2147483648.0, 2147483647.0);
 	s = json_string_value(json_object_get(o, e->kind == K_CONNECT ? "addr" :
 						 e->kind == K_DNS ? "name" : "path"));
 	if (s && !(e->path = strdup(s)))
 		goto out;
 	if (e->kind == K_START) {
-		if (!exe[0] && (s = json_string_value(json_object_get(o, "exe"))))
-			snprintf(exe, exe_n, "%s", s);
+		(void)exe;
+		(void)exe_n;
+		/* (its exe in path: the report's is the runtime's, known at the end) */
+		if ((s = json_string_value(json_object_get(o, "exe"))) && !(e->path = strdup(s)))
+			goto out;
 		if (!root[0] && (s = json_string_value(json_object_get(o, "root"))))
 			snprintf(root, root_n, "%s", s);
 	}
@@ -453,7 +462,8 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 	struct side sd = { .cpu_ms = -1 };
 	char root[1024] = "";
 	uint64_t t0 = 0, t_end = 0;
-	int first_pid = 0;
+	bool t0_set = false;
+	int first_pid = 0, main_pid = 0;
 	int rc = -ENOMEM;
 
 	memset(r, 0, sizeof(*r));
@@ -522,7 +532,66 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 	if (!t_end)
 		t_end = evs[n - 1].t;
 	first_pid = evs[0].pid;
-	r->total_ms = (double)(t_end - t0) / 1e6;
+	main_pid = r->ended ? r->pid : sd.runtime_pid ? sd.runtime_pid : first_pid;
+	/* The runtime's processes: the one that reached /next (or that vigil named, or the
+	 * first), and those it started. Others (extensions, seen by the probes) are left out of
+	 * the groups: their time is their phase's. The runtime's time begins at its start (what
+	 * a process did before its exec was vigil's, setting it up). */
+	{
+		int *fam = malloc((n + 1) * sizeof(*fam));
+		size_t nfam = 0;
+		uint64_t main_start = 0;
+
+		if (!fam)
+			goto out;
+		fam[nfam++] = main_pid;
+		for (size_t i = 0; i < n; i++) {
+			int parent = 0, kid = 0;
+			bool in = false, kid_in = false;
+
+			if (evs[i].kind == K_START) {
+				parent = evs[i].ppid;
+				kid = evs[i].pid;
+				if (kid == main_pid) {
+					/* (its time from its first start; its exe the last: the
+					 * image an interpreter line or a wrapper ends in) */
+					if (!main_start)
+						main_start = evs[i].t;
+					if (evs[i].path)
+						snprintf(r->exe, sizeof(r->exe), "%s", evs[i].path);
+				}
+			} else if (evs[i].kind == K_FORK) {
+				parent = evs[i].child ? evs[i].pid : evs[i].ppid;
+				kid = evs[i].child ? evs[i].child : evs[i].pid;
+			}
+			for (size_t k = 0; kid && k < nfam; k++) {
+				in |= fam[k] == parent;
+				kid_in |= fam[k] == kid;
+			}
+			if (in && !kid_in)
+				fam[nfam++] = kid;
+		}
+		for (size_t i = 0; i < n; i++) {
+			bool in = false;
+
+			for (size_t k = 0; k < nfam && !in; k++)
+				in = fam[k] == evs[i].pid;
+			evs[i].other = !in || (evs[i].pid == main_pid && evs[i].t < main_start);
+			if (!evs[i].other && !t0_set) {
+				t0 = evs[i].t;
+				t0_set = true;
+			}
+			if (evs[i].other)
+				r->others++;
+		}
+		free(fam);
+		if (!r->exe[0]) {
+			for (size_t i = 0; i < n && !r->exe[0]; i++)
+				if (evs[i].kind == K_START && !evs[i].other && evs[i].path)
+					snprintf(r->exe, sizeof(r->exe), "%s", evs[i].path);
+		}
+	}
+	r->total_ms = ((double)t_end - (double)t0) / 1e6;
 	/* Each event's time: until the next event of its thread, and no longer than until the
 	 * next of its process (a thread that waits — a runtime's worker, the Runtime API
 	 * client's — would otherwise take the main thread's time as its own). A process's last
@@ -541,7 +610,7 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 		while (k < n && evs[k].pid != evs[i].pid)
 			k++;
 		next_proc[i] = k < n ? evs[k].t :
-			       evs[i].pid == (r->ended ? r->pid : first_pid) ? t_end : evs[i].t;
+			       evs[i].pid == main_pid ? t_end : evs[i].t;
 	}
 	qsort(th, n, sizeof(*th), by_thread_time);
 	for (size_t i = 0; i < n; i++) {
@@ -552,6 +621,9 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 		double self = e->t <= t_end ? (double)((until < t_end ? until : t_end) - e->t) / 1e6 : 0;
 		char name[160];
 		const char *kind = NULL;
+
+		if (e->other)
+			continue;
 
 		switch (e->kind) {
 		case K_START:
@@ -596,9 +668,9 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 				goto out;
 			e->group = g;
 			r->groups[g].ms += self;
-			if (r->groups[g].first_ms < 0 || (double)(e->t - t0) / 1e6 <
+			if (r->groups[g].first_ms < 0 || ((double)e->t - (double)t0) / 1e6 <
 							      r->groups[g].first_ms)
-				r->groups[g].first_ms = (double)(e->t - t0) / 1e6;
+				r->groups[g].first_ms = ((double)e->t - (double)t0) / 1e6;
 			if (e->kind == K_OPEN && !e->failed)
 				r->groups[g].files++;
 		} else if (e->kind == K_READ && i > 0) {
@@ -619,7 +691,7 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 	}
 	/* the network calls, in order */
 	for (size_t i = 0; i < n; i++) {
-		if (evs[i].kind != K_CONNECT && evs[i].kind != K_DNS)
+		if ((evs[i].kind != K_CONNECT && evs[i].kind != K_DNS) || evs[i].other)
 			continue;
 		if (r->nnet == ncap) {
 			size_t c = ncap ? ncap * 2 : 16;
@@ -633,7 +705,7 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 		r->net[r->nnet].what = evs[i].kind == K_CONNECT ? "connect" : "dns";
 		snprintf(r->net[r->nnet].target, sizeof(r->net[0].target), "%s",
 			 evs[i].path ? evs[i].path : "?");
-		r->net[r->nnet].at_ms = (double)(evs[i].t - t0) / 1e6;
+		r->net[r->nnet].at_ms = ((double)evs[i].t - (double)t0) / 1e6;
 		r->net[r->nnet].ms = evs[i].ms;
 		r->net[r->nnet].failed = evs[i].failed;
 		r->nnet++;
@@ -1052,7 +1124,7 @@ void coldstart_phase_line(struct buf *b, uint64_t start_ns, const char *name, co
 }
 
 void coldstart_init_line(struct buf *b, uint64_t start_ns, uint64_t ns, const char *type,
-			 const char *status, const char *source)
+			 const char *status, const char *source, int runtime_pid)
 {
 	buf_printf(b, "{\"t\":%llu,\"ev\":\"init\",\"ns\":%llu,\"type\":",
 		   (unsigned long long)start_ns, (unsigned long long)ns);
@@ -1061,5 +1133,7 @@ void coldstart_init_line(struct buf *b, uint64_t start_ns, uint64_t ns, const ch
 	json_put_string(b, status ? status : "");
 	buf_puts(b, ",\"source\":");
 	json_put_string(b, source ? source : "");
+	if (runtime_pid > 0)
+		buf_printf(b, ",\"runtime_pid\":%d", runtime_pid);
 	buf_puts(b, "}\n");
 }

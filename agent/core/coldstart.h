@@ -52,6 +52,7 @@ struct cs_report {
 	bool ended;			/* the record reached the first /next */
 	unsigned events, damaged;	/* lines taken; lines that were not records */
 	unsigned processes, execs, forks;
+	unsigned others;		/* events of processes not the runtime's (left out) */
 	unsigned files, missing;	/* opened; looked for and not there */
 	uint64_t bytes;
 	struct cs_group *groups;	/* by time, most first */
@@ -82,11 +83,12 @@ struct log_pipe;
 void coldstart_log(struct log_pipe *p, const char *id, const char *function_name,
 		   const char *text, size_t len);
 /* One of vigil's own lines: {"t":start_ns,"ev":"phase","name":…,"part":…,"ns":…} (register_ns
- * < 0: none), {"t":start_ns,"ev":"init","ns":…,"type":…}. */
+ * < 0: none), {"t":start_ns,"ev":"init","ns":…,"type":…,"status":…,"source":…} (with the
+ * runtime's pid when known, > 0: whose processes the groups are). */
 void coldstart_phase_line(struct buf *b, uint64_t start_ns, const char *name, const char *part,
 			  uint64_t ns, int64_t register_ns);
 void coldstart_init_line(struct buf *b, uint64_t start_ns, uint64_t ns, const char *type,
-			 const char *status, const char *source);
+			 const char *status, const char *source, int runtime_pid);
 
 /* Analyse a timeline's text. 0, or -ENOMEM. Damaged lines are counted, never fatal. */
 int coldstart_analyze(const char *text, size_t len, struct cs_report *out);

@@ -328,7 +328,7 @@ static void hand_coldstart(struct extension *a)
 	if (c.init_start_ms > 0)
 		coldstart_init_line(&j->lines, (uint64_t)c.init_start_ms * 1000000u,
 				    (uint64_t)(c.init_ms * 1e6), c.init_type[0] ? c.init_type :
-				    "on-demand", "success", "preload");
+				    "on-demand", "success", "preload", 0);
 	if (log_pipe_defer(a->logs, write_coldstart, j, j->lines.len + 4096) < 0) {
 		buf_free(&j->lines);
 		free(j);

@@ -65,6 +65,7 @@ void host_coldstart_spawn(struct environment *env)
 
 	env->cs_fd = -1;
 	env->cs_pending_invoke = false;
+	host_probes_coldstart_begin(env);
 	if (h->opt.coldstart != HOST_COLDSTART_PRELOAD || !preload_path())
 		return;
 	env->cs_fd = open("/tmp", O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, 0600);
@@ -199,7 +200,8 @@ void host_coldstart_init_done(struct environment *env, const char *status, doubl
 	      first_exec > 0 ? first_exec : now, -1, now, now_ns);
 	coldstart_init_line(&j->lines, epoch_ns(env->spawned_at, now, now_ns),
 			    (uint64_t)(init_ms * 1e6), host_init_type(h), status,
-			    h->opt.coldstart == HOST_COLDSTART_PROBES ? "probes" : "preload");
+			    h->opt.coldstart == HOST_COLDSTART_PROBES ? "probes" : "preload",
+			    env->runtime.pid > 0 ? (int)env->runtime.pid : 0);
 	env->cs_pending_invoke = strcmp(status, "success") == 0;
 	if (log_pipe_defer(h->logs, write_job, j, j->lines.len + 4096) < 0) {
 		if (j->fd >= 0)
@@ -227,6 +229,11 @@ void host_coldstart_invoked(struct environment *env, const struct invocation *in
 
 void host_coldstart_free(struct environment *env)
 {
+	struct host *h = env->host;
+
+	if (h->probes && h->opt.coldstart == HOST_COLDSTART_PROBES && !env->cs_done)
+		probes_init_record(h->probes, env->index, false);
+	buf_free(&env->cs_lines);
 	if (env->cs_fd >= 0)
 		close(env->cs_fd);
 	env->cs_fd = -1;

@@ -165,6 +165,8 @@ struct environment {
 	int cs_fd;			/* the preload library's record (-1: none) */
 	bool cs_done;			/* this init's record handed to the log writer */
 	bool cs_pending_invoke;		/* the first invocation's phase is still to come */
+	struct buf cs_lines;		/* coldstart=probes: the timeline so far */
+	bool cs_cut;			/* …past its limit */
 	/* eBPF probe facts (probing.c) */
 	struct probe_totals probe_mark;	/* totals at the start of the invocation */
 	struct probe_totals probe_window; /* the invocation's, measured at its end */
@@ -466,7 +468,9 @@ void host_probes_start(struct host *h);
 void host_probes_stop(struct host *h);
 void host_probes_child(struct environment *env);	/* in the child, before exec */
 void host_probes_init_done(struct environment *env);
-/* coldstart=probes: the environment's init as timeline lines (core/coldstart.h), into b. */
+/* coldstart=probes: the environment's init recorded from now on; at its end, as timeline
+ * lines (core/coldstart.h) into b (its runtime's end and time on CPU included). */
+void host_probes_coldstart_begin(struct environment *env);
 void host_probes_coldstart_lines(struct environment *env, struct buf *b);
 
 /* --- coldstart.c: cold starts recorded for `vigil coldstart` ----------------------------- */

@@ -5,7 +5,9 @@
  * REPORT) and counts it in metrics; fatal signals and OOM kills are printed when they happen
  * and inform the host's verdict on a runtime that ended. See probes.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -14,8 +16,13 @@
 
 #include <jansson.h>
 
+#include "../core/coldstart.h"
+#include "../util/clock.h"
+#include "../util/json_str.h"
 #include "../util/log.h"
 #include "host.h"
+
+#define INIT_LINES_MAX (64u << 20)	/* an init's timeline past this is cut (said) */
 
 static struct environment *env_by_index(struct host *h, unsigned index)
 {
@@ -187,6 +194,139 @@ static void register_probe_metrics(struct host *h)
 #undef SERIES
 }
 
+/* --- coldstart=probes: the init's timeline, as vigil-preload.so writes it ---------------- */
+
+static uint64_t to_epoch(uint64_t mono_ns)
+{
+	struct timespec m;
+	uint64_t now_mono, now_epoch = (uint64_t)clock_epoch_ns();
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	now_mono = (uint64_t)m.tv_sec * 1000000000u + (uint64_t)m.tv_nsec;
+	return mono_ns <= now_mono && now_mono - mono_ns < now_epoch ?
+		       now_epoch - (now_mono - mono_ns) : now_epoch;
+}
+
+static void sockaddr_text(const void *sa, unsigned len, char *out, size_t n)
+{
+	sa_family_t family;
+	char ip[INET6_ADDRSTRLEN];
+
+	snprintf(out, n, "?");
+	if (len < sizeof(family))
+		return;
+	memcpy(&family, sa, sizeof(family));
+	if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		struct sockaddr_in in;
+
+		memcpy(&in, sa, sizeof(in));
+		inet_ntop(AF_INET, &in.sin_addr, ip, sizeof(ip));
+		snprintf(out, n, "%s:%u", ip, ntohs(in.sin_port));
+	} else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 in6;
+
+		memcpy(&in6, sa, sizeof(in6));
+		inet_ntop(AF_INET6, &in6.sin6_addr, ip, sizeof(ip));
+		snprintf(out, n, "[%s]:%u", ip, ntohs(in6.sin6_port));
+	} else if (family == AF_UNIX) {
+		snprintf(out, n, "unix");
+	}
+}
+
+static void on_init_event(void *arg, const struct probe_init_ev *e)
+{
+	struct host *h = arg;
+	struct environment *env = env_by_index(h, e->env);
+	struct buf *b;
+	char addr[80];
+
+	if (!env || env->cs_done)
+		return;
+	b = &env->cs_lines;
+	if (b->len > INIT_LINES_MAX) {
+		env->cs_cut = true;
+		return;
+	}
+#define HEAD(t, ev) buf_printf(b, "{\"t\":%llu,\"pid\":%d,\"tid\":%d,\"ev\":\"%s\"", \
+			       (unsigned long long)to_epoch(t), (int)e->pid, (int)e->tid, ev)
+	switch (e->type) {
+	case PROBE_INIT_EV_OPEN:
+		HEAD(e->ts_ns, "open");
+		buf_puts(b, ",\"path\":");
+		json_put_string(b, e->path);
+		buf_printf(b, ",\"fd\":%lld,\"ns\":%llu", (long long)e->ret,
+			   (unsigned long long)e->dur_ns);
+		if (e->ret < 0)
+			buf_printf(b, ",\"error\":\"%s\"", strerror((int)-e->ret));
+		break;
+	case PROBE_INIT_EV_READ:
+		HEAD(e->ts_ns, "read");
+		buf_printf(b, ",\"fd\":%d,\"bytes\":%llu", e->fd, (unsigned long long)e->bytes);
+		break;
+	case PROBE_INIT_EV_CONNECT:
+		HEAD(e->ts_ns, "connect");
+		sockaddr_text(e->addr, e->addr_len, addr, sizeof(addr));
+		buf_printf(b, ",\"addr\":\"%s\",\"fd\":%d,\"ns\":%llu", addr, e->fd,
+			   (unsigned long long)e->dur_ns);
+		if (e->ret < 0)
+			buf_printf(b, ",\"error\":\"%s\"", strerror((int)-e->ret));
+		break;
+	case PROBE_INIT_EV_EXEC:
+		/* the old image's exec, then the new one's start (as the preload library writes
+		 * them: it sees both) */
+		HEAD(e->ts_ns - 1, "exec");
+		buf_puts(b, ",\"path\":");
+		json_put_string(b, e->path);
+		buf_puts(b, "}\n");
+		HEAD(e->ts_ns, "start");
+		buf_puts(b, ",\"exe\":");
+		json_put_string(b, e->path);
+		buf_printf(b, ",\"ppid\":%lld,\"root\":", (long long)e->ret);
+		json_put_string(b, h->task_root);
+		break;
+	case PROBE_INIT_EV_FORK:
+		HEAD(e->ts_ns, "fork");
+		buf_printf(b, ",\"child\":%lld", (long long)e->ret);
+		break;
+	default:
+		return;
+	}
+#undef HEAD
+	buf_puts(b, "}\n");
+}
+
+void host_probes_coldstart_begin(struct environment *env)
+{
+	struct host *h = env->host;
+
+	buf_init(&env->cs_lines);
+	if (h->probes && h->opt.coldstart == HOST_COLDSTART_PROBES)
+		probes_init_record(h->probes, env->index, true);
+}
+
+void host_probes_coldstart_lines(struct environment *env, struct buf *b)
+{
+	struct host *h = env->host;
+
+	if (!h->probes || h->opt.coldstart != HOST_COLDSTART_PROBES)
+		return;
+	probes_init_record(h->probes, env->index, false);	/* (polls first) */
+	buf_append(b, env->cs_lines.data ? env->cs_lines.data : "", env->cs_lines.len);
+	buf_free(&env->cs_lines);
+	if (env->cs_cut)
+		log_warn("probes", "environment %u: its init's timeline was cut at %u MiB",
+			 env->index, INIT_LINES_MAX >> 20);
+	if (env->runtime_ready_at > 0 && env->runtime.pid > 0) {
+		double ago = loop_now() - env->runtime_ready_at;
+		uint64_t now = (uint64_t)clock_epoch_ns();
+
+		buf_printf(b, "{\"t\":%llu,\"pid\":%d,\"tid\":%d,\"ev\":\"end\",\"why\":\"next\","
+			   "\"cpu_ns\":%llu}\n", (unsigned long long)(now - (uint64_t)(ago * 1e9)),
+			   (int)env->runtime.pid, (int)env->runtime.pid,
+			   (unsigned long long)probes_proc_cpu_ns(h->probes, env->runtime.pid));
+	}
+}
+
 void host_probes_start(struct host *h)
 {
 	unsigned ring_kb = h->opt.probes_ring_kb;
@@ -196,11 +336,21 @@ void host_probes_start(struct host *h)
 	register_probe_metrics(h);
 	if (!h->opt.probes_enabled) {
 		log_info("probes", "off (probes_enabled = false): memory and CPU from cgroup files");
+		if (h->opt.coldstart == HOST_COLDSTART_PROBES) {
+			log_warn("probes", "coldstart=probes: probes are off; the preload library "
+				 "records instead");
+			h->opt.coldstart = HOST_COLDSTART_PRELOAD;
+		}
 		return;
 	}
 	h->probes = probes_start(how, ring_kb, on_fact, h, why, sizeof(why));
 	if (!h->probes) {
 		log_warn("probes", "off: %s; memory and CPU from /proc and cgroup files", why);
+		if (h->opt.coldstart == HOST_COLDSTART_PROBES) {
+			log_warn("probes", "coldstart=probes: no probes; the preload library "
+				 "records instead");
+			h->opt.coldstart = HOST_COLDSTART_PRELOAD;
+		}
 		return;
 	}
 	h->probes_watch = loop_watch_fd(h->loop, probes_fd(h->probes), EPOLLIN, on_readable, h);
@@ -209,6 +359,11 @@ void host_probes_start(struct host *h)
 	if (*probes_off(h->probes))
 		log_warn("probes", "this kernel has no tracepoint for: %s (those facts stay 0)",
 			 probes_off(h->probes));
+	if (h->opt.coldstart == HOST_COLDSTART_PROBES &&
+	    probes_init_start(h->probes, on_init_event, h, why, sizeof(why)) < 0) {
+		log_warn("probes", "coldstart=probes: %s; the preload library records instead", why);
+		h->opt.coldstart = HOST_COLDSTART_PRELOAD;
+	}
 	/* Loaded and attached: what loading needed is not needed any more. */
 	if (probes_drop_caps() < 0)
 		log_warn("probes", "cannot drop CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN: %s",
@@ -316,12 +471,6 @@ void host_probes_init_done(struct environment *env)
 	metric_add(h->pm.init_opens, (double)t.opens);
 	metric_add(h->pm.init_read, (double)t.read_bytes);
 	window_line(h, env, NULL, &t);
-}
-
-void host_probes_coldstart_lines(struct environment *env, struct buf *b)
-{
-	(void)env;
-	(void)b;
 }
 
 /* The environment's own processes: its runtime and external extensions. */

@@ -63,6 +63,9 @@ REAL(fopen64);
 REAL(read);
 REAL(pread);
 REAL(pread64);
+REAL(readv);
+REAL(preadv);
+REAL(preadv64);
 REAL(close);
 REAL(connect);
 REAL(getaddrinfo);
@@ -88,7 +91,7 @@ static void resolve(void)
 {
 #define R(name) real_##name = (__typeof__(real_##name))dlsym(RTLD_NEXT, #name)
 	R(open); R(open64); R(openat); R(openat64); R(fopen); R(fopen64); R(read); R(pread);
-	R(pread64); R(close); R(connect); R(getaddrinfo); R(send); R(write); R(writev);
+	R(pread64); R(readv); R(preadv); R(preadv64); R(close); R(connect); R(getaddrinfo); R(send); R(write); R(writev);
 	R(sendto); R(sendmsg); R(execve); R(fork);
 #undef R
 	atomic_store(&resolved, true);
@@ -197,26 +200,30 @@ __attribute__((destructor)) static void preload_fini(void)
 	flush_out();
 }
 
-static void opened(const char *path, int fd, uint64_t t0, int err)
-{
-	char p[LINE_MAX_BYTES];
-
-	esc(p, sizeof(p), path);
-	if (fd >= 0 && fd < FD_MAX) {
-		atomic_store(&bytes_read[fd], 0);
-		atomic_store(&counted[fd], true);
-	}
-	emit("open", ",\"path\":\"%s\",\"fd\":%d,\"ns\":%llu%s%s%s", p, fd,
-	     (unsigned long long)(now_ns() - t0), err ? ",\"error\":\"" : "",
-	     err ? strerror(err) : "", err ? "\"" : "");
-}
-
 /* The bytes read from fd since it was opened, once (at its close, or at the end). */
 static void flush_reads(int fd)
 {
 	if (fd >= 0 && fd < FD_MAX && atomic_exchange(&counted[fd], false))
 		emit("read", ",\"fd\":%d,\"bytes\":%llu", fd,
 		     (unsigned long long)atomic_exchange(&bytes_read[fd], 0));
+}
+
+static void opened(const char *path, int fd, uint64_t t0, int err)
+{
+	char p[LINE_MAX_BYTES];
+
+	esc(p, sizeof(p), path);
+	if (fd >= 0 && fd < FD_MAX) {
+		/* a descriptor closed where this library does not see it (libuv closes with
+		 * syscall(SYS_close)): its file's bytes are told now, before its number is
+		 * another file's */
+		flush_reads(fd);
+		atomic_store(&bytes_read[fd], 0);
+		atomic_store(&counted[fd], true);
+	}
+	emit("open", ",\"path\":\"%s\",\"fd\":%d,\"ns\":%llu%s%s%s", p, fd,
+	     (unsigned long long)(now_ns() - t0), err ? ",\"error\":\"" : "",
+	     err ? strerror(err) : "", err ? "\"" : "");
 }
 
 static void count(int fd, ssize_t n)
@@ -398,6 +405,24 @@ ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
 	ENSURE();
 	return seen(fd, real_pread64(fd, buf, n, off));
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	ENSURE();
+	return seen(fd, real_readv(fd, iov, cnt));
+}
+
+ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	ENSURE();
+	return seen(fd, real_preadv(fd, iov, cnt, off));
+}
+
+ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+	ENSURE();
+	return seen(fd, real_preadv64(fd, iov, cnt, off));
 }
 
 int close(int fd)

@@ -46,3 +46,13 @@ void probes_env_forget(struct probes *p, unsigned env) { (void)p; (void)env; }
 uint64_t probes_lost(const struct probes *p) { (void)p; return 0; }
 void probes_stop(struct probes *p) { (void)p; }
 int probes_drop_caps(void) { errno = ENOSYS; return -1; }
+int probes_init_start(struct probes *p, probe_init_fn fn, void *arg, char *why, size_t why_len)
+{
+	(void)p;
+	(void)fn;
+	(void)arg;
+	snprintf(why, why_len, "not built into this binary (the static layer build)");
+	return -1;
+}
+void probes_init_record(struct probes *p, unsigned env, bool on) { (void)p; (void)env; (void)on; }
+uint64_t probes_proc_cpu_ns(struct probes *p, pid_t pid) { (void)p; (void)pid; return 0; }

@@ -48,4 +48,30 @@ struct probe_event {
 	char file[PROBE_FILE_LEN]; /* EXEC: the file name handed to exec */
 };
 
+/* The init probe's events (initrace.bpf.c): an environment's init as a timeline. */
+enum probe_init_type {
+	PROBE_INIT_OPEN = 1,	/* ret: the descriptor or -errno; path */
+	PROBE_INIT_READ = 2,	/* fd closed: bytes read from it since its open */
+	PROBE_INIT_CONNECT = 3,	/* fd, ret, addr (a sockaddr, addr_len bytes of it) */
+	PROBE_INIT_EXEC = 4,	/* path: the file; ret: the parent */
+	PROBE_INIT_FORK = 5,	/* ret: the child */
+};
+
+#define PROBE_INIT_PATH 256
+
+struct probe_init_event {
+	__u32 type;		/* enum probe_init_type */
+	__u32 env;
+	__s32 pid, tid;
+	__u64 ts_ns;		/* the call's start (CLOCK_MONOTONIC) */
+	__u64 dur_ns;		/* how long it took */
+	__s64 ret;
+	__s32 fd;
+	__u32 addr_len;
+	__u64 bytes;
+	__u8 addr[28];
+	__u32 pad;
+	char path[PROBE_INIT_PATH];
+};
+
 #endif

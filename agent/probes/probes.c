@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -18,6 +19,7 @@
 #include "../util/log.h"
 #include "../util/procfs.h"
 #include "common.h"
+#include "initrace.h"
 #include "lifecycle.h"
 #include "probe_maps.h"
 #include "usage.h"
@@ -42,6 +44,9 @@ struct probes {
 	void *arg;
 	struct env_acc *envs;
 	size_t nenvs;
+	struct initrace_bpf *it;	/* coldstart=probes */
+	probe_init_fn init_fn;
+	void *init_arg;
 };
 
 static int quiet_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -239,6 +244,96 @@ struct probes *probes_start(enum probe_attach how, unsigned ring_kb, probe_fact_
 	return p;
 }
 
+static void hand_init(struct probes *p, const struct probe_init_event *e)
+{
+	char path[sizeof(e->path) + 1];
+	struct probe_init_ev v = {
+		.type = (enum probe_init_kind)e->type, .env = e->env, .pid = e->pid, .tid = e->tid,
+		.ts_ns = e->ts_ns, .dur_ns = e->dur_ns, .ret = e->ret, .fd = e->fd,
+		.bytes = e->bytes, .addr = e->addr, .addr_len = e->addr_len, .path = path,
+	};
+
+	memcpy(path, e->path, sizeof(e->path));
+	path[sizeof(e->path)] = '\0';
+	if (p->init_fn)
+		p->init_fn(p->init_arg, &v);
+}
+
+static int on_init_event(void *ctx, void *data, size_t size)
+{
+	if (size >= sizeof(struct probe_init_event))
+		hand_init(ctx, data);
+	return 0;
+}
+
+int probes_init_start(struct probes *p, probe_init_fn fn, void *arg, char *why, size_t why_len)
+{
+	if (p->it)
+		return 0;
+	p->it = initrace_start(p->raw, p->procs_fd, why, why_len);
+	if (!p->it)
+		return -1;
+	if (ring_buffer__add(p->rb, initrace_events_fd(p->it), on_init_event, p) < 0) {
+		probe_why("initrace: ring buffer", -errno, why, why_len);
+		initrace_stop(p->it);
+		p->it = NULL;
+		return -1;
+	}
+	p->init_fn = fn;
+	p->init_arg = arg;
+	return 0;
+}
+
+void probes_init_record(struct probes *p, unsigned env, bool on)
+{
+	__u32 key = env;
+	__u8 one = 1;
+	__u64 k, next, *prev = NULL, bytes;
+	int files;
+
+	if (!p || !p->it)
+		return;
+	if (on) {
+		bpf_map_update_elem(initrace_recording_fd(p->it), &key, &one, BPF_ANY);
+		return;
+	}
+	bpf_map_delete_elem(initrace_recording_fd(p->it), &key);
+	probes_poll(p);
+	/* the files still open: their bytes so far, then forgotten */
+	files = initrace_files_fd(p->it);
+	while (bpf_map_get_next_key(files, prev, &next) == 0) {
+		__u32 tgid = (__u32)(next >> 32);
+		struct probe_proc v;
+
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(p->procs_fd, &tgid, &v) == 0 && v.env != env)
+			continue;
+		if (bpf_map_lookup_elem(files, &k, &bytes) == 0 && bytes) {
+			struct probe_init_event e = { .type = PROBE_INIT_READ, .env = env,
+						      .pid = (__s32)tgid, .tid = (__s32)tgid,
+						      .fd = (__s32)(__u32)k, .bytes = bytes };
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			e.ts_ns = (__u64)now.tv_sec * 1000000000u + (__u64)now.tv_nsec;
+			hand_init(p, &e);
+		}
+		bpf_map_delete_elem(files, &k);
+		prev = NULL;	/* (the key is gone: start over) */
+	}
+}
+
+uint64_t probes_proc_cpu_ns(struct probes *p, pid_t pid)
+{
+	__u32 tgid = (__u32)pid;
+	struct probe_proc v;
+
+	if (!p || pid <= 0 || bpf_map_lookup_elem(p->procs_fd, &tgid, &v) != 0)
+		return 0;
+	return v.cpu_ns;
+}
+
 const char *probes_mode(const struct probes *p)
 {
 	return p->raw ? "raw_tp" : "tp_btf";
@@ -417,6 +512,8 @@ void probes_stop(struct probes *p)
 	if (!p)
 		return;
 	ring_buffer__free(p->rb);
+	if (p->it)
+		initrace_stop(p->it);
 	/* The usage probe first: it adds into the table the lifecycle probe owns. */
 	if (p->us)
 		usage_stop(p->us);

@@ -67,6 +67,34 @@ void probes_env_forget(struct probes *p, unsigned env);
 uint64_t probes_lost(const struct probes *p);
 void probes_stop(struct probes *p);
 
+/* coldstart=probes: an environment's init as a timeline (initrace.bpf.c). */
+enum probe_init_kind { PROBE_INIT_EV_OPEN = 1, PROBE_INIT_EV_READ, PROBE_INIT_EV_CONNECT,
+		       PROBE_INIT_EV_EXEC, PROBE_INIT_EV_FORK };
+
+struct probe_init_ev {
+	enum probe_init_kind type;
+	unsigned env;
+	pid_t pid, tid;
+	uint64_t ts_ns, dur_ns;		/* CLOCK_MONOTONIC: the call's start; its length */
+	int64_t ret;			/* OPEN, CONNECT: the result (-errno); EXEC: the parent;
+					 * FORK: the child */
+	int fd;				/* READ, CONNECT */
+	uint64_t bytes;			/* READ: read from fd since its open */
+	const void *addr;		/* CONNECT: the sockaddr (addr_len bytes, 0: unread) */
+	unsigned addr_len;
+	const char *path;		/* OPEN, EXEC */
+};
+
+typedef void (*probe_init_fn)(void *arg, const struct probe_init_ev *e);
+
+/* Load the init probe; its events go to fn from probes_poll(). 0, or -1 with why. */
+int probes_init_start(struct probes *p, probe_init_fn fn, void *arg, char *why, size_t why_len);
+/* Record env's init (on), or stop: then the files its processes still hold open are handed
+ * to fn as READ events (their bytes so far) and forgotten. */
+void probes_init_record(struct probes *p, unsigned env, bool on);
+/* A tracked process's time on CPU so far (its threads, as last switched out), 0 unknown. */
+uint64_t probes_proc_cpu_ns(struct probes *p, pid_t pid);
+
 /* Drop the capabilities only loading needed (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) from the
  * effective, permitted and inheritable sets. 0, or -1 with errno. */
 int probes_drop_caps(void);

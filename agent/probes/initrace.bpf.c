@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * An environment's init as a timeline (the setting coldstart=probes): while vigil says an
+ * environment is initialising (its entry in `recording`), its processes' files opened (path,
+ * result, how long the call took), the bytes read from each until it is closed, outbound
+ * connects (address, how long, result), execs and forks, each an event of its own ring buffer.
+ * Loaded only when asked: its system-call hooks cost every process of the machine a
+ * comparison of the call number, and the calls it follows a hash lookup. tp_btf and raw_tp
+ * twins as in lifecycle.bpf.c; the bodies are in initrace.body.h.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "probe_maps.h"
+#include "twins.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+PROCS_MAP;	/* the lifecycle probe's (bpf_map__reuse_fd) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} init_events SEC(".maps");
+
+/* Environments whose init is being recorded (set and cleared by vigil). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} recording SEC(".maps");
+
+/* A system call of a recorded thread between its entry and its exit. */
+struct pending {
+	__u64 ts;
+	__s64 nr;
+	__u64 a0, a1, a2;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct pending);
+} pend SEC(".maps");
+
+/* Files opened during init (tgid << 32 | fd) → bytes read from them so far. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} files SEC(".maps");
+
+const volatile int nr_open = -1, nr_openat = -1, nr_openat2 = -1, nr_read = -1,
+		   nr_pread64 = -1, nr_close = -1, nr_connect = -1;
+__u64 lost_init_events;
+
+static __always_inline struct probe_init_event *reserve_init(__u32 type, __u32 env)
+{
+	struct probe_init_event *e = bpf_ringbuf_reserve(&init_events, sizeof(*e), 0);
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!e) {
+		__sync_fetch_and_add(&lost_init_events, 1);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->env = env;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->ts_ns = bpf_ktime_get_ns();
+	return e;
+}
+
+/* vigil polls the ring (every 100 ms, and before it reads the init's end): no wakeups */
+#define SUBMIT(e) bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP)
+
+/* The environment of tgid when its init is being recorded. */
+static __always_inline bool recorded(__u32 tgid, __u32 *env)
+{
+	struct probe_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!p || !bpf_map_lookup_elem(&recording, &p->env))
+		return false;
+	*env = p->env;
+	return true;
+}
+
+#define RD(p, ...) ((p)->__VA_ARGS__)
+#define RD2(p, a, b) ((p)->a->b)
+#define FN(name) name##_btf
+#include "initrace.body.h"
+#undef RD
+#undef RD2
+#undef FN
+#define RD BPF_CORE_READ
+#define RD2 BPF_CORE_READ
+#define FN(name) name##_raw
+#include "initrace.body.h"
+#undef RD
+#undef RD2
+#undef FN
+
+TWINS(sys_enter, ienter, on_enter, (regs, id), struct pt_regs *regs, long id)
+TWINS(sys_exit, iexit, on_exit, (regs, ret), struct pt_regs *regs, long ret)
+TWINS(sched_process_fork, ifork, on_fork, (parent, child),
+      struct task_struct *parent, struct task_struct *child)
+TWINS(sched_process_exec, iexec, on_exec, (task, bprm),
+      struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
