@@ -375,7 +375,7 @@ build/vigil-layer-arm64.zip: FORCE
 DEB_FLAGS := EXTRA_CFLAGS="-fstack-protector-strong -Wformat -Werror=format-security \
 	-D_FORTIFY_SOURCE=2 -ffile-prefix-map=$(CURDIR)=." LDFLAGS="-Wl,-z,relro -Wl,-z,now"
 deb: deps FORCE
-	$(Q)$(PKG_MAKE) BUILD=build/deb-bin $(DEB_FLAGS) build/deb-bin/vigil
+	$(Q)$(PKG_MAKE) BUILD=build/deb-bin $(DEB_FLAGS) build/deb-bin/vigil build/deb-bin/vigil-preload.so
 	$(Q)sh packaging/deb.sh build/deb-bin/vigil build
 
 FORCE:

@@ -1,6 +1,6 @@
 #!/bin/sh
 # make deb: build/vigil_VERSION_ARCH.deb from a hardened dynamic build (BIN), with dpkg-deb:
-# the binary, the man page, /etc/vigil/vigil.conf (every key, commented), the systemd units
+# the binary, the cold-start recorder (/usr/lib/vigil/vigil-preload.so), the man page, /etc/vigil/vigil.conf (every key, commented), the systemd units
 # and an example function file. Depends are computed by dpkg-shlibdeps; libmicrohttpd is added
 # by hand, because vigil loads it on first use (dlopen) rather than linking it.
 set -eu
@@ -16,6 +16,9 @@ rm -rf "$work" && mkdir -p "$root/DEBIAN"
 
 install -D -m 0755 "$BIN" "$root/usr/bin/vigil"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/vigil"
+# the cold-start recorder vigil host preloads with coldstart=preload
+install -D -m 0644 "$(dirname "$BIN")/vigil-preload.so" "$root/usr/lib/vigil/vigil-preload.so"
+strip --strip-unneeded --remove-section=.comment "$root/usr/lib/vigil/vigil-preload.so"
 install -d -m 0755 "$root/etc/vigil/functions"
 "$BIN" config sample >"$root/etc/vigil/vigil.conf"
 chmod 0644 "$root/etc/vigil/vigil.conf"

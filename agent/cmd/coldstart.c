@@ -164,8 +164,12 @@ static int load(const char *what, const char *dir, struct cs_report *r)
 	int rc;
 
 	if (what && stat(what, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		int fd = open(what, O_RDONLY | O_CLOEXEC);
+
 		buf_init(&text);
-		rc = buf_read_file(&text, what, COLDSTART_FILE_MAX);
+		rc = fd < 0 ? -errno : coldstart_read_fd(fd, &text, COLDSTART_FILE_MAX);
+		if (fd >= 0)
+			close(fd);
 		if (rc < 0) {
 			fprintf(stderr, "vigil coldstart: %s: %s\n", what, strerror(-rc));
 			buf_free(&text);

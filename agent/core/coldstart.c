@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,8 @@ static bool parse_line(const char *p, size_t n, struct ev *e, char *exe, size_t 
 		(void)exe;
 		(void)exe_n;
 		/* (its exe in path: the report's is the runtime's, known at the end) */
+		free(e->path);
+		e->path = NULL;
 		if ((s = json_string_value(json_object_get(o, "exe"))) && !(e->path = strdup(s)))
 			goto out;
 		if (!root[0] && (s = json_string_value(json_object_get(o, "root"))))
@@ -416,7 +419,7 @@ static void place_phases(struct cs_report *r, struct side *sd, uint64_t t0, uint
 		runtime |= strcmp(sd->ph[i].part, "runtime") == 0;
 	/* Phases without the runtime's (the extension's view: it sees only its own): the
 	 * runtime's is its recorded timeline. */
-	if (sd->n && !runtime && t_end && side_room(sd) == 0) {
+	if ((sd->n || sd->init_t) && !runtime && t_end && side_room(sd) == 0) {
 		struct cs_phase *ph = &sd->ph[sd->n];
 
 		memset(ph, 0, sizeof(*ph));
@@ -531,6 +534,10 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 	}
 	if (!t_end)
 		t_end = evs[n - 1].t;
+	/* an init that ended without /next (its timeout, a failure): it ran until then */
+	if (!r->ended && sd.init_t && sd.init_ms > 0 &&
+	    (double)sd.init_t + sd.init_ms * 1e6 > (double)t_end)
+		t_end = sd.init_t + (uint64_t)(sd.init_ms * 1e6);
 	first_pid = evs[0].pid;
 	main_pid = r->ended ? r->pid : sd.runtime_pid ? sd.runtime_pid : first_pid;
 	/* The runtime's processes: the one that reached /next (or that vigil named, or the
@@ -715,8 +722,8 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 	place_phases(r, &sd, t0, t_end);
 	if (r->init_status[0] && strcmp(r->init_status, "success") != 0)
 		snprintf(r->partial, sizeof(r->partial),
-			 "the init ended in %s before the runtime reached its first /next: times "
-			 "run to the last recorded event", r->init_status);
+			 "the init ended in %s before the runtime reached its first /next: its "
+			 "last events ran until then", r->init_status);
 	else if (!r->ended)
 		snprintf(r->partial, sizeof(r->partial),
 			 "the runtime never reached its first /next in this record (an init that "
@@ -1078,6 +1085,39 @@ void coldstart_diff(const struct cs_report *a, const struct cs_report *b, double
 				   c[i].g->name, c[i].g->kind, c[i].a, c[i].b, c[i].b - c[i].a);
 	}
 	free(c);
+}
+
+/* --- reading a record ------------------------------------------------------------------ */
+
+#define MAP_HEAD 64		/* (preload.c's layout) */
+#define MAP_MAGIC "VIGILCS1"
+
+int coldstart_read_fd(int fd, struct buf *out, size_t max)
+{
+	unsigned char head[MAP_HEAD];
+	unsigned long long used = 0;
+	size_t from = out->len;
+	ssize_t n;
+	int rc;
+
+	do
+		n = pread(fd, head, sizeof(head), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n < sizeof(head) || memcmp(head, MAP_MAGIC, 8) != 0)
+		return buf_read_fd_at(out, fd, 0, max);	/* plain lines */
+	memcpy(&used, head + 8, sizeof(used));
+	if (used > max)
+		used = max;
+	rc = buf_read_fd_at(out, fd, MAP_HEAD, out->len + (size_t)used);
+	if (rc < 0 && rc != -EFBIG)
+		return rc;
+	/* NUL gaps (a process gone between its place and its copy) are line ends */
+	for (size_t i = from; i < out->len; i++)
+		if (!out->data[i])
+			out->data[i] = '\n';
+	return rc == -EFBIG && used == max ? -EFBIG : 0;
 }
 
 /* --- into the log segments ------------------------------------------------------------- */

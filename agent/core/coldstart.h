@@ -77,6 +77,11 @@ struct cs_report {
  * COLDSTART_LOG_PREFIX "<id>", each line its message, as it is. */
 #define COLDSTART_LOG_PREFIX "vigil.coldstart/"
 
+/* A record as vigil-preload.so leaves it (a file mapped shared: a header, then the lines, with
+ * gaps of NUL where a process died mid-line) or as plain lines (a copy, a test's): its lines
+ * appended to out, at most max bytes. 0, or -errno (-EFBIG: cut at max). */
+int coldstart_read_fd(int fd, struct buf *out, size_t max);
+
 struct log_pipe;
 /* Hand a timeline's lines (or vigil's own phase lines) to the log pipe as the records of cold
  * start id (each line's "t" its time). Lines past COLDSTART_MAX_LINE are left out. */

@@ -8,6 +8,7 @@
 #include "extension.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <http_parser.h>
 #include <jansson.h>
@@ -279,7 +280,13 @@ static void write_coldstart(void *arg)
 	int rc;
 
 	buf_init(&text);
-	rc = buf_read_file(&text, j->file, COLDSTART_READ_MAX);
+	{
+		int fd = open(j->file, O_RDONLY | O_CLOEXEC);
+
+		rc = fd < 0 ? -errno : coldstart_read_fd(fd, &text, COLDSTART_READ_MAX);
+		if (fd >= 0)
+			close(fd);
+	}
 	if (rc < 0 && rc != -ENOENT)
 		log_warn("extension", "coldstart: %s: %s", j->file, strerror(-rc));
 	else if (rc == -ENOENT)

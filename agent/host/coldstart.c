@@ -68,11 +68,11 @@ void host_coldstart_spawn(struct environment *env)
 	host_probes_coldstart_begin(env);
 	if (h->opt.coldstart != HOST_COLDSTART_PRELOAD || !preload_path())
 		return;
-	env->cs_fd = open("/tmp", O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, 0600);
+	env->cs_fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (env->cs_fd < 0) {
 		char tmpl[] = "/tmp/vigil-coldstart-XXXXXX";
 
-		env->cs_fd = mkostemp(tmpl, O_APPEND | O_CLOEXEC);
+		env->cs_fd = mkostemp(tmpl, O_CLOEXEC);
 		if (env->cs_fd >= 0)
 			unlink(tmpl);
 	}
@@ -132,7 +132,7 @@ static void write_job(void *arg)
 		int rc;
 
 		buf_init(&text);
-		rc = buf_read_fd_at(&text, j->fd, 0, COLDSTART_READ_MAX);
+		rc = coldstart_read_fd(j->fd, &text, COLDSTART_READ_MAX);
 		if (rc < 0)
 			log_warn("host", "coldstart %s: cannot read the record: %s", j->id,
 				 strerror(-rc));

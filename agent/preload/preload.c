@@ -4,8 +4,8 @@
  * the record goes, or VIGIL_COLDSTART_FD an open descriptor of it: vigil host's way); the
  * default layer preloads nothing. It records, with timestamps, the files
  * opened (and the bytes read from each), the outbound connects and the name lookups, execs and
- * forks, each as one JSON line appended (O_APPEND, one write a line: the processes of the
- * runtime share the file); at the runtime's first /runtime/invocation/next it writes a last
+ * forks, each as one JSON line placed in a file mapped shared (the processes of the runtime
+ * share it: see place()); at the runtime's first /runtime/invocation/next it writes a last
  * line and turns itself off: every function below is then its real self behind one branch.
  *
  * It includes nothing of vigil's: it is loaded into processes that are not vigil's, and must
@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -122,41 +124,33 @@ static size_t esc(char *out, size_t room, const char *s)
 	return n;
 }
 
-/* Records wait in memory and go out in one write at the end of init (and before an exec, at
- * exit, and when the buffer is nearly full): a write per record cost a cold start about 5 ms
- * in the benchmark. A crash loses what waited: the report then says the record is partial. */
-#define OUT_BUF (1u << 20)
-#define OUT_AGE_NS 500000000ull	/* …or when what waits is this old: an init that never ends
-				 * (killed at its timeout) still leaves most of its record */
-static char out_buf[OUT_BUF];
-static size_t out_len;
-static uint64_t out_since;		/* the oldest waiting record's time */
-static atomic_flag out_lock = ATOMIC_FLAG_INIT;
+/* The record is a file mapped shared: a header (its magic and how many bytes of records it
+ * holds, an atomic counter the processes of the runtime share), then the records, each
+ * placed by adding its length to the counter and copied in. No system call a record (a
+ * write each cost a cold start about 5 ms in the benchmark), and what was copied is the
+ * file's at once: a runtime killed at its init timeout leaves its record behind. A process
+ * killed between the add and the copy leaves a gap of NUL bytes, which the reader skips. */
+#define MAP_SIZE (64u << 20)	/* a sparse file: only the pages written take room */
+#define MAP_HEAD 64
+#define MAP_MAGIC "VIGILCS1"
+
+struct map_head {
+	char magic[8];
+	_Atomic unsigned long long used;	/* bytes of records after the header */
+};
+
+static char *map;
 static int my_pid;
 static __thread long my_tid;
 
-static void flush_out_locked(void)
+static void place(const char *line, size_t n)
 {
-	size_t off = 0;
+	struct map_head *h = (struct map_head *)map;
+	unsigned long long at = atomic_fetch_add_explicit(&h->used, n, memory_order_relaxed);
 
-	while (off < out_len && real_write) {
-		ssize_t w = real_write(out_fd, out_buf + off, out_len - off);
-
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	out_len = 0;
-}
-
-static void flush_out(void)
-{
-	if (out_fd < 0)
-		return;
-	while (atomic_flag_test_and_set_explicit(&out_lock, memory_order_acquire))
-		;
-	flush_out_locked();
-	atomic_flag_clear_explicit(&out_lock, memory_order_release);
+	if (at + n <= MAP_SIZE - MAP_HEAD)
+		memcpy(map + MAP_HEAD + at, line, n);
+	/* (else: full; the reader takes what fits) */
 }
 
 /* One record: {"t":…,"pid":…,"tid":…,"ev":"…"<rest>}. */
@@ -167,7 +161,7 @@ static void emit(const char *ev, const char *fmt, ...)
 	int n, m;
 	va_list ap;
 
-	if (out_fd < 0)
+	if (!map)
 		return;
 	if (!my_tid)
 		my_tid = (long)syscall(SYS_gettid);
@@ -182,22 +176,7 @@ static void emit(const char *ev, const char *fmt, ...)
 	n += m < (int)(sizeof(line) - (size_t)n - 3) ? m : (int)(sizeof(line) - (size_t)n - 4);
 	line[n++] = '}';
 	line[n++] = '\n';
-	while (atomic_flag_test_and_set_explicit(&out_lock, memory_order_acquire))
-		;
-	if (out_len + (size_t)n > OUT_BUF)
-		flush_out_locked();
-	if (!out_len)
-		out_since = t;
-	memcpy(out_buf + out_len, line, (size_t)n);
-	out_len += (size_t)n;
-	if (t - out_since > OUT_AGE_NS)
-		flush_out_locked();
-	atomic_flag_clear_explicit(&out_lock, memory_order_release);
-}
-
-__attribute__((destructor)) static void preload_fini(void)
-{
-	flush_out();
+	place(line, (size_t)n);
 }
 
 /* The bytes read from fd since it was opened, once (at its close, or at the end). */
@@ -251,7 +230,6 @@ static void stop(const char *why)
 		      ((unsigned long long)ru.ru_utime.tv_usec + (unsigned long long)ru.ru_stime.tv_usec) *
 			      1000ull;
 	emit("end", ",\"why\":\"%s\",\"cpu_ns\":%llu", why, cpu);
-	flush_out();
 }
 
 static void check_next(int fd, const void *buf, size_t n)
@@ -278,10 +256,30 @@ __attribute__((constructor)) static void preload_init(void)
 		/* (a descriptor the process was handed: only if it is still open) */
 		out_fd = n > 2 && fcntl(n, F_GETFD) >= 0 ? n : -1;
 	} else if (file && *file && real_open) {
-		out_fd = real_open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		out_fd = real_open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	}
 	if (out_fd < 0)
 		return;
+	{
+		struct stat st;
+		void *m;
+
+		/* (the processes of one init all map the same file: the first sizes it) */
+		if (fstat(out_fd, &st) < 0 ||
+		    (st.st_size < (off_t)MAP_SIZE && ftruncate(out_fd, MAP_SIZE) < 0) ||
+		    (m = mmap(NULL, MAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd, 0)) ==
+			    MAP_FAILED) {
+			if (!fd && real_close)
+				real_close(out_fd);
+			out_fd = -1;
+			return;
+		}
+		if (!(fd && *fd) && real_close)
+			real_close(out_fd);	/* (the mapping stays) */
+		map = m;
+		if (memcmp(map, MAP_MAGIC, 8) != 0)
+			memcpy(map, MAP_MAGIC, 8);
+	}
 	if (api && (colon = strrchr(api, ':')) && (size_t)(colon - api) < sizeof(host)) {
 		memcpy(host, api, (size_t)(colon - api));
 		host[colon - api] = '\0';
@@ -546,7 +544,6 @@ int execve(const char *path, char *const argv[], char *const envp[])
 
 		esc(p, sizeof(p), path);
 		emit("exec", ",\"path\":\"%s\"", p);
-		flush_out();	/* (the new image starts with an empty buffer) */
 	}
 	return real_execve(path, argv, envp);
 }
@@ -558,8 +555,6 @@ pid_t fork(void)
 
 	if (pid == 0 && atomic_load_explicit(&on, memory_order_relaxed)) {
 		api_fd = -1;
-		out_len = 0;	/* (the parent's records are the parent's to write) */
-		atomic_flag_clear(&out_lock);
 		my_pid = (int)getpid();
 		my_tid = 0;
 		emit("fork", ",\"ppid\":%d", (int)getppid());

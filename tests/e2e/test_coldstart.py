@@ -38,6 +38,8 @@ def python_packages(tmp_path):
     (pkgs / "fastpkg" / "__init__.py").write_text("from . import helper\n")
     (pkgs / "fastpkg" / "helper.py").write_text("X = 1\n")
     (pkgs / "forker.py").write_text("import subprocess\nsubprocess.run(['/bin/true'])\n")
+    (pkgs / "hangpkg").mkdir()
+    (pkgs / "hangpkg" / "__init__.py").write_text("import time\ntime.sleep(3600)\n")
     return pkgs
 
 
@@ -100,14 +102,39 @@ def test_off_after_init_and_forks_during_it(start_host, tmp_path):
     h, record = recorded(start_host, tmp_path, "--env", f"PYTHONPATH={pkgs}", "--",
                          *PY_RUNTIME, TEST_IMPORTS="forker")
     assert h.invoke({})[0] == 200
-    size = record.stat().st_size
+    before = record.read_bytes()
     for _ in range(5):
         assert h.invoke({})[0] == 200
-    assert record.stat().st_size == size, "nothing recorded after the first /next"
+    assert record.read_bytes() == before, "nothing recorded after the first /next"
     r = report(record)
     # (Python's subprocess forks by vfork: the child is seen when it starts /bin/true)
     assert r["complete"] and r["processes"] >= 2, r
     assert r["groups"][0]["name"] != "runtime start", r["groups"][:3]
+
+
+@pytest.mark.parametrize("how", ["preload", "probes"])
+def test_init_timeout_gives_a_partial_report(start_host, tmp_path, how):
+    """A runtime that never reaches /next: killed at the init timeout (10 s), its record kept
+    (the preload library's is in the page cache, not in a buffer the kill loses); the report
+    says what is missing and names the package it hung in."""
+    pkgs = python_packages(tmp_path)
+    h = start_host("--timeout", "1", "--env", f"PYTHONPATH={pkgs}", "--", *PY_RUNTIME,
+                   TEST_IMPORTS="json,fastpkg,hangpkg",
+                   VIGIL_COLDSTART=how, VIGIL_LOG_DIR=str(tmp_path / "logs"))
+    h.invoke({}, timeout=30)   # (fails: the init, then its retry inside the invoke, time out)
+    h.stop()
+    rc, out, err = run_vigil(["coldstart", "--dir", str(tmp_path / "logs"), "--list"])
+    assert rc == 0 and out.count("(partial)") == 2, out   # the init, and its retry
+    first = out.splitlines()[1].split()[0]
+    r = kept(tmp_path, "--id", first)
+    assert not r["complete"] and r["init_status"] == "timeout", r
+    assert "timeout" in r["partial"], r["partial"]
+    assert within(r["init_ms"], 10000, 0.01), r["init_ms"]
+    top = r["groups"][0]
+    assert top["name"] == "hangpkg" and top["ms"] > 9000, r["groups"][:3]
+    assert any(g["name"] == "fastpkg" for g in r["groups"]), r["groups"]
+    phases = {p["part"]: p for p in r["phases"]}
+    assert phases["runtime"]["name"] == "runtime (no /next)", r["phases"]
 
 
 def test_partial_and_damaged_records(tmp_path):

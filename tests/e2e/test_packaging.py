@@ -97,6 +97,11 @@ def test_layer_holds_a_static_binary_under_2mb(arch, tmp_path):
         cmd = ["qemu-aarch64-static"] + cmd
     r = run(cmd)
     assert r.returncode == 0 and r.stdout.startswith("vigil "), (r.stdout, r.stderr)
+    # (glibc's regex would not fit: grep is the package's; cat still reads the segments)
+    r = run(cmd[:-1] + ["logs", "--dir", str(tmp_path), "grep", "x"])
+    assert r.returncode == 2 and "not in the layer's binary" in r.stderr, (r.stdout, r.stderr)
+    r = run(cmd[:-1] + ["logs", "--dir", str(tmp_path), "cat"])
+    assert r.returncode == 0, r.stderr
 
 
 def run_as_extension(start_host, ext_dir, *extra, **kw):
@@ -219,6 +224,11 @@ def test_deb_installs_in_a_chroot_and_its_units_verify(chroot_copy):
     assert r.stdout == "install ok installed", r.stdout
     r = run(["chroot", str(root), "vigil", "--version"])
     assert r.returncode == 0 and r.stdout.startswith("vigil 0."), (r.stdout, r.stderr)
+    # the cold-start recorder vigil host preloads (coldstart=preload), loadable as it is
+    r = run(["chroot", str(root), "env", "LD_PRELOAD=/usr/lib/vigil/vigil-preload.so",
+             "VIGIL_COLDSTART_FILE=/tmp/cs", "/bin/true"])
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    assert (root / "tmp" / "cs").read_bytes()[:8] == b"VIGILCS1"
     # The functions' user of vigil host run as root, made by the package.
     r = run(["chroot", str(root), "getent", "passwd", "vigil"])
     assert r.returncode == 0 and r.stdout.endswith(":/nonexistent:/usr/sbin/nologin\n"), r.stdout

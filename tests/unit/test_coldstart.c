@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../agent/core/coldstart.h"
 
@@ -32,6 +33,8 @@ static void record(struct buf *b, const char *const *lines)
 			buf_printf(b, ",\"path\":\"%s\",\"fd\":5,\"ns\":1000", path);
 		else if (strcmp(ev, "connect") == 0)
 			buf_printf(b, ",\"addr\":\"%s\",\"ns\":3000000", path);
+		else if (strcmp(ev, "fork") == 0 && *path)
+			buf_printf(b, ",\"ppid\":%s", path);
 		else if (strcmp(ev, "dns") == 0)
 			buf_printf(b, ",\"name\":\"%s\",\"ns\":1000000,\"rc\":-2", path);
 		buf_puts(b, "}\n");
@@ -163,12 +166,141 @@ static void test_partial_and_nonsense(void **state)
 	buf_free(&b);
 }
 
+/* vigil's own lines beside a timeline (the probes' view: an extension's process too), an init
+ * that timed out, and the record as the preload library leaves it (a mapped file). */
+static void test_phases_and_processes(void **state)
+{
+	static const char *const lines[] = {
+		"0 7 7 start",					/* an extension */
+		"1 7 7 open /opt/ext/node_modules/extlib/index.js",
+		"50 10 10 start",				/* the runtime */
+		"51 10 10 open /var/task/node_modules/mod/index.js",
+		"60 11 11 fork 10",				/* its child (preload's form) */
+		"61 11 11 open /var/task/node_modules/kid/index.js",
+		"70 10 10 open /var/task/node_modules/late/index.js",
+		"100 7 7 open /opt/ext/node_modules/extlib/more.js",
+		"150 10 10 end",
+		NULL,
+	};
+	struct cs_report r;
+	struct buf b, out;
+
+	(void)state;
+	buf_init(&b);
+	record(&b, lines);
+	coldstart_phase_line(&b, 1000000000000ull - 5000000ull, "sandbox", "sandbox", 5000000, -1);
+	coldstart_phase_line(&b, 1000000000000ull, "extension ext", "extension", 120000000,
+			     20000000);
+	coldstart_phase_line(&b, 1000000000000ull + 50000000ull, "runtime", "runtime", 100000000,
+			     -1);
+	coldstart_phase_line(&b, 1000000000000ull + 151000000ull, "first invocation", "invoke",
+			     9000000, -1);
+	coldstart_init_line(&b, 1000000000000ull - 5000000ull, 155000000, "on-demand", "success",
+			    "probes", 10);
+	assert_int_equal(coldstart_analyze(b.data, b.len, &r), 0);
+	assert_true(r.ended);
+	/* the runtime's time, from its start; its processes only */
+	assert_true(r.total_ms > 99.9 && r.total_ms < 100.1);
+	assert_true(r.start_ms > 54.9 && r.start_ms < 55.1);
+	assert_null(group(&r, "extlib"));
+	assert_non_null(group(&r, "mod"));
+	assert_non_null(group(&r, "kid"));
+	assert_int_equal(r.forks, 1);
+	assert_int_equal(r.others, 3);
+	assert_string_equal(r.source, "probes");
+	assert_true(r.init_ms > 154.9 && r.init_ms < 155.1);
+	/* the phases: from the init's start (the zero), the invocation's not in their span */
+	assert_int_equal(r.nphases, 4);
+	assert_string_equal(r.phases[0].name, "sandbox");
+	assert_true(r.phases[0].start_ms < 0.001);
+	assert_true(r.phases[1].register_ms > 19.9 && r.phases[1].register_ms < 20.1);
+	assert_true(r.phases_ms > 154.9 && r.phases_ms < 155.1);
+	buf_init(&out);
+	coldstart_text(&r, 10, &out);
+	assert_non_null(strstr(out.data, "extension ext"));
+	buf_reset(&out);
+	coldstart_json(&r, &out);
+	assert_non_null(strstr(out.data, "\"phases_ms\":155.000"));
+	buf_reset(&out);
+	coldstart_html(&r, 10, &out);
+	assert_non_null(strstr(out.data, "<g class=\"row phase\" data-name=\"first invocation\""));
+	buf_free(&out);
+	coldstart_free(&r);
+	buf_free(&b);
+}
+
+static void test_timeout_runs_to_the_init_end(void **state)
+{
+	static const char *const lines[] = {
+		"0 10 10 start",
+		"1 10 10 open /var/task/node_modules/hang/index.js",
+		NULL,
+	};
+	struct cs_report r;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	record(&b, lines);
+	coldstart_init_line(&b, 1000000000000ull, 10000000000ull, "on-demand", "timeout",
+			    "preload", 10);
+	assert_int_equal(coldstart_analyze(b.data, b.len, &r), 0);
+	assert_false(r.ended);
+	assert_non_null(strstr(r.partial, "timeout"));
+	assert_string_equal(r.groups[0].name, "hang");
+	assert_true(r.groups[0].ms > 9998.9 && r.groups[0].ms < 9999.1);
+	assert_int_equal(r.nphases, 1);	/* the record's own runtime phase */
+	assert_string_equal(r.phases[0].name, "runtime (recorded, no /next)");
+	coldstart_free(&r);
+	/* vigil's lines alone: what is missing is said */
+	buf_reset(&b);
+	coldstart_init_line(&b, 1000000000000ull, 10000000000ull, "on-demand", "timeout",
+			    "preload", 0);
+	assert_int_equal(coldstart_analyze(b.data, b.len, &r), 0);
+	assert_non_null(strstr(r.partial, "no timeline"));
+	coldstart_free(&r);
+	buf_free(&b);
+}
+
+static void test_read_mapped(void **state)
+{
+	char path[] = "/tmp/vigil-cs-unit-XXXXXX";
+	int fd = mkstemp(path);
+	char page[64 + 64] = "VIGILCS1";
+	unsigned long long used = 40;
+	struct buf b;
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	memcpy(page + 8, &used, sizeof(used));
+	memcpy(page + 64, "{\"t\":1,\"ev\":\"a\"}\n", 18);	/* then a gap of NULs */
+	memcpy(page + 64 + 30, "{\"t\":2}\n", 8);
+	assert_int_equal(pwrite(fd, page, sizeof(page), 0), (ssize_t)sizeof(page));
+	buf_init(&b);
+	assert_int_equal(coldstart_read_fd(fd, &b, 1 << 20), 0);
+	assert_int_equal(b.len, 40);
+	assert_null(memchr(b.data, '\0', b.len));
+	assert_memory_equal(b.data + 30, "{\"t\":2}\n", 8);
+	/* plain lines (a copy) as they are */
+	buf_reset(&b);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, "{\"t\":3}\n", 8, 0), 8);
+	assert_int_equal(coldstart_read_fd(fd, &b, 1 << 20), 0);
+	assert_int_equal(b.len, 8);
+	buf_free(&b);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_partial_and_nonsense),
+		cmocka_unit_test(test_phases_and_processes),
+		cmocka_unit_test(test_timeout_runs_to_the_init_end),
+		cmocka_unit_test(test_read_mapped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
