@@ -10,6 +10,7 @@
 
 #include "../util/json_str.h"
 #include "logpipe.h"
+#include "sink.h"
 
 struct ev {
 	uint64_t t;
@@ -435,6 +436,7 @@ static void place_phases(struct cs_report *r, struct side *sd, uint64_t t0, uint
 	if (sd->init_t)
 		z = sd->init_t;
 	r->start_ms = ((double)t0 - (double)z) / 1e6;
+	r->zero_ns = z;
 	r->init_ms = sd->init_t ? sd->init_ms : -1;
 	r->cpu_ms = sd->cpu_ms;
 	for (size_t i = 0; i < sd->n; i++) {
@@ -1176,4 +1178,23 @@ void coldstart_init_line(struct buf *b, uint64_t start_ns, uint64_t ns, const ch
 	if (runtime_pid > 0)
 		buf_printf(b, ",\"runtime_pid\":%d", runtime_pid);
 	buf_puts(b, "}\n");
+}
+
+void coldstart_keep(struct log_pipe *p, struct sink_set *sinks, const char *id,
+		    const char *function_name, struct buf *record, const struct buf *lines,
+		    const char *request_id, const char *trace)
+{
+	struct cs_report r;
+
+	coldstart_log(p, id, function_name, record->data ? record->data : "", record->len);
+	coldstart_log(p, id, function_name, lines->data ? lines->data : "", lines->len);
+	if (!sink_set_wants_coldstart(sinks) || !request_id || !request_id[0])
+		return;
+	buf_append(record, lines->data ? lines->data : "", lines->len);
+	if (record->failed || coldstart_analyze(record->data ? record->data : "", record->len,
+						&r) < 0)
+		return;
+	if (r.events)
+		sink_set_coldstart(sinks, &r, request_id, trace);
+	coldstart_free(&r);
 }

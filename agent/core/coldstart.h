@@ -71,6 +71,7 @@ struct cs_report {
 	size_t nphases;
 	double phases_ms;		/* the init's phases from the first start to the last end */
 	double cpu_ms;			/* the runtime process's time on CPU during init (< 0: ?) */
+	uint64_t zero_ns;		/* the zero of every *_ms above: ns since the epoch */
 };
 
 /* Where a cold start's lines go in the log segments: records of the extension column
@@ -87,6 +88,13 @@ struct log_pipe;
  * start id (each line's "t" its time). Lines past COLDSTART_MAX_LINE are left out. */
 void coldstart_log(struct log_pipe *p, const char *id, const char *function_name,
 		   const char *text, size_t len);
+/* coldstart_log of a whole cold start (the record's text, then vigil's lines), and — when a
+ * sink takes cold starts (sink_set_wants_coldstart) — its report to the sinks, for the
+ * invocation request_id (trace: its header, "" none). For the log writer's thread. */
+struct sink_set;
+void coldstart_keep(struct log_pipe *p, struct sink_set *sinks, const char *id,
+		    const char *function_name, struct buf *record, const struct buf *lines,
+		    const char *request_id, const char *trace);
 /* One of vigil's own lines: {"t":start_ns,"ev":"phase","name":…,"part":…,"ns":…} (register_ns
  * < 0: none), {"t":start_ns,"ev":"init","ns":…,"type":…,"status":…,"source":…} (with the
  * runtime's pid when known, > 0: whose processes the groups are). */

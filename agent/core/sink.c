@@ -63,6 +63,25 @@ void sink_set_stop(struct sink_set *s, int64_t deadline_ms)
 	s->n = 0;
 }
 
+bool sink_set_wants_coldstart(const struct sink_set *s)
+{
+	for (size_t i = 0; s && i < s->n; i++) {
+		if (s->sinks[i].ops->coldstart)
+			return true;
+	}
+	return false;
+}
+
+void sink_set_coldstart(struct sink_set *s, const struct cs_report *r, const char *request_id,
+			const char *trace)
+{
+	for (size_t i = 0; s && i < s->n; i++) {
+		if (s->sinks[i].ops->coldstart)
+			s->sinks[i].ops->coldstart(s->sinks[i].self, r, request_id ? request_id : "",
+						   trace ? trace : "");
+	}
+}
+
 void sink_set_renew(struct sink_set *s, const char *instance)
 {
 	for (size_t i = 0; i < s->n; i++) {

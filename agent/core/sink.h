@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct invocation_report;
+struct cs_report;
 
 struct sink_ops {
 	const char *name;
@@ -35,6 +36,12 @@ struct sink_ops {
 	 * snapshot is shared by every environment restored from it): label what follows with
 	 * instance, and reconnect. Any thread. May be NULL. */
 	void (*renew)(void *self, const char *instance);
+	/* A cold start's timeline, analysed (core/coldstart.h), and the invocation it came
+	 * before (its request id and trace header, "" none): the OTLP exporter sends the
+	 * largest packages and the network calls as children of that invocation's init span.
+	 * Any thread. May be NULL. */
+	void (*coldstart)(void *self, const struct cs_report *r, const char *request_id,
+			  const char *trace);
 	/* Send what is still queued until deadline_ms at the latest, then free self. */
 	void (*stop)(void *self, int64_t deadline_ms);
 };
@@ -61,6 +68,10 @@ void sink_set_flush(struct sink_set *s, int64_t deadline_ms);
 size_t sink_set_otlp_spans(struct sink_set *s, const void *data, size_t n, size_t nspans,
 			   bool *able);
 void sink_set_renew(struct sink_set *s, const char *instance);
+/* Whether any sink takes a cold start's timeline (it is analysed only then). */
+bool sink_set_wants_coldstart(const struct sink_set *s);
+void sink_set_coldstart(struct sink_set *s, const struct cs_report *r, const char *request_id,
+			const char *trace);
 /* Stop every sink by deadline_ms and empty the set: a second stop does nothing. */
 void sink_set_stop(struct sink_set *s, int64_t deadline_ms);
 

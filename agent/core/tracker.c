@@ -250,6 +250,7 @@ static void finish_locked(struct tracker *t, struct invocation_report *r)
 		t->cold.init_ms = r->init_duration_ms;
 		snprintf(t->cold.init_type, sizeof(t->cold.init_type), "%s", r->init_type);
 		snprintf(t->cold.request_id, sizeof(t->cold.request_id), "%s", r->request_id);
+		snprintf(t->cold.trace_id, sizeof(t->cold.trace_id), "%s", r->trace_id);
 		t->cold.start_ms = r->start_ms;
 		t->cold.duration_ms = r->duration_ms;
 	}

@@ -164,6 +164,7 @@ struct tracker_cold_start {
 	double init_ms;
 	char init_type[32];
 	char request_id[64];
+	char trace_id[192];		/* …its trace header ("" none) */
 	int64_t start_ms;		/* the first invocation: epoch ms, and its duration */
 	double duration_ms;
 };

@@ -264,9 +264,11 @@ static void take_batch(struct extension *a, struct http_request *req);
 
 struct cs_job {
 	struct log_pipe *pipe;
+	struct sink_set *sinks;
 	char file[256];
 	char id[40];
 	char function_name[128];
+	char request_id[64], trace[192];	/* the invocation after the init */
 	struct buf lines;
 };
 
@@ -292,9 +294,8 @@ static void write_coldstart(void *arg)
 	else if (rc == -ENOENT)
 		log_info("extension", "coldstart: no record at %s (is AWS_LAMBDA_EXEC_WRAPPER "
 			 "/opt/vigil-wrapper?): the extension's own phases only", j->file);
-	coldstart_log(j->pipe, j->id, j->function_name, text.data ? text.data : "", text.len);
-	coldstart_log(j->pipe, j->id, j->function_name, j->lines.data ? j->lines.data : "",
-		      j->lines.len);
+	coldstart_keep(j->pipe, j->sinks, j->id, j->function_name, &text, &j->lines,
+		       j->request_id, j->trace);
 	if (rc == 0)
 		unlink(j->file);	/* (kept in the segments now) */
 	buf_free(&text);
@@ -316,6 +317,9 @@ static void hand_coldstart(struct extension *a)
 	if (!j)
 		return;
 	j->pipe = a->logs;
+	j->sinks = a->sinks;
+	snprintf(j->request_id, sizeof(j->request_id), "%s", c.request_id);
+	snprintf(j->trace, sizeof(j->trace), "%s", c.trace_id);
 	snprintf(j->file, sizeof(j->file), "%s", a->o->coldstart_file);
 	snprintf(j->id, sizeof(j->id), "%s", a->env_id);
 	snprintf(j->function_name, sizeof(j->function_name), "%s", a->function_name);

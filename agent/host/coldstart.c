@@ -116,10 +116,13 @@ static uint64_t epoch_ns(double mono, double now_mono, uint64_t now_epoch)
 
 struct cs_job {
 	struct log_pipe *pipe;
+	struct sink_set *sinks;
 	int fd;				/* the preload's record (-1: none) */
 	struct buf lines;		/* the probes' timeline and the host's own lines */
 	char id[64];
 	char function_name[128];
+	char request_id[64];		/* the invocation that waited for this init ("" none) */
+	char trace[160];		/* …and its trace header */
 };
 
 /* On the log writer's thread: the record, then the host's lines, as records of the id. */
@@ -127,22 +130,20 @@ static void write_job(void *arg)
 {
 	struct cs_job *j = arg;
 
-	if (j->fd >= 0) {
-		struct buf text;
-		int rc;
+	struct buf text;
 
-		buf_init(&text);
-		rc = coldstart_read_fd(j->fd, &text, COLDSTART_READ_MAX);
+	buf_init(&text);
+	if (j->fd >= 0) {
+		int rc = coldstart_read_fd(j->fd, &text, COLDSTART_READ_MAX);
+
 		if (rc < 0)
 			log_warn("host", "coldstart %s: cannot read the record: %s", j->id,
 				 strerror(-rc));
-		coldstart_log(j->pipe, j->id, j->function_name, text.data ? text.data : "",
-			      text.len);
-		buf_free(&text);
 		close(j->fd);
 	}
-	coldstart_log(j->pipe, j->id, j->function_name, j->lines.data ? j->lines.data : "",
-		      j->lines.len);
+	coldstart_keep(j->pipe, j->sinks, j->id, j->function_name, &text, &j->lines,
+		       j->request_id, j->trace);
+	buf_free(&text);
 	buf_free(&j->lines);
 	free(j);
 }
@@ -171,6 +172,11 @@ void host_coldstart_init_done(struct environment *env, const char *status, doubl
 	if (!j)
 		return;
 	j->pipe = h->logs;
+	j->sinks = h->sinks;
+	if (env->inv) {
+		snprintf(j->request_id, sizeof(j->request_id), "%s", env->inv->id);
+		snprintf(j->trace, sizeof(j->trace), "%s", env->inv->trace_id);
+	}
 	j->fd = env->cs_fd >= 0 ? dup(env->cs_fd) : -1;
 	buf_init(&j->lines);
 	snprintf(j->id, sizeof(j->id), "%s", env->instance_id);

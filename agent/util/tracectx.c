@@ -89,10 +89,12 @@ bool trace_context(const char *h, uint8_t trace_id[16], uint8_t parent[8],
 }
 
 
-void trace_invoke_span_id(const char *request_id, uint8_t out[8])
+static uint64_t id_hash(const char *salt, const char *request_id)
 {
 	uint64_t h = 14695981039346656037ull;
 
+	for (const char *p = salt; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
 	for (const char *p = request_id; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211ull;
 	/* splitmix64's finalizer: the bits spread; never all zero (an invalid span id). */
@@ -101,10 +103,29 @@ void trace_invoke_span_id(const char *request_id, uint8_t out[8])
 	h ^= h >> 27;
 	h *= 0x94d049bb133111ebull;
 	h ^= h >> 31;
-	if (!h)
-		h = 1;
+	return h ? h : 1;
+}
+
+static void put64(uint64_t h, uint8_t *out)
+{
 	for (int i = 0; i < 8; i++)
 		out[i] = (uint8_t)(h >> (56 - 8 * i));
+}
+
+void trace_invoke_span_id(const char *request_id, uint8_t out[8])
+{
+	put64(id_hash("", request_id), out);
+}
+
+void trace_init_span_id(const char *request_id, uint8_t out[8])
+{
+	put64(id_hash("init:", request_id), out);
+}
+
+void trace_fallback_id(const char *request_id, uint8_t out[16])
+{
+	put64(id_hash("trace:", request_id), out);
+	put64(id_hash("trace2:", request_id), out + 8);
 }
 
 void trace_hex(const uint8_t *p, size_t n, char *out)

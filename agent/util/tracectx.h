@@ -19,6 +19,12 @@ bool trace_context(const char *header, uint8_t trace_id[16], uint8_t parent[8], 
 		   int *sampled);
 /* The invoke span's id of request_id (a hash: never all zero). */
 void trace_invoke_span_id(const char *request_id, uint8_t out[8]);
+/* The init span's id of a cold start's first invocation (another hash of its request id):
+ * the cold-start timeline's spans, made later, name it as their parent. */
+void trace_init_span_id(const char *request_id, uint8_t out[8]);
+/* A trace id for an invocation whose header names none (a hash of its request id: its
+ * report's spans and its cold start's, made apart, land in one trace). */
+void trace_fallback_id(const char *request_id, uint8_t out[16]);
 /* n hex digits at s (n even) into out (n / 2 bytes); false when any is not hex. */
 bool trace_hex_decode(const char *s, size_t n, uint8_t *out);
 /* n bytes as 2n lowercase hex digits and a NUL into out. */

@@ -1082,6 +1082,32 @@ static void otlp_sink_reports(void *self, struct invocation_report *const *items
 	buf_free(&b);
 }
 
+static void otlp_sink_coldstart(void *self, const struct cs_report *r, const char *request_id,
+			       const char *trace)
+{
+	struct otlp_sink *s = self;
+	struct buf b;
+	size_t spans;
+
+	ensure_started(s);
+	if (!s->x || !s->x->t[SIG_TRACES].on)
+		return;
+	buf_init(&b);
+	spans = otlp_encode_coldstart(&b, r, request_id, trace, s->o->traces_unsampled, 10);
+	pthread_mutex_lock(&s->x->lock);
+	if (spans && s->x->nspans + spans <= (size_t)s->o->queue_spans && !b.failed) {
+		buf_append(&s->x->spans, b.data, b.len);
+		s->x->nspans += spans;
+		s->x->asked++;
+		pthread_cond_signal(&s->x->cond);
+	} else if (spans) {
+		metric_add(metric_with(s->x->m.items, "traces", "dropped"), (double)spans);
+	}
+	metric_set(s->x->m.queue, (double)s->x->nspans);
+	pthread_mutex_unlock(&s->x->lock);
+	buf_free(&b);
+}
+
 static void otlp_sink_flush(void *self, int64_t deadline_ms)
 {
 	struct otlp_sink *s = self;
@@ -1154,6 +1180,7 @@ const struct sink_ops otlp_sink_ops = {
 	.renew = otlp_sink_renew,
 	.reports = otlp_sink_reports,
 	.otlp_spans = otlp_sink_spans,
+	.coldstart = otlp_sink_coldstart,
 	.flush = otlp_sink_flush,
 	.stop = otlp_sink_stop,
 };

@@ -76,6 +76,12 @@ void otlp_encode_log(struct buf *b, const log_record *r);
  * children and, on a cold start, init. The number of spans, 0 when the invocation is not
  * sampled (the X-Ray header's Sampled=0 and !unsampled). */
 size_t otlp_encode_spans(struct buf *b, const struct invocation_report *r, bool unsampled);
+/* A cold start's timeline as spans (fields 2 of ScopeSpans) appended to b: its top packages
+ * and its network calls, children of the init span of request_id's invocation (in the trace
+ * its header names, or the one made of its request id). The number of spans (0: unsampled). */
+struct cs_report;
+size_t otlp_encode_coldstart(struct buf *b, const struct cs_report *r, const char *request_id,
+			     const char *trace, bool unsampled, unsigned top);
 /* Delta temporality: what each counter and histogram was at the last export taken. */
 struct otlp_delta;
 struct otlp_delta *otlp_delta_new(void);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "../../agent/core/coldstart.h"
 #include "../../agent/core/pbwire.h"
 #include "../../agent/core/tracker.h"
 #include "../../agent/util/tracectx.h"
@@ -33,7 +34,7 @@ enum { SPAN_TRACE_ID = 1, SPAN_SPAN_ID = 2, SPAN_PARENT = 4, SPAN_NAME = 5, SPAN
 enum { EVENT_TIME = 1, EVENT_NAME = 2 };
 enum { LINK_TRACE_ID = 1, LINK_SPAN_ID = 2 };
 enum { STATUS_MESSAGE = 2, STATUS_CODE = 3 };
-enum { KIND_INTERNAL = 1, KIND_SERVER = 2 };
+enum { KIND_INTERNAL = 1, KIND_SERVER = 2, KIND_CLIENT = 3 };
 enum { CODE_ERROR = 2 };
 /* metrics.proto */
 enum { METRIC_NAME = 1, METRIC_DESCRIPTION = 2, METRIC_UNIT = 3, METRIC_GAUGE_F = 5,
@@ -378,8 +379,9 @@ size_t otlp_encode_spans(struct buf *b, const struct invocation_report *r, bool 
 	size_t n = 1, pos;
 	struct span s;
 
+	/* (none: one made of the request id, which the cold start's spans make alike) */
 	if (!r->trace_id[0] || !trace_context(r->trace_id, tid, caller, &has_caller, &sampled))
-		random_bytes(tid, sizeof(tid));
+		trace_fallback_id(r->request_id, tid);
 	if (sampled == 0 && !unsampled)
 		return 0;
 	/* (from the request id: the function's own spans, through the receiver, name it) */
@@ -392,7 +394,7 @@ size_t otlp_encode_spans(struct buf *b, const struct invocation_report *r, bool 
 					      start - ms_ns(r->init_duration_ms);
 		uint64_t init_end = init_start + ms_ns(r->init_duration_ms);
 
-		random_bytes(init_id, sizeof(init_id));
+		trace_init_span_id(r->request_id, init_id);	/* (the timeline's parent) */
 		s = (struct span){ .name = "init", .kind = KIND_INTERNAL, .trace_id = tid,
 				   .span_id = init_id, .parent = has_caller ? caller : NULL,
 				   .start_ns = init_start, .end_ns = init_end };
@@ -770,4 +772,71 @@ int otlp_parse_response(const uint8_t *p, size_t n, int64_t *rejected, char *msg
 		at += used;
 	}
 	return 0;
+}
+
+size_t otlp_encode_coldstart(struct buf *b, const struct cs_report *r, const char *request_id,
+			     const char *trace, bool unsampled, unsigned top)
+{
+	const uint32_t at = T(SPAN_ATTRIBUTES, PB_LEN);
+	uint8_t tid[16], init_id[8], parent[8], sid[8];
+	bool has_parent;
+	int sampled = -1;
+	uint64_t limit = r->init_ms > 0 ? r->zero_ns + ms_ns(r->init_ms) : UINT64_MAX;
+	size_t n = 0;
+
+	if (!request_id[0])
+		return 0;
+	if (!trace[0] || !trace_context(trace, tid, parent, &has_parent, &sampled))
+		trace_fallback_id(request_id, tid);
+	if (sampled == 0 && !unsampled)
+		return 0;
+	trace_init_span_id(request_id, init_id);
+	/* the largest packages and modules, each from its first event for its time */
+	for (size_t i = 0; i < r->ngroups && i < top; i++) {
+		const struct cs_group *g = &r->groups[i];
+		char name[200];
+		struct span s = { .name = name, .kind = KIND_INTERNAL, .trace_id = tid,
+				  .span_id = sid, .parent = init_id };
+		size_t pos;
+
+		if (g->ms < 0.05)
+			break;
+		snprintf(name, sizeof(name), "%s %s", g->kind, g->name);
+		random_bytes(sid, sizeof(sid));
+		s.start_ns = r->zero_ns + ms_ns(r->start_ms + (g->first_ms > 0 ? g->first_ms : 0));
+		s.end_ns = s.start_ns + ms_ns(g->ms);
+		s.start_ns = s.start_ns > limit ? limit : s.start_ns;
+		s.end_ns = s.end_ns > limit ? limit : s.end_ns;
+		pos = span_open(b, &s);
+		kv_str(b, at, "faas.invocation_id", request_id);
+		kv_str(b, at, "vigil.coldstart.kind", g->kind);
+		kv_int(b, at, "vigil.coldstart.files", g->files);
+		kv_int(b, at, "vigil.coldstart.bytes_read", (int64_t)g->bytes);
+		if (r->source[0])
+			kv_str(b, at, "vigil.coldstart.source", r->source);
+		pb_close(b, pos);
+		n++;
+	}
+	/* the network calls made during init */
+	for (size_t i = 0; i < r->nnet && i < 32; i++) {
+		const struct cs_net *c = &r->net[i];
+		char name[340];
+		struct span s = { .name = name, .kind = KIND_CLIENT, .trace_id = tid,
+				  .span_id = sid, .parent = init_id };
+		size_t pos;
+
+		snprintf(name, sizeof(name), "%s %s", c->what, c->target);
+		random_bytes(sid, sizeof(sid));
+		s.start_ns = r->zero_ns + ms_ns(r->start_ms + c->at_ms);
+		s.end_ns = s.start_ns + ms_ns(c->ms);
+		s.start_ns = s.start_ns > limit ? limit : s.start_ns;
+		s.end_ns = s.end_ns > limit ? limit : s.end_ns;
+		pos = span_open(b, &s);
+		kv_str(b, at, "faas.invocation_id", request_id);
+		if (c->failed)
+			kv_bool(b, at, "vigil.coldstart.failed", true);
+		pb_close(b, pos);
+		n++;
+	}
+	return n;
 }

@@ -426,3 +426,35 @@ def test_extension_killed_during_a_send_loses_nothing(start_host, receiver, tmp_
             print(f"missing {len(missing)} {sorted(missing)[:4]}; on disk {len(on_disk & want)};"
                   f" {sorted(os.listdir(d))}; cursor {cursor!r}; {h.stdout()[-3000:]}")
     h.stop()
+
+
+def test_cold_start_timeline_as_children_of_the_init_span(start_host, receiver, tmp_path):
+    """coldstart=preload with the OTLP exporter: the cold start's largest packages and its
+    network calls arrive as children of the first invocation's init span (same trace), the
+    slow package first and as long as it took (within 10 %)."""
+    from test_coldstart import PY_RUNTIME, python_packages
+    r = receiver()
+    pkgs = python_packages(tmp_path)
+    h = start_host("--env", f"PYTHONPATH={pkgs}", "--", *PY_RUNTIME,
+                   TEST_IMPORTS="json,fastpkg,slowpkg", VIGIL_COLDSTART="preload",
+                   VIGIL_LOG_DIR=str(tmp_path / "logs"), **otlp_env(r))
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    h.request("POST", "/2015-03-31/functions/function/invocations", "{}",
+              headers={"X-Amzn-Trace-Id": trace})
+    wait_for(lambda: any(s.name == "python slowpkg" for _, s in r.spans()), timeout=15,
+             what="the cold start's spans")
+    h.stop()
+    spans = [s for _, s in r.spans()]
+    init = next(s for s in spans if s.name == "init")
+    assert init.trace_id.hex() == "5759e988bd862e3fe1be46a994272793"
+    kids = [s for s in spans if s.parent_span_id == init.span_id]
+    names = [s.name for s in kids]
+    assert "runtime" in names and "python fastpkg" in names, names
+    slow = next(s for s in kids if s.name == "python slowpkg")
+    assert slow.trace_id == init.trace_id
+    assert abs((slow.end_time_unix_nano - slow.start_time_unix_nano) / 1e6 - 300) <= 30
+    assert init.start_time_unix_nano <= slow.start_time_unix_nano
+    assert slow.end_time_unix_nano <= init.end_time_unix_nano
+    a = attrs(slow.attributes)
+    assert a["vigil.coldstart.kind"] == "python" and a["vigil.coldstart.files"] == 2
+    assert a["vigil.coldstart.source"] == "preload"
