@@ -336,16 +336,18 @@ def managed_section(build, seconds=10, conns=64, ns=(1, 2, 4, 8), only_vigil=Fal
     print()
 
 
-def coldstart_section(build, cold_starts=15, warm=1000):
-    """vigil-preload.so's cost: init with and without it (cold starts of the Python and Node
-    functions of tests/e2e/test_coldstart.py, each a fresh environment), and after init (an
-    invocation loop)."""
+def coldstart_section(build, rounds=60, warm=1000):
+    """The cold-start recorders' cost: init with each (coldstart=off, preload, probes; the
+    Python and Node functions of tests/e2e/test_coldstart.py; vigil host with its probes on
+    in every row), measured in rounds — one cold start of each mode in turn, a fresh host
+    each, so that the machine's drift falls on all alike — and after init (an invocation
+    loop on one environment)."""
     import tempfile
-    print(f"## The cold-start recorder (vigil-preload.so): its cost on init ({cold_starts} cold "
-          f"starts each, median) and after it ({warm} sequential invocations)\n")
-    print("| function | preload | init median ms | init p90 ms | warm invoke p50 µs | "
-          "warm invoke p99 µs | records |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"## The cold-start recorders: their cost on init ({rounds} rounds of one cold start "
+          f"per mode, in turn) and after it ({warm} sequential invocations)\n")
+    print("| function | coldstart | init median ms | init p90 ms | vs off, median of the "
+          "rounds | warm invoke p50 µs | warm invoke p99 µs | cold starts kept |")
+    print("|---|---|---|---|---|---|---|---|")
     tmp = tempfile.mkdtemp(prefix="vigil-bench-cs-")
     pkgs = os.path.join(tmp, "pkgs")
     for d, body in (("fastpkg", "from . import helper\n"), ("slowpkg", "X = 1\n")):
@@ -366,56 +368,62 @@ def coldstart_section(build, cold_starts=15, warm=1000):
                      "--env", "TEST_IMPORTS=json,email.parser,urllib.request,fastpkg,slowpkg"]),
              ("Node (aws-lambda-ric, aws-embedded-metrics)", [RIC, "index.handler"], fn,
               ["--handler", "index.handler"])]
+    modes = ("off", "preload", "probes")
+
+    def host(name, opts, rargv, cwd, mode, out):
+        logs = os.path.join(tmp, f"logs-{len(name)}-{mode}")
+        venv = env_clean(VIGIL_LOG_LEVEL="warn", VIGIL_METRICS_LISTEN="127.0.0.1:0",
+                         VIGIL_LOG_DIR=logs, VIGIL_COLDSTART=mode)
+        port = free_port()
+        argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
+                "127.0.0.1:0", "--user", "root", "--freeze", "no", *opts, "--", *rargv]
+        p = subprocess.Popen(argv, env=venv, cwd=cwd, stdout=out, stderr=subprocess.DEVNULL)
+        return p, f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations", logs
+
     for name, rargv, cwd, opts in cases:
-        for preload in (False, True):
-            record = os.path.join(tmp, f"rec-{len(name)}-{preload}.jsonl")
-            extra = ["--env", f"LD_PRELOAD={build}/vigil-preload.so",
-                     "--env", f"VIGIL_COLDSTART_FILE={record}"] if preload else []
-            inits = []
-            port = free_port()
-            argv = [f"{build}/vigil", "host", "--listen", f"127.0.0.1:{port}", "--runtime-api",
-                    "127.0.0.1:0", "--idle-timeout", "0.3", "--user", "root", "--freeze", "no",
-                    *opts, *extra, "--", *rargv]
+        inits = {m: [] for m in modes}
+        ratios = {m: [] for m in modes}
+        for _ in range(rounds):
+            got = {}
+            for mode in modes:
+                out = os.path.join(tmp, "out.log")
+                with open(out, "w") as f:
+                    p, url, _ = host(name, opts, rargv, cwd, mode, f)
+                    first_answer(url, 20, 0.005)
+                    p.terminate()
+                    p.wait(timeout=15)
+                with open(out) as f:
+                    m = re.search(r"Init Duration: ([\d.]+) ms", f.read())
+                if m:
+                    got[mode] = float(m.group(1))
+                    inits[mode].append(got[mode])
+            if "off" in got:
+                for mode in modes:
+                    if mode in got:
+                        ratios[mode].append(got[mode] / got["off"] - 1)
+        for mode in modes:
+            kept = "-"
+            if mode != "off":
+                r = subprocess.run([f"{build}/vigil", "coldstart", "--dir",
+                                    os.path.join(tmp, f"logs-{len(name)}-{mode}"), "--list"],
+                                   capture_output=True, text=True)
+                kept = max(0, len(r.stdout.splitlines()) - 1)
             out = os.path.join(tmp, "out.log")
             with open(out, "w") as f:
-                p = subprocess.Popen(argv, env=env_clean(VIGIL_LOG_LEVEL="warn",
-                                                         VIGIL_PROBES_ENABLED="false",
-                                                         VIGIL_METRICS_LISTEN="127.0.0.1:0",
-                                                         VIGIL_LOG_DIR=f"{tmp}/logs"),
-                                     cwd=cwd, stdout=f, stderr=subprocess.DEVNULL)
-            url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
-            for _ in range(cold_starts):
+                p, url, _ = host(name, opts, rargv, cwd, mode, f)
                 first_answer(url, 20, 0.01)
-                time.sleep(0.7)   # past the idle timeout: the next one is a cold start
-            p.terminate()
-            p.wait(timeout=15)
-            with open(out) as f:
-                inits = sorted(float(x) for x in re.findall(r"Init Duration: ([\d.]+) ms",
-                                                            f.read()))
-            records = 0
-            if preload and os.path.exists(record):
-                with open(record) as f:
-                    records = sum(1 for _ in f)
-            # warm: one environment, sequential invocations
-            with open(out, "w") as f:
-                argv[argv.index("--idle-timeout") + 1] = "0"
-                p = subprocess.Popen(argv, env=env_clean(VIGIL_LOG_LEVEL="warn",
-                                                         VIGIL_PROBES_ENABLED="false",
-                                                         VIGIL_METRICS_LISTEN="127.0.0.1:0",
-                                                         VIGIL_LOG_DIR=f"{tmp}/logs"),
-                                     cwd=cwd, stdout=f, stderr=subprocess.DEVNULL)
-            first_answer(url, 20, 0.01)
-            lat = []
-            for _ in range(warm):
-                t0 = time.perf_counter()
-                first_answer(url, 10, 0.01)
-                lat.append((time.perf_counter() - t0) * 1e6)
-            p.terminate()
-            p.wait(timeout=15)
+                lat = []
+                for _ in range(warm):
+                    t0 = time.perf_counter()
+                    first_answer(url, 10, 0.01)
+                    lat.append((time.perf_counter() - t0) * 1e6)
+                p.terminate()
+                p.wait(timeout=15)
             lat.sort()
-            print(f"| {name} | {'on' if preload else 'off'} | {statistics.median(inits):.1f} | "
-                  f"{inits[int(len(inits) * 0.9)]:.1f} | {lat[len(lat) // 2]:.0f} | "
-                  f"{lat[int(len(lat) * 0.99)]:.0f} | {records} |")
+            xs = sorted(inits[mode])
+            print(f"| {name} | {mode} | {statistics.median(xs):.1f} | {xs[int(len(xs) * 0.9)]:.1f} | "
+                  f"{statistics.median(ratios[mode]) * 100:+.1f} % | {lat[len(lat) // 2]:.0f} | "
+                  f"{lat[int(len(lat) * 0.99)]:.0f} | {kept} |")
             sys.stdout.flush()
     print()
 

@@ -159,7 +159,9 @@ def test_layer_records_a_cold_start_through_the_wrapper(start_host, tmp_path):
     assert h.invoke({})[0] == 200
     init = float(h.wait_reports(1)[0]["Init Duration"].split()[0])
     assert h.invoke({})[0] == 200
-    h.stop()
+    _, out, err = h.stop()
+    # (the record's path led to the extension's memfd: memory, not /tmp's disk)
+    assert "plain file" not in out + err and "no record at" not in out + err, out[-2000:]
     r = subprocess.run([os.path.join(BUILD, "vigil"), "coldstart", "--dir", str(logs), "--json"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
