@@ -2,121 +2,149 @@
  * The bodies of initrace.bpf.c's programs, included twice as usage.body.h: RD() a direct load
  * (tp_btf) or BPF_CORE_READ (raw_tp); FN() names each copy.
  */
-static __always_inline void FN(args)(struct pt_regs *regs, struct pending *p)
+static __always_inline long FN(nr)(struct pt_regs *regs)
 {
 #if defined(__TARGET_ARCH_x86)
-	p->a0 = RD(regs, di);
-	p->a1 = RD(regs, si);
-	p->a2 = RD(regs, dx);
+	return RD(regs, orig_ax);
 #elif defined(__TARGET_ARCH_arm64)
-	p->a0 = RD((struct user_pt_regs *)regs, regs[0]);
-	p->a1 = RD((struct user_pt_regs *)regs, regs[1]);
-	p->a2 = RD((struct user_pt_regs *)regs, regs[2]);
+	return RD((struct user_pt_regs *)regs, regs[8]);
+#else
+	return -1;
 #endif
 }
 
-static __always_inline int FN(on_enter)(struct pt_regs *regs, long id)
+/* The call's first two arguments, at its exit (arm64's x0 holds the result by then: its
+ * first argument is orig_x0). */
+static __always_inline void FN(args)(struct pt_regs *regs, __u64 *a0, __u64 *a1)
 {
-	__u64 pid_tgid;
-	__u32 tgid, tid, env;
-	struct pending p = {};
+#if defined(__TARGET_ARCH_x86)
+	*a0 = RD(regs, di);
+	*a1 = RD(regs, si);
+#elif defined(__TARGET_ARCH_arm64)
+	*a0 = RD(regs, orig_x0);
+	*a1 = RD((struct user_pt_regs *)regs, regs[1]);
+#else
+	*a0 = *a1 = 0;
+#endif
+}
 
-	if (id != nr_openat && id != nr_read && id != nr_close && id != nr_open &&
-	    id != nr_openat2 && id != nr_pread64 && id != nr_connect)
+static __always_inline int FN(on_exit)(struct pt_regs *regs, long ret)
+{
+	__u64 a0, a1, key, zero = 0, *bytes;
+	__u32 tgid, tid, env;
+	struct probe_init_event *e;
+	long nr;
+
+	if (!active)
 		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	tgid = pid_tgid >> 32;
-	tid = (__u32)pid_tgid;
+	nr = FN(nr)(regs);
+	if (nr != nr_read && nr != nr_openat && nr != nr_close && nr != nr_pread64 &&
+	    nr != nr_open && nr != nr_openat2 && nr != nr_connect)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	FN(args)(regs, &a0, &a1);
+	if (nr == nr_read || nr == nr_pread64) {
+		if (ret <= 0)
+			return 0;
+		key = (__u64)tgid << 32 | (__u32)a0;
+		bytes = bpf_map_lookup_elem(&files, &key);
+		if (bytes)
+			__sync_fetch_and_add(bytes, ret);
+		return 0;
+	}
 	if (!recorded(tgid, &env))
 		return 0;
-	FN(args)(regs, &p);
-	if (id == nr_close) {
-		__u64 key = (__u64)tgid << 32 | (__u32)p.a0, *bytes;
-		struct probe_init_event *e;
-
+	if (nr == nr_close) {
+		key = (__u64)tgid << 32 | (__u32)a0;
 		bytes = bpf_map_lookup_elem(&files, &key);
 		if (!bytes)
 			return 0;
 		e = reserve_init(PROBE_INIT_READ, env);
 		if (e) {
-			e->fd = (__s32)p.a0;
+			e->fd = (__s32)a0;
 			e->bytes = *bytes;
 			SUBMIT(e);
 		}
 		bpf_map_delete_elem(&files, &key);
 		return 0;
 	}
-	p.ts = bpf_ktime_get_ns();
-	p.nr = id;
-	bpf_map_update_elem(&pend, &tid, &p, BPF_ANY);
-	return 0;
-}
+	if (nr == nr_connect) {
+		__u64 *t = bpf_map_lookup_elem(&pend, &tid);
 
-static __always_inline int FN(on_exit)(struct pt_regs *regs, long ret)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid, env;
-	struct pending *p = bpf_map_lookup_elem(&pend, &tid);
-	struct probe_init_event *e;
-	__u64 key;
-
-	(void)regs;
-	if (!p)
-		return 0;
-	if (p->nr == nr_read || p->nr == nr_pread64) {
-		key = (__u64)tgid << 32 | (__u32)p->a0;
-		__u64 *bytes = ret > 0 ? bpf_map_lookup_elem(&files, &key) : NULL;
-
-		if (bytes)
-			__sync_fetch_and_add(bytes, ret);
-		goto out;
-	}
-	if (!recorded(tgid, &env))
-		goto out;
-	if (p->nr == nr_connect) {
 		e = reserve_init(PROBE_INIT_CONNECT, env);
 		if (e) {
-			__u32 len = p->a2 < sizeof(e->addr) ? (__u32)p->a2 : sizeof(e->addr);
-
 			e->ret = ret;
-			e->fd = (__s32)p->a0;
-			e->dur_ns = bpf_ktime_get_ns() - p->ts;
-			e->ts_ns = p->ts;
-			if (len >= 16 && bpf_probe_read_user(e->addr, 16, (void *)p->a1) == 0)
-				e->addr_len = 16;
-			if (len >= 28 && bpf_probe_read_user(e->addr, 28, (void *)p->a1) == 0)
+			e->fd = (__s32)a0;
+			if (t && *t <= e->ts_ns) {
+				e->dur_ns = e->ts_ns - *t;
+				e->ts_ns = *t;
+			}
+			/* (a sockaddr_in6 is 28 bytes; a shorter one is read as sockaddr_in) */
+			if (bpf_probe_read_user(e->addr, 28, (void *)a1) == 0)
 				e->addr_len = 28;
+			else if (bpf_probe_read_user(e->addr, 16, (void *)a1) == 0)
+				e->addr_len = 16;
 			SUBMIT(e);
 		}
-		goto out;
+		if (t)
+			bpf_map_delete_elem(&pend, &tid);
+		return 0;
 	}
-	/* an open */
+	/* an open: at its exit (its own time unknown: 0) */
+	if (ret >= 0) {
+		key = (__u64)tgid << 32 | (__u32)ret;
+		bytes = bpf_map_lookup_elem(&files, &key);
+		if (bytes) {
+			/* a descriptor opened again whose close went unseen: its bytes first */
+			e = reserve_init(PROBE_INIT_READ, env);
+			if (e) {
+				e->fd = (__s32)ret;
+				e->bytes = *bytes;
+				SUBMIT(e);
+			}
+		}
+	}
 	e = reserve_init(PROBE_INIT_OPEN, env);
 	if (e) {
 		e->ret = ret;
 		e->fd = (__s32)ret;
-		e->dur_ns = bpf_ktime_get_ns() - p->ts;
-		e->ts_ns = p->ts;
 		bpf_probe_read_user_str(e->path, sizeof(e->path),
-					(void *)(p->nr == nr_open ? p->a0 : p->a1));
+					(void *)(nr == nr_open ? a0 : a1));
 		SUBMIT(e);
 	}
-	if (ret >= 0) {
-		__u64 zero = 0;
-
-		key = (__u64)tgid << 32 | (__u32)ret;
+	if (ret >= 0)
 		bpf_map_update_elem(&files, &key, &zero, BPF_ANY);
-	}
-out:
-	bpf_map_delete_elem(&pend, &tid);
+	return 0;
+}
+
+/* A TCP connect's start: SYN_SENT, set in the connecting thread. */
+static __always_inline int FN(on_tcp_state)(int newstate)
+{
+	__u64 id, now;
+	__u32 tid, env;
+
+	if (!active || newstate != 2 /* TCP_SYN_SENT */)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	if (!recorded(id >> 32, &env))
+		return 0;
+	tid = (__u32)id;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&pend, &tid, &now, BPF_ANY);
 	return 0;
 }
 
 static __always_inline int FN(on_fork)(struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid = RD(parent, tgid), cpid = RD(child, pid), ctgid = RD(child, tgid), env;
+	__u32 ptgid, cpid, ctgid, env;
 	struct probe_init_event *e;
 
+	if (!active)
+		return 0;
+	ptgid = RD(parent, tgid);
+	cpid = RD(child, pid);
+	ctgid = RD(child, tgid);
 	if (cpid != ctgid || !recorded(ptgid, &env))
 		return 0;
 	e = reserve_init(PROBE_INIT_FORK, env);
@@ -132,7 +160,7 @@ static __always_inline int FN(on_exec)(struct task_struct *task, struct linux_bi
 	__u32 env;
 	struct probe_init_event *e;
 
-	if (!recorded(RD(task, tgid), &env))
+	if (!active || !recorded(RD(task, tgid), &env))
 		return 0;
 	e = reserve_init(PROBE_INIT_EXEC, env);
 	if (e) {

@@ -16,6 +16,11 @@ int initrace_events_fd(struct initrace_bpf *t);
 int initrace_recording_fd(struct initrace_bpf *t);
 int initrace_files_fd(struct initrace_bpf *t);
 uint64_t initrace_lost(struct initrace_bpf *t);
+/* How many environments initialise now (0: every hook returns at once). */
+void initrace_set_active(struct initrace_bpf *t, unsigned n);
+/* Attach (on) or detach the system-call hook: only while some environment initialises.
+ * 0, or -errno. */
+int initrace_follow(struct initrace_bpf *t, bool on);
 void initrace_stop(struct initrace_bpf *t);
 
 #endif

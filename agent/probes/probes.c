@@ -45,6 +45,7 @@ struct probes {
 	struct env_acc *envs;
 	size_t nenvs;
 	struct initrace_bpf *it;	/* coldstart=probes */
+	unsigned init_active;		/* environments being recorded */
 	probe_init_fn init_fn;
 	void *init_arg;
 };
@@ -294,10 +295,21 @@ void probes_init_record(struct probes *p, unsigned env, bool on)
 	if (!p || !p->it)
 		return;
 	if (on) {
-		bpf_map_update_elem(initrace_recording_fd(p->it), &key, &one, BPF_ANY);
+		int err;
+
+		if (bpf_map_update_elem(initrace_recording_fd(p->it), &key, &one, BPF_NOEXIST))
+			return;
+		if (!p->init_active && (err = initrace_follow(p->it, true)) < 0)
+			log_warn("probes", "coldstart: cannot follow system calls: %s",
+				 strerror(-err));
+		initrace_set_active(p->it, ++p->init_active);
 		return;
 	}
-	bpf_map_delete_elem(initrace_recording_fd(p->it), &key);
+	if (bpf_map_delete_elem(initrace_recording_fd(p->it), &key) == 0 && p->init_active) {
+		initrace_set_active(p->it, --p->init_active);
+		if (!p->init_active)
+			initrace_follow(p->it, false);
+	}
 	probes_poll(p);
 	/* the files still open: their bytes so far, then forgotten */
 	files = initrace_files_fd(p->it);
