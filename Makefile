@@ -339,6 +339,9 @@ $(BUILD)/bench/%: bench/%.c bench/synthetic.c $(BUILD)/libvigil.a
 $(BUILD)/bench/proc_loop: bench/proc_loop.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -Wall -Werror -o $@ $<
+$(BUILD)/bench/read_loop: bench/read_loop.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -Wall -Werror -o $@ $<
 $(BUILD)/bench/nop: bench/nop.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -static -o $@ $<
@@ -351,7 +354,7 @@ $(BUILD)/bench/bare_extension: bench/bare_extension.c
 
 # Every benchmark, side by side with its peer; prints a Markdown report.
 bench: deps $(BUILD)/vigil $(BUILD)/test_runtime $(RIC) $(FNLIBS) $(BUILD)/bench/render_bench $(BUILD)/bench/ingest_bench $(BUILD)/bench/otlp_bench \
-		$(BUILD)/bench/bench_server $(BUILD)/bench/proc_loop $(BUILD)/bench/nop \
+		$(BUILD)/bench/bench_server $(BUILD)/bench/proc_loop $(BUILD)/bench/read_loop $(BUILD)/bench/nop \
 		$(BUILD)/bench/start_server $(BUILD)/bench/bare_extension layer deb
 	$(Q)$(PYTHON) bench/run.py --build $(BUILD) $(if $(ONLY),--only $(ONLY))
 

@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -425,6 +426,35 @@ def coldstart_section(build, rounds=60, warm=1000):
                   f"{statistics.median(ratios[mode]) * 100:+.1f} % | {lat[len(lat) // 2]:.0f} | "
                   f"{lat[int(len(lat) * 0.99)]:.0f} | {kept} |")
             sys.stdout.flush()
+    # What the probes' modes cost the rest of the machine: a process that is no function's,
+    # reading while a host runs (idle, and while one of its environments initialises: a
+    # runtime whose init sleeps 30 s).
+    loop = f"{build}/bench/read_loop"
+    if not os.path.exists(loop):
+        return
+    print("\n| a process that is no function's: one read(2) | mean ns (5 runs of 2 M, median) |")
+    print("|---|---|")
+
+    def reads():
+        return statistics.median(float(subprocess.run([loop], capture_output=True,
+                                                      text=True).stdout) for _ in range(5))
+    print(f"| no vigil host | {reads():.0f} |")
+    hang = os.path.join(tmp, "hang.py")
+    with open(hang, "w") as f:
+        f.write("import time\ntime.sleep(30)\n")
+    for mode, during in (("off", False), ("probes", False), ("probes", True)):
+        with open(os.path.join(tmp, "out.log"), "w") as f:
+            p, url, _ = host("reads", [], [sys.executable, hang], None, mode, f)
+            time.sleep(1.0)
+            if during:
+                threading.Thread(target=first_answer, args=(url, 5, 0.05), daemon=True).start()
+                time.sleep(1.0)
+            what = f"vigil host, coldstart={mode}" + (", an environment initialising" if during
+                                                       else ", idle")
+            print(f"| {what} | {reads():.0f} |")
+            p.terminate()
+            p.wait(timeout=15)
+    sys.stdout.flush()
     print()
 
 

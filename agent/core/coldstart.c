@@ -981,9 +981,19 @@ void coldstart_html(const struct cs_report *r, unsigned top, struct buf *out)
 		detail[0] = '\0';
 		if (ph->register_ms >= 0)
 			snprintf(detail, sizeof(detail), "registered after %.1f ms", ph->register_ms);
-		bar(out, row++, "phase", strcmp(ph->part, "extension") == 0 ? "runtime" :
+		bar(out, row, "phase", strcmp(ph->part, "extension") == 0 ? "runtime" :
 			strcmp(ph->part, "invoke") == 0 ? "function" : "init", ph->name,
 		    ph->start_ms, ph->ms, scale, detail);
+		if (ph->register_ms >= 0) {
+			/* the registration: a mark on the extension's bar */
+			double x = 260 + (ph->start_ms + ph->register_ms) * scale;
+
+			buf_printf(out, "<line class=\"registered\" x1=\"%.1f\" y1=\"%u\" x2=\"%.1f\" "
+				   "y2=\"%u\" stroke=\"#222\" stroke-width=\"2\"><title>registered "
+				   "+%.1f ms</title></line>\n", x, 38 + row * 26, x, 60 + row * 26,
+				   ph->register_ms);
+		}
+		row++;
 	}
 	for (unsigned i = 0; i < ntop; i++) {
 		const struct cs_group *g = &r->groups[i];
@@ -1008,7 +1018,7 @@ void coldstart_html(const struct cs_report *r, unsigned top, struct buf *out)
 	}
 	if (r->nnet)
 		buf_puts(out, "</table>\n");
-	buf_puts(out, "<p>Phases: each extension's start to its first /next (hover: when it "
+	buf_puts(out, "<p>Phases: each extension's start to its first /next (the mark: when it "
 		      "registered), the runtime's exec to its first /next, the first invocation. "
 		      "Packages: each bar begins at the package's first event; its length is the "
 		      "time until the next event of the same thread (no longer than the next of its "

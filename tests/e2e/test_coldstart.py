@@ -176,11 +176,18 @@ def test_html_page_in_headless_chromium(start_host, tmp_path):
     import subprocess
     import tempfile
     pkgs = python_packages(tmp_path)
-    h, record = recorded(start_host, tmp_path, "--env", f"PYTHONPATH={pkgs}", "--",
-                         *PY_RUNTIME, TEST_IMPORTS="json,fastpkg,slowpkg,email.parser")
+    ext = tmp_path / "extensions"
+    ext.mkdir()
+    (ext / "slowext").write_text(SLOW_EXTENSION.replace("PYTHON", sys.executable))
+    (ext / "slowext").chmod(0o755)
+    h = start_host("--extensions", str(ext), "--env", f"PYTHONPATH={pkgs}", "--", *PY_RUNTIME,
+                   TEST_IMPORTS="json,fastpkg,slowpkg,email.parser", VIGIL_COLDSTART="preload",
+                   VIGIL_LOG_DIR=str(tmp_path / "logs"))
     assert h.invoke({})[0] == 200
+    h.stop()
     page = tmp_path / "coldstart.html"
-    rc, out, err = run_vigil(["coldstart", "--html", str(page), "--top", "8", str(record)])
+    rc, out, err = run_vigil(["coldstart", "--dir", str(tmp_path / "logs"), "--html", str(page),
+                              "--top", "8"])
     assert rc == 0, err
     html = page.read_text()
     assert "<script" not in html and "http://" not in html.replace(
@@ -200,8 +207,13 @@ def test_html_page_in_headless_chromium(start_host, tmp_path):
     for log in (dom.stderr, pic.stderr):
         assert not re.search(r"CONSOLE|Uncaught|Failed to load resource", log), log[-2000:]
     rows = re.findall(r'<g class="row (phase|package)" data-name="([^"]*)"', dom.stdout)
-    assert rows[0][0] == "phase" and len([r for r in rows if r[0] == "package"]) == 8, rows
-    assert rows[1] == ("package", "slowpkg"), rows
+    phases = [n for k, n in rows if k == "phase"]
+    packages = [n for k, n in rows if k == "package"]
+    assert phases == ["init (Init Duration)", "sandbox", "extension slowext", "runtime",
+                      "first invocation"], rows
+    assert len(packages) == 8 and packages[0] == "slowpkg", rows
+    assert rows.index(("package", "slowpkg")) == len(phases), rows   # phases, then packages
+    assert dom.stdout.count('class="registered"') == 1   # the extension's registration
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20000
 
 
