@@ -448,6 +448,21 @@ static void place_phases(struct cs_report *r, struct side *sd, uint64_t t0, uint
 			hi = ph->start_ms + ph->ms > hi ? ph->start_ms + ph->ms : hi;
 		}
 	}
+	/* From the init's start to the first process vigil saw start: the platform's own
+	 * setup (vigil host writes its part as "sandbox"; in Lambda the extension sees none of
+	 * it), named as such rather than left out. */
+	if (sd->init_t && lo < 1e300 && lo >= 0.05 && side_room(sd) == 0) {
+		struct cs_phase *ph = &sd->ph[sd->n];
+
+		memset(ph, 0, sizeof(*ph));
+		snprintf(ph->name, sizeof(ph->name), "platform (before the first process)");
+		ph->part = "sandbox";
+		ph->start_ms = 0;
+		ph->ms = lo;
+		ph->register_ms = -1;
+		sd->ph_t[sd->n++] = z;
+		lo = 0;
+	}
 	r->phases_ms = hi >= lo ? hi - lo : 0;
 	if (sd->n) {
 		qsort(sd->ph, sd->n, sizeof(*sd->ph), by_phase_start);

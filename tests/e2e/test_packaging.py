@@ -173,6 +173,9 @@ def test_layer_records_a_cold_start_through_the_wrapper(start_host, tmp_path):
     assert phases["extension"]["name"] == "extension vigil", cs["phases"]
     assert 0 < phases["extension"]["register_ms"] < phases["extension"]["ms"], cs["phases"]
     assert phases["runtime"]["name"] == "runtime (recorded)", cs["phases"]
+    # (before the extension's start: the platform's setup, which the extension cannot see)
+    assert phases["sandbox"]["name"] == "platform (before the first process)", cs["phases"]
+    assert cs["phases"][0]["part"] == "sandbox" and cs["phases"][0]["start_ms"] == 0
     assert "invoke" in phases, cs["phases"]
     assert abs(cs["phases_ms"] - cs["init_ms"]) <= 0.05 * cs["init_ms"], \
         (cs["phases_ms"], cs["init_ms"], cs["phases"])
