@@ -261,7 +261,8 @@ static char **list_segments(const char *dir, size_t *n)
 			(*n)++;
 	}
 	closedir(d);
-	qsort(names, *n, sizeof(*names), cmp);
+	if (*n)
+		qsort(names, *n, sizeof(*names), cmp);	/* (none: names is NULL) */
 	return names;
 }
 

@@ -2,31 +2,7 @@
  * The bodies of initrace.bpf.c's programs, included twice as usage.body.h: RD() a direct load
  * (tp_btf) or BPF_CORE_READ (raw_tp); FN() names each copy.
  */
-static __always_inline long FN(nr)(struct pt_regs *regs)
-{
-#if defined(__TARGET_ARCH_x86)
-	return RD(regs, orig_ax);
-#elif defined(__TARGET_ARCH_arm64)
-	return RD((struct user_pt_regs *)regs, regs[8]);
-#else
-	return -1;
-#endif
-}
-
-/* The call's first two arguments, at its exit (arm64's x0 holds the result by then: its
- * first argument is orig_x0). */
-static __always_inline void FN(args)(struct pt_regs *regs, __u64 *a0, __u64 *a1)
-{
-#if defined(__TARGET_ARCH_x86)
-	*a0 = RD(regs, di);
-	*a1 = RD(regs, si);
-#elif defined(__TARGET_ARCH_arm64)
-	*a0 = RD(regs, orig_x0);
-	*a1 = RD((struct user_pt_regs *)regs, regs[1]);
-#else
-	*a0 = *a1 = 0;
-#endif
-}
+#include "sysregs.body.h"
 
 static __always_inline int FN(on_exit)(struct pt_regs *regs, long ret)
 {
@@ -37,13 +13,13 @@ static __always_inline int FN(on_exit)(struct pt_regs *regs, long ret)
 
 	if (!active)
 		return 0;
-	nr = FN(nr)(regs);
+	nr = FN(syscall_nr)(regs);
 	if (nr != nr_read && nr != nr_openat && nr != nr_close && nr != nr_pread64 &&
 	    nr != nr_open && nr != nr_openat2 && nr != nr_connect)
 		return 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	tid = (__u32)bpf_get_current_pid_tgid();
-	FN(args)(regs, &a0, &a1);
+	FN(syscall_args)(regs, &a0, &a1);
 	if (nr == nr_read || nr == nr_pread64) {
 		if (ret <= 0)
 			return 0;

@@ -93,20 +93,8 @@ static __always_inline bool recorded(__u32 tgid, __u32 *env)
 	return true;
 }
 
-#define RD(p, ...) ((p)->__VA_ARGS__)
-#define RD2(p, a, b) ((p)->a->b)
-#define FN(name) name##_btf
-#include "initrace.body.h"
-#undef RD
-#undef RD2
-#undef FN
-#define RD BPF_CORE_READ
-#define RD2 BPF_CORE_READ
-#define FN(name) name##_raw
-#include "initrace.body.h"
-#undef RD
-#undef RD2
-#undef FN
+#define TWIN_BODY "initrace.body.h"
+#include "twin_bodies.bpf.h"
 
 TWINS(sys_exit, iexit, on_exit, (regs, ret), struct pt_regs *regs, long ret)
 TWINS(inet_sock_set_state, itcp, on_tcp_state, (newstate), const struct sock *sk,

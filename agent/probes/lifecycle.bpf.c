@@ -82,20 +82,8 @@ static __always_inline __u64 image_peak_pages(struct task_struct *task)
 	return rss > 0 && (__u64)rss > hw ? (__u64)rss : hw;
 }
 
-#define RD(p, ...) ((p)->__VA_ARGS__)
-#define RD2(p, a, b) ((p)->a->b)
-#define FN(name) name##_btf
-#include "lifecycle.body.h"
-#undef RD
-#undef RD2
-#undef FN
-#define RD BPF_CORE_READ
-#define RD2 BPF_CORE_READ
-#define FN(name) name##_raw
-#include "lifecycle.body.h"
-#undef RD
-#undef RD2
-#undef FN
+#define TWIN_BODY "lifecycle.body.h"
+#include "twin_bodies.bpf.h"
 
 TWINS(sched_process_fork, fork, on_fork, (parent, child),
       struct task_struct *parent, struct task_struct *child)

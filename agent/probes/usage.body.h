@@ -51,16 +51,7 @@ static __always_inline int FN(on_thread_exit)(struct task_struct *task)
 	return 0;
 }
 
-static __always_inline long FN(syscall_nr)(struct pt_regs *regs)
-{
-#if defined(__TARGET_ARCH_x86)
-	return RD(regs, orig_ax);
-#elif defined(__TARGET_ARCH_arm64)
-	return RD((struct user_pt_regs *)regs, regs[8]);
-#else
-	return -1;
-#endif
-}
+#include "sysregs.body.h"
 
 static __always_inline int FN(on_sys_exit)(struct pt_regs *regs, long ret)
 {

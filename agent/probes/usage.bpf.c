@@ -41,20 +41,8 @@ const volatile int nr_open = -1, nr_openat = -1, nr_openat2 = -1, nr_creat = -1;
 const volatile int nr_read = -1, nr_pread64 = -1, nr_readv = -1, nr_preadv = -1,
 		   nr_preadv2 = -1;
 
-#define RD(p, ...) ((p)->__VA_ARGS__)
-#define FN(name) name##_btf
-#define CURRENT() bpf_get_current_task_btf()
-#include "usage.body.h"
-#undef RD
-#undef FN
-#undef CURRENT
-#define RD BPF_CORE_READ
-#define FN(name) name##_raw
-#define CURRENT() ((struct task_struct *)bpf_get_current_task())
-#include "usage.body.h"
-#undef RD
-#undef FN
-#undef CURRENT
+#define TWIN_BODY "usage.body.h"
+#include "twin_bodies.bpf.h"
 
 TWINS(sched_switch, switch, on_switch, (prev),
       bool preempt, struct task_struct *prev, struct task_struct *next)
