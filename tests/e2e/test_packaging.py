@@ -144,11 +144,25 @@ def test_layer_records_a_cold_start_through_the_wrapper(start_host, tmp_path):
     vigil-preload.so, the extension keeps its record in the log segments with its own phases
     and the platform's init, and `vigil coldstart` reads it there: the slow package first, the
     phases (the extension's, the runtime's) adding up to the Init Duration within 5 %."""
+    from otlp_receiver import Receiver, attrs
     from test_coldstart import PY_RUNTIME, python_packages
     opt = unpack_layer("x86_64", tmp_path / "opt")
     pkgs = python_packages(tmp_path)
     logs = tmp_path / "extlogs"
+    receiver = Receiver()
+    try:
+        check_cold_start_through_the_wrapper(start_host, opt, pkgs, logs, receiver, attrs,
+                                             PY_RUNTIME)
+    finally:
+        receiver.stop()
+
+
+def check_cold_start_through_the_wrapper(start_host, opt, pkgs, logs, receiver, attrs,
+                                         PY_RUNTIME):
     h = start_host("--extensions", str(opt / "extensions"),
+                   "--env", f"VIGIL_OTLP_ENDPOINT={receiver.url()}",
+                   "--env", "VIGIL_OTLP_INTERVAL_MS=200",
+                   "--env", "VIGIL_OTLP_TRACES_UNSAMPLED=true",
                    "--env", f"AWS_LAMBDA_EXEC_WRAPPER={opt / 'vigil-wrapper'}",
                    "--env", f"VIGIL_PROXY_LISTEN=127.0.0.1:{free_port()}",
                    "--env", "VIGIL_TELEMETRY_LISTEN=127.0.0.1:0",
@@ -179,6 +193,15 @@ def test_layer_records_a_cold_start_through_the_wrapper(start_host, tmp_path):
     assert "invoke" in phases, cs["phases"]
     assert abs(cs["phases_ms"] - cs["init_ms"]) <= 0.05 * cs["init_ms"], \
         (cs["phases_ms"], cs["init_ms"], cs["phases"])
+    # with the OTLP exporter: the packages as children of the first invocation's init span
+    wait_for(lambda: any(s.name == "python slowpkg" for _, s in receiver.spans()), timeout=10,
+             what="the cold start's spans from the extension")
+    spans = [s for _, s in receiver.spans()]
+    init = [s for s in spans if s.name == "init"]
+    assert len(init) == 1, [s.name for s in spans]
+    kids = {s.name: s for s in spans if s.parent_span_id == init[0].span_id}
+    assert "python slowpkg" in kids and kids["python slowpkg"].trace_id == init[0].trace_id
+    assert attrs(kids["python slowpkg"].attributes)["vigil.coldstart.source"] == "preload"
 
 
 def test_layer_runs_in_a_chroot_with_only_libc(start_host, chroot_copy, tmp_path):
