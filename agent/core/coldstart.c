@@ -349,9 +349,8 @@ static int side_take(json_t *o, uint64_t t, int kind, struct cs_report *r, struc
 
 /* One line into an event: false when it is not a record (or, *side_rc set, one of vigil's
  * own lines, taken into sd). */
-static bool parse_line(const char *p, size_t n, struct ev *e, char *exe, size_t exe_n,
-		       char *root, size_t root_n, struct cs_report *r, struct side *sd,
-		       int *side_rc)
+static bool parse_line(const char *p, size_t n, struct ev *e, char *root, size_t root_n,
+		       struct cs_report *r, struct side *sd, int *side_rc)
 {
 	json_t *o = json_loadb(p, n, JSON_DISABLE_EOF_CHECK, NULL);
 	const char *ev, *s;
@@ -385,8 +384,6 @@ static bool parse_line(const char *p, size_t n, struct ev *e, char *exe, size_t 
 	if (s && !(e->path = strdup(s)))
 		goto out;
 	if (e->kind == K_START) {
-		(void)exe;
-		(void)exe_n;
 		/* (its exe in path: the report's is the runtime's, known at the end) */
 		free(e->path);
 		e->path = NULL;
@@ -504,8 +501,7 @@ int coldstart_analyze(const char *text, size_t len, struct cs_report *r)
 			}
 			int side_rc = 0;
 
-			if (parse_line(text + at, l, &evs[n], r->exe, sizeof(r->exe), root,
-				       sizeof(root), r, &sd, &side_rc))
+			if (parse_line(text + at, l, &evs[n], root, sizeof(root), r, &sd, &side_rc))
 				n++;
 			else if (side_rc < 0)
 				goto out;

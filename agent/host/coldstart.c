@@ -109,11 +109,9 @@ void host_coldstart_child(struct environment *env)
 }
 
 /* Monotonic seconds (loop_now) as nanoseconds since the epoch. */
-static uint64_t epoch_ns(double mono, double now_mono, uint64_t now_epoch)
+static uint64_t epoch_ns(double mono)
 {
-	double d = (now_mono - mono) * 1e9;
-
-	return d > 0 && (uint64_t)d < now_epoch ? now_epoch - (uint64_t)d : now_epoch;
+	return clock_mono_to_epoch_ns((uint64_t)(mono * 1e9));
 }
 
 struct cs_job {
@@ -131,7 +129,6 @@ struct cs_job {
 static void write_job(void *arg)
 {
 	struct cs_job *j = arg;
-
 	struct buf text;
 
 	buf_init(&text);
@@ -151,11 +148,11 @@ static void write_job(void *arg)
 }
 
 static void phase(struct buf *b, const char *name, const char *part, double from, double to,
-		  double reg, double now_mono, uint64_t now_epoch)
+		  double reg)
 {
 	if (from <= 0 || to < from)
 		return;
-	coldstart_phase_line(b, epoch_ns(from, now_mono, now_epoch), name, part,
+	coldstart_phase_line(b, epoch_ns(from), name, part,
 			     (uint64_t)((to - from) * 1e9),
 			     reg >= from ? (int64_t)((reg - from) * 1e9) : -1);
 }
@@ -164,7 +161,6 @@ void host_coldstart_init_done(struct environment *env, const char *status, doubl
 {
 	struct host *h = env->host;
 	double now = loop_now(), first_exec = 0;
-	uint64_t now_ns = (uint64_t)clock_epoch_ns();
 	struct cs_job *j;
 
 	if (h->opt.coldstart == HOST_COLDSTART_OFF || !h->logs || env->cs_done)
@@ -194,19 +190,19 @@ void host_coldstart_init_done(struct environment *env, const char *status, doubl
 		first_exec = first_exec == 0 || from < first_exec ? from : first_exec;
 		snprintf(name, sizeof(name), "extension %.100s", x->name);
 		phase(&j->lines, name, "extension", from, x->ready_at > 0 ? x->ready_at : now,
-		      x->registered_at, now, now_ns);
+		      x->registered_at);
 	}
 	if (env->runtime.exec_at > 0) {
 		first_exec = first_exec == 0 || env->runtime.exec_at < first_exec ?
 				     env->runtime.exec_at : first_exec;
 		phase(&j->lines, env->runtime_ready_at > 0 ? "runtime" : "runtime (no /next)",
 		      "runtime", env->runtime.exec_at,
-		      env->runtime_ready_at > 0 ? env->runtime_ready_at : now, -1, now, now_ns);
+		      env->runtime_ready_at > 0 ? env->runtime_ready_at : now, -1);
 	}
 	/* the host's own part: the environment made, its first process started */
 	phase(&j->lines, "sandbox", "sandbox", env->spawned_at,
-	      first_exec > 0 ? first_exec : now, -1, now, now_ns);
-	coldstart_init_line(&j->lines, epoch_ns(env->spawned_at, now, now_ns),
+	      first_exec > 0 ? first_exec : now, -1);
+	coldstart_init_line(&j->lines, epoch_ns(env->spawned_at),
 			    (uint64_t)(init_ms * 1e6), host_init_type(h), status,
 			    h->opt.coldstart == HOST_COLDSTART_PROBES ? "probes" : "preload",
 			    env->runtime.pid > 0 ? (int)env->runtime.pid : 0);
@@ -228,8 +224,7 @@ void host_coldstart_invoked(struct environment *env, const struct invocation *in
 		return;
 	env->cs_pending_invoke = false;
 	buf_init(&b);
-	phase(&b, "first invocation", "invoke", inv->started_at, loop_now(), -1, loop_now(),
-	      (uint64_t)clock_epoch_ns());
+	phase(&b, "first invocation", "invoke", inv->started_at, loop_now(), -1);
 	coldstart_log(h->logs, env->instance_id, h->opt.function_name, b.data ? b.data : "",
 		      b.len);
 	buf_free(&b);

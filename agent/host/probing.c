@@ -5,9 +5,7 @@
  * REPORT) and counts it in metrics; fatal signals and OOM kills are printed when they happen
  * and inform the host's verdict on a runtime that ended. See probes.h.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -20,6 +18,7 @@
 #include "../util/clock.h"
 #include "../util/json_str.h"
 #include "../util/log.h"
+#include "../util/netaddr.h"
 #include "host.h"
 
 #define INIT_LINES_MAX (64u << 20)	/* an init's timeline past this is cut (said) */
@@ -196,43 +195,6 @@ static void register_probe_metrics(struct host *h)
 
 /* --- coldstart=probes: the init's timeline, as vigil-preload.so writes it ---------------- */
 
-static uint64_t to_epoch(uint64_t mono_ns)
-{
-	struct timespec m;
-	uint64_t now_mono, now_epoch = (uint64_t)clock_epoch_ns();
-
-	clock_gettime(CLOCK_MONOTONIC, &m);
-	now_mono = (uint64_t)m.tv_sec * 1000000000u + (uint64_t)m.tv_nsec;
-	return mono_ns <= now_mono && now_mono - mono_ns < now_epoch ?
-		       now_epoch - (now_mono - mono_ns) : now_epoch;
-}
-
-static void sockaddr_text(const void *sa, unsigned len, char *out, size_t n)
-{
-	sa_family_t family;
-	char ip[INET6_ADDRSTRLEN];
-
-	snprintf(out, n, "?");
-	if (len < sizeof(family))
-		return;
-	memcpy(&family, sa, sizeof(family));
-	if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		struct sockaddr_in in;
-
-		memcpy(&in, sa, sizeof(in));
-		inet_ntop(AF_INET, &in.sin_addr, ip, sizeof(ip));
-		snprintf(out, n, "%s:%u", ip, ntohs(in.sin_port));
-	} else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		struct sockaddr_in6 in6;
-
-		memcpy(&in6, sa, sizeof(in6));
-		inet_ntop(AF_INET6, &in6.sin6_addr, ip, sizeof(ip));
-		snprintf(out, n, "[%s]:%u", ip, ntohs(in6.sin6_port));
-	} else if (family == AF_UNIX) {
-		snprintf(out, n, "unix");
-	}
-}
-
 static void on_init_event(void *arg, const struct probe_init_ev *e)
 {
 	struct host *h = arg;
@@ -248,7 +210,7 @@ static void on_init_event(void *arg, const struct probe_init_ev *e)
 		return;
 	}
 #define HEAD(t, ev) buf_printf(b, "{\"t\":%llu,\"pid\":%d,\"tid\":%d,\"ev\":\"%s\"", \
-			       (unsigned long long)to_epoch(t), (int)e->pid, (int)e->tid, ev)
+			       (unsigned long long)clock_mono_to_epoch_ns(t), (int)e->pid, (int)e->tid, ev)
 	switch (e->type) {
 	case PROBE_INIT_EV_OPEN:
 		HEAD(e->ts_ns, "open");
@@ -265,7 +227,7 @@ static void on_init_event(void *arg, const struct probe_init_ev *e)
 		break;
 	case PROBE_INIT_EV_CONNECT:
 		HEAD(e->ts_ns, "connect");
-		sockaddr_text(e->addr, e->addr_len, addr, sizeof(addr));
+		netaddr_format(e->addr, e->addr_len, addr, sizeof(addr));
 		buf_printf(b, ",\"addr\":\"%s\",\"fd\":%d,\"ns\":%llu", addr, e->fd,
 			   (unsigned long long)e->dur_ns);
 		if (e->ret < 0)
@@ -317,14 +279,22 @@ void host_probes_coldstart_lines(struct environment *env, struct buf *b)
 		log_warn("probes", "environment %u: its init's timeline was cut at %u MiB",
 			 env->index, INIT_LINES_MAX >> 20);
 	if (env->runtime_ready_at > 0 && env->runtime.pid > 0) {
-		double ago = loop_now() - env->runtime_ready_at;
-		uint64_t now = (uint64_t)clock_epoch_ns();
-
 		buf_printf(b, "{\"t\":%llu,\"pid\":%d,\"tid\":%d,\"ev\":\"end\",\"why\":\"next\","
-			   "\"cpu_ns\":%llu}\n", (unsigned long long)(now - (uint64_t)(ago * 1e9)),
+			   "\"cpu_ns\":%llu}\n",
+			   (unsigned long long)clock_mono_to_epoch_ns(
+				   (uint64_t)(env->runtime_ready_at * 1e9)),
 			   (int)env->runtime.pid, (int)env->runtime.pid,
 			   (unsigned long long)probes_proc_cpu_ns(h->probes, env->runtime.pid));
 	}
+}
+
+/* coldstart=probes without the probes: the preload library records instead (said). */
+static void coldstart_without_probes(struct host *h, const char *why)
+{
+	if (h->opt.coldstart != HOST_COLDSTART_PROBES)
+		return;
+	log_warn("probes", "coldstart=probes: %s; the preload library records instead", why);
+	h->opt.coldstart = HOST_COLDSTART_PRELOAD;
 }
 
 void host_probes_start(struct host *h)
@@ -336,21 +306,13 @@ void host_probes_start(struct host *h)
 	register_probe_metrics(h);
 	if (!h->opt.probes_enabled) {
 		log_info("probes", "off (probes_enabled = false): memory and CPU from cgroup files");
-		if (h->opt.coldstart == HOST_COLDSTART_PROBES) {
-			log_warn("probes", "coldstart=probes: probes are off; the preload library "
-				 "records instead");
-			h->opt.coldstart = HOST_COLDSTART_PRELOAD;
-		}
+		coldstart_without_probes(h, "probes are off");
 		return;
 	}
 	h->probes = probes_start(how, ring_kb, on_fact, h, why, sizeof(why));
 	if (!h->probes) {
 		log_warn("probes", "off: %s; memory and CPU from /proc and cgroup files", why);
-		if (h->opt.coldstart == HOST_COLDSTART_PROBES) {
-			log_warn("probes", "coldstart=probes: no probes; the preload library "
-				 "records instead");
-			h->opt.coldstart = HOST_COLDSTART_PRELOAD;
-		}
+		coldstart_without_probes(h, "no probes");
 		return;
 	}
 	h->probes_watch = loop_watch_fd(h->loop, probes_fd(h->probes), EPOLLIN, on_readable, h);
@@ -360,10 +322,8 @@ void host_probes_start(struct host *h)
 		log_warn("probes", "this kernel has no tracepoint for: %s (those facts stay 0)",
 			 probes_off(h->probes));
 	if (h->opt.coldstart == HOST_COLDSTART_PROBES &&
-	    probes_init_start(h->probes, on_init_event, h, why, sizeof(why)) < 0) {
-		log_warn("probes", "coldstart=probes: %s; the preload library records instead", why);
-		h->opt.coldstart = HOST_COLDSTART_PRELOAD;
-	}
+	    probes_init_start(h->probes, on_init_event, h, why, sizeof(why)) < 0)
+		coldstart_without_probes(h, why);
 	/* Loaded and attached: what loading needed is not needed any more. */
 	if (probes_drop_caps() < 0)
 		log_warn("probes", "cannot drop CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN: %s",

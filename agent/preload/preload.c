@@ -44,7 +44,7 @@ __asm__(".symver dlsym,dlsym@GLIBC_2.17");
 #endif
 
 #define FD_MAX 4096		/* descriptors whose reads are counted */
-#define LINE_MAX_BYTES 4000	/* one record; longer paths are cut (one write ≤ PIPE_BUF) */
+#define LINE_MAX_BYTES 4000	/* one record; longer paths are cut */
 
 static atomic_bool on;		/* recording (init is not over) */
 static int out_fd = -1;
@@ -93,8 +93,8 @@ static void resolve(void)
 {
 #define R(name) real_##name = (__typeof__(real_##name))dlsym(RTLD_NEXT, #name)
 	R(open); R(open64); R(openat); R(openat64); R(fopen); R(fopen64); R(read); R(pread);
-	R(pread64); R(readv); R(preadv); R(preadv64); R(close); R(connect); R(getaddrinfo); R(send); R(write); R(writev);
-	R(sendto); R(sendmsg); R(execve); R(fork);
+	R(pread64); R(readv); R(preadv); R(preadv64); R(close); R(connect); R(getaddrinfo);
+	R(send); R(write); R(writev); R(sendto); R(sendmsg); R(execve); R(fork);
 #undef R
 	atomic_store(&resolved, true);
 }
@@ -216,11 +216,11 @@ static void count(int fd, ssize_t n)
 /* The first /next: init is over. */
 static void stop(const char *why)
 {
-	if (!atomic_exchange(&on, false))
-		return;
 	struct rusage ru;
 	unsigned long long cpu = 0;
 
+	if (!atomic_exchange(&on, false))
+		return;
 	for (int fd = 0; fd < FD_MAX; fd++)
 		flush_reads(fd);
 	/* this process's time on CPU so far (all its threads): the rest of init was waiting */
@@ -244,13 +244,14 @@ __attribute__((constructor)) static void preload_init(void)
 {
 	const char *file = getenv("VIGIL_COLDSTART_FILE"), *api = getenv("AWS_LAMBDA_RUNTIME_API");
 	const char *fd = getenv("VIGIL_COLDSTART_FD");
+	bool handed = fd && *fd;	/* a descriptor of vigil host's, not a path */
 	char host[64];
 	const char *colon;
 
 	resolve();
 	if (getenv("VIGIL_COLDSTART_OFF"))
 		return;
-	if (fd && *fd) {
+	if (handed) {
 		int n = atoi(fd);
 
 		/* (a descriptor the process was handed: only if it is still open) */
@@ -269,12 +270,12 @@ __attribute__((constructor)) static void preload_init(void)
 		    (st.st_size < (off_t)MAP_SIZE && ftruncate(out_fd, MAP_SIZE) < 0) ||
 		    (m = mmap(NULL, MAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd, 0)) ==
 			    MAP_FAILED) {
-			if (!fd && real_close)
+			if (!handed && real_close)
 				real_close(out_fd);
 			out_fd = -1;
 			return;
 		}
-		if (!(fd && *fd) && real_close)
+		if (!handed && real_close)
 			real_close(out_fd);	/* (the mapping stays) */
 		map = m;
 		if (memcmp(map, MAP_MAGIC, 8) != 0)

@@ -285,12 +285,55 @@ int probes_init_start(struct probes *p, probe_init_fn fn, void *arg, char *why, 
 	return 0;
 }
 
+/* The files still open at env's init end: their bytes so far told, then forgotten (the
+ * entries of processes that are gone go too). Keys first, deletions after: a hash map's
+ * next key after a deleted one starts over. */
+static void flush_open_files(struct probes *p, unsigned env)
+{
+	int files = initrace_files_fd(p->it);
+	__u64 k, *prev = NULL, *keys = NULL;
+	size_t n = 0, cap = 0;
+	struct timespec now;
+
+	while (bpf_map_get_next_key(files, prev, &k) == 0) {
+		__u32 tgid = (__u32)(k >> 32);
+		struct probe_proc v;
+
+		if (n == cap) {
+			__u64 *more = realloc(keys, (cap = cap ? cap * 2 : 256) * sizeof(*keys));
+
+			if (!more)
+				break;
+			keys = more;
+		}
+		keys[n] = k;
+		prev = &keys[n];
+		if (bpf_map_lookup_elem(p->procs_fd, &tgid, &v) != 0 || v.env == env)
+			n++;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (size_t i = 0; i < n; i++) {
+		__u64 bytes;
+
+		if (bpf_map_lookup_elem(files, &keys[i], &bytes) == 0 && bytes) {
+			struct probe_init_event e = {
+				.type = PROBE_INIT_READ, .env = env, .pid = (__s32)(keys[i] >> 32),
+				.tid = (__s32)(keys[i] >> 32), .fd = (__s32)(__u32)keys[i],
+				.bytes = bytes,
+				.ts_ns = (__u64)now.tv_sec * 1000000000u + (__u64)now.tv_nsec,
+			};
+
+			hand_init(p, &e);
+		}
+		bpf_map_delete_elem(files, &keys[i]);
+	}
+	free(keys);
+}
+
 void probes_init_record(struct probes *p, unsigned env, bool on)
 {
 	__u32 key = env;
 	__u8 one = 1;
-	__u64 k, next, *prev = NULL, bytes;
-	int files;
 
 	if (!p || !p->it)
 		return;
@@ -311,29 +354,7 @@ void probes_init_record(struct probes *p, unsigned env, bool on)
 			initrace_follow(p->it, false);
 	}
 	probes_poll(p);
-	/* the files still open: their bytes so far, then forgotten */
-	files = initrace_files_fd(p->it);
-	while (bpf_map_get_next_key(files, prev, &next) == 0) {
-		__u32 tgid = (__u32)(next >> 32);
-		struct probe_proc v;
-
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(p->procs_fd, &tgid, &v) == 0 && v.env != env)
-			continue;
-		if (bpf_map_lookup_elem(files, &k, &bytes) == 0 && bytes) {
-			struct probe_init_event e = { .type = PROBE_INIT_READ, .env = env,
-						      .pid = (__s32)tgid, .tid = (__s32)tgid,
-						      .fd = (__s32)(__u32)k, .bytes = bytes };
-			struct timespec now;
-
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			e.ts_ns = (__u64)now.tv_sec * 1000000000u + (__u64)now.tv_nsec;
-			hand_init(p, &e);
-		}
-		bpf_map_delete_elem(files, &k);
-		prev = NULL;	/* (the key is gone: start over) */
-	}
+	flush_open_files(p, env);
 }
 
 uint64_t probes_proc_cpu_ns(struct probes *p, pid_t pid)

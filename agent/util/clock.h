@@ -32,6 +32,19 @@ static inline int64_t clock_epoch_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* A CLOCK_MONOTONIC time (ns: a BPF program's, or loop_now() * 1e9) as ns since the epoch;
+ * now when it lies in the future. */
+static inline uint64_t clock_mono_to_epoch_ns(uint64_t mono_ns)
+{
+	struct timespec m;
+	uint64_t now_mono, now_epoch = (uint64_t)clock_epoch_ns();
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	now_mono = (uint64_t)m.tv_sec * 1000000000u + (uint64_t)m.tv_nsec;
+	return mono_ns <= now_mono && now_mono - mono_ns < now_epoch ?
+		       now_epoch - (now_mono - mono_ns) : now_epoch;
+}
+
 /* CLOCK_REALTIME seconds from now (none when negative), as pthread_cond_timedwait takes it. */
 static inline struct timespec clock_realtime_in(double seconds)
 {

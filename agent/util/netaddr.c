@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -116,4 +117,30 @@ int netaddr_listen(const char *addr, int type, unsigned *port)
 	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
 						((struct sockaddr_in *)&ss)->sin_port);
 	return fd;
+}
+
+void netaddr_format(const void *sa, size_t len, char *out, size_t n)
+{
+	sa_family_t family;
+	char ip[INET6_ADDRSTRLEN];
+
+	snprintf(out, n, "?");
+	if (len < sizeof(family))
+		return;
+	memcpy(&family, sa, sizeof(family));
+	if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		struct sockaddr_in in;
+
+		memcpy(&in, sa, sizeof(in));
+		inet_ntop(AF_INET, &in.sin_addr, ip, sizeof(ip));
+		snprintf(out, n, "%s:%u", ip, ntohs(in.sin_port));
+	} else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 in6;
+
+		memcpy(&in6, sa, sizeof(in6));
+		inet_ntop(AF_INET6, &in6.sin6_addr, ip, sizeof(ip));
+		snprintf(out, n, "[%s]:%u", ip, ntohs(in6.sin6_port));
+	} else if (family == AF_UNIX) {
+		snprintf(out, n, "unix");
+	}
 }

@@ -3,6 +3,7 @@
 #define VIGIL_NETADDR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 /* Parse HOST:PORT without DNS. ":PORT" means 127.0.0.1; port 0 is allowed (any free one).
@@ -15,5 +16,8 @@ bool netaddr_is_loopback_name(const char *host);
  * close-on-exec, and the port it got (*port, for port 0). The fd, or -1 with errno (EINVAL:
  * not HOST:PORT). */
 int netaddr_listen(const char *addr, int type, unsigned *port);
+/* A sockaddr of len bytes (perhaps cut short, perhaps unaligned) as "1.2.3.4:80",
+ * "[::1]:80", "unix", or "?" when it is none of those. */
+void netaddr_format(const void *sa, size_t len, char *out, size_t n);
 
 #endif
